@@ -1,0 +1,50 @@
+/* util.h - small helpers shared by the core: checked allocation, growing
+ * strings and arrays, path joining. */
+#ifndef CAIRN_UTIL_H
+#define CAIRN_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Allocation that aborts with a message when memory runs out: the core has
+ * no sensible way to go on, and it keeps every error path simple. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* printf into a new string; the caller frees it. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap);
+
+/* A growable array of owned strings. */
+struct strvec {
+	char **v;
+	size_t n, cap;
+};
+void strvec_push(struct strvec *sv, const char *s);      /* copies s */
+void strvec_push_own(struct strvec *sv, char *s);        /* takes s */
+int strvec_contains(const struct strvec *sv, const char *s);
+void strvec_sort(struct strvec *sv);
+void strvec_free(struct strvec *sv);
+
+/* Split on spaces and tabs into sv (words are copied). */
+void split_words(const char *s, struct strvec *sv);
+
+/* dir + "/" + name, without doubling slashes. Caller frees. */
+char *path_join(const char *dir, const char *name);
+/* The directory part of path ("." if none). Caller frees. */
+char *path_dirname(const char *path);
+/* path made absolute against base (or the working directory when base is
+ * NULL); "." and ".." are kept as written.  Caller frees. */
+char *path_absolute(const char *path, const char *base);
+
+/* Format a byte count as "1.5 GiB". Returns buf. */
+char *format_bytes(uint64_t n, char *buf, size_t len);
+
+/* Is s a valid name for a section, job or source (letters, digits, - _ .,
+ * not starting with '.')? These names become parts of object keys. */
+int valid_name(const char *s);
+
+#endif
