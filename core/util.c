@@ -1,5 +1,5 @@
 /* util.c - see util.h */
-#include "config.h"
+#include "autoconf.h"
 
 #include "util.h"
 
@@ -135,10 +135,10 @@ void
 split_words(const char *s, struct strvec *sv)
 {
 	while (*s) {
-		while (*s == ' ' || *s == '\t' || *s == ',')
+		while (*s == ' ' || *s == '\t')
 			s++;
 		const char *e = s;
-		while (*e && *e != ' ' && *e != '\t' && *e != ',')
+		while (*e && *e != ' ' && *e != '\t')
 			e++;
 		if (e > s)
 			strvec_push_own(sv, xstrndup(s, (size_t)(e - s)));

@@ -1,0 +1,914 @@
+/* config.c - see config.h */
+#include "autoconf.h"
+
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+/* ------------------------------------------------------------ values */
+
+int
+parse_bool(const char *t, int64_t *out)
+{
+	static const char *const yes[] = {"yes", "true", "on", "1", NULL};
+	static const char *const no[] = {"no", "false", "off", "0", NULL};
+	for (int i = 0; yes[i]; i++) {
+		if (strcasecmp(t, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcasecmp(t, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+parse_int(const char *t, int64_t *out)
+{
+	char *end;
+	long long v;
+	if (!*t)
+		return -1;
+	errno = 0;
+	v = strtoll(t, &end, 10);
+	if (errno || *end || end == t)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* A non-negative number followed by a unit from table; the empty unit
+ * must be in the table too. */
+struct unit {
+	const char *name;
+	int64_t factor;
+};
+
+static int
+parse_with_units(const char *t, const struct unit *units, int64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	if (!isdigit((unsigned char)*t))
+		return -1;
+	errno = 0;
+	v = strtoull(t, &end, 10);
+	if (errno)
+		return -1;
+	while (*end == ' ')
+		end++;
+	for (int i = 0; units[i].name; i++) {
+		if (strcasecmp(end, units[i].name) == 0) {
+			if (v > (unsigned long long)(INT64_MAX / units[i].factor))
+				return -1;
+			*out = (int64_t)v * units[i].factor;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+parse_size(const char *t, int64_t *out)
+{
+	/* K and KiB are the same binary unit: sysadmins write "64M" meaning
+	 * 64 MiB, and two meanings for one letter would only surprise. */
+	static const struct unit units[] = {
+		{"", 1},           {"B", 1},
+		{"K", 1LL << 10},  {"KB", 1LL << 10}, {"KiB", 1LL << 10},
+		{"M", 1LL << 20},  {"MB", 1LL << 20}, {"MiB", 1LL << 20},
+		{"G", 1LL << 30},  {"GB", 1LL << 30}, {"GiB", 1LL << 30},
+		{"T", 1LL << 40},  {"TB", 1LL << 40}, {"TiB", 1LL << 40},
+		{NULL, 0}};
+	return parse_with_units(t, units, out);
+}
+
+int
+parse_duration(const char *t, int64_t *out)
+{
+	static const struct unit units[] = {
+		{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 604800},
+		{NULL, 0}};
+	return parse_with_units(t, units, out);
+}
+
+static const char *const comp_names[] = {
+	[COMP_NONE] = "none", [COMP_ZSTD] = "zstd", [COMP_GZIP] = "gzip", [COMP_XZ] = "xz"};
+
+int
+parse_compression(const char *t, enum compression *out)
+{
+	for (int c = COMP_NONE; c <= COMP_XZ; c++)
+		if (strcmp(t, comp_names[c]) == 0) {
+			*out = (enum compression)c;
+			return 0;
+		}
+	return -1;
+}
+
+const char *
+compression_name(enum compression c)
+{
+	return comp_names[c];
+}
+
+const char *
+compression_ext(enum compression c)
+{
+	static const char *const ext[] = {
+		[COMP_NONE] = NULL, [COMP_ZSTD] = "zst", [COMP_GZIP] = "gz", [COMP_XZ] = "xz"};
+	return ext[c];
+}
+
+/* ----------------------------------------------------------- loading */
+
+const char *
+section_kind_name(enum section_kind kind)
+{
+	static const char *const names[] = {
+		[SECTION_CAIRN] = "cairn", [SECTION_SOURCE] = "source", [SECTION_SINK] = "sink",
+		[SECTION_RETENTION] = "retention", [SECTION_JOB] = "job"};
+	return names[kind];
+}
+
+struct loader {
+	struct cairn_cfg *cfg;
+	FILE *fp;
+	int line;          /* the line inih is working on */
+	int indented;      /* it started with white space: a continuation */
+	int in_section;    /* a section header was seen */
+	char *err;         /* the first error */
+	size_t sec_cap;
+};
+
+static void __attribute__((format(printf, 3, 4)))
+fail_at(struct loader *ld, int line, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+	if (ld->err)
+		return;
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	ld->err = xasprintf("%s:%d: %s", ld->cfg->path, line, msg);
+	free(msg);
+}
+
+static void
+section_label(const struct cfg_section *s, char *buf, size_t len)
+{
+	if (s->name)
+		snprintf(buf, len, "[%s %s]", section_kind_name(s->kind), s->name);
+	else
+		snprintf(buf, len, "[%s]", section_kind_name(s->kind));
+}
+
+static void
+open_section(struct loader *ld, const char *text)
+{
+	struct cairn_cfg *cfg = ld->cfg;
+	static const char *const kinds[] = {"cairn", "source", "sink", "retention", "job"};
+	char *hdr = xstrdup(text), *name = NULL, *sp;
+	int kind = -1;
+
+	ld->in_section = 1;
+	if ((sp = strpbrk(hdr, " \t"))) {
+		*sp++ = '\0';
+		while (*sp == ' ' || *sp == '\t')
+			sp++;
+		name = sp;
+		for (char *e = name + strlen(name); e > name && (e[-1] == ' ' || e[-1] == '\t');)
+			*--e = '\0';
+	}
+	for (int k = 0; k < 5; k++)
+		if (strcmp(hdr, kinds[k]) == 0)
+			kind = k;
+	if (kind < 0) {
+		fail_at(ld, ld->line,
+		        "[%s]: unknown kind of section; use [cairn], [source NAME], "
+		        "[sink NAME], [retention NAME] or [job NAME]", text);
+		goto out;
+	}
+	if (kind == SECTION_CAIRN && name && *name) {
+		fail_at(ld, ld->line, "[%s]: the [cairn] section takes no name", text);
+		goto out;
+	}
+	if (kind != SECTION_CAIRN && (!name || !*name)) {
+		fail_at(ld, ld->line, "[%s]: a %s section needs a name, e.g. [%s nightly]", text,
+		        kinds[kind], kinds[kind]);
+		goto out;
+	}
+	if (name && !valid_name(name)) {
+		fail_at(ld, ld->line,
+		        "[%s]: \"%s\" is not a valid name; use letters, digits, '-', '_' "
+		        "and '.', not starting with '.' or '-'", text, name);
+		goto out;
+	}
+	for (size_t i = 0; i < cfg->nsections; i++) {
+		const struct cfg_section *o = &cfg->sections[i];
+		if (o->kind == (enum section_kind)kind &&
+		    ((!o->name && !name) || (o->name && name && strcmp(o->name, name) == 0))) {
+			fail_at(ld, ld->line, "[%s]: defined twice (first at line %d); merge them or "
+			        "rename one", text, o->line);
+			goto out;
+		}
+	}
+	if (cfg->nsections == ld->sec_cap) {
+		ld->sec_cap = ld->sec_cap ? ld->sec_cap * 2 : 16;
+		cfg->sections = xrealloc(cfg->sections, ld->sec_cap * sizeof(*cfg->sections));
+	}
+	struct cfg_section *s = &cfg->sections[cfg->nsections++];
+	memset(s, 0, sizeof(*s));
+	s->kind = (enum section_kind)kind;
+	s->name = name ? xstrdup(name) : NULL;
+	s->line = ld->line;
+out:
+	free(hdr);
+}
+
+/* inih's reader: hands over one line at a time, so we know line numbers
+ * (Debian's inih is built without INI_HANDLER_LINENO) and see section
+ * headers even when the section has no keys. */
+static char *
+read_line(char *buf, int size, void *stream)
+{
+	struct loader *ld = stream;
+	if (!fgets(buf, size, ld->fp))
+		return NULL;
+	ld->line++;
+	size_t len = strlen(buf);
+	if (len == (size_t)size - 1 && buf[len - 1] != '\n' && !feof(ld->fp)) {
+		int c;
+		fail_at(ld, ld->line, "line is longer than %d characters; continue a long "
+		        "value on indented lines", size - 2);
+		while ((c = fgetc(ld->fp)) != EOF && c != '\n')
+			;
+	}
+	ld->indented = (buf[0] == ' ' || buf[0] == '\t');
+	const char *p = buf;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '[' && !ld->indented) {
+		const char *end = strchr(p, ']');
+		if (end) {
+			char *text = xstrndup(p + 1, (size_t)(end - p - 1));
+			open_section(ld, text);
+			free(text);
+		}
+	}
+	return buf;
+}
+
+static int
+on_key(void *user, const char *section, const char *key, const char *value)
+{
+	struct loader *ld = user;
+	struct cairn_cfg *cfg = ld->cfg;
+	(void)section;
+
+	if (!ld->in_section) {
+		fail_at(ld, ld->line, "%s: key outside any section; put it under [cairn], "
+		        "[source NAME], [sink NAME], [retention NAME] or [job NAME]", key);
+		return 1;
+	}
+	if (ld->err || cfg->nsections == 0)
+		return 1; /* the section header was already refused */
+	struct cfg_section *s = &cfg->sections[cfg->nsections - 1];
+	struct cfg_entry *last = s->nentries ? &s->entries[s->nentries - 1] : NULL;
+
+	if (ld->indented && last && strcmp(last->key, key) == 0) {
+		/* a continuation line: lists go on, words joined by a space */
+		char *joined = xasprintf("%s %s", last->value, value);
+		free(last->value);
+		last->value = joined;
+		return 1;
+	}
+	for (size_t i = 0; i < s->nentries; i++)
+		if (strcmp(s->entries[i].key, key) == 0) {
+			char label[300];
+			section_label(s, label, sizeof(label));
+			fail_at(ld, ld->line, "%s %s: set twice (first at line %d); keep one",
+			        label, key, s->entries[i].line);
+			return 1;
+		}
+	s->entries = xrealloc(s->entries, (s->nentries + 1) * sizeof(*s->entries));
+	s->entries[s->nentries].key = xstrdup(key);
+	s->entries[s->nentries].value = xstrdup(value);
+	s->entries[s->nentries].line = ld->line;
+	s->nentries++;
+	return 1;
+}
+
+const struct cfg_section *
+config_section(const struct cairn_cfg *cfg, enum section_kind kind, const char *name)
+{
+	for (size_t i = 0; i < cfg->nsections; i++) {
+		const struct cfg_section *s = &cfg->sections[i];
+		if (s->kind == kind && ((!name && !s->name) ||
+		                        (name && s->name && strcmp(s->name, name) == 0)))
+			return s;
+	}
+	return NULL;
+}
+
+const struct cfg_job *
+config_job(const struct cairn_cfg *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->njobs; i++)
+		if (strcmp(cfg->jobs[i].name, name) == 0)
+			return &cfg->jobs[i];
+	return NULL;
+}
+
+/* Error about key (or the section, when e is NULL) of s. */
+static void __attribute__((format(printf, 4, 5)))
+fail_key(struct loader *ld, const struct cfg_section *s, const struct cfg_entry *e,
+         const char *fmt, ...)
+{
+	char label[300], *msg;
+	va_list ap;
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	section_label(s, label, sizeof(label));
+	if (e)
+		fail_at(ld, e->line, "%s %s: %s", label, e->key, msg);
+	else
+		fail_at(ld, s->line, "%s: %s", label, msg);
+	free(msg);
+}
+
+static void
+check_cairn_section(struct loader *ld, const struct cfg_section *s)
+{
+	struct cairn_cfg *cfg = ld->cfg;
+	for (size_t i = 0; i < s->nentries; i++) {
+		const struct cfg_entry *e = &s->entries[i];
+		char **slot;
+		if (strcmp(e->key, "state_dir") == 0)
+			slot = &cfg->state_dir;
+		else if (strcmp(e->key, "plugin_dir") == 0)
+			slot = &cfg->plugin_dir;
+		else {
+			fail_key(ld, s, e, "unknown key; [cairn] takes state_dir and plugin_dir");
+			continue;
+		}
+		if (!*e->value) {
+			fail_key(ld, s, e, "empty value; give a directory");
+			continue;
+		}
+		free(*slot);
+		*slot = path_absolute(e->value, cfg->dir);
+	}
+}
+
+static void
+check_plugin_section(struct loader *ld, struct cfg_section *s)
+{
+	for (size_t i = 0; i < s->nentries; i++)
+		if (strcmp(s->entries[i].key, "plugin") == 0) {
+			if (!valid_name(s->entries[i].value))
+				fail_key(ld, s, &s->entries[i], "\"%s\" is not a plugin name",
+				         s->entries[i].value);
+			s->plugin = s->entries[i].value;
+		}
+	if (!s->plugin)
+		fail_key(ld, s, NULL, "no plugin = key; say which plugin serves this %s, "
+		         "e.g. plugin = %s", section_kind_name(s->kind),
+		         s->kind == SECTION_SOURCE ? "files" : "local");
+}
+
+static void
+check_retention(struct loader *ld, const struct cfg_section *s)
+{
+	static const char *const keys[] = {"keep_last", "keep_hourly", "keep_daily",
+	                                   "keep_weekly", "keep_monthly", "keep_yearly", NULL};
+	int keeps = 0;
+	for (size_t i = 0; i < s->nentries; i++) {
+		const struct cfg_entry *e = &s->entries[i];
+		int known = 0;
+		int64_t v;
+		for (int k = 0; keys[k]; k++)
+			known |= strcmp(e->key, keys[k]) == 0;
+		if (!known) {
+			fail_key(ld, s, e, "unknown key; a retention takes keep_last, keep_hourly, "
+			         "keep_daily, keep_weekly, keep_monthly and keep_yearly");
+			continue;
+		}
+		if (strcmp(e->value, "all") != 0 && (parse_int(e->value, &v) || v < 0 || v > 1000000)) {
+			fail_key(ld, s, e, "\"%s\" is not a count; use a whole number or all", e->value);
+			continue;
+		}
+		keeps += strcmp(e->value, "0") != 0;
+	}
+	if (!keeps)
+		fail_key(ld, s, NULL, "keeps no backups at all; set at least one keep_ key, "
+		         "e.g. keep_daily = 7");
+}
+
+static int
+keep_value(const struct cfg_section *s, const char *key)
+{
+	int64_t v;
+	for (size_t i = 0; i < s->nentries; i++)
+		if (strcmp(s->entries[i].key, key) == 0) {
+			if (strcmp(s->entries[i].value, "all") == 0)
+				return KEEP_ALL;
+			if (parse_int(s->entries[i].value, &v) == 0)
+				return (int)v;
+		}
+	return 0;
+}
+
+static void
+check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
+{
+	struct cairn_cfg *cfg = ld->cfg;
+	int have_sources = 0, have_sinks = 0;
+	const struct cfg_entry *level = NULL;
+
+	job->sec = s;
+	job->name = s->name;
+	job->compression = COMP_ZSTD;
+	job->level = -1;
+	for (size_t i = 0; i < s->nentries; i++) {
+		const struct cfg_entry *e = &s->entries[i];
+		if (strcmp(e->key, "sources") == 0 || strcmp(e->key, "sinks") == 0) {
+			int sources = e->key[1] == 'o';
+			enum section_kind kind = sources ? SECTION_SOURCE : SECTION_SINK;
+			struct strvec *list = sources ? &job->sources : &job->sinks;
+			struct strvec words = {0};
+			split_words(e->value, &words);
+			for (size_t w = 0; w < words.n; w++) {
+				if (!config_section(cfg, kind, words.v[w]))
+					fail_key(ld, s, e, "no %s named \"%s\"; define [%s %s] or fix the "
+					         "name", section_kind_name(kind), words.v[w],
+					         section_kind_name(kind), words.v[w]);
+				else if (strvec_contains(list, words.v[w]))
+					fail_key(ld, s, e, "\"%s\" is listed twice", words.v[w]);
+				else
+					strvec_push(list, words.v[w]);
+			}
+			strvec_free(&words);
+			if (!list->n && !ld->err)
+				fail_key(ld, s, e, "empty list; name at least one %s",
+				         section_kind_name(kind));
+			if (sources)
+				have_sources = 1;
+			else
+				have_sinks = 1;
+		} else if (strcmp(e->key, "retention") == 0) {
+			job->retention = config_section(cfg, SECTION_RETENTION, e->value);
+			if (!job->retention) {
+				fail_key(ld, s, e, "no retention named \"%s\"; define [retention %s] or "
+				         "fix the name", e->value, e->value);
+				continue;
+			}
+			job->keep.sec = job->retention;
+			job->keep.keep_last = keep_value(job->retention, "keep_last");
+			job->keep.keep_hourly = keep_value(job->retention, "keep_hourly");
+			job->keep.keep_daily = keep_value(job->retention, "keep_daily");
+			job->keep.keep_weekly = keep_value(job->retention, "keep_weekly");
+			job->keep.keep_monthly = keep_value(job->retention, "keep_monthly");
+			job->keep.keep_yearly = keep_value(job->retention, "keep_yearly");
+		} else if (strcmp(e->key, "compression") == 0) {
+			if (parse_compression(e->value, &job->compression))
+				fail_key(ld, s, e, "\"%s\" is not a compression; use zstd, gzip, xz or "
+				         "none", e->value);
+		} else if (strcmp(e->key, "compression_level") == 0) {
+			level = e;
+		} else if (strcmp(e->key, "description") == 0) {
+			job->description = e->value;
+		} else {
+			fail_key(ld, s, e, "unknown key; a job takes sources, sinks, retention, "
+			         "compression, compression_level and description");
+		}
+	}
+	if (!have_sources)
+		fail_key(ld, s, NULL, "no sources = key; list the sources to back up");
+	if (!have_sinks)
+		fail_key(ld, s, NULL, "no sinks = key; list where the backups go");
+	if (level) {
+		static const int max[] = {[COMP_NONE] = 0, [COMP_ZSTD] = 19, [COMP_GZIP] = 9,
+		                          [COMP_XZ] = 9};
+		static const int min[] = {[COMP_NONE] = 0, [COMP_ZSTD] = 1, [COMP_GZIP] = 1,
+		                          [COMP_XZ] = 0};
+		int64_t v;
+		if (job->compression == COMP_NONE)
+			fail_key(ld, s, level, "means nothing with compression = none; remove it");
+		else if (parse_int(level->value, &v) || v < min[job->compression] ||
+		         v > max[job->compression])
+			fail_key(ld, s, level, "\"%s\": %s takes a level from %d to %d",
+			         level->value, compression_name(job->compression),
+			         min[job->compression], max[job->compression]);
+		else
+			job->level = (int)v;
+	}
+}
+
+static char *
+default_state_dir(void)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	if (geteuid() == 0)
+		return xstrdup(CAIRN_LOCALSTATEDIR "/lib/cairn");
+	if (xdg && *xdg == '/')
+		return path_join(xdg, "cairn");
+	if (home && *home)
+		return xasprintf("%s/.local/state/cairn", home);
+	return xstrdup("/tmp/cairn-state");
+}
+
+struct cairn_cfg *
+config_load(const char *path, char **err)
+{
+	struct loader ld = {0};
+	struct cairn_cfg *cfg = xcalloc(1, sizeof(*cfg));
+	struct stat st;
+	int rc;
+
+	cfg->path = xstrdup(path);
+	{
+		char *abs = path_absolute(path, NULL);
+		cfg->dir = path_dirname(abs);
+		free(abs);
+	}
+	ld.cfg = cfg;
+	ld.fp = fopen(path, "r");
+	if (!ld.fp) {
+		*err = xasprintf("%s: cannot read the configuration: %s%s", path, strerror(errno),
+		                 errno == ENOENT ? "; give another with -c FILE or $CAIRN_CONFIG" : "");
+		config_free(cfg);
+		return NULL;
+	}
+	if (fstat(fileno(ld.fp), &st) == 0)
+		cfg->other_readable = (st.st_mode & S_IROTH) != 0;
+	rc = ini_parse_stream(read_line, &ld, on_key, &ld);
+	fclose(ld.fp);
+	if (rc > 0 && !ld.err)
+		ld.err = xasprintf("%s:%d: not a section header, key = value line, continuation "
+		                   "or comment; fix or remove it", path, rc);
+	else if (rc < 0 && !ld.err)
+		ld.err = xasprintf("%s: cannot parse the file (error %d)", path, rc);
+
+	for (size_t i = 0; i < cfg->nsections && !ld.err; i++) {
+		struct cfg_section *s = &cfg->sections[i];
+		switch (s->kind) {
+		case SECTION_CAIRN:
+			check_cairn_section(&ld, s);
+			break;
+		case SECTION_SOURCE:
+		case SECTION_SINK:
+			check_plugin_section(&ld, s);
+			break;
+		case SECTION_RETENTION:
+			check_retention(&ld, s);
+			break;
+		case SECTION_JOB:
+			cfg->njobs++;
+			break;
+		}
+	}
+	if (!ld.err) {
+		cfg->jobs = xcalloc(cfg->njobs, sizeof(*cfg->jobs));
+		size_t j = 0;
+		for (size_t i = 0; i < cfg->nsections && !ld.err; i++)
+			if (cfg->sections[i].kind == SECTION_JOB)
+				check_job(&ld, &cfg->sections[i], &cfg->jobs[j++]);
+	}
+	if (ld.err) {
+		*err = ld.err;
+		config_free(cfg);
+		return NULL;
+	}
+	if (!cfg->state_dir)
+		cfg->state_dir = default_state_dir();
+	return cfg;
+}
+
+void
+config_free(struct cairn_cfg *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->nsections; i++) {
+		struct cfg_section *s = &cfg->sections[i];
+		for (size_t e = 0; e < s->nentries; e++) {
+			free(s->entries[e].key);
+			free(s->entries[e].value);
+		}
+		free(s->entries);
+		free(s->name);
+	}
+	for (size_t j = 0; cfg->jobs && j < cfg->njobs; j++) {
+		strvec_free(&cfg->jobs[j].sources);
+		strvec_free(&cfg->jobs[j].sinks);
+	}
+	free(cfg->jobs);
+	free(cfg->sections);
+	free(cfg->path);
+	free(cfg->dir);
+	free(cfg->state_dir);
+	free(cfg->plugin_dir);
+	free(cfg);
+}
+
+/* ------------------------------------------------------- plugin keys */
+
+static size_t
+edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), row[64];
+	if (lb >= 64)
+		return 99;
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+/* ", did you mean path?" or a list of the known keys, into a new string. */
+static char *
+key_hint(const struct cairn_key *keys, const char *key)
+{
+	size_t best = 3;
+	const char *guess = NULL;
+	for (size_t k = 0; keys[k].name; k++) {
+		size_t d = edit_distance(key, keys[k].name);
+		if (d < best) {
+			best = d;
+			guess = keys[k].name;
+		}
+	}
+	if (guess)
+		return xasprintf("did you mean %s?", guess);
+	char *list = xstrdup("");
+	for (size_t k = 0; keys[k].name; k++) {
+		char *n = xasprintf("%s%s%s", list, k ? ", " : "", keys[k].name);
+		free(list);
+		list = n;
+	}
+	char *r = xasprintf("known keys: %s", *list ? list : "none");
+	free(list);
+	return r;
+}
+
+struct key_source {
+	const struct cairn_cfg *cfg;
+	const struct cfg_section *sec;
+	const char *plugin;
+	int line;          /* 0 for --set */
+	const char *key;   /* as written */
+};
+
+static char *__attribute__((format(printf, 2, 3)))
+key_error(const struct key_source *ks, const char *fmt, ...)
+{
+	char label[300], *msg, *r;
+	va_list ap;
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	section_label(ks->sec, label, sizeof(label));
+	if (ks->line)
+		r = xasprintf("%s:%d: %s %s: %s", ks->cfg->path, ks->line, label, ks->key, msg);
+	else
+		r = xasprintf("--set %s: %s (for %s)", ks->key, msg, label);
+	free(msg);
+	return r;
+}
+
+static const char *
+type_word(enum cairn_key_type t)
+{
+	switch (t) {
+	case CAIRN_KEY_INT: return "a whole number";
+	case CAIRN_KEY_BOOL: return "yes or no";
+	case CAIRN_KEY_SIZE: return "a size such as 512K, 64M or 2G";
+	case CAIRN_KEY_DURATION: return "a duration such as 30s, 10m, 2h, 7d or 1w";
+	default: return "a value";
+	}
+}
+
+/* Read the first line of a secret file. */
+static char *
+read_secret_file(const char *path, char **why)
+{
+	FILE *fp = fopen(path, "r");
+	char buf[4096];
+	if (!fp) {
+		*why = xasprintf("cannot read %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (!fgets(buf, sizeof(buf), fp))
+		buf[0] = '\0';
+	fclose(fp);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return xstrdup(buf);
+}
+
+/* Parse text as the value of key k into v.  Returns an error or NULL. */
+static char *
+set_value(struct typed_config *tc, const struct key_source *ks, const struct cairn_key *k,
+          struct cairn_value *v, const char *text, const char *base)
+{
+	int64_t n = 0;
+	int bad = 0;
+	switch (k->type) {
+	case CAIRN_KEY_INT: bad = parse_int(text, &n); break;
+	case CAIRN_KEY_BOOL: bad = parse_bool(text, &n); break;
+	case CAIRN_KEY_SIZE: bad = parse_size(text, &n); break;
+	case CAIRN_KEY_DURATION: bad = parse_duration(text, &n); break;
+	default: break;
+	}
+	if (bad)
+		return key_error(ks, "\"%s\" is not %s", text, type_word(k->type));
+	if (k->type == CAIRN_KEY_PATH && !*text)
+		return key_error(ks, "empty path");
+	/* a new value replaces the old one; the old strings stay owned */
+	v->set = 1;
+	v->i = n;
+	if (k->type == CAIRN_KEY_PATH) {
+		char *abs = path_absolute(text, base);
+		strvec_push_own(&tc->owned, abs);
+		v->text = abs;
+	} else {
+		strvec_push(&tc->owned, text);
+		v->text = tc->owned.v[tc->owned.n - 1];
+	}
+	v->list = NULL;
+	v->list_len = 0;
+	if (k->type == CAIRN_KEY_LIST) {
+		struct strvec words = {0};
+		split_words(text, &words);
+		tc->lists = xrealloc(tc->lists, (tc->nlists + 1) * sizeof(*tc->lists));
+		tc->lists[tc->nlists++] = words.v ? words.v : xcalloc(1, sizeof(char *));
+		v->list = (const char *const *)tc->lists[tc->nlists - 1];
+		v->list_len = words.n;
+	}
+	return NULL;
+}
+
+/* Apply KEY = TEXT from the INI (line > 0) or --set (line 0). */
+static char *
+apply_key(struct typed_config *tc, const struct key_source *ks, const struct cairn_key *keys,
+          const char *text, const char *base)
+{
+	const char *key = ks->key;
+	for (size_t k = 0; keys[k].name; k++) {
+		size_t nl = strlen(keys[k].name);
+		if (strcmp(key, keys[k].name) == 0)
+			return set_value(tc, ks, &keys[k], &tc->values[k], text, base);
+		if ((keys[k].flags & CAIRN_KEY_SECRET) && strncmp(key, keys[k].name, nl) == 0 &&
+		    (strcmp(key + nl, "_file") == 0 || strcmp(key + nl, "_env") == 0)) {
+			char *secret, *why = NULL, *r;
+			if (key[nl + 1] == 'f') {
+				char *path = path_absolute(text, base);
+				secret = read_secret_file(path, &why);
+				free(path);
+				if (!secret) {
+					r = key_error(ks, "%s", why);
+					free(why);
+					return r;
+				}
+			} else {
+				const char *env = getenv(text);
+				if (!env)
+					return key_error(ks, "environment variable %s is not set", text);
+				secret = xstrdup(env);
+			}
+			r = set_value(tc, ks, &keys[k], &tc->values[k], secret, base);
+			free(secret);
+			return r;
+		}
+	}
+	char *hint = key_hint(keys, key);
+	char *r = key_error(ks, "unknown key for plugin %s; %s", ks->plugin, hint);
+	free(hint);
+	return r;
+}
+
+int
+config_typed(const struct cairn_cfg *cfg, const struct cfg_section *sec, const char *plugin,
+             const struct cairn_key *keys, const struct strvec *overrides,
+             struct typed_config **out, char **err)
+{
+	struct typed_config *tc = xcalloc(1, sizeof(*tc));
+	size_t nkeys = 0;
+	char *e = NULL;
+	struct key_source ks = {.cfg = cfg, .sec = sec, .plugin = plugin};
+
+	while (keys[nkeys].name)
+		nkeys++;
+	tc->values = xcalloc(nkeys + 1, sizeof(*tc->values));
+	for (size_t k = 0; k < nkeys && !e; k++) {
+		tc->values[k].name = keys[k].name;
+		tc->values[k].type = keys[k].type;
+		if (keys[k].default_value) {
+			ks.key = keys[k].name;
+			ks.line = sec->line;
+			e = set_value(tc, &ks, &keys[k], &tc->values[k], keys[k].default_value,
+			              cfg->dir);
+			if (e) { /* the plugin's own default is broken */
+				free(e);
+				e = xasprintf("plugin %s: the default of key %s (\"%s\") is not %s; "
+				              "report this to the plugin's author", plugin,
+				              keys[k].name, keys[k].default_value,
+				              type_word(keys[k].type));
+			}
+		}
+	}
+	for (size_t i = 0; i < sec->nentries && !e; i++) {
+		const struct cfg_entry *en = &sec->entries[i];
+		if (strcmp(en->key, "plugin") == 0)
+			continue;
+		ks.key = en->key;
+		ks.line = en->line;
+		e = apply_key(tc, &ks, keys, en->value, cfg->dir);
+		if (!e && cfg->other_readable) {
+			for (size_t k = 0; k < nkeys; k++)
+				if ((keys[k].flags & CAIRN_KEY_SECRET) && !strcmp(en->key, keys[k].name)) {
+					fprintf(stderr, "cairn: warning: %s:%d: %s holds a secret but others "
+					        "can read the file; chmod 600 it or use %s_file =\n",
+					        cfg->path, en->line, en->key, en->key);
+				}
+		}
+	}
+	for (size_t i = 0; overrides && i < overrides->n && !e; i++) {
+		const char *eq = strchr(overrides->v[i], '=');
+		char *key = eq ? xstrndup(overrides->v[i], (size_t)(eq - overrides->v[i]))
+		               : xstrdup(overrides->v[i]);
+		ks.key = key;
+		ks.line = 0;
+		if (!eq || eq == overrides->v[i])
+			e = xasprintf("--set %s: use --set KEY=VALUE", overrides->v[i]);
+		else
+			e = apply_key(tc, &ks, keys, eq + 1, NULL);
+		free(key);
+	}
+	for (size_t k = 0; k < nkeys && !e; k++)
+		if ((keys[k].flags & CAIRN_KEY_REQUIRED) && !tc->values[k].set) {
+			char label[300];
+			section_label(sec, label, sizeof(label));
+			e = xasprintf("%s:%d: %s %s: required by plugin %s; add %s = ...%s%s",
+			              cfg->path, sec->line, label, keys[k].name, plugin, keys[k].name,
+			              keys[k].help ? " (" : "", keys[k].help ? keys[k].help : "");
+			if (keys[k].help) {
+				char *t = xasprintf("%s)", e);
+				free(e);
+				e = t;
+			}
+		}
+	if (e) {
+		*err = e;
+		typed_config_free(tc);
+		return CAIRN_E_CONFIG;
+	}
+	tc->pub.count = nkeys;
+	tc->pub.values = tc->values;
+	tc->pub.instance = sec->name;
+	*out = tc;
+	return 0;
+}
+
+void
+typed_config_free(struct typed_config *tc)
+{
+	if (!tc)
+		return;
+	for (size_t i = 0; i < tc->nlists; i++) {
+		for (char **w = tc->lists[i]; *w; w++)
+			free(*w);
+		free(tc->lists[i]);
+	}
+	free(tc->lists);
+	strvec_free(&tc->owned);
+	free(tc->values);
+	free(tc);
+}

@@ -1,0 +1,172 @@
+/* manifest.c - see manifest.h */
+#include "autoconf.h"
+
+#include "manifest.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "timeutil.h"
+#include "util.h"
+
+struct manifest_source *
+manifest_add_source(struct manifest *m)
+{
+	m->sources = xrealloc(m->sources, (m->nsources + 1) * sizeof(*m->sources));
+	struct manifest_source *s = &m->sources[m->nsources++];
+	memset(s, 0, sizeof(*s));
+	return s;
+}
+
+static json_t *
+time_json(time_t t)
+{
+	char buf[32];
+	iso8601_format_utc(t, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+json_t *
+manifest_to_jansson(const struct manifest *m)
+{
+	json_t *srcs = json_array();
+	for (size_t i = 0; i < m->nsources; i++) {
+		const struct manifest_source *s = &m->sources[i];
+		json_t *o = json_object();
+		json_object_set_new(o, "name", json_string(s->name));
+		json_object_set_new(o, "plugin", json_string(s->plugin));
+		json_object_set_new(o, "plugin_version", json_string(s->plugin_version));
+		json_object_set_new(o, "object", json_string(s->object));
+		json_object_set_new(o, "compression", json_string(s->compression));
+		json_object_set_new(o, "raw_bytes", json_integer((json_int_t)s->raw_bytes));
+		json_object_set_new(o, "stored_bytes", json_integer((json_int_t)s->stored_bytes));
+		json_object_set_new(o, "sha256", json_string(s->sha256));
+		json_object_set_new(o, "stats", s->stats ? json_incref(s->stats) : json_object());
+		json_array_append_new(srcs, o);
+	}
+	return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
+	                 "format", m->format ? m->format : MANIFEST_FORMAT,
+	                 "cairn_version", m->cairn_version,
+	                 "job", m->job, "id", m->id, "host", m->host ? m->host : "",
+	                 "sink", m->sink ? m->sink : "",
+	                 "started", time_json(m->started), "finished", time_json(m->finished),
+	                 "sources", srcs);
+}
+
+char *
+manifest_to_json(const struct manifest *m)
+{
+	json_t *j = manifest_to_jansson(m);
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(j);
+	if (!s)
+		abort();
+	char *r = xasprintf("%s\n", s);
+	free(s);
+	return r;
+}
+
+static int
+parse_time(json_t *v, time_t *t)
+{
+	return json_is_string(v) ? iso8601_parse(json_string_value(v), t) : -1;
+}
+
+struct manifest *
+manifest_parse(const char *buf, size_t len, char **err)
+{
+	json_error_t je;
+	json_t *root = json_loadb(buf, len, 0, &je), *srcs = NULL, *started = NULL,
+	       *finished = NULL;
+	struct manifest *m = xcalloc(1, sizeof(*m));
+	const char *version = NULL, *job = NULL, *id = NULL, *host = "", *sink = "";
+	size_t i;
+	json_t *o;
+
+	if (!root) {
+		*err = xasprintf("not valid JSON (line %d: %s)", je.line, je.text);
+		goto fail;
+	}
+	if (json_unpack_ex(root, &je, 0, "{s:i, s:s, s:s, s:s, s?s, s?s, s:o, s:o, s:o}",
+	                   "format", &m->format, "cairn_version", &version, "job", &job,
+	                   "id", &id, "host", &host, "sink", &sink, "started", &started,
+	                   "finished", &finished, "sources", &srcs) != 0) {
+		*err = xasprintf("not a cairn manifest: %s", je.text);
+		goto fail;
+	}
+	if (m->format > MANIFEST_FORMAT) {
+		*err = xasprintf("manifest format %d is newer than this cairn understands (%d); "
+		                 "upgrade cairn", m->format, MANIFEST_FORMAT);
+		goto fail;
+	}
+	if (parse_time(started, &m->started) || parse_time(finished, &m->finished) ||
+	    !json_is_array(srcs)) {
+		*err = xstrdup("not a cairn manifest: bad started, finished or sources");
+		goto fail;
+	}
+	m->cairn_version = xstrdup(version);
+	m->job = xstrdup(job);
+	m->id = xstrdup(id);
+	m->host = xstrdup(host);
+	m->sink = xstrdup(sink);
+	json_array_foreach(srcs, i, o) {
+		const char *name, *plugin, *pv = "", *object, *comp, *sha;
+		json_int_t raw, stored;
+		json_t *stats = NULL;
+		if (json_unpack_ex(o, &je, 0, "{s:s, s:s, s?s, s:s, s:s, s:I, s:I, s:s, s?o}",
+		                   "name", &name, "plugin", &plugin, "plugin_version", &pv,
+		                   "object", &object, "compression", &comp, "raw_bytes", &raw,
+		                   "stored_bytes", &stored, "sha256", &sha, "stats", &stats) != 0 ||
+		    strlen(sha) != 64 || raw < 0 || stored < 0) {
+			*err = xasprintf("not a cairn manifest: source %zu: %s", i,
+			                 je.text[0] ? je.text : "bad sha256 or size");
+			goto fail;
+		}
+		struct manifest_source *s = manifest_add_source(m);
+		s->name = xstrdup(name);
+		s->plugin = xstrdup(plugin);
+		s->plugin_version = xstrdup(pv);
+		s->object = xstrdup(object);
+		s->compression = xstrdup(comp);
+		s->raw_bytes = (uint64_t)raw;
+		s->stored_bytes = (uint64_t)stored;
+		memcpy(s->sha256, sha, 65);
+		s->stats = stats ? json_incref(stats) : NULL;
+	}
+	json_decref(root);
+	return m;
+fail:
+	json_decref(root);
+	manifest_free(m);
+	return NULL;
+}
+
+void
+manifest_clear(struct manifest *m)
+{
+	for (size_t i = 0; i < m->nsources; i++) {
+		struct manifest_source *s = &m->sources[i];
+		free(s->name);
+		free(s->plugin);
+		free(s->plugin_version);
+		free(s->object);
+		free(s->compression);
+		json_decref(s->stats);
+	}
+	free(m->sources);
+	free(m->cairn_version);
+	free(m->job);
+	free(m->id);
+	free(m->host);
+	free(m->sink);
+	memset(m, 0, sizeof(*m));
+}
+
+void
+manifest_free(struct manifest *m)
+{
+	if (!m)
+		return;
+	manifest_clear(m);
+	free(m);
+}

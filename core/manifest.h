@@ -1,0 +1,48 @@
+/* manifest.h - the manifest.json of a backup set: written last, so a set
+ * without one is incomplete.  Standard JSON, readable without cairn. */
+#ifndef CAIRN_MANIFEST_H
+#define CAIRN_MANIFEST_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <time.h>
+
+#define MANIFEST_FORMAT 1
+
+struct manifest_source {
+	char *name;           /* the [source NAME] */
+	char *plugin;
+	char *plugin_version;
+	char *object;         /* key of the stored object within the sink */
+	char *compression;    /* "zstd", "gzip", "xz", "none" */
+	uint64_t raw_bytes;   /* as the source produced them */
+	uint64_t stored_bytes;
+	char sha256[65];      /* of the stored object, lowercase hex */
+	json_t *stats;        /* object of plugin stats, may be NULL */
+};
+
+struct manifest {
+	int format;
+	char *cairn_version;
+	char *job;
+	char *id;
+	char *host;
+	char *sink;
+	time_t started, finished;
+	struct manifest_source *sources;
+	size_t nsources;
+};
+
+/* Append a source entry (strings copied, stats referenced). */
+struct manifest_source *manifest_add_source(struct manifest *m);
+/* Serialise; the caller frees the string. */
+char *manifest_to_json(const struct manifest *m);
+/* The manifest as a jansson object (new reference). */
+json_t *manifest_to_jansson(const struct manifest *m);
+/* Parse; NULL with *err naming what is wrong. */
+struct manifest *manifest_parse(const char *buf, size_t len, char **err);
+void manifest_free(struct manifest *m);
+/* Free the contents only (for manifests on the stack). */
+void manifest_clear(struct manifest *m);
+
+#endif

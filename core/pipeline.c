@@ -1,0 +1,526 @@
+/* pipeline.c - see pipeline.h */
+#include "autoconf.h"
+
+#include "pipeline.h"
+
+#include <openssl/evp.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cairn.h"
+#include "compress.h"
+#include "log.h"
+#include "progress.h"
+#include "sets.h"
+#include "util.h"
+
+static void
+sha_hex(EVP_MD_CTX *sha, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+	EVP_DigestFinal_ex(sha, md, &len);
+	for (unsigned i = 0; i < len && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+static EVP_MD_CTX *
+sha_new(void)
+{
+	EVP_MD_CTX *sha = EVP_MD_CTX_new();
+	if (!sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1) {
+		log_error("cannot start SHA-256 (OpenSSL)");
+		abort();
+	}
+	return sha;
+}
+
+/* ------------------------------------------------------------- backup */
+
+struct sink_run {
+	struct instance *sink;
+	int alive;
+	cairn_sink_writer *w;     /* the object being written */
+	struct strvec committed;  /* keys of this set it holds */
+	struct manifest m;        /* what it committed */
+	char *error;
+};
+
+struct run {
+	struct cairn_out out; /* first: the source's writer */
+	const struct backup_request *rq;
+	struct sink_run *sinks;
+	struct compressor *z;
+	EVP_MD_CTX *sha;
+	uint64_t raw, stored;
+	char *stream_error; /* compression's own failure */
+	struct instance *source;
+	const char *key;
+};
+
+/* Remove what this run committed to s; a set must never stay half there. */
+static void
+sink_rollback(struct sink_run *s)
+{
+	for (size_t i = s->committed.n; i-- > 0;) {
+		int rc = s->sink->lp->sink.remove(s->sink->inst, s->committed.v[i]);
+		if (rc && rc != CAIRN_E_NOTFOUND)
+			log_error("%s: cannot remove %s after the failure: %s; remove it by hand",
+			          s->sink->ctx.label, s->committed.v[i], instance_error(s->sink, rc));
+	}
+	strvec_free(&s->committed);
+}
+
+static void
+sink_fail(struct sink_run *s, int rc, const char *doing, const char *key)
+{
+	if (s->w) {
+		s->sink->lp->sink.abort(s->w);
+		s->w = NULL;
+	}
+	if (!s->alive)
+		return;
+	s->alive = 0;
+	s->error = xasprintf("%s: %s %s failed: %s", s->sink->ctx.label, doing, key,
+	                     instance_error(s->sink, rc));
+	log_error("%s; this sink gets no backup set from this run", s->error);
+	sink_rollback(s);
+}
+
+static int
+fanout(void *ud, const void *buf, size_t len)
+{
+	struct run *r = ud;
+	int live = 0;
+	EVP_DigestUpdate(r->sha, buf, len);
+	r->stored += len;
+	for (size_t i = 0; i < r->rq->nsinks; i++) {
+		struct sink_run *s = &r->sinks[i];
+		if (!s->w)
+			continue;
+		int rc = s->sink->lp->sink.write(s->w, buf, len);
+		if (rc)
+			sink_fail(s, rc, "writing", r->key);
+		else
+			live++;
+	}
+	return live ? 0 : CAIRN_E_IO;
+}
+
+static int
+out_write(struct cairn_out *o, const void *buf, size_t len)
+{
+	struct run *r = (struct run *)o;
+	char *err = NULL;
+	int rc;
+	if (cairn_cancel_signal)
+		return CAIRN_E_CANCELLED;
+	r->raw += len;
+	progress_add(len);
+	rc = compressor_write(r->z, buf, len, &err);
+	if (err) {
+		free(r->stream_error);
+		r->stream_error = err;
+	}
+	return rc;
+}
+
+static size_t
+alive_count(const struct run *r)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < r->rq->nsinks; i++)
+		n += r->sinks[i].alive;
+	return n;
+}
+
+/* Back up one source into every live sink.  Returns 0, or the source's
+ * failure (the set is then lost), or CAIRN_E_IO when every sink failed. */
+static int
+backup_source(struct run *r, struct instance *src, char **source_error)
+{
+	const struct backup_request *rq = r->rq;
+	const char *ext = src->lp->source.file_extension(src->inst);
+	const char *cext = compression_ext(rq->job->compression);
+	char *key = xasprintf("%s/%s/%s.%s%s%s", rq->job->name, rq->id, src->name,
+	                      ext && *ext ? ext : "bin", cext ? "." : "", cext ? cext : "");
+	char *err = NULL;
+	int rc = 0;
+
+	r->key = key;
+	r->source = src;
+	r->raw = r->stored = 0;
+	r->sha = sha_new();
+	instance_reset(src);
+	for (size_t i = 0; i < rq->nsinks; i++) {
+		struct sink_run *s = &r->sinks[i];
+		if (!s->alive)
+			continue;
+		int orc = s->sink->lp->sink.open_write(s->sink->inst, key, &s->w);
+		if (orc) {
+			s->w = NULL;
+			sink_fail(s, orc, "opening", key);
+		}
+	}
+	if (!alive_count(r)) {
+		rc = CAIRN_E_IO;
+		goto out;
+	}
+	r->z = compressor_new(rq->job->compression, rq->job->level, fanout, r, &err);
+	if (!r->z) {
+		*source_error = xasprintf("source %s: %s", src->name, err);
+		rc = CAIRN_E_IO;
+		goto abort_all;
+	}
+	progress_begin(src->name);
+	log_info("source %s: backing up to %s", src->name, key);
+	rc = src->lp->source.backup(src->inst, &r->out);
+	if (rc == 0 && !cairn_cancel_signal)
+		rc = compressor_finish(r->z, &err);
+	progress_end();
+	if (cairn_cancel_signal)
+		rc = CAIRN_E_CANCELLED;
+	if (rc == CAIRN_E_CANCELLED) {
+		*source_error = xasprintf("interrupted while backing up source %s", src->name);
+		goto abort_all;
+	}
+	if (!alive_count(r)) {
+		rc = CAIRN_E_IO; /* every sink failed; each said why */
+		goto out;
+	}
+	if (rc) {
+		*source_error = xasprintf("%s: %s", src->ctx.label,
+		                          err ? err
+		                          : r->stream_error ? r->stream_error
+		                                            : instance_error(src, rc));
+		goto abort_all;
+	}
+	char sha[65] = "";
+	sha_hex(r->sha, sha);
+	for (size_t i = 0; i < rq->nsinks; i++) {
+		struct sink_run *s = &r->sinks[i];
+		if (!s->w)
+			continue;
+		cairn_sink_writer *w = s->w;
+		s->w = NULL; /* commit releases it, success or not */
+		int crc = s->sink->lp->sink.commit(w);
+		if (crc) {
+			sink_fail(s, crc, "committing", key);
+			continue;
+		}
+		strvec_push(&s->committed, key);
+		struct manifest_source *ms = manifest_add_source(&s->m);
+		ms->name = xstrdup(src->name);
+		ms->plugin = xstrdup(src->lp->name);
+		ms->plugin_version = xstrdup(src->lp->desc.version);
+		ms->object = xstrdup(key);
+		ms->compression = xstrdup(compression_name(rq->job->compression));
+		ms->raw_bytes = r->raw;
+		ms->stored_bytes = r->stored;
+		memcpy(ms->sha256, sha, sizeof(sha));
+		ms->stats = src->ctx.stats ? json_deep_copy(src->ctx.stats) : NULL;
+	}
+	if (src->ctx.warnings)
+		log_warn("source %s: finished with %d warning%s", src->name, src->ctx.warnings,
+		         src->ctx.warnings == 1 ? "" : "s");
+	rc = alive_count(r) ? 0 : CAIRN_E_IO;
+	goto out;
+
+abort_all:
+	/* A failed source loses the whole set, in every sink. */
+	for (size_t i = 0; i < rq->nsinks; i++) {
+		struct sink_run *s = &r->sinks[i];
+		if (s->w) {
+			s->sink->lp->sink.abort(s->w);
+			s->w = NULL;
+		}
+		sink_rollback(s);
+	}
+out:
+	compressor_free(r->z);
+	r->z = NULL;
+	EVP_MD_CTX_free(r->sha);
+	r->sha = NULL;
+	free(r->stream_error);
+	r->stream_error = NULL;
+	free(err);
+	free(key);
+	r->key = NULL;
+	return rc;
+}
+
+int
+pipeline_backup(const struct backup_request *rq, struct backup_outcome *out)
+{
+	struct run r = {.out = {.struct_size = sizeof(struct cairn_out), .write = out_write},
+	                .rq = rq};
+	time_t started = time(NULL);
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	out->sinks = xcalloc(rq->nsinks, sizeof(*out->sinks));
+	r.sinks = xcalloc(rq->nsinks, sizeof(*r.sinks));
+	for (size_t i = 0; i < rq->nsinks; i++) {
+		r.sinks[i].sink = rq->sinks[i];
+		r.sinks[i].alive = 1;
+	}
+	for (size_t i = 0; i < rq->nsources && !rc; i++) {
+		rc = backup_source(&r, rq->sources[i], &out->source_error);
+		out->raw_bytes += r.raw;
+		out->stored_bytes += r.stored;
+	}
+	if (rc && out->source_error)
+		log_error("%s; no backup set was written", out->source_error);
+	for (size_t i = 0; i < rq->nsinks; i++) {
+		struct sink_run *s = &r.sinks[i];
+		if (s->alive && !rc) {
+			char *key = xasprintf("%s/%s/%s", rq->job->name, rq->id, CAIRN_MANIFEST_NAME);
+			char *err = NULL, *json;
+			s->m.cairn_version = xstrdup(PACKAGE_VERSION);
+			s->m.job = xstrdup(rq->job->name);
+			s->m.id = xstrdup(rq->id);
+			s->m.host = xstrdup(rq->host ? rq->host : "");
+			s->m.sink = xstrdup(s->sink->name);
+			s->m.started = started;
+			s->m.finished = time(NULL);
+			json = manifest_to_json(&s->m);
+			int wrc = sink_write_all(s->sink, key, json, strlen(json), &err);
+			free(json);
+			if (wrc) {
+				s->alive = 0;
+				s->error = err;
+				log_error("%s; this sink gets no backup set from this run", err);
+				sink_rollback(s);
+			}
+			free(key);
+		}
+		out->sinks[i].ok = s->alive && !rc;
+		out->sinks[i].error = s->error;
+		if (!out->sinks[i].ok && !s->error)
+			out->sinks[i].error = xstrdup(out->source_error ? out->source_error
+			                                                : "the backup failed");
+		if (!out->sinks[i].ok)
+			sink_rollback(s);
+		strvec_free(&s->committed);
+		manifest_clear(&s->m);
+	}
+	out->cancelled = rc == CAIRN_E_CANCELLED;
+	if (!rc)
+		for (size_t i = 0; i < rq->nsinks; i++)
+			if (!out->sinks[i].ok)
+				rc = CAIRN_E_IO;
+	free(r.sinks);
+	return rc;
+}
+
+void
+backup_outcome_free(struct backup_outcome *out, size_t nsinks)
+{
+	for (size_t i = 0; out->sinks && i < nsinks; i++)
+		free(out->sinks[i].error);
+	free(out->sinks);
+	free(out->source_error);
+	memset(out, 0, sizeof(*out));
+}
+
+/* ---------------------------------------------------- reading objects */
+
+struct object_stream {
+	struct cairn_in in; /* first: the source's reader */
+	struct instance *sink;
+	const struct manifest_source *ms;
+	cairn_sink_reader *r;
+	EVP_MD_CTX *sha;
+	uint64_t stored, raw;
+	struct decompressor *z;
+	char *err;
+	int rc; /* first failure of the stream itself */
+};
+
+static ssize_t
+pull_stored(void *ud, void *buf, size_t len)
+{
+	struct object_stream *os = ud;
+	ssize_t n;
+	if (cairn_cancel_signal)
+		return CAIRN_E_CANCELLED;
+	n = os->sink->lp->sink.read(os->r, buf, len);
+	if (n < 0) {
+		if (!os->err)
+			os->err = xasprintf("%s: reading %s failed: %s", os->sink->ctx.label,
+			                    os->ms->object, instance_error(os->sink, (int)n));
+		os->rc = (int)n;
+		return n;
+	}
+	EVP_DigestUpdate(os->sha, buf, (size_t)n);
+	os->stored += (uint64_t)n;
+	return n;
+}
+
+static ssize_t
+in_read(struct cairn_in *in, void *buf, size_t len)
+{
+	struct object_stream *os = (struct object_stream *)in;
+	char *err = NULL;
+	ssize_t n = decompressor_read(os->z, buf, len, &err);
+	if (n < 0) {
+		if (err && !os->err)
+			os->err = xasprintf("%s in %s: %s", os->sink->ctx.label, os->ms->object, err);
+		free(err);
+		if (!os->rc)
+			os->rc = (int)n;
+		return n;
+	}
+	os->raw += (uint64_t)n;
+	progress_add((uint64_t)n);
+	return n;
+}
+
+static int
+object_open(struct object_stream *os, struct instance *sink, const struct manifest_source *ms,
+            char **err)
+{
+	enum compression c;
+	int rc;
+	memset(os, 0, sizeof(*os));
+	os->in.struct_size = sizeof(struct cairn_in);
+	os->in.read = in_read;
+	os->sink = sink;
+	os->ms = ms;
+	if (parse_compression(ms->compression, &c)) {
+		*err = xasprintf("%s: the manifest names an unknown compression \"%s\"",
+		                 ms->object, ms->compression);
+		return CAIRN_E_CORRUPT;
+	}
+	instance_reset(sink);
+	rc = sink->lp->sink.open_read(sink->inst, ms->object, &os->r);
+	if (rc) {
+		*err = xasprintf("%s: cannot read %s: %s", sink->ctx.label, ms->object,
+		                 instance_error(sink, rc));
+		os->r = NULL;
+		return rc;
+	}
+	os->sha = sha_new();
+	os->z = decompressor_new(c, pull_stored, os, err);
+	if (!os->z) {
+		sink->lp->sink.close_read(os->r);
+		EVP_MD_CTX_free(os->sha);
+		return CAIRN_E_UNSUPPORTED;
+	}
+	return 0;
+}
+
+/* Read what the consumer left unread (tar's trailing blocks, say), so that
+ * size and checksum cover the whole object, then compare with the
+ * manifest. */
+static int
+object_finish(struct object_stream *os, int decompress, char **err)
+{
+	char *buf = xmalloc(CAIRN_BUFSIZE);
+	ssize_t n;
+	char sha[65] = "";
+	int rc = 0;
+	do
+		n = decompress ? in_read(&os->in, buf, CAIRN_BUFSIZE)
+		               : pull_stored(os, buf, CAIRN_BUFSIZE);
+	while (n > 0);
+	free(buf);
+	if (n < 0) {
+		*err = os->err ? xstrdup(os->err) : xasprintf("reading %s failed", os->ms->object);
+		return os->rc ? os->rc : (int)n;
+	}
+	sha_hex(os->sha, sha);
+	if (os->stored != os->ms->stored_bytes) {
+		*err = xasprintf("%s: %s has %llu bytes, the manifest says %llu: the stored "
+		                 "backup is damaged", os->sink->ctx.label, os->ms->object,
+		                 (unsigned long long)os->stored,
+		                 (unsigned long long)os->ms->stored_bytes);
+		rc = CAIRN_E_CORRUPT;
+	} else if (strcmp(sha, os->ms->sha256) != 0) {
+		*err = xasprintf("%s: %s has SHA-256 %s, the manifest says %s: the stored "
+		                 "backup is damaged", os->sink->ctx.label, os->ms->object, sha,
+		                 os->ms->sha256);
+		rc = CAIRN_E_CORRUPT;
+	} else if (decompress && os->raw != os->ms->raw_bytes) {
+		*err = xasprintf("%s: %s decompresses to %llu bytes, the manifest says %llu",
+		                 os->sink->ctx.label, os->ms->object, (unsigned long long)os->raw,
+		                 (unsigned long long)os->ms->raw_bytes);
+		rc = CAIRN_E_CORRUPT;
+	}
+	return rc;
+}
+
+static void
+object_close(struct object_stream *os)
+{
+	if (os->r)
+		os->sink->lp->sink.close_read(os->r);
+	decompressor_free(os->z);
+	EVP_MD_CTX_free(os->sha);
+	free(os->err);
+}
+
+/* The error of a source op that read from os: the stream's own failure
+ * (damaged data, a sink that broke) explains more than the source's. */
+static char *
+consumer_error(struct object_stream *os, struct instance *source, int rc)
+{
+	if (os->rc && os->err)
+		return xstrdup(os->err);
+	return xasprintf("%s: %s", source->ctx.label, instance_error(source, rc));
+}
+
+int
+pipeline_restore(struct instance *sink, const struct manifest_source *ms,
+                 struct instance *source, unsigned flags, char **err)
+{
+	struct object_stream os;
+	int rc = object_open(&os, sink, ms, err);
+	if (rc)
+		return rc;
+	instance_reset(source);
+	progress_begin(source->name);
+	rc = source->lp->source.restore(source->inst, &os.in, flags);
+	if (rc) {
+		*err = consumer_error(&os, source, rc);
+		if (os.rc && os.rc != CAIRN_E_CANCELLED)
+			rc = os.rc == CAIRN_E_CORRUPT ? CAIRN_E_CORRUPT : os.rc;
+	} else {
+		rc = object_finish(&os, 1, err);
+		if (rc == CAIRN_E_CORRUPT) {
+			char *e = xasprintf("%s; the restored data may be incomplete", *err);
+			free(*err);
+			*err = e;
+		}
+	}
+	progress_end();
+	if (cairn_cancel_signal)
+		rc = CAIRN_E_CANCELLED;
+	object_close(&os);
+	return rc;
+}
+
+int
+pipeline_verify(struct instance *sink, const struct manifest_source *ms,
+                struct instance *source, char **err)
+{
+	struct object_stream os;
+	int rc = object_open(&os, sink, ms, err);
+	if (rc)
+		return rc;
+	progress_begin(ms->name);
+	if (source && source->lp->source.verify) {
+		instance_reset(source);
+		rc = source->lp->source.verify(source->inst, &os.in);
+		if (rc)
+			*err = consumer_error(&os, source, rc);
+	}
+	if (!rc)
+		rc = object_finish(&os, source != NULL, err);
+	progress_end();
+	if (cairn_cancel_signal)
+		rc = CAIRN_E_CANCELLED;
+	object_close(&os);
+	return rc;
+}

@@ -1,0 +1,62 @@
+/* pipeline.h - moving bytes between sources and sinks.
+ *
+ * Backup: each source PUSHES its stream once; the core compresses it once,
+ * hashes the compressed bytes once (SHA-256) and fans them out to every
+ * sink of the job.  Nothing is buffered beyond fixed-size blocks and
+ * nothing touches a temporary file, so memory stays flat whatever the size.
+ *
+ * Restore and verify: the core reads one stored object from one sink,
+ * hashes and counts it on the way, decompresses it, and the source PULLS
+ * the stream.  Size and SHA-256 are checked against the manifest at the
+ * end. */
+#ifndef CAIRN_PIPELINE_H
+#define CAIRN_PIPELINE_H
+
+#include <time.h>
+
+#include "config.h"
+#include "manifest.h"
+#include "plugin.h"
+
+struct backup_request {
+	const struct cfg_job *job;
+	const char *id;            /* the backup id shared by all sinks */
+	struct instance **sources; /* in job order, maybe a subset */
+	size_t nsources;
+	struct instance **sinks;
+	size_t nsinks;
+	const char *host;          /* recorded in the manifest */
+};
+
+struct sink_outcome {
+	int ok;      /* the set is complete in this sink */
+	char *error; /* why not, one line */
+};
+
+struct backup_outcome {
+	struct sink_outcome *sinks; /* one per request sink */
+	char *source_error;         /* a source failed: the set is lost everywhere */
+	int cancelled;
+	uint64_t raw_bytes, stored_bytes;
+};
+
+/* Run the backup.  Returns 0 when every sink got a complete set; otherwise
+ * CAIRN_E_CANCELLED or another CAIRN_E_* code, with the outcome saying who
+ * failed and why.  Whatever fails, no sink keeps a partial set: objects
+ * committed for this id are removed again.  Free with
+ * backup_outcome_free. */
+int pipeline_backup(const struct backup_request *rq, struct backup_outcome *out);
+void backup_outcome_free(struct backup_outcome *out, size_t nsinks);
+
+/* Restore one source of a set.  source is an instance made with the
+ * restore's overrides.  0, or a CAIRN_E_* code with *err set. */
+int pipeline_restore(struct instance *sink, const struct manifest_source *ms,
+                     struct instance *source, unsigned flags, char **err);
+
+/* Verify one stored object: size and SHA-256 always; with source (deep),
+ * also decompress and let the source check the format.  CAIRN_E_CORRUPT
+ * when it is damaged. */
+int pipeline_verify(struct instance *sink, const struct manifest_source *ms,
+                    struct instance *source, char **err);
+
+#endif

@@ -1,0 +1,86 @@
+/* plugin.h (core) - finding, loading and checking plugins; the host table;
+ * plugin instances with their context. */
+#ifndef CAIRN_CORE_PLUGIN_H
+#define CAIRN_CORE_PLUGIN_H
+
+#include <cairn/plugin.h>
+#include <jansson.h>
+#include <signal.h>
+
+#include "config.h"
+#include "util.h"
+
+/* A loaded plugin.  desc, source and sink are the core's own zero-padded
+ * copies: fields a plugin built against an older ABI minor lacks read as
+ * zero/NULL, and the core never reads past the plugin's struct_size. */
+struct loaded_plugin {
+	char *name;
+	char *path;
+	void *handle; /* lt_dlhandle */
+	struct cairn_plugin desc;
+	struct cairn_source_ops source;
+	struct cairn_sink_ops sink;
+};
+
+struct plugin_registry {
+	struct strvec dirs; /* searched in order */
+	struct loaded_plugin **loaded;
+	size_t nloaded;
+};
+
+/* Search plugin_dir (may be NULL), then $CAIRN_PLUGIN_PATH, then the
+ * compiled-in plugin directory. */
+void registry_init(struct plugin_registry *reg, const char *plugin_dir);
+void registry_free(struct plugin_registry *reg);
+
+/* Find and load NAME (cached).  On failure returns NULL and sets *err to a
+ * line a sysadmin can act on: the file tried and the real cause. */
+struct loaded_plugin *registry_load(struct plugin_registry *reg, const char *name,
+                                    char **err);
+/* Load one module from an exact path, checking name and ABI (used by
+ * registry_load and the tests).  expect_name may be NULL. */
+struct loaded_plugin *plugin_load_path(const char *path, const char *expect_name,
+                                       char **err);
+void plugin_unload(struct loaded_plugin *lp);
+
+/* Every plugin name found in the search path, first occurrence wins. */
+void registry_scan(const struct plugin_registry *reg, struct strvec *names,
+                   struct strvec *paths);
+
+/* The host table handed to every plugin. */
+extern const struct cairn_host cairn_host_table;
+
+/* Set from a signal handler; plugins see it through host->cancelled. */
+extern volatile sig_atomic_t cairn_cancel_signal;
+
+/* The context the core keeps per instance. */
+struct cairn_ctx {
+	char *label; /* "source uploads (files)" */
+	char *error; /* last set_error detail */
+	json_t *stats;
+	int warnings;
+};
+
+/* A plugin instance: one [source] or [sink] section made live. */
+struct instance {
+	struct loaded_plugin *lp;
+	const char *name;
+	enum section_kind kind;
+	cairn_ctx ctx;
+	void *inst;
+};
+
+/* Check the section's keys against the plugin, with overrides ("KEY=VALUE"),
+ * and call create().  Returns 0, or CAIRN_E_CONFIG / the plugin's code with
+ * *err set. */
+int instance_create(struct plugin_registry *reg, const struct cairn_cfg *cfg,
+                    const struct cfg_section *sec, const struct strvec *overrides,
+                    struct instance **out, char **err);
+void instance_destroy(struct instance *in);
+
+/* The plugin's detail for its last failure, or a generic word for rc. */
+const char *instance_error(const struct instance *in, int rc);
+/* Forget the last error detail and the stats. */
+void instance_reset(struct instance *in);
+
+#endif
