@@ -6,14 +6,14 @@
 #include <stdio.h>
 #include <string.h>
 
-enum cairn_log_level log_level = CAIRN_LOG_WARN;
+int log_level = CAIRN_LOG_WARN;
 void (*log_before_print)(void);
 
 void
 log_vmsg(enum cairn_log_level level, const char *prefix, const char *fmt, va_list ap)
 {
 	char line[4096];
-	if (level > log_level)
+	if ((int)level > log_level)
 		return;
 	vsnprintf(line, sizeof(line), fmt, ap);
 	/* One line per message, whatever a plugin or a file name put in it:

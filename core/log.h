@@ -6,7 +6,7 @@
 #include <stdarg.h>
 
 /* The most verbose level printed; set by -q/-v. */
-extern enum cairn_log_level log_level;
+extern int log_level;
 
 void log_msg(enum cairn_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

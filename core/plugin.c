@@ -208,13 +208,18 @@ plugin_load_path(const char *path, const char *expect_name, char **err)
 		void *probe = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 		if (!probe) {
 			const char *dl = dlerror();
-			const char *colon = dl ? strstr(dl, ": ") : NULL;
-			*err = xasprintf("cannot load plugin %s: %s%s", path,
-			                 colon ? colon + 2 : dl ? dl : why,
-			                 dl && strstr(dl, "cannot open shared object")
-			                         && !strstr(dl, path)
-			                     ? "; install the library it needs"
-			                     : "");
+			size_t pl = strlen(path);
+			if (!dl)
+				dl = why ? why : "unknown error";
+			if (strncmp(dl, path, pl) == 0 && strncmp(dl + pl, ": ", 2) == 0)
+				dl += pl + 2; /* about the plugin itself */
+			const char *colon = strstr(dl, ": cannot open shared object file");
+			if (colon && dl != colon)
+				*err = xasprintf("cannot load plugin %s: it needs %.*s, which cannot be "
+				                 "found; install the package that provides it",
+				                 path, (int)(colon - dl), dl);
+			else
+				*err = xasprintf("cannot load plugin %s: %s", path, dl);
 		} else {
 			dlclose(probe);
 			*err = xasprintf("cannot load plugin %s: %s", path, why ? why : "unknown error");

@@ -1,0 +1,49 @@
+/* memplug.h - in-memory source and sink plugins for pipeline tests, with
+ * failures that can be switched on at a given byte. */
+#ifndef CAIRN_MEMPLUG_H
+#define CAIRN_MEMPLUG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "plugin.h"
+
+struct memobj {
+	char *key;
+	unsigned char *data;
+	size_t len;
+};
+
+struct memsink {
+	struct memobj objs[64];
+	size_t nobjs;
+	int64_t fail_write_at;  /* fail the write that passes this many bytes; -1 never */
+	const char *fail_commit_key; /* commit of a key containing this fails */
+	const char *fail_open_key;   /* open_write of a key containing this fails */
+	int open_writers;       /* writers neither committed nor aborted */
+	int aborts, commits;
+	int store;              /* keep the bytes (else only count them) */
+	uint64_t written;       /* bytes ever written */
+};
+
+struct memsrc {
+	uint64_t bytes;        /* how much backup() writes */
+	int64_t fail_at;       /* backup fails after this many bytes; -1 never */
+	int64_t cancel_at;     /* raise the cancel flag after this many; -1 never */
+	int write_rc;          /* the first failed out->write's code */
+	/* what restore() read back */
+	unsigned char *restored;
+	size_t restored_len;
+	int keep_restored;
+};
+
+/* The byte at offset i of every memsrc stream: compressible, not trivial. */
+unsigned char memsrc_byte(uint64_t i);
+
+struct instance *memsink_instance(const char *name, struct memsink *ms);
+struct instance *memsrc_instance(const char *name, struct memsrc *src);
+void memsink_clear(struct memsink *ms);
+/* The object stored under key, or NULL. */
+struct memobj *memsink_get(struct memsink *ms, const char *key);
+
+#endif
