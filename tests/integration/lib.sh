@@ -1,0 +1,55 @@
+# lib.sh - what the integration tests share: TAP output, a scratch
+# directory, and running cairn.  Source it; then call plan N.
+#
+# Environment (set by `make check`): CAIRN (the built binary),
+# CAIRN_PLUGIN_PATH (the built plugins), top_srcdir, top_builddir.
+set -u
+: "${CAIRN:?run through make check, or set CAIRN}"
+export CAIRN_PLUGIN_PATH
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/cairn-test.XXXXXX") || exit 99
+cleanup() {
+	local pids
+	pids=$(jobs -p)
+	[ -n "$pids" ] && kill $pids 2>/dev/null
+	chmod -R u+rwx "$T" 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+_n=0
+plan() { echo "1..$1"; }
+ok() { _n=$((_n + 1)); echo "ok $_n - $1"; }
+not_ok() { _n=$((_n + 1)); echo "not ok $_n - $1"; }
+skip() { _n=$((_n + 1)); echo "ok $_n - $1 # SKIP $2"; }
+diag() { sed 's/^/# /' "$@" >&2; }
+# check DESC COMMAND...: ok when COMMAND succeeds
+check() {
+	local desc=$1
+	shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; return 1; fi
+}
+# check_exit DESC CODE COMMAND...: ok when COMMAND exits with CODE; its
+# stdout and stderr stay in $T/out and $T/err for further checks.
+check_exit() {
+	local desc=$1 want=$2 got
+	shift 2
+	"$@" >"$T/out" 2>"$T/err"
+	got=$?
+	if [ "$got" = "$want" ]; then
+		ok "$desc"
+	else
+		not_ok "$desc (exit $got, want $want)"
+		diag "$T/err"
+		return 1
+	fi
+}
+# err_has TEXT / out_has TEXT: the last check_exit's stderr / stdout
+err_has() { check "stderr says: $1" grep -qF -- "$1" "$T/err" || diag "$T/err"; }
+out_has() { check "stdout says: $1" grep -qF -- "$1" "$T/out" || diag "$T/out"; }
+
+# cairn ARGS...: the binary with the test's config
+cairn() { "$CAIRN" -c "$T/cairn.ini" "$@"; }
+
+# The id of the newest set of a job in a local sink directory.
+newest_id() { ls "$1/$2" 2>/dev/null | grep -E '^[0-9]{8}T[0-9]{6}Z$' | sort | tail -n 1; }
