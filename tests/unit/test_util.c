@@ -1,0 +1,364 @@
+/*
+ * test_util.c - unit tests of core/util.c: string vectors, word splitting,
+ * path helpers, byte formatting and the name rule.
+ */
+#include "autoconf.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "util.h"
+
+/* Compare a freshly allocated string with the expected text and free it. */
+#define assert_str_take(got, want)                                         \
+	do {                                                               \
+		char *got_ = (got);                                        \
+		assert_non_null(got_);                                     \
+		assert_string_equal(got_, (want));                         \
+		free(got_);                                                \
+	} while (0)
+
+/* ------------------------------------------------------------ strvec */
+
+static void
+strvec_push_copies_and_keeps_null_terminated(void **state)
+{
+	struct strvec sv = {0};
+	char buf[8] = "one";
+	(void)state;
+
+	strvec_push(&sv, buf);
+	strcpy(buf, "XXX"); /* the vector holds its own copy */
+	assert_int_equal(sv.n, 1);
+	assert_string_equal(sv.v[0], "one");
+	assert_null(sv.v[1]);
+	/* grow well past the first allocation */
+	for (int i = 0; i < 100; i++) {
+		char w[16];
+		snprintf(w, sizeof(w), "w%d", i);
+		strvec_push(&sv, w);
+		assert_null(sv.v[sv.n]);
+	}
+	assert_int_equal(sv.n, 101);
+	assert_string_equal(sv.v[100], "w99");
+	strvec_free(&sv);
+}
+
+static void
+strvec_push_own_takes_the_pointer(void **state)
+{
+	struct strvec sv = {0};
+	char *s = strdup("mine");
+	(void)state;
+
+	strvec_push_own(&sv, s);
+	assert_ptr_equal(sv.v[0], s);
+	assert_null(sv.v[1]);
+	strvec_free(&sv); /* frees s: valgrind catches a leak otherwise */
+}
+
+static void
+strvec_contains_matches_whole_strings(void **state)
+{
+	struct strvec sv = {0};
+	(void)state;
+
+	assert_false(strvec_contains(&sv, "a"));
+	strvec_push(&sv, "alpha");
+	strvec_push(&sv, "beta");
+	assert_true(strvec_contains(&sv, "alpha"));
+	assert_true(strvec_contains(&sv, "beta"));
+	assert_false(strvec_contains(&sv, "alph"));
+	assert_false(strvec_contains(&sv, "alphabet"));
+	assert_false(strvec_contains(&sv, ""));
+	strvec_free(&sv);
+}
+
+static void
+strvec_sort_orders_bytewise(void **state)
+{
+	struct strvec sv = {0};
+	const char *in[] = {"pear", "Zebra", "apple", "20261126T020000Z",
+	                    "20260101T000000Z", "apple"};
+	const char *want[] = {"20260101T000000Z", "20261126T020000Z", "Zebra",
+	                      "apple", "apple", "pear"};
+	(void)state;
+
+	for (size_t i = 0; i < 6; i++)
+		strvec_push(&sv, in[i]);
+	strvec_sort(&sv);
+	for (size_t i = 0; i < 6; i++)
+		assert_string_equal(sv.v[i], want[i]);
+	assert_null(sv.v[6]);
+	strvec_free(&sv);
+}
+
+static void
+strvec_sort_and_free_accept_empty(void **state)
+{
+	struct strvec sv = {0};
+	(void)state;
+
+	strvec_sort(&sv);
+	strvec_free(&sv);
+	assert_null(sv.v);
+	strvec_push(&sv, "x");
+	strvec_sort(&sv);
+	assert_string_equal(sv.v[0], "x");
+	strvec_free(&sv);
+	/* free leaves it empty and reusable */
+	assert_null(sv.v);
+	assert_int_equal(sv.n, 0);
+	assert_int_equal(sv.cap, 0);
+	strvec_push(&sv, "again");
+	assert_int_equal(sv.n, 1);
+	strvec_free(&sv);
+}
+
+/* ------------------------------------------------------- split_words */
+
+static void
+split_words_splits_on_spaces_and_tabs(void **state)
+{
+	struct strvec sv = {0};
+	(void)state;
+
+	split_words("  a\t\tbb   c\t ", &sv);
+	assert_int_equal(sv.n, 3);
+	assert_string_equal(sv.v[0], "a");
+	assert_string_equal(sv.v[1], "bb");
+	assert_string_equal(sv.v[2], "c");
+	assert_null(sv.v[3]);
+	strvec_free(&sv);
+
+	split_words("single", &sv);
+	assert_int_equal(sv.n, 1);
+	assert_string_equal(sv.v[0], "single");
+	strvec_free(&sv);
+}
+
+static void
+split_words_appends_to_what_is_there(void **state)
+{
+	struct strvec sv = {0};
+	(void)state;
+
+	strvec_push(&sv, "first");
+	split_words("second third", &sv);
+	assert_int_equal(sv.n, 3);
+	assert_string_equal(sv.v[0], "first");
+	assert_string_equal(sv.v[2], "third");
+	strvec_free(&sv);
+}
+
+static void
+split_words_of_blank_text_gives_nothing(void **state)
+{
+	struct strvec sv = {0};
+	(void)state;
+
+	split_words("", &sv);
+	assert_int_equal(sv.n, 0);
+	split_words(" \t \t", &sv);
+	assert_int_equal(sv.n, 0);
+	strvec_free(&sv);
+}
+
+/* ------------------------------------------------------------- paths */
+
+static void
+path_join_puts_one_slash_between(void **state)
+{
+	(void)state;
+	assert_str_take(path_join("a", "b"), "a/b");
+	assert_str_take(path_join("/srv/data", "x/y"), "/srv/data/x/y");
+	assert_str_take(path_join("/srv/data/", "x"), "/srv/data/x");
+	assert_str_take(path_join("/srv/data///", "x"), "/srv/data/x");
+	assert_str_take(path_join("/srv", "/x"), "/srv/x");
+	assert_str_take(path_join("/srv/", "//x"), "/srv/x");
+}
+
+static void
+path_join_keeps_the_root_single(void **state)
+{
+	(void)state;
+	assert_str_take(path_join("/", "etc"), "/etc");
+	assert_str_take(path_join("//", "etc"), "/etc");
+	assert_str_take(path_join("/", "/etc"), "/etc");
+}
+
+static void
+path_dirname_returns_the_directory_part(void **state)
+{
+	(void)state;
+	assert_str_take(path_dirname("/etc/cairn/cairn.ini"), "/etc/cairn");
+	assert_str_take(path_dirname("conf/cairn.ini"), "conf");
+	assert_str_take(path_dirname("cairn.ini"), ".");
+	assert_str_take(path_dirname("/cairn.ini"), "/");
+	assert_str_take(path_dirname("/"), "/");
+}
+
+static void
+path_absolute_keeps_absolute_paths(void **state)
+{
+	(void)state;
+	assert_str_take(path_absolute("/var/backups", "/etc"), "/var/backups");
+	assert_str_take(path_absolute("/var/backups", NULL), "/var/backups");
+	assert_str_take(path_absolute("/", "relative/base"), "/");
+}
+
+static void
+path_absolute_resolves_against_base(void **state)
+{
+	(void)state;
+	assert_str_take(path_absolute("data", "/etc/cairn"), "/etc/cairn/data");
+	assert_str_take(path_absolute("a/b", "/etc/cairn/"), "/etc/cairn/a/b");
+	assert_str_take(path_absolute("./data", "/etc/cairn"), "/etc/cairn/data");
+	assert_str_take(path_absolute(".", "/etc/cairn"), "/etc/cairn");
+	/* ".." is kept as written, not resolved */
+	assert_str_take(path_absolute("../x", "/etc/cairn"), "/etc/cairn/../x");
+	assert_str_take(path_absolute("x", "/"), "/x");
+}
+
+static void
+path_absolute_uses_cwd_without_base(void **state)
+{
+	char *cwd = getcwd(NULL, 0), *want;
+	(void)state;
+
+	assert_non_null(cwd);
+	want = path_join(cwd, "data");
+	assert_str_take(path_absolute("data", NULL), want);
+	assert_str_take(path_absolute("./data", NULL), want);
+	assert_str_take(path_absolute(".", NULL), cwd);
+	free(want);
+	free(cwd);
+}
+
+static void
+path_absolute_makes_a_relative_base_absolute_first(void **state)
+{
+	char *cwd = getcwd(NULL, 0), *want;
+	(void)state;
+
+	assert_non_null(cwd);
+	want = xasprintf("%s%sconf/data", cwd, strcmp(cwd, "/") ? "/" : "");
+	assert_str_take(path_absolute("data", "conf"), want);
+	assert_str_take(path_absolute("data", "./conf"), want);
+	free(want);
+	assert_str_take(path_absolute("/abs", "conf"), "/abs");
+	free(cwd);
+}
+
+/* ------------------------------------------------------ format_bytes */
+
+static void
+format_bytes_picks_binary_units(void **state)
+{
+	char buf[32];
+	(void)state;
+
+	assert_string_equal(format_bytes(0, buf, sizeof(buf)), "0 B");
+	assert_string_equal(format_bytes(1, buf, sizeof(buf)), "1 B");
+	assert_string_equal(format_bytes(1023, buf, sizeof(buf)), "1023 B");
+	assert_string_equal(format_bytes(1024, buf, sizeof(buf)), "1.0 KiB");
+	assert_string_equal(format_bytes(1536, buf, sizeof(buf)), "1.5 KiB");
+	assert_string_equal(format_bytes(64ULL << 20, buf, sizeof(buf)), "64.0 MiB");
+	assert_string_equal(format_bytes(3ULL << 29, buf, sizeof(buf)), "1.5 GiB");
+	assert_string_equal(format_bytes(5ULL << 40, buf, sizeof(buf)), "5.0 TiB");
+	assert_string_equal(format_bytes(2ULL << 50, buf, sizeof(buf)), "2.0 PiB");
+	/* the largest unit is PiB: bigger numbers stay in it */
+	assert_string_equal(format_bytes(UINT64_MAX, buf, sizeof(buf)), "16384.0 PiB");
+}
+
+static void
+format_bytes_returns_buf_and_truncates_safely(void **state)
+{
+	char buf[5];
+	(void)state;
+
+	assert_ptr_equal(format_bytes(1536, buf, sizeof(buf)), buf);
+	assert_string_equal(buf, "1.5 ");
+}
+
+/* -------------------------------------------------------- valid_name */
+
+static void
+valid_name_accepts_letters_digits_and_marks(void **state)
+{
+	(void)state;
+	assert_true(valid_name("nightly"));
+	assert_true(valid_name("plato_db"));
+	assert_true(valid_name("s3-offsite"));
+	assert_true(valid_name("v1.2"));
+	assert_true(valid_name("9lives"));
+	assert_true(valid_name("_x"));
+	assert_true(valid_name("x."));
+	assert_true(valid_name("X"));
+}
+
+static void
+valid_name_refuses_what_breaks_object_keys(void **state)
+{
+	(void)state;
+	assert_false(valid_name(""));
+	assert_false(valid_name("."));
+	assert_false(valid_name(".."));
+	assert_false(valid_name(".hidden"));
+	assert_false(valid_name("-opt"));
+	assert_false(valid_name("a/b"));
+	assert_false(valid_name("a b"));
+	assert_false(valid_name("a\tb"));
+	assert_false(valid_name("tab\n"));
+	assert_false(valid_name("x:y"));
+	assert_false(valid_name("x*"));
+	assert_false(valid_name("caf\xc3\xa9"));
+}
+
+/* ------------------------------------------------------------ xalloc */
+
+static void
+xasprintf_formats_into_a_new_string(void **state)
+{
+	(void)state;
+	assert_str_take(xasprintf("%s:%d: %s", "cfg.ini", 7, "bad"), "cfg.ini:7: bad");
+	assert_str_take(xstrndup("abcdef", 3), "abc");
+	assert_str_take(xstrndup("ab", 10), "ab");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(strvec_push_copies_and_keeps_null_terminated),
+		cmocka_unit_test(strvec_push_own_takes_the_pointer),
+		cmocka_unit_test(strvec_contains_matches_whole_strings),
+		cmocka_unit_test(strvec_sort_orders_bytewise),
+		cmocka_unit_test(strvec_sort_and_free_accept_empty),
+		cmocka_unit_test(split_words_splits_on_spaces_and_tabs),
+		cmocka_unit_test(split_words_appends_to_what_is_there),
+		cmocka_unit_test(split_words_of_blank_text_gives_nothing),
+		cmocka_unit_test(path_join_puts_one_slash_between),
+		cmocka_unit_test(path_join_keeps_the_root_single),
+		cmocka_unit_test(path_dirname_returns_the_directory_part),
+		cmocka_unit_test(path_absolute_keeps_absolute_paths),
+		cmocka_unit_test(path_absolute_resolves_against_base),
+		cmocka_unit_test(path_absolute_uses_cwd_without_base),
+		cmocka_unit_test(path_absolute_makes_a_relative_base_absolute_first),
+		cmocka_unit_test(format_bytes_picks_binary_units),
+		cmocka_unit_test(format_bytes_returns_buf_and_truncates_safely),
+		cmocka_unit_test(valid_name_accepts_letters_digits_and_marks),
+		cmocka_unit_test(valid_name_refuses_what_breaks_object_keys),
+		cmocka_unit_test(xasprintf_formats_into_a_new_string),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
