@@ -39,6 +39,9 @@
  * the core's compressor sees few, large writes. */
 #define FILES_RECORD 10240
 #define FILES_BLOCK (16 * FILES_RECORD)
+/* The writer's block size; a variable only so that the unit test can
+ * make libarchive flush inside one entry's header. */
+static int files_block_size = FILES_BLOCK;
 /* Bytes pulled from in->read() per call on restore and verify. */
 #define FILES_READ_BUF (64 * 1024)
 /* A tar ends with two zero blocks. */
@@ -506,7 +509,8 @@ files_put_zeros(struct files_run *run, struct archive *tar, int64_t len,
 
 /* Copy one regular file's data.  The header is out already, so whatever
  * happens the entry must end at its declared size: the writer pads a short
- * entry with zeros in finish_entry. */
+ * entry with zeros in finish_entry.  1: the file could not be read and a
+ * warning said so already. */
 static int
 files_copy_data(struct files_run *run, struct archive *disk,
                 struct archive *tar, const char *what)
@@ -533,10 +537,12 @@ files_copy_data(struct files_run *run, struct archive *disk,
 			                      "%s", what, archive_error_string(disk));
 			return CAIRN_E_IO;
 		}
-		if (r != ARCHIVE_OK)
-			return files_unreadable(run, NULL, archive_errno(disk),
-			                        archive_error_string(disk),
-			                        "stored as zeros");
+		if (r != ARCHIVE_OK) {
+			rc = files_unreadable(run, NULL, archive_errno(disk),
+			                      archive_error_string(disk),
+			                      "stored as zeros");
+			return rc < 0 ? rc : 1;
+		}
 		if (off > done) {
 			rc = files_put_zeros(run, tar, off - done, what);
 			if (rc < 0)
@@ -657,6 +663,10 @@ files_store(struct files_run *run, struct archive *disk, struct archive *tar,
 		rc = files_tar_failed(run, tar, full);
 		goto out;
 	}
+	if (rc > 0) {
+		rc = 0;
+		goto out;
+	}
 	/* Compare with the stat taken when the file was listed.  The tar
 	 * holds `size` bytes whatever happened; say so when they may be a
 	 * mix of old and new. */
@@ -757,7 +767,7 @@ files_backup(void *instance, struct cairn_out *out)
 	if (archive_write_set_format_pax(tar) != ARCHIVE_OK ||
 	    archive_write_set_format_option(tar, "pax", "xattrheader",
 	                                    "SCHILY") < ARCHIVE_WARN ||
-	    archive_write_set_bytes_per_block(tar, FILES_BLOCK) != ARCHIVE_OK ||
+	    archive_write_set_bytes_per_block(tar, files_block_size) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(tar, FILES_RECORD) != ARCHIVE_OK) {
 		files_host->set_error(fi->ctx, "setting up the tar writer "
 		                      "failed: %s", archive_error_string(tar));

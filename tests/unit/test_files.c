@@ -36,6 +36,8 @@ struct memout {
 	int fail_at;   /* fail the call with this number (1-based); 0: never */
 	int fail_code;
 	void (*hook)(struct memout *m); /* run on the first call */
+	/* run on every call, with the bytes */
+	void (*peek)(struct memout *m, const void *buf, size_t len);
 	cairn_ctx *ctx;
 	char path[512]; /* for hooks */
 };
@@ -47,6 +49,8 @@ memout_write(struct cairn_out *self, const void *buf, size_t len)
 	m->calls++;
 	if (m->calls == 1 && m->hook)
 		m->hook(m);
+	if (m->peek)
+		m->peek(m, buf, len);
 	if (m->fail_at && m->calls >= m->fail_at)
 		return m->fail_code;
 	if (m->len + len > m->cap) {
@@ -1190,6 +1194,74 @@ test_file_removed_while_read_is_a_warning(void **state)
 	changing_file(*state, unlink_hook, "vanished");
 }
 
+/* Unlink the file whose pax header is going out right now. */
+static void
+unlink_during_sparse_header(struct memout *m, const void *buf, size_t len)
+{
+	if (m->path[0] && memmem(buf, len, "GNU.sparse", 10)) {
+		assert_int_equal(unlink(m->path), 0);
+		m->path[0] = '\0';
+	}
+}
+
+static void
+test_sparse_file_removed_after_its_header_leaves_a_valid_tar(void **state)
+{
+	struct fx *f = *state;
+	char p[512];
+	snprintf(p, sizeof(p), "%s/sparse", f->src);
+	int fd = open(p, O_WRONLY | O_CREAT, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "tail", 4, 1 << 20), 4);
+	close(fd);
+	snprintf(f->out.path, sizeof(f->out.path), "%s", p);
+	f->out.peek = unlink_during_sparse_header;
+	/* flush every tar block, so the header's flush happens before the
+	 * file is opened for its data */
+	files_block_size = 512;
+	struct files_inst *fi = inst_new(f, f->src, NULL, NULL, NULL, NULL);
+	int rc = backup(f, fi);
+	files_block_size = FILES_BLOCK;
+	assert_int_equal(rc, 0);
+	assert_int_equal(f->out.path[0], '\0'); /* the hook did run */
+	assert_int_equal(f->ctx->warnings, 1);
+	assert_non_null(strstr(f->ctx->log, "vanished"));
+	f->ops->destroy(fi);
+	/* the entry is there, full length, and the tar reads to its end */
+	char *tl = tar_listing(f->out.buf, f->out.len);
+	assert_true(tar_has(tl, "sparse"));
+	free(tl);
+	assert_int_equal(verify_buf(f, f->out.buf, f->out.len), 0);
+}
+
+/* No mount can be made here, so use one that is usually there: devpts on
+ * /dev/pts.  Device nodes have no data, so nothing is read. */
+static void
+test_one_file_system_stops_at_mount_points(void **state)
+{
+	struct fx *f = *state;
+	struct stat dev, pts, ptmx;
+	if (stat("/dev", &dev) != 0 || stat("/dev/pts", &pts) != 0 ||
+	    stat("/dev/pts/ptmx", &ptmx) != 0 || dev.st_dev == pts.st_dev)
+		skip();
+	struct files_inst *fi = inst_new(f, "/dev", "one_file_system", "yes",
+	                                 "exclude", "shm mqueue");
+	assert_int_equal(backup(f, fi), 0);
+	char *tl = tar_listing(f->out.buf, f->out.len);
+	assert_true(tar_has(tl, "pts/")); /* the mount point itself */
+	assert_false(tar_has(tl, "pts/ptmx"));
+	free(tl);
+	f->ops->destroy(fi);
+
+	memout_reset(&f->out);
+	fi = inst_new(f, "/dev", "exclude", "shm mqueue", NULL, NULL);
+	assert_int_equal(backup(f, fi), 0);
+	tl = tar_listing(f->out.buf, f->out.len);
+	assert_true(tar_has(tl, "pts/ptmx"));
+	free(tl);
+	f->ops->destroy(fi);
+}
+
 static void
 test_xattrs_no_leaves_them_out(void **state)
 {
@@ -1255,6 +1327,8 @@ main(void)
 		T(test_backup_passes_on_write_failure_and_stops_writing),
 		T(test_file_changed_while_read_is_a_warning),
 		T(test_file_removed_while_read_is_a_warning),
+		T(test_sparse_file_removed_after_its_header_leaves_a_valid_tar),
+		T(test_one_file_system_stops_at_mount_points),
 		T(test_xattrs_no_leaves_them_out),
 		T(test_stream_arrives_in_whole_tar_records),
 #undef T
