@@ -150,6 +150,7 @@ struct loader {
 	int indented;      /* it started with white space: a continuation */
 	int in_section;    /* a section header was seen */
 	char *err;         /* the first error */
+	int err_line;      /* its line */
 	size_t sec_cap;
 };
 
@@ -164,6 +165,7 @@ fail_at(struct loader *ld, int line, const char *fmt, ...)
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
 	ld->err = xasprintf("%s:%d: %s", ld->cfg->path, line, msg);
+	ld->err_line = line;
 	free(msg);
 }
 
@@ -554,10 +556,22 @@ config_load(const char *path, char **err)
 		config_free(cfg);
 		return NULL;
 	}
-	if (fstat(fileno(ld.fp), &st) == 0)
+	if (fstat(fileno(ld.fp), &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			*err = xasprintf("%s: is a directory; give the INI file with -c FILE", path);
+			fclose(ld.fp);
+			config_free(cfg);
+			return NULL;
+		}
 		cfg->other_readable = (st.st_mode & S_IROTH) != 0;
+	}
 	rc = ini_parse_stream(read_line, &ld, on_key, &ld);
 	fclose(ld.fp);
+	if (rc > 0 && ld.err && rc < ld.err_line) {
+		/* inih's syntax error comes first in the file: report that one */
+		free(ld.err);
+		ld.err = NULL;
+	}
 	if (rc > 0 && !ld.err)
 		ld.err = xasprintf("%s:%d: not a section header, key = value line, continuation "
 		                   "or comment; fix or remove it", path, rc);
@@ -783,6 +797,17 @@ apply_key(struct typed_config *tc, const struct key_source *ks, const struct cai
 	const char *key = ks->key;
 	for (size_t k = 0; keys[k].name; k++) {
 		size_t nl = strlen(keys[k].name);
+		if (ks->line && strncmp(key, keys[k].name, nl) == 0 &&
+		    (!key[nl] || (keys[k].flags & CAIRN_KEY_SECRET))) {
+			/* a secret given twice (inline and _file, say): say so
+			 * rather than let the last one win silently */
+			if (tc->line[k] && tc->line[k] != ks->line &&
+			    (!key[nl] || !strcmp(key + nl, "_file") || !strcmp(key + nl, "_env")))
+				return key_error(ks, "%s is already given at line %d; keep one",
+				                 keys[k].name, tc->line[k]);
+			if (!key[nl] || !strcmp(key + nl, "_file") || !strcmp(key + nl, "_env"))
+				tc->line[k] = ks->line;
+		}
 		if (strcmp(key, keys[k].name) == 0)
 			return set_value(tc, ks, &keys[k], &tc->values[k], text, base);
 		if ((keys[k].flags & CAIRN_KEY_SECRET) && strncmp(key, keys[k].name, nl) == 0 &&
@@ -827,6 +852,7 @@ config_typed(const struct cairn_cfg *cfg, const struct cfg_section *sec, const c
 	while (keys[nkeys].name)
 		nkeys++;
 	tc->values = xcalloc(nkeys + 1, sizeof(*tc->values));
+	tc->line = xcalloc(nkeys + 1, sizeof(*tc->line));
 	for (size_t k = 0; k < nkeys && !e; k++) {
 		tc->values[k].name = keys[k].name;
 		tc->values[k].type = keys[k].type;
@@ -909,6 +935,7 @@ typed_config_free(struct typed_config *tc)
 	}
 	free(tc->lists);
 	strvec_free(&tc->owned);
+	free(tc->line);
 	free(tc->values);
 	free(tc);
 }

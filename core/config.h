@@ -94,6 +94,7 @@ struct typed_config {
 	struct cairn_config pub;
 	struct cairn_value *values;
 	struct strvec owned; /* strings the values point into */
+	int *line;           /* per key: the INI line that set it, or 0 */
 	char ***lists;
 	size_t nlists;
 };

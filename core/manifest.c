@@ -87,16 +87,21 @@ manifest_parse(const char *buf, size_t len, char **err)
 		*err = xasprintf("not valid JSON (line %d: %s)", je.line, je.text);
 		goto fail;
 	}
-	if (json_unpack_ex(root, &je, 0, "{s:i, s:s, s:s, s:s, s?s, s?s, s:o, s:o, s:o}",
-	                   "format", &m->format, "cairn_version", &version, "job", &job,
-	                   "id", &id, "host", &host, "sink", &sink, "started", &started,
-	                   "finished", &finished, "sources", &srcs) != 0) {
+	/* the format first: a newer manifest may lack what this one needs */
+	if (json_unpack_ex(root, &je, 0, "{s:i}", "format", &m->format) != 0) {
 		*err = xasprintf("not a cairn manifest: %s", je.text);
 		goto fail;
 	}
 	if (m->format > MANIFEST_FORMAT) {
 		*err = xasprintf("manifest format %d is newer than this cairn understands (%d); "
 		                 "upgrade cairn", m->format, MANIFEST_FORMAT);
+		goto fail;
+	}
+	if (json_unpack_ex(root, &je, 0, "{s:i, s:s, s:s, s:s, s?s, s?s, s:o, s:o, s:o}",
+	                   "format", &m->format, "cairn_version", &version, "job", &job,
+	                   "id", &id, "host", &host, "sink", &sink, "started", &started,
+	                   "finished", &finished, "sources", &srcs) != 0) {
+		*err = xasprintf("not a cairn manifest: %s", je.text);
 		goto fail;
 	}
 	if (parse_time(started, &m->started) || parse_time(finished, &m->finished) ||
@@ -117,7 +122,8 @@ manifest_parse(const char *buf, size_t len, char **err)
 		                   "name", &name, "plugin", &plugin, "plugin_version", &pv,
 		                   "object", &object, "compression", &comp, "raw_bytes", &raw,
 		                   "stored_bytes", &stored, "sha256", &sha, "stats", &stats) != 0 ||
-		    strlen(sha) != 64 || raw < 0 || stored < 0) {
+		    strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64 || raw < 0 ||
+		    stored < 0 || (stats && !json_is_object(stats))) {
 			*err = xasprintf("not a cairn manifest: source %zu: %s", i,
 			                 je.text[0] ? je.text : "bad sha256 or size");
 			goto fail;

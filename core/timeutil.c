@@ -95,10 +95,13 @@ iso8601_parse(const char *s, time_t *t)
 		int sign = *s++ == '-' ? -1 : 1, oh, om = 0;
 		if (digits(&s, 2, &oh))
 			return -1;
-		if (*s == ':')
+		if (*s == ':') {
 			s++;
-		if (*s && digits(&s, 2, &om))
+			if (digits(&s, 2, &om))
+				return -1;
+		} else if (*s && digits(&s, 2, &om)) {
 			return -1;
+		}
 		if (oh > 23 || om > 59)
 			return -1;
 		zone = 1;

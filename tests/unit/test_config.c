@@ -464,6 +464,26 @@ load_error_missing_file_suggests_c_and_env(void **state)
 }
 
 static void
+load_error_a_directory_is_not_a_config(void **state)
+{
+	struct fx *f = *state;
+	char *err = NULL;
+
+	assert_null(config_load(f->dir, &err));
+	assert_contains(err, f->dir);
+	assert_contains(err, "is a directory");
+	free(err);
+}
+
+static void
+load_error_the_first_error_in_the_file_wins(void **state)
+{
+	/* an inih syntax error on line 2 comes before a duplicate on line 3 */
+	const char *e = load_err(*state, "[cairn]\nbad line\n[cairn]\n");
+	assert_contains(e, "cfg.ini:2:");
+}
+
+static void
 load_error_unknown_section_kind(void **state)
 {
 	const char *e = load_err(*state, "[cairn]\nstate_dir = /x\n\n[destination x]\npath = y\n");
@@ -1216,6 +1236,20 @@ typed_secret_from_file_takes_its_first_line(void **state)
 }
 
 static void
+typed_error_secret_given_twice(void **state)
+{
+	struct fx *f = *state;
+
+	setenv("CAIRN_TEST_SECRET", "from-env", 1);
+	assert_int_equal(typed(f, "path = /srv\npassword = inline\npassword_env = CAIRN_TEST_SECRET\n",
+	                       NULL), CAIRN_E_CONFIG);
+	assert_contains(f->err, "cfg.ini:5:");
+	assert_contains(f->err, "[source s] password_env");
+	assert_contains(f->err, "already given at line 4");
+	unsetenv("CAIRN_TEST_SECRET");
+}
+
+static void
 typed_secret_from_environment(void **state)
 {
 	struct fx *f = *state;
@@ -1523,6 +1557,8 @@ main(void)
 		T(load_allows_one_name_in_different_kinds),
 		T(load_accepts_an_empty_file),
 		T(load_error_missing_file_suggests_c_and_env),
+		T(load_error_a_directory_is_not_a_config),
+		T(load_error_the_first_error_in_the_file_wins),
 		T(load_error_unknown_section_kind),
 		T(load_error_section_without_name),
 		T(load_error_cairn_section_with_name),
@@ -1564,6 +1600,7 @@ main(void)
 		T(typed_error_bad_override),
 		T(typed_secret_from_file_takes_its_first_line),
 		T(typed_secret_from_environment),
+		T(typed_error_secret_given_twice),
 		T(typed_error_secret_file_missing),
 		T(typed_error_secret_variable_unset),
 		T(typed_file_and_env_only_for_secrets),
