@@ -38,11 +38,18 @@ AC_DEFUN([CAIRN_PLUGIN], [
 
 # CAIRN_PLUGIN_SUMMARY - print the table of plugins at the end of configure.
 AC_DEFUN([CAIRN_PLUGIN_SUMMARY], [
+  cairn_sum_prefix=$prefix
+  test "x$cairn_sum_prefix" = xNONE && cairn_sum_prefix=$ac_default_prefix
+  cairn_sum_dir=`prefix=$cairn_sum_prefix; exec_prefix=$exec_prefix
+    test "x$exec_prefix" = xNONE && exec_prefix=$prefix
+    d="$libdir/$PACKAGE"
+    while :; do case $d in *'$'*) eval d=\"$d\" ;; *) break ;; esac; done
+    echo "$d"`
   AC_MSG_NOTICE([
 
 cairn $PACKAGE_VERSION configured:
-  prefix      $prefix
-  plugindir   $cairn_plugindir
+  prefix      $cairn_sum_prefix
+  plugindir   $cairn_sum_dir
 
   plugin     build${cairn_summary_rows}
 ])

@@ -1,5 +1,5 @@
 /*
- * test_config.c - unit tests of core/config.c: the INI file as structs,
+ * test_config.c - unit tests of src/config.c: the INI file as structs,
  * its one-line errors, and the typed check of plugin keys.
  *
  * Every test writes its INI into its own mkdtemp directory as cfg.ini, so

@@ -1,5 +1,5 @@
 /*
- * test_manifest.c - unit tests of core/manifest.c: manifest.json written
+ * test_manifest.c - unit tests of src/manifest.c: manifest.json written
  * and read back, its documented keys, and the errors for damaged files.
  *
  * The error cases start from a good manifest as jansson sees it and break

@@ -1,6 +1,6 @@
 /*
- * test_timeutil.c - unit tests of core/timeutil.c (backup ids, ISO 8601
- * times) and of the --at / --id choice of a backup set in core/sets.c.
+ * test_timeutil.c - unit tests of src/timeutil.c (backup ids, ISO 8601
+ * times) and of the --at / --id choice of a backup set in src/sets.c.
  *
  * Local-time cases set TZ explicitly and are skipped when the zoneinfo
  * file is missing; the expected epoch values were computed with date(1).

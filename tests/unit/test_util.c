@@ -1,5 +1,5 @@
 /*
- * test_util.c - unit tests of core/util.c: string vectors, word splitting,
+ * test_util.c - unit tests of src/util.c: string vectors, word splitting,
  * path helpers, byte formatting and the name rule.
  */
 #include "autoconf.h"
