@@ -831,16 +831,14 @@ cmd_plugins(struct cli *c, int argc, char **argv)
 		if (verbose) {
 			if (lp->desc.description)
 				printf("    %s\n", lp->desc.description);
-			for (const struct cairn_key *k = lp->desc.keys; k && k->name; k++)
-				printf("    %-18s %-8s %s%s%s%s%s\n", k->name, type_name(k->type),
-				       k->flags & CAIRN_KEY_REQUIRED ? "required. " : "",
-				       k->flags & CAIRN_KEY_SECRET ? "secret. " : "",
-				       k->default_value ? "default: " : "",
+			for (const struct cairn_key *k = lp->desc.keys; k && k->name; k++) {
+				printf("    %s (%s%s%s%s%s)%s%s\n", k->name, type_name(k->type),
+				       k->flags & CAIRN_KEY_REQUIRED ? ", required" : "",
+				       k->flags & CAIRN_KEY_SECRET ? ", secret" : "",
+				       k->default_value ? ", default " : "",
 				       k->default_value ? k->default_value : "",
-				       k->help ? (k->default_value ? ". " : "") : "");
-			for (const struct cairn_key *k = lp->desc.keys; k && k->name; k++)
-				if (k->help)
-					printf("      %s: %s\n", k->name, k->help);
+				       k->help ? ": " : "", k->help ? k->help : "");
+			}
 		}
 	}
 	strvec_free(&names);

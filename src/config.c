@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "util.h"
 
 /* ------------------------------------------------------------ values */
@@ -880,9 +881,9 @@ config_typed(const struct cairn_cfg *cfg, const struct cfg_section *sec, const c
 		if (!e && cfg->other_readable) {
 			for (size_t k = 0; k < nkeys; k++)
 				if ((keys[k].flags & CAIRN_KEY_SECRET) && !strcmp(en->key, keys[k].name)) {
-					fprintf(stderr, "cairn: warning: %s:%d: %s holds a secret but others "
-					        "can read the file; chmod 600 it or use %s_file =\n",
-					        cfg->path, en->line, en->key, en->key);
+					log_warn("%s:%d: %s holds a secret but others can read the "
+					         "file; chmod 600 it or use %s_file =",
+					         cfg->path, en->line, en->key, en->key);
 				}
 		}
 	}

@@ -170,12 +170,45 @@ path_dirname(const char *path)
 	return xstrndup(path, (size_t)(slash - path));
 }
 
+/* Collapse "//", "." and ".." in an absolute path, as a person reads it
+ * ("/etc/cairn/../x" is "/etc/x"), whatever symlinks lie on the way. */
+static char *
+path_normalize(char *p)
+{
+	char *out = p, *s = p;
+	while (*s) {
+		while (*s == '/')
+			s++;
+		char *e = s;
+		while (*e && *e != '/')
+			e++;
+		size_t len = (size_t)(e - s);
+		if (len == 0 || (len == 1 && s[0] == '.')) {
+			/* nothing */
+		} else if (len == 2 && s[0] == '.' && s[1] == '.') {
+			while (out > p && out[-1] != '/')
+				out--;
+			if (out > p)
+				out--;
+		} else {
+			*out++ = '/';
+			memmove(out, s, len);
+			out += len;
+		}
+		s = e;
+	}
+	if (out == p)
+		*out++ = '/';
+	*out = '\0';
+	return p;
+}
+
 char *
 path_absolute(const char *path, const char *base)
 {
 	char *cwd = NULL, *r;
 	if (path[0] == '/')
-		return xstrdup(path);
+		return path_normalize(xstrdup(path));
 	if (!base) {
 		cwd = getcwd(NULL, 0);
 		if (!cwd)
@@ -187,12 +220,7 @@ path_absolute(const char *path, const char *base)
 		free(abs_base);
 		return r;
 	}
-	if (strcmp(path, ".") == 0)
-		r = xstrdup(base);
-	else if (strncmp(path, "./", 2) == 0)
-		r = path_join(base, path + 2);
-	else
-		r = path_join(base, path);
+	r = path_normalize(path_join(base, path));
 	free(cwd);
 	return r;
 }

@@ -37,7 +37,8 @@ char *path_join(const char *dir, const char *name);
 /* The directory part of path ("." if none). Caller frees. */
 char *path_dirname(const char *path);
 /* path made absolute against base (or the working directory when base is
- * NULL); "." and ".." are kept as written.  Caller frees. */
+ * NULL), with "//", "." and ".." collapsed as written (not through
+ * symlinks).  Caller frees. */
 char *path_absolute(const char *path, const char *base);
 
 /* Format a byte count as "1.5 GiB". Returns buf. */

@@ -224,8 +224,12 @@ path_absolute_resolves_against_base(void **state)
 	assert_str_take(path_absolute("a/b", "/etc/cairn/"), "/etc/cairn/a/b");
 	assert_str_take(path_absolute("./data", "/etc/cairn"), "/etc/cairn/data");
 	assert_str_take(path_absolute(".", "/etc/cairn"), "/etc/cairn");
-	/* ".." is kept as written, not resolved */
-	assert_str_take(path_absolute("../x", "/etc/cairn"), "/etc/cairn/../x");
+	/* "..", "." and "//" collapse as a person reads them */
+	assert_str_take(path_absolute("../x", "/etc/cairn"), "/etc/x");
+	assert_str_take(path_absolute("../../../x", "/etc/cairn"), "/x");
+	assert_str_take(path_absolute("a/./b//c/..", "/etc"), "/etc/a/b");
+	assert_str_take(path_absolute("/var//backups/./", NULL), "/var/backups");
+	assert_str_take(path_absolute("..", "/"), "/");
 	assert_str_take(path_absolute("x", "/"), "/x");
 }
 
