@@ -43,6 +43,20 @@ valid_tm(const struct tm *tm)
 	return tm->tm_hour <= 23 && tm->tm_min <= 59 && tm->tm_sec <= 60;
 }
 
+/* Fill tm from calendar fields; -1 if they name no real time. */
+static int
+make_tm(int y, int mo, int d, int h, int mi, int se, struct tm *tm)
+{
+	memset(tm, 0, sizeof(*tm));
+	tm->tm_year = y - 1900;
+	tm->tm_mon = mo - 1;
+	tm->tm_mday = d;
+	tm->tm_hour = h;
+	tm->tm_min = mi;
+	tm->tm_sec = se;
+	return valid_tm(tm) ? 0 : -1;
+}
+
 int
 backup_id_parse(const char *s, time_t *t)
 {
@@ -53,13 +67,7 @@ backup_id_parse(const char *s, time_t *t)
 	if (digits(&s, 4, &y) || digits(&s, 2, &mo) || digits(&s, 2, &d) || *s++ != 'T' ||
 	    digits(&s, 2, &h) || digits(&s, 2, &mi) || digits(&s, 2, &se) || *s != 'Z')
 		return -1;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = se;
-	if (!valid_tm(&tm))
+	if (make_tm(y, mo, d, h, mi, se, &tm))
 		return -1;
 	*t = timegm(&tm);
 	return 0;
@@ -109,13 +117,7 @@ iso8601_parse(const char *s, time_t *t)
 	}
 	if (*s)
 		return -1;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = se;
-	if (!valid_tm(&tm))
+	if (make_tm(y, mo, d, h, mi, se, &tm))
 		return -1;
 	if (zone) {
 		*t = timegm(&tm) - offset;

@@ -6,42 +6,14 @@
 # and the manifest's sha256 must be that of the stored object.
 #
 # Run by `make check` with $CAIRN and $CAIRN_PLUGIN_PATH set; emits TAP.
-set -u
 
-: "${CAIRN:?}" "${CAIRN_PLUGIN_PATH:?}"
-export CAIRN_PLUGIN_PATH
+. "$(dirname "$0")/lib.sh"
+tmp=$T
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cairn-files.XXXXXX") || exit 99
-trap 'chmod -R u+rwX "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
+# json FILE FILTER
+json() { jq -r "$2" <"$1"; }
 
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); echo "not ok $n - $1"; return 1; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-check() {
-	local desc=$1
-	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
-diag() { sed 's/^/# /' "$@" >&2; }
-
-# json FILE FILTER: jq where there is one, else python3.
-json() {
-	if command -v jq >/dev/null 2>&1; then
-		jq -r "$2" <"$1"
-	else
-		python3 -c '
-import json, sys
-d = json.load(open(sys.argv[1]))
-for part in sys.argv[2].strip(".").replace("[", ".[").split("."):
-    if not part:
-        continue
-    d = d[int(part[1:-1])] if part.startswith("[") else d[part]
-print(d)' "$1" "$2"
-	fi
-}
-
-echo "1..19"
+plan 19
 
 # --- the tree -----------------------------------------------------------
 src=$tmp/src

@@ -25,15 +25,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "config.h"
 
-#define assert_contains(hay, needle)                                       \
-	do {                                                               \
-		const char *h_ = (hay);                                    \
-		if (!h_ || !strstr(h_, (needle)))                          \
-			fail_msg("\"%s\" not in: %s", (needle),            \
-			         h_ ? h_ : "(null)");                      \
-	} while (0)
 
 struct fx {
 	char dir[64];      /* the mkdtemp directory */
@@ -59,15 +54,6 @@ setup(void **state)
 }
 
 static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static int
 teardown(void **state)
 {
 	struct fx *f = *state;
@@ -76,7 +62,7 @@ teardown(void **state)
 	typed_config_free(f->tc);
 	config_free(f->cfg);
 	free(f->err);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(f->dir);
 	free(f->cwd);
 	free(f);
 	return 0;

@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "fakehost.h"
 
 /* ----------------------------------------------------------- streams */
@@ -150,29 +152,10 @@ setup(void **state)
 }
 
 static int
-unlock_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)ftw;
-	if (flag == FTW_D || flag == FTW_DNR || (st && S_ISDIR(st->st_mode)))
-		chmod(path, 0700);
-	return 0;
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	(void)flag;
-	return remove(path);
-}
-
-static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	nftw(f->dir, unlock_one, 16, FTW_PHYS);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(f->dir);
 	free(f->out.buf);
 	free(f->ctx);
 	free(f);

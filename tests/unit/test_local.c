@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "fakehost.h"
 
 struct fx {
@@ -60,34 +62,11 @@ setup(void **state)
 }
 
 static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	(void)flag;
-	return remove(path);
-}
-
-/* Tests make directories read-only; give them back before removing. */
-static int
-unlock_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)ftw;
-	if ((flag == FTW_D || flag == FTW_DNR) && S_ISDIR(st->st_mode))
-		chmod(path, 0700);
-	return 0;
-}
-
-static int
 teardown(void **state)
 {
 	struct fx *f = *state;
 
-	/* An unreadable directory is opened up only after nftw skipped it:
-	 * one pass per level of such directories. */
-	for (int pass = 0; pass < 4; pass++)
-		nftw(f->dir, unlock_one, 16, FTW_PHYS);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(f->dir);
 	f->ops->destroy(f->lc);
 	fake_config_free(f->cfg);
 	free(f->ctx);

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "manifest.h"
 
 #define SHA_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -23,13 +25,6 @@
 #define T_STARTED ((time_t)1795658400)  /* 2026-11-26T02:00:00Z */
 #define T_FINISHED ((time_t)1795658537) /* 2026-11-26T02:02:17Z */
 
-#define assert_contains(hay, needle)                                       \
-	do {                                                               \
-		const char *h_ = (hay);                                    \
-		if (!h_ || !strstr(h_, (needle)))                          \
-			fail_msg("\"%s\" not in: %s", (needle),            \
-			         h_ ? h_ : "(null)");                      \
-	} while (0)
 
 /* Two sources; the first has nested stats, the second none. */
 static void

@@ -1,0 +1,49 @@
+/* testutil.h - what several unit tests share: a substring assertion and
+ * removing a scratch tree, also one a test made read-only. */
+#ifndef CAIRN_TESTUTIL_H
+#define CAIRN_TESTUTIL_H
+
+#include <ftw.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* Fail unless needle occurs in hay (a NULL hay fails too). */
+#define assert_contains(hay, needle)                                       \
+	do {                                                               \
+		const char *h_ = (hay);                                    \
+		if (!h_ || !strstr(h_, (needle)))                          \
+			fail_msg("\"%s\" not in: %s", (needle),            \
+			         h_ ? h_ : "(null)");                      \
+	} while (0)
+
+static inline int
+testutil_unlock_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)ftw;
+	if (flag == FTW_D || flag == FTW_DNR || (st && S_ISDIR(st->st_mode)))
+		chmod(path, 0700);
+	return 0;
+}
+
+static inline int
+testutil_rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+/* Remove dir and everything below it, making read-only dirs writable. */
+static inline void
+rm_tree(const char *dir)
+{
+	/* an unreadable directory is opened up only after nftw skipped it:
+	 * one pass per level of such directories */
+	for (int pass = 0; pass < 4; pass++)
+		nftw(dir, testutil_unlock_one, 16, FTW_PHYS);
+	nftw(dir, testutil_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+#endif
