@@ -185,8 +185,10 @@ ini=$BENCH_DIR/nofsync.ini
 q() { printf '%q' "$1"; }
 C="$(q "$CAIRN") -q -c $(q "$ini")"
 CF="$(q "$CAIRN") -q -c $(q "$BENCH_DIR/fsync.ini")"
-clean_sink="rm -rf $(q "$sink")/bench"
-clean_rest="rm -rf $(q "$rest_cairn") $(q "$rest_tar") && mkdir -p $(q "$rest_cairn") $(q "$rest_tar")"
+# Each run starts with an empty target and no dirty pages from the run
+# before (sync needs no root), so no run pays for another's writeback.
+clean_sink="rm -rf $(q "$sink")/bench && sync"
+clean_rest="rm -rf $(q "$rest_cairn") $(q "$rest_tar") && mkdir -p $(q "$rest_cairn") $(q "$rest_tar") && sync"
 
 "$CAIRN" -c "$ini" config check >/dev/null || die "cairn config check failed"
 echo "files.sh: warming the page cache ..." >&2
@@ -210,7 +212,7 @@ rss() {
 }
 
 echo "files.sh: timing backups ..." >&2
-hf backup "$clean_sink; rm -f $(q "$out")" \
+hf backup "rm -f $(q "$out"); $clean_sink" \
 	-n "cairn backup" "$C backup bench" \
 	-n "cairn backup (fsync=yes)" "$CF backup bench" \
 	-n "tar | zstd -3" "tar -cf - -C $(q "$data") . | zstd -3 -q -o $(q "$out")"
@@ -226,9 +228,10 @@ hf restore "$clean_rest" \
 	-n "cairn restore" "$C restore bench --set path=$(q "$rest_cairn")" \
 	-n "zstd -dc | tar -x" "zstd -dc $(q "$out") | tar -xf - -C $(q "$rest_tar")"
 rss_cairn_r=$(rss "$clean_rest; $C restore bench --set path=$(q "$rest_cairn")")
-rss_tar_r=$(rss "$clean_rest; zstd -dc $(q "$out") | tar -xf - -C $(q "$rest_tar")")
 # A restore that does not give the tree back is not worth timing.
-diff -rq "$data" "$rest_cairn" >/dev/null || die "cairn's restore differs from $data"
+diff -rq "$data" "$rest_cairn" >"$results/diff" 2>&1 ||
+	die "cairn's restore in $rest_cairn differs from $data (see $results/diff)"
+rss_tar_r=$(rss "$clean_rest; zstd -dc $(q "$out") | tar -xf - -C $(q "$rest_tar")")
 rm -rf "$rest_cairn" "$rest_tar"
 
 # ------------------------------------------------------------------- table
@@ -245,11 +248,13 @@ size_c=$(stat -c %s "$obj") size_t=$(stat -c %s "$out")
 		-------- -------- -------------
 	row() { printf '| %-34s | %8.2f | %8s | %13s |\n' "$1" "$2" "$3" "$4"; }
 	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
-	row "tar -cf - | zstd -3" "$b_t" "1.00x" "$rss_tar_c"
+	# "\|" keeps the pipe from splitting a Markdown table cell.
+	row "tar -cf - \| zstd -3" "$b_t" "1.00x" "$rss_tar_c"
 	row "cairn backup (fsync=no)" "$b_c" "$(ratio "$b_c" "$b_t")" "$rss_cairn_c"
 	row "cairn backup (fsync=yes, default)" "$b_cf" "$(ratio "$b_cf" "$b_t")" "$rss_cairn_cf"
-	row "zstd -dc | tar -xf -" "$r_t" "1.00x" "$rss_tar_r"
+	row "zstd -dc \| tar -xf -" "$r_t" "1.00x" "$rss_tar_r"
 	row "cairn restore" "$r_c" "$(ratio "$r_c" "$r_t")" "$rss_cairn_r"
 	echo
-	echo "stored: cairn $((size_c >> 20)) MiB, tar | zstd $((size_t >> 20)) MiB"
+	echo "stored: cairn $((size_c >> 20)) MiB, tar | zstd $((size_t >> 20)) MiB;" \
+	     "standard deviations in $results/*.csv"
 }
