@@ -41,7 +41,7 @@ z_fail(struct compressor *z, char **err, const char *what)
 }
 
 struct compressor *
-compressor_new(enum compression c, int level, emit_fn emit, void *ud, char **err)
+compressor_new(enum compression c, int level, int threads, emit_fn emit, void *ud, char **err)
 {
 	struct compressor *z = xcalloc(1, sizeof(*z));
 	struct archive_entry *e = NULL;
@@ -71,6 +71,17 @@ compressor_new(enum compression c, int level, emit_fn emit, void *ud, char **err
 		if (archive_write_set_filter_option(z->a, NULL, "compression-level", lv) != ARCHIVE_OK) {
 			*err = xasprintf("%s: compression level %d refused: %s", compression_name(c),
 			                 level, archive_error_string(z->a));
+			goto fail;
+		}
+	}
+	if (threads > 0 && (c == COMP_ZSTD || c == COMP_XZ)) {
+		/* Even one worker moves compression off the thread that reads
+		 * the source, as `tar | zstd` does with two processes. */
+		char th[16];
+		snprintf(th, sizeof(th), "%d", threads);
+		if (archive_write_set_filter_option(z->a, NULL, "threads", th) != ARCHIVE_OK) {
+			*err = xasprintf("%s: %d compression threads refused: %s",
+			                 compression_name(c), threads, archive_error_string(z->a));
 			goto fail;
 		}
 	}

@@ -15,9 +15,11 @@ typedef int (*emit_fn)(void *userdata, const void *buf, size_t len);
 typedef ssize_t (*pull_fn)(void *userdata, void *buf, size_t len);
 
 struct compressor;
-/* level -1: the compressor's default.  NULL with *err on failure. */
-struct compressor *compressor_new(enum compression c, int level, emit_fn emit,
-                                  void *userdata, char **err);
+/* level -1: the compressor's default.  threads: worker threads for zstd
+ * and xz (0: compress in the caller's thread).  NULL with *err on
+ * failure. */
+struct compressor *compressor_new(enum compression c, int level, int threads,
+                                  emit_fn emit, void *userdata, char **err);
 /* 0, or the emit function's code, or CAIRN_E_IO with *err set. */
 int compressor_write(struct compressor *z, const void *buf, size_t len, char **err);
 /* Flush the end of the stream through emit. */

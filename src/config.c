@@ -447,6 +447,7 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 	job->name = s->name;
 	job->compression = COMP_ZSTD;
 	job->level = -1;
+	job->threads = 1;
 	for (size_t i = 0; i < s->nentries; i++) {
 		const struct cfg_entry *e = &s->entries[i];
 		if (strcmp(e->key, "sources") == 0 || strcmp(e->key, "sinks") == 0) {
@@ -493,11 +494,19 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 				         "none", e->value);
 		} else if (strcmp(e->key, "compression_level") == 0) {
 			level = e;
+		} else if (strcmp(e->key, "compression_threads") == 0) {
+			int64_t v;
+			if (parse_int(e->value, &v) || v < 0 || v > 64)
+				fail_key(ld, s, e, "\"%s\": use a number of threads from 0 (compress "
+				         "in the reading thread) to 64", e->value);
+			else
+				job->threads = (int)v;
 		} else if (strcmp(e->key, "description") == 0) {
 			job->description = e->value;
 		} else {
 			fail_key(ld, s, e, "unknown key; a job takes sources, sinks, retention, "
-			         "compression, compression_level and description");
+			         "compression, compression_level, compression_threads and "
+			         "description");
 		}
 	}
 	if (!have_sources)

@@ -60,7 +60,8 @@ struct cfg_job {
 	const struct cfg_section *retention; /* NULL if none */
 	struct cfg_retention keep;           /* its numbers, for prune */
 	enum compression compression;
-	int level; /* -1: the compressor's default */
+	int level;   /* -1: the compressor's default */
+	int threads; /* compression worker threads; 0: none */
 	const char *description;
 };
 

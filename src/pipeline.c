@@ -167,7 +167,8 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 		rc = CAIRN_E_IO;
 		goto out;
 	}
-	r->z = compressor_new(rq->job->compression, rq->job->level, fanout, r, &err);
+	r->z = compressor_new(rq->job->compression, rq->job->level, rq->job->threads, fanout,
+	                      r, &err);
 	if (!r->z) {
 		*source_error = xasprintf("source %s: %s", src->name, err);
 		rc = CAIRN_E_IO;

@@ -731,6 +731,20 @@ load_error_level_with_compression_none(void **state)
 }
 
 static void
+compression_threads_default_to_one_and_are_checked(void **state)
+{
+	struct fx *f = *state;
+	struct cairn_cfg *cfg = load(f, BASE "sources = db\nsinks = local\n");
+	assert_int_equal(cfg->jobs[0].threads, 1);
+	cfg = load(f, BASE "sources = db\nsinks = local\ncompression_threads = 0\n");
+	assert_int_equal(cfg->jobs[0].threads, 0);
+	const char *e = load_err(f, BASE "sources = db\nsinks = local\ncompression_threads = 99\n");
+	assert_contains(e, "cfg.ini:12:");
+	assert_contains(e, "[job nightly] compression_threads");
+	assert_contains(e, "from 0");
+}
+
+static void
 load_error_retention_bad_count(void **state)
 {
 	static const char *const bad[] = {"seven", "-1", "1.5", "1000001", "ALL", "7d"};
@@ -1565,6 +1579,7 @@ main(void)
 		T(load_error_bad_compression),
 		T(load_error_compression_level_out_of_range),
 		T(load_error_level_with_compression_none),
+		T(compression_threads_default_to_one_and_are_checked),
 		T(load_error_retention_bad_count),
 		T(load_error_retention_keeps_nothing),
 		T(load_error_plugin_section_without_plugin),
