@@ -494,21 +494,94 @@ restore_exit(int rc)
 	}
 }
 
-/* The --set values for one source: plain KEY=VALUE, and SOURCE.KEY=VALUE
- * for this source (plugin keys never contain dots). */
-static void
-overrides_for(const struct strvec *sets, const char *source, struct strvec *out)
+/* Does the plugin take KEY (the first len bytes of key), or KEY_file /
+ * KEY_env for one of its secrets? */
+static int
+plugin_takes(const struct loaded_plugin *lp, const char *key, size_t len)
 {
-	size_t sl = strlen(source);
-	for (size_t i = 0; i < sets->n; i++) {
-		const char *s = sets->v[i], *eq = strchr(s, '='), *dot = strchr(s, '.');
-		if (dot && (!eq || dot < eq)) {
-			if ((size_t)(dot - s) == sl && strncmp(s, source, sl) == 0)
-				strvec_push(out, dot + 1);
-		} else {
-			strvec_push(out, s);
-		}
+	for (const struct cairn_key *k = lp->desc.keys; k && k->name; k++) {
+		size_t nl = strlen(k->name);
+		if (nl == len && strncmp(k->name, key, len) == 0)
+			return 1;
+		if ((k->flags & CAIRN_KEY_SECRET) && len > nl && strncmp(k->name, key, nl) == 0 &&
+		    ((len - nl == 5 && strncmp(key + nl, "_file", 5) == 0) ||
+		     (len - nl == 4 && strncmp(key + nl, "_env", 4) == 0)))
+			return 1;
 	}
+	return 0;
+}
+
+/* Split "[SOURCE.]KEY=VALUE": *source (may be NULL) and the KEY=VALUE part.
+ * Plugin keys never contain dots, so the last dot before '=' ends the
+ * source name, which may itself contain dots. */
+static const char *
+split_set(const char *s, char **source)
+{
+	const char *eq = strchr(s, '='), *dot = NULL;
+	for (const char *p = s; p < eq; p++)
+		if (*p == '.')
+			dot = p;
+	*source = dot ? xstrndup(s, (size_t)(dot - s)) : NULL;
+	return dot ? dot + 1 : s;
+}
+
+/* The --set values for one source: SOURCE.KEY=VALUE for this source, and
+ * plain KEY=VALUE where its plugin has that key. */
+static void
+overrides_for(const struct strvec *sets, const char *source, const struct loaded_plugin *lp,
+              struct strvec *out)
+{
+	for (size_t i = 0; i < sets->n; i++) {
+		char *scope;
+		const char *kv = split_set(sets->v[i], &scope);
+		if (scope ? strcmp(scope, source) == 0
+		          : plugin_takes(lp, kv, (size_t)(strchr(kv, '=') - kv)))
+			strvec_push(out, kv);
+		free(scope);
+	}
+}
+
+/* Every --set must reach a source being restored: a scoped one names one
+ * of them, a plain one is a key of at least one of their plugins. */
+static int
+check_sets(struct cli *c, const struct strvec *sets, const struct manifest *m,
+           const struct strvec *only)
+{
+	for (size_t i = 0; i < sets->n; i++) {
+		char *scope;
+		const char *kv = split_set(sets->v[i], &scope);
+		size_t klen = (size_t)(strchr(kv, '=') - kv);
+		int reached = 0;
+		for (size_t s = 0; s < m->nsources && !reached; s++) {
+			const struct manifest_source *ms = &m->sources[s];
+			const struct cfg_section *sec = config_section(c->cfg, SECTION_SOURCE, ms->name);
+			struct loaded_plugin *lp;
+			char *err = NULL;
+			if (only->n && !strvec_contains(only, ms->name))
+				continue;
+			if (scope) {
+				reached = strcmp(scope, ms->name) == 0;
+				continue;
+			}
+			if (!sec || !(lp = registry_load(&c->reg, sec->plugin, &err))) {
+				free(err);
+				continue; /* reported when that source is restored */
+			}
+			reached = plugin_takes(lp, kv, klen);
+		}
+		if (!reached) {
+			if (scope)
+				log_error("--set %s: set %s/%s restores no source named %s", sets->v[i],
+				          m->job, m->id, scope);
+			else
+				log_error("--set %s: none of the sources being restored has a key "
+				          "%.*s; see cairn plugins -v", sets->v[i], (int)klen, kv);
+			free(scope);
+			return CAIRN_EXIT_USAGE;
+		}
+		free(scope);
+	}
+	return 0;
 }
 
 static int
@@ -529,7 +602,14 @@ source_for_manifest(struct cli *c, const struct manifest_source *ms, const struc
 		          c->cfg->path, sec->line, ms->name, sec->plugin, ms->plugin);
 		return CAIRN_EXIT_CONFIG;
 	}
-	overrides_for(sets, ms->name, &ov);
+	struct loaded_plugin *lp;
+	char *err = NULL;
+	if (!(lp = registry_load(&c->reg, sec->plugin, &err))) {
+		log_error("%s", err);
+		free(err);
+		return CAIRN_EXIT_PLUGIN;
+	}
+	overrides_for(sets, ms->name, lp, &ov);
 	rc = make_instance(c, SECTION_SOURCE, ms->name, &ov, out);
 	strvec_free(&ov);
 	return rc;
@@ -602,6 +682,8 @@ cmd_restore(struct cli *c, int argc, char **argv)
 			goto out;
 		}
 	}
+	if ((rc = check_sets(c, &sets, m, &only)))
+		goto out;
 	for (size_t s = 0; s < m->nsources && !rc; s++) {
 		const struct manifest_source *ms = &m->sources[s];
 		struct instance *src = NULL;

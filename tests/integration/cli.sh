@@ -2,7 +2,7 @@
 # cli.sh - the cairn command as a sysadmin meets it: exit codes, one-line
 # errors, the lock, signals, partial failure, --at, cron silence.
 . "$(dirname "$0")/lib.sh"
-plan 47
+plan 54
 
 mkdir -p "$T/data/sub" "$T/store" "$T/store2"
 printf 'alpha\n' >"$T/data/a.txt"
@@ -143,3 +143,27 @@ check_exit "list ignores a set without manifest" 0 cairn list daily
 check "it is not listed" bash -c "! grep -q 20200101T000000Z '$T/out'"
 check_exit "the next backup" 0 cairn backup daily --source docs
 check "removed the incomplete set" test ! -e "$T/store/daily/20200101T000000Z"
+
+# --- --set reaches the right source --------------------------------------
+mkdir -p "$T/web"
+echo upload >"$T/web/u.txt"
+cat >>"$T/cairn.ini" <<INI
+
+[source web.up]
+plugin = files
+path = web
+
+[job two]
+sources = docs web.up
+sinks = here
+INI
+check_exit "a job with two sources" 0 cairn backup two
+check_exit "--set SOURCE.KEY for a source whose name has dots" 0 \
+	cairn restore two --set web.up.path="$T/r-web" --set docs.path="$T/r-docs"
+check "each source went to its own target" test -f "$T/r-web/u.txt" -a -f "$T/r-docs/a.txt"
+check_exit "a --set key no restored source has is a usage error" 2 \
+	cairn restore two --set nosuchkey=1 --set path="$T/r-x"
+err_has "none of the sources being restored has a key nosuchkey"
+check_exit "a --set scoped to a source not in the set is a usage error" 2 \
+	cairn restore two --set other.path="$T/r-y"
+err_has "restores no source named other"
