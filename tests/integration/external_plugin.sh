@@ -7,31 +7,13 @@
 # cairn-plugin.pc, then backs up, inspects, restores and verifies with it.
 # Run by `make check` with $CAIRN, $CAIRN_PLUGIN_PATH, $top_srcdir,
 # $top_builddir and $MAKE set.
-set -u
-
-: "${CAIRN:?}" "${top_srcdir:?}" "${top_builddir:?}"
+: "${top_srcdir:?}" "${top_builddir:?}"
+. "$(dirname "$0")/lib.sh"
 MAKE=${MAKE:-make}
 PKG_CONFIG=${PKG_CONFIG:-pkg-config}
+tmp=$T
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cairn-extplugin.XXXXXX") || exit 99
-trap 'chmod -R u+w "$tmp" 2>/dev/null; rm -rf "$tmp"' EXIT
-
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); failed=1; echo "not ok $n - $1"; return 1; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-# check DESC COMMAND...: ok when COMMAND succeeds; returns 1 when it fails,
-# so `check ... || diag FILE` shows why.
-check() {
-	local desc=$1
-	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
-# Show a file's contents as TAP diagnostics.
-diag() { sed 's/^/# /' "$@" >&2; }
-
-echo "1..22"
+plan 22
 
 # --- 1: install into a DESTDIR ---------------------------------------------
 root=$tmp/root
@@ -200,4 +182,3 @@ else
 	diag "$tmp/verify2.out"
 fi
 
-exit $failed
