@@ -2,7 +2,7 @@
 # cli.sh - the cairn command as a sysadmin meets it: exit codes, one-line
 # errors, the lock, signals, partial failure, --at, cron silence.
 . "$(dirname "$0")/lib.sh"
-plan 54
+plan 56
 
 mkdir -p "$T/data/sub" "$T/store" "$T/store2"
 printf 'alpha\n' >"$T/data/a.txt"
@@ -123,17 +123,25 @@ sinks = here
 compression = xz
 compression_level = 9
 INI
-"$CAIRN" -c "$T/cairn.ini" backup slow 2>"$T/err" &
-pid=$!
-for _ in $(seq 50); do
-	ls "$T/store/slow"/*/.*part >/dev/null 2>&1 && break
-	sleep 0.1
-done
-kill -TERM $pid
-wait $pid
+# interrupt SIG: start the slow backup, signal it once it writes, give its exit code
+interrupt() {
+	"$CAIRN" -c "$T/cairn.ini" backup slow 2>"$T/err" &
+	local pid=$!
+	for _ in $(seq 50); do
+		ls "$T/store/slow"/*/.*part >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	kill -"$1" $pid
+	wait $pid
+}
+interrupt TERM
 rc=$?
 check "SIGTERM stops the backup with exit 143" test "$rc" = 143 || diag "$T/err"
 check "the interrupted set left no file behind" test -z "$(find "$T/store/slow" -type f 2>/dev/null)"
+interrupt INT
+rc=$?
+check "SIGINT (Ctrl-C) stops the backup with exit 130" test "$rc" = 130 || diag "$T/err"
+check "and leaves no file behind either" test -z "$(find "$T/store/slow" -type f 2>/dev/null)"
 rm -f "$T/big/random.bin"
 
 # --- incomplete sets from a crash are cleaned ------------------------------
