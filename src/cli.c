@@ -878,7 +878,7 @@ type_name(enum cairn_key_type t)
 static int
 cmd_plugins(struct cli *c, int argc, char **argv)
 {
-	struct strvec names = {0}, paths = {0};
+	struct strvec names = {0};
 	int verbose = c->verbose, rc = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-v") == 0 || strcmp(argv[i], "--verbose") == 0)
@@ -895,7 +895,7 @@ cmd_plugins(struct cli *c, int argc, char **argv)
 		registry_init(&c->reg, NULL);
 		c->reg_ready = 1;
 	}
-	registry_scan(&c->reg, &names, &paths);
+	registry_scan(&c->reg, &names);
 	if (!names.n)
 		log_warn("no plugins found in the plugin path; set $CAIRN_PLUGIN_PATH or plugin_dir");
 	for (size_t i = 0; i < names.n; i++) {
@@ -924,7 +924,6 @@ cmd_plugins(struct cli *c, int argc, char **argv)
 		}
 	}
 	strvec_free(&names);
-	strvec_free(&paths);
 	return rc;
 }
 

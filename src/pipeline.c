@@ -55,7 +55,6 @@ struct run {
 	EVP_MD_CTX *sha;
 	uint64_t raw, stored;
 	char *stream_error; /* compression's own failure */
-	struct instance *source;
 	const char *key;
 };
 
@@ -149,7 +148,6 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 	int rc = 0;
 
 	r->key = key;
-	r->source = src;
 	r->raw = r->stored = 0;
 	r->sha = sha_new();
 	instance_reset(src);

@@ -338,7 +338,7 @@ registry_load(struct plugin_registry *reg, const char *name, char **err)
 }
 
 void
-registry_scan(const struct plugin_registry *reg, struct strvec *names, struct strvec *paths)
+registry_scan(const struct plugin_registry *reg, struct strvec *names)
 {
 	for (size_t d = 0; d < reg->dirs.n; d++) {
 		DIR *dir = opendir(reg->dirs.v[d]);
@@ -354,10 +354,8 @@ registry_scan(const struct plugin_registry *reg, struct strvec *names, struct st
 		closedir(dir);
 		strvec_sort(&here);
 		for (size_t i = 0; i < here.n; i++)
-			if (!strvec_contains(names, here.v[i])) {
+			if (!strvec_contains(names, here.v[i]))
 				strvec_push(names, here.v[i]);
-				strvec_push_own(paths, xasprintf("%s/%s.so", reg->dirs.v[d], here.v[i]));
-			}
 		strvec_free(&here);
 	}
 }

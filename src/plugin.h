@@ -44,8 +44,7 @@ struct loaded_plugin *plugin_load_path(const char *path, const char *expect_name
 void plugin_unload(struct loaded_plugin *lp);
 
 /* Every plugin name found in the search path, first occurrence wins. */
-void registry_scan(const struct plugin_registry *reg, struct strvec *names,
-                   struct strvec *paths);
+void registry_scan(const struct plugin_registry *reg, struct strvec *names);
 
 /* The host table handed to every plugin. */
 extern const struct cairn_host cairn_host_table;
