@@ -162,44 +162,24 @@ else
 fi
 listing "$src" >"$tmp/src.list"
 listing "$dst" >"$tmp/dst.list"
-if diff "$tmp/src.list" "$tmp/dst.list" >"$tmp/list.diff"; then
-	ok "types, modes, owners, sizes, mtimes and link targets are identical"
-else
-	not_ok "types, modes, owners, sizes, mtimes and link targets are identical"
-	diag "$tmp/list.diff"
-fi
+check_same "types, modes, owners, sizes, mtimes and link targets are identical" \
+	"$tmp/src.list" "$tmp/dst.list"
 linkgroups "$src" >"$tmp/src.links"
 linkgroups "$dst" >"$tmp/dst.links"
-if diff "$tmp/src.links" "$tmp/dst.links" >"$tmp/links.diff" &&
-	grep -q 'hard1' "$tmp/dst.links"; then
-	ok "hard links come back as hard links"
-else
-	not_ok "hard links come back as hard links"
-	diag "$tmp/links.diff"
-fi
+check_same "hard links come back as hard links" "$tmp/src.links" "$tmp/dst.links" hard1
 if [ "$have_xattr" = yes ]; then
 	xattrs "$src" >"$tmp/src.xattr"
 	xattrs "$dst" >"$tmp/dst.xattr"
-	if diff "$tmp/src.xattr" "$tmp/dst.xattr" >"$tmp/xattr.diff" &&
-		grep -q 'user.cairn="v1"' "$tmp/dst.xattr"; then
-		ok "extended attributes are restored"
-	else
-		not_ok "extended attributes are restored"
-		diag "$tmp/xattr.diff"
-	fi
+	check_same "extended attributes are restored" "$tmp/src.xattr" "$tmp/dst.xattr" \
+		'user.cairn="v1"'
 else
 	skip "extended attributes are restored" "no user xattrs on this file system"
 fi
 if [ "$have_acl" = yes ]; then
 	acls "$src" >"$tmp/src.acl"
 	acls "$dst" >"$tmp/dst.acl"
-	if diff "$tmp/src.acl" "$tmp/dst.acl" >"$tmp/acl.diff" &&
-		grep -q 'user:1234:r--' "$tmp/dst.acl" && grep -q 'default:group:5678:r-x' "$tmp/dst.acl"; then
-		ok "POSIX ACLs, default ACLs too, are restored"
-	else
-		not_ok "POSIX ACLs, default ACLs too, are restored"
-		diag "$tmp/acl.diff"
-	fi
+	check_same "POSIX ACLs, default ACLs too, are restored" "$tmp/src.acl" "$tmp/dst.acl" \
+		'user:1234:r--' 'default:group:5678:r-x'
 else
 	skip "POSIX ACLs are restored" "no setfacl or no ACLs on this file system"
 fi

@@ -48,6 +48,25 @@ check_exit() {
 err_has() { check "stderr says: $1" grep -qF -- "$1" "$T/err" || diag "$T/err"; }
 out_has() { check "stdout says: $1" grep -qF -- "$1" "$T/out" || diag "$T/out"; }
 
+# check_same DESC EXPECTED ACTUAL [TEXT]...: ok when the two files are
+# equal and ACTUAL contains every TEXT (so an empty pair cannot pass);
+# otherwise the diff goes out as diagnostics.
+check_same() {
+	local desc=$1 want=$2 got=$3 text
+	shift 3
+	if diff "$want" "$got" >"$T/same.diff"; then
+		for text in "$@"; do
+			grep -qF -- "$text" "$got" || echo "missing: $text" >>"$T/same.diff"
+		done
+	fi
+	if [ -s "$T/same.diff" ]; then
+		not_ok "$desc"
+		diag "$T/same.diff"
+		return 1
+	fi
+	ok "$desc"
+}
+
 # cairn ARGS...: the binary with the test's config
 cairn() { "$CAIRN" -c "$T/cairn.ini" "$@"; }
 
