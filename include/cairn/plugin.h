@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define CAIRN_ABI_MAJOR 1
-#define CAIRN_ABI_MINOR 0
+#define CAIRN_ABI_MINOR 1
 
 #if defined(__GNUC__)
 #define CAIRN_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -59,7 +59,8 @@ enum cairn_status {
 	CAIRN_E_CANCELLED = -7,   /* the run is being stopped (SIGINT/SIGTERM) */
 	CAIRN_E_NOMEM = -8,       /* out of memory */
 	CAIRN_E_UNSUPPORTED = -9, /* the plugin cannot do this */
-	CAIRN_E_EXISTS = -10      /* target not empty (restore without --force) */
+	CAIRN_E_EXISTS = -10,     /* target not empty (restore without --force) */
+	CAIRN_E_LOCKED = -11      /* ABI 1.1: another run holds the lock */
 };
 
 enum cairn_plugin_kind {
@@ -184,7 +185,15 @@ struct cairn_out {
 };
 
 /* Where a source pulls a stored backup from (restore, verify).  read()
- * returns the number of bytes read (0 at the end) or a CAIRN_E_* code. */
+ * returns the number of bytes read (0 at the end) or a CAIRN_E_* code.
+ *
+ * Since ABI 1.1 (host->abi_minor >= 1), read() returns 0 only once the
+ * whole stored object has been read and its size and SHA-256 match the
+ * manifest: the end of the stream is proof that every byte before it was
+ * good.  Damage anywhere, also in the last bytes, makes read() fail with
+ * CAIRN_E_CORRUPT instead.  A source that stages its restore (see
+ * CAIRN_SOURCE_STAGED_RESTORE) reads until read() returns 0 before it
+ * changes the target. */
 struct cairn_in {
 	size_t struct_size;
 	ssize_t (*read)(struct cairn_in *self, void *buf, size_t len);
@@ -194,6 +203,14 @@ struct cairn_in {
 
 /* restore() flags */
 #define CAIRN_RESTORE_FORCE 0x1u /* the target may be non-empty */
+
+/* cairn_source_ops.flags (ABI 1.1) */
+/* restore() writes into a staging area of its own and changes the target
+ * only after in->read() returned 0, so a damaged, cut or interrupted
+ * object leaves the target as it was.  Without this flag the core first
+ * reads the whole object and checks its size and SHA-256, and only then
+ * calls restore(), which reads it a second time. */
+#define CAIRN_SOURCE_STAGED_RESTORE 0x1u
 
 struct cairn_source_ops {
 	size_t struct_size;
@@ -215,12 +232,16 @@ struct cairn_source_ops {
 	int (*verify)(void *instance, struct cairn_in *in);
 	/* Optional: restore somewhere harmless, compare, clean up. */
 	int (*restore_test)(void *instance, struct cairn_in *in);
+
+	/* ---- ABI 1.1 ---- */
+	unsigned flags; /* CAIRN_SOURCE_* */
 };
 
 /* -------------------------------------------------------------- sink ops */
 
 typedef struct cairn_sink_writer cairn_sink_writer; /* plugin-defined */
 typedef struct cairn_sink_reader cairn_sink_reader; /* plugin-defined */
+typedef struct cairn_sink_lock cairn_sink_lock;     /* plugin-defined */
 
 /* Called by list() once per stored object.  key is relative to the sink
  * (the core's keys look like "JOB/ID/NAME"); mtime is seconds since the
@@ -263,6 +284,20 @@ struct cairn_sink_ops {
 	int (*remove)(void *instance, const char *key);
 	/* Optional: space used and free, for storage alerts. */
 	int (*usage)(void *instance, struct cairn_usage *usage);
+
+	/* ---- ABI 1.1 ---- */
+	/* Optional (both or neither): take the store's lock for `name` (a
+	 * job's name), held until unlock() or until the process dies, so two
+	 * runs of one job on different hosts or state directories never
+	 * work on one store at once.  Never waits: CAIRN_E_LOCKED when
+	 * another holds it, with set_error naming the holder where known.
+	 * Once it holds the lock, no writer of the job can be alive, so
+	 * lock() also discards what dead writers of the job left in the
+	 * store below "NAME/" (temporary files, empty directories); list()
+	 * never shows those, so nobody else could.  A sink without lock()
+	 * gets its leftovers removed only after a grace period. */
+	int (*lock)(void *instance, const char *name, cairn_sink_lock **lock);
+	void (*unlock)(cairn_sink_lock *lock);
 };
 
 /* ------------------------------------------------------------ descriptor */

@@ -1,7 +1,7 @@
 /*
  * test_files.c - unit tests of the "files" source plugin.
  *
- * The plugin's .c is included to reach its statics; the core is replaced
+ * The plugin's .c files are included to reach its statics; the core is replaced
  * by tests/unit/fakehost.c.  Backups go into a growable memory buffer and
  * restores read from one, so each test sees exactly the tar the plugin
  * wrote.  Every test works in its own mkdtemp directory, removed afterwards.
@@ -11,6 +11,8 @@
  * backup (and raise them again); where that is impossible they skip().
  */
 #include "../../plugins/files/files.c"
+#include "../../plugins/files/backup.c"
+#include "../../plugins/files/restore.c"
 
 #include <ftw.h>
 #include <linux/capability.h>
