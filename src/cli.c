@@ -98,6 +98,26 @@ interrupted_code(void)
 	return cairn_cancel_signal == SIGINT ? CAIRN_EXIT_INTERRUPTED : 128 + cairn_cancel_signal;
 }
 
+/* The one map from an operation's CAIRN_E_* outcome to the exit code
+ * (cairn(1), EXIT STATUS).  "No set matches" (7) and usage errors are the
+ * core's own findings and never a plugin's code: a plugin's NOTFOUND (a
+ * missing bucket, a missing restore parent) is a failure like any other,
+ * and an object the manifest names but the sink lacks is damage, which
+ * the pipeline reports as CAIRN_E_CORRUPT. */
+static int
+exit_for(int rc)
+{
+	switch (rc) {
+	case CAIRN_OK: return CAIRN_EXIT_OK;
+	case CAIRN_E_CONFIG: return CAIRN_EXIT_CONFIG;
+	case CAIRN_E_CORRUPT: return CAIRN_EXIT_CORRUPT;
+	case CAIRN_E_EXISTS: return CAIRN_EXIT_EXISTS;
+	case CAIRN_E_LOCKED: return CAIRN_EXIT_LOCKED;
+	case CAIRN_E_CANCELLED: return interrupted_code();
+	default: return CAIRN_EXIT_FAILED;
+	}
+}
+
 static int
 load_config(struct cli *c)
 {
@@ -193,10 +213,44 @@ make_sinks(struct cli *c, const struct cfg_job *job, const char *only, struct in
 
 /* ------------------------------------------------------------- backup */
 
+/* Incomplete sets in a sink without a lock of its own may belong to a run
+ * of the job from another host or state_dir that is still writing: only
+ * sets untouched this long are taken for leftovers. */
+#define LEFTOVER_GRACE_SECS (24 * 60 * 60)
+
+/* Remove the sets of job that runs which died left in the sink: all of
+ * them when the sink's own lock is held (nobody else can be writing),
+ * else only those older than the grace period. */
+static void
+remove_leftovers(const struct cfg_job *job, struct instance *sink, int locked,
+                 const struct set_list *l)
+{
+	time_t now = time(NULL);
+	for (size_t s = 0; s < l->n; s++) {
+		const struct set_info *si = &l->v[s];
+		char *err = NULL;
+		if (si->complete)
+			continue;
+		if (!locked && si->newest_mtime > now - LEFTOVER_GRACE_SECS) {
+			log_info("%s: leaving incomplete set %s/%s alone: it changed within the last "
+			         "day and this sink has no lock, so another run may still be writing it",
+			         sink->ctx.label, job->name, si->id);
+			continue;
+		}
+		log_info("%s: removing incomplete set %s/%s left by an interrupted run",
+		         sink->ctx.label, job->name, si->id);
+		if (set_remove(sink, job->name, si, &err)) {
+			log_warn("%s", err);
+			free(err);
+		}
+	}
+}
+
 /* A new id: the start time, or one second past the newest set any sink
  * holds, so ids stay unique and sorted even for runs within a second. */
 static int
-choose_id(const struct cfg_job *job, struct instance **sinks, size_t n, char id[BACKUP_ID_LEN + 1])
+choose_id(const struct cfg_job *job, struct instance **sinks, cairn_sink_lock **locks, size_t n,
+          char id[BACKUP_ID_LEN + 1])
 {
 	time_t t = time(NULL);
 	for (size_t i = 0; i < n; i++) {
@@ -209,22 +263,48 @@ choose_id(const struct cfg_job *job, struct instance **sinks, size_t n, char id[
 		}
 		if (l.n && l.v[l.n - 1].time >= t)
 			t = l.v[l.n - 1].time + 1;
-		/* Sets without a manifest were left by a run that died; the lock
-		 * says no other run is writing them. */
-		for (size_t s = 0; s < l.n; s++)
-			if (!l.v[s].complete) {
-				log_info("%s: removing incomplete set %s/%s left by an interrupted run",
-				         sinks[i]->ctx.label, job->name, l.v[s].id);
-				if (set_remove(sinks[i], job->name, &l.v[s], &err)) {
-					log_warn("%s", err);
-					free(err);
-					err = NULL;
-				}
-			}
+		remove_leftovers(job, sinks[i], locks[i] != NULL, &l);
 		set_list_free(&l);
 	}
 	backup_id_format(t, id);
 	return 0;
+}
+
+/* Take every sink's own lock of the job.  A sink held by another run stops
+ * the whole run before anything is touched (exit 5); a sink whose lock
+ * fails otherwise is left out of this run, which then fails (exit 1) while
+ * the other sinks still get their set. */
+static int
+lock_sinks(const struct cfg_job *job, struct instance **sinks, size_t *nsinks,
+           cairn_sink_lock **locks, int *dropped)
+{
+	size_t kept = 0;
+	*dropped = 0;
+	for (size_t i = 0; i < *nsinks; i++) {
+		char *err = NULL;
+		int rc = sink_lock(sinks[i], job->name, &locks[kept], &err);
+		if (rc == CAIRN_E_LOCKED) {
+			log_error("%s", err);
+			free(err);
+			for (size_t k = 0; k < kept; k++)
+				sink_unlock(sinks[k], locks[k]);
+			memset(locks, 0, *nsinks * sizeof(*locks));
+			for (size_t k = i; k < *nsinks; k++) /* keep them for freeing */
+				sinks[kept++] = sinks[k];
+			*nsinks = kept;
+			return CAIRN_EXIT_LOCKED;
+		}
+		if (rc) {
+			log_error("%s; this sink gets no backup set from this run", err);
+			free(err);
+			instance_destroy(sinks[i]);
+			(*dropped)++;
+			continue;
+		}
+		sinks[kept++] = sinks[i];
+	}
+	*nsinks = kept;
+	return kept ? 0 : CAIRN_EXIT_FAILED;
 }
 
 static int
@@ -236,8 +316,9 @@ cmd_backup(struct cli *c, int argc, char **argv)
 	const struct cfg_job *job;
 	struct instance **sinks = NULL, **sources = NULL;
 	size_t nsinks = 0, nsources = 0;
-	int opt, rc, lockfd = -1, busy;
+	int opt, rc, lockfd = -1, busy, dropped = 0;
 	char id[BACKUP_ID_LEN + 1], host[256] = "", *err = NULL;
+	cairn_sink_lock **locks = NULL;
 
 	while ((opt = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
 		if (opt != 's')
@@ -274,7 +355,10 @@ cmd_backup(struct cli *c, int argc, char **argv)
 		rc = busy ? CAIRN_EXIT_LOCKED : CAIRN_EXIT_FAILED;
 		goto out;
 	}
-	if (choose_id(job, sinks, nsinks, id)) {
+	locks = xcalloc(nsinks ? nsinks : 1, sizeof(*locks));
+	if ((rc = lock_sinks(job, sinks, &nsinks, locks, &dropped)))
+		goto out;
+	if (choose_id(job, sinks, locks, nsinks, id)) {
 		rc = CAIRN_EXIT_FAILED;
 		goto out;
 	}
@@ -314,7 +398,12 @@ cmd_backup(struct cli *c, int argc, char **argv)
 		rc = CAIRN_EXIT_FAILED;
 	}
 	backup_outcome_free(&res, nsinks);
+	if (rc == CAIRN_EXIT_OK && dropped)
+		rc = CAIRN_EXIT_FAILED; /* each said why above */
 out:
+	for (size_t i = 0; locks && i < nsinks; i++)
+		sink_unlock(sinks[i], locks[i]);
+	free(locks);
 	unlock_job(lockfd);
 	free(err);
 	free_instances(sources, nsources);
@@ -453,10 +542,11 @@ locate_set(struct cli *c, const struct cfg_job *job, const char *only_sink, cons
 		}
 		const struct set_info *s = sets_select(&l, id, at);
 		if (s) {
-			if (set_read_manifest(sinks[k], job->name, s->id, m_out, &err)) {
+			int mrc = set_read_manifest(sinks[k], job->name, s->id, m_out, &err);
+			if (mrc) {
 				log_error("%s", err);
 				free(err);
-				rc = CAIRN_EXIT_CORRUPT;
+				rc = exit_for(mrc);
 			} else {
 				*sink_out = sinks[k];
 				sinks[k] = NULL;
@@ -481,18 +571,6 @@ locate_set(struct cli *c, const struct cfg_job *job, const char *only_sink, cons
 	return rc;
 }
 
-static int
-restore_exit(int rc)
-{
-	switch (rc) {
-	case CAIRN_E_EXISTS: return CAIRN_EXIT_EXISTS;
-	case CAIRN_E_CORRUPT: return CAIRN_EXIT_CORRUPT;
-	case CAIRN_E_NOTFOUND: return CAIRN_EXIT_NOTFOUND;
-	case CAIRN_E_CONFIG: return CAIRN_EXIT_CONFIG;
-	case CAIRN_E_CANCELLED: return interrupted_code();
-	default: return CAIRN_EXIT_FAILED;
-	}
-}
 
 /* Does the plugin take KEY (the first len bytes of key), or KEY_file /
  * KEY_env for one of its secrets? */
@@ -697,7 +775,7 @@ cmd_restore(struct cli *c, int argc, char **argv)
 		int prc = pipeline_restore(sink, ms, src, flags, &err);
 		if (prc) {
 			log_error("%s", err ? err : cairn_strerror(prc));
-			rc = restore_exit(prc);
+			rc = exit_for(prc);
 		} else {
 			log_info("restored source %s from %s/%s", ms->name, job->name, m->id);
 		}
@@ -721,10 +799,12 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 	char *err = NULL;
 	int rc = 0;
 	uint64_t bytes = 0;
-	if (set_read_manifest(sink, job->name, id, &m, &err)) {
-		printf("%s/%s in %s: DAMAGED: %s\n", job->name, id, sink->name, err);
+	int mrc = set_read_manifest(sink, job->name, id, &m, &err);
+	if (mrc) {
+		printf("%s/%s in %s: %s: %s\n", job->name, id, sink->name,
+		       mrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
 		free(err);
-		return CAIRN_EXIT_CORRUPT;
+		return exit_for(mrc);
 	}
 	for (size_t s = 0; s < m->nsources; s++) {
 		const struct manifest_source *ms = &m->sources[s];
@@ -742,12 +822,13 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 			printf("%s/%s in %s: %s: %s\n", job->name, id, sink->name,
 			       vrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
 			if (vrc == CAIRN_E_CANCELLED) {
-				rc = interrupted_code();
+				rc = exit_for(vrc);
 				free(err);
 				break;
 			}
-			rc = vrc == CAIRN_E_CORRUPT || rc == CAIRN_EXIT_CORRUPT ? CAIRN_EXIT_CORRUPT
-			                                                        : CAIRN_EXIT_FAILED;
+			/* damage outranks any other failure of the set */
+			if (rc != CAIRN_EXIT_CORRUPT)
+				rc = exit_for(vrc);
 		}
 		bytes += ms->stored_bytes;
 		free(err);

@@ -286,6 +286,13 @@ pipeline_backup(const struct backup_request *rq, struct backup_outcome *out)
 			json = manifest_to_json(&s->m);
 			int wrc = sink_write_all(s->sink, key, json, strlen(json), &err);
 			free(json);
+			if (!wrc) {
+				/* The manifest counts as committed from here on, so a
+				 * failure below removes it with the objects. */
+				strvec_push(&s->committed, key);
+				wrc = set_check_objects(s->sink, rq->job->name, rq->id, &s->committed,
+				                        &err);
+			}
 			if (wrc) {
 				s->alive = 0;
 				s->error = err;
@@ -334,8 +341,12 @@ struct object_stream {
 	uint64_t stored, raw;
 	struct decompressor *z;
 	char *err;
-	int rc; /* first failure of the stream itself */
+	int rc;       /* first failure of the stream itself */
+	int checked;  /* the end was reached and size and SHA-256 matched */
+	int decompress; /* the consumer reads decompressed bytes */
 };
+
+static int object_check(struct object_stream *os, char **err);
 
 static ssize_t
 pull_stored(void *ud, void *buf, size_t len)
@@ -357,12 +368,21 @@ pull_stored(void *ud, void *buf, size_t len)
 	return n;
 }
 
+/* The source's reader.  The end of the stream is only ever reported
+ * after the whole stored object was read and matched the manifest (ABI
+ * 1.1): a source that stages its restore publishes on that 0 and nothing
+ * else, so a damaged last byte must show up here, not after. */
 static ssize_t
 in_read(struct cairn_in *in, void *buf, size_t len)
 {
 	struct object_stream *os = (struct object_stream *)in;
 	char *err = NULL;
-	ssize_t n = decompressor_read(os->z, buf, len, &err);
+	ssize_t n;
+	if (os->rc)
+		return os->rc; /* a failed stream stays failed */
+	if (os->checked)
+		return 0;
+	n = decompressor_read(os->z, buf, len, &err);
 	if (n < 0) {
 		if (err && !os->err)
 			os->err = xasprintf("%s in %s: %s", os->sink->ctx.label, os->ms->object, err);
@@ -370,6 +390,18 @@ in_read(struct cairn_in *in, void *buf, size_t len)
 		if (!os->rc)
 			os->rc = (int)n;
 		return n;
+	}
+	if (n == 0) {
+		int rc = object_check(os, &err);
+		if (rc) {
+			if (!os->err)
+				os->err = err;
+			else
+				free(err);
+			os->rc = rc;
+			return rc;
+		}
+		return 0;
 	}
 	os->raw += (uint64_t)n;
 	progress_add((uint64_t)n);
@@ -394,6 +426,15 @@ object_open(struct object_stream *os, struct instance *sink, const struct manife
 	}
 	instance_reset(sink);
 	rc = sink->lp->sink.open_read(sink->inst, ms->object, &os->r);
+	if (rc == CAIRN_E_NOTFOUND) {
+		/* The manifest is the set's promise: an object it names and the
+		 * sink lacks is damage, like a wrong checksum. */
+		*err = xasprintf("%s: %s is missing although the manifest of %s names it: the "
+		                 "stored backup is damaged", sink->ctx.label, ms->object,
+		                 ms->name);
+		os->r = NULL;
+		return CAIRN_E_CORRUPT;
+	}
 	if (rc) {
 		*err = xasprintf("%s: cannot read %s: %s", sink->ctx.label, ms->object,
 		                 instance_error(sink, rc));
@@ -410,19 +451,18 @@ object_open(struct object_stream *os, struct instance *sink, const struct manife
 	return 0;
 }
 
-/* Read what the consumer left unread (tar's trailing blocks, say), so that
- * size and checksum cover the whole object, then compare with the
- * manifest. */
+/* At the end of the decompressed stream: read what follows it in the
+ * stored object (nothing, unless it was damaged or extended), then
+ * compare size, SHA-256 and the raw size with the manifest.  Runs once. */
 static int
-object_finish(struct object_stream *os, int decompress, char **err)
+object_check(struct object_stream *os, char **err)
 {
 	char *buf = xmalloc(CAIRN_BUFSIZE);
 	ssize_t n;
 	char sha[65] = "";
 	int rc = 0;
 	do
-		n = decompress ? in_read(&os->in, buf, CAIRN_BUFSIZE)
-		               : pull_stored(os, buf, CAIRN_BUFSIZE);
+		n = pull_stored(os, buf, CAIRN_BUFSIZE);
 	while (n > 0);
 	free(buf);
 	if (n < 0) {
@@ -441,13 +481,38 @@ object_finish(struct object_stream *os, int decompress, char **err)
 		                 "backup is damaged", os->sink->ctx.label, os->ms->object, sha,
 		                 os->ms->sha256);
 		rc = CAIRN_E_CORRUPT;
-	} else if (decompress && os->raw != os->ms->raw_bytes) {
-		*err = xasprintf("%s: %s decompresses to %llu bytes, the manifest says %llu",
-		                 os->sink->ctx.label, os->ms->object, (unsigned long long)os->raw,
-		                 (unsigned long long)os->ms->raw_bytes);
+	} else if (os->decompress && os->raw != os->ms->raw_bytes) {
+		*err = xasprintf("%s: %s decompresses to %llu bytes, the manifest says %llu: the "
+		                 "stored backup is damaged", os->sink->ctx.label, os->ms->object,
+		                 (unsigned long long)os->raw, (unsigned long long)os->ms->raw_bytes);
 		rc = CAIRN_E_CORRUPT;
 	}
+	if (!rc)
+		os->checked = 1;
 	return rc;
+}
+
+/* Read what the consumer left unread (tar's trailing blocks, say), so that
+ * size and checksum cover the whole object, and check it. */
+static int
+object_finish(struct object_stream *os, char **err)
+{
+	char *buf;
+	ssize_t n;
+	if (os->checked)
+		return 0;
+	if (!os->decompress)
+		return object_check(os, err);
+	buf = xmalloc(CAIRN_BUFSIZE);
+	do
+		n = in_read(&os->in, buf, CAIRN_BUFSIZE);
+	while (n > 0);
+	free(buf);
+	if (n < 0) {
+		*err = os->err ? xstrdup(os->err) : xasprintf("reading %s failed", os->ms->object);
+		return os->rc ? os->rc : (int)n;
+	}
+	return 0;
 }
 
 static void
@@ -470,33 +535,72 @@ consumer_error(struct object_stream *os, struct instance *source, int rc)
 	return xasprintf("%s: %s", source->ctx.label, instance_error(source, rc));
 }
 
-int
-pipeline_restore(struct instance *sink, const struct manifest_source *ms,
-                 struct instance *source, unsigned flags, char **err)
+/* Read one object through to its end and check it, decompressing when
+ * asked (which also checks the compressor's own checksums). */
+static int
+object_scan(struct instance *sink, const struct manifest_source *ms, int decompress,
+            char **err)
 {
 	struct object_stream os;
 	int rc = object_open(&os, sink, ms, err);
 	if (rc)
 		return rc;
-	instance_reset(source);
+	os.decompress = decompress;
+	rc = object_finish(&os, err);
+	object_close(&os);
+	return rc;
+}
+
+int
+pipeline_restore(struct instance *sink, const struct manifest_source *ms,
+                 struct instance *source, unsigned flags, char **err)
+{
+	struct object_stream os;
+	int staged = (source->lp->source.flags & CAIRN_SOURCE_STAGED_RESTORE) != 0;
+	int rc;
+
 	progress_begin(source->name);
+	if (!staged) {
+		/* The source writes into its target as it reads: prove the
+		 * whole object good before it sees a byte.  It is read twice;
+		 * the second read is checked again, since the sink is not
+		 * trusted to return the same bytes. */
+		log_info("%s: checking %s before restoring it", source->ctx.label, ms->object);
+		rc = object_scan(sink, ms, 1, err);
+		if (rc)
+			goto out;
+	}
+	rc = object_open(&os, sink, ms, err);
+	if (rc)
+		goto out;
+	os.decompress = 1;
+	instance_reset(source);
 	rc = source->lp->source.restore(source->inst, &os.in, flags);
 	if (rc) {
 		*err = consumer_error(&os, source, rc);
 		if (os.rc && os.rc != CAIRN_E_CANCELLED)
 			rc = os.rc == CAIRN_E_CORRUPT ? CAIRN_E_CORRUPT : os.rc;
 	} else {
-		rc = object_finish(&os, 1, err);
-		if (rc == CAIRN_E_CORRUPT) {
-			char *e = xasprintf("%s; the restored data may be incomplete", *err);
+		rc = object_finish(&os, err);
+		if (rc == CAIRN_E_CORRUPT && !staged) {
+			char *e = xasprintf("%s; the sink returned other bytes than when they were "
+			                    "checked, so the restored data may be damaged", *err);
+			free(*err);
+			*err = e;
+		} else if (rc == CAIRN_E_CORRUPT) {
+			/* The source published without reading to the end of
+			 * the stream, against its own flag. */
+			char *e = xasprintf("%s; %s restored it without reading it to the end",
+			                    *err, source->ctx.label);
 			free(*err);
 			*err = e;
 		}
 	}
+	object_close(&os);
+out:
 	progress_end();
 	if (cairn_cancel_signal)
 		rc = CAIRN_E_CANCELLED;
-	object_close(&os);
 	return rc;
 }
 
@@ -508,6 +612,7 @@ pipeline_verify(struct instance *sink, const struct manifest_source *ms,
 	int rc = object_open(&os, sink, ms, err);
 	if (rc)
 		return rc;
+	os.decompress = source != NULL;
 	progress_begin(ms->name);
 	if (source && source->lp->source.verify) {
 		instance_reset(source);
@@ -516,7 +621,7 @@ pipeline_verify(struct instance *sink, const struct manifest_source *ms,
 			*err = consumer_error(&os, source, rc);
 	}
 	if (!rc)
-		rc = object_finish(&os, source != NULL, err);
+		rc = object_finish(&os, err);
 	progress_end();
 	if (cairn_cancel_signal)
 		rc = CAIRN_E_CANCELLED;

@@ -34,7 +34,6 @@ on_object(void *ud, const char *key, uint64_t size, int64_t mtime)
 	const char *rest = key + ls->prefix_len, *slash = strchr(rest, '/');
 	char id[BACKUP_ID_LEN + 1];
 	time_t t;
-	(void)mtime;
 	/* JOB/ID/NAME, nothing deeper: anything else is not ours */
 	if (!slash || slash - rest != BACKUP_ID_LEN || strchr(slash + 1, '/') || !slash[1])
 		return 0;
@@ -45,6 +44,8 @@ on_object(void *ud, const char *key, uint64_t size, int64_t mtime)
 	struct set_info *s = find_or_add(ls->l, id, t);
 	strvec_push(&s->keys, key);
 	s->bytes += size;
+	if (mtime > s->newest_mtime)
+		s->newest_mtime = mtime;
 	if (strcmp(slash + 1, CAIRN_MANIFEST_NAME) == 0)
 		s->complete = 1;
 	return 0;
@@ -175,14 +176,60 @@ set_read_manifest(struct instance *sink, const char *job, const char *id,
 	if (rc == 0) {
 		*out = manifest_parse(buf, len, &why);
 		free(buf);
+		if (*out && manifest_check_place(*out, job, id, &why)) {
+			manifest_free(*out);
+			*out = NULL;
+		}
 		if (!*out) {
-			*err = xasprintf("%s: %s: %s", sink->ctx.label, key, why);
+			*err = xasprintf("%s: %s: %s; the set is damaged or was planted", sink->ctx.label,
+			                 key, why);
 			free(why);
 			rc = CAIRN_E_CORRUPT;
 		}
 	}
 	free(key);
 	return rc;
+}
+
+int
+manifest_check_place(const struct manifest *m, const char *job, const char *id, char **why)
+{
+	size_t plen;
+	char *prefix;
+	if (strcmp(m->job, job) != 0 || strcmp(m->id, id) != 0) {
+		*why = xasprintf("it describes set %s/%s, not the set %s/%s where it lies", m->job,
+		                 m->id, job, id);
+		return -1;
+	}
+	if (m->nsources == 0) {
+		*why = xstrdup("it lists no sources");
+		return -1;
+	}
+	prefix = xasprintf("%s/%s/", job, id);
+	plen = strlen(prefix);
+	for (size_t i = 0; i < m->nsources; i++) {
+		const struct manifest_source *ms = &m->sources[i];
+		const char *name = ms->object + (strncmp(ms->object, prefix, plen) == 0 ? plen : 0);
+		/* One plain name inside this set's own prefix: never another
+		 * set's object, never a path that climbs out. */
+		if (name == ms->object || !*name || strchr(name, '/') || name[0] == '.' ||
+		    strcmp(name, CAIRN_MANIFEST_NAME) == 0) {
+			*why = xasprintf("source %s names object \"%s\", which is not an object of "
+			                 "this set", ms->name, ms->object);
+			free(prefix);
+			return -1;
+		}
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(m->sources[k].name, ms->name) == 0 ||
+			    strcmp(m->sources[k].object, ms->object) == 0) {
+				*why = xasprintf("source %s or its object %s is listed twice", ms->name,
+				                 ms->object);
+				free(prefix);
+				return -1;
+			}
+	}
+	free(prefix);
+	return 0;
 }
 
 int
@@ -203,5 +250,55 @@ set_remove(struct instance *sink, const char *job, const struct set_info *s, cha
 				                 s->keys.v[i], instance_error(sink, rc));
 		}
 	free(manifest);
+	return rc;
+}
+
+int
+sink_lock(struct instance *sink, const char *job, cairn_sink_lock **lk, char **err)
+{
+	int rc;
+	*lk = NULL;
+	if (!sink->lp->sink.lock || !sink->lp->sink.unlock)
+		return 0;
+	instance_reset(sink);
+	rc = sink->lp->sink.lock(sink->inst, job, lk);
+	if (rc) {
+		*lk = NULL;
+		*err = rc == CAIRN_E_LOCKED
+		               ? xasprintf("%s: %s", sink->ctx.label, instance_error(sink, rc))
+		               : xasprintf("%s: cannot lock job %s in this sink: %s", sink->ctx.label,
+		                           job, instance_error(sink, rc));
+	}
+	return rc;
+}
+
+void
+sink_unlock(struct instance *sink, cairn_sink_lock *lk)
+{
+	if (lk)
+		sink->lp->sink.unlock(lk);
+}
+
+int
+set_check_objects(struct instance *sink, const char *job, const char *id,
+                  const struct strvec *keys, char **err)
+{
+	struct set_list l;
+	const struct set_info *s = NULL;
+	int rc = sets_list(sink, job, &l, err);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < l.n && !s; i++)
+		if (strcmp(l.v[i].id, id) == 0)
+			s = &l.v[i];
+	for (size_t i = 0; i < keys->n && !rc; i++)
+		if (!s || !strvec_contains(&s->keys, keys->v[i])) {
+			*err = xasprintf("%s: %s was committed but is gone from the sink; another "
+			                 "run of job %s on another host or state_dir may have removed "
+			                 "it: run each job from one place only", sink->ctx.label,
+			                 keys->v[i], job);
+			rc = CAIRN_E_IO;
+		}
+	set_list_free(&l);
 	return rc;
 }

@@ -16,6 +16,7 @@ struct set_info {
 	time_t time;
 	int complete;      /* has a manifest */
 	uint64_t bytes;    /* all its objects */
+	int64_t newest_mtime; /* of its newest object, seconds since the epoch */
 	struct strvec keys; /* its objects' keys, manifest included */
 };
 
@@ -32,13 +33,34 @@ void set_list_free(struct set_list *l);
  * before *at, or (both NULL) the newest complete set.  NULL if none. */
 const struct set_info *sets_select(const struct set_list *l, const char *id, const time_t *at);
 
-/* Read and parse JOB/ID/manifest.json. */
+/* Read and parse JOB/ID/manifest.json, and check that it belongs where it
+ * lies (manifest_check_place): anything else is CAIRN_E_CORRUPT. */
 int set_read_manifest(struct instance *sink, const char *job, const char *id,
                       struct manifest **out, char **err);
+
+/* A manifest read from JOB/ID/ must say job JOB and id ID, list at least
+ * one source, and name only objects directly inside JOB/ID/, each once:
+ * the sink's content is untrusted, and a manifest copied from another
+ * set, or written to point elsewhere, must not be believed.  0, or -1
+ * with *why. */
+int manifest_check_place(const struct manifest *m, const char *job, const char *id,
+                         char **why);
 
 /* Remove every object of a set, the manifest first: if this stops half way
  * the set is merely incomplete, never a manifest naming missing objects. */
 int set_remove(struct instance *sink, const char *job, const struct set_info *s, char **err);
+
+/* Take the sink's lock for job where it has lock() (ABI 1.1); *lk stays
+ * NULL for a sink without one.  0, CAIRN_E_LOCKED (another run holds it)
+ * or another code, with *err. */
+int sink_lock(struct instance *sink, const char *job, cairn_sink_lock **lk, char **err);
+void sink_unlock(struct instance *sink, cairn_sink_lock *lk);
+
+/* Every key in keys is listed in set JOB/ID of the sink: what a backup
+ * committed is still there after its manifest was written.  0, or
+ * CAIRN_E_IO with *err naming the first missing key. */
+int set_check_objects(struct instance *sink, const char *job, const char *id,
+                      const struct strvec *keys, char **err);
 
 /* Read a whole (small) object into memory, at most max bytes. */
 int sink_read_all(struct instance *sink, const char *key, size_t max, char **buf,
