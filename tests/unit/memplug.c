@@ -72,6 +72,8 @@ ms_abort(cairn_sink_writer *wr)
 	free(w);
 }
 
+static int ms_remove(void *inst, const char *key);
+
 static int
 ms_commit(cairn_sink_writer *wr)
 {
@@ -89,6 +91,12 @@ ms_commit(cairn_sink_writer *wr)
 	ms->open_writers--;
 	ms->commits++;
 	free(w);
+	if (ms->vanish_key && strstr(o->key, "manifest.json"))
+		for (size_t i = 0; i < ms->nobjs; i++)
+			if (strstr(ms->objs[i].key, ms->vanish_key)) {
+				ms_remove(ms, ms->objs[i].key);
+				break;
+			}
 	return 0;
 }
 
@@ -207,6 +215,7 @@ ss_restore(void *inst, struct cairn_in *in, unsigned flags)
 	free(s->restored);
 	s->restored = NULL;
 	s->restored_len = 0;
+	s->restore_calls++;
 	while ((n = in->read(in, buf, sizeof(buf))) > 0) {
 		if (s->keep_restored) {
 			s->restored = xrealloc(s->restored, s->restored_len + (size_t)n);
@@ -214,6 +223,7 @@ ss_restore(void *inst, struct cairn_in *in, unsigned flags)
 		}
 		s->restored_len += (size_t)n;
 	}
+	s->last_read_rc = (int)n;
 	return n < 0 ? (int)n : 0;
 }
 
@@ -260,6 +270,12 @@ make(struct loaded_plugin *lp, enum section_kind kind, const char *name, void *i
 	in->ctx.label = xasprintf("%s %s (%s)", kind == SECTION_SINK ? "sink" : "source", name,
 	                          lp->name);
 	return in;
+}
+
+void
+memsrc_set_staged(int staged)
+{
+	memsrc_plugin.source.flags = staged ? CAIRN_SOURCE_STAGED_RESTORE : 0;
 }
 
 struct instance *

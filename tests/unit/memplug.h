@@ -23,6 +23,9 @@ struct memsink {
 	int open_writers;       /* writers neither committed nor aborted */
 	int aborts, commits;
 	int store;              /* keep the bytes (else only count them) */
+	/* when the manifest is committed, drop the object whose key contains
+	 * this: another run removing it behind our back */
+	const char *vanish_key;
 	uint64_t written;       /* bytes ever written */
 };
 
@@ -35,7 +38,12 @@ struct memsrc {
 	unsigned char *restored;
 	size_t restored_len;
 	int keep_restored;
+	int restore_calls;     /* how often restore() was called */
+	int last_read_rc;      /* what restore()'s final in->read returned */
 };
+
+/* Make the memsrc plugin declare CAIRN_SOURCE_STAGED_RESTORE (or not). */
+void memsrc_set_staged(int staged);
 
 /* The byte at offset i of every memsrc stream: compressible, not trivial. */
 unsigned char memsrc_byte(uint64_t i);

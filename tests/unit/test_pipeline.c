@@ -18,6 +18,7 @@
 #include "manifest.h"
 #include "memplug.h"
 #include "pipeline.h"
+#include "sets.h"
 
 #define ID "20261126T020000Z"
 
@@ -44,6 +45,7 @@ setup(void **state)
 	f->job.compression = COMP_ZSTD;
 	f->job.level = -1;
 	cairn_cancel_signal = 0;
+	memsrc_set_staged(0);
 	log_level = CAIRN_LOG_ERROR - 1; /* the tests provoke errors on purpose */
 	*state = f;
 	return 0;
@@ -314,6 +316,169 @@ damaged_objects_fail_restore_and_verify(void **state)
 	manifest_free(m);
 }
 
+/* A source that cannot stage must never see a byte of a damaged object:
+ * the core checks the whole object first. */
+static void
+a_source_that_cannot_stage_never_sees_a_damaged_object(void **state)
+{
+	struct fixture *f = *state;
+	struct backup_outcome out;
+	char *err = NULL;
+	assert_int_equal(run(f, 1, &out), 0);
+	backup_outcome_free(&out, 2);
+	struct manifest *m = manifest_of(&f->a);
+	struct memobj *o = memsink_get(&f->a, m->sources[0].object);
+
+	o->data[o->len - 1] ^= 0x01; /* the very last byte */
+	assert_int_equal(pipeline_restore(f->sinks[0], &m->sources[0], f->sources[0], 0, &err),
+	                 CAIRN_E_CORRUPT);
+	assert_non_null(err);
+	assert_int_equal(f->s1.restore_calls, 0);
+	free(err);
+	err = NULL;
+	o->data[o->len - 1] ^= 0x01;
+	/* and an intact one is restored whole */
+	assert_int_equal(pipeline_restore(f->sinks[0], &m->sources[0], f->sources[0], 0, &err), 0);
+	assert_int_equal(f->s1.restore_calls, 1);
+	assert_int_equal(f->s1.restored_len, f->s1.bytes);
+	manifest_free(m);
+}
+
+/* A staging source publishes on the end of the stream, so the end must
+ * never be reported for a damaged object: the damage shows up as the
+ * read's error, before any 0. */
+static void
+the_end_of_the_stream_proves_the_object_good(void **state)
+{
+	struct fixture *f = *state;
+	struct backup_outcome out;
+	char *err = NULL;
+	memsrc_set_staged(1);
+	assert_int_equal(run(f, 1, &out), 0);
+	backup_outcome_free(&out, 2);
+	struct manifest *m = manifest_of(&f->a);
+	struct memobj *o = memsink_get(&f->a, m->sources[0].object);
+
+	/* trailing garbage after an intact zstd stream (the decompressor
+	 * or the size check catches it) */
+	o->data = realloc(o->data, o->len + 7);
+	memcpy(o->data + o->len, "garbage", 7);
+	o->len += 7;
+	assert_int_equal(pipeline_restore(f->sinks[0], &m->sources[0], f->sources[0], 0, &err),
+	                 CAIRN_E_CORRUPT);
+	assert_int_equal(f->s1.restore_calls, 1);
+	assert_int_equal(f->s1.last_read_rc, CAIRN_E_CORRUPT);
+	assert_non_null(err);
+	free(err);
+	err = NULL;
+	o->len -= 7;
+
+	/* the manifest lies about the SHA-256 of an otherwise fine object */
+	m->sources[0].sha256[0] = m->sources[0].sha256[0] == '0' ? '1' : '0';
+	assert_int_equal(pipeline_restore(f->sinks[0], &m->sources[0], f->sources[0], 0, &err),
+	                 CAIRN_E_CORRUPT);
+	assert_int_equal(f->s1.last_read_rc, CAIRN_E_CORRUPT);
+	assert_non_null(strstr(err, "SHA-256"));
+	free(err);
+	err = NULL;
+	manifest_free(m);
+
+	/* intact: the final read is a clean 0 */
+	m = manifest_of(&f->a);
+	assert_int_equal(pipeline_restore(f->sinks[0], &m->sources[0], f->sources[0], 0, &err), 0);
+	assert_int_equal(f->s1.last_read_rc, 0);
+	assert_int_equal(f->s1.restored_len, f->s1.bytes);
+	manifest_free(m);
+}
+
+static void
+a_missing_object_is_damage(void **state)
+{
+	struct fixture *f = *state;
+	struct backup_outcome out;
+	char *err = NULL;
+	assert_int_equal(run(f, 1, &out), 0);
+	backup_outcome_free(&out, 2);
+	struct manifest *m = manifest_of(&f->a);
+	struct memobj *o = memsink_get(&f->a, m->sources[0].object);
+	char *key = strdup(o->key);
+	assert_int_equal(f->sinks[0]->lp->sink.remove(&f->a, key), 0);
+	assert_int_equal(pipeline_verify(f->sinks[0], &m->sources[0], NULL, &err), CAIRN_E_CORRUPT);
+	assert_non_null(strstr(err, "missing"));
+	free(err);
+	err = NULL;
+	assert_int_equal(pipeline_restore(f->sinks[0], &m->sources[0], f->sources[0], 0, &err),
+	                 CAIRN_E_CORRUPT);
+	free(err);
+	free(key);
+	manifest_free(m);
+}
+
+/* Another run (another host, another state_dir) removing an object of
+ * this set while it is written: the backup must not report success. */
+static void
+an_object_gone_after_commit_fails_that_sink(void **state)
+{
+	struct fixture *f = *state;
+	struct backup_outcome out;
+	f->a.vanish_key = "/one.";
+	assert_int_equal(run(f, 2, &out), CAIRN_E_IO);
+	assert_int_equal(out.sinks[0].ok, 0);
+	assert_non_null(strstr(out.sinks[0].error, "gone from the sink"));
+	assert_int_equal(out.sinks[1].ok, 1);
+	backup_outcome_free(&out, 2);
+	/* nothing of the set is left in the sink that lost the object */
+	assert_int_equal(f->a.nobjs, 0);
+}
+
+static void
+check_place_fails(const char *job, const char *id, const char *object, const char *want)
+{
+	struct manifest m = {0};
+	char *why = NULL;
+	m.job = (char *)"nightly";
+	m.id = (char *)ID;
+	struct manifest_source ms = {.name = (char *)"one", .object = (char *)object};
+	m.sources = &ms;
+	m.nsources = object ? 1 : 0;
+	assert_int_equal(manifest_check_place(&m, job, id, &why), -1);
+	assert_non_null(why);
+	if (!strstr(why, want))
+		fail_msg("\"%s\" does not say \"%s\"", why, want);
+	free(why);
+}
+
+static void
+a_manifest_must_match_where_it_lies(void **state)
+{
+	struct manifest m = {0};
+	char *why = NULL;
+	struct manifest_source ms[2] = {{.name = (char *)"one", .object = (char *)"nightly/" ID "/one.tar.zst"},
+	                                {.name = (char *)"two", .object = (char *)"nightly/" ID "/two.rdb"}};
+	(void)state;
+	m.job = (char *)"nightly";
+	m.id = (char *)ID;
+	m.sources = ms;
+	m.nsources = 2;
+	assert_int_equal(manifest_check_place(&m, "nightly", ID, &why), 0);
+	/* copied from another set, or another job */
+	check_place_fails("nightly", "20261127T020000Z", "nightly/" ID "/one.tar.zst", "not the set");
+	check_place_fails("weekly", ID, "nightly/" ID "/one.tar.zst", "not the set");
+	/* objects outside the set */
+	check_place_fails("nightly", ID, "nightly/20200101T000000Z/one.tar.zst", "not an object of");
+	check_place_fails("nightly", ID, "nightly/" ID "/../../etc/passwd", "not an object of");
+	check_place_fails("nightly", ID, "/etc/passwd", "not an object of");
+	check_place_fails("nightly", ID, "nightly/" ID "/", "not an object of");
+	check_place_fails("nightly", ID, "nightly/" ID "/manifest.json", "not an object of");
+	check_place_fails("nightly", ID, "nightly/" ID "/.hidden", "not an object of");
+	/* a set without sources */
+	check_place_fails("nightly", ID, NULL, "no sources");
+	/* twice */
+	ms[1].name = (char *)"one";
+	assert_int_equal(manifest_check_place(&m, "nightly", ID, &why), -1);
+	free(why);
+}
+
 static void
 memory_stays_flat_for_a_large_stream(void **state)
 {
@@ -349,6 +514,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(a_failed_manifest_write_removes_the_sets_objects, setup, teardown),
 		cmocka_unit_test_setup_teardown(cancelling_aborts_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(damaged_objects_fail_restore_and_verify, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_source_that_cannot_stage_never_sees_a_damaged_object, setup, teardown),
+		cmocka_unit_test_setup_teardown(the_end_of_the_stream_proves_the_object_good, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_missing_object_is_damage, setup, teardown),
+		cmocka_unit_test_setup_teardown(an_object_gone_after_commit_fails_that_sink, setup, teardown),
+		cmocka_unit_test(a_manifest_must_match_where_it_lies),
 		cmocka_unit_test_setup_teardown(memory_stays_flat_for_a_large_stream, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
