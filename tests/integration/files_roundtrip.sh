@@ -132,7 +132,9 @@ else
 fi
 if ! command -v bsdtar >/dev/null 2>&1; then
 	skip "bsdtar lists the object without a complaint" "no bsdtar"
-elif bsdtar -tf "$obj" >"$tmp/bsdtar.list" 2>"$tmp/bsdtar.err" &&
+# bsdtar converts names to the locale's charset: in the POSIX locale of a
+# fresh machine (LANG unset) it refuses UTF-8 names, so list under C.UTF-8.
+elif LC_ALL=C.UTF-8 bsdtar -tf "$obj" >"$tmp/bsdtar.list" 2>"$tmp/bsdtar.err" &&
 	grep -qx 'plain.txt' "$tmp/bsdtar.list" && ! [ -s "$tmp/bsdtar.err" ]; then
 	ok "bsdtar lists the object without a complaint"
 else
