@@ -47,20 +47,21 @@ lock_job(const char *state_dir, const char *job, int *busy, char **err)
 		                 "[cairn] to a writable directory", state_dir, strerror(errno));
 		goto out;
 	}
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0) {
 		*err = xasprintf("cannot open the lock file %s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno; /* before pread can change it */
 		char pid[32] = "";
 		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
-		*busy = errno == EWOULDBLOCK;
+		*busy = e == EWOULDBLOCK;
 		*err = *busy ? xasprintf("job %s is already running (pid %s, lock %s); wait for "
 		                         "it to finish", job, *pid ? pid : "?", path)
-		             : xasprintf("cannot lock %s: %s", path, strerror(errno));
+		             : xasprintf("cannot lock %s: %s", path, strerror(e));
 		close(fd);
 		fd = -1;
 		goto out;
