@@ -776,6 +776,13 @@ cmd_restore(struct cli *c, int argc, char **argv)
 		if (prc) {
 			log_error("%s", err ? err : cairn_strerror(prc));
 			rc = exit_for(prc);
+		} else if (src->ctx.warnings) {
+			/* a non-root restore skips device nodes and keeps files as
+			 * the user's: say how many entries did not come back as
+			 * stored, also under cron */
+			log_warn("restored source %s from %s/%s with %d warning%s; see above",
+			         ms->name, job->name, m->id, src->ctx.warnings,
+			         src->ctx.warnings == 1 ? "" : "s");
 		} else {
 			log_info("restored source %s from %s/%s", ms->name, job->name, m->id);
 		}
