@@ -265,6 +265,9 @@ static const struct cairn_source_ops files_ops = {
 	/* restore_test: a deep verify reads every byte already; a trial
 	 * restore would need a scratch directory as large as the tree. */
 	.restore_test = NULL,
+	/* restore.c extracts into a staging directory and touches the
+	 * target only after in->read() returned 0 */
+	.flags = CAIRN_SOURCE_STAGED_RESTORE,
 };
 
 static const struct cairn_plugin files_plugin = {
