@@ -5,14 +5,18 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ini.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "plugin.h"
 #include "util.h"
 
 /* ------------------------------------------------------------ values */
@@ -135,6 +139,155 @@ compression_ext(enum compression c)
 
 /* ----------------------------------------------------------- loading */
 
+/* Why read_bounded() failed. */
+enum read_fail {
+	READ_OPEN,      /* open or fstat failed: errno */
+	READ_NOT_FILE,  /* not a regular file: st says what it is */
+	READ_TOO_BIG,   /* over max bytes: st_size says how many */
+	READ_GREW,      /* grew over max bytes while being read */
+	READ_IO,        /* read failed: errno */
+	READ_CANCELLED  /* a signal asked cairn to stop */
+};
+
+/* What kind of file st describes, for "not a regular file but ...". */
+static const char *
+file_kind(const struct stat *st)
+{
+	if (S_ISDIR(st->st_mode))
+		return "a directory";
+	if (S_ISFIFO(st->st_mode))
+		return "a FIFO";
+	if (S_ISCHR(st->st_mode))
+		return "a character device";
+	if (S_ISBLK(st->st_mode))
+		return "a block device";
+	if (S_ISSOCK(st->st_mode))
+		return "a socket";
+	return "not a plain file";
+}
+
+/* Read all of the regular file path, at most max bytes, into *data (with a
+ * NUL after its *len bytes).  Opened without blocking (a FIFO or a device
+ * would hang open() or read() forever) and checked through the descriptor,
+ * so what is checked is what is read.  The size is checked again while
+ * reading, as the file may grow, so the loop ends after max + 1 bytes
+ * whatever the file is.  Returns 0, or -1 with *why and errno set. */
+static int
+read_bounded(const char *path, size_t max, struct stat *st, char **data, size_t *len,
+             enum read_fail *why)
+{
+	int fd, flags, saved;
+	size_t n = 0, cap;
+	char *buf = NULL;
+
+	*data = NULL;
+	*len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0) {
+		*why = READ_OPEN;
+		return -1;
+	}
+	if (fstat(fd, st) != 0) {
+		*why = READ_OPEN;
+		goto fail;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		*why = READ_NOT_FILE;
+		goto fail;
+	}
+	if ((uintmax_t)st->st_size > max) {
+		*why = READ_TOO_BIG;
+		goto fail;
+	}
+	/* a regular file: plain blocking reads from here on */
+	if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+		*why = READ_IO;
+		goto fail;
+	}
+	cap = (size_t)st->st_size + 2; /* room to see that it grew */
+	buf = xmalloc(cap);
+	for (;;) {
+		ssize_t got;
+		if (n + 1 >= cap) {
+			cap = cap * 2 < max + 2 ? cap * 2 : max + 2;
+			buf = xrealloc(buf, cap);
+		}
+		got = read(fd, buf + n, cap - 1 - n);
+		if (got < 0 && errno == EINTR && !cairn_cancel_signal)
+			continue;
+		if (cairn_cancel_signal) {
+			*why = READ_CANCELLED;
+			goto fail;
+		}
+		if (got < 0) {
+			*why = READ_IO;
+			goto fail;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+		if (n > max) {
+			*why = READ_GREW;
+			goto fail;
+		}
+	}
+	close(fd);
+	buf[n] = '\0';
+	*data = buf;
+	*len = n;
+	return 0;
+fail:
+	saved = errno;
+	free(buf);
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+/* The one line for a failed read_bounded() of file, the configuration
+ * itself (secret NULL) or a KEY_file secret. */
+static char *
+read_fail_text(const char *file, const char *secret, enum read_fail why,
+               const struct stat *st, size_t max)
+{
+	switch (why) {
+	case READ_OPEN:
+		if (secret)
+			return xasprintf("cannot read %s: %s", file, strerror(errno));
+		return xasprintf("%s: cannot read the configuration: %s%s", file,
+		                 strerror(errno), errno == ENOENT ? "; give another with -c FILE "
+		                 "or $CAIRN_CONFIG" : "");
+	case READ_NOT_FILE:
+		if (secret)
+			return xasprintf("%s is not a regular file but %s; %s_file takes a file "
+			                 "holding the secret", file, file_kind(st), secret);
+		if (S_ISDIR(st->st_mode))
+			return xasprintf("%s: is a directory, not a regular file; give the INI "
+			                 "file with -c FILE", file);
+		return xasprintf("%s: not a regular file but %s; -c takes an INI file", file,
+		                 file_kind(st));
+	case READ_TOO_BIG:
+	case READ_GREW: {
+		char *size = why == READ_GREW ? xstrdup("grew while being read to more than")
+		                              : xasprintf("is %jd bytes,", (intmax_t)st->st_size);
+		char *r = secret
+			? xasprintf("%s %s over %zu KiB; a secret is one short line, check the "
+			            "path", file, size, max >> 10)
+			: xasprintf("%s %s over %zu MiB; an INI file that large is not a cairn "
+			            "configuration, check the path", file, size, max >> 20);
+		free(size);
+		return r;
+	}
+	case READ_IO:
+		return xasprintf("%s: cannot read %s: %s", file,
+		                 secret ? "the secret" : "the configuration", strerror(errno));
+	case READ_CANCELLED:
+	default:
+		return xasprintf("%s: reading was interrupted by a signal", file);
+	}
+}
+
+
 const char *
 section_kind_name(enum section_kind kind)
 {
@@ -146,7 +299,8 @@ section_kind_name(enum section_kind kind)
 
 struct loader {
 	struct cairn_cfg *cfg;
-	FILE *fp;
+	const char *data;  /* the whole file */
+	size_t len, pos;   /* its length, and where the next line starts */
 	int line;          /* the line inih is working on */
 	int indented;      /* it started with white space: a continuation */
 	int in_section;    /* a section header was seen */
@@ -242,26 +396,50 @@ out:
 	free(hdr);
 }
 
-/* inih's reader: hands over one line at a time, so we know line numbers
- * (Debian's inih is built without INI_HANDLER_LINENO) and see section
- * headers even when the section has no keys. */
+/* inih's reader: hands over one line at a time from the file read into
+ * memory, so we know line numbers (Debian's inih is built without
+ * INI_HANDLER_LINENO) and see section headers even when the section has no
+ * keys.  Lines end in LF or CR LF; a UTF-8 byte order mark before the first
+ * line is skipped.  A line that is not text or too long is reported here
+ * and handed to inih as an empty line, so inih's own line count stays
+ * right and reports nothing more about it. */
 static char *
 read_line(char *buf, int size, void *stream)
 {
 	struct loader *ld = stream;
-	if (!fgets(buf, size, ld->fp))
+	const char *p, *eol;
+	size_t len;
+
+	if (ld->pos >= ld->len)
 		return NULL;
+	if (ld->pos == 0 && ld->len >= 3 && memcmp(ld->data, "\xef\xbb\xbf", 3) == 0)
+		ld->pos = 3;
+	p = ld->data + ld->pos;
+	eol = memchr(p, '\n', ld->len - ld->pos);
+	len = eol ? (size_t)(eol - p) : ld->len - ld->pos;
+	ld->pos += len + (eol != NULL);
 	ld->line++;
-	size_t len = strlen(buf);
-	if (len == (size_t)size - 1 && buf[len - 1] != '\n' && !feof(ld->fp)) {
-		int c;
-		fail_at(ld, ld->line, "line is longer than %d characters; continue a long "
-		        "value on indented lines", size - 2);
-		while ((c = fgetc(ld->fp)) != EOF && c != '\n')
-			;
+	if (len && p[len - 1] == '\r')
+		len--;
+	buf[0] = '\0';
+	ld->indented = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			fail_at(ld, ld->line, "control character 0x%02x in the line; the file is "
+			        "not text, or was saved with the wrong encoding", c);
+			return buf;
+		}
 	}
+	if (len > (size_t)size - 1) {
+		fail_at(ld, ld->line, "line is longer than %d characters; continue a long "
+		        "value on indented lines", size - 1);
+		return buf;
+	}
+	memcpy(buf, p, len);
+	buf[len] = '\0';
 	ld->indented = (buf[0] == ' ' || buf[0] == '\t');
-	const char *p = buf;
+	p = buf;
 	while (*p == ' ' || *p == '\t')
 		p++;
 	if (*p == '[' && !ld->indented) {
@@ -387,6 +565,7 @@ check_plugin_section(struct loader *ld, struct cfg_section *s)
 				fail_key(ld, s, &s->entries[i], "\"%s\" is not a plugin name",
 				         s->entries[i].value);
 			s->plugin = s->entries[i].value;
+			s->plugin_line = s->entries[i].line;
 		}
 	if (!s->plugin)
 		fail_key(ld, s, NULL, "no plugin = key; say which plugin serves this %s, "
@@ -550,6 +729,8 @@ config_load(const char *path, char **err)
 	struct loader ld = {0};
 	struct cairn_cfg *cfg = xcalloc(1, sizeof(*cfg));
 	struct stat st;
+	enum read_fail why;
+	char *data;
 	int rc;
 
 	cfg->path = xstrdup(path);
@@ -559,24 +740,15 @@ config_load(const char *path, char **err)
 		free(abs);
 	}
 	ld.cfg = cfg;
-	ld.fp = fopen(path, "r");
-	if (!ld.fp) {
-		*err = xasprintf("%s: cannot read the configuration: %s%s", path, strerror(errno),
-		                 errno == ENOENT ? "; give another with -c FILE or $CAIRN_CONFIG" : "");
+	if (read_bounded(path, CONFIG_MAX_BYTES, &st, &data, &ld.len, &why) != 0) {
+		*err = read_fail_text(path, NULL, why, &st, CONFIG_MAX_BYTES);
 		config_free(cfg);
 		return NULL;
 	}
-	if (fstat(fileno(ld.fp), &st) == 0) {
-		if (S_ISDIR(st.st_mode)) {
-			*err = xasprintf("%s: is a directory; give the INI file with -c FILE", path);
-			fclose(ld.fp);
-			config_free(cfg);
-			return NULL;
-		}
-		cfg->other_readable = (st.st_mode & S_IROTH) != 0;
-	}
+	ld.data = data;
+	cfg->other_readable = (st.st_mode & S_IROTH) != 0;
 	rc = ini_parse_stream(read_line, &ld, on_key, &ld);
-	fclose(ld.fp);
+	free(data);
 	if (rc > 0 && ld.err && rc < ld.err_line) {
 		/* inih's syntax error comes first in the file: report that one */
 		free(ld.err);
@@ -648,6 +820,72 @@ config_free(struct cairn_cfg *cfg)
 	free(cfg->state_dir);
 	free(cfg->plugin_dir);
 	free(cfg);
+}
+
+/* ------------------------------------------------------- state_dir */
+
+/* mkdir -p with mode for each directory it creates. */
+static int
+make_dirs(const char *dir, mode_t mode)
+{
+	char *p = xstrdup(dir);
+	int rc = 0;
+	for (char *s = p + 1;; s++) {
+		if (*s == '/' || !*s) {
+			char c = *s;
+			*s = '\0';
+			if (mkdir(p, mode) != 0 && errno != EEXIST) {
+				rc = -1;
+				break;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return rc;
+}
+
+int
+state_dir_check(const char *dir, char **err)
+{
+	static const char fix[] = "set state_dir in [cairn] to a writable directory";
+	struct stat st;
+	char *probe;
+	int fd, saved;
+
+	/* created as lock_job() creates it, so the check sees what a run would */
+	if (make_dirs(dir, 0700) != 0) {
+		*err = xasprintf("cannot create the state directory %s: %s; %s", dir,
+		                 strerror(errno), fix);
+		return -1;
+	}
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		*err = xasprintf("the state directory %s is not a directory; %s", dir, fix);
+		return -1;
+	}
+	/* a name no job lock can have: job names do not start with '.' */
+	probe = xasprintf("%s/.cairn-check.XXXXXX", dir);
+	fd = mkostemp(probe, O_CLOEXEC);
+	if (fd < 0) {
+		*err = xasprintf("cannot create a file in the state directory %s: %s; %s", dir,
+		                 strerror(errno), fix);
+		free(probe);
+		return -1;
+	}
+	unlink(probe);
+	free(probe);
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		saved = errno;
+		close(fd);
+		*err = xasprintf("cannot lock a file in the state directory %s: %s; job locks "
+		                 "need flock(2) there, %s on a local file system", dir,
+		                 strerror(saved), fix);
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 /* ------------------------------------------------------- plugin keys */
@@ -740,21 +978,38 @@ type_word(enum cairn_key_type t)
 	}
 }
 
-/* Read the first line of a secret file. */
+/* Read the first line of a secret file (without its CR LF).  Nothing of
+ * the content goes into a message. */
 static char *
-read_secret_file(const char *path, char **why)
+read_secret_file(const char *path, const char *key, char **why)
 {
-	FILE *fp = fopen(path, "r");
-	char buf[4096];
-	if (!fp) {
-		*why = xasprintf("cannot read %s: %s", path, strerror(errno));
+	struct stat st;
+	enum read_fail fail;
+	char *data, *r;
+	size_t len, n;
+
+	if (read_bounded(path, SECRET_MAX_BYTES, &st, &data, &len, &fail) != 0) {
+		*why = read_fail_text(path, key, fail, &st, SECRET_MAX_BYTES);
 		return NULL;
 	}
-	if (!fgets(buf, sizeof(buf), fp))
-		buf[0] = '\0';
-	fclose(fp);
-	buf[strcspn(buf, "\r\n")] = '\0';
-	return xstrdup(buf);
+	{
+		const char *eol = memchr(data, '\n', len);
+		n = eol ? (size_t)(eol - data) : len;
+	}
+	if (n > 0 && data[n - 1] == '\r')
+		n--;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)data[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			*why = xasprintf("control character 0x%02x in the first line of %s; the "
+			                 "secret is its first line, as text", c, path);
+			free(data);
+			return NULL;
+		}
+	}
+	r = xstrndup(data, n);
+	free(data);
+	return r;
 }
 
 /* Parse text as the value of key k into v.  Returns an error or NULL. */
@@ -825,7 +1080,9 @@ apply_key(struct typed_config *tc, const struct key_source *ks, const struct cai
 			char *secret, *why = NULL, *r;
 			if (key[nl + 1] == 'f') {
 				char *path = path_absolute(text, base);
-				secret = read_secret_file(path, &why);
+				char *name = xstrndup(key, nl);
+				secret = read_secret_file(path, name, &why);
+				free(name);
 				free(path);
 				if (!secret) {
 					r = key_error(ks, "%s", why);

@@ -35,6 +35,7 @@ struct cfg_section {
 	struct cfg_entry *entries;
 	size_t nentries;
 	const char *plugin; /* source/sink: the value of plugin = */
+	int plugin_line;    /* and its line, for errors about that plugin */
 };
 
 enum compression {
@@ -45,6 +46,12 @@ enum compression {
 };
 
 #define KEEP_ALL (-1)
+
+/* The INI file and a KEY_file secret are read whole, so they are bounded:
+ * what is larger is not a configuration but a wrong path (/dev/zero, a
+ * log, a disk image).  Only regular files are read at all. */
+#define CONFIG_MAX_BYTES (1024 * 1024)
+#define SECRET_MAX_BYTES (64 * 1024)
 
 struct cfg_retention {
 	const struct cfg_section *sec;
@@ -88,6 +95,13 @@ const struct cfg_section *config_section(const struct cairn_cfg *cfg,
                                          enum section_kind kind, const char *name);
 /* "source", "sink", ... */
 const char *section_kind_name(enum section_kind kind);
+
+/* For config check: can a run use dir as its state directory?  Creates it
+ * as a run does (mkdir -p, mode 0700 for what it creates), checks it is a
+ * directory in which a file can be created and flock(2)ed (a probe file,
+ * removed at once), the way lock_job() takes a job's lock.  Returns 0, or
+ * -1 with *err set to one line naming dir, the cause and what to do. */
+int state_dir_check(const char *dir, char **err);
 
 /* A plugin section's keys checked and parsed against a key table.  The
  * cairn_config inside is what the plugin's create() gets. */

@@ -375,8 +375,14 @@ instance_create(struct plugin_registry *reg, const struct cairn_cfg *cfg,
 	int rc;
 
 	lp = registry_load(reg, sec->plugin, err);
-	if (!lp)
+	if (!lp) {
+		/* the plugin = key is what to fix: name its line */
+		char *why = *err;
+		*err = xasprintf("%s:%d: [%s %s] plugin: %s", cfg->path, sec->plugin_line,
+		                 section_kind_name(sec->kind), sec->name, why);
+		free(why);
 		return CAIRN_E_NOTFOUND;
+	}
 	if (lp->desc.kind != want) {
 		*err = xasprintf("%s:%d: [%s %s] plugin: %s is a %s plugin, not a %s plugin",
 		                 cfg->path, sec->line, section_kind_name(sec->kind), sec->name,

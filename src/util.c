@@ -252,3 +252,88 @@ valid_name(const char *s)
 			return 0;
 	return 1;
 }
+
+/* Length of the valid UTF-8 sequence at s (at most len bytes), or 0 when
+ * s[0] does not start one: overlong forms, surrogates and code points over
+ * U+10FFFF are not valid, so each of their bytes gets escaped. */
+static size_t
+utf8_len(const unsigned char *s, size_t len)
+{
+	size_t n;
+	unsigned char lo = 0x80, hi = 0xbf;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		n = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (s[0] == 0xed)
+			hi = 0x9f; /* surrogates */
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		n = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90; /* overlong */
+		else if (s[0] == 0xf4)
+			hi = 0x8f; /* over U+10FFFF */
+	} else
+		return 0;
+	if (len < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return n;
+}
+
+size_t
+str_escape_buf(char *dst, size_t size, const char *src, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)src;
+	size_t out = 0; /* the length needed so far */
+	int full = size == 0;
+
+	for (size_t i = 0; i < len;) {
+		char piece[8];
+		size_t plen = 0, take = 1, u;
+		unsigned char c = s[i];
+		if (c == '\t' || c == '\n' || c == '\r' || c == '\\') {
+			piece[0] = '\\';
+			piece[1] = c == '\t' ? 't' : c == '\n' ? 'n' : c == '\r' ? 'r' : '\\';
+			plen = 2;
+		} else if (c >= 0x20 && c < 0x7f) {
+			piece[0] = (char)c;
+			plen = 1;
+		} else if (c >= 0x80 && (u = utf8_len(s + i, len - i)) &&
+		           !(c == 0xc2 && s[i + 1] <= 0x9f)) {
+			memcpy(piece, s + i, u);
+			plen = take = u;
+		} else {
+			piece[0] = '\\';
+			piece[1] = 'x';
+			piece[2] = hex[c >> 4];
+			piece[3] = hex[c & 15];
+			plen = 4;
+		}
+		if (!full && out + plen < size)
+			memcpy(dst + out, piece, plen);
+		else if (!full) {
+			dst[out] = '\0';
+			full = 1;
+		}
+		out += plen;
+		i += take;
+	}
+	if (!full)
+		dst[out] = '\0';
+	return out;
+}
+
+char *
+str_escape(const char *s)
+{
+	size_t len = strlen(s), need = str_escape_buf(NULL, 0, s, len);
+	char *r = xmalloc(need + 1);
+	str_escape_buf(r, need + 1, s, len);
+	return r;
+}

@@ -44,6 +44,21 @@ char *path_absolute(const char *path, const char *base);
 /* Format a byte count as "1.5 GiB". Returns buf. */
 char *format_bytes(uint64_t n, char *buf, size_t len);
 
+/* Text from untrusted places (manifests, trees, sinks, plugins) made safe
+ * for a terminal: a copy of s in which TAB, LF and CR read \t \n \r, a
+ * backslash reads \\, and every other control byte (below 0x20, 0x7f)
+ * and every byte that is not part of valid UTF-8 reads \xNN (two lower
+ * case hex digits).  Valid UTF-8 is kept as it is, except the C1 controls
+ * U+0080..U+009F, whose two bytes are escaped (terminals act on them
+ * like ESC [).  So no escape sequence gets through, the output is one
+ * line, and the escaping can be undone.  Caller frees. */
+char *str_escape(const char *s);
+/* The same for len bytes at s (which may hold NUL bytes, escaped \x00),
+ * into dst of size bytes, NUL-terminated when size > 0; an escape is never
+ * cut in half.  Returns the length the whole escaped text needs (without
+ * the NUL), like snprintf: the output was cut when that is >= size. */
+size_t str_escape_buf(char *dst, size_t size, const char *s, size_t len);
+
 /* Is s a valid name for a section, job or source (letters, digits, - _ .,
  * not starting with '.')? These names become parts of object keys. */
 int valid_name(const char *s);

@@ -458,7 +458,181 @@ load_error_a_directory_is_not_a_config(void **state)
 	assert_null(config_load(f->dir, &err));
 	assert_contains(err, f->dir);
 	assert_contains(err, "is a directory");
+	assert_contains(err, "not a regular file");
+	assert_contains(err, "-c FILE");
+	assert_null(strchr(err, '\n'));
 	free(err);
+}
+
+/* Load path, which must be refused within a few seconds; returns the error. */
+static char *
+load_err_path(const char *path)
+{
+	char *err = NULL;
+	struct cairn_cfg *cfg;
+	alarm(10); /* a hang fails instead of stalling the run */
+	cfg = config_load(path, &err);
+	alarm(0);
+	if (cfg) {
+		config_free(cfg);
+		fail_msg("config_load accepted %s", path);
+	}
+	assert_non_null(err);
+	assert_null(strchr(err, '\n'));
+	return err;
+}
+
+static void
+load_error_dev_zero_is_not_a_config(void **state)
+{
+	/* /dev/zero used to be read for ever, deaf to SIGTERM */
+	char *err = load_err_path("/dev/zero");
+	(void)state;
+	assert_contains(err, "/dev/zero: not a regular file but a character device");
+	assert_contains(err, "-c takes an INI file");
+	free(err);
+}
+
+static void
+load_error_a_fifo_is_not_a_config(void **state)
+{
+	/* a FIFO nobody writes to used to block open() for ever */
+	struct fx *f = *state;
+	char *fifo = xasprintf("%s/fifo.ini", f->dir), *err;
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	err = load_err_path(fifo);
+	assert_contains(err, fifo);
+	assert_contains(err, "not a regular file but a FIFO");
+	free(err);
+	free(fifo);
+}
+
+/* Write len bytes of text to dir/cfg.ini. */
+static void
+write_ini_bytes(struct fx *f, const char *text, size_t len)
+{
+	int fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, len), (ssize_t)len);
+	assert_int_equal(close(fd), 0);
+}
+
+/* An INI of size bytes: [cairn], then comment lines. */
+static char *
+big_ini(size_t size)
+{
+	char *text = malloc(size + 1);
+	assert_non_null(text);
+	memset(text, 'x', size);
+	memcpy(text, "[cairn]\n", 8);
+	for (size_t i = 8; i < size; i += 100) {
+		text[i] = ';';
+		if (i + 99 < size)
+			text[i + 99] = '\n';
+	}
+	text[size - 1] = '\n';
+	text[size] = '\0';
+	return text;
+}
+
+static void
+load_error_an_oversized_file(void **state)
+{
+	struct fx *f = *state;
+	char *text = big_ini(CONFIG_MAX_BYTES), *err = NULL, *want;
+	struct cairn_cfg *cfg;
+
+	assert_int_equal(CONFIG_MAX_BYTES, 1024 * 1024);
+	write_ini_bytes(f, text, CONFIG_MAX_BYTES); /* the largest that loads */
+	cfg = config_load(f->path, &err);
+	if (!cfg)
+		fail_msg("%s", err);
+	config_free(cfg);
+	free(text);
+
+	text = big_ini(CONFIG_MAX_BYTES + 1);
+	write_ini_bytes(f, text, CONFIG_MAX_BYTES + 1);
+	err = load_err_path(f->path);
+	want = xasprintf("%s is %d bytes, over 1 MiB; an INI file that large is not a cairn "
+	                 "configuration", f->path, CONFIG_MAX_BYTES + 1);
+	assert_contains(err, want);
+	free(want);
+	free(err);
+	free(text);
+}
+
+static void
+load_skips_a_byte_order_mark(void **state)
+{
+	struct fx *f = *state;
+	struct cairn_cfg *cfg = load(f, "\xef\xbb\xbf[cairn]\nstate_dir = /x\n");
+	assert_string_equal(cfg->state_dir, "/x");
+	/* only at the start of the file */
+	const char *e = load_err(f, "[cairn]\n\xef\xbb\xbf[source s]\nplugin = files\n");
+	assert_contains(e, "cfg.ini:2:");
+}
+
+static void
+load_reads_crlf_lines(void **state)
+{
+	struct fx *f = *state;
+	struct cairn_cfg *cfg = load(f, "[cairn]\r\nstate_dir = /x\r\n\r\n[source s]\r\n"
+	                                "plugin = files\r\npath = /a\r\n  /b\r\n");
+	const struct cfg_section *s = config_section(cfg, SECTION_SOURCE, "s");
+	assert_string_equal(cfg->state_dir, "/x");
+	assert_non_null(s);
+	assert_string_equal(s->plugin, "files");
+	assert_int_equal(s->plugin_line, 5);
+	assert_string_equal(s->entries[1].value, "/a /b");
+}
+
+/* Load len bytes, which must be refused; the error as load_err. */
+static const char *
+load_err_bytes(struct fx *f, const char *text, size_t len)
+{
+	struct cairn_cfg *cfg;
+	free(f->err);
+	f->err = NULL;
+	write_ini_bytes(f, text, len);
+	cfg = config_load(f->path, &f->err);
+	if (cfg) {
+		config_free(cfg);
+		fail_msg("config_load accepted %zu bytes", len);
+	}
+	assert_non_null(f->err);
+	assert_null(strchr(f->err, '\n'));
+	return f->err;
+}
+
+static void
+load_error_control_characters_name_the_line(void **state)
+{
+	struct fx *f = *state;
+	static const char nul[] = "[cairn]\nstate_dir = /a\0/b\n";
+	const char *e;
+
+	/* a NUL used to cut the value silently: state_dir was "/a" */
+	e = load_err_bytes(f, nul, sizeof(nul) - 1);
+	assert_contains(e, "cfg.ini:2: control character 0x00 in the line");
+	assert_contains(e, "the file is not text, or was saved with the wrong encoding");
+
+	e = load_err(f, "[cairn]\n; ok\nplugin_dir = /p\x1b[2J\n");
+	assert_contains(e, "cfg.ini:3: control character 0x1b in the line");
+	e = load_err(f, "[cairn]\nstate_dir = /x\x7f\n");
+	assert_contains(e, "cfg.ini:2: control character 0x7f");
+	e = load_err(f, "[cairn]\nstate_dir = /x\ry\n"); /* a CR inside a line */
+	assert_contains(e, "cfg.ini:2: control character 0x0d");
+	e = load_err(f, "[cairn]\n; \x01 in a comment is no better\n");
+	assert_contains(e, "cfg.ini:2: control character 0x01");
+	e = load_err(f, "[cairn]\nstate_dir = /x\n\x0c\n"); /* a form feed line */
+	assert_contains(e, "cfg.ini:3: control character 0x0c");
+	/* the first error wins: an inih syntax error after it does not hide it */
+	e = load_err(f, "[cairn]\nstate_dir = /x\x1b\nno equals here\n");
+	assert_contains(e, "cfg.ini:2: control character 0x1b");
+
+	/* a tab is text */
+	load(f, "[cairn]\nstate_dir\t=\t/a\tb\n");
+	assert_string_equal(f->cfg->state_dir, "/a\tb");
 }
 
 static void
@@ -805,8 +979,9 @@ static void
 load_error_line_too_long(void **state)
 {
 	struct fx *f = *state;
-	/* inih reads lines into INI_MAX_LINE bytes: text, '\n' and '\0' */
-	size_t fits = INI_MAX_LINE - 2;
+	/* inih reads lines into INI_MAX_LINE bytes: the text and its '\0';
+	 * the line's end (LF or CR LF) is not part of it */
+	size_t fits = INI_MAX_LINE - 1;
 	char *line = malloc(INI_MAX_LINE + 100), *ini, *limit;
 	const char *e;
 
@@ -816,6 +991,14 @@ load_error_line_too_long(void **state)
 	line[fits] = '\0';
 	ini = xasprintf("[cairn]\n; fine\n%s\n", line);
 	load(f, ini); /* the longest line that fits */
+	assert_int_equal(strlen(f->cfg->state_dir), fits - 12);
+	free(ini);
+	ini = xasprintf("[cairn]\r\n; fine\r\n%s\r\n", line); /* with CR LF too */
+	load(f, ini);
+	assert_int_equal(strlen(f->cfg->state_dir), fits - 12);
+	free(ini);
+	ini = xasprintf("[cairn]\n%s", line); /* and as the last line, without LF */
+	load(f, ini);
 	assert_int_equal(strlen(f->cfg->state_dir), fits - 12);
 	free(ini);
 
@@ -1284,6 +1467,115 @@ typed_error_secret_file_missing(void **state)
 }
 
 static void
+typed_error_secret_file_not_a_file(void **state)
+{
+	struct fx *f = *state;
+	char *fifo = xasprintf("%s/pw-fifo", f->dir), *ini;
+	static const char nul[] = "s3cr\0et\n";
+	int fd;
+
+	/* /dev/zero as a secret used to give an empty password */
+	alarm(10); /* and a FIFO hung in open(): a hang fails */
+	assert_int_equal(typed(f, "path = /srv\npassword_file = /dev/zero\n", NULL),
+	                 CAIRN_E_CONFIG);
+	assert_contains(f->err, "cfg.ini:4: [source s] password_file:");
+	assert_contains(f->err, "/dev/zero is not a regular file but a character device");
+	assert_contains(f->err, "password_file takes a file holding the secret");
+
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	ini = xasprintf("path = /srv\npassword_file = %s\n", fifo);
+	assert_int_equal(typed(f, ini, NULL), CAIRN_E_CONFIG);
+	assert_contains(f->err, "is not a regular file but a FIFO");
+	free(ini);
+	alarm(0);
+
+	/* a file far larger than any secret */
+	char *big = calloc(1, SECRET_MAX_BYTES + 2);
+	assert_non_null(big);
+	memset(big, 'p', SECRET_MAX_BYTES + 1);
+	write_file_mode(f, "pw", big, 0600);
+	assert_int_equal(typed(f, "path = /srv\npassword_file = pw\n", NULL), CAIRN_E_CONFIG);
+	assert_contains(f->err, "bytes, over 64 KiB; a secret is one short line");
+	assert_null(strstr(f->err, "ppp")); /* never the secret itself */
+	big[SECRET_MAX_BYTES] = '\0'; /* the largest that is read */
+	write_file_mode(f, "pw", big, 0600);
+	assert_int_equal(typed(f, "path = /srv\npassword_file = pw\n", NULL), 0);
+	assert_int_equal(strlen(val(f, K_PASSWORD)->text), SECRET_MAX_BYTES);
+	free(big);
+
+	/* a NUL used to cut the secret silently */
+	char *pw = xasprintf("%s/pw", f->dir);
+	fd = open(pw, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	free(pw);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, nul, sizeof(nul) - 1), (ssize_t)sizeof(nul) - 1);
+	close(fd);
+	assert_int_equal(typed(f, "path = /srv\npassword_file = pw\n", NULL), CAIRN_E_CONFIG);
+	assert_contains(f->err, "cfg.ini:4: [source s] password_file:");
+	assert_contains(f->err, "control character 0x00 in the first line of");
+	assert_null(strstr(f->err, "s3cr"));
+	free(fifo);
+}
+
+/* ========================================================= state_dir */
+
+static void
+state_dir_check_creates_a_private_directory(void **state)
+{
+	struct fx *f = *state;
+	char *dir = xasprintf("%s/a/b/state", f->dir), *err = NULL;
+	struct stat st;
+
+	assert_int_equal(state_dir_check(dir, &err), 0);
+	assert_null(err);
+	assert_int_equal(stat(dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0077, 0); /* private, whatever the umask */
+	/* it leaves nothing behind, and an existing one is fine */
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(state_dir_check(dir, &err), 0);
+	assert_int_equal(rmdir(dir), 0);
+	free(dir);
+}
+
+static void
+state_dir_check_names_what_is_wrong(void **state)
+{
+	struct fx *f = *state;
+	char *file = xasprintf("%s/plain", f->dir), *below = xasprintf("%s/plain/state", f->dir);
+	char *ro = xasprintf("%s/ro", f->dir), *err = NULL;
+
+	write_file_mode(f, "plain", "x", 0600);
+	assert_int_equal(state_dir_check(file, &err), -1);
+	assert_contains(err, file);
+	assert_contains(err, "is not a directory");
+	assert_contains(err, "set state_dir in [cairn] to a writable directory");
+	assert_null(strchr(err, '\n'));
+	free(err);
+	err = NULL;
+
+	assert_int_equal(state_dir_check(below, &err), -1);
+	assert_contains(err, "cannot create the state directory");
+	assert_contains(err, below);
+	assert_contains(err, strerror(ENOTDIR));
+	free(err);
+	err = NULL;
+
+	if (geteuid() != 0) { /* root may write anywhere */
+		assert_int_equal(mkdir(ro, 0500), 0);
+		assert_int_equal(state_dir_check(ro, &err), -1);
+		assert_contains(err, "cannot create a file in the state directory");
+		assert_contains(err, ro);
+		assert_contains(err, strerror(EACCES));
+		free(err);
+	}
+	free(file);
+	free(below);
+	free(ro);
+}
+
+static void
 typed_error_secret_variable_unset(void **state)
 {
 	struct fx *f = *state;
@@ -1558,6 +1850,12 @@ main(void)
 		T(load_accepts_an_empty_file),
 		T(load_error_missing_file_suggests_c_and_env),
 		T(load_error_a_directory_is_not_a_config),
+		T(load_error_dev_zero_is_not_a_config),
+		T(load_error_a_fifo_is_not_a_config),
+		T(load_error_an_oversized_file),
+		T(load_skips_a_byte_order_mark),
+		T(load_reads_crlf_lines),
+		T(load_error_control_characters_name_the_line),
 		T(load_error_the_first_error_in_the_file_wins),
 		T(load_error_unknown_section_kind),
 		T(load_error_section_without_name),
@@ -1602,7 +1900,10 @@ main(void)
 		T(typed_secret_from_file_takes_its_first_line),
 		T(typed_secret_from_environment),
 		T(typed_error_secret_given_twice),
+		T(state_dir_check_creates_a_private_directory),
+		T(state_dir_check_names_what_is_wrong),
 		T(typed_error_secret_file_missing),
+		T(typed_error_secret_file_not_a_file),
 		T(typed_error_secret_variable_unset),
 		T(typed_file_and_env_only_for_secrets),
 		T(typed_warns_about_a_secret_others_can_read),

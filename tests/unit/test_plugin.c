@@ -178,6 +178,39 @@ a_sink_plugin_in_a_source_section_is_a_config_error(void **state)
 	free(ini);
 }
 
+static void
+an_unknown_plugin_names_the_line_of_its_plugin_key(void **state)
+{
+	char dir[] = "/tmp/cairn-plugin-XXXXXX", *ini, *err = NULL, *want;
+	FILE *fp;
+	struct plugin_registry reg;
+	struct instance *in = NULL;
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	ini = xasprintf("%s/c.ini", dir);
+	fp = fopen(ini, "w");
+	fputs("[sink k]\n; which one\nplugin = nosuch\n", fp);
+	fclose(fp);
+	struct cairn_cfg *cfg = config_load(ini, &err);
+	assert_non_null(cfg);
+	registry_init(&reg, TEST_PLUGINDIR);
+	assert_int_equal(instance_create(&reg, cfg, config_section(cfg, SECTION_SINK, "k"), NULL,
+	                                 &in, &err), CAIRN_E_NOTFOUND);
+	/* FILE:LINE: [kind name] key: what; what to do, with the search detail */
+	want = xasprintf("%s:3: [sink k] plugin: no plugin named nosuch: no nosuch.so in %s",
+	                 ini, TEST_PLUGINDIR);
+	assert_non_null(strstr(err, want));
+	assert_non_null(strstr(err, "install it, or point plugin_dir"));
+	assert_null(strchr(err, '\n'));
+	free(want);
+	free(err);
+	registry_free(&reg);
+	config_free(cfg);
+	unlink(ini);
+	rmdir(dir);
+	free(ini);
+}
+
 int
 main(void)
 {
@@ -191,6 +224,7 @@ main(void)
 		cmocka_unit_test(a_renamed_module_is_refused),
 		cmocka_unit_test(fields_past_struct_size_read_as_null),
 		cmocka_unit_test(a_sink_plugin_in_a_source_section_is_a_config_error),
+		cmocka_unit_test(an_unknown_plugin_names_the_line_of_its_plugin_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

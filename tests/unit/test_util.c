@@ -1,6 +1,7 @@
 /*
  * test_util.c - unit tests of src/util.c: string vectors, word splitting,
- * path helpers, byte formatting and the name rule.
+ * path helpers, byte formatting, the name rule, and escaping for the
+ * terminal (also of every log line).
  */
 #include "autoconf.h"
 
@@ -16,6 +17,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "log.h"
 #include "util.h"
 
 /* Compare a freshly allocated string with the expected text and free it. */
@@ -328,6 +330,134 @@ valid_name_refuses_what_breaks_object_keys(void **state)
 	assert_false(valid_name("caf\xc3\xa9"));
 }
 
+/* ------------------------------------------------------------ escaping */
+
+static const struct {
+	const char *in, *out;
+} escapes[] = {
+	{"", ""},
+	{"plain name.txt", "plain name.txt"},
+	{"\x1b[2J", "\\x1b[2J"},                         /* clear the screen */
+	{"\x1b]0;owned\x07x", "\\x1b]0;owned\\x07x"},    /* set the title */
+	{"a\nb", "a\\nb"},
+	{"a\tb", "a\\tb"},
+	{"a\rb", "a\\rb"},
+	{"back\\slash", "back\\\\slash"},                /* so escaping can be undone */
+	{"\\x1b", "\\\\x1b"},                             /* not mistaken for an escape */
+	{"\x01\x1f\x7f", "\\x01\\x1f\\x7f"},
+	{" ~", " ~"},                                     /* the printable ends stay */
+	{"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+	{"\xc2\xa0\xef\xbf\xbd\xf4\x8f\xbf\xbf", "\xc2\xa0\xef\xbf\xbd\xf4\x8f\xbf\xbf"},
+	/* Latin-1 and stray bytes: not UTF-8 */
+	{"caf\xe9", "caf\\xe9"},
+	{"\x80\xbf", "\\x80\\xbf"},
+	{"\xff\xfe", "\\xff\\xfe"},
+	/* C1 controls: U+009B is CSI to some terminals, raw or as UTF-8 */
+	{"\x9b" "2J", "\\x9b" "2J"},
+	{"\xc2\x9b" "2J", "\\xc2\\x9b" "2J"},
+	{"\xc2\x85", "\\xc2\\x85"},
+	/* overlong, surrogate, over U+10FFFF, cut short */
+	{"\xc0\xaf", "\\xc0\\xaf"},
+	{"\xe0\x80\xaf", "\\xe0\\x80\\xaf"},
+	{"\xed\xa0\x80", "\\xed\\xa0\\x80"},
+	{"\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"},
+	{"\xe2\x82", "\\xe2\\x82"},
+	{"\xe2\x82x", "\\xe2\\x82x"},
+	{"\xf0\x9f\x98", "\\xf0\\x9f\\x98"},
+};
+
+static void
+str_escape_escapes_controls_and_bad_utf8(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(escapes) / sizeof(escapes[0]); i++) {
+		char *got = str_escape(escapes[i].in);
+		if (strcmp(got, escapes[i].out) != 0)
+			fail_msg("case %zu: str_escape gave \"%s\", want \"%s\"", i, got,
+			         escapes[i].out);
+		free(got);
+	}
+}
+
+static void
+str_escape_buf_takes_nul_bytes_and_never_cuts_an_escape(void **state)
+{
+	char buf[16];
+	(void)state;
+
+	/* a NUL inside the bytes is escaped like any control */
+	assert_int_equal(str_escape_buf(buf, sizeof(buf), "a\0b", 3), 6);
+	assert_string_equal(buf, "a\\x00b");
+	/* the length it needs, like snprintf; what fits is whole escapes */
+	assert_int_equal(str_escape_buf(buf, 4, "ab\x1b", 3), 6);
+	assert_string_equal(buf, "ab");
+	assert_int_equal(str_escape_buf(buf, 7, "ab\x1b", 3), 6);
+	assert_string_equal(buf, "ab\\x1b");
+	assert_int_equal(str_escape_buf(buf, 3, "\xc3\xa9\xc3\xa9", 4), 4);
+	assert_string_equal(buf, "\xc3\xa9"); /* not half a character */
+	assert_int_equal(str_escape_buf(buf, 1, "x", 1), 1);
+	assert_string_equal(buf, "");
+	assert_int_equal(str_escape_buf(NULL, 0, "\n\n", 2), 4);
+	/* a valid sequence is not read past len */
+	assert_int_equal(str_escape_buf(buf, sizeof(buf), "\xc3\xa9", 1), 4);
+	assert_string_equal(buf, "\\xc3");
+}
+
+/* What log_error("cannot read %s: gone", name) writes to stderr. */
+static char *
+logged(const char *name)
+{
+	char path[] = "/tmp/test_util.log.XXXXXX", *text;
+	int fd = mkstemp(path), saved;
+	FILE *fp;
+	long len;
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved = dup(2);
+	assert_true(saved >= 0);
+	dup2(fd, 2);
+	close(fd);
+	log_error("cannot read %s: gone", name);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	len = ftell(fp);
+	rewind(fp);
+	text = calloc(1, (size_t)len + 1);
+	assert_non_null(text);
+	assert_int_equal(fread(text, 1, (size_t)len, fp), (size_t)len);
+	fclose(fp);
+	unlink(path);
+	return text;
+}
+
+static void
+log_lines_carry_no_escape_sequence(void **state)
+{
+	char *out, *name;
+	(void)state;
+
+	out = logged("d\x1b[31mocs/\x1b]0;owned\x07\nline two");
+	assert_string_equal(out, "cairn: error: cannot read d\\x1b[31mocs/\\x1b]0;owned\\x07"
+	                         "\\nline two: gone\n");
+	free(out);
+
+	/* whole, however long: the cause at the end is not cut off */
+	name = malloc(20001);
+	assert_non_null(name);
+	memset(name, 'n', 20000);
+	name[20000] = '\0';
+	out = logged(name);
+	assert_int_equal(strlen(out), strlen("cairn: error: cannot read ") + 20000 +
+	                 strlen(": gone\n"));
+	assert_non_null(strstr(out, "n: gone\n"));
+	free(out);
+	free(name);
+}
+
 /* ------------------------------------------------------------ xalloc */
 
 static void
@@ -363,6 +493,9 @@ main(void)
 		cmocka_unit_test(valid_name_accepts_letters_digits_and_marks),
 		cmocka_unit_test(valid_name_refuses_what_breaks_object_keys),
 		cmocka_unit_test(xasprintf_formats_into_a_new_string),
+		cmocka_unit_test(str_escape_escapes_controls_and_bad_utf8),
+		cmocka_unit_test(str_escape_buf_takes_nul_bytes_and_never_cuts_an_escape),
+		cmocka_unit_test(log_lines_carry_no_escape_sequence),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
