@@ -1,6 +1,8 @@
-/* compress.h - streaming compression through libarchive's raw format and
- * its filters (zstd, gzip, xz), so cairn writes exactly the files the
- * standard tools read: `zstd -d`, `gzip -d`, `xz -d`. */
+/* compress.h - streaming compression, so cairn writes exactly the files the
+ * standard tools read: `zstd -d`, `gzip -d`, `xz -d`.  zstd through libzstd,
+ * with a content checksum in every frame (so `zstd -t` alone tells a
+ * damaged object), gzip and xz through libarchive's raw format and
+ * filters. */
 #ifndef CAIRN_COMPRESS_H
 #define CAIRN_COMPRESS_H
 
@@ -30,7 +32,8 @@ struct decompressor;
 struct decompressor *decompressor_new(enum compression c, pull_fn pull, void *userdata,
                                       char **err);
 /* Bytes, 0 at the end, or a code: the pull function's, or CAIRN_E_CORRUPT
- * with *err set when the data does not decompress. */
+ * with *err set when the data does not decompress or, for zstd and xz,
+ * does not match its checksum.  Only the compression named is accepted. */
 ssize_t decompressor_read(struct decompressor *z, void *buf, size_t len, char **err);
 void decompressor_free(struct decompressor *z);
 
