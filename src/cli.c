@@ -66,11 +66,32 @@ usage_error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("cairn: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputs("; see cairn --help\n", stderr);
+	char *msg = xvasprintf(fmt, ap); /* it may quote the command line */
 	va_end(ap);
+	char *safe = str_escape(msg);
+	fprintf(stderr, "cairn: %s; see cairn --help\n", safe);
+	free(safe);
+	free(msg);
 	return CAIRN_EXIT_USAGE;
+}
+
+/* One line of standard output, with control characters escaped: names in
+ * it come from manifests, sinks and plugins, none of which may move a
+ * terminal's cursor or retitle its window.  fmt ends without a newline. */
+static void
+print_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+print_line(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *line = xvasprintf(fmt, ap);
+	va_end(ap);
+	char *safe = str_escape(line);
+	puts(safe);
+	free(safe);
+	free(line);
 }
 
 static void
@@ -126,6 +147,10 @@ load_config(struct cli *c)
 		return 0;
 	c->cfg = config_load(c->config_path, &err);
 	if (!c->cfg) {
+		if (cairn_cancel_signal) {
+			free(err);
+			return interrupted_code();
+		}
 		log_error("%s", err);
 		free(err);
 		return CAIRN_EXIT_CONFIG;
@@ -418,15 +443,17 @@ static void
 print_set_row(const char *job, const struct set_info *s, const char *sink,
               const struct manifest *m)
 {
-	char when[32], size[32], names[512] = "";
+	char when[32], size[32], *names = xstrdup("");
 	format_local(s->time, when, sizeof(when));
 	format_bytes(s->bytes, size, sizeof(size));
 	for (size_t i = 0; m && i < m->nsources; i++) {
-		size_t used = strlen(names);
-		snprintf(names + used, sizeof(names) - used, "%s%s", i ? " " : "", m->sources[i].name);
+		char *n = xasprintf("%s%s%s", names, i ? " " : "", m->sources[i].name);
+		free(names);
+		names = n;
 	}
-	printf("%-12s %-17s %-19s %-10s %10s  %s\n", job, s->id, when, sink, size,
-	       m ? names : "(manifest unreadable)");
+	print_line("%-12s %-17s %-19s %-10s %10s  %s", job, s->id, when, sink, size,
+	           m ? names : "(manifest unreadable)");
+	free(names);
 }
 
 static int
@@ -491,7 +518,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 					                         m ? manifest_to_jansson(m) : json_null()));
 				} else {
 					if (!header++)
-						printf("%-12s %-17s %-19s %-10s %10s  %s\n", "JOB", "ID",
+						print_line("%-12s %-17s %-19s %-10s %10s  %s", "JOB", "ID",
 						       "TAKEN", "SINK", "SIZE", "SOURCES");
 					print_set_row(job->name, &l.v[s], sinks[k]->name, m);
 				}
@@ -526,7 +553,8 @@ out:
  * holding a matching complete set. */
 static int
 locate_set(struct cli *c, const struct cfg_job *job, const char *only_sink, const char *id,
-           const time_t *at, struct instance **sink_out, struct manifest **m_out)
+           const time_t *at, struct instance **sink_out, struct manifest **m_out,
+           char found[BACKUP_ID_LEN + 1])
 {
 	struct instance **sinks = NULL;
 	size_t nsinks = 0;
@@ -541,7 +569,11 @@ locate_set(struct cli *c, const struct cfg_job *job, const char *only_sink, cons
 			continue;
 		}
 		const struct set_info *s = sets_select(&l, id, at);
-		if (s) {
+		if (s && !m_out) { /* the caller reads (and judges) the manifest */
+			memcpy(found, s->id, BACKUP_ID_LEN + 1);
+			*sink_out = sinks[k];
+			sinks[k] = NULL;
+		} else if (s) {
 			int mrc = set_read_manifest(sinks[k], job->name, s->id, m_out, &err);
 			if (mrc) {
 				log_error("%s", err);
@@ -683,7 +715,8 @@ source_for_manifest(struct cli *c, const struct manifest_source *ms, const struc
 	struct loaded_plugin *lp;
 	char *err = NULL;
 	if (!(lp = registry_load(&c->reg, sec->plugin, &err))) {
-		log_error("%s", err);
+		log_error("%s:%d: [source %s] plugin: %s", c->cfg->path, sec->plugin_line, ms->name,
+		          err);
 		free(err);
 		return CAIRN_EXIT_PLUGIN;
 	}
@@ -748,7 +781,7 @@ cmd_restore(struct cli *c, int argc, char **argv)
 	if ((rc = parse_when(id, at_text, &at)) || (rc = load_config(c)) ||
 	    (rc = find_job(c, argv[optind], &job)))
 		goto out;
-	if ((rc = locate_set(c, job, only_sink, id, at_text ? &at : NULL, &sink, &m)))
+	if ((rc = locate_set(c, job, only_sink, id, at_text ? &at : NULL, &sink, &m, NULL)))
 		goto out;
 	for (size_t i = 0; i < only.n; i++) {
 		int found = 0;
@@ -808,7 +841,7 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 	uint64_t bytes = 0;
 	int mrc = set_read_manifest(sink, job->name, id, &m, &err);
 	if (mrc) {
-		printf("%s/%s in %s: %s: %s\n", job->name, id, sink->name,
+		print_line("%s/%s in %s: %s: %s", job->name, id, sink->name,
 		       mrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
 		free(err);
 		return exit_for(mrc);
@@ -826,7 +859,7 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 		int vrc = pipeline_verify(sink, ms, src, &err);
 		instance_destroy(src);
 		if (vrc) {
-			printf("%s/%s in %s: %s: %s\n", job->name, id, sink->name,
+			print_line("%s/%s in %s: %s: %s", job->name, id, sink->name,
 			       vrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
 			if (vrc == CAIRN_E_CANCELLED) {
 				rc = exit_for(vrc);
@@ -843,7 +876,7 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 	}
 	if (!rc) {
 		char size[32];
-		printf("%s/%s in %s: ok (%zu object%s, %s%s)\n", job->name, id, sink->name,
+		print_line("%s/%s in %s: ok (%zu object%s, %s%s)", job->name, id, sink->name,
 		       m->nsources, m->nsources == 1 ? "" : "s",
 		       format_bytes(bytes, size, sizeof(size)), deep ? ", deep" : "");
 	}
@@ -880,11 +913,11 @@ cmd_verify(struct cli *c, int argc, char **argv)
 		return rc;
 	if (!all) {
 		struct instance *sink = NULL;
-		struct manifest *m = NULL;
-		if ((rc = locate_set(c, job, only_sink, id, NULL, &sink, &m)))
+		char found[BACKUP_ID_LEN + 1];
+		if ((rc = locate_set(c, job, only_sink, id, NULL, &sink, NULL, found)))
 			return rc;
-		rc = verify_set(c, job, sink, m->id, deep);
-		manifest_free(m);
+		/* the id of the set's place, never the one its manifest claims */
+		rc = verify_set(c, job, sink, found, deep);
 		instance_destroy(sink);
 		return rc;
 	}
@@ -935,6 +968,13 @@ cmd_config(struct cli *c, int argc, char **argv)
 		return usage_error("use: cairn config check");
 	if ((rc = load_config(c)))
 		return rc;
+	/* a run needs its state directory as much as its plugins */
+	char *serr = NULL;
+	if (state_dir_check(c->cfg->state_dir, &serr)) {
+		log_error("%s", serr);
+		free(serr);
+		worst = CAIRN_EXIT_CONFIG;
+	}
 	/* every plugin section, each error on its own line */
 	for (size_t i = 0; i < c->cfg->nsections; i++) {
 		const struct cfg_section *sec = &c->cfg->sections[i];
@@ -949,7 +989,7 @@ cmd_config(struct cli *c, int argc, char **argv)
 		instance_destroy(in);
 	}
 	if (!worst && !c->quiet)
-		printf("%s: ok (%zu job%s, %zu source%s, %zu sink%s)\n", c->cfg->path, c->cfg->njobs,
+		print_line("%s: ok (%zu job%s, %zu source%s, %zu sink%s)", c->cfg->path, c->cfg->njobs,
 		       c->cfg->njobs == 1 ? "" : "s", nsrc, nsrc == 1 ? "" : "s", nsink,
 		       nsink == 1 ? "" : "s");
 	return worst;
@@ -990,19 +1030,19 @@ cmd_plugins(struct cli *c, int argc, char **argv)
 		char *err = NULL;
 		struct loaded_plugin *lp = registry_load(&c->reg, names.v[i], &err);
 		if (!lp) {
-			printf("%-10s BROKEN  %s\n", names.v[i], err);
+			print_line("%-10s BROKEN  %s", names.v[i], err);
 			free(err);
 			rc = CAIRN_EXIT_PLUGIN;
 			continue;
 		}
-		printf("%-10s %-6s  %-8s ABI %u.%u  %s\n", lp->name,
+		print_line("%-10s %-6s  %-8s ABI %u.%u  %s", lp->name,
 		       lp->desc.kind == CAIRN_KIND_SOURCE ? "source" : "sink", lp->desc.version,
 		       lp->desc.abi_major, lp->desc.abi_minor, lp->path);
 		if (verbose) {
 			if (lp->desc.description)
-				printf("    %s\n", lp->desc.description);
+				print_line("    %s", lp->desc.description);
 			for (const struct cairn_key *k = lp->desc.keys; k && k->name; k++) {
-				printf("    %s (%s%s%s%s%s)%s%s\n", k->name, type_name(k->type),
+				print_line("    %s (%s%s%s%s%s)%s%s", k->name, type_name(k->type),
 				       k->flags & CAIRN_KEY_REQUIRED ? ", required" : "",
 				       k->flags & CAIRN_KEY_SECRET ? ", secret" : "",
 				       k->default_value ? ", default " : "",

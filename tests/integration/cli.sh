@@ -2,7 +2,7 @@
 # cli.sh - the cairn command as a sysadmin meets it: exit codes, one-line
 # errors, the lock, signals, partial failure, --at, cron silence.
 . "$(dirname "$0")/lib.sh"
-plan 56
+plan 64
 
 mkdir -p "$T/data/sub" "$T/store" "$T/store2"
 printf 'alpha\n' >"$T/data/a.txt"
@@ -55,6 +55,18 @@ sed -i 's/^plugin = files/plugin = nosuch/' "$T/cairn.ini"
 check_exit "a missing plugin exits 4 and names where it looked" 4 cairn config check
 err_has "no plugin named nosuch: no nosuch.so in"
 cp "$T/good.ini" "$T/cairn.ini"
+sed -i 's|^state_dir = state|state_dir = /proc/cairn-cannot-be-here|' "$T/cairn.ini"
+check_exit "config check refuses a state_dir that cannot be created" 3 cairn config check
+err_has "/proc/cairn-cannot-be-here"
+cp "$T/good.ini" "$T/cairn.ini"
+check_exit "-c /dev/zero is refused at once, not read forever" 3 timeout 10 "$CAIRN" -c /dev/zero config check
+err_has "/dev/zero"
+check_exit "-c a directory is refused" 3 timeout 10 "$CAIRN" -c "$T" config check
+{ printf '\357\273\277'; cat "$T/good.ini"; } >"$T/bom.ini"
+check_exit "an INI file starting with a UTF-8 BOM loads" 0 "$CAIRN" -c "$T/bom.ini" config check
+sed 's/^path = data$/path = da\x00ta/' "$T/good.ini" >"$T/nul.ini"
+check_exit "a NUL byte in a value is an error naming the line" 3 "$CAIRN" -c "$T/nul.ini" config check
+err_has "nul.ini:6:"
 
 # --- backup, list ------------------------------------------------------------
 check_exit "backup succeeds" 0 cairn backup daily
@@ -137,11 +149,11 @@ interrupt() {
 interrupt TERM
 rc=$?
 check "SIGTERM stops the backup with exit 143" test "$rc" = 143 || diag "$T/err"
-check "the interrupted set left no file behind" test -z "$(find "$T/store/slow" -type f 2>/dev/null)"
+check "the interrupted set left no file behind" test -z "$(find "$T/store/slow" -type f ! -name .lock 2>/dev/null)"
 interrupt INT
 rc=$?
 check "SIGINT (Ctrl-C) stops the backup with exit 130" test "$rc" = 130 || diag "$T/err"
-check "and leaves no file behind either" test -z "$(find "$T/store/slow" -type f 2>/dev/null)"
+check "and leaves no file behind either" test -z "$(find "$T/store/slow" -type f ! -name .lock 2>/dev/null)"
 rm -f "$T/big/random.bin"
 
 # --- incomplete sets from a crash are cleaned ------------------------------
