@@ -7,16 +7,25 @@
  * so a reader or a listing sees either the whole object or nothing, and a
  * backup is never overwritten.
  *
- * Names starting with '.' are reserved for those temporary files: keys may
- * not contain such components, and list() and usage() skip them.  A crash
- * between open_write and commit leaves a ".part" file behind; the first
- * open_write of each instance sweeps the store for ones untouched for a day
- * (see local_sweep) so an interrupted run does not hold disk space forever.
+ * Names starting with '.' are reserved: keys may not contain such
+ * components, and list() and usage() skip them.  Besides the temporary
+ * files there is one: ROOT/JOB/.lock, the job's lock (see local_lock).
+ * Holding it, a run removes every temporary file and empty set directory
+ * a dead run of the job left.  The first open_write of each instance also
+ * sweeps the store for other jobs' temporaries untouched for a day (see
+ * local_sweep), so a job that never runs again does not hold disk space
+ * forever.
+ *
+ * The store is untrusted input: anybody who can write to it may plant a
+ * symlink, FIFO or device where an object or directory belongs.  Below
+ * the root every path is resolved one component at a time from directory
+ * descriptors with O_NOFOLLOW (local_dir_at, local_walk_dir), and only
+ * regular files are opened, so nothing leads out of the store or hangs.
  *
  * SPDX-License-Identifier: MIT
  */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* renameat2, mkostemps, GNU strerror_r */
+#define _GNU_SOURCE /* renameat2, GNU strerror_r */
 #endif
 
 #include <cairn/plugin.h>
@@ -29,6 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -54,8 +65,9 @@ struct cairn_sink_writer {
 	struct local *lc;
 	int fd;        /* the temporary file */
 	int dirfd;     /* the object's directory */
-	char *name;    /* final name, relative to dirfd */
-	char *tmpname; /* temporary name, relative to dirfd */
+	char *key;     /* the object's key, for local_prune */
+	char *name;    /* final name, relative to dirfd (in path) */
+	char *tmpname; /* temporary name, relative to dirfd (in tmppath) */
 	char *path;    /* full final path, for messages */
 	char *tmppath; /* full temporary path, for messages */
 	int failed;    /* a write failed: commit must not publish */
@@ -290,9 +302,12 @@ local_dirname(const char *path)
 	return strndup(path, (size_t)(cut - path));
 }
 
-/* mkdir -p dir with mode 0700 for every directory created.  New
- * directories are made durable too (when fsync is on), or a power failure
- * could drop a committed object together with its freshly made parent. */
+/* mkdir -p dir with mode 0700 for every directory created; only for the
+ * root, whose path comes from the configuration and may lead through
+ * links the user made (everything below the root is resolved by
+ * local_dir_at instead).  New directories are made durable too (when
+ * fsync is on), or a power failure could drop a committed object together
+ * with its freshly made parent. */
 static int
 local_mkdirs(struct local *lc, const char *dir)
 {
@@ -350,47 +365,291 @@ out:
 	return rc;
 }
 
+/* What a file is, for messages. */
+static const char *
+local_kind(mode_t mode)
+{
+	if (S_ISREG(mode))
+		return "a regular file";
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISLNK(mode))
+		return "a symbolic link";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISCHR(mode) || S_ISBLK(mode))
+		return "a device";
+	return "a file of unknown type";
+}
+
+/* How local_dir_at reports trouble. */
+#define LOCAL_AT_CREATE 0x1u /* make missing directories, mode 0700 */
+#define LOCAL_AT_WARN 0x2u   /* a planted entry is a warning, not the error */
+#define LOCAL_AT_QUIET 0x4u  /* no message at all: only the result counts */
+
+/* Report an entry of the wrong type where the store should have `want`.
+ * Only cairn writes below the root, and it writes directories and
+ * regular files only, so somebody planted this one, maybe to make a
+ * restore read what a link points at or hang in open() on a FIFO: it is
+ * damage, and it is never followed or opened. */
+static int
+local_planted(struct local *lc, unsigned flags, const char *path, mode_t mode,
+              const char *want)
+{
+	if (flags & LOCAL_AT_QUIET)
+		;
+	else if (flags & LOCAL_AT_WARN)
+		local_host->log(lc->ctx, CAIRN_LOG_WARN,
+		                "skipping %s: it is %s, not %s (planted in the "
+		                "store?); cairn does not follow or open it: "
+		                "remove it", path ? path : "an entry",
+		                local_kind(mode), want);
+	else
+		local_error(lc->ctx, "%s is %s, not %s (planted in the store?); "
+		            "cairn does not follow or open it: remove it",
+		            path ? path : "an entry", local_kind(mode), want);
+	return CAIRN_E_CORRUPT;
+}
+
+/* ROOT/KEY[0..len), or NULL when out of memory. */
+static char *
+local_joinn(const struct local *lc, const char *key, size_t len)
+{
+	char *p;
+	int slash = strcmp(lc->root, "/") != 0;
+
+	if (len == 0)
+		return strdup(lc->root);
+	if (asprintf(&p, "%s%s%.*s", lc->root, slash ? "/" : "", (int)len,
+	             key) < 0)
+		return NULL;
+	return p;
+}
+
+/* Open the root.  Its own path is the user's configuration and may go
+ * through links; only what lies below it is the store's content. */
+static int
+local_root_open(struct local *lc, unsigned flags)
+{
+	int fd, rc;
+
+	if (flags & LOCAL_AT_CREATE) {
+		rc = local_mkdirs(lc, lc->root);
+		if (rc)
+			return rc;
+	}
+	fd = open(lc->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		return fd;
+	if (!(flags & LOCAL_AT_CREATE) && (errno == ENOENT || errno == ENOTDIR))
+		return CAIRN_E_NOTFOUND;
+	if (flags & LOCAL_AT_QUIET)
+		return local_status(errno);
+	return local_fail(lc->ctx, errno, "cannot open directory", lc->root, NULL);
+}
+
+/* Open the directory ROOT/KEY[0..len) (the key's directory part) one
+ * component at a time from the root, never following a symlink: a link
+ * planted as ROOT/JOB -> /etc must not make a backup write into /etc nor
+ * a restore read from it.  With LOCAL_AT_CREATE missing directories are
+ * made (mode 0700, durable when fsync is on).
+ *
+ * Returns the descriptor or a negative status.  Without LOCAL_AT_CREATE a
+ * missing directory, or a regular file where one belongs, is
+ * CAIRN_E_NOTFOUND without a message (the caller names the object); a
+ * symlink, FIFO, socket or device in the way is CAIRN_E_CORRUPT. */
+static int
+local_dir_at(struct local *lc, const char *key, size_t len, unsigned flags)
+{
+	char *comp, *c, *end, *path = NULL, *parent = NULL;
+	int fd, nfd = -1, rc = 0, err, made, tries;
+	struct stat st;
+
+	fd = local_root_open(lc, flags);
+	if (fd < 0 || len == 0)
+		return fd;
+	comp = strndup(key, len);
+	if (!comp) {
+		close(fd);
+		return (flags & LOCAL_AT_QUIET) ? CAIRN_E_NOMEM
+		                                : local_nomem(lc->ctx, "opening a directory");
+	}
+	for (c = comp; c; c = end ? end + 1 : NULL) {
+		end = strchr(c, '/');
+		if (end)
+			*end = '\0';
+		made = 0;
+		for (tries = 0;; tries++) {
+			nfd = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			                        O_CLOEXEC);
+			if (nfd >= 0)
+				break;
+			err = errno;
+			if (tries >= 3) /* it keeps changing under us */
+				goto fail;
+			if (err == ENOENT && (flags & LOCAL_AT_CREATE)) {
+				if (mkdirat(fd, c, 0700) == 0)
+					made = 1;
+				else if (errno != EEXIST) {
+					err = errno;
+					goto fail_mkdir;
+				}
+				continue;
+			}
+			if (err != ENOTDIR && err != ELOOP)
+				goto fail;
+			/* Something else is there: what? */
+			if (fstatat(fd, c, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+				if (errno == ENOENT)
+					continue; /* gone meanwhile */
+				err = errno;
+				goto fail;
+			}
+			if (S_ISDIR(st.st_mode))
+				continue; /* made a directory meanwhile */
+			goto wrong_type;
+		}
+		if (made) {
+			/* The umask may take bits away; the owner needs all
+			 * three and nobody else needs any. */
+			if (fchmod(nfd, 0700) < 0) {
+				err = errno;
+				goto fail_named;
+			}
+			if (lc->fsync && fsync(fd) < 0 && errno != EINVAL) {
+				err = errno;
+				free(path);
+				path = local_joinn(lc, key, (size_t)(c - comp) -
+				                               (c != comp));
+				if (!(flags & LOCAL_AT_QUIET))
+					rc = local_fail(lc->ctx, err, "cannot fsync directory",
+					                path ? path : lc->root, NULL);
+				else
+					rc = local_status(err);
+				goto out;
+			}
+		}
+		close(fd);
+		fd = nfd;
+		nfd = -1;
+	}
+	free(comp);
+	return fd;
+
+fail_named:
+	path = local_joinn(lc, key, (size_t)(c - comp) + strlen(c));
+	rc = (flags & LOCAL_AT_QUIET) ? local_status(err)
+	                              : local_fail(lc->ctx, err, "cannot set mode 0700 on",
+	                                           path ? path : c, NULL);
+	goto out;
+fail_mkdir:
+	path = local_joinn(lc, key, (size_t)(c - comp) + strlen(c));
+	parent = local_joinn(lc, key, (size_t)(c - comp) - (c != comp));
+	/* Permission trouble is the parent's: name it. */
+	rc = (flags & LOCAL_AT_QUIET)
+	             ? local_status(err)
+	             : local_fail(lc->ctx, err, "cannot create directory",
+	                          path ? path : c, parent);
+	goto out;
+wrong_type:
+	path = local_joinn(lc, key, (size_t)(c - comp) + strlen(c));
+	if (S_ISREG(st.st_mode)) {
+		/* A file where a directory belongs: a key through an object
+		 * ("JOB/ID/NAME/x"), simply not there for a reader. */
+		if (!(flags & LOCAL_AT_CREATE)) {
+			rc = CAIRN_E_NOTFOUND;
+			goto out;
+		}
+		if (!(flags & LOCAL_AT_QUIET))
+			local_error(lc->ctx, "cannot use directory %s: it exists but "
+			            "is not a directory; move it away",
+			            path ? path : c);
+		rc = CAIRN_E_IO;
+		goto out;
+	}
+	rc = local_planted(lc, flags, path, st.st_mode, "a directory");
+	goto out;
+fail:
+	if (err == ENOENT && !(flags & LOCAL_AT_CREATE)) {
+		rc = CAIRN_E_NOTFOUND;
+		goto out;
+	}
+	path = local_joinn(lc, key, (size_t)(c - comp) + strlen(c));
+	rc = (flags & LOCAL_AT_QUIET) ? local_status(err)
+	                              : local_fail(lc->ctx, err, "cannot open directory",
+	                                           path ? path : c, NULL);
+out:
+	if (nfd >= 0)
+		close(nfd);
+	close(fd);
+	free(parent);
+	free(path);
+	free(comp);
+	return rc;
+}
+
 /* Remove the directories of key that are now empty, deepest first, up to
- * but not including the root, so removing the last object of a backup set
- * leaves no empty JOB/ID directory behind.  Stops at the first directory
- * that is not empty; other failures only cost an empty directory, so
- * they are logged, not returned. */
+ * but not including the job's directory ROOT/JOB (it holds the job's lock
+ * file), so an aborted write or the removal of a set's last object
+ * leaves no empty JOB/ID directory behind.  rmdir only ever removes an
+ * empty directory, and unlinkat(AT_REMOVEDIR) does not follow a symlink,
+ * so this cannot take anything else with it.  Stops at the first
+ * directory that stays; failures only cost an empty directory, so they
+ * are logged, not returned. */
 static void
 local_prune(struct local *lc, const char *key)
 {
-	char *k = strdup(key), *cut, *path;
+	char *k = strdup(key), *cut, *pcut, *path, buf[256];
+	int pfd, r, err;
 
 	if (!k)
 		return;
 	while ((cut = strrchr(k, '/'))) {
 		*cut = '\0';
-		path = local_join(lc, k);
-		if (!path)
+		pcut = strrchr(k, '/');
+		if (!pcut)
+			break; /* k is the job's directory */
+		pfd = local_dir_at(lc, k, (size_t)(pcut - k), LOCAL_AT_QUIET);
+		if (pfd < 0)
 			break;
-		if (rmdir(path) < 0) {
-			if (errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT &&
-			    errno != EBUSY) {
-				char buf[256];
-				local_host->log(lc->ctx, CAIRN_LOG_WARN,
-				                "could not remove empty directory %s: %s",
-				                path, strerror_r(errno, buf, sizeof(buf)));
-			}
+		r = unlinkat(pfd, pcut + 1, AT_REMOVEDIR);
+		err = errno;
+		close(pfd);
+		if (r == 0)
+			continue;
+		/* EACCES and friends come before ENOTEMPTY in the kernel's
+		 * checks, so they do not say the directory was empty. */
+		if (err != ENOTEMPTY && err != EEXIST && err != ENOENT &&
+		    err != EBUSY && err != ENOTDIR && err != EACCES &&
+		    err != EPERM && err != EROFS) {
+			path = local_join(lc, k);
+			local_host->log(lc->ctx, CAIRN_LOG_WARN,
+			                "could not remove empty directory %s: %s",
+			                path ? path : k,
+			                strerror_r(err, buf, sizeof(buf)));
 			free(path);
-			break;
 		}
-		free(path);
+		break;
 	}
 	free(k);
 }
 
 /* ---------------------------------------------------------------- walks */
 
-/* A recursive walk of the store for list(), usage() and the sweep. */
+/* A recursive walk of the store for list(), usage() and the sweeps.  It
+ * goes from directory descriptor to directory descriptor with O_NOFOLLOW,
+ * so it never leaves the store through a link, whatever the store holds. */
 struct local_walk {
 	struct local *lc;
 	const char *prefix; /* only keys starting with this */
 	size_t prefix_len;
-	int hidden; /* sweep: visit hidden files, log errors and go on */
+	int hidden;   /* sweeps: visit hidden files, log errors and go on */
+	int warn;     /* list: warn about every planted entry it skips */
+	int rmdirs;   /* lock: remove every empty directory below the start */
+	int joblocks; /* sweep: keep out of jobs another run holds locked */
+	int anyage;   /* lock: temporaries go whatever their age */
 	/* Called for each matching regular file; non-zero stops the walk
 	 * (set stopped) or is an error code (negative). */
 	int (*visit)(struct local_walk *w, int dfd, const char *name,
@@ -399,6 +658,7 @@ struct local_walk {
 	void *userdata;
 	uint64_t used;
 	time_t now;
+	unsigned long removed; /* temporaries removed so far */
 	int stopped;
 };
 
@@ -452,8 +712,64 @@ local_dir_matches(const struct local_walk *w, const char *dirkey)
 	                                                     : w->prefix_len) == 0;
 }
 
+#define LOCAL_LOCK_NAME ".lock"
+
+/* The age-based sweep keeps out of a job whose lock another run holds:
+ * that run is alive and writing, and its own lock() cleans up after its
+ * dead writers anyway.  Otherwise it holds the lock itself while it is in
+ * there, so that no run of the job starts meanwhile (lock() waits out such
+ * a short hold).  A lock file of the wrong type, or one we may not open,
+ * also keeps the sweep out: lock() reports it.  Returns non-zero to keep
+ * out; *lockfd is the lock to drop afterwards, or -1. */
 static int
-local_walk_dir(struct local_walk *w, const char *path, const char *keybase)
+local_job_busy(int jobfd, int *lockfd)
+{
+	struct stat st;
+	int fd;
+
+	*lockfd = -1;
+	if (fstatat(jobfd, LOCAL_LOCK_NAME, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno != ENOENT; /* none: a job that never locked */
+	if (!S_ISREG(st.st_mode))
+		return 1;
+	fd = openat(jobfd, LOCAL_LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	                                         O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return 1;
+	}
+	*lockfd = fd;
+	return 0;
+}
+
+/* Remove directory name in dfd if it is empty (rmdir refuses otherwise). */
+static void
+local_walk_rmdir(struct local_walk *w, int dfd, const char *name,
+                 const char *path)
+{
+	char buf[256];
+
+	if (unlinkat(dfd, name, AT_REMOVEDIR) == 0) {
+		if (w->rmdirs)
+			local_host->log(w->lc->ctx, CAIRN_LOG_INFO,
+			                "removed %s, an empty directory left by a "
+			                "failed or interrupted backup", path);
+	} else if (errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT &&
+	           errno != EBUSY && errno != ENOTDIR) {
+		local_host->log(w->lc->ctx, CAIRN_LOG_WARN,
+		                "could not remove empty directory %s: %s", path,
+		                strerror_r(errno, buf, sizeof(buf)));
+	}
+}
+
+/* Walk the directory open as fd (taken over: closed here); path names it
+ * in messages, keybase is its key with a trailing '/' ("" for the root). */
+static int
+local_walk_dir(struct local_walk *w, int fd, const char *path,
+               const char *keybase)
 {
 	struct local_entry *ents = NULL, *e;
 	size_t n = 0, cap = 0, i;
@@ -461,13 +777,11 @@ local_walk_dir(struct local_walk *w, const char *path, const char *keybase)
 	DIR *d;
 	int rc = 0;
 
-	d = opendir(path);
+	d = fdopendir(fd);
 	if (!d) {
-		/* A missing root or prefix directory is an empty store, and
-		 * a directory may vanish under a concurrent remove(). */
-		if (errno == ENOENT || errno == ENOTDIR)
-			return 0;
-		return local_walk_fail(w, errno, "cannot list directory", path);
+		rc = local_walk_fail(w, errno, "cannot list directory", path);
+		close(fd);
+		return rc;
 	}
 	/* Read the whole directory first: entries are sorted before any is
 	 * reported, and the sweep may unlink while we iterate. */
@@ -489,12 +803,9 @@ local_walk_dir(struct local_walk *w, const char *path, const char *keybase)
 				goto out;
 			continue;
 		}
-		/* Symlinks are not followed: objects are regular files, and
-		 * a linked directory could loop or leave the store. */
 		isdir = S_ISDIR(st.st_mode);
-		if (!isdir && !S_ISREG(st.st_mode))
-			continue;
-		if (isdir ? name[0] == '.' : (name[0] == '.') != w->hidden)
+		if (isdir ? name[0] == '.'
+		          : S_ISREG(st.st_mode) && (name[0] == '.') != w->hidden)
 			continue;
 		if (asprintf(&key, "%s%s%s", keybase, name, isdir ? "/" : "") < 0) {
 			rc = local_nomem(w->lc->ctx, "listing the store");
@@ -502,6 +813,18 @@ local_walk_dir(struct local_walk *w, const char *path, const char *keybase)
 		}
 		ok = isdir ? local_dir_matches(w, key)
 		           : strncmp(key, w->prefix, w->prefix_len) == 0;
+		if (ok && !isdir && !S_ISREG(st.st_mode)) {
+			/* Objects are regular files; a symlink could lead out
+			 * of the store, a FIFO or device hang a reader. */
+			if (w->warn && name[0] != '.') {
+				char *p = local_join(w->lc, key);
+				local_planted(w->lc, LOCAL_AT_WARN, p ? p : key,
+				              st.st_mode,
+				              "a backup object or set directory");
+				free(p);
+			}
+			ok = 0;
+		}
 		free(key);
 		if (!ok)
 			continue;
@@ -532,6 +855,8 @@ local_walk_dir(struct local_walk *w, const char *path, const char *keybase)
 		qsort(ents, n, sizeof(*ents), local_entry_cmp);
 	for (i = 0; i < n && !rc && !w->stopped; i++) {
 		char *sub = NULL, *key = NULL;
+		int subfd, lockfd = -1;
+		unsigned long before;
 
 		e = &ents[i];
 		if (asprintf(&key, "%s%s%s", keybase, e->name, e->isdir ? "/" : "") < 0)
@@ -543,10 +868,38 @@ local_walk_dir(struct local_walk *w, const char *path, const char *keybase)
 			rc = local_nomem(w->lc->ctx, "listing the store");
 			break;
 		}
-		if (e->isdir)
-			rc = local_walk_dir(w, sub, key);
-		else
+		if (!e->isdir) {
 			rc = w->visit(w, dirfd(d), e->name, key, &e->st);
+			free(key);
+			continue;
+		}
+		subfd = openat(dirfd(d), e->name, O_RDONLY | O_DIRECTORY |
+		                                          O_NOFOLLOW | O_CLOEXEC);
+		if (subfd < 0) {
+			/* Gone under a concurrent remove(), or swapped for a
+			 * link since the fstatat: either way not a directory
+			 * of the store any more. */
+			if (errno == ELOOP || errno == ENOTDIR) {
+				if (w->warn)
+					local_planted(w->lc, LOCAL_AT_WARN, sub,
+					              S_IFLNK, "a set directory");
+			} else if (errno != ENOENT) {
+				rc = local_walk_fail(w, errno, "cannot list directory",
+				                     sub);
+			}
+		} else if (w->joblocks && !*keybase &&
+		           local_job_busy(subfd, &lockfd)) {
+			close(subfd);
+		} else {
+			before = w->removed;
+			rc = local_walk_dir(w, subfd, sub, key);
+			/* Set directories a dead writer left, or that are
+			 * empty now; never a job's own directory. */
+			if (*keybase && (w->rmdirs || w->removed > before))
+				local_walk_rmdir(w, dirfd(d), e->name, sub);
+			if (lockfd >= 0)
+				close(lockfd); /* releases the flock */
+		}
 		free(sub);
 		free(key);
 	}
@@ -564,29 +917,43 @@ local_walk(struct local_walk *w, const char *prefix)
 {
 	const char *slash = strrchr(prefix, '/');
 	char *dirkey = NULL, *start = NULL, *keybase = NULL;
-	int rc;
+	int rc, fd;
 
 	w->prefix = prefix;
 	w->prefix_len = strlen(prefix);
-	if (!slash)
-		return local_walk_dir(w, w->lc->root, "");
 	/* Start in the prefix's directory; it must be a valid key itself,
 	 * which also keeps the walk inside the root. */
-	dirkey = strndup(prefix, (size_t)(slash - prefix));
-	keybase = strndup(prefix, (size_t)(slash - prefix) + 1);
+	dirkey = strndup(prefix, slash ? (size_t)(slash - prefix) : 0);
+	keybase = strndup(prefix, slash ? (size_t)(slash - prefix) + 1 : 0);
 	if (!dirkey || !keybase) {
 		rc = local_nomem(w->lc->ctx, "listing the store");
 		goto out;
 	}
-	rc = local_key_check(w->lc->ctx, dirkey);
-	if (rc)
-		goto out;
-	start = local_join(w->lc, dirkey);
+	if (*dirkey) {
+		rc = local_key_check(w->lc->ctx, dirkey);
+		if (rc)
+			goto out;
+	}
+	start = local_joinn(w->lc, dirkey, strlen(dirkey));
 	if (!start) {
 		rc = local_nomem(w->lc->ctx, "listing the store");
 		goto out;
 	}
-	rc = local_walk_dir(w, start, keybase);
+	fd = local_dir_at(w->lc, dirkey, strlen(dirkey),
+	                  w->hidden ? LOCAL_AT_QUIET : LOCAL_AT_WARN);
+	if (fd < 0) {
+		/* A missing root or prefix directory is an empty store; a
+		 * planted one was warned about and holds nothing of ours. */
+		rc = fd == CAIRN_E_NOTFOUND || fd == CAIRN_E_CORRUPT ? 0 : fd;
+		if (rc && w->hidden) {
+			local_host->log(w->lc->ctx, CAIRN_LOG_WARN,
+			                "looking for leftover temporary files: cannot "
+			                "open directory %s", start);
+			rc = 0;
+		}
+		goto out;
+	}
+	rc = local_walk_dir(w, fd, start, keybase);
 out:
 	free(start);
 	free(keybase);
@@ -620,8 +987,10 @@ local_sweep_visit(struct local_walk *w, int dfd, const char *name,
 	char buf[256], *path;
 
 	/* A live writer touches its file with every write; a day of
-	 * silence means the run that made it is gone. */
-	if (!local_is_tmpname(name) || st->st_mtime > w->now - LOCAL_STALE_SECS)
+	 * silence means the run that made it is gone.  Holding the job's
+	 * lock (anyage) we know that without waiting. */
+	if (!local_is_tmpname(name) ||
+	    (!w->anyage && st->st_mtime > w->now - LOCAL_STALE_SECS))
 		return 0;
 	path = local_join(w->lc, key);
 	if (unlinkat(dfd, name, 0) < 0) {
@@ -636,22 +1005,25 @@ local_sweep_visit(struct local_walk *w, int dfd, const char *name,
 		                "removed %s, a temporary file left by an "
 		                "interrupted backup (%lld bytes)",
 		                path ? path : key, (long long)st->st_size);
-		local_prune(w->lc, key);
+		w->removed++;
 	}
 	free(path);
 	return 0;
 }
 
-/* Remove temporary files that interrupted runs left anywhere in the store.
- * They are invisible to list(), so nothing else would ever reclaim their
- * space.  Runs once per instance, on the first open_write: one walk of the
- * store per backup run.  Never fails: problems are logged. */
+/* Remove temporary files that interrupted runs left anywhere in the store,
+ * once they are a day old, except in jobs another run holds locked (see
+ * local_job_busy).  They are invisible to list(), so nothing else would
+ * reclaim their space when their job never runs again.  Runs once per
+ * instance, on the first open_write: one walk of the store per backup
+ * run.  Never fails: problems are logged. */
 static void
 local_sweep(struct local *lc)
 {
 	struct local_walk w = {
 		.lc = lc,
 		.hidden = 1,
+		.joblocks = 1,
 		.visit = local_sweep_visit,
 		.now = time(NULL),
 	};
@@ -668,9 +1040,71 @@ local_writer_free(cairn_sink_writer *w)
 		close(w->fd);
 	if (w->dirfd >= 0)
 		close(w->dirfd);
+	free(w->key);
 	free(w->path);
 	free(w->tmppath);
 	free(w);
+}
+
+/* Random bytes for temporary names.  They need not be secret: O_EXCL
+ * makes a clash a retry, never a shared file. */
+static void
+local_random(unsigned char *buf, size_t len)
+{
+	static unsigned long counter;
+	struct timespec ts;
+	uint64_t x;
+	size_t i;
+
+	if (getrandom(buf, len, GRND_NONBLOCK) == (ssize_t)len)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	x = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
+	    ((uint64_t)getpid() << 40) ^ ++counter * 0x9e3779b97f4a7c15ull;
+	for (i = 0; i < len; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		buf[i] = (unsigned char)x;
+	}
+}
+
+/* Create the temporary file ".NAME.XXXXXX.part" in the object's directory,
+ * relative to its descriptor (mkstemp would go by path, through whatever
+ * links the path holds). */
+static int
+local_tmp_create(cairn_sink_writer *w, const char *dir)
+{
+	static const char chars[] = "abcdefghijklmnopqrstuvwxyz"
+	                            "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	unsigned char rnd[6];
+	char suffix[7];
+	int tries, err = EEXIST;
+	size_t i;
+
+	for (tries = 0; tries < 100 && err == EEXIST; tries++) {
+		local_random(rnd, sizeof(rnd));
+		for (i = 0; i < sizeof(rnd); i++)
+			suffix[i] = chars[rnd[i] % (sizeof(chars) - 1)];
+		suffix[sizeof(rnd)] = '\0';
+		free(w->tmppath);
+		if (asprintf(&w->tmppath, "%s%s.%.*s.%s.part", dir,
+		             strcmp(dir, "/") ? "/" : "", LOCAL_TMP_NAME_MAX,
+		             w->name, suffix) < 0) {
+			w->tmppath = NULL;
+			return local_nomem(w->lc->ctx, "opening an object for writing");
+		}
+		w->tmpname = strrchr(w->tmppath, '/') + 1;
+		w->fd = openat(w->dirfd, w->tmpname, O_RDWR | O_CREAT | O_EXCL |
+		                                             O_NOFOLLOW | O_CLOEXEC,
+		               0600);
+		if (w->fd >= 0)
+			return 0;
+		err = errno;
+	}
+	w->tmpname = NULL;
+	return local_fail(w->lc->ctx, err, "cannot create a temporary file in",
+	                  dir, NULL);
 }
 
 static int
@@ -678,6 +1112,7 @@ local_open_write(void *instance, const char *key, cairn_sink_writer **writer)
 {
 	struct local *lc = instance;
 	cairn_sink_writer *w;
+	const char *cut;
 	struct stat st;
 	char *dir = NULL;
 	int rc;
@@ -692,9 +1127,10 @@ local_open_write(void *instance, const char *key, cairn_sink_writer **writer)
 	w->lc = lc;
 	w->fd = -1;
 	w->dirfd = -1;
+	w->key = strdup(key);
 	w->path = local_join(lc, key);
 	dir = w->path ? local_dirname(w->path) : NULL;
-	if (!dir) {
+	if (!dir || !w->key) {
 		rc = local_nomem(lc->ctx, "opening an object for writing");
 		goto fail;
 	}
@@ -705,14 +1141,12 @@ local_open_write(void *instance, const char *key, cairn_sink_writer **writer)
 		local_sweep(lc);
 	}
 
-	rc = local_mkdirs(lc, dir);
-	if (rc)
+	cut = strrchr(key, '/');
+	rc = local_dir_at(lc, key, cut ? (size_t)(cut - key) : 0, LOCAL_AT_CREATE);
+	if (rc < 0)
 		goto fail;
-	w->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (w->dirfd < 0) {
-		rc = local_fail(lc->ctx, errno, "cannot open directory", dir, NULL);
-		goto fail;
-	}
+	w->dirfd = rc;
+	rc = 0;
 	/* Backups are never overwritten; say so now rather than after the
 	 * whole stream has been written.  commit() checks again, atomically. */
 	if (fstatat(w->dirfd, w->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
@@ -726,22 +1160,11 @@ local_open_write(void *instance, const char *key, cairn_sink_writer **writer)
 		rc = local_fail(lc->ctx, errno, "cannot check for", w->path, dir);
 		goto fail;
 	}
-	if (asprintf(&w->tmppath, "%s%s.%.*s.XXXXXX.part", dir,
-	             strcmp(dir, "/") ? "/" : "", LOCAL_TMP_NAME_MAX,
-	             w->name) < 0) {
-		w->tmppath = NULL;
-		rc = local_nomem(lc->ctx, "opening an object for writing");
+	rc = local_tmp_create(w, dir);
+	if (rc)
 		goto fail;
-	}
-	w->fd = mkostemps(w->tmppath, 5, O_CLOEXEC);
-	if (w->fd < 0) {
-		rc = local_fail(lc->ctx, errno, "cannot create a temporary file in",
-		                dir, NULL);
-		goto fail;
-	}
-	w->tmpname = strrchr(w->tmppath, '/') + 1;
-	/* mkstemp's 0600 is already right, but only if the umask allowed it;
-	 * a backup may hold secrets, so nobody else reads it. */
+	/* The 0600 given to openat is already right, but only if the umask
+	 * allowed it; a backup may hold secrets, so nobody else reads it. */
 	if (fchmod(w->fd, 0600) < 0) {
 		rc = local_fail(lc->ctx, errno, "cannot set mode 0600 on",
 		                w->tmppath, NULL);
@@ -753,6 +1176,8 @@ local_open_write(void *instance, const char *key, cairn_sink_writer **writer)
 fail:
 	if (w->fd >= 0)
 		unlinkat(w->dirfd, w->tmpname, 0);
+	if (w->dirfd >= 0)
+		local_prune(lc, key); /* the directories we may have made */
 	free(dir);
 	local_writer_free(w);
 	return rc;
@@ -820,7 +1245,7 @@ local_publish(cairn_sink_writer *w, enum local_publish_how how)
 				local_host->log(ctx, CAIRN_LOG_WARN,
 				                "published %s but could not remove "
 				                "its temporary name %s: %s; the next "
-				                "backup run removes it after a day",
+				                "backup of the job removes it",
 				                w->path, w->tmppath,
 				                strerror_r(errno, buf, sizeof(buf)));
 			return 0;
@@ -883,6 +1308,7 @@ local_commit(cairn_sink_writer *w)
 		                dir ? dir : w->path, NULL);
 		free(dir);
 		unlinkat(w->dirfd, w->name, 0);
+		local_prune(lc, w->key);
 		local_writer_free(w);
 		return rc;
 	}
@@ -890,6 +1316,7 @@ local_commit(cairn_sink_writer *w)
 	return 0;
 fail:
 	unlinkat(w->dirfd, w->tmpname, 0);
+	local_prune(lc, w->key);
 	local_writer_free(w);
 	return rc;
 }
@@ -908,9 +1335,10 @@ local_abort(cairn_sink_writer *w)
 	if (unlinkat(w->dirfd, w->tmpname, 0) < 0 && errno != ENOENT)
 		local_host->log(w->lc->ctx, CAIRN_LOG_WARN,
 		                "could not remove temporary file %s: %s; delete "
-		                "it by hand (the next backup run removes it after "
-		                "a day)", w->tmppath,
-		                strerror_r(errno, buf, sizeof(buf)));
+		                "it by hand (the next backup of the job removes it)",
+		                w->tmppath, strerror_r(errno, buf, sizeof(buf)));
+	/* A failed run must not leave its empty set directory behind. */
+	local_prune(w->lc, w->key);
 	local_writer_free(w);
 }
 
@@ -921,8 +1349,9 @@ local_open_read(void *instance, const char *key, cairn_sink_reader **reader)
 {
 	struct local *lc = instance;
 	cairn_sink_reader *r;
+	const char *cut, *name;
 	struct stat st;
-	int rc;
+	int rc, dfd = -1, fl;
 
 	*reader = NULL;
 	rc = local_key_check(lc->ctx, key);
@@ -934,15 +1363,41 @@ local_open_read(void *instance, const char *key, cairn_sink_reader **reader)
 		return local_nomem(lc->ctx, "opening an object for reading");
 	}
 	r->lc = lc;
-	r->fd = open(r->path, O_RDONLY | O_CLOEXEC);
+	r->fd = -1;
+	cut = strrchr(key, '/');
+	name = cut ? cut + 1 : key;
+	dfd = local_dir_at(lc, key, cut ? (size_t)(cut - key) : 0, 0);
+	if (dfd < 0) {
+		rc = dfd;
+		if (rc == CAIRN_E_NOTFOUND)
+			goto notfound;
+		goto fail;
+	}
+	/* Look before opening: opening a FIFO waits for a writer, and
+	 * opening a device can do things of its own (rewind a tape). */
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			goto notfound;
+		rc = local_fail(lc->ctx, errno, "cannot open", r->path, NULL);
+		goto fail;
+	}
+	if (S_ISDIR(st.st_mode))
+		goto notfound; /* a set, or a directory of names, not an object */
+	if (!S_ISREG(st.st_mode)) {
+		rc = local_planted(lc, 0, r->path, st.st_mode, "a regular file");
+		goto fail;
+	}
+	/* And still refuse to follow or block, should it be swapped
+	 * between the look and the open. */
+	r->fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
+	                                  O_CLOEXEC);
 	if (r->fd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR) {
-			local_error(lc->ctx, "backup object %s not found: there is "
-			            "no file %s", key, r->path);
-			rc = CAIRN_E_NOTFOUND;
-		} else {
+		if (errno == ENOENT)
+			goto notfound;
+		if (errno == ELOOP)
+			rc = local_planted(lc, 0, r->path, S_IFLNK, "a regular file");
+		else
 			rc = local_fail(lc->ctx, errno, "cannot open", r->path, NULL);
-		}
 		goto fail;
 	}
 	if (fstat(r->fd, &st) < 0) {
@@ -950,14 +1405,28 @@ local_open_read(void *instance, const char *key, cairn_sink_reader **reader)
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		local_error(lc->ctx, "backup object %s not found: %s is not a "
-		            "regular file", key, r->path);
-		rc = CAIRN_E_NOTFOUND;
+		if (S_ISDIR(st.st_mode))
+			goto notfound;
+		rc = local_planted(lc, 0, r->path, st.st_mode, "a regular file");
 		goto fail;
 	}
+	/* Reads of a regular file never wait anyway; clear the flag so
+	 * nothing downstream has to think about EAGAIN. */
+	fl = fcntl(r->fd, F_GETFL);
+	if (fl < 0 || fcntl(r->fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		rc = local_fail(lc->ctx, errno, "cannot open", r->path, NULL);
+		goto fail;
+	}
+	close(dfd);
 	*reader = r;
 	return 0;
+notfound:
+	local_error(lc->ctx, "backup object %s not found: there is no file %s",
+	            key, r->path);
+	rc = CAIRN_E_NOTFOUND;
 fail:
+	if (dfd >= 0)
+		close(dfd);
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r->path);
@@ -1010,6 +1479,7 @@ local_list(void *instance, const char *prefix, cairn_list_cb cb,
 {
 	struct local_walk w = {
 		.lc = instance,
+		.warn = 1,
 		.visit = local_list_visit,
 		.cb = cb,
 		.userdata = userdata,
@@ -1022,9 +1492,10 @@ static int
 local_remove(void *instance, const char *key)
 {
 	struct local *lc = instance;
+	const char *cut, *name;
 	struct stat st;
 	char *path;
-	int rc;
+	int rc, dfd = -1;
 
 	rc = local_key_check(lc->ctx, key);
 	if (rc)
@@ -1032,40 +1503,53 @@ local_remove(void *instance, const char *key)
 	path = local_join(lc, key);
 	if (!path)
 		return local_nomem(lc->ctx, "removing an object");
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT || errno == ENOTDIR) {
-			local_error(lc->ctx, "backup object %s not found: there is "
-			            "no file %s", key, path);
-			rc = CAIRN_E_NOTFOUND;
-		} else {
-			rc = local_fail(lc->ctx, errno, "cannot remove", path, NULL);
-		}
+	cut = strrchr(key, '/');
+	name = cut ? cut + 1 : key;
+	dfd = local_dir_at(lc, key, cut ? (size_t)(cut - key) : 0, 0);
+	if (dfd < 0) {
+		rc = dfd;
+		if (rc == CAIRN_E_NOTFOUND)
+			goto notfound;
+		goto out;
+	}
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			goto notfound;
+		rc = local_fail(lc->ctx, errno, "cannot remove", path, NULL);
 		goto out;
 	}
 	/* Only what list() reports is an object; never rmdir a set. */
-	if (!S_ISREG(st.st_mode)) {
-		local_error(lc->ctx, "backup object %s not found: %s is not a "
-		            "regular file", key, path);
-		rc = CAIRN_E_NOTFOUND;
-		goto out;
-	}
-	if (unlink(path) < 0) {
+	if (S_ISDIR(st.st_mode))
+		goto notfound;
+	/* Anything else planted where an object belongs goes too: unlinkat
+	 * removes the name itself and never opens it, so a symlink goes as
+	 * a link (its target is left alone) and a FIFO or device without
+	 * being touched. */
+	if (unlinkat(dfd, name, 0) < 0) {
 		int err = errno;
 		char *dir;
-		if (err == ENOENT) { /* removed since the lstat */
-			local_error(lc->ctx, "backup object %s not found: there is "
-			            "no file %s", key, path);
-			rc = CAIRN_E_NOTFOUND;
-			goto out;
-		}
+		if (err == ENOENT) /* removed since the fstatat */
+			goto notfound;
 		/* Unlinking needs write permission on the directory. */
 		dir = local_dirname(path);
 		rc = local_fail(lc->ctx, err, "cannot remove", path, dir);
 		free(dir);
 		goto out;
 	}
+	if (!S_ISREG(st.st_mode))
+		local_host->log(lc->ctx, CAIRN_LOG_WARN,
+		                "removed %s, %s planted in the store where a backup "
+		                "object belongs (only the entry itself, nothing it "
+		                "points at)", path, local_kind(st.st_mode));
 	local_prune(lc, key);
+	goto out;
+notfound:
+	local_error(lc->ctx, "backup object %s not found: there is no file %s",
+	            key, path);
+	rc = CAIRN_E_NOTFOUND;
 out:
+	if (dfd >= 0)
+		close(dfd);
 	free(path);
 	return rc;
 }
@@ -1122,6 +1606,215 @@ local_usage(void *instance, struct cairn_usage *usage)
 	return 0;
 }
 
+/* ----------------------------------------------------------------- lock */
+
+/* A job's lock is flock() on ROOT/JOB/.lock, so it holds across hosts and
+ * state directories that share the store, and dies with its process. */
+struct cairn_sink_lock {
+	int fd;
+};
+
+/* lock() waits out at most this many short holds (LOCAL_LOCK_WAIT_NS
+ * each): another job's sweep holds a job's lock for the moment it takes
+ * to look through that job's directory (see local_job_busy). */
+#define LOCAL_LOCK_TRIES 20
+#define LOCAL_LOCK_WAIT_NS 50000000L
+
+/* Job names become a directory name: a key component. */
+static int
+local_job_check(cairn_ctx *ctx, const char *name)
+{
+	const char *why = NULL;
+
+	if (!name || !*name)
+		why = "it is empty";
+	else if (strchr(name, '/'))
+		why = "it contains '/'";
+	else if (name[0] == '.')
+		why = "it starts with '.' (hidden names are reserved)";
+	else if (strlen(name) > NAME_MAX)
+		why = "it is longer than a file name may be";
+	if (!why)
+		return 0;
+	local_error(ctx, "invalid job name \"%s\": %s; rename the job",
+	            name ? name : "", why);
+	return CAIRN_E_CONFIG;
+}
+
+/* "pid P on host H since T" from the holder's line "P H T" in the lock
+ * file, or a plain "another run" when it has not written one (yet).  The
+ * file lies in the store, so its bytes are shown only as far as they are
+ * harmless: printable ASCII, within bounds. */
+static void
+local_holder(int fd, char *out, size_t size)
+{
+	char line[256], *word[3], *p, *save = NULL;
+	ssize_t n;
+	int k;
+
+	do
+		n = pread(fd, line, sizeof(line) - 1, 0);
+	while (n < 0 && errno == EINTR);
+	line[n > 0 ? n : 0] = '\0';
+	line[strcspn(line, "\n")] = '\0';
+	for (p = line; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			*p = '?';
+	for (k = 0; k < 3; k++)
+		if (!(word[k] = strtok_r(k ? NULL : line, " ", &save)))
+			break;
+	if (k == 3)
+		snprintf(out, size, "pid %.20s on host %.64s since %.32s", word[0],
+		         word[1], word[2]);
+	else
+		snprintf(out, size, "another run (it has not written its pid "
+		         "into the lock file yet)");
+}
+
+/* Write "PID HOST START" into the lock file for local_holder; a courtesy
+ * for the message of a second run, so failures change nothing. */
+static void
+local_holder_write(int fd)
+{
+	char host[256], when[32], line[320];
+	struct tm tm;
+	time_t now = time(NULL);
+	int len;
+
+	if (gethostname(host, sizeof(host)) < 0)
+		strcpy(host, "?");
+	host[sizeof(host) - 1] = '\0';
+	host[strcspn(host, " \n")] = '\0';
+	if (!gmtime_r(&now, &tm) ||
+	    !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		strcpy(when, "?");
+	len = snprintf(line, sizeof(line), "%ld %s %s\n", (long)getpid(),
+	               *host ? host : "?", when);
+	if (ftruncate(fd, 0) == 0)
+		(void)!pwrite(fd, line, (size_t)len, 0);
+}
+
+static int
+local_lock(void *instance, const char *name, cairn_sink_lock **lock)
+{
+	struct local *lc = instance;
+	struct timespec pause = { 0, LOCAL_LOCK_WAIT_NS };
+	struct local_walk w = {
+		.lc = lc,
+		.prefix = "",
+		.hidden = 1,
+		.rmdirs = 1,
+		.anyage = 1,
+		.visit = local_sweep_visit,
+	};
+	char *dir = NULL, *path = NULL, *keybase = NULL, holder[200];
+	cairn_sink_lock *lk;
+	struct stat st;
+	int jfd, fd = -1, rc = 0, tries;
+
+	*lock = NULL;
+	rc = local_job_check(lc->ctx, name);
+	if (rc)
+		return rc;
+	jfd = local_dir_at(lc, name, strlen(name), LOCAL_AT_CREATE);
+	if (jfd < 0)
+		return jfd;
+	dir = local_join(lc, name);
+	if (!dir || asprintf(&path, "%s/" LOCAL_LOCK_NAME, dir) < 0 ||
+	    asprintf(&keybase, "%s/", name) < 0) {
+		rc = local_nomem(lc->ctx, "locking the store");
+		goto fail;
+	}
+	/* Look before opening, as for objects: only a regular file (or
+	 * nothing) is opened. */
+	if (fstatat(jfd, LOCAL_LOCK_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !S_ISREG(st.st_mode)) {
+		rc = local_planted(lc, 0, path, st.st_mode, "a regular file");
+		goto fail;
+	}
+	fd = openat(jfd, LOCAL_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW |
+	                                          O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+	            0600);
+	if (fd < 0) {
+		if (errno == ELOOP)
+			rc = local_planted(lc, 0, path, S_IFLNK, "a regular file");
+		else
+			rc = local_fail(lc->ctx, errno, "cannot open the lock file",
+			                path, NULL);
+		goto fail;
+	}
+	if (fstat(fd, &st) < 0) {
+		rc = local_fail(lc->ctx, errno, "cannot stat the lock file", path,
+		                NULL);
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = local_planted(lc, 0, path, st.st_mode, "a regular file");
+		goto fail;
+	}
+	for (tries = 0;; tries++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK) {
+			rc = local_fail(lc->ctx, errno, "cannot lock", path, NULL);
+			goto fail;
+		}
+		if (tries >= LOCAL_LOCK_TRIES || local_host->cancelled(lc->ctx)) {
+			local_holder(fd, holder, sizeof(holder));
+			local_error(lc->ctx, "backup store %s is locked for job %s "
+			            "by %s; wait for that run or stop it", lc->root,
+			            name, holder);
+			rc = CAIRN_E_LOCKED;
+			goto fail;
+		}
+		nanosleep(&pause, NULL); /* EINTR: one try less, no harm */
+	}
+	/* The umask may have taken the owner's bits; nobody else needs any.
+	 * A file another user made stays theirs: no harm either. */
+	if ((st.st_mode & 07777) != 0600)
+		(void)fchmod(fd, 0600);
+	local_holder_write(fd);
+	/* Holding the lock, no writer of this job is alive: whatever
+	 * temporary file or empty set directory lies below ROOT/JOB/ was
+	 * left by a dead one, however young.  The walk takes jfd over. */
+	local_walk_dir(&w, jfd, dir, keybase);
+	jfd = -1;
+	lk = malloc(sizeof(*lk));
+	if (!lk) {
+		rc = local_nomem(lc->ctx, "locking the store");
+		goto fail;
+	}
+	lk->fd = fd;
+	*lock = lk;
+	free(keybase);
+	free(path);
+	free(dir);
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	if (jfd >= 0)
+		close(jfd);
+	free(keybase);
+	free(path);
+	free(dir);
+	return rc;
+}
+
+/* Release the lock; the holder's line stays in the file, untouched (the
+ * next holder replaces it, and it is only read while the lock is held). */
+static void
+local_unlock(cairn_sink_lock *lk)
+{
+	if (!lk)
+		return;
+	(void)flock(lk->fd, LOCK_UN);
+	close(lk->fd);
+	free(lk);
+}
+
 /* ----------------------------------------------------------- descriptor */
 
 static const struct cairn_sink_ops local_ops = {
@@ -1138,6 +1831,8 @@ static const struct cairn_sink_ops local_ops = {
 	.list = local_list,
 	.remove = local_remove,
 	.usage = local_usage,
+	.lock = local_lock,
+	.unlock = local_unlock,
 };
 
 static const struct cairn_plugin local_plugin = {

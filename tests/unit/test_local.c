@@ -9,6 +9,7 @@
 
 #include <ftw.h>
 #include <grp.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include <setjmp.h>
@@ -232,7 +233,8 @@ test_descriptor(void **state)
 	assert_int_equal(o->struct_size, sizeof(struct cairn_sink_ops));
 	assert_true(o->create && o->destroy && o->open_write && o->write &&
 	            o->commit && o->abort && o->open_read && o->read &&
-	            o->close_read && o->list && o->remove && o->usage);
+	            o->close_read && o->list && o->remove && o->usage &&
+	            o->lock && o->unlock);
 	assert_string_equal(pl->keys[0].name, "path");
 	assert_int_equal(pl->keys[0].type, CAIRN_KEY_PATH);
 	assert_true(pl->keys[0].flags & CAIRN_KEY_REQUIRED);
@@ -654,7 +656,9 @@ test_remove(void **state)
 	assert_int_equal(stat(fx_path(f, "j/1"), &st), -1); /* empty: gone */
 	assert_int_equal(stat(fx_path(f, "j"), &st), 0);
 	assert_int_equal(f->ops->remove(f->lc, "j/2/c"), 0);
-	assert_int_equal(stat(fx_path(f, "j"), &st), -1);
+	assert_int_equal(stat(fx_path(f, "j/2"), &st), -1);
+	/* The job's directory stays: it holds the job's lock file. */
+	assert_int_equal(stat(fx_path(f, "j"), &st), 0);
 	assert_int_equal(stat(f->root, &st), 0); /* never the root */
 	assert_string_equal(list(f, "", &l), "");
 
@@ -952,6 +956,417 @@ test_not_a_directory(void **state)
 	assert_non_null(strstr(f->ctx->error, f->root));
 }
 
+/* ------------------------------------------------- an untrusted store */
+
+/* A file outside the store, for links planted in it to point at. */
+static char *
+outside(struct fx *f, const char *rel, const char *data)
+{
+	static char buf[2][256];
+	static int k;
+	char *p = buf[k++ % 2];
+
+	snprintf(p, sizeof(buf[0]), "%s/%s", f->dir, rel);
+	if (data)
+		touch(p, data, 0);
+	else
+		assert_int_equal(mkdir(p, 0700), 0);
+	return p;
+}
+
+static void
+test_fifo_object(void **state)
+{
+	struct fx *f = *state;
+	cairn_sink_reader *r = (void *)1;
+	struct cairn_usage u;
+	struct listing l;
+	struct stat st;
+
+	put(f, "j/1/a", "a");
+	assert_int_equal(mkfifo(fx_path(f, "j/1/x.tar.zst"), 0600), 0);
+	assert_int_equal(mkfifo(fx_path(f, "j/2"), 0600), 0);
+	alarm(10); /* a hang in open() fails instead of stalling the run */
+	assert_int_equal(f->ops->open_read(f->lc, "j/1/x.tar.zst", &r),
+	                 CAIRN_E_CORRUPT);
+	assert_null(r);
+	assert_contains(f->ctx->error, fx_path(f, "j/1/x.tar.zst"));
+	assert_contains(f->ctx->error, "is a FIFO, not a regular file");
+	assert_contains(f->ctx->error, "remove it");
+	/* A FIFO where a set directory belongs. */
+	assert_int_equal(f->ops->open_read(f->lc, "j/2/a", &r), CAIRN_E_CORRUPT);
+	assert_contains(f->ctx->error, fx_path(f, "j/2"));
+	/* list and usage skip it; list says so. */
+	assert_string_equal(list(f, "", &l), "j/1/a 1\n");
+	assert_int_equal(f->ctx->warnings, 2);
+	assert_contains(f->ctx->log, fx_path(f, "j/1/x.tar.zst"));
+	assert_int_equal(f->ops->usage(f->lc, &u), 0);
+	assert_int_equal(u.used, 1);
+	/* remove takes it away without opening it. */
+	assert_int_equal(f->ops->remove(f->lc, "j/1/x.tar.zst"), 0);
+	alarm(0);
+	assert_int_equal(lstat(fx_path(f, "j/1/x.tar.zst"), &st), -1);
+	assert_int_equal(stat(fx_path(f, "j/1/a"), &st), 0);
+}
+
+static void
+test_symlink_object(void **state)
+{
+	struct fx *f = *state;
+	cairn_sink_reader *r = (void *)1;
+	const char *secret = outside(f, "secret", "not yours");
+	struct cairn_usage u;
+	struct listing l;
+	struct stat st;
+
+	put(f, "j/1/a", "a");
+	assert_int_equal(symlink(secret, fx_path(f, "j/1/x.tar.zst")), 0);
+	assert_int_equal(f->ops->open_read(f->lc, "j/1/x.tar.zst", &r),
+	                 CAIRN_E_CORRUPT);
+	assert_null(r);
+	assert_contains(f->ctx->error, fx_path(f, "j/1/x.tar.zst"));
+	assert_contains(f->ctx->error, "is a symbolic link, not a regular file");
+	assert_string_equal(list(f, "j/", &l), "j/1/a 1\n");
+	assert_int_equal(f->ctx->warnings, 1);
+	assert_contains(f->ctx->log, "skipping ");
+	assert_contains(f->ctx->log, fx_path(f, "j/1/x.tar.zst"));
+	assert_int_equal(f->ops->usage(f->lc, &u), 0);
+	assert_int_equal(u.used, 1);
+	/* remove takes the link, never what it points at. */
+	assert_int_equal(f->ops->remove(f->lc, "j/1/x.tar.zst"), 0);
+	assert_int_equal(lstat(fx_path(f, "j/1/x.tar.zst"), &st), -1);
+	assert_int_equal(stat(secret, &st), 0);
+	assert_int_equal(st.st_size, 9);
+	/* A link to a directory is no object either, and remove does not
+	 * go through it. */
+	assert_int_equal(symlink(f->dir, fx_path(f, "j/1/d")), 0);
+	assert_int_equal(f->ops->remove(f->lc, "j/1/d/secret"), CAIRN_E_CORRUPT);
+	assert_int_equal(stat(secret, &st), 0);
+}
+
+static void
+test_symlink_set_dir(void **state)
+{
+	struct fx *f = *state;
+	cairn_sink_reader *r = (void *)1;
+	cairn_sink_writer *w = (void *)1;
+	cairn_sink_lock *lk = (void *)1;
+	const char *out = outside(f, "outside", NULL);
+	char obj[300];
+	struct listing l;
+	struct stat st;
+
+	snprintf(obj, sizeof(obj), "%s/x.tar.zst", out);
+	touch(obj, "foreign", 0);
+	put(f, "j/1/a", "a");
+	/* ROOT/j/2 -> outside: a set directory leading out of the store. */
+	assert_int_equal(symlink(out, fx_path(f, "j/2")), 0);
+	assert_int_equal(f->ops->open_read(f->lc, "j/2/x.tar.zst", &r),
+	                 CAIRN_E_CORRUPT);
+	assert_null(r);
+	assert_contains(f->ctx->error, fx_path(f, "j/2"));
+	assert_contains(f->ctx->error, "is a symbolic link, not a directory");
+	assert_string_equal(list(f, "", &l), "j/1/a 1\n");
+	assert_string_equal(list(f, "j/2/", &l), "");
+	assert_int_equal(f->ctx->warnings, 2);
+	assert_int_equal(f->ops->open_write(f->lc, "j/2/y", &w), CAIRN_E_CORRUPT);
+	assert_null(w);
+	assert_int_equal(f->ops->remove(f->lc, "j/2/x.tar.zst"), CAIRN_E_CORRUPT);
+	/* ROOT/k -> outside: a job directory that does the same. */
+	assert_int_equal(symlink(out, fx_path(f, "k")), 0);
+	assert_int_equal(f->ops->open_write(f->lc, "k/1/y", &w), CAIRN_E_CORRUPT);
+	assert_contains(f->ctx->error, fx_path(f, "k"));
+	assert_int_equal(f->ops->lock(f->lc, "k", &lk), CAIRN_E_CORRUPT);
+	assert_null(lk);
+	/* Nothing outside changed: no new file, no lock file, no sweep. */
+	assert_int_equal(count_files(out), 1);
+	assert_int_equal(stat(obj, &st), 0);
+	assert_int_equal(lstat(fx_path(f, "j/2"), &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+}
+
+static void
+test_lock(void **state)
+{
+	struct fx *f = *state;
+	cairn_sink_lock *lk = NULL, *lk2 = (void *)1;
+	struct cairn_config *cfg;
+	struct local *other;
+	cairn_ctx *ctx2 = fake_ctx_new();
+	char want[128], line[256];
+	struct cairn_usage u;
+	struct listing l;
+	FILE *fp;
+
+	assert_int_equal(f->ops->lock(f->lc, "j", &lk), 0);
+	assert_non_null(lk);
+	assert_int_equal(mode_of(fx_path(f, "j")), 0700);
+	assert_int_equal(mode_of(fx_path(f, "j/.lock")), 0600);
+	/* The holder's line: pid, host, start time. */
+	fp = fopen(fx_path(f, "j/.lock"), "r");
+	assert_non_null(fp);
+	assert_non_null(fgets(line, sizeof(line), fp));
+	fclose(fp);
+	snprintf(want, sizeof(want), "%ld ", (long)getpid());
+	assert_true(strncmp(line, want, strlen(want)) == 0);
+	assert_true(strlen(line) > 20 && line[strlen(line) - 2] == 'Z');
+
+	/* Another instance (another open file description: the same as
+	 * another process to flock) finds it held, and names the holder. */
+	cfg = fake_config(local_keys, "path", f->root, NULL);
+	assert_int_equal(f->ops->create(ctx2, cfg, (void **)&other), 0);
+	alarm(20);
+	assert_int_equal(f->ops->lock(other, "j", &lk2), CAIRN_E_LOCKED);
+	assert_null(lk2);
+	snprintf(want, sizeof(want), "by pid %ld on host ", (long)getpid());
+	assert_contains(ctx2->error, want);
+	assert_contains(ctx2->error, f->root);
+	assert_contains(ctx2->error, "job j");
+	assert_contains(ctx2->error, "wait for that run or stop it");
+	/* The same instance too: a second run must never share it. */
+	assert_int_equal(f->ops->lock(f->lc, "j", &lk2), CAIRN_E_LOCKED);
+	/* Another job is free. */
+	assert_int_equal(f->ops->lock(other, "k", &lk2), 0);
+	f->ops->unlock(lk2);
+
+	/* The lock file is no object. */
+	put(f, "j/1/a", "a");
+	assert_string_equal(list(f, "", &l), "j/1/a 1\n");
+	assert_int_equal(f->ops->usage(f->lc, &u), 0);
+	assert_int_equal(u.used, 1);
+
+	/* Unlocked, it can be taken again; the file stays. */
+	f->ops->unlock(lk);
+	assert_int_equal(f->ops->lock(other, "j", &lk2), 0);
+	f->ops->unlock(lk2);
+	assert_int_equal(f->ops->lock(f->lc, "j", &lk), 0);
+	f->ops->unlock(lk);
+	alarm(0);
+	assert_int_equal(mode_of(fx_path(f, "j/.lock")), 0600);
+	/* And no sweep or prune ever removes it. */
+	assert_int_equal(f->ops->remove(f->lc, "j/1/a"), 0);
+	assert_int_equal(mode_of(fx_path(f, "j/.lock")), 0600);
+	f->ops->unlock(NULL);
+
+	f->ops->destroy(other);
+	fake_config_free(cfg);
+	free(ctx2);
+}
+
+/* The lock dies with its holder: kill -9 must not leave a job locked. */
+static void
+test_lock_dies_with_process(void **state)
+{
+	struct fx *f = *state;
+	cairn_sink_lock *lk = NULL;
+	int pipefd[2], status;
+	char want[64], c;
+	pid_t pid;
+
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static cairn_sink_lock *held;
+		close(pipefd[0]);
+		if (f->ops->lock(f->lc, "j", &held) != 0)
+			_exit(1);
+		(void)!write(pipefd[1], "x", 1);
+		pause();
+		_exit(0);
+	}
+	close(pipefd[1]);
+	alarm(20);
+	assert_int_equal(read(pipefd[0], &c, 1), 1);
+	close(pipefd[0]);
+	assert_int_equal(f->ops->lock(f->lc, "j", &lk), CAIRN_E_LOCKED);
+	snprintf(want, sizeof(want), "by pid %ld on host ", (long)pid);
+	assert_contains(f->ctx->error, want);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(f->ops->lock(f->lc, "j", &lk), 0);
+	alarm(0);
+	f->ops->unlock(lk);
+}
+
+/* A writer killed mid-object, as kill -9 leaves it: its temporary file
+ * is there, nobody aborted it.  Returns the size it wrote. */
+static size_t
+killed_writer(struct fx *f, const char *key)
+{
+	static char data[1000];
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static cairn_sink_writer *w; /* reachable: valgrind is quiet */
+		if (f->ops->open_write(f->lc, key, &w) != 0 ||
+		    f->ops->write(w, data, sizeof(data)) != 0)
+			_exit(1);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	return sizeof(data);
+}
+
+static void
+test_lock_removes_leftovers(void **state)
+{
+	struct fx *f = *state;
+	cairn_sink_lock *lk = NULL;
+	char want[512];
+	struct listing l;
+	struct stat st;
+
+	put(f, "j/20260101T000000Z/a", "kept");
+	killed_writer(f, "j/20260102T000000Z/db.tar.zst");
+	killed_writer(f, "j/20260101T000000Z/b");
+	killed_writer(f, "k/20260102T000000Z/db.tar.zst"); /* another job */
+	assert_string_not_equal(temp_file_in(fx_path(f, "j/20260102T000000Z")), "");
+	/* Set directories of failed runs, a dead writer's file in the job's
+	 * own directory, and hidden files that are not ours. */
+	assert_int_equal(mkdir(fx_path(f, "j/20260103T000000Z"), 0700), 0);
+	assert_int_equal(mkdir(fx_path(f, "j/20260104T000000Z"), 0700), 0);
+	assert_int_equal(mkdir(fx_path(f, "j/20260104T000000Z/sub"), 0700), 0);
+	touch(fx_path(f, "j/.m.abcDEF.part"), "tmp", 0);
+	touch(fx_path(f, "j/20260101T000000Z/.keep"), "k", 0);
+
+	/* Fresh as they are, holding the lock they go at once. */
+	assert_int_equal(f->ops->lock(f->lc, "j", &lk), 0);
+	assert_string_equal(temp_file_in(fx_path(f, "j/20260101T000000Z")), "");
+	assert_int_equal(stat(fx_path(f, "j/20260102T000000Z"), &st), -1);
+	assert_int_equal(stat(fx_path(f, "j/20260103T000000Z"), &st), -1);
+	assert_int_equal(stat(fx_path(f, "j/20260104T000000Z"), &st), -1);
+	assert_int_equal(stat(fx_path(f, "j/.m.abcDEF.part"), &st), -1);
+	assert_int_equal(stat(fx_path(f, "j/20260101T000000Z/a"), &st), 0);
+	assert_int_equal(stat(fx_path(f, "j/20260101T000000Z/.keep"), &st), 0);
+	assert_int_equal(stat(fx_path(f, "j/.lock"), &st), 0);
+	/* Another job's live-looking temporary stays. */
+	assert_string_not_equal(temp_file_in(fx_path(f, "k/20260102T000000Z")), "");
+	/* Each removal is logged with its size. */
+	snprintf(want, sizeof(want), "removed %s/.db.tar.zst.",
+	         fx_path(f, "j/20260102T000000Z"));
+	assert_contains(f->ctx->log, want);
+	assert_contains(f->ctx->log, "a temporary file left by an interrupted "
+	                             "backup (1000 bytes)");
+	assert_contains(f->ctx->log, fx_path(f, "j/20260104T000000Z/sub"));
+	assert_int_equal(f->ctx->warnings, 0);
+	assert_string_equal(list(f, "", &l), "j/20260101T000000Z/a 4\n");
+	f->ops->unlock(lk);
+}
+
+static void
+test_sweep_skips_locked_jobs(void **state)
+{
+	struct fx *f = *state;
+	cairn_sink_lock *lk = NULL, *lk2 = NULL;
+	cairn_sink_writer *w = NULL;
+	time_t old = time(NULL) - 2 * 24 * 3600;
+	struct cairn_config *cfg;
+	struct local *other;
+	cairn_ctx *ctx2 = fake_ctx_new();
+	struct stat st;
+
+	/* Job j is running elsewhere: its lock is held by another. */
+	cfg = fake_config(local_keys, "path", f->root, NULL);
+	assert_int_equal(f->ops->create(ctx2, cfg, (void **)&other), 0);
+	assert_int_equal(f->ops->lock(other, "j", &lk2), 0);
+	/* Job k has a lock file nobody holds, job m none at all. */
+	assert_int_equal(f->ops->lock(other, "k", &lk), 0);
+	f->ops->unlock(lk);
+	assert_int_equal(mkdir(fx_path(f, "j/1"), 0700), 0);
+	assert_int_equal(mkdir(fx_path(f, "k/1"), 0700), 0);
+	assert_int_equal(mkdir(fx_path(f, "m"), 0700), 0);
+	assert_int_equal(mkdir(fx_path(f, "m/1"), 0700), 0);
+	touch(fx_path(f, "j/1/.a.Ab3xY9.part"), "stale", old);
+	touch(fx_path(f, "k/1/.a.Ab3xY9.part"), "stale", old);
+	touch(fx_path(f, "m/1/.a.Ab3xY9.part"), "stale", old);
+
+	fx_instance(f, "no"); /* not swept yet */
+	alarm(20);
+	assert_int_equal(f->ops->open_write(f->lc, "x/1/a", &w), 0);
+	f->ops->abort(w);
+	assert_int_equal(stat(fx_path(f, "j/1/.a.Ab3xY9.part"), &st), 0);
+	assert_int_equal(stat(fx_path(f, "k/1/.a.Ab3xY9.part"), &st), -1);
+	assert_int_equal(stat(fx_path(f, "k/1"), &st), -1);
+	assert_int_equal(stat(fx_path(f, "m/1/.a.Ab3xY9.part"), &st), -1);
+	assert_int_equal(stat(fx_path(f, "k/.lock"), &st), 0);
+	/* The sweep let go of k's lock again, and j's holder still has j. */
+	assert_int_equal(f->ops->lock(f->lc, "k", &lk), 0);
+	f->ops->unlock(lk);
+	assert_int_equal(f->ops->lock(f->lc, "j", &lk), CAIRN_E_LOCKED);
+	alarm(0);
+	f->ops->unlock(lk2);
+
+	f->ops->destroy(other);
+	fake_config_free(cfg);
+	free(ctx2);
+}
+
+static void
+test_lock_bad(void **state)
+{
+	static const char *const bad[] = { "", "a/b", ".j", "..", "/j" };
+	struct fx *f = *state;
+	cairn_sink_lock *lk = (void *)1;
+	const char *secret = outside(f, "secret", "not yours");
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(f->ops->lock(f->lc, bad[i], &lk), CAIRN_E_CONFIG);
+		assert_null(lk);
+		assert_contains(f->ctx->error, "invalid job name");
+	}
+	assert_int_equal(f->ops->lock(f->lc, NULL, &lk), CAIRN_E_CONFIG);
+	assert_int_equal(stat(f->root, &st), -1);
+	/* A lock file planted as a link, or as a FIFO. */
+	put(f, "j/1/a", "a");
+	assert_int_equal(symlink(secret, fx_path(f, "j/.lock")), 0);
+	assert_int_equal(f->ops->lock(f->lc, "j", &lk), CAIRN_E_CORRUPT);
+	assert_contains(f->ctx->error, fx_path(f, "j/.lock"));
+	assert_int_equal(stat(secret, &st), 0);
+	assert_int_equal(st.st_size, 9);
+	assert_int_equal(unlink(fx_path(f, "j/.lock")), 0);
+	assert_int_equal(mkfifo(fx_path(f, "j/.lock"), 0600), 0);
+	alarm(10);
+	assert_int_equal(f->ops->lock(f->lc, "j", &lk), CAIRN_E_CORRUPT);
+	alarm(0);
+	assert_contains(f->ctx->error, "is a FIFO, not a regular file");
+}
+
+static void
+test_failed_runs_leave_no_directories(void **state)
+{
+	struct fx *f = *state;
+	cairn_sink_writer *w = NULL;
+	struct stat st;
+
+	/* An aborted write of a set's only object. */
+	assert_int_equal(f->ops->open_write(f->lc, "j/1/a", &w), 0);
+	assert_int_equal(f->ops->write(w, "partial", 7), 0);
+	f->ops->abort(w);
+	assert_int_equal(stat(fx_path(f, "j/1"), &st), -1);
+	assert_int_equal(stat(fx_path(f, "j"), &st), 0);
+	/* Nested names, too. */
+	assert_int_equal(f->ops->open_write(f->lc, "j/2/d/e/a", &w), 0);
+	f->ops->abort(w);
+	assert_int_equal(stat(fx_path(f, "j/2"), &st), -1);
+	/* A failed commit. */
+	assert_int_equal(f->ops->open_write(f->lc, "j/3/a", &w), 0);
+	fill_disk(w);
+	assert_int_equal(f->ops->write(w, "x", 1), CAIRN_E_IO);
+	assert_int_equal(f->ops->commit(w), CAIRN_E_IO);
+	assert_int_equal(stat(fx_path(f, "j/3"), &st), -1);
+	/* But never a set that still holds objects. */
+	put(f, "j/4/a", "a");
+	assert_int_equal(f->ops->open_write(f->lc, "j/4/b", &w), 0);
+	f->ops->abort(w);
+	assert_int_equal(stat(fx_path(f, "j/4/a"), &st), 0);
+	assert_int_equal(f->ctx->warnings, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -986,6 +1401,15 @@ main(void)
 		T(test_sweep),
 		T(test_tmpname),
 		T(test_not_a_directory),
+		T(test_fifo_object),
+		T(test_symlink_object),
+		T(test_symlink_set_dir),
+		T(test_lock),
+		T(test_lock_dies_with_process),
+		T(test_lock_removes_leftovers),
+		T(test_sweep_skips_locked_jobs),
+		T(test_lock_bad),
+		T(test_failed_runs_leave_no_directories),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
