@@ -385,16 +385,20 @@ files_owner(struct files_x *x, struct archive_entry *e, const char *name,
 	return 0;
 }
 
-/* A failed fchown as non-root: we are not in the stored group. */
+/* A failed fchown: root in a user namespace without that id, or a
+ * non-root restore asking for a group it is not in. */
 static void
 files_owner_failed(struct files_x *x, const char *name, uid_t uid, gid_t gid,
                    int err)
 {
-	files_warn(x->fi, x->st, "cannot give %s to uid %d, gid %d: %s; it "
-	           "keeps the restoring user's %s", name,
-	           uid == (uid_t)-1 ? -1 : (int)uid,
-	           gid == (gid_t)-1 ? -1 : (int)gid, strerror(err),
-	           x->is_root ? "owner" : "group");
+	if (uid == (uid_t)-1)
+		files_warn(x->fi, x->st, "cannot give %s to group %u: %s; it "
+		           "keeps the restoring user's group", name,
+		           (unsigned)gid, strerror(err));
+	else
+		files_warn(x->fi, x->st, "cannot give %s to uid %u, gid %u: %s; "
+		           "it keeps the restoring user's owner", name,
+		           (unsigned)uid, (unsigned)gid, strerror(err));
 }
 
 /* ------------------------------------------------------------ ACLs */
