@@ -1,25 +1,35 @@
 #!/bin/bash
 # bench/files.sh - cairn's files source -> local sink against tar | zstd.
 #
-# Makes (once, cached in $BENCH_DIR) a tree of a little over 2 GiB: 120,000
-# small files of 1-16 KiB, mostly text-like with some incompressible ones,
-# and 4 large files of 280 MiB that alternate text and random stretches.
-# Then times with hyperfine (3 runs each, after one untimed warm-up run that
-# also fills the page cache; caches are not dropped, which needs root):
+# Two data sets, made once and cached in $BENCH_DIR:
+#   big    a tree of a little over 2 GiB: 120,000 small files of 1-16 KiB,
+#          mostly text-like with some incompressible ones, and 4 large files
+#          of 280 MiB that alternate text and random stretches;
+#   small  200,000 files in 200 directories, half of them empty and half
+#          of 1-64 bytes, where the cost per file is all there is.
+# For each it times
 #
 #   cairn backup   vs   tar -cf - DIR | zstd -3 -q -o OUT
 #   cairn restore  vs   zstd -dc OUT | tar -xf - -C DIR2
 #
 # and prints mean seconds, the ratio to the standard tool and peak RSS.
+# The commands of a group take turns, one run each per round, the order
+# reversed every other round, after one untimed warm-up round that also
+# fills the page cache: a noisy machine slows both sides alike.  Caches are
+# not dropped (that needs root); every run starts from an empty target and
+# after a sync, so no run pays for another's writeback.
 #
 # Environment:
 #   CAIRN              the cairn binary (default ./cairn)
 #   CAIRN_PLUGIN_PATH  where its plugins are (default ./plugins/.libs)
-#   BENCH_DIR          work and cache directory (default /tmp/cairn-bench);
-#                      needs about 9 GiB free
-#   BENCH_RUNS         hyperfine runs per command (default 3)
+#   BENCH_DIR          work and cache directory; default /dev/shm/cairn-bench
+#                      when /dev/shm is a tmpfs with 10 GiB free (the disk is
+#                      then not what is measured), else /tmp/cairn-bench;
+#                      needs about 9 GiB free for big, 1 GiB for small
+#   BENCH_RUNS         timed rounds per group (default 3)
 #
-# `bench/files.sh --data-only` makes the data set and stops.
+# `bench/files.sh [--data-only] [big] [small]`: the data sets named (default
+# both); --data-only makes them and stops.
 set -euo pipefail
 
 die() { echo "files.sh: $*" >&2; exit 1; }
@@ -28,12 +38,32 @@ abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 CAIRN=$(abspath "${CAIRN:-./cairn}")
 CAIRN_PLUGIN_PATH=$(abspath "${CAIRN_PLUGIN_PATH:-./plugins/.libs}")
 export CAIRN_PLUGIN_PATH
-BENCH_DIR=$(abspath "${BENCH_DIR:-/tmp/cairn-bench}")
+if [ -z "${BENCH_DIR:-}" ]; then
+	BENCH_DIR=/tmp/cairn-bench
+	if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] &&
+	   [ "$(df -k --output=avail /dev/shm 2>/dev/null | tail -1)" -ge $((10 << 20)) ]; then
+		BENCH_DIR=/dev/shm/cairn-bench
+	fi
+fi
+BENCH_DIR=$(abspath "$BENCH_DIR")
 RUNS=${BENCH_RUNS:-3}
+export LC_NUMERIC=C # $EPOCHREALTIME with a decimal point
 
-for tool in hyperfine zstd tar perl; do
+data_only=no do_big=no do_small=no
+for arg; do
+	case $arg in
+	--data-only) data_only=yes ;;
+	big) do_big=yes ;;
+	small) do_small=yes ;;
+	*) die "unknown argument \"$arg\"; use [--data-only] [big] [small]" ;;
+	esac
+done
+[ $do_big = yes ] || [ $do_small = yes ] || do_big=yes do_small=yes
+
+for tool in zstd tar perl; do
 	command -v "$tool" >/dev/null || die "$tool is needed (Debian package: $tool)"
 done
+[ -n "${EPOCHREALTIME:-}" ] || die "bash 5 or newer is needed (\$EPOCHREALTIME)"
 TIME=/usr/bin/time
 if ! [ -x "$TIME" ] || ! "$TIME" -f %M true >/dev/null 2>&1; then
 	echo "files.sh: GNU time (/usr/bin/time, Debian package: time) is missing;" \
@@ -42,7 +72,10 @@ if ! [ -x "$TIME" ] || ! "$TIME" -f %M true >/dev/null 2>&1; then
 fi
 
 data=$BENCH_DIR/data
+small=$BENCH_DIR/small
 mkdir -p "$BENCH_DIR"
+fstype=$(stat -f -c %T "$BENCH_DIR")
+echo "files.sh: working in $BENCH_DIR ($fstype)" >&2
 
 # ------------------------------------------------------------ the data set
 generate() {
@@ -138,26 +171,67 @@ PERL
 	mv "$data.tmp" "$data"
 	touch "$BENCH_DIR/data.done"
 }
-[ -f "$BENCH_DIR/data.done" ] && [ -d "$data" ] || generate
 
-bytes=$(du -sb --apparent-size "$data" | cut -f1)
-files=$(find "$data" -type f | wc -l)
-echo "files.sh: data set: $files files, $((bytes >> 20)) MiB in $data" >&2
-[ "${1:-}" != --data-only ] || exit 0
+# 200,000 files in 200 directories of 1,000: half empty, half 1-64 bytes.
+generate_small() {
+	echo "files.sh: generating the small-files set in $small (once) ..." >&2
+	rm -rf "$small" "$small.tmp"
+	mkdir -p "$small.tmp"
+	perl - "$small.tmp" <<'PERL'
+use strict;
+use warnings;
+my ($root) = @ARGV;
+srand(20260125);
+my $n = 0;
+for my $d (0 .. 199) {
+	my $dir = sprintf("%s/d%03d", $root, $d);
+	mkdir $dir or die "$dir: $!";
+	for my $f (0 .. 999) {
+		my $path = sprintf("%s/f%06d", $dir, $n++);
+		open(my $fh, '>:raw', $path) or die "$path: $!";
+		if (rand() < 0.5) {
+			print $fh join('', map { chr(97 + int(rand(26))) } 1 .. 1 + int(rand(64)))
+				or die "$path: $!";
+		}
+		close $fh or die "$path: $!";
+	}
+}
+PERL
+	mv "$small.tmp" "$small"
+	touch "$BENCH_DIR/small.done"
+}
+
+describe() { # DIR -> "N files, M MiB"
+	local bytes files
+	bytes=$(du -sb --apparent-size "$1" | cut -f1)
+	files=$(find "$1" -type f | wc -l)
+	echo "$files files, $((bytes >> 20)) MiB"
+}
+if [ $do_big = yes ]; then
+	[ -f "$BENCH_DIR/data.done" ] && [ -d "$data" ] || generate
+	desc_big=$(describe "$data")
+	echo "files.sh: data set big: $desc_big in $data" >&2
+fi
+if [ $do_small = yes ]; then
+	[ -f "$BENCH_DIR/small.done" ] && [ -d "$small" ] || generate_small
+	desc_small=$(describe "$small")
+	echo "files.sh: data set small: $desc_small in $small" >&2
+fi
+[ $data_only = no ] || exit 0
 
 [ -x "$CAIRN" ] || die "$CAIRN is not an executable; build cairn or set CAIRN"
 [ -f "$CAIRN_PLUGIN_PATH/files.so" ] || die "no files.so in $CAIRN_PLUGIN_PATH; set CAIRN_PLUGIN_PATH"
 
 # --------------------------------------------------------------- cairn setup
 sink=$BENCH_DIR/sink
-out=$BENCH_DIR/out.tar.zst
 rest_cairn=$BENCH_DIR/restore-cairn
 rest_tar=$BENCH_DIR/restore-tar
-mkdir -p "$BENCH_DIR/state" "$sink"
+results=$BENCH_DIR/results
+mkdir -p "$BENCH_DIR/state" "$sink" "$results"
 
-# fsync = no: tar | zstd -o does not fsync either.  A row with the sink's
-# default (fsync = yes) follows for the real cost.
-write_ini() {
+# A job per data set.  fsync = no: tar | zstd -o does not fsync either.  A
+# row with the sink's default (fsync = yes) follows for the real cost.
+write_ini() { # NAME FSYNC
 	cat >"$BENCH_DIR/$1.ini" <<EOF
 [cairn]
 state_dir = $BENCH_DIR/state
@@ -165,6 +239,10 @@ state_dir = $BENCH_DIR/state
 [source tree]
 plugin = files
 path = $data
+
+[source smalltree]
+plugin = files
+path = $small
 
 [sink store]
 plugin = local
@@ -176,34 +254,64 @@ sources = tree
 sinks = store
 compression = zstd
 compression_level = 3
+
+[job small]
+sources = smalltree
+sinks = store
+compression = zstd
+compression_level = 3
 EOF
 }
 write_ini nofsync no
 write_ini fsync yes
-ini=$BENCH_DIR/nofsync.ini
 
 q() { printf '%q' "$1"; }
-C="$(q "$CAIRN") -q -c $(q "$ini")"
+C="$(q "$CAIRN") -q -c $(q "$BENCH_DIR/nofsync.ini")"
 CF="$(q "$CAIRN") -q -c $(q "$BENCH_DIR/fsync.ini")"
-# Each run starts with an empty target and no dirty pages from the run
-# before (sync needs no root), so no run pays for another's writeback.
-clean_sink="rm -rf $(q "$sink")/bench && sync"
 clean_rest="rm -rf $(q "$rest_cairn") $(q "$rest_tar") && mkdir -p $(q "$rest_cairn") $(q "$rest_tar") && sync"
 
-"$CAIRN" -c "$ini" config check >/dev/null || die "cairn config check failed"
-echo "files.sh: warming the page cache ..." >&2
-tar -cf - -C "$data" . >/dev/null
+"$CAIRN" -c "$BENCH_DIR/nofsync.ini" config check >/dev/null || die "cairn config check failed"
 
-results=$BENCH_DIR/results
-mkdir -p "$results"
-hf() { # NAME PREPARE COMMAND...
-	local name=$1 prepare=$2
+# bench GROUP PREPARE LABEL COMMAND [LABEL COMMAND]...: the commands take
+# turns (A B C, then C B A, ...), PREPARE before each run; round 0 is the
+# untimed warm-up.  Each timed run is a line "INDEX START END" in
+# $results/GROUP.times (INDEX from 0).
+bench() {
+	local group=$1 prepare=$2 r i k t0 t1 n
+	local -a labels=() cmds=()
 	shift 2
-	hyperfine --style basic --runs "$RUNS" --warmup 1 --prepare "$prepare" \
-		--export-csv "$results/$name.csv" "$@" >&2
+	while [ $# -gt 0 ]; do
+		labels+=("$1")
+		cmds+=("$2")
+		shift 2
+	done
+	n=${#cmds[@]}
+	: >"$results/$group.times"
+	for ((r = 0; r <= RUNS; r++)); do
+		echo "files.sh: $group: round $r of $RUNS$( ((r)) || echo ' (warm-up)')" >&2
+		for ((k = 0; k < n; k++)); do
+			i=$k
+			((r % 2 == 0)) || i=$((n - 1 - k))
+			sh -c "$prepare" >/dev/null 2>"$results/err" ||
+				die "$group: preparing a run failed: $(head -c 300 "$results/err")"
+			t0=$EPOCHREALTIME
+			sh -c "${cmds[$i]}" >/dev/null 2>"$results/err" ||
+				die "$group: ${labels[$i]} failed: $(head -c 300 "$results/err")"
+			t1=$EPOCHREALTIME
+			((r == 0)) || echo "$i $t0 $t1" >>"$results/$group.times"
+		done
+	done
 }
-# mean seconds of the Nth command (1-based) in a hyperfine CSV
-mean() { awk -F, -v row="$(($2 + 1))" 'NR == row { print $2 }' "$results/$1.csv"; }
+# mean and sample standard deviation of the Nth command (from 1) of a group
+mean() {
+	awk -v i=$(($2 - 1)) '$1 == i { s += $3 - $2; n++ } END { printf "%.2f", s / n }' \
+		"$results/$1.times"
+}
+sd() {
+	awk -v i=$(($2 - 1)) '$1 == i { t = $3 - $2; s += t; ss += t * t; n++ }
+		END { m = s / n; v = n > 1 ? (ss - n * m * m) / (n - 1) : 0
+		      printf "%.2f", (v > 0 ? sqrt(v) : 0) }' "$results/$1.times"
+}
 # peak RSS in MiB of a shell command, or "-"
 rss() {
 	[ -n "$TIME" ] || { echo -; return; }
@@ -211,50 +319,70 @@ rss() {
 	awk '{ printf "%.0f", $1 / 1024 }' "$results/rss"
 }
 
-echo "files.sh: timing backups ..." >&2
-hf backup "rm -f $(q "$out"); $clean_sink" \
-	-n "cairn backup" "$C backup bench" \
-	-n "cairn backup (fsync=yes)" "$CF backup bench" \
-	-n "tar | zstd -3" "tar -cf - -C $(q "$data") . | zstd -3 -q -o $(q "$out")"
-rss_tar_c=$(rss "rm -f $(q "$out"); tar -cf - -C $(q "$data") . | zstd -3 -q -o $(q "$out")")
-rss_cairn_cf=$(rss "$clean_sink; $CF backup bench")
-rss_cairn_c=$(rss "$clean_sink; $C backup bench")
-# The set left by this last run is the one restored below.
-obj=$(find "$sink/bench" -name 'tree.tar.zst' -print -quit)
-[ -n "$obj" ] || die "cairn backup left no tree.tar.zst in $sink/bench"
+rows=$results/rows
+: >"$rows"
+row() { # LABEL GROUP N BASE-N RSS
+	local m b
+	m=$(mean "$2" "$3") b=$(mean "$2" "$4")
+	printf '| %-36s | %8.2f | %6.2f | %8s | %13s |\n' "$1" "$m" "$(sd "$2" "$3")" \
+		"$(awk -v a="$m" -v b="$b" 'BEGIN { printf "%.2fx", a / b }')" "$5" >>"$rows"
+}
 
-echo "files.sh: timing restores ..." >&2
-hf restore "$clean_rest" \
-	-n "cairn restore" "$C restore bench --set path=$(q "$rest_cairn")" \
-	-n "zstd -dc | tar -x" "zstd -dc $(q "$out") | tar -xf - -C $(q "$rest_tar")"
-rss_cairn_r=$(rss "$clean_rest; $C restore bench --set path=$(q "$rest_cairn")")
-# A restore that does not give the tree back is not worth timing.
-diff -rq "$data" "$rest_cairn" >"$results/diff" 2>&1 ||
-	die "cairn's restore in $rest_cairn differs from $data (see $results/diff)"
-rss_tar_r=$(rss "$clean_rest; zstd -dc $(q "$out") | tar -xf - -C $(q "$rest_tar")")
-rm -rf "$rest_cairn" "$rest_tar"
+# run_case JOB DIR OUT DESCRIPTION: time backup and restore of one data set
+run_case() {
+	local job=$1 dir=$2 out=$3 desc=$4 obj
+	local clean_sink="rm -rf $(q "$sink/$job") && sync"
+	local tar_c="tar -cf - -C $(q "$dir") . | zstd -3 -q -o $(q "$out")"
+	local tar_x="zstd -dc $(q "$out") | tar -xf - -C $(q "$rest_tar")"
+	local cairn_x="$C restore $job --set path=$(q "$rest_cairn")"
+	local rss_tar_c rss_cairn_cf rss_cairn_c rss_cairn_r rss_tar_r
+
+	echo "files.sh: $job: warming the page cache ..." >&2
+	tar -cf - -C "$dir" . >/dev/null
+	bench "$job-backup" "rm -f $(q "$out"); $clean_sink" \
+		"cairn backup" "$C backup $job" \
+		"cairn backup (fsync=yes)" "$CF backup $job" \
+		"tar | zstd -3" "$tar_c"
+	rss_tar_c=$(rss "rm -f $(q "$out"); $tar_c")
+	rss_cairn_cf=$(rss "$clean_sink; $CF backup $job")
+	rss_cairn_c=$(rss "$clean_sink; $C backup $job")
+	# The set left by this last run is the one restored below.
+	obj=$(find "$sink/$job" -name '*.tar.zst' -print -quit)
+	[ -n "$obj" ] || die "cairn backup left no .tar.zst in $sink/$job"
+	zstd -t -q "$obj" || die "zstd -t finds $obj damaged"
+
+	bench "$job-restore" "$clean_rest" \
+		"cairn restore" "$cairn_x" \
+		"zstd -dc | tar -x" "$tar_x"
+	rss_cairn_r=$(rss "$clean_rest; $cairn_x")
+	# A restore that does not give the tree back is not worth timing.
+	diff -rq "$dir" "$rest_cairn" >"$results/diff" 2>&1 ||
+		die "cairn's restore in $rest_cairn differs from $dir (see $results/diff)"
+	rss_tar_r=$(rss "$clean_rest; $tar_x")
+	rm -rf "$rest_cairn" "$rest_tar"
+
+	# "\|" keeps the pipe from splitting a Markdown table cell.
+	echo "| **$job**: $desc | | | | |" >>"$rows"
+	row "tar -cf - \| zstd -3" "$job-backup" 3 3 "$rss_tar_c"
+	row "cairn backup (fsync=no)" "$job-backup" 1 3 "$rss_cairn_c"
+	row "cairn backup (fsync=yes, default)" "$job-backup" 2 3 "$rss_cairn_cf"
+	row "zstd -dc \| tar -xf -" "$job-restore" 2 2 "$rss_tar_r"
+	row "cairn restore" "$job-restore" 1 2 "$rss_cairn_r"
+	echo "| stored: cairn $(($(stat -c %s "$obj") >> 20)) MiB," \
+	     "tar \| zstd $(($(stat -c %s "$out") >> 20)) MiB | | | | |" >>"$rows"
+}
+
+[ $do_big = no ] || run_case bench "$data" "$BENCH_DIR/out.tar.zst" "$desc_big"
+[ $do_small = no ] || run_case small "$small" "$BENCH_DIR/small.tar.zst" "$desc_small"
 
 # ------------------------------------------------------------------- table
-b_c=$(mean backup 1) b_cf=$(mean backup 2) b_t=$(mean backup 3)
-r_c=$(mean restore 1) r_t=$(mean restore 2)
-size_c=$(stat -c %s "$obj") size_t=$(stat -c %s "$out")
-{
-	echo
-	echo "data: $files files, $((bytes >> 20)) MiB; $(nproc) CPUs; zstd level 3;" \
-	     "hyperfine, $RUNS runs after 1 warm-up, warm page cache"
-	echo
-	printf '| %-34s | %8s | %8s | %13s |\n' command "mean s" "vs std" "peak RSS MiB"
-	printf '| %-34s | %8s | %8s | %13s |\n' ---------------------------------- \
-		-------- -------- -------------
-	row() { printf '| %-34s | %8.2f | %8s | %13s |\n' "$1" "$2" "$3" "$4"; }
-	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; }
-	# "\|" keeps the pipe from splitting a Markdown table cell.
-	row "tar -cf - \| zstd -3" "$b_t" "1.00x" "$rss_tar_c"
-	row "cairn backup (fsync=no)" "$b_c" "$(ratio "$b_c" "$b_t")" "$rss_cairn_c"
-	row "cairn backup (fsync=yes, default)" "$b_cf" "$(ratio "$b_cf" "$b_t")" "$rss_cairn_cf"
-	row "zstd -dc \| tar -xf -" "$r_t" "1.00x" "$rss_tar_r"
-	row "cairn restore" "$r_c" "$(ratio "$r_c" "$r_t")" "$rss_cairn_r"
-	echo
-	echo "stored: cairn $((size_c >> 20)) MiB, tar | zstd $((size_t >> 20)) MiB;" \
-	     "standard deviations in $results/*.csv"
-}
+echo
+echo "$(nproc) CPUs; $fstype in $BENCH_DIR; zstd level 3; $RUNS rounds after" \
+     "1 warm-up, the commands taking turns; warm page cache"
+echo
+printf '| %-36s | %8s | %6s | %8s | %13s |\n' command "mean s" "sd s" "vs std" "peak RSS MiB"
+printf '| %-36s | %8s | %6s | %8s | %13s |\n' ------------------------------------ \
+	-------- ------ -------- -------------
+cat "$rows"
+echo
+echo "the times of every run: $results/*.times"

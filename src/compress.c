@@ -14,9 +14,10 @@
 #include "cairn.h"
 #include "util.h"
 
-/* zstd goes through libzstd itself: libarchive (3.6 and 3.7 alike) cannot
- * ask for the frame's content checksum, and without it `zstd -t` cannot
- * tell a damaged object from a good one.  gzip and xz go through
+/* zstd goes through libzstd itself: libarchive before 3.8.2 (Debian 12
+ * has 3.6.2) writes frames without a content checksum, and without it
+ * `zstd -t` cannot tell a damaged object from a good one; its filter
+ * cannot size zstd's jobs either (see below).  gzip and xz go through
  * libarchive's raw format and filters. */
 
 /* The size of zstd's jobs when compressing in worker threads, or 0 for
@@ -382,6 +383,8 @@ zstd_read(struct decompressor *z, void *buf, size_t len, char **err)
 	ZSTD_outBuffer out = {buf, len, 0};
 	if (z->failed)
 		return z->failed;
+	if (len == 0)
+		return 0; /* nothing could ever come out: no loop */
 	while (out.pos == 0) {
 		if (z->in.pos == z->in.size && !z->in_eof) {
 			ssize_t n = z->pull(z->ud, z->buf, sizeof(z->buf));
