@@ -15,7 +15,9 @@
 #include "../../plugins/files/restore.c"
 
 #include <ftw.h>
+#include <limits.h>
 #include <linux/capability.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/xattr.h>
@@ -1278,6 +1280,301 @@ test_stream_arrives_in_whole_tar_records(void **state)
 	assert_true(f->out.calls <= 2);
 }
 
+/* ------------------------------------------- a changing, deep tree */
+
+/* Every chdir() and fchdir() of this process, libarchive's included:
+ * these definitions take the place of libc's for the whole program. */
+static int chdir_calls;
+
+int
+chdir(const char *path)
+{
+	chdir_calls++;
+	return (int)syscall(SYS_chdir, path);
+}
+
+int
+fchdir(int fd)
+{
+	chdir_calls++;
+	return (int)syscall(SYS_fchdir, fd);
+}
+
+/* Remove name in dfd and everything below it, by descriptors: nftw
+ * cannot go below PATH_MAX. */
+static void
+rm_at(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		unlinkat(dfd, name, 0);
+		return;
+	}
+	fchmod(fd, 0700);
+	DIR *d = fdopendir(fd);
+	assert_non_null(d);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		rm_at(dirfd(d), de->d_name);
+	}
+	closedir(d);
+	assert_int_equal(unlinkat(dfd, name, AT_REMOVEDIR), 0);
+}
+
+/* levels directories named comp below dir/first; the deepest one open. */
+static int
+mk_deep(const char *dir, const char *first, const char *comp, int levels)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), next;
+	assert_true(fd >= 0);
+	for (int i = 0; i < levels; i++) {
+		const char *n = i == 0 ? first : comp;
+		assert_int_equal(mkdirat(fd, n, 0755), 0);
+		next = openat(fd, n, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		assert_true(next >= 0);
+		close(fd);
+		fd = next;
+	}
+	return fd;
+}
+
+static void
+put_at(int dfd, const char *name, const char *content)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, strlen(content)),
+	                 (ssize_t)strlen(content));
+	close(fd);
+}
+
+/* The whole victim tree goes as soon as the header of its first
+ * subdirectory is out: the walk has listed victim, not yet its
+ * subdirectories. */
+static void
+rm_victim_at_first_subdir(struct memout *m, const void *buf, size_t len)
+{
+	if (m->path[0] && memmem(buf, len, "victim/d0", 9)) {
+		rm_tree(m->path);
+		m->path[0] = '\0';
+	}
+}
+
+static void
+test_directory_removed_mid_backup_is_a_warning(void **state)
+{
+	struct fx *f = *state;
+	char name[64];
+	put(f->src, "a.txt", "stays", 0644);
+	mkd(f->src, "victim", 0755);
+	for (int i = 0; i < 20; i++) {
+		snprintf(name, sizeof(name), "victim/d%03d", i);
+		mkd(f->src, name, 0755);
+		snprintf(name, sizeof(name), "victim/d%03d/f", i);
+		put(f->src, name, "x", 0644);
+	}
+	put(f->src, "z.txt", "stays too", 0644);
+	snprintf(f->out.path, sizeof(f->out.path), "%s/victim", f->src);
+	f->out.peek = rm_victim_at_first_subdir;
+	files_block_size = 512; /* each header reaches out at once */
+	struct files_inst *fi = inst_new(f, f->src, NULL, NULL, NULL, NULL);
+	int rc = backup(f, fi);
+	files_block_size = FILES_BLOCK;
+	assert_int_equal(f->out.path[0], '\0'); /* the hook did run */
+	if (rc != 0)
+		fail_msg("backup failed: %s", f->ctx->error);
+	assert_true(f->ctx->warnings >= 1);
+	assert_contains(f->ctx->log, "vanished before it could be read: victim/d0");
+	assert_contains(f->ctx->log, "skipped");
+	assert_null(strstr(f->ctx->log, "fix its permissions"));
+	char *tl = tar_listing(f->out.buf, f->out.len);
+	assert_true(tar_has(tl, "a.txt"));
+	assert_true(tar_has(tl, "z.txt"));
+	free(tl);
+	f->ops->destroy(fi);
+	assert_int_equal(verify_buf(f, f->out.buf, f->out.len), 0);
+}
+
+static void
+test_path_longer_than_path_max_round_trips(void **state)
+{
+	struct fx *f = *state;
+	char comp[201];
+	struct archive *a;
+	struct archive_entry *e;
+	int found = 0;
+
+	memset(comp, 'p', 200);
+	comp[200] = '\0';
+	/* 25 levels of 200 bytes: a path of over 5,000 bytes */
+	int fd = mk_deep(f->src, "deep", comp, 25);
+	put_at(fd, "bottom.txt", "the very bottom\n");
+	assert_int_equal(symlinkat("bottom.txt", fd, "link"), 0);
+	close(fd);
+
+	struct files_inst *fi = inst_new(f, f->src, NULL, NULL, NULL, NULL);
+	int rc = backup(f, fi);
+	if (rc != 0)
+		fail_msg("backup failed: %s", f->ctx->error);
+	assert_int_equal(f->ctx->warnings, 0);
+	assert_int_equal(fake_stat(f->ctx, "directories"), 1 + 25);
+	assert_int_equal(fake_stat(f->ctx, "files"), 1);
+	f->ops->destroy(fi);
+
+	/* libarchive reads the names back whole */
+	a = archive_read_new();
+	archive_read_support_format_tar(a);
+	assert_int_equal(archive_read_open_memory(a, f->out.buf, f->out.len),
+	                 ARCHIVE_OK);
+	while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+		const char *n = archive_entry_pathname(e);
+		size_t len = strlen(n);
+		if (len > PATH_MAX && len > 11 &&
+		    strcmp(n + len - 11, "/bottom.txt") == 0) {
+			char got[64] = "";
+			assert_int_equal(strncmp(n, "deep/pppp", 9), 0);
+			assert_int_equal(archive_read_data(a, got, sizeof(got) - 1), 16);
+			assert_string_equal(got, "the very bottom\n");
+			found++;
+		}
+	}
+	archive_read_free(a);
+	assert_int_equal(found, 1);
+
+	/* and a restore gives it back */
+	memset(f->ctx, 0, sizeof(*f->ctx));
+	fi = inst_new(f, f->dst, NULL, NULL, NULL, NULL);
+	rc = restore(f, fi, 0);
+	if (rc != 0)
+		fail_msg("restore failed: %s", f->ctx->error);
+	f->ops->destroy(fi);
+	{
+		char got[64] = "";
+		fd = open(f->dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		for (int i = 0; i < 25; i++) {
+			int next = openat(fd, i == 0 ? "deep" : comp,
+			                  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			assert_true(next >= 0);
+			close(fd);
+			fd = next;
+		}
+		int bf = openat(fd, "bottom.txt", O_RDONLY | O_CLOEXEC);
+		assert_true(bf >= 0);
+		assert_int_equal(read(bf, got, sizeof(got) - 1), 16);
+		assert_string_equal(got, "the very bottom\n");
+		close(bf);
+		close(fd);
+		fd = open(f->dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		rm_at(fd, "deep");
+		close(fd);
+	}
+	fd = open(f->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rm_at(fd, "deep");
+	close(fd);
+}
+
+/* Deeper than the levels that keep a descriptor, under a descriptor
+ * limit one descriptor per level would hit: every level's file comes
+ * after its subdirectory ("d" < "f"), so each level is reopened. */
+static void
+test_tree_deeper_than_the_descriptor_limit(void **state)
+{
+	struct fx *f = *state;
+	struct rlimit old, low;
+	int fd = open(f->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC), next;
+	assert_true(fd >= 0);
+	for (int i = 0; i < 150; i++) {
+		put_at(fd, "f", "level");
+		assert_int_equal(mkdirat(fd, "d", 0755), 0);
+		next = openat(fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		assert_true(next >= 0);
+		close(fd);
+		fd = next;
+	}
+	close(fd);
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 64;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	struct files_inst *fi = inst_new(f, f->src, NULL, NULL, NULL, NULL);
+	int rc = backup(f, fi);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	if (rc != 0)
+		fail_msg("backup failed: %s", f->ctx->error);
+	assert_int_equal(f->ctx->warnings, 0);
+	assert_int_equal(fake_stat(f->ctx, "files"), 150);
+	assert_int_equal(fake_stat(f->ctx, "directories"), 151);
+	f->ops->destroy(fi);
+	/* sorted: each level's file right after its subtree */
+	char *tl = tar_listing(f->out.buf, f->out.len);
+	assert_true(tar_has(tl, "f"));
+	assert_true(tar_has(tl, "d/d/d/f"));
+	const char *top = strstr(tl, "\x1e" "f||5");
+	const char *below = strstr(tl, "\x1e" "d/f||5");
+	assert_non_null(top);
+	assert_non_null(below);
+	assert_true(top > below);
+	free(tl);
+	fd = open(f->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rm_at(fd, "d");
+	close(fd);
+}
+
+static void
+test_unreadable_directory_names_its_path_below_the_root(void **state)
+{
+	struct fx *f = *state;
+	char comp[201], rel[2048], want[4096];
+	memset(comp, 'q', 200);
+	comp[200] = '\0';
+	/* www/qqq.../qqq.../private: over 1 KiB, so the cause comes after
+	 * the point where a 1 KiB message was cut */
+	int fd = mk_deep(f->src, "www", comp, 7);
+	assert_int_equal(mkdirat(fd, "private", 0000), 0);
+	close(fd);
+	strcpy(rel, "www");
+	for (int i = 1; i < 7; i++) {
+		strcat(rel, "/");
+		strcat(rel, comp);
+	}
+	strcat(rel, "/private");
+	put(f->src, "ok", "fine", 0644);
+	if (!dac_enforced())
+		skip();
+	struct files_inst *fi = inst_new(f, f->src, NULL, NULL, NULL, NULL);
+	int rc = backup(f, fi);
+	dac_restore();
+	assert_int_equal(rc, CAIRN_E_IO);
+	snprintf(want, sizeof(want), "cannot read %s (below %s): %s; fix its "
+	         "permissions, exclude it, or set ignore_unreadable = yes", rel,
+	         f->src, strerror(EACCES));
+	assert_string_equal(f->ctx->error, want);
+	f->ops->destroy(fi);
+}
+
+static void
+test_backup_never_changes_the_working_directory(void **state)
+{
+	struct fx *f = *state;
+	char before[4096], after[4096];
+	put(f->src, "x", "x", 0644);
+	mkd(f->src, "sub", 0755);
+	mkd(f->src, "sub/deeper", 0755);
+	put(f->src, "sub/deeper/y", "y", 0644);
+	assert_non_null(getcwd(before, sizeof(before)));
+	chdir_calls = 0;
+	struct files_inst *fi = inst_new(f, f->src, NULL, NULL, NULL, NULL);
+	assert_int_equal(backup(f, fi), 0);
+	assert_int_equal(fake_stat(f->ctx, "files"), 2);
+	assert_int_equal(chdir_calls, 0);
+	assert_non_null(getcwd(after, sizeof(after)));
+	assert_string_equal(before, after);
+	f->ops->destroy(fi);
+}
+
 int
 main(void)
 {
@@ -1316,6 +1613,11 @@ main(void)
 		T(test_one_file_system_stops_at_mount_points),
 		T(test_xattrs_no_leaves_them_out),
 		T(test_stream_arrives_in_whole_tar_records),
+		T(test_directory_removed_mid_backup_is_a_warning),
+		T(test_path_longer_than_path_max_round_trips),
+		T(test_tree_deeper_than_the_descriptor_limit),
+		T(test_unreadable_directory_names_its_path_below_the_root),
+		T(test_backup_never_changes_the_working_directory),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
