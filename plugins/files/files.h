@@ -1,11 +1,11 @@
 /*
  * files.h - what the files source's modules share (not installed).
  *
- * Backup walks `path` with libarchive's disk reader and streams a pax tar
- * into out->write(); restore pulls a tar from in->read() and extracts it with
- * libarchive's disk writer; verify reads every header and every data byte.
- * The tar is an ordinary one: `zstd -dc x.tar.zst | tar -xf -` restores it
- * without cairn.
+ * Backup walks `path` relative to directory descriptors (backup.c says how)
+ * and streams a pax tar, written by libarchive, into out->write(); restore
+ * pulls a tar from in->read() and extracts it with libarchive's disk writer;
+ * verify reads every header and every data byte.  The tar is an ordinary
+ * one: `zstd -dc x.tar.zst | tar -xf -` restores it without cairn.
  *
  * Entry names are relative to `path`.  The root directory itself is stored
  * as "." (written "./"): that is the only place its mode, owner, times,
@@ -88,9 +88,6 @@ struct files_run {
 	struct cairn_out *out;
 	int out_err;  /* the first out->write() failure */
 	int closed;   /* forward nothing more to out (error or cancel) */
-	size_t rootlen;
-	char *name;   /* the current entry's relative name */
-	size_t name_cap;
 	struct files_stats st;
 };
 
