@@ -63,7 +63,7 @@ static void
 sink_rollback(struct sink_run *s)
 {
 	for (size_t i = s->committed.n; i-- > 0;) {
-		int rc = s->sink->lp->sink.remove(s->sink->inst, s->committed.v[i]);
+		int rc = op_remove(s->sink, s->committed.v[i]);
 		if (rc && rc != CAIRN_E_NOTFOUND)
 			log_error("%s: cannot remove %s after the failure: %s; remove it by hand",
 			          s->sink->ctx.label, s->committed.v[i], instance_error(s->sink, rc));
@@ -74,15 +74,18 @@ sink_rollback(struct sink_run *s)
 static void
 sink_fail(struct sink_run *s, int rc, const char *doing, const char *key)
 {
+	/* the detail first: abort() is a call, and calls clear it */
+	char *error = s->alive ? xasprintf("%s: %s %s failed: %s", s->sink->ctx.label, doing,
+	                                   key, instance_error(s->sink, rc))
+	                       : NULL;
 	if (s->w) {
-		s->sink->lp->sink.abort(s->w);
+		op_abort(s->sink, s->w);
 		s->w = NULL;
 	}
 	if (!s->alive)
 		return;
 	s->alive = 0;
-	s->error = xasprintf("%s: %s %s failed: %s", s->sink->ctx.label, doing, key,
-	                     instance_error(s->sink, rc));
+	s->error = error;
 	log_error("%s; this sink gets no backup set from this run", s->error);
 	sink_rollback(s);
 }
@@ -98,7 +101,7 @@ fanout(void *ud, const void *buf, size_t len)
 		struct sink_run *s = &r->sinks[i];
 		if (!s->w)
 			continue;
-		int rc = s->sink->lp->sink.write(s->w, buf, len);
+		int rc = op_write(s->sink, s->w, buf, len);
 		if (rc)
 			sink_fail(s, rc, "writing", r->key);
 		else
@@ -134,28 +137,48 @@ alive_count(const struct run *r)
 	return n;
 }
 
+/* What file_extension() may return (plugin.h): the object's name must
+ * stay one plain name inside its set. */
+static int
+valid_extension(const char *ext)
+{
+	size_t n = strspn(ext, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                       "0123456789-_+");
+	return n >= 1 && n <= 32 && !ext[n];
+}
+
 /* Back up one source into every live sink.  Returns 0, or the source's
  * failure (the set is then lost), or CAIRN_E_IO when every sink failed. */
 static int
 backup_source(struct run *r, struct instance *src, char **source_error)
 {
 	const struct backup_request *rq = r->rq;
-	const char *ext = src->lp->source.file_extension(src->inst);
+	const char *ext = op_file_extension(src);
 	const char *cext = compression_ext(rq->job->compression);
-	char *key = xasprintf("%s/%s/%s.%s%s%s", rq->job->name, rq->id, src->name,
-	                      ext && *ext ? ext : "bin", cext ? "." : "", cext ? cext : "");
-	char *err = NULL;
+	char *key, *err = NULL;
 	int rc = 0;
 
-	r->key = key;
 	r->raw = r->stored = 0;
+	if (!ext || !*ext)
+		ext = "bin";
+	if (!valid_extension(ext)) {
+		char *shown = str_escape(ext);
+		*source_error = xasprintf("%s: its plugin names its data \"%s\", which is no "
+		                          "file extension (1 to 32 letters, digits, '-', '_' or "
+		                          "'+'); fix the plugin", src->ctx.label, shown);
+		free(shown);
+		return CAIRN_E_UNSUPPORTED;
+	}
+	key = xasprintf("%s/%s/%s.%s%s%s", rq->job->name, rq->id, src->name, ext,
+	                cext ? "." : "", cext ? cext : "");
+	r->key = key;
 	r->sha = sha_new();
 	instance_reset(src);
 	for (size_t i = 0; i < rq->nsinks; i++) {
 		struct sink_run *s = &r->sinks[i];
 		if (!s->alive)
 			continue;
-		int orc = s->sink->lp->sink.open_write(s->sink->inst, key, &s->w);
+		int orc = op_open_write(s->sink, key, &s->w);
 		if (orc) {
 			s->w = NULL;
 			sink_fail(s, orc, "opening", key);
@@ -174,7 +197,7 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 	}
 	progress_begin(src->name);
 	log_info("source %s: backing up to %s", src->name, key);
-	rc = src->lp->source.backup(src->inst, &r->out);
+	rc = op_backup(src, &r->out);
 	if (rc == 0 && !cairn_cancel_signal)
 		rc = compressor_finish(r->z, &err);
 	progress_end();
@@ -203,7 +226,7 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 			continue;
 		cairn_sink_writer *w = s->w;
 		s->w = NULL; /* commit releases it, success or not */
-		int crc = s->sink->lp->sink.commit(w);
+		int crc = op_commit(s->sink, w);
 		if (crc) {
 			sink_fail(s, crc, "committing", key);
 			continue;
@@ -231,7 +254,7 @@ abort_all:
 	for (size_t i = 0; i < rq->nsinks; i++) {
 		struct sink_run *s = &r->sinks[i];
 		if (s->w) {
-			s->sink->lp->sink.abort(s->w);
+			op_abort(s->sink, s->w);
 			s->w = NULL;
 		}
 		sink_rollback(s);
@@ -355,7 +378,7 @@ pull_stored(void *ud, void *buf, size_t len)
 	ssize_t n;
 	if (cairn_cancel_signal)
 		return CAIRN_E_CANCELLED;
-	n = os->sink->lp->sink.read(os->r, buf, len);
+	n = op_read(os->sink, os->r, buf, len);
 	if (n < 0) {
 		if (!os->err)
 			os->err = xasprintf("%s: reading %s failed: %s", os->sink->ctx.label,
@@ -424,8 +447,7 @@ object_open(struct object_stream *os, struct instance *sink, const struct manife
 		                 ms->object, ms->compression);
 		return CAIRN_E_CORRUPT;
 	}
-	instance_reset(sink);
-	rc = sink->lp->sink.open_read(sink->inst, ms->object, &os->r);
+	rc = op_open_read(sink, ms->object, &os->r);
 	if (rc == CAIRN_E_NOTFOUND) {
 		/* The manifest is the set's promise: an object it names and the
 		 * sink lacks is damage, like a wrong checksum. */
@@ -444,7 +466,7 @@ object_open(struct object_stream *os, struct instance *sink, const struct manife
 	os->sha = sha_new();
 	os->z = decompressor_new(c, pull_stored, os, err);
 	if (!os->z) {
-		sink->lp->sink.close_read(os->r);
+		op_close_read(sink, os->r);
 		EVP_MD_CTX_free(os->sha);
 		return CAIRN_E_UNSUPPORTED;
 	}
@@ -519,7 +541,7 @@ static void
 object_close(struct object_stream *os)
 {
 	if (os->r)
-		os->sink->lp->sink.close_read(os->r);
+		op_close_read(os->sink, os->r);
 	decompressor_free(os->z);
 	EVP_MD_CTX_free(os->sha);
 	free(os->err);
@@ -560,6 +582,7 @@ pipeline_restore(struct instance *sink, const struct manifest_source *ms,
 	int rc;
 
 	progress_begin(source->name);
+	progress_total(ms->raw_bytes);
 	if (!staged) {
 		/* The source writes into its target as it reads: prove the
 		 * whole object good before it sees a byte.  It is read twice;
@@ -575,7 +598,7 @@ pipeline_restore(struct instance *sink, const struct manifest_source *ms,
 		goto out;
 	os.decompress = 1;
 	instance_reset(source);
-	rc = source->lp->source.restore(source->inst, &os.in, flags);
+	rc = op_restore(source, &os.in, flags);
 	if (rc) {
 		*err = consumer_error(&os, source, rc);
 		if (os.rc && os.rc != CAIRN_E_CANCELLED)
@@ -614,9 +637,11 @@ pipeline_verify(struct instance *sink, const struct manifest_source *ms,
 		return rc;
 	os.decompress = source != NULL;
 	progress_begin(ms->name);
+	if (os.decompress)
+		progress_total(ms->raw_bytes);
 	if (source && source->lp->source.verify) {
 		instance_reset(source);
-		rc = source->lp->source.verify(source->inst, &os.in);
+		rc = op_verify(source, &os.in);
 		if (rc)
 			*err = consumer_error(&os, source, rc);
 	}

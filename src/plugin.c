@@ -7,7 +7,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <ltdl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,80 +14,6 @@
 
 #include "cairn.h"
 #include "log.h"
-
-volatile sig_atomic_t cairn_cancel_signal;
-
-const char *
-cairn_strerror(int code)
-{
-	switch (code) {
-	case CAIRN_OK: return "success";
-	case CAIRN_E_CONFIG: return "configuration error";
-	case CAIRN_E_IO: return "input/output error";
-	case CAIRN_E_AUTH: return "authentication failed";
-	case CAIRN_E_NOTFOUND: return "not found";
-	case CAIRN_E_CORRUPT: return "data is corrupt";
-	case CAIRN_E_RETRYABLE: return "temporary failure";
-	case CAIRN_E_CANCELLED: return "cancelled";
-	case CAIRN_E_NOMEM: return "out of memory";
-	case CAIRN_E_UNSUPPORTED: return "not supported";
-	case CAIRN_E_EXISTS: return "target is not empty";
-	default: return "unknown error";
-	}
-}
-
-/* ------------------------------------------------------------ host */
-
-static void
-host_log(cairn_ctx *ctx, enum cairn_log_level level, const char *fmt, ...)
-{
-	va_list ap;
-	char *prefix = xasprintf("%s: ", ctx->label);
-	if (level == CAIRN_LOG_WARN)
-		ctx->warnings++;
-	if (level > CAIRN_LOG_DEBUG)
-		level = CAIRN_LOG_DEBUG;
-	va_start(ap, fmt);
-	log_vmsg(level, prefix, fmt, ap);
-	va_end(ap);
-	free(prefix);
-}
-
-static void
-host_set_error(cairn_ctx *ctx, const char *fmt, ...)
-{
-	va_list ap;
-	free(ctx->error);
-	va_start(ap, fmt);
-	ctx->error = xvasprintf(fmt, ap);
-	va_end(ap);
-}
-
-static int
-host_cancelled(cairn_ctx *ctx)
-{
-	(void)ctx;
-	return cairn_cancel_signal != 0;
-}
-
-static void
-host_stat(cairn_ctx *ctx, const char *key, int64_t value)
-{
-	if (!ctx->stats)
-		ctx->stats = json_object();
-	json_object_set_new(ctx->stats, key, json_integer(value));
-}
-
-const struct cairn_host cairn_host_table = {
-	.struct_size = sizeof(struct cairn_host),
-	.abi_major = CAIRN_ABI_MAJOR,
-	.abi_minor = CAIRN_ABI_MINOR,
-	.cairn_version = PACKAGE_VERSION,
-	.log = host_log,
-	.set_error = host_set_error,
-	.cancelled = host_cancelled,
-	.stat = host_stat,
-};
 
 /* ---------------------------------------------------------- loading */
 
@@ -167,19 +92,72 @@ missing_op(const struct loaded_plugin *lp)
 	return NULL;
 }
 
-static const char *
-bad_key_table(const struct cairn_key *keys)
+/* Does name end in "_file" or "_env" after a secret key's name? */
+static int
+is_secret_alias(const char *name, const char *secret)
+{
+	size_t n = strlen(secret);
+	return strncmp(name, secret, n) == 0 &&
+	       (strcmp(name + n, "_file") == 0 || strcmp(name + n, "_env") == 0);
+}
+
+/* Check a plugin's key table.  0, or -1 with *err.  A key type this cairn
+ * does not know means the plugin was built for a newer cairn, not that it
+ * is broken, and the message says so. */
+static int
+check_key_table(const char *path, const char *plugin, const struct cairn_key *keys,
+                char **err)
 {
 	for (size_t k = 0; keys && keys[k].name; k++) {
-		if (keys[k].type < CAIRN_KEY_STRING || keys[k].type > CAIRN_KEY_PATH)
-			return keys[k].name;
-		if (strcmp(keys[k].name, "plugin") == 0)
-			return keys[k].name;
-		for (size_t j = 0; j < k; j++)
-			if (strcmp(keys[j].name, keys[k].name) == 0)
-				return keys[k].name;
+		const char *name = keys[k].name;
+		if (!*name) {
+			*err = xasprintf("plugin %s has a key with an empty name (entry %zu of its "
+			                 "key table); fix the plugin", path, k + 1);
+			return -1;
+		}
+		if (strchr(name, '.')) {
+			*err = xasprintf("plugin %s has a key \"%s\" with a '.' in its name, which "
+			                 "--set SECTION.KEY=VALUE could never reach; fix the plugin",
+			                 path, name);
+			return -1;
+		}
+		if (strcmp(name, "plugin") == 0) {
+			*err = xasprintf("plugin %s has a key named \"plugin\", which is cairn's own "
+			                 "key; fix the plugin", path);
+			return -1;
+		}
+		for (size_t j = 0; j < k; j++) {
+			if (strcmp(keys[j].name, name) == 0) {
+				*err = xasprintf("plugin %s has the key \"%s\" twice; fix the plugin",
+				                 path, name);
+				return -1;
+			}
+			const struct cairn_key *secret =
+				keys[j].flags & CAIRN_KEY_SECRET && is_secret_alias(name, keys[j].name)
+					? &keys[j]
+				: keys[k].flags & CAIRN_KEY_SECRET && is_secret_alias(keys[j].name, name)
+					? &keys[k]
+					: NULL;
+			if (secret) {
+				*err = xasprintf("plugin %s has the keys \"%s\" and \"%s\", but %s_file "
+				                 "and %s_env are how the secret key %s is given; fix the "
+				                 "plugin", path, keys[j].name, name, secret->name,
+				                 secret->name, secret->name);
+				return -1;
+			}
+		}
 	}
-	return NULL;
+	/* Types last: a table that is broken otherwise is broken, whatever
+	 * version it was built for. */
+	for (size_t k = 0; keys && keys[k].name; k++)
+		if (keys[k].type < CAIRN_KEY_STRING || keys[k].type > CAIRN_KEY_PATH) {
+			*err = xasprintf("plugin %s needs a newer cairn (key type %d of key %s is "
+			                 "unknown to cairn %s); upgrade cairn, or install a build of "
+			                 "%s made for cairn %s", plugin, (int)keys[k].type,
+			                 keys[k].name, PACKAGE_VERSION, path, PACKAGE_VERSION);
+			return -1;
+		}
+	return 0;
 }
 
 struct loaded_plugin *
@@ -271,11 +249,8 @@ plugin_load_path(const char *path, const char *expect_name, char **err)
 		*err = xasprintf("plugin %s lacks the required op %s()", path, bad);
 		goto fail;
 	}
-	if ((bad = bad_key_table(lp->desc.keys))) {
-		*err = xasprintf("plugin %s has a bad key table entry \"%s\" (unknown type, "
-		                 "duplicate, or the reserved name plugin)", path, bad);
+	if (check_key_table(path, lp->desc.name, lp->desc.keys, err))
 		goto fail;
-	}
 	lp->name = xstrdup(lp->desc.name);
 	lp->path = xstrdup(path);
 	lp->handle = h;
@@ -362,6 +337,9 @@ registry_scan(const struct plugin_registry *reg, struct strvec *names)
 
 /* -------------------------------------------------------- instances */
 
+static void instance_call(struct instance *in);
+static void instance_done(struct instance *in);
+
 int
 instance_create(struct plugin_registry *reg, const struct cairn_cfg *cfg,
                 const struct cfg_section *sec, const struct strvec *overrides,
@@ -398,8 +376,13 @@ instance_create(struct plugin_registry *reg, const struct cairn_cfg *cfg,
 	in->name = sec->name;
 	in->kind = sec->kind;
 	in->ctx.label = xasprintf("%s %s (%s)", section_kind_name(sec->kind), sec->name, lp->name);
+	in->ctx.scratch_tag = xasprintf("%s-%s", section_kind_name(sec->kind), sec->name);
+	if (cfg->state_dir)
+		in->ctx.state_dir = xstrdup(cfg->state_dir);
+	instance_call(in);
 	rc = want == CAIRN_KIND_SOURCE ? lp->source.create(&in->ctx, &tc->pub, &in->inst)
 	                               : lp->sink.create(&in->ctx, &tc->pub, &in->inst);
+	instance_done(in);
 	typed_config_free(tc);
 	if (rc) {
 		*err = xasprintf("%s: %s", in->ctx.label, instance_error(in, rc));
@@ -417,14 +400,13 @@ instance_destroy(struct instance *in)
 	if (!in)
 		return;
 	if (in->inst) {
+		instance_call(in);
 		if (in->kind == SECTION_SOURCE)
 			in->lp->source.destroy(in->inst);
 		else
 			in->lp->sink.destroy(in->inst);
 	}
-	free(in->ctx.label);
-	free(in->ctx.error);
-	json_decref(in->ctx.stats);
+	ctx_free(&in->ctx);
 	free(in);
 }
 
@@ -439,9 +421,194 @@ instance_error(const struct instance *in, int rc)
 void
 instance_reset(struct instance *in)
 {
-	free(in->ctx.error);
-	in->ctx.error = NULL;
+	instance_call(in);
 	json_decref(in->ctx.stats);
 	in->ctx.stats = NULL;
 	in->ctx.warnings = 0;
+}
+
+/* ------------------------------------------------------------ calls */
+
+/* Before every call into the plugin: a detail left from an earlier call
+ * must never explain this one's failure. */
+static void
+instance_call(struct instance *in)
+{
+	free(in->ctx.error);
+	in->ctx.error = NULL;
+}
+
+/* After every call: the op is over, and with it its scratch directory,
+ * unless a writer or reader of the sink still spans calls. */
+static void
+instance_done(struct instance *in)
+{
+	if (in->ctx.scratch && in->ctx.open <= 0)
+		ctx_scratch_remove(&in->ctx);
+}
+
+const char *
+op_file_extension(struct instance *in)
+{
+	instance_call(in);
+	const char *ext = in->lp->source.file_extension(in->inst);
+	instance_done(in);
+	return ext;
+}
+
+int
+op_backup(struct instance *in, struct cairn_out *out)
+{
+	int rc;
+	instance_call(in);
+	in->ctx.in_backup = 1;
+	rc = in->lp->source.backup(in->inst, out);
+	in->ctx.in_backup = 0;
+	instance_done(in);
+	return rc;
+}
+
+int
+op_restore(struct instance *in, struct cairn_in *cin, unsigned flags)
+{
+	int rc;
+	instance_call(in);
+	rc = in->lp->source.restore(in->inst, cin, flags);
+	instance_done(in);
+	return rc;
+}
+
+int
+op_verify(struct instance *in, struct cairn_in *cin)
+{
+	int rc;
+	instance_call(in);
+	rc = in->lp->source.verify(in->inst, cin);
+	instance_done(in);
+	return rc;
+}
+
+int
+op_restore_test(struct instance *in, struct cairn_in *cin)
+{
+	int rc;
+	instance_call(in);
+	rc = in->lp->source.restore_test(in->inst, cin);
+	instance_done(in);
+	return rc;
+}
+
+int
+op_open_write(struct instance *in, const char *key, cairn_sink_writer **w)
+{
+	int rc;
+	instance_call(in);
+	rc = in->lp->sink.open_write(in->inst, key, w);
+	if (!rc)
+		in->ctx.open++;
+	instance_done(in);
+	return rc;
+}
+
+int
+op_write(struct instance *in, cairn_sink_writer *w, const void *buf, size_t len)
+{
+	instance_call(in);
+	return in->lp->sink.write(w, buf, len); /* a writer is open: no scratch removal */
+}
+
+int
+op_commit(struct instance *in, cairn_sink_writer *w)
+{
+	int rc;
+	instance_call(in);
+	rc = in->lp->sink.commit(w);
+	in->ctx.open--; /* released whatever the result */
+	instance_done(in);
+	return rc;
+}
+
+void
+op_abort(struct instance *in, cairn_sink_writer *w)
+{
+	instance_call(in);
+	in->lp->sink.abort(w);
+	in->ctx.open--;
+	instance_done(in);
+}
+
+int
+op_open_read(struct instance *in, const char *key, cairn_sink_reader **r)
+{
+	int rc;
+	instance_call(in);
+	rc = in->lp->sink.open_read(in->inst, key, r);
+	if (!rc)
+		in->ctx.open++;
+	instance_done(in);
+	return rc;
+}
+
+ssize_t
+op_read(struct instance *in, cairn_sink_reader *r, void *buf, size_t len)
+{
+	instance_call(in);
+	return in->lp->sink.read(r, buf, len); /* a reader is open: no scratch removal */
+}
+
+void
+op_close_read(struct instance *in, cairn_sink_reader *r)
+{
+	instance_call(in);
+	in->lp->sink.close_read(r);
+	in->ctx.open--;
+	instance_done(in);
+}
+
+int
+op_list(struct instance *in, const char *prefix, cairn_list_cb cb, void *ud)
+{
+	int rc;
+	instance_call(in);
+	rc = in->lp->sink.list(in->inst, prefix, cb, ud);
+	instance_done(in);
+	return rc;
+}
+
+int
+op_remove(struct instance *in, const char *key)
+{
+	int rc;
+	instance_call(in);
+	rc = in->lp->sink.remove(in->inst, key);
+	instance_done(in);
+	return rc;
+}
+
+int
+op_usage(struct instance *in, struct cairn_usage *u)
+{
+	int rc;
+	instance_call(in);
+	rc = in->lp->sink.usage(in->inst, u);
+	instance_done(in);
+	return rc;
+}
+
+int
+op_lock(struct instance *in, const char *name, cairn_sink_lock **lk)
+{
+	int rc;
+	instance_call(in);
+	rc = in->lp->sink.lock(in->inst, name, lk);
+	instance_done(in);
+	return rc;
+}
+
+void
+op_unlock(struct instance *in, cairn_sink_lock *lk)
+{
+	instance_call(in);
+	in->lp->sink.unlock(lk);
+	instance_done(in);
 }

@@ -4,10 +4,9 @@
 #define CAIRN_CORE_PLUGIN_H
 
 #include <cairn/plugin.h>
-#include <jansson.h>
-#include <signal.h>
 
 #include "config.h"
+#include "host.h"
 #include "util.h"
 
 /* A loaded plugin.  desc, source and sink are the core's own zero-padded
@@ -46,20 +45,6 @@ void plugin_unload(struct loaded_plugin *lp);
 /* Every plugin name found in the search path, first occurrence wins. */
 void registry_scan(const struct plugin_registry *reg, struct strvec *names);
 
-/* The host table handed to every plugin. */
-extern const struct cairn_host cairn_host_table;
-
-/* Set from a signal handler; plugins see it through host->cancelled. */
-extern volatile sig_atomic_t cairn_cancel_signal;
-
-/* The context the core keeps per instance. */
-struct cairn_ctx {
-	char *label; /* "source uploads (files)" */
-	char *error; /* last set_error detail */
-	json_t *stats;
-	int warnings;
-};
-
 /* A plugin instance: one [source] or [sink] section made live. */
 struct instance {
 	struct loaded_plugin *lp;
@@ -79,7 +64,30 @@ void instance_destroy(struct instance *in);
 
 /* The plugin's detail for its last failure, or a generic word for rc. */
 const char *instance_error(const struct instance *in, int rc);
-/* Forget the last error detail and the stats. */
+/* Forget the last error detail, the stats and the warnings. */
 void instance_reset(struct instance *in);
+
+/* Every call into a plugin's ops goes through these.  Each clears the
+ * error detail first, so a failure the plugin does not explain reads as
+ * the code's generic word, never as an older call's message; and each
+ * removes the instance's scratch directory once the op is over (for a
+ * sink, once no writer or reader of it is open). */
+const char *op_file_extension(struct instance *in);
+int op_backup(struct instance *in, struct cairn_out *out);
+int op_restore(struct instance *in, struct cairn_in *cin, unsigned flags);
+int op_verify(struct instance *in, struct cairn_in *cin);
+int op_restore_test(struct instance *in, struct cairn_in *cin);
+int op_open_write(struct instance *in, const char *key, cairn_sink_writer **w);
+int op_write(struct instance *in, cairn_sink_writer *w, const void *buf, size_t len);
+int op_commit(struct instance *in, cairn_sink_writer *w);
+void op_abort(struct instance *in, cairn_sink_writer *w);
+int op_open_read(struct instance *in, const char *key, cairn_sink_reader **r);
+ssize_t op_read(struct instance *in, cairn_sink_reader *r, void *buf, size_t len);
+void op_close_read(struct instance *in, cairn_sink_reader *r);
+int op_list(struct instance *in, const char *prefix, cairn_list_cb cb, void *ud);
+int op_remove(struct instance *in, const char *key);
+int op_usage(struct instance *in, struct cairn_usage *u);
+int op_lock(struct instance *in, const char *name, cairn_sink_lock **lk);
+void op_unlock(struct instance *in, cairn_sink_lock *lk);
 
 #endif

@@ -15,6 +15,7 @@ int progress_enabled;
 static struct {
 	char label[128];
 	uint64_t bytes;
+	uint64_t total; /* expected bytes; 0: unknown */
 	double start, last;
 	int shown;
 } pg;
@@ -41,14 +42,21 @@ progress_begin(const char *label)
 {
 	snprintf(pg.label, sizeof(pg.label), "%s", label);
 	pg.bytes = 0;
+	pg.total = 0;
 	pg.start = pg.last = now();
 	log_before_print = clear_line;
 }
 
 void
+progress_total(uint64_t bytes)
+{
+	pg.total = bytes;
+}
+
+void
 progress_add(uint64_t bytes)
 {
-	double t;
+	double t, rate;
 	pg.bytes += bytes;
 	if (!progress_enabled)
 		return;
@@ -56,11 +64,22 @@ progress_add(uint64_t bytes)
 	if (t - pg.last < 0.25)
 		return;
 	pg.last = t;
-	char done[32], rate[32];
+	char done[32], speed[32], all[32];
+	rate = (double)pg.bytes / (t - pg.start > 0 ? t - pg.start : 1);
 	format_bytes(pg.bytes, done, sizeof(done));
-	format_bytes((uint64_t)((double)pg.bytes / (t - pg.start > 0 ? t - pg.start : 1)), rate,
-	             sizeof(rate));
-	fprintf(stderr, "\r\033[K%s: %s, %s/s", pg.label, done, rate);
+	format_bytes((uint64_t)rate, speed, sizeof(speed));
+	if (pg.total && pg.bytes <= pg.total) {
+		/* An estimate passed means it was wrong: then bytes and rate
+		 * only, rather than a percent above 100 or a negative time. */
+		double left = rate > 0 ? (double)(pg.total - pg.bytes) / rate : 0;
+		unsigned long s = left < 360000 ? (unsigned long)left : 359999;
+		format_bytes(pg.total, all, sizeof(all));
+		fprintf(stderr, "\r\033[K%s: %s of %s (%d%%), %s/s, %lu:%02lu:%02lu left", pg.label,
+		        done, all, (int)((double)pg.bytes * 100 / (double)pg.total), speed,
+		        s / 3600, s / 60 % 60, s % 60);
+	} else {
+		fprintf(stderr, "\r\033[K%s: %s, %s/s", pg.label, done, speed);
+	}
 	pg.shown = 1;
 }
 

@@ -1,4 +1,5 @@
-/* progress.h - one self-updating line on a terminal (bytes, rate) for long
+/* progress.h - one self-updating line on a terminal (bytes, rate; percent
+ * and time left once the total is known) for long
  * work; silent when stderr is not a terminal, so cron mails stay empty. */
 #ifndef CAIRN_PROGRESS_H
 #define CAIRN_PROGRESS_H
@@ -8,6 +9,9 @@
 extern int progress_enabled;
 
 void progress_begin(const char *label);
+/* The bytes the work is expected to take in all; 0: unknown.  Reset by
+ * progress_begin. */
+void progress_total(uint64_t bytes);
 void progress_add(uint64_t bytes);
 void progress_end(void);
 

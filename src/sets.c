@@ -64,7 +64,7 @@ sets_list(struct instance *sink, const char *job, struct set_list *out, char **e
 	struct lister ls = {.l = out, .prefix_len = strlen(prefix)};
 	int rc;
 	memset(out, 0, sizeof(*out));
-	rc = sink->lp->sink.list(sink->inst, prefix, on_object, &ls);
+	rc = op_list(sink, prefix, on_object, &ls);
 	free(prefix);
 	if (rc) {
 		*err = xasprintf("%s: cannot list the backups of job %s: %s", sink->ctx.label, job,
@@ -110,7 +110,7 @@ sink_read_all(struct instance *sink, const char *key, size_t max, char **buf, si
 	cairn_sink_reader *r;
 	size_t cap = 4096, n = 0;
 	char *b;
-	int rc = sink->lp->sink.open_read(sink->inst, key, &r);
+	int rc = op_open_read(sink, key, &r);
 	if (rc) {
 		*err = xasprintf("%s: cannot read %s: %s", sink->ctx.label, key,
 		                 instance_error(sink, rc));
@@ -127,7 +127,7 @@ sink_read_all(struct instance *sink, const char *key, size_t max, char **buf, si
 			cap *= 2;
 			b = xrealloc(b, cap);
 		}
-		ssize_t got = sink->lp->sink.read(r, b + n, cap - n);
+		ssize_t got = op_read(sink, r, b + n, cap - n);
 		if (got < 0) {
 			*err = xasprintf("%s: cannot read %s: %s", sink->ctx.label, key,
 			                 instance_error(sink, (int)got));
@@ -138,7 +138,7 @@ sink_read_all(struct instance *sink, const char *key, size_t max, char **buf, si
 			break;
 		n += (size_t)got;
 	}
-	sink->lp->sink.close_read(r);
+	op_close_read(sink, r);
 	if (rc) {
 		free(b);
 		return rc;
@@ -152,13 +152,17 @@ int
 sink_write_all(struct instance *sink, const char *key, const void *buf, size_t len, char **err)
 {
 	cairn_sink_writer *w;
-	int rc = sink->lp->sink.open_write(sink->inst, key, &w);
+	int rc = op_open_write(sink, key, &w);
 	if (!rc) {
-		rc = sink->lp->sink.write(w, buf, len);
-		if (rc)
-			sink->lp->sink.abort(w);
-		else
-			rc = sink->lp->sink.commit(w);
+		rc = op_write(sink, w, buf, len);
+		if (rc) {
+			/* the detail before abort(), which clears it */
+			*err = xasprintf("%s: cannot write %s: %s", sink->ctx.label, key,
+			                 instance_error(sink, rc));
+			op_abort(sink, w);
+			return rc;
+		}
+		rc = op_commit(sink, w);
 	}
 	if (rc)
 		*err = xasprintf("%s: cannot write %s: %s", sink->ctx.label, key,
@@ -242,7 +246,7 @@ set_remove(struct instance *sink, const char *job, const struct set_info *s, cha
 			int is_manifest = strcmp(s->keys.v[i], manifest) == 0;
 			if (is_manifest != (pass == 0))
 				continue;
-			rc = sink->lp->sink.remove(sink->inst, s->keys.v[i]);
+			rc = op_remove(sink, s->keys.v[i]);
 			if (rc == CAIRN_E_NOTFOUND)
 				rc = 0;
 			if (rc)
@@ -260,8 +264,7 @@ sink_lock(struct instance *sink, const char *job, cairn_sink_lock **lk, char **e
 	*lk = NULL;
 	if (!sink->lp->sink.lock || !sink->lp->sink.unlock)
 		return 0;
-	instance_reset(sink);
-	rc = sink->lp->sink.lock(sink->inst, job, lk);
+	rc = op_lock(sink, job, lk);
 	if (rc) {
 		*lk = NULL;
 		*err = rc == CAIRN_E_LOCKED
@@ -276,7 +279,7 @@ void
 sink_unlock(struct instance *sink, cairn_sink_lock *lk)
 {
 	if (lk)
-		sink->lp->sink.unlock(lk);
+		op_unlock(sink, lk);
 }
 
 int

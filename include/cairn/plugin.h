@@ -21,13 +21,39 @@
  *
  * Errors: every op returns 0 or a negative CAIRN_E_* code.  The human-readable
  * detail goes through host->set_error(ctx, ...), one line, naming the object
- * (file, key, bucket) and, where possible, what to do about it.
+ * (file, key, bucket) and, where possible, what to do about it.  The core
+ * clears the detail before every call into the plugin, so a failure without
+ * set_error reads as the code's generic word, never as an older message.
+ *
+ * Environment.  A plugin runs inside cairn's process and shares it, so:
+ *  - The ops of one instance are called from one thread at a time; a later
+ *    cairn may call different instances at once, so keep no mutable state
+ *    outside the instance.  A sink's write() runs nested inside the
+ *    source's out->write() (on the source's thread, or on a compression
+ *    thread during backup).
+ *  - Never rely on or change the working directory: open relative to
+ *    directory descriptors (openat(), mkdirat(), fstatat(), ...).  Never
+ *    call setlocale() (use newlocale()/uselocale() on your thread), never
+ *    install signal handlers, never change the environment (setenv,
+ *    putenv, unsetenv).
+ *  - System calls may fail with EINTR: retry them.  SIGPIPE is ignored
+ *    (a closed pipe or socket gives EPIPE); children inherit that, so reset
+ *    it to SIG_DFL in a child that relies on it.  Start children with
+ *    posix_spawn() or fork() followed at once by exec (compression threads
+ *    run during backup; between fork and exec only async-signal-safe
+ *    calls are allowed).
+ *  - Open every descriptor with O_CLOEXEC (SOCK_CLOEXEC, pipe2, ...), so a
+ *    child started by another plugin never inherits it.  Give every file
+ *    and directory you create an explicit mode; the umask is the user's.
+ *  - Statistics (host->stat) reach the manifest only from backup(); those
+ *    recorded in other ops are discarded.
  *
  * SPDX-License-Identifier: MIT
  */
 #ifndef CAIRN_PLUGIN_H
 #define CAIRN_PLUGIN_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -96,7 +122,21 @@ enum cairn_key_type {
 #define CAIRN_KEY_SECRET 0x2u   /* never logged; may also be given as
 	                           NAME_file = PATH or NAME_env = VARIABLE */
 
-/* One entry of a plugin's key table; the table ends with { .name = NULL }. */
+/* One entry of a plugin's key table; the table ends with { .name = NULL }.
+ *
+ * The core checks the table when it loads the plugin and refuses it if a
+ * name is empty, contains '.' (`--set SECTION.KEY=VALUE` could never
+ * reach it), is "plugin" (the core's own key), appears twice, or equals
+ * NAME_file or NAME_env of a secret key NAME.  A type this cairn does not
+ * know makes the plugin "need a newer cairn".
+ *
+ * struct cairn_key and struct cairn_value never grow: key tables and
+ * value arrays are indexed by element (keys[k], values[k]), and an array
+ * sized by one side cannot be indexed by code built against another size.
+ * Per-key information added later comes as a parallel table, index for
+ * index with keys, appended to struct cairn_plugin (read by the core only
+ * when the plugin's struct_size has it); per-value information likewise
+ * as a parallel array appended to struct cairn_config. */
 struct cairn_key {
 	const char *name;
 	enum cairn_key_type type;
@@ -168,6 +208,25 @@ struct cairn_host {
 	/* Record a statistic for the manifest ("files", "bytes",
 	 * "documents.db.coll", ...).  Setting a key again replaces it. */
 	void (*stat)(cairn_ctx *ctx, const char *key, int64_t value);
+
+	/* ---- ABI 1.1: check with CAIRN_HOST_HAS(host, member) ---- */
+	/* log and set_error with a va_list, for plugins with their own
+	 * formatting wrappers.  No length limit: messages are never cut. */
+	void (*vlog)(cairn_ctx *ctx, enum cairn_log_level level, const char *fmt,
+	             va_list ap) CAIRN_PRINTF(3, 0);
+	void (*vset_error)(cairn_ctx *ctx, const char *fmt, va_list ap)
+		CAIRN_PRINTF(2, 0);
+	/* backup(): the raw bytes the source expects to write in all (an
+	 * estimate is fine; call again to correct it), so a terminal shows
+	 * percent and time left.  Ignored outside backup(). */
+	void (*progress_total)(cairn_ctx *ctx, uint64_t bytes);
+	/* A directory of this instance's own (mode 0700) on the file system
+	 * of cairn's state_dir, for staging and restore tests: made on first
+	 * use, removed with everything in it once the op that asked for it
+	 * returns (for a sink: once its last open writer or reader is
+	 * committed, aborted or closed).  The same path within one op.  NULL
+	 * with the error detail set when it cannot be made. */
+	const char *(*scratch_dir)(cairn_ctx *ctx);
 };
 
 #define CAIRN_HOST_HAS(host, member)                                       \
@@ -219,13 +278,20 @@ struct cairn_source_ops {
 	int (*create)(cairn_ctx *ctx, const struct cairn_config *cfg,
 	              void **instance);
 	void (*destroy)(void *instance);
-	/* The kind of data written, without a dot: "tar", "rdb", "archive". */
+	/* The kind of data written: "tar", "rdb", "archive".  1 to 32
+	 * letters, digits, '-', '_' or '+', no dot, the same for the
+	 * instance's life; the core names objects NAME.EXT[.zst] and refuses
+	 * a backup when EXT breaks this rule.  NULL or "": "bin". */
 	const char *(*file_extension)(void *instance);
 	/* Push one complete backup into out. */
 	int (*backup)(void *instance, struct cairn_out *out);
 	/* Pull a backup from in and restore it to the instance's target.
 	 * Refuse a non-empty target with CAIRN_E_EXISTS unless
-	 * CAIRN_RESTORE_FORCE is set. */
+	 * CAIRN_RESTORE_FORCE is set.  It need not read to the end of in
+	 * (tar's trailing blocks, say): the core reads the rest and checks
+	 * size and SHA-256 after it returns.  A source with
+	 * CAIRN_SOURCE_STAGED_RESTORE must read until read() returns 0
+	 * before it changes the target. */
 	int (*restore)(void *instance, struct cairn_in *in, unsigned flags);
 	/* Optional: read the whole backup and check its format deeply;
 	 * CAIRN_E_CORRUPT when it is damaged. */

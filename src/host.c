@@ -1,0 +1,262 @@
+/* host.c - see host.h */
+#include "autoconf.h"
+
+#include "host.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cairn.h"
+#include "log.h"
+#include "progress.h"
+#include "util.h"
+
+volatile sig_atomic_t cairn_cancel_signal;
+
+const char *
+cairn_strerror(int code)
+{
+	switch (code) {
+	case CAIRN_OK: return "success";
+	case CAIRN_E_CONFIG: return "configuration error";
+	case CAIRN_E_IO: return "input/output error";
+	case CAIRN_E_AUTH: return "authentication failed";
+	case CAIRN_E_NOTFOUND: return "not found";
+	case CAIRN_E_CORRUPT: return "data is corrupt";
+	case CAIRN_E_RETRYABLE: return "temporary failure";
+	case CAIRN_E_CANCELLED: return "cancelled";
+	case CAIRN_E_NOMEM: return "out of memory";
+	case CAIRN_E_UNSUPPORTED: return "not supported";
+	case CAIRN_E_EXISTS: return "target is not empty";
+	case CAIRN_E_LOCKED: return "locked by another run";
+	default: return "unknown error";
+	}
+}
+
+/* ------------------------------------------------------------ host */
+
+static void
+host_vlog(cairn_ctx *ctx, enum cairn_log_level level, const char *fmt, va_list ap)
+{
+	char *prefix = xasprintf("%s: ", ctx->label);
+	if (level == CAIRN_LOG_WARN)
+		ctx->warnings++;
+	if (level > CAIRN_LOG_DEBUG)
+		level = CAIRN_LOG_DEBUG;
+	log_vmsg(level, prefix, fmt, ap);
+	free(prefix);
+}
+
+static void
+host_log(cairn_ctx *ctx, enum cairn_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	host_vlog(ctx, level, fmt, ap);
+	va_end(ap);
+}
+
+static void
+host_vset_error(cairn_ctx *ctx, const char *fmt, va_list ap)
+{
+	/* formatted first: an argument may point into the old detail */
+	char *e = xvasprintf(fmt, ap);
+	free(ctx->error);
+	ctx->error = e;
+}
+
+static void
+host_set_error(cairn_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	host_vset_error(ctx, fmt, ap);
+	va_end(ap);
+}
+
+static int
+host_cancelled(cairn_ctx *ctx)
+{
+	(void)ctx;
+	return cairn_cancel_signal != 0;
+}
+
+static void
+host_stat(cairn_ctx *ctx, const char *key, int64_t value)
+{
+	if (!ctx->stats)
+		ctx->stats = json_object();
+	json_object_set_new(ctx->stats, key, json_integer(value));
+}
+
+static void
+host_progress_total(cairn_ctx *ctx, uint64_t bytes)
+{
+	if (ctx->in_backup)
+		progress_total(bytes);
+}
+
+/* mkdir that accepts an existing directory, never a symlink or a file. */
+static int
+mkdir_private(const char *path)
+{
+	struct stat st;
+	if (mkdir(path, 0700) == 0)
+		return 0;
+	if (errno != EEXIST)
+		return -1;
+	if (lstat(path, &st) != 0)
+		return -1;
+	if (!S_ISDIR(st.st_mode)) {
+		errno = ENOTDIR;
+		return -1;
+	}
+	return 0;
+}
+
+static const char *
+host_scratch_dir(cairn_ctx *ctx)
+{
+	char *parent, *tmpl;
+	if (ctx->scratch)
+		return ctx->scratch;
+	if (!ctx->state_dir) {
+		host_set_error(ctx, "no scratch directory: cairn has no state_dir for this run");
+		return NULL;
+	}
+	/* Below state_dir, so staging renames into a target on the same
+	 * file system as the state stay atomic and cost no copy. */
+	parent = path_join(ctx->state_dir, "scratch");
+	if (mkdir_private(ctx->state_dir) != 0 || mkdir_private(parent) != 0) {
+		host_set_error(ctx, "cannot make the scratch directory %s: %s; check state_dir",
+		               parent, strerror(errno));
+		free(parent);
+		return NULL;
+	}
+	tmpl = xasprintf("%s/%s.XXXXXX", parent, ctx->scratch_tag ? ctx->scratch_tag : "instance");
+	free(parent);
+	/* mkdtemp makes it 0700 whatever the umask */
+	if (!mkdtemp(tmpl)) {
+		host_set_error(ctx, "cannot make a scratch directory like %s: %s; check state_dir",
+		               tmpl, strerror(errno));
+		free(tmpl);
+		return NULL;
+	}
+	ctx->scratch = tmpl;
+	return ctx->scratch;
+}
+
+const struct cairn_host cairn_host_table = {
+	.struct_size = sizeof(struct cairn_host),
+	.abi_major = CAIRN_ABI_MAJOR,
+	.abi_minor = CAIRN_ABI_MINOR,
+	.cairn_version = PACKAGE_VERSION,
+	.log = host_log,
+	.set_error = host_set_error,
+	.cancelled = host_cancelled,
+	.stat = host_stat,
+	.vlog = host_vlog,
+	.vset_error = host_vset_error,
+	.progress_total = host_progress_total,
+	.scratch_dir = host_scratch_dir,
+};
+
+/* ------------------------------------------------------- scratch */
+
+/* Empty the directory open as dfd (which this closes), by descriptors
+ * only: nothing a plugin left there, a symlink least of all, can lead the
+ * removal outside it.  0, or -1 with errno and *where naming the entry. */
+static int
+empty_dir(int dfd, char **where, const char *path)
+{
+	DIR *d;
+	struct dirent *de;
+	int rc = 0;
+	/* a plugin may have left a directory without write permission */
+	(void)fchmod(dfd, 0700);
+	d = fdopendir(dfd);
+	if (!d) {
+		int e = errno;
+		close(dfd);
+		errno = e;
+		*where = xstrdup(path);
+		return -1;
+	}
+	while (!rc && (errno = 0, de = readdir(d))) {
+		struct stat st;
+		char *sub;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			if (errno == ENOENT)
+				continue;
+			*where = path_join(path, de->d_name);
+			rc = -1;
+			break;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			int sfd = openat(dirfd(d), de->d_name,
+			                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			sub = path_join(path, de->d_name);
+			if (sfd < 0) {
+				*where = sub;
+				rc = -1;
+				break;
+			}
+			rc = empty_dir(sfd, where, sub);
+			free(sub);
+			if (rc)
+				break;
+		}
+		if (unlinkat(dirfd(d), de->d_name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0 &&
+		    errno != ENOENT) {
+			*where = path_join(path, de->d_name);
+			rc = -1;
+		}
+	}
+	if (!rc && errno) {
+		*where = xstrdup(path);
+		rc = -1;
+	}
+	{
+		int e = errno;
+		closedir(d);
+		errno = e;
+	}
+	return rc;
+}
+
+void
+ctx_scratch_remove(cairn_ctx *ctx)
+{
+	char *where = NULL;
+	int fd;
+	if (!ctx->scratch)
+		return;
+	fd = open(ctx->scratch, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || empty_dir(fd, &where, ctx->scratch) != 0 || rmdir(ctx->scratch) != 0) {
+		log_warn("%s: cannot remove its scratch directory: %s: %s; remove it by hand",
+		         ctx->label, where ? where : ctx->scratch, strerror(errno));
+	}
+	free(where);
+	free(ctx->scratch);
+	ctx->scratch = NULL;
+}
+
+void
+ctx_free(cairn_ctx *ctx)
+{
+	ctx_scratch_remove(ctx);
+	free(ctx->label);
+	free(ctx->error);
+	free(ctx->state_dir);
+	free(ctx->scratch_tag);
+	json_decref(ctx->stats);
+}

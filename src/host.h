@@ -1,0 +1,36 @@
+/* host.h - what the core offers plugins: the host table, the per-instance
+ * context it works on, the cancel flag and the scratch directories. */
+#ifndef CAIRN_HOST_H
+#define CAIRN_HOST_H
+
+#include <cairn/plugin.h>
+#include <jansson.h>
+#include <signal.h>
+
+/* The host table handed to every plugin. */
+extern const struct cairn_host cairn_host_table;
+
+/* Set from a signal handler; plugins see it through host->cancelled. */
+extern volatile sig_atomic_t cairn_cancel_signal;
+
+/* The context the core keeps per instance. */
+struct cairn_ctx {
+	char *label; /* "source uploads (files)" */
+	char *error; /* last set_error detail */
+	json_t *stats;
+	int warnings;
+	char *state_dir; /* where scratch directories go; NULL: none */
+	char *scratch;   /* this instance's scratch directory, once made */
+	char *scratch_tag; /* "source-uploads": names the scratch directory */
+	int open;        /* sink writers and readers not yet released */
+	int in_backup;   /* backup() is running: progress_total counts */
+};
+
+/* Remove ctx's scratch directory and everything in it, if there is one;
+ * a failure is logged as a warning naming the directory. */
+void ctx_scratch_remove(cairn_ctx *ctx);
+
+/* Free what the context holds (not the context itself). */
+void ctx_free(cairn_ctx *ctx);
+
+#endif
