@@ -3,7 +3,6 @@
 
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
@@ -15,127 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "plugin.h"
+#include "plugin.h" /* cairn_cancel_signal */
 #include "util.h"
-
-/* ------------------------------------------------------------ values */
-
-int
-parse_bool(const char *t, int64_t *out)
-{
-	static const char *const yes[] = {"yes", "true", "on", "1", NULL};
-	static const char *const no[] = {"no", "false", "off", "0", NULL};
-	for (int i = 0; yes[i]; i++) {
-		if (strcasecmp(t, yes[i]) == 0) {
-			*out = 1;
-			return 0;
-		}
-		if (strcasecmp(t, no[i]) == 0) {
-			*out = 0;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-int
-parse_int(const char *t, int64_t *out)
-{
-	char *end;
-	long long v;
-	if (!*t)
-		return -1;
-	errno = 0;
-	v = strtoll(t, &end, 10);
-	if (errno || *end || end == t)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-/* A non-negative number followed by a unit from table; the empty unit
- * must be in the table too. */
-struct unit {
-	const char *name;
-	int64_t factor;
-};
-
-static int
-parse_with_units(const char *t, const struct unit *units, int64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	if (!isdigit((unsigned char)*t))
-		return -1;
-	errno = 0;
-	v = strtoull(t, &end, 10);
-	if (errno)
-		return -1;
-	while (*end == ' ')
-		end++;
-	for (int i = 0; units[i].name; i++) {
-		if (strcasecmp(end, units[i].name) == 0) {
-			if (v > (unsigned long long)(INT64_MAX / units[i].factor))
-				return -1;
-			*out = (int64_t)v * units[i].factor;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-int
-parse_size(const char *t, int64_t *out)
-{
-	/* K and KiB are the same binary unit: sysadmins write "64M" meaning
-	 * 64 MiB, and two meanings for one letter would only surprise. */
-	static const struct unit units[] = {
-		{"", 1},           {"B", 1},
-		{"K", 1LL << 10},  {"KB", 1LL << 10}, {"KiB", 1LL << 10},
-		{"M", 1LL << 20},  {"MB", 1LL << 20}, {"MiB", 1LL << 20},
-		{"G", 1LL << 30},  {"GB", 1LL << 30}, {"GiB", 1LL << 30},
-		{"T", 1LL << 40},  {"TB", 1LL << 40}, {"TiB", 1LL << 40},
-		{NULL, 0}};
-	return parse_with_units(t, units, out);
-}
-
-int
-parse_duration(const char *t, int64_t *out)
-{
-	static const struct unit units[] = {
-		{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 604800},
-		{NULL, 0}};
-	return parse_with_units(t, units, out);
-}
-
-static const char *const comp_names[] = {
-	[COMP_NONE] = "none", [COMP_ZSTD] = "zstd", [COMP_GZIP] = "gzip", [COMP_XZ] = "xz"};
-
-int
-parse_compression(const char *t, enum compression *out)
-{
-	for (int c = COMP_NONE; c <= COMP_XZ; c++)
-		if (strcmp(t, comp_names[c]) == 0) {
-			*out = (enum compression)c;
-			return 0;
-		}
-	return -1;
-}
-
-const char *
-compression_name(enum compression c)
-{
-	return comp_names[c];
-}
-
-const char *
-compression_ext(enum compression c)
-{
-	static const char *const ext[] = {
-		[COMP_NONE] = NULL, [COMP_ZSTD] = "zst", [COMP_GZIP] = "gz", [COMP_XZ] = "xz"};
-	return ext[c];
-}
 
 /* ----------------------------------------------------------- loading */
 
@@ -287,14 +167,27 @@ read_fail_text(const char *file, const char *secret, enum read_fail why,
 	}
 }
 
+int
+config_read_file(const char *path, const char *secret, size_t max, struct stat *st,
+                 char **data, size_t *len, char **err)
+{
+	enum read_fail why;
+	if (read_bounded(path, max, st, data, len, &why) == 0)
+		return 0;
+	*err = read_fail_text(path, secret, why, st, max);
+	return -1;
+}
+
+
+static const char *const kind_names[] = {
+	[SECTION_CAIRN] = "cairn", [SECTION_SOURCE] = "source", [SECTION_SINK] = "sink",
+	[SECTION_RETENTION] = "retention", [SECTION_JOB] = "job"};
+#define NKINDS (sizeof(kind_names) / sizeof(kind_names[0]))
 
 const char *
 section_kind_name(enum section_kind kind)
 {
-	static const char *const names[] = {
-		[SECTION_CAIRN] = "cairn", [SECTION_SOURCE] = "source", [SECTION_SINK] = "sink",
-		[SECTION_RETENTION] = "retention", [SECTION_JOB] = "job"};
-	return names[kind];
+	return kind_names[kind];
 }
 
 struct loader {
@@ -324,7 +217,7 @@ fail_at(struct loader *ld, int line, const char *fmt, ...)
 	free(msg);
 }
 
-static void
+void
 section_label(const struct cfg_section *s, char *buf, size_t len)
 {
 	if (s->name)
@@ -337,7 +230,6 @@ static void
 open_section(struct loader *ld, const char *text)
 {
 	struct cairn_cfg *cfg = ld->cfg;
-	static const char *const kinds[] = {"cairn", "source", "sink", "retention", "job"};
 	char *hdr = xstrdup(text), *name = NULL, *sp;
 	int kind = -1;
 
@@ -350,9 +242,9 @@ open_section(struct loader *ld, const char *text)
 		for (char *e = name + strlen(name); e > name && (e[-1] == ' ' || e[-1] == '\t');)
 			*--e = '\0';
 	}
-	for (int k = 0; k < 5; k++)
-		if (strcmp(hdr, kinds[k]) == 0)
-			kind = k;
+	for (size_t k = 0; k < NKINDS; k++)
+		if (strcmp(hdr, kind_names[k]) == 0)
+			kind = (int)k;
 	if (kind < 0) {
 		fail_at(ld, ld->line,
 		        "[%s]: unknown kind of section; use [cairn], [source NAME], "
@@ -365,7 +257,7 @@ open_section(struct loader *ld, const char *text)
 	}
 	if (kind != SECTION_CAIRN && (!name || !*name)) {
 		fail_at(ld, ld->line, "[%s]: a %s section needs a name, e.g. [%s nightly]", text,
-		        kinds[kind], kinds[kind]);
+		        kind_names[kind], kind_names[kind]);
 		goto out;
 	}
 	if (name && !valid_name(name)) {
@@ -729,7 +621,6 @@ config_load(const char *path, char **err)
 	struct loader ld = {0};
 	struct cairn_cfg *cfg = xcalloc(1, sizeof(*cfg));
 	struct stat st;
-	enum read_fail why;
 	char *data;
 	int rc;
 
@@ -740,8 +631,7 @@ config_load(const char *path, char **err)
 		free(abs);
 	}
 	ld.cfg = cfg;
-	if (read_bounded(path, CONFIG_MAX_BYTES, &st, &data, &ld.len, &why) != 0) {
-		*err = read_fail_text(path, NULL, why, &st, CONFIG_MAX_BYTES);
+	if (config_read_file(path, NULL, CONFIG_MAX_BYTES, &st, &data, &ld.len, err) != 0) {
 		config_free(cfg);
 		return NULL;
 	}
@@ -824,29 +714,6 @@ config_free(struct cairn_cfg *cfg)
 
 /* ------------------------------------------------------- state_dir */
 
-/* mkdir -p with mode for each directory it creates. */
-static int
-make_dirs(const char *dir, mode_t mode)
-{
-	char *p = xstrdup(dir);
-	int rc = 0;
-	for (char *s = p + 1;; s++) {
-		if (*s == '/' || !*s) {
-			char c = *s;
-			*s = '\0';
-			if (mkdir(p, mode) != 0 && errno != EEXIST) {
-				rc = -1;
-				break;
-			}
-			*s = c;
-			if (!c)
-				break;
-		}
-	}
-	free(p);
-	return rc;
-}
-
 int
 state_dir_check(const char *dir, char **err)
 {
@@ -856,7 +723,7 @@ state_dir_check(const char *dir, char **err)
 	int fd, saved;
 
 	/* created as lock_job() creates it, so the check sees what a run would */
-	if (make_dirs(dir, 0700) != 0) {
+	if (mkdir_p(dir, 0700) != 0) {
 		*err = xasprintf("cannot create the state directory %s: %s; %s", dir,
 		                 strerror(errno), fix);
 		return -1;
@@ -886,323 +753,4 @@ state_dir_check(const char *dir, char **err)
 	}
 	close(fd);
 	return 0;
-}
-
-/* ------------------------------------------------------- plugin keys */
-
-static size_t
-edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), row[64];
-	if (lb >= 64)
-		return 99;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
-/* ", did you mean path?" or a list of the known keys, into a new string. */
-static char *
-key_hint(const struct cairn_key *keys, const char *key)
-{
-	size_t best = 3;
-	const char *guess = NULL;
-	for (size_t k = 0; keys[k].name; k++) {
-		size_t d = edit_distance(key, keys[k].name);
-		if (d < best) {
-			best = d;
-			guess = keys[k].name;
-		}
-	}
-	if (guess)
-		return xasprintf("did you mean %s?", guess);
-	char *list = xstrdup("");
-	for (size_t k = 0; keys[k].name; k++) {
-		char *n = xasprintf("%s%s%s", list, k ? ", " : "", keys[k].name);
-		free(list);
-		list = n;
-	}
-	char *r = xasprintf("known keys: %s", *list ? list : "none");
-	free(list);
-	return r;
-}
-
-struct key_source {
-	const struct cairn_cfg *cfg;
-	const struct cfg_section *sec;
-	const char *plugin;
-	int line;          /* 0 for --set */
-	const char *key;   /* as written */
-};
-
-static char *__attribute__((format(printf, 2, 3)))
-key_error(const struct key_source *ks, const char *fmt, ...)
-{
-	char label[300], *msg, *r;
-	va_list ap;
-	va_start(ap, fmt);
-	msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	section_label(ks->sec, label, sizeof(label));
-	if (ks->line)
-		r = xasprintf("%s:%d: %s %s: %s", ks->cfg->path, ks->line, label, ks->key, msg);
-	else
-		r = xasprintf("--set %s: %s (for %s)", ks->key, msg, label);
-	free(msg);
-	return r;
-}
-
-static const char *
-type_word(enum cairn_key_type t)
-{
-	switch (t) {
-	case CAIRN_KEY_INT: return "a whole number";
-	case CAIRN_KEY_BOOL: return "yes or no";
-	case CAIRN_KEY_SIZE: return "a size such as 512K, 64M or 2G";
-	case CAIRN_KEY_DURATION: return "a duration such as 30s, 10m, 2h, 7d or 1w";
-	default: return "a value";
-	}
-}
-
-/* Read the first line of a secret file (without its CR LF).  Nothing of
- * the content goes into a message. */
-static char *
-read_secret_file(const char *path, const char *key, char **why)
-{
-	struct stat st;
-	enum read_fail fail;
-	char *data, *r;
-	size_t len, n;
-
-	if (read_bounded(path, SECRET_MAX_BYTES, &st, &data, &len, &fail) != 0) {
-		*why = read_fail_text(path, key, fail, &st, SECRET_MAX_BYTES);
-		return NULL;
-	}
-	{
-		const char *eol = memchr(data, '\n', len);
-		n = eol ? (size_t)(eol - data) : len;
-	}
-	if (n > 0 && data[n - 1] == '\r')
-		n--;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)data[i];
-		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			*why = xasprintf("control character 0x%02x in the first line of %s; the "
-			                 "secret is its first line, as text", c, path);
-			free(data);
-			return NULL;
-		}
-	}
-	r = xstrndup(data, n);
-	free(data);
-	return r;
-}
-
-/* Parse text as the value of key k into v.  Returns an error or NULL. */
-static char *
-set_value(struct typed_config *tc, const struct key_source *ks, const struct cairn_key *k,
-          struct cairn_value *v, const char *text, const char *base)
-{
-	int64_t n = 0;
-	int bad = 0;
-	switch (k->type) {
-	case CAIRN_KEY_INT: bad = parse_int(text, &n); break;
-	case CAIRN_KEY_BOOL: bad = parse_bool(text, &n); break;
-	case CAIRN_KEY_SIZE: bad = parse_size(text, &n); break;
-	case CAIRN_KEY_DURATION: bad = parse_duration(text, &n); break;
-	default: break;
-	}
-	if (bad)
-		return key_error(ks, "\"%s\" is not %s", text, type_word(k->type));
-	if (k->type == CAIRN_KEY_PATH && !*text)
-		return key_error(ks, "empty path");
-	/* a new value replaces the old one; the old strings stay owned */
-	v->set = 1;
-	v->i = n;
-	if (k->type == CAIRN_KEY_PATH) {
-		char *abs = path_absolute(text, base);
-		strvec_push_own(&tc->owned, abs);
-		v->text = abs;
-	} else {
-		strvec_push(&tc->owned, text);
-		v->text = tc->owned.v[tc->owned.n - 1];
-	}
-	v->list = NULL;
-	v->list_len = 0;
-	if (k->type == CAIRN_KEY_LIST) {
-		struct strvec words = {0};
-		split_words(text, &words);
-		tc->lists = xrealloc(tc->lists, (tc->nlists + 1) * sizeof(*tc->lists));
-		tc->lists[tc->nlists++] = words.v ? words.v : xcalloc(1, sizeof(char *));
-		v->list = (const char *const *)tc->lists[tc->nlists - 1];
-		v->list_len = words.n;
-	}
-	return NULL;
-}
-
-/* Apply KEY = TEXT from the INI (line > 0) or --set (line 0). */
-static char *
-apply_key(struct typed_config *tc, const struct key_source *ks, const struct cairn_key *keys,
-          const char *text, const char *base)
-{
-	const char *key = ks->key;
-	for (size_t k = 0; keys[k].name; k++) {
-		size_t nl = strlen(keys[k].name);
-		if (ks->line && strncmp(key, keys[k].name, nl) == 0 &&
-		    (!key[nl] || (keys[k].flags & CAIRN_KEY_SECRET))) {
-			/* a secret given twice (inline and _file, say): say so
-			 * rather than let the last one win silently */
-			if (tc->line[k] && tc->line[k] != ks->line &&
-			    (!key[nl] || !strcmp(key + nl, "_file") || !strcmp(key + nl, "_env")))
-				return key_error(ks, "%s is already given at line %d; keep one",
-				                 keys[k].name, tc->line[k]);
-			if (!key[nl] || !strcmp(key + nl, "_file") || !strcmp(key + nl, "_env"))
-				tc->line[k] = ks->line;
-		}
-		if (strcmp(key, keys[k].name) == 0)
-			return set_value(tc, ks, &keys[k], &tc->values[k], text, base);
-		if ((keys[k].flags & CAIRN_KEY_SECRET) && strncmp(key, keys[k].name, nl) == 0 &&
-		    (strcmp(key + nl, "_file") == 0 || strcmp(key + nl, "_env") == 0)) {
-			char *secret, *why = NULL, *r;
-			if (key[nl + 1] == 'f') {
-				char *path = path_absolute(text, base);
-				char *name = xstrndup(key, nl);
-				secret = read_secret_file(path, name, &why);
-				free(name);
-				free(path);
-				if (!secret) {
-					r = key_error(ks, "%s", why);
-					free(why);
-					return r;
-				}
-			} else {
-				const char *env = getenv(text);
-				if (!env)
-					return key_error(ks, "environment variable %s is not set", text);
-				secret = xstrdup(env);
-			}
-			r = set_value(tc, ks, &keys[k], &tc->values[k], secret, base);
-			free(secret);
-			return r;
-		}
-	}
-	char *hint = key_hint(keys, key);
-	char *r = key_error(ks, "unknown key for plugin %s; %s", ks->plugin, hint);
-	free(hint);
-	return r;
-}
-
-int
-config_typed(const struct cairn_cfg *cfg, const struct cfg_section *sec, const char *plugin,
-             const struct cairn_key *keys, const struct strvec *overrides,
-             struct typed_config **out, char **err)
-{
-	struct typed_config *tc = xcalloc(1, sizeof(*tc));
-	size_t nkeys = 0;
-	char *e = NULL;
-	struct key_source ks = {.cfg = cfg, .sec = sec, .plugin = plugin};
-
-	while (keys[nkeys].name)
-		nkeys++;
-	tc->values = xcalloc(nkeys + 1, sizeof(*tc->values));
-	tc->line = xcalloc(nkeys + 1, sizeof(*tc->line));
-	for (size_t k = 0; k < nkeys && !e; k++) {
-		tc->values[k].name = keys[k].name;
-		tc->values[k].type = keys[k].type;
-		if (keys[k].default_value) {
-			ks.key = keys[k].name;
-			ks.line = sec->line;
-			e = set_value(tc, &ks, &keys[k], &tc->values[k], keys[k].default_value,
-			              cfg->dir);
-			if (e) { /* the plugin's own default is broken */
-				free(e);
-				e = xasprintf("plugin %s: the default of key %s (\"%s\") is not %s; "
-				              "report this to the plugin's author", plugin,
-				              keys[k].name, keys[k].default_value,
-				              type_word(keys[k].type));
-			}
-		}
-	}
-	for (size_t i = 0; i < sec->nentries && !e; i++) {
-		const struct cfg_entry *en = &sec->entries[i];
-		if (strcmp(en->key, "plugin") == 0)
-			continue;
-		ks.key = en->key;
-		ks.line = en->line;
-		e = apply_key(tc, &ks, keys, en->value, cfg->dir);
-		if (!e && cfg->other_readable) {
-			for (size_t k = 0; k < nkeys; k++)
-				if ((keys[k].flags & CAIRN_KEY_SECRET) && !strcmp(en->key, keys[k].name)) {
-					log_warn("%s:%d: %s holds a secret but others can read the "
-					         "file; chmod 600 it or use %s_file =",
-					         cfg->path, en->line, en->key, en->key);
-				}
-		}
-	}
-	for (size_t i = 0; overrides && i < overrides->n && !e; i++) {
-		const char *eq = strchr(overrides->v[i], '=');
-		char *key = eq ? xstrndup(overrides->v[i], (size_t)(eq - overrides->v[i]))
-		               : xstrdup(overrides->v[i]);
-		ks.key = key;
-		ks.line = 0;
-		if (!eq || eq == overrides->v[i])
-			e = xasprintf("--set %s: use --set KEY=VALUE", overrides->v[i]);
-		else
-			e = apply_key(tc, &ks, keys, eq + 1, NULL);
-		free(key);
-	}
-	for (size_t k = 0; k < nkeys && !e; k++)
-		if ((keys[k].flags & CAIRN_KEY_REQUIRED) && !tc->values[k].set) {
-			char label[300];
-			section_label(sec, label, sizeof(label));
-			e = xasprintf("%s:%d: %s %s: required by plugin %s; add %s = ...%s%s",
-			              cfg->path, sec->line, label, keys[k].name, plugin, keys[k].name,
-			              keys[k].help ? " (" : "", keys[k].help ? keys[k].help : "");
-			if (keys[k].help) {
-				char *t = xasprintf("%s)", e);
-				free(e);
-				e = t;
-			}
-		}
-	if (e) {
-		*err = e;
-		typed_config_free(tc);
-		return CAIRN_E_CONFIG;
-	}
-	tc->pub.count = nkeys;
-	tc->pub.values = tc->values;
-	tc->pub.instance = sec->name;
-	*out = tc;
-	return 0;
-}
-
-void
-typed_config_free(struct typed_config *tc)
-{
-	if (!tc)
-		return;
-	for (size_t i = 0; i < tc->nlists; i++) {
-		for (char **w = tc->lists[i]; *w; w++)
-			free(*w);
-		free(tc->lists[i]);
-	}
-	free(tc->lists);
-	strvec_free(&tc->owned);
-	free(tc->line);
-	free(tc->values);
-	free(tc);
 }

@@ -3,8 +3,9 @@
  * Loading happens in two steps.  config_load() reads the file and checks
  * everything the core itself knows: section kinds, names, core keys, and
  * that every job names sources, sinks and a retention that exist.  Plugin
- * keys are checked later by config_typed(), against the key table of the
- * plugin that was loaded for a section, before the plugin sees them. */
+ * keys are checked later by config_typed() (plugin_keys.h), against the
+ * key table of the plugin that was loaded for a section, before the plugin
+ * sees them.  The words of values (sizes, durations, ...) are values.h's. */
 #ifndef CAIRN_CONFIG_H
 #define CAIRN_CONFIG_H
 
@@ -12,6 +13,9 @@
 #include <stdint.h>
 
 #include "util.h"
+#include "values.h"
+
+struct stat;
 
 enum section_kind {
 	SECTION_CAIRN,
@@ -36,13 +40,6 @@ struct cfg_section {
 	size_t nentries;
 	const char *plugin; /* source/sink: the value of plugin = */
 	int plugin_line;    /* and its line, for errors about that plugin */
-};
-
-enum compression {
-	COMP_NONE,
-	COMP_ZSTD,
-	COMP_GZIP,
-	COMP_XZ
 };
 
 #define KEEP_ALL (-1)
@@ -103,36 +100,20 @@ const char *section_kind_name(enum section_kind kind);
  * -1 with *err set to one line naming dir, the cause and what to do. */
 int state_dir_check(const char *dir, char **err);
 
-/* A plugin section's keys checked and parsed against a key table.  The
- * cairn_config inside is what the plugin's create() gets. */
-struct typed_config {
-	struct cairn_config pub;
-	struct cairn_value *values;
-	struct strvec owned; /* strings the values point into */
-	int *line;           /* per key: the INI line that set it, or 0 */
-	char ***lists;
-	size_t nlists;
-};
+/* "[kind name]" or "[cairn]" into buf, for messages. */
+void section_label(const struct cfg_section *s, char *buf, size_t len);
 
-/* Check sec's keys (except plugin =) against keys, then apply overrides
- * ("KEY=VALUE" strings from --set, relative paths against the working
- * directory).  Errors name the file, line, section and key.  Returns 0 or
- * CAIRN_E_CONFIG with *err set.  Free *out with typed_config_free. */
-int config_typed(const struct cairn_cfg *cfg, const struct cfg_section *sec,
-                 const char *plugin_name, const struct cairn_key *keys,
-                 const struct strvec *overrides, struct typed_config **out,
-                 char **err);
-void typed_config_free(struct typed_config *tc);
+/* Read all of the regular file path, at most max bytes, into *data (NUL
+ * after its *len bytes; caller frees), without ever blocking on a FIFO or
+ * a device, with *st from the descriptor read.  For the configuration
+ * itself secret is NULL; for a KEY_file secret it is KEY, and the message
+ * then says nothing of the content.  Returns 0, or -1 with *err set to one
+ * line naming path, what is wrong and what to do. */
+int config_read_file(const char *path, const char *secret, size_t max, struct stat *st,
+                     char **data, size_t *len, char **err);
 
-/* Value parsers shared by the core's own keys and plugin keys; each
- * returns 0, or -1 when text is not a value of that type. */
-int parse_bool(const char *text, int64_t *out);
-int parse_int(const char *text, int64_t *out);
-int parse_size(const char *text, int64_t *out);
-int parse_duration(const char *text, int64_t *out);
-int parse_compression(const char *text, enum compression *out);
-const char *compression_name(enum compression c);
-/* File name suffix without dot, or NULL for none. */
-const char *compression_ext(enum compression c);
+/* Plugin keys moved to plugin_keys.h; included here so that callers of
+ * config_typed() from before the split keep building. */
+#include "plugin_keys.h"
 
 #endif

@@ -14,28 +14,6 @@
 
 #include "util.h"
 
-static int
-mkdir_p(const char *dir, mode_t mode)
-{
-	char *p = xstrdup(dir);
-	int rc = 0;
-	for (char *s = p + 1;; s++) {
-		if (*s == '/' || !*s) {
-			char c = *s;
-			*s = '\0';
-			if (mkdir(p, mode) != 0 && errno != EEXIST) {
-				rc = -1;
-				break;
-			}
-			*s = c;
-			if (!c)
-				break;
-		}
-	}
-	free(p);
-	return rc;
-}
-
 int
 lock_job(const char *state_dir, const char *job, int *busy, char **err)
 {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void
@@ -131,6 +132,27 @@ strvec_free(struct strvec *sv)
 	sv->n = sv->cap = 0;
 }
 
+char *
+strvec_join(const struct strvec *sv, const char *sep)
+{
+	size_t seplen = strlen(sep), len = 0;
+	char *r, *p;
+	for (size_t i = 0; i < sv->n; i++)
+		len += strlen(sv->v[i]) + (i ? seplen : 0);
+	p = r = xmalloc(len + 1);
+	for (size_t i = 0; i < sv->n; i++) {
+		size_t n = strlen(sv->v[i]);
+		if (i) {
+			memcpy(p, sep, seplen);
+			p += seplen;
+		}
+		memcpy(p, sv->v[i], n);
+		p += n;
+	}
+	*p = '\0';
+	return r;
+}
+
 void
 split_words(const char *s, struct strvec *sv)
 {
@@ -144,6 +166,28 @@ split_words(const char *s, struct strvec *sv)
 			strvec_push_own(sv, xstrndup(s, (size_t)(e - s)));
 		s = e;
 	}
+}
+
+int
+mkdir_p(const char *dir, mode_t mode)
+{
+	char *p = xstrdup(dir);
+	int rc = 0;
+	for (char *s = p + 1;; s++) {
+		if (*s == '/' || !*s) {
+			char c = *s;
+			*s = '\0';
+			if (mkdir(p, mode) != 0 && errno != EEXIST) {
+				rc = -1;
+				break;
+			}
+			*s = c;
+			if (!c)
+				break;
+		}
+	}
+	free(p);
+	return rc;
 }
 
 char *

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Allocation that aborts with a message when memory runs out: the core has
  * no sensible way to go on, and it keeps every error path simple. */
@@ -28,9 +29,17 @@ void strvec_push_own(struct strvec *sv, char *s);        /* takes s */
 int strvec_contains(const struct strvec *sv, const char *s);
 void strvec_sort(struct strvec *sv);
 void strvec_free(struct strvec *sv);
+/* The strings joined with sep between them ("" for none).  Caller frees. */
+char *strvec_join(const struct strvec *sv, const char *sep);
 
 /* Split on spaces and tabs into sv (words are copied). */
 void split_words(const char *s, struct strvec *sv);
+
+/* mkdir -p: dir and every missing parent, each made with mode (the umask
+ * still applies); one that exists already is fine, whatever it is, so
+ * callers that need a directory check it.  Returns 0, or -1 with errno
+ * set by the mkdir that failed. */
+int mkdir_p(const char *dir, mode_t mode);
 
 /* dir + "/" + name, without doubling slashes. Caller frees. */
 char *path_join(const char *dir, const char *name);
