@@ -3,12 +3,32 @@
 
 #include "memplug.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
 /* ---------------------------------------------------------------- sink */
+
+/* Ask the host for the scratch directory and put a file into it; the
+ * file's path goes to path. */
+static int
+put_scratch_file(cairn_ctx *ctx, char *path, size_t size)
+{
+	const char *dir = cairn_host_table.scratch_dir(ctx);
+	int fd;
+	if (!dir)
+		return -1;
+	snprintf(path, size, "%s/staged", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
 
 struct memwriter {
 	struct memsink *ms;
@@ -34,6 +54,10 @@ ms_open_write(void *inst, const char *key, cairn_sink_writer **out)
 		return CAIRN_E_IO;
 	if (memsink_get(ms, key))
 		return CAIRN_E_EXISTS;
+	if (ms->stale_detail)
+		cairn_host_table.set_error(ms->ctx, "%s", ms->stale_detail);
+	if (ms->use_scratch && put_scratch_file(ms->ctx, ms->scratch, sizeof(ms->scratch)))
+		return CAIRN_E_IO;
 	struct memwriter *w = xcalloc(1, sizeof(*w));
 	w->ms = ms;
 	w->key = xstrdup(key);
@@ -48,6 +72,8 @@ ms_write(cairn_sink_writer *wr, const void *buf, size_t len)
 	struct memwriter *w = (struct memwriter *)wr;
 	if (w->ms->fail_write_at >= 0 && w->total + len > (uint64_t)w->ms->fail_write_at)
 		return CAIRN_E_IO;
+	if (w->ms->use_scratch && access(w->ms->scratch, F_OK) != 0)
+		w->ms->scratch_gone_in_write++;
 	w->total += len;
 	w->ms->written += len;
 	if (!w->ms->store)
@@ -185,6 +211,8 @@ ss_backup(void *inst, struct cairn_out *out)
 	struct memsrc *s = inst;
 	unsigned char buf[8192];
 	uint64_t done = 0;
+	if (s->announced)
+		cairn_host_table.progress_total(s->ctx, s->bytes);
 	while (done < s->bytes) {
 		size_t n = sizeof(buf);
 		if (s->bytes - done < n)
@@ -216,6 +244,8 @@ ss_restore(void *inst, struct cairn_in *in, unsigned flags)
 	s->restored = NULL;
 	s->restored_len = 0;
 	s->restore_calls++;
+	if (s->use_scratch && put_scratch_file(s->ctx, s->scratch, sizeof(s->scratch)))
+		return CAIRN_E_IO;
 	while ((n = in->read(in, buf, sizeof(buf))) > 0) {
 		if (s->keep_restored) {
 			s->restored = xrealloc(s->restored, s->restored_len + (size_t)n);
@@ -269,6 +299,7 @@ make(struct loaded_plugin *lp, enum section_kind kind, const char *name, void *i
 	in->inst = inst;
 	in->ctx.label = xasprintf("%s %s (%s)", kind == SECTION_SINK ? "sink" : "source", name,
 	                          lp->name);
+	in->ctx.scratch_tag = xasprintf("%s-%s", kind == SECTION_SINK ? "sink" : "source", name);
 	return in;
 }
 
@@ -281,11 +312,15 @@ memsrc_set_staged(int staged)
 struct instance *
 memsink_instance(const char *name, struct memsink *ms)
 {
-	return make(&memsink_plugin, SECTION_SINK, name, ms);
+	struct instance *in = make(&memsink_plugin, SECTION_SINK, name, ms);
+	ms->ctx = &in->ctx;
+	return in;
 }
 
 struct instance *
 memsrc_instance(const char *name, struct memsrc *src)
 {
-	return make(&memsrc_plugin, SECTION_SOURCE, name, src);
+	struct instance *in = make(&memsrc_plugin, SECTION_SOURCE, name, src);
+	src->ctx = &in->ctx;
+	return in;
 }

@@ -27,6 +27,15 @@ struct memsink {
 	 * this: another run removing it behind our back */
 	const char *vanish_key;
 	uint64_t written;       /* bytes ever written */
+	cairn_ctx *ctx;         /* the instance's context (for the host table) */
+	/* open_write sets this error detail and still succeeds: a detail
+	 * that must not explain a later failure */
+	const char *stale_detail;
+	/* open_write asks for the scratch directory and puts a file in it;
+	 * write counts the calls that found it gone */
+	int use_scratch;
+	char scratch[4096];
+	int scratch_gone_in_write;
 };
 
 struct memsrc {
@@ -40,6 +49,11 @@ struct memsrc {
 	int keep_restored;
 	int restore_calls;     /* how often restore() was called */
 	int last_read_rc;      /* what restore()'s final in->read returned */
+	cairn_ctx *ctx;
+	/* restore() puts a file into the scratch directory, and notes it */
+	int use_scratch;
+	char scratch[4096];
+	int announced;         /* backup() calls progress_total */
 };
 
 /* Make the memsrc plugin declare CAIRN_SOURCE_STAGED_RESTORE (or not). */

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <openssl/evp.h>
@@ -18,6 +20,7 @@
 #include "manifest.h"
 #include "memplug.h"
 #include "pipeline.h"
+#include "progress.h"
 #include "sets.h"
 
 #define ID "20261126T020000Z"
@@ -500,6 +503,120 @@ memory_stays_flat_for_a_large_stream(void **state)
 	memsink_clear(&f->b);
 }
 
+static void
+a_failure_without_a_detail_never_shows_an_earlier_one(void **state)
+{
+	struct fixture *f = *state;
+	struct backup_outcome out;
+	/* open_write leaves a detail and succeeds; the commit that fails
+	 * later says nothing, so the generic word must show, not the old
+	 * detail (which would blame the wrong thing) */
+	f->a.stale_detail = "stale detail from open_write";
+	f->a.fail_commit_key = "one";
+	assert_int_not_equal(run(f, 1, &out), 0);
+	assert_false(out.sinks[0].ok);
+	assert_non_null(strstr(out.sinks[0].error, "committing"));
+	assert_non_null(strstr(out.sinks[0].error, "input/output error"));
+	assert_null(strstr(out.sinks[0].error, "stale detail"));
+	backup_outcome_free(&out, 2);
+}
+
+static void
+nor_does_a_failed_write(void **state)
+{
+	struct fixture *f = *state;
+	struct backup_outcome out;
+	/* the write fails after open_write set a detail: the detail is not
+	 * the write's, so it must not show either */
+	f->a.stale_detail = "stale detail from open_write";
+	f->a.fail_write_at = 10; /* zstd makes the stream small */
+	assert_int_not_equal(run(f, 1, &out), 0);
+	assert_non_null(strstr(out.sinks[0].error, "writing"));
+	assert_null(strstr(out.sinks[0].error, "stale detail"));
+	backup_outcome_free(&out, 2);
+}
+
+static void
+the_scratch_directory_lives_as_long_as_the_op(void **state)
+{
+	struct fixture *f = *state;
+	struct backup_outcome out;
+	char dir[] = "/tmp/cairn-scratch-XXXXXX", *err = NULL, *scratch;
+	struct stat st;
+	struct manifest *m;
+	assert_non_null(mkdtemp(dir));
+	f->sinks[0]->ctx.state_dir = xasprintf("%s/state", dir);
+	f->sources[0]->ctx.state_dir = xasprintf("%s/state", dir);
+	f->a.use_scratch = 1;
+	f->s1.use_scratch = 1;
+	assert_int_equal(run(f, 1, &out), 0);
+	backup_outcome_free(&out, 2);
+	/* a sink's writer spans calls: its scratch outlives each write */
+	assert_int_equal(f->a.scratch_gone_in_write, 0);
+	assert_non_null(strstr(f->a.scratch, "/state/scratch/sink-a."));
+	scratch = path_dirname(f->a.scratch);
+	assert_int_equal(stat(scratch, &st), -1); /* gone after the commit */
+	free(scratch);
+
+	m = manifest_of(&f->a);
+	assert_int_equal(pipeline_restore(f->sinks[0], &m->sources[0], f->sources[0], 0, &err), 0);
+	assert_non_null(strstr(f->s1.scratch, "/state/scratch/source-one."));
+	scratch = path_dirname(f->s1.scratch);
+	assert_int_equal(stat(scratch, &st), -1); /* gone once restore() returned */
+	free(scratch);
+	/* the parent stays, private */
+	char *parent = xasprintf("%s/state/scratch", dir);
+	assert_int_equal(stat(parent, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(rmdir(parent), 0);
+	free(parent);
+	parent = xasprintf("%s/state", dir);
+	assert_int_equal(rmdir(parent), 0);
+	free(parent);
+	assert_int_equal(rmdir(dir), 0);
+	manifest_free(m);
+}
+
+static void
+a_known_total_shows_percent_and_time_left(void **state)
+{
+	struct fixture *f = *state;
+	struct backup_outcome out;
+	char path[] = "/tmp/cairn-progress-XXXXXX", buf[4096] = "";
+	int fd = mkstemp(path), saved = dup(2);
+	FILE *fp;
+	assert_true(fd >= 0);
+	fflush(stderr);
+	dup2(fd, 2);
+	progress_enabled = 1;
+	progress_begin("one");
+	progress_total(1000);
+	usleep(300000); /* the line is redrawn at most every 0.25 s */
+	progress_add(250);
+	usleep(300000);
+	progress_add(1000); /* past the estimate: no percent above 100 */
+	progress_end();
+	/* a source announces its total through the host during backup() */
+	f->s1.announced = 1;
+	assert_int_equal(run(f, 1, &out), 0);
+	backup_outcome_free(&out, 2);
+	progress_enabled = 0;
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+	buf[n] = '\0';
+	fclose(fp);
+	close(fd);
+	unlink(path);
+	assert_non_null(strstr(buf, "one: 250 B of 1000 B (25%)"));
+	assert_non_null(strstr(buf, " left"));
+	assert_non_null(strstr(buf, "one: 1.2 KiB, "));
+	assert_null(strstr(buf, "125%"));
+}
+
 int
 main(void)
 {
@@ -520,6 +637,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(an_object_gone_after_commit_fails_that_sink, setup, teardown),
 		cmocka_unit_test(a_manifest_must_match_where_it_lies),
 		cmocka_unit_test_setup_teardown(memory_stays_flat_for_a_large_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_failure_without_a_detail_never_shows_an_earlier_one, setup, teardown),
+		cmocka_unit_test_setup_teardown(nor_does_a_failed_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(the_scratch_directory_lives_as_long_as_the_op, setup, teardown),
+		cmocka_unit_test_setup_teardown(a_known_total_shows_percent_and_time_left, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

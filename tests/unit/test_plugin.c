@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -211,6 +212,185 @@ an_unknown_plugin_names_the_line_of_its_plugin_key(void **state)
 	free(ini);
 }
 
+static void
+key_tables_are_checked_at_load(void **state)
+{
+	char *err;
+	(void)state;
+	err = load_error("keydot.so");
+	assert_non_null(strstr(err, "keydot.so has a key \"s3.bucket\" with a '.'"));
+	assert_non_null(strstr(err, "--set SECTION.KEY=VALUE could never reach"));
+	free(err);
+	err = load_error("keyempty.so");
+	assert_non_null(strstr(err, "keyempty.so has a key with an empty name (entry 2"));
+	free(err);
+	err = load_error("keydup.so");
+	assert_non_null(strstr(err, "keydup.so has the key \"path\" twice"));
+	free(err);
+	/* password_file comes first, the secret after it: found either way */
+	err = load_error("keysecret.so");
+	assert_non_null(strstr(err, "\"password_file\" and \"password\""));
+	assert_non_null(strstr(err, "the secret key password is given"));
+	free(err);
+	err = load_error("keyplugin.so");
+	assert_non_null(strstr(err, "named \"plugin\", which is cairn's own key"));
+	free(err);
+}
+
+static void
+an_unknown_key_type_needs_a_newer_cairn(void **state)
+{
+	char dir[] = "/tmp/cairn-plugin-XXXXXX", *ini, *err = NULL;
+	FILE *fp;
+	struct plugin_registry reg;
+	struct instance *in = NULL;
+	(void)state;
+	err = load_error("keynewer.so");
+	assert_non_null(strstr(err, "plugin keynewer needs a newer cairn (key type 42 of key "
+	                            "window is unknown to cairn " PACKAGE_VERSION ")"));
+	assert_null(strstr(err, "bad"));
+	assert_null(strstr(err, "broken"));
+	free(err);
+	err = NULL;
+	/* through a section: the code of a plugin that cannot load (exit 4) */
+	assert_non_null(mkdtemp(dir));
+	ini = xasprintf("%s/c.ini", dir);
+	fp = fopen(ini, "w");
+	fputs("[source s]\nplugin = keynewer\n", fp);
+	fclose(fp);
+	struct cairn_cfg *cfg = config_load(ini, &err);
+	assert_non_null(cfg);
+	registry_init(&reg, TEST_PLUGINDIR);
+	assert_int_equal(instance_create(&reg, cfg, config_section(cfg, SECTION_SOURCE, "s"), NULL,
+	                                 &in, &err), CAIRN_E_NOTFOUND);
+	assert_non_null(strstr(err, "c.ini:2: [source s] plugin: plugin keynewer needs a newer cairn"));
+	free(err);
+	registry_free(&reg);
+	config_free(cfg);
+	unlink(ini);
+	rmdir(dir);
+	free(ini);
+}
+
+static void
+plugins_built_against_abi_1_0_load_with_the_new_fields_empty(void **state)
+{
+	char *err = NULL;
+	(void)state;
+	struct loaded_plugin *src = plugin_load_path(TEST_PLUGINDIR "/abi10src.so", "abi10src", &err);
+	struct loaded_plugin *snk = plugin_load_path(TEST_PLUGINDIR "/abi10sink.so", "abi10sink", &err);
+	assert_non_null(src);
+	assert_non_null(snk);
+	assert_int_equal(src->desc.abi_minor, 0);
+	assert_int_equal(snk->desc.abi_minor, 0);
+	/* their ops tables end where 1.0 ended */
+	assert_true(src->desc.source->struct_size < sizeof(struct cairn_source_ops));
+	assert_true(snk->desc.sink->struct_size < sizeof(struct cairn_sink_ops));
+	assert_non_null(src->source.restore);
+	assert_int_equal(src->source.flags, 0); /* so the core pre-checks restores */
+	assert_non_null(snk->sink.remove);
+	assert_null(snk->sink.lock); /* so leftovers wait for the grace period */
+	assert_null(snk->sink.unlock);
+	plugin_unload(src);
+	plugin_unload(snk);
+}
+
+static void
+set_error_with_args(cairn_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cairn_host_table.vset_error(ctx, fmt, ap);
+	va_end(ap);
+}
+
+static void
+the_host_table_has_the_1_1_members_and_cuts_nothing(void **state)
+{
+	cairn_ctx ctx = {.label = "source s (t)"};
+	size_t n = 100000;
+	char *long_text = xmalloc(n + 1);
+	(void)state;
+	assert_int_equal(cairn_host_table.struct_size, sizeof(struct cairn_host));
+	assert_true(CAIRN_HOST_HAS(&cairn_host_table, vlog));
+	assert_true(CAIRN_HOST_HAS(&cairn_host_table, vset_error));
+	assert_true(CAIRN_HOST_HAS(&cairn_host_table, progress_total));
+	assert_true(CAIRN_HOST_HAS(&cairn_host_table, scratch_dir));
+	memset(long_text, 'x', n);
+	long_text[n] = '\0';
+	set_error_with_args(&ctx, "%s: %s", "obj", long_text);
+	assert_int_equal(strlen(ctx.error), n + 5);
+	/* the old detail may be an argument of the new one */
+	set_error_with_args(&ctx, "again: %.3s", ctx.error);
+	assert_string_equal(ctx.error, "again: obj");
+	free(ctx.error);
+	free(long_text);
+}
+
+static void
+a_scratch_directory_is_private_and_removed_whole(void **state)
+{
+	char dir[] = "/tmp/cairn-scratch-XXXXXX", *outside, *p;
+	cairn_ctx ctx = {.label = "source s (t)", .scratch_tag = "source-s"};
+	const char *sd;
+	struct stat st;
+	mode_t old;
+	FILE *fp;
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	/* without a state_dir there is none, and the detail says why */
+	assert_null(cairn_host_table.scratch_dir(&ctx));
+	assert_non_null(strstr(ctx.error, "no state_dir"));
+	free(ctx.error);
+	ctx.error = NULL;
+
+	ctx.state_dir = xasprintf("%s/state", dir);
+	old = umask(0); /* the user's umask must not matter */
+	sd = cairn_host_table.scratch_dir(&ctx);
+	umask(old);
+	assert_non_null(sd);
+	assert_ptr_equal(cairn_host_table.scratch_dir(&ctx), sd); /* the same within the op */
+	p = xasprintf("%s/state/scratch/source-s.", dir);
+	assert_memory_equal(sd, p, strlen(p));
+	free(p);
+	assert_int_equal(stat(sd, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+
+	/* what a plugin may leave: a tree, a directory it made read-only, a
+	 * symlink out of it */
+	outside = xasprintf("%s/outside", dir);
+	fp = fopen(outside, "w");
+	fputs("keep\n", fp);
+	fclose(fp);
+	char *a = xasprintf("%s/a", sd), *b = xasprintf("%s/a/b", sd), *f = xasprintf("%s/a/b/f", sd),
+	     *l = xasprintf("%s/a/link", sd);
+	assert_int_equal(mkdir(a, 0700), 0);
+	assert_int_equal(mkdir(b, 0700), 0);
+	fp = fopen(f, "w");
+	fputs("x", fp);
+	fclose(fp);
+	assert_int_equal(symlink(outside, l), 0);
+	assert_int_equal(chmod(b, 0500), 0);
+	char *copy = xstrdup(sd);
+	ctx_scratch_remove(&ctx);
+	assert_null(ctx.scratch);
+	assert_int_equal(lstat(copy, &st), -1);
+	assert_int_equal(stat(outside, &st), 0); /* the link's target is untouched */
+	unlink(outside);
+	p = xasprintf("%s/state/scratch", dir);
+	assert_int_equal(rmdir(p), 0);
+	free(p);
+	assert_int_equal(rmdir(ctx.state_dir), 0);
+	assert_int_equal(rmdir(dir), 0);
+	free(copy);
+	free(a);
+	free(b);
+	free(f);
+	free(l);
+	free(outside);
+	free(ctx.state_dir);
+}
+
 int
 main(void)
 {
@@ -225,6 +405,11 @@ main(void)
 		cmocka_unit_test(fields_past_struct_size_read_as_null),
 		cmocka_unit_test(a_sink_plugin_in_a_source_section_is_a_config_error),
 		cmocka_unit_test(an_unknown_plugin_names_the_line_of_its_plugin_key),
+		cmocka_unit_test(key_tables_are_checked_at_load),
+		cmocka_unit_test(an_unknown_key_type_needs_a_newer_cairn),
+		cmocka_unit_test(plugins_built_against_abi_1_0_load_with_the_new_fields_empty),
+		cmocka_unit_test(the_host_table_has_the_1_1_members_and_cuts_nothing),
+		cmocka_unit_test(a_scratch_directory_is_private_and_removed_whole),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

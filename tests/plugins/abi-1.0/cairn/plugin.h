@@ -1,0 +1,292 @@
+/*
+ * cairn/plugin.h - the one header a cairn plugin needs.
+ *
+ * A plugin is a shared module (NAME.so in cairn's plugin directory) that
+ * exports exactly one symbol:
+ *
+ *     const struct cairn_plugin *cairn_plugin_entry(const struct cairn_host *host);
+ *
+ * It returns a pointer to a static, const descriptor.  The core never links
+ * symbols into the plugin: everything a plugin needs from the core arrives in
+ * the host table, and everything the core needs from the plugin is in the
+ * descriptor and its ops table.
+ *
+ * Versioning rules (see doc/plugin-authoring.md):
+ *  - CAIRN_ABI_MAJOR changes when an existing field changes meaning or place.
+ *    The core refuses a plugin with another major.
+ *  - CAIRN_ABI_MINOR grows when fields are appended to a struct.  Every
+ *    versioned struct starts with its own size, so each side reads only the
+ *    fields the other side has.  Structs only ever grow at the end.
+ *  - Fill ops tables with designated initialisers; leave optional ops NULL.
+ *
+ * Errors: every op returns 0 or a negative CAIRN_E_* code.  The human-readable
+ * detail goes through host->set_error(ctx, ...), one line, naming the object
+ * (file, key, bucket) and, where possible, what to do about it.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef CAIRN_PLUGIN_H
+#define CAIRN_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CAIRN_ABI_MAJOR 1
+#define CAIRN_ABI_MINOR 0
+
+#if defined(__GNUC__)
+#define CAIRN_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#define CAIRN_EXPORT __attribute__((visibility("default")))
+#else
+#define CAIRN_PRINTF(fmt, args)
+#define CAIRN_EXPORT
+#endif
+
+/* Return codes.  0 is success; every failure is one of these, negated. */
+enum cairn_status {
+	CAIRN_OK = 0,
+	CAIRN_E_CONFIG = -1,      /* a key's value is unusable */
+	CAIRN_E_IO = -2,          /* reading or writing failed */
+	CAIRN_E_AUTH = -3,        /* credentials refused */
+	CAIRN_E_NOTFOUND = -4,    /* object, file, bucket or key missing */
+	CAIRN_E_CORRUPT = -5,     /* data does not have the expected form */
+	CAIRN_E_RETRYABLE = -6,   /* transient; the same call may succeed later */
+	CAIRN_E_CANCELLED = -7,   /* the run is being stopped (SIGINT/SIGTERM) */
+	CAIRN_E_NOMEM = -8,       /* out of memory */
+	CAIRN_E_UNSUPPORTED = -9, /* the plugin cannot do this */
+	CAIRN_E_EXISTS = -10      /* target not empty (restore without --force) */
+};
+
+enum cairn_plugin_kind {
+	CAIRN_KIND_SOURCE = 1,
+	CAIRN_KIND_SINK = 2
+};
+
+enum cairn_log_level {
+	CAIRN_LOG_ERROR = 0,
+	CAIRN_LOG_WARN = 1,
+	CAIRN_LOG_INFO = 2,
+	CAIRN_LOG_DEBUG = 3
+};
+
+/* ---------------------------------------------------------------- config */
+
+/* Value types of configuration keys.  The core parses and checks values
+ * before the plugin sees them; see cairn.ini(5) for the syntax of each. */
+enum cairn_key_type {
+	CAIRN_KEY_STRING = 1,   /* any text */
+	CAIRN_KEY_INT = 2,      /* signed decimal integer -> .i */
+	CAIRN_KEY_BOOL = 3,     /* yes/no/true/false/1/0 -> .i (0 or 1) */
+	CAIRN_KEY_SIZE = 4,     /* bytes, with K/M/G/T or KiB/MiB/GiB/TiB -> .i */
+	CAIRN_KEY_DURATION = 5, /* s/m/h/d/w, or plain seconds -> .i (seconds) */
+	CAIRN_KEY_LIST = 6,     /* space-separated words -> .list/.list_len */
+	CAIRN_KEY_PATH = 7      /* a path; relative ones are made absolute
+	                           against the INI file's directory (INI) or
+	                           the working directory (--set) -> .text */
+};
+
+/* Key flags. */
+#define CAIRN_KEY_REQUIRED 0x1u /* the section must set it */
+#define CAIRN_KEY_SECRET 0x2u   /* never logged; may also be given as
+	                           NAME_file = PATH or NAME_env = VARIABLE */
+
+/* One entry of a plugin's key table; the table ends with { .name = NULL }. */
+struct cairn_key {
+	const char *name;
+	enum cairn_key_type type;
+	unsigned flags;
+	const char *default_value; /* parsed like an INI value; NULL: unset */
+	const char *help;          /* one line, shown by `cairn plugins -v` */
+};
+
+/* A parsed value.  `set` is 0 when the key was neither given nor has a
+ * default; the other fields are then zero.  All memory belongs to the core
+ * and lives until the plugin's create() returns: copy what you keep. */
+struct cairn_value {
+	const char *name;
+	enum cairn_key_type type;
+	int set;
+	const char *text;        /* the value as text (absolute for PATH) */
+	int64_t i;               /* INT, BOOL, SIZE, DURATION */
+	const char *const *list; /* LIST: list_len words */
+	size_t list_len;
+};
+
+/* The typed configuration given to create(): values[k] belongs to
+ * keys[k] of the plugin's own key table, in the same order. */
+struct cairn_config {
+	size_t count;
+	const struct cairn_value *values;
+	const char *instance; /* the section's name, e.g. "uploads" */
+};
+
+/* Look a value up by key name; NULL if the plugin has no such key. */
+static inline const struct cairn_value *
+cairn_config_get(const struct cairn_config *cfg, const char *name)
+{
+	size_t k;
+	for (k = 0; k < cfg->count; k++) {
+		const char *a = cfg->values[k].name, *b = name;
+		while (*a && *a == *b) {
+			a++;
+			b++;
+		}
+		if (*a == *b)
+			return &cfg->values[k];
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------ host table */
+
+/* Opaque per-instance context; the core hands it to create(). */
+typedef struct cairn_ctx cairn_ctx;
+
+/* What the core offers a plugin.  Check host->struct_size before using a
+ * member added after ABI 1.0 (CAIRN_HOST_HAS). */
+struct cairn_host {
+	size_t struct_size;
+	uint32_t abi_major;
+	uint32_t abi_minor;
+	const char *cairn_version;
+
+	/* Log one line; the core prefixes "source NAME (plugin):". */
+	void (*log)(cairn_ctx *ctx, enum cairn_log_level level, const char *fmt,
+	            ...) CAIRN_PRINTF(3, 4);
+	/* Set the detail of the error about to be returned; one line, no
+	 * trailing newline.  The last call before the return wins. */
+	void (*set_error)(cairn_ctx *ctx, const char *fmt, ...) CAIRN_PRINTF(2, 3);
+	/* Non-zero once the run is being stopped: return CAIRN_E_CANCELLED
+	 * at the next convenient point. */
+	int (*cancelled)(cairn_ctx *ctx);
+	/* Record a statistic for the manifest ("files", "bytes",
+	 * "documents.db.coll", ...).  Setting a key again replaces it. */
+	void (*stat)(cairn_ctx *ctx, const char *key, int64_t value);
+};
+
+#define CAIRN_HOST_HAS(host, member)                                       \
+	((host)->struct_size >=                                            \
+	 offsetof(struct cairn_host, member) + sizeof((host)->member))
+
+/* --------------------------------------------------------------- streams */
+
+/* Where a source pushes its backup.  write() takes all len bytes or fails
+ * with a CAIRN_E_* code (CAIRN_E_CANCELLED when the run is stopped, or when
+ * every sink has failed and there is nobody left to write to). */
+struct cairn_out {
+	size_t struct_size;
+	int (*write)(struct cairn_out *self, const void *buf, size_t len);
+};
+
+/* Where a source pulls a stored backup from (restore, verify).  read()
+ * returns the number of bytes read (0 at the end) or a CAIRN_E_* code. */
+struct cairn_in {
+	size_t struct_size;
+	ssize_t (*read)(struct cairn_in *self, void *buf, size_t len);
+};
+
+/* ------------------------------------------------------------ source ops */
+
+/* restore() flags */
+#define CAIRN_RESTORE_FORCE 0x1u /* the target may be non-empty */
+
+struct cairn_source_ops {
+	size_t struct_size;
+	/* Make an instance from a checked configuration.  Copy what you
+	 * keep.  Must not touch the data yet (config check calls it). */
+	int (*create)(cairn_ctx *ctx, const struct cairn_config *cfg,
+	              void **instance);
+	void (*destroy)(void *instance);
+	/* The kind of data written, without a dot: "tar", "rdb", "archive". */
+	const char *(*file_extension)(void *instance);
+	/* Push one complete backup into out. */
+	int (*backup)(void *instance, struct cairn_out *out);
+	/* Pull a backup from in and restore it to the instance's target.
+	 * Refuse a non-empty target with CAIRN_E_EXISTS unless
+	 * CAIRN_RESTORE_FORCE is set. */
+	int (*restore)(void *instance, struct cairn_in *in, unsigned flags);
+	/* Optional: read the whole backup and check its format deeply;
+	 * CAIRN_E_CORRUPT when it is damaged. */
+	int (*verify)(void *instance, struct cairn_in *in);
+	/* Optional: restore somewhere harmless, compare, clean up. */
+	int (*restore_test)(void *instance, struct cairn_in *in);
+};
+
+/* -------------------------------------------------------------- sink ops */
+
+typedef struct cairn_sink_writer cairn_sink_writer; /* plugin-defined */
+typedef struct cairn_sink_reader cairn_sink_reader; /* plugin-defined */
+
+/* Called by list() once per stored object.  key is relative to the sink
+ * (the core's keys look like "JOB/ID/NAME"); mtime is seconds since the
+ * epoch.  Return non-zero to stop listing (list then returns 0). */
+typedef int (*cairn_list_cb)(void *userdata, const char *key, uint64_t size,
+                             int64_t mtime);
+
+struct cairn_usage {
+	uint64_t used;  /* bytes held by objects under the sink's root */
+	uint64_t avail; /* bytes still free for it; UINT64_MAX if unknown */
+	uint64_t total; /* size of the store; UINT64_MAX if unknown */
+};
+
+struct cairn_sink_ops {
+	size_t struct_size;
+	int (*create)(cairn_ctx *ctx, const struct cairn_config *cfg,
+	              void **instance);
+	void (*destroy)(void *instance);
+	/* Start writing an object.  Nothing is visible under key until
+	 * commit() succeeds.  Keys use '/' separators and never contain
+	 * ".." components or start with '/' or '.'. */
+	int (*open_write)(void *instance, const char *key,
+	                  cairn_sink_writer **writer);
+	int (*write)(cairn_sink_writer *writer, const void *buf, size_t len);
+	/* Publish atomically and release the writer, whatever the result: a
+	 * failed commit leaves nothing behind. */
+	int (*commit)(cairn_sink_writer *writer);
+	/* Required.  Discard everything written and release the writer.  Must
+	 * work at any point after open_write, also after a failed write. */
+	void (*abort)(cairn_sink_writer *writer);
+	int (*open_read)(void *instance, const char *key,
+	                 cairn_sink_reader **reader);
+	/* Bytes read, 0 at the end, or a CAIRN_E_* code. */
+	ssize_t (*read)(cairn_sink_reader *reader, void *buf, size_t len);
+	void (*close_read)(cairn_sink_reader *reader);
+	/* Every committed object whose key starts with prefix ("" = all). */
+	int (*list)(void *instance, const char *prefix, cairn_list_cb cb,
+	            void *userdata);
+	/* Remove one object; CAIRN_E_NOTFOUND if it is not there. */
+	int (*remove)(void *instance, const char *key);
+	/* Optional: space used and free, for storage alerts. */
+	int (*usage)(void *instance, struct cairn_usage *usage);
+};
+
+/* ------------------------------------------------------------ descriptor */
+
+struct cairn_plugin {
+	size_t struct_size; /* sizeof(struct cairn_plugin) */
+	uint32_t abi_major; /* CAIRN_ABI_MAJOR */
+	uint32_t abi_minor; /* CAIRN_ABI_MINOR */
+	const char *name;   /* must equal the module's file name */
+	const char *version;
+	enum cairn_plugin_kind kind;
+	const char *description; /* one line */
+	const struct cairn_key *keys;
+	const struct cairn_source_ops *source; /* kind == CAIRN_KIND_SOURCE */
+	const struct cairn_sink_ops *sink;     /* kind == CAIRN_KIND_SINK */
+};
+
+#define CAIRN_PLUGIN_ENTRY_SYMBOL "cairn_plugin_entry"
+
+/* The one symbol a plugin exports. */
+CAIRN_EXPORT const struct cairn_plugin *
+cairn_plugin_entry(const struct cairn_host *host);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CAIRN_PLUGIN_H */
