@@ -296,7 +296,8 @@ struct cairn_source_ops {
 	/* Optional: read the whole backup and check its format deeply;
 	 * CAIRN_E_CORRUPT when it is damaged. */
 	int (*verify)(void *instance, struct cairn_in *in);
-	/* Optional: restore somewhere harmless, compare, clean up. */
+	/* Optional: restore somewhere harmless (host->scratch_dir, ABI
+	 * 1.1), compare, clean up. */
 	int (*restore_test)(void *instance, struct cairn_in *in);
 
 	/* ---- ABI 1.1 ---- */
