@@ -391,6 +391,44 @@ a_scratch_directory_is_private_and_removed_whole(void **state)
 	free(ctx.state_dir);
 }
 
+static void
+an_instance_gets_its_scratch_below_the_configured_state_dir(void **state)
+{
+	char dir[] = "/tmp/cairn-plugin-XXXXXX", *ini, *err = NULL, *want;
+	FILE *fp;
+	struct plugin_registry reg;
+	struct instance *in = NULL;
+	const char *sd;
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	ini = xasprintf("%s/c.ini", dir);
+	fp = fopen(ini, "w");
+	fputs("[cairn]\nstate_dir = state\n\n[sink k]\nplugin = wrongkind\n", fp);
+	fclose(fp);
+	struct cairn_cfg *cfg = config_load(ini, &err);
+	assert_non_null(cfg);
+	registry_init(&reg, TEST_PLUGINDIR);
+	assert_int_equal(instance_create(&reg, cfg, config_section(cfg, SECTION_SINK, "k"), NULL,
+	                                 &in, &err), 0);
+	sd = cairn_host_table.scratch_dir(&in->ctx);
+	assert_non_null(sd);
+	want = xasprintf("%s/state/scratch/sink-k.", dir);
+	assert_memory_equal(sd, want, strlen(want));
+	free(want);
+	instance_destroy(in); /* removes it */
+	want = xasprintf("%s/state/scratch", dir);
+	assert_int_equal(rmdir(want), 0); /* so it is empty */
+	free(want);
+	want = xasprintf("%s/state", dir);
+	assert_int_equal(rmdir(want), 0);
+	free(want);
+	registry_free(&reg);
+	config_free(cfg);
+	unlink(ini);
+	rmdir(dir);
+	free(ini);
+}
+
 int
 main(void)
 {
@@ -410,6 +448,7 @@ main(void)
 		cmocka_unit_test(plugins_built_against_abi_1_0_load_with_the_new_fields_empty),
 		cmocka_unit_test(the_host_table_has_the_1_1_members_and_cuts_nothing),
 		cmocka_unit_test(a_scratch_directory_is_private_and_removed_whole),
+		cmocka_unit_test(an_instance_gets_its_scratch_below_the_configured_state_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
