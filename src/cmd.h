@@ -1,0 +1,127 @@
+/* cmd.h - what the commands of the command line share; internal to
+ * cli.c and the cmd_*.c files.
+ *
+ * Each command is one file, src/cmd_NAME.c, whose entry point has the
+ * type cmd_fn, and one row of the table in cli.c, which says whether it
+ * reads the INI file and takes a job's lock and gives the line --help
+ * prints.  The helpers below are the one place for what more than one
+ * command does: loading the configuration, finding a job, making plugin
+ * instances, finding a set, printing a line and turning an outcome into
+ * an exit code. */
+#ifndef CAIRN_CMD_H
+#define CAIRN_CMD_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "cairn.h"
+#include "config.h"
+#include "manifest.h"
+#include "plugin.h"
+#include "sets.h"
+#include "timeutil.h"
+#include "util.h"
+
+#ifndef INSTANCE_E_PLUGIN
+/* instance_create()'s code for "the plugin cannot be loaded", apart from
+ * a plugin's own CAIRN_E_NOTFOUND.  plugin.h defines it once
+ * instance_create() returns it; until then that case comes as
+ * CAIRN_E_NOTFOUND, and make_instance() takes it for this one. */
+#define INSTANCE_E_PLUGIN (-1000)
+#define INSTANCE_E_PLUGIN_AS_NOTFOUND 1
+#endif
+
+/* Flags of a command's table row. */
+#define CMD_CONFIG 0x1u   /* reads the INI file: may call load_config() */
+#define CMD_JOB_LOCK 0x2u /* takes a job's lock: may call take_job_lock() */
+
+struct cli;
+
+/* A command: argv[0] is its name, options start at argv[1] (getopt is
+ * reset for it).  Returns the exit code (enum cairn_exit). */
+typedef int cmd_fn(struct cli *c, int argc, char **argv);
+
+struct command {
+	const char *name;
+	cmd_fn *run;
+	unsigned flags;       /* CMD_* */
+	const char *synopsis; /* after the name; a '\n' starts a continuation
+	                         line.  NULL: not listed in --help */
+	const char *help;     /* what it does, one short line */
+};
+
+/* The state of one cairn run, shared by the dispatcher and the command. */
+struct cli {
+	const struct command *cmd; /* the command running */
+	const char *config_path;
+	struct cairn_cfg *cfg; /* once load_config() read it */
+	struct plugin_registry reg;
+	int reg_ready;
+	int verbose, quiet;
+	int lockfd; /* the job lock take_job_lock() took, or -1; cli_main
+	               releases it after the command, whatever it returns */
+};
+
+/* The commands (one file each). */
+cmd_fn cmd_backup, cmd_list, cmd_restore, cmd_verify, cmd_config, cmd_plugins;
+
+/* "cairn: MESSAGE; see cairn --help" on stderr (escaped: it may quote the
+ * command line); returns CAIRN_EXIT_USAGE. */
+int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One line of standard output, with control characters escaped: names in
+ * it come from manifests, sinks and plugins, none of which may move a
+ * terminal's cursor or retitle its window.  fmt ends without a newline. */
+void print_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The exit code of a run stopped by a signal: 130 for SIGINT, else
+ * 128 + the signal. */
+int interrupted_code(void);
+
+/* The one map from an outcome (CAIRN_E_*, or INSTANCE_E_PLUGIN) to the
+ * exit code; see cmd_common.c. */
+int exit_for(int rc);
+
+/* Read the INI file once (CMD_CONFIG commands) and set up the plugin
+ * registry.  Returns 0 or an exit code, the error said. */
+int load_config(struct cli *c);
+/* The job NAME, or an error listing the jobs there are (exit 2). */
+int find_job(struct cli *c, const char *name, const struct cfg_job **job);
+/* Take the job's lock for the rest of the run (CMD_JOB_LOCK commands):
+ * 0, or exit 5 when another run holds it, 1 for any other failure. */
+int take_job_lock(struct cli *c, const struct cfg_job *job);
+
+/* Make the instance of [KIND NAME] with overrides (may be NULL): 0, or
+ * an exit code with the error said. */
+int make_instance(struct cli *c, enum section_kind kind, const char *name,
+                  const struct strvec *overrides, struct instance **out);
+void free_instances(struct instance **v, size_t n);
+/* The job's sinks, or only the one named only (may be NULL): 0 or an exit
+ * code; *out and *n hold what was made either way. */
+int make_sinks(struct cli *c, const struct cfg_job *job, const char *only,
+               struct instance ***out, size_t *n);
+
+/* The sink to read a set from: --sink, else the first sink of the job
+ * holding a matching complete set (by id, else the newest taken at or
+ * before *at, else the newest).  With m_out, its manifest is read; without,
+ * found gets the set's id.  Returns 0 or an exit code. */
+int locate_set(struct cli *c, const struct cfg_job *job, const char *only_sink, const char *id,
+               const time_t *at, struct instance **sink_out, struct manifest **m_out,
+               char found[BACKUP_ID_LEN + 1]);
+/* --id ID and --at TIME checked (either may be NULL; at may be NULL when
+ * at_text is): 0 or CAIRN_EXIT_USAGE with the error said. */
+int parse_when(const char *id, const char *at_text, time_t *at);
+
+/* The --set rules of restore (and verify --deep, without sets): */
+/* Does the plugin take KEY (the first len bytes of key), or KEY_file /
+ * KEY_env for one of its secrets? */
+int plugin_takes(const struct loaded_plugin *lp, const char *key, size_t len);
+/* Split "[SOURCE.]KEY=VALUE": *source (may be NULL) and the KEY=VALUE
+ * part. */
+const char *split_set(const char *s, char **source);
+/* The instance of the source a manifest names, checked against the INI
+ * file, with the --set values that reach it. */
+int source_for_manifest(struct cli *c, const struct manifest_source *ms,
+                        const struct strvec *sets, struct instance **out);
+
+#endif

@@ -1,0 +1,206 @@
+/* cmd_backup.c - back up a job's sources into its sinks: one new set in each, under
+ * the job's lock and each sink's own.  The pipeline does the work. */
+#include "autoconf.h"
+
+#include "cmd.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pipeline.h"
+
+/* Incomplete sets in a sink without a lock of its own may belong to a run
+ * of the job from another host or state_dir that is still writing: only
+ * sets untouched this long are taken for leftovers. */
+#define LEFTOVER_GRACE_SECS (24 * 60 * 60)
+
+/* Remove the sets of job that runs which died left in the sink: all of
+ * them when the sink's own lock is held (nobody else can be writing),
+ * else only those older than the grace period. */
+static void
+remove_leftovers(const struct cfg_job *job, struct instance *sink, int locked,
+                 const struct set_list *l)
+{
+	time_t now = time(NULL);
+	for (size_t s = 0; s < l->n; s++) {
+		const struct set_info *si = &l->v[s];
+		char *err = NULL;
+		if (si->complete)
+			continue;
+		if (!locked && si->newest_mtime > now - LEFTOVER_GRACE_SECS) {
+			log_info("%s: leaving incomplete set %s/%s alone: it changed within the last "
+			         "day and this sink has no lock, so another run may still be writing it",
+			         sink->ctx.label, job->name, si->id);
+			continue;
+		}
+		log_info("%s: removing incomplete set %s/%s left by an interrupted run",
+		         sink->ctx.label, job->name, si->id);
+		if (set_remove(sink, job->name, si, &err)) {
+			log_warn("%s", err);
+			free(err);
+		}
+	}
+}
+
+/* A new id: the start time, or one second past the newest set any sink
+ * holds, so ids stay unique and sorted even for runs within a second. */
+static int
+choose_id(const struct cfg_job *job, struct instance **sinks, cairn_sink_lock **locks, size_t n,
+          char id[BACKUP_ID_LEN + 1])
+{
+	time_t t = time(NULL);
+	for (size_t i = 0; i < n; i++) {
+		struct set_list l;
+		char *err = NULL;
+		if (sets_list(sinks[i], job->name, &l, &err)) {
+			log_error("%s", err);
+			free(err);
+			return -1;
+		}
+		if (l.n && l.v[l.n - 1].time >= t)
+			t = l.v[l.n - 1].time + 1;
+		remove_leftovers(job, sinks[i], locks[i] != NULL, &l);
+		set_list_free(&l);
+	}
+	backup_id_format(t, id);
+	return 0;
+}
+
+/* Take every sink's own lock of the job.  A sink held by another run stops
+ * the whole run before anything is touched (exit 5); a sink whose lock
+ * fails otherwise is left out of this run, which then fails (exit 1) while
+ * the other sinks still get their set. */
+static int
+lock_sinks(const struct cfg_job *job, struct instance **sinks, size_t *nsinks,
+           cairn_sink_lock **locks, int *dropped)
+{
+	size_t kept = 0;
+	*dropped = 0;
+	for (size_t i = 0; i < *nsinks; i++) {
+		char *err = NULL;
+		int rc = sink_lock(sinks[i], job->name, &locks[kept], &err);
+		if (rc == CAIRN_E_LOCKED) {
+			log_error("%s", err);
+			free(err);
+			for (size_t k = 0; k < kept; k++)
+				sink_unlock(sinks[k], locks[k]);
+			memset(locks, 0, *nsinks * sizeof(*locks));
+			for (size_t k = i; k < *nsinks; k++) /* keep them for freeing */
+				sinks[kept++] = sinks[k];
+			*nsinks = kept;
+			return CAIRN_EXIT_LOCKED;
+		}
+		if (rc) {
+			log_error("%s; this sink gets no backup set from this run", err);
+			free(err);
+			instance_destroy(sinks[i]);
+			(*dropped)++;
+			continue;
+		}
+		sinks[kept++] = sinks[i];
+	}
+	*nsinks = kept;
+	return kept ? 0 : CAIRN_EXIT_FAILED;
+}
+
+int
+cmd_backup(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"source", required_argument, NULL, 's'},
+	                                     {NULL, 0, NULL, 0}};
+	struct strvec only = {0};
+	const struct cfg_job *job;
+	struct instance **sinks = NULL, **sources = NULL;
+	size_t nsinks = 0, nsources = 0;
+	int opt, rc, dropped = 0;
+	char id[BACKUP_ID_LEN + 1], host[256] = "";
+	cairn_sink_lock **locks = NULL;
+
+	while ((opt = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
+		if (opt != 's')
+			return usage_error("backup: unknown option");
+		strvec_push(&only, optarg);
+	}
+	if (optind + 1 != argc) {
+		strvec_free(&only);
+		return usage_error("backup takes one JOB");
+	}
+	if ((rc = load_config(c)) || (rc = find_job(c, argv[optind], &job)))
+		goto out;
+	for (size_t i = 0; i < only.n; i++)
+		if (!strvec_contains(&job->sources, only.v[i])) {
+			log_error("job %s has no source named \"%s\"", job->name, only.v[i]);
+			rc = CAIRN_EXIT_USAGE;
+			goto out;
+		}
+	if ((rc = make_sinks(c, job, NULL, &sinks, &nsinks)))
+		goto out;
+	sources = xcalloc(job->sources.n, sizeof(*sources));
+	for (size_t i = 0; i < job->sources.n && !rc; i++) {
+		if (only.n && !strvec_contains(&only, job->sources.v[i]))
+			continue;
+		rc = make_instance(c, SECTION_SOURCE, job->sources.v[i], NULL, &sources[nsources]);
+		if (!rc)
+			nsources++;
+	}
+	if (rc)
+		goto out;
+	if ((rc = take_job_lock(c, job)))
+		goto out;
+	locks = xcalloc(nsinks ? nsinks : 1, sizeof(*locks));
+	if ((rc = lock_sinks(job, sinks, &nsinks, locks, &dropped)))
+		goto out;
+	if (choose_id(job, sinks, locks, nsinks, id)) {
+		rc = CAIRN_EXIT_FAILED;
+		goto out;
+	}
+	gethostname(host, sizeof(host) - 1);
+	struct backup_request rq = {.job = job, .id = id, .sources = sources,
+	                            .nsources = nsources, .sinks = sinks, .nsinks = nsinks,
+	                            .host = host};
+	struct backup_outcome res;
+	int prc = pipeline_backup(&rq, &res);
+	if (prc == 0) {
+		char raw[32], stored[32];
+		log_info("backup %s/%s complete in %zu sink%s: %s read, %s stored", job->name, id,
+		         nsinks, nsinks == 1 ? "" : "s", format_bytes(res.raw_bytes, raw, sizeof(raw)),
+		         format_bytes(res.stored_bytes, stored, sizeof(stored)));
+		rc = CAIRN_EXIT_OK;
+	} else if (res.cancelled) {
+		log_error("backup %s interrupted; nothing of it was kept", job->name);
+		rc = exit_for(CAIRN_E_CANCELLED);
+	} else {
+		size_t ok = 0;
+		for (size_t i = 0; i < nsinks; i++)
+			ok += res.sinks[i].ok;
+		if (ok) {
+			struct strvec names = {0};
+			for (size_t i = 0; i < nsinks; i++)
+				if (!res.sinks[i].ok)
+					strvec_push(&names, sinks[i]->name);
+			char *failed = strvec_join(&names, ", ");
+			strvec_free(&names);
+			log_error("backup %s/%s is complete in %zu of %zu sinks; failed: %s", job->name,
+			          id, ok, nsinks, failed);
+			free(failed);
+		} else if (!res.source_error) {
+			log_error("backup %s failed: no sink could store it", job->name);
+		}
+		rc = CAIRN_EXIT_FAILED;
+	}
+	backup_outcome_free(&res, nsinks);
+	if (rc == CAIRN_EXIT_OK && dropped)
+		rc = CAIRN_EXIT_FAILED; /* each said why above */
+out:
+	for (size_t i = 0; locks && i < nsinks; i++)
+		sink_unlock(sinks[i], locks[i]);
+	free(locks);
+	free_instances(sources, nsources);
+	free_instances(sinks, nsinks);
+	strvec_free(&only);
+	return rc;
+}

@@ -1,0 +1,321 @@
+/* cmd_common.c - what the commands share; see cmd.h. */
+#include "autoconf.h"
+
+#include "cmd.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lock.h"
+#include "log.h"
+#include "plugin_keys.h"
+
+int
+usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap); /* it may quote the command line */
+	va_end(ap);
+	char *safe = str_escape(msg);
+	fprintf(stderr, "cairn: %s; see cairn --help\n", safe);
+	free(safe);
+	free(msg);
+	return CAIRN_EXIT_USAGE;
+}
+
+void
+print_line(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *line = xvasprintf(fmt, ap);
+	va_end(ap);
+	char *safe = str_escape(line);
+	puts(safe);
+	free(safe);
+	free(line);
+}
+
+int
+interrupted_code(void)
+{
+	return cairn_cancel_signal == SIGINT ? CAIRN_EXIT_INTERRUPTED : 128 + cairn_cancel_signal;
+}
+
+/* The one map from an operation's CAIRN_E_* outcome to the exit code
+ * (cairn(1), EXIT STATUS).  "No set matches" (7) and usage errors are the
+ * core's own findings and never a plugin's code: a plugin's NOTFOUND (a
+ * missing bucket, a missing restore parent) is a failure like any other,
+ * and an object the manifest names but the sink lacks is damage, which
+ * the pipeline reports as CAIRN_E_CORRUPT.  A plugin that cannot be
+ * loaded (INSTANCE_E_PLUGIN) is the core's finding too: exit 4. */
+int
+exit_for(int rc)
+{
+	switch (rc) {
+	case CAIRN_OK: return CAIRN_EXIT_OK;
+	case CAIRN_E_CONFIG: return CAIRN_EXIT_CONFIG;
+	case CAIRN_E_CORRUPT: return CAIRN_EXIT_CORRUPT;
+	case CAIRN_E_EXISTS: return CAIRN_EXIT_EXISTS;
+	case CAIRN_E_LOCKED: return CAIRN_EXIT_LOCKED;
+	case INSTANCE_E_PLUGIN: return CAIRN_EXIT_PLUGIN;
+	case CAIRN_E_CANCELLED: return interrupted_code();
+	default: return CAIRN_EXIT_FAILED;
+	}
+}
+
+int
+load_config(struct cli *c)
+{
+	char *err = NULL;
+	if (!(c->cmd->flags & CMD_CONFIG)) {
+		/* a programming error: the table row must say so */
+		log_error("internal error: command %s reads the configuration, but its row "
+		          "in cli.c lacks CMD_CONFIG; report this", c->cmd->name);
+		return CAIRN_EXIT_FAILED;
+	}
+	if (c->cfg)
+		return 0;
+	c->cfg = config_load(c->config_path, &err);
+	if (!c->cfg) {
+		if (cairn_cancel_signal) {
+			free(err);
+			return exit_for(CAIRN_E_CANCELLED);
+		}
+		log_error("%s", err);
+		free(err);
+		return exit_for(CAIRN_E_CONFIG);
+	}
+	registry_init(&c->reg, c->cfg->plugin_dir);
+	c->reg_ready = 1;
+	return 0;
+}
+
+int
+find_job(struct cli *c, const char *name, const struct cfg_job **job)
+{
+	*job = config_job(c->cfg, name);
+	if (*job)
+		return 0;
+	struct strvec jobs = {0};
+	for (size_t i = 0; i < c->cfg->njobs; i++)
+		strvec_push(&jobs, c->cfg->jobs[i].name);
+	char *names = strvec_join(&jobs, ", ");
+	strvec_free(&jobs);
+	log_error("%s: no job named \"%s\"; %s%s", c->cfg->path, name,
+	          *names ? "jobs: " : "the file defines no [job NAME] section", names);
+	free(names);
+	return CAIRN_EXIT_USAGE;
+}
+
+int
+take_job_lock(struct cli *c, const struct cfg_job *job)
+{
+	char *err = NULL;
+	int busy;
+	if (!(c->cmd->flags & CMD_JOB_LOCK)) {
+		log_error("internal error: command %s takes a job lock, but its row in cli.c "
+		          "lacks CMD_JOB_LOCK; report this", c->cmd->name);
+		return CAIRN_EXIT_FAILED;
+	}
+	c->lockfd = lock_job(c->cfg->state_dir, job->name, &busy, &err);
+	if (c->lockfd < 0) {
+		log_error("%s", err);
+		free(err);
+		return exit_for(busy ? CAIRN_E_LOCKED : CAIRN_E_IO);
+	}
+	return 0;
+}
+
+int
+make_instance(struct cli *c, enum section_kind kind, const char *name,
+              const struct strvec *overrides, struct instance **out)
+{
+	char *err = NULL;
+	const struct cfg_section *sec = config_section(c->cfg, kind, name);
+	int rc;
+	if (!sec) {
+		log_error("%s: no [%s %s] section", c->cfg->path, section_kind_name(kind), name);
+		return exit_for(CAIRN_E_CONFIG);
+	}
+	rc = instance_create(&c->reg, c->cfg, sec, overrides, out, &err);
+	if (rc) {
+#ifdef INSTANCE_E_PLUGIN_AS_NOTFOUND
+		if (rc == CAIRN_E_NOTFOUND)
+			rc = INSTANCE_E_PLUGIN;
+#endif
+		log_error("%s", err);
+		free(err);
+		/* a plugin's own NOTFOUND (a missing bucket) is a failure, 1 */
+		return exit_for(rc);
+	}
+	return 0;
+}
+
+void
+free_instances(struct instance **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		instance_destroy(v[i]);
+	free(v);
+}
+
+int
+make_sinks(struct cli *c, const struct cfg_job *job, const char *only, struct instance ***out,
+           size_t *n)
+{
+	int rc = 0;
+	*out = xcalloc(job->sinks.n, sizeof(**out));
+	*n = 0;
+	if (only && !strvec_contains(&job->sinks, only)) {
+		log_error("job %s has no sink named \"%s\"", job->name, only);
+		return CAIRN_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < job->sinks.n && !rc; i++) {
+		if (only && strcmp(only, job->sinks.v[i]) != 0)
+			continue;
+		rc = make_instance(c, SECTION_SINK, job->sinks.v[i], NULL, &(*out)[*n]);
+		if (!rc)
+			(*n)++;
+	}
+	return rc;
+}
+
+int
+locate_set(struct cli *c, const struct cfg_job *job, const char *only_sink, const char *id,
+           const time_t *at, struct instance **sink_out, struct manifest **m_out,
+           char found[BACKUP_ID_LEN + 1])
+{
+	struct instance **sinks = NULL;
+	size_t nsinks = 0;
+	int rc = make_sinks(c, job, only_sink, &sinks, &nsinks);
+	*sink_out = NULL;
+	for (size_t k = 0; k < nsinks && !rc && !*sink_out; k++) {
+		struct set_list l;
+		char *err = NULL;
+		if (sets_list(sinks[k], job->name, &l, &err)) {
+			log_warn("%s", err);
+			free(err);
+			continue;
+		}
+		const struct set_info *s = sets_select(&l, id, at);
+		if (s && !m_out) { /* the caller reads (and judges) the manifest */
+			memcpy(found, s->id, BACKUP_ID_LEN + 1);
+			*sink_out = sinks[k];
+			sinks[k] = NULL;
+		} else if (s) {
+			int mrc = set_read_manifest(sinks[k], job->name, s->id, m_out, &err);
+			if (mrc) {
+				log_error("%s", err);
+				free(err);
+				rc = exit_for(mrc);
+			} else {
+				*sink_out = sinks[k];
+				sinks[k] = NULL;
+			}
+		}
+		set_list_free(&l);
+	}
+	free_instances(sinks, nsinks);
+	if (!rc && !*sink_out) {
+		char what[64] = "";
+		if (id)
+			snprintf(what, sizeof(what), " with id %s", id);
+		else if (at) {
+			char buf[32];
+			format_local(*at, buf, sizeof(buf));
+			snprintf(what, sizeof(what), " taken at or before %s", buf);
+		}
+		log_error("no complete backup set of job %s%s%s%s; see cairn list %s", job->name,
+		          what, only_sink ? " in sink " : "", only_sink ? only_sink : "", job->name);
+		rc = CAIRN_EXIT_NOTFOUND;
+	}
+	return rc;
+}
+
+int
+plugin_takes(const struct loaded_plugin *lp, const char *key, size_t len)
+{
+	for (const struct cairn_key *k = lp->desc.keys; k && k->name; k++)
+		if (key_match(k, key, len) != KEY_NO_MATCH)
+			return 1;
+	return 0;
+}
+
+/* Plugin keys never contain dots, so the last dot before '=' ends the
+ * source name, which may itself contain dots. */
+const char *
+split_set(const char *s, char **source)
+{
+	const char *eq = strchr(s, '='), *dot = NULL;
+	for (const char *p = s; p < eq; p++)
+		if (*p == '.')
+			dot = p;
+	*source = dot ? xstrndup(s, (size_t)(dot - s)) : NULL;
+	return dot ? dot + 1 : s;
+}
+
+/* The --set values for one source: SOURCE.KEY=VALUE for this source, and
+ * plain KEY=VALUE where its plugin has that key. */
+static void
+overrides_for(const struct strvec *sets, const char *source, const struct loaded_plugin *lp,
+              struct strvec *out)
+{
+	for (size_t i = 0; i < sets->n; i++) {
+		char *scope;
+		const char *kv = split_set(sets->v[i], &scope);
+		if (scope ? strcmp(scope, source) == 0
+		          : plugin_takes(lp, kv, (size_t)(strchr(kv, '=') - kv)))
+			strvec_push(out, kv);
+		free(scope);
+	}
+}
+
+int
+source_for_manifest(struct cli *c, const struct manifest_source *ms, const struct strvec *sets,
+                    struct instance **out)
+{
+	const struct cfg_section *sec = config_section(c->cfg, SECTION_SOURCE, ms->name);
+	struct strvec ov = {0};
+	int rc;
+	if (!sec) {
+		log_error("the set holds source %s, which %s does not define; add [source %s] with "
+		          "plugin = %s to restore or check it", ms->name, c->cfg->path, ms->name,
+		          ms->plugin);
+		return exit_for(CAIRN_E_CONFIG);
+	}
+	if (strcmp(sec->plugin, ms->plugin) != 0) {
+		log_error("%s:%d: [source %s] uses plugin %s, but the set was made by plugin %s",
+		          c->cfg->path, sec->line, ms->name, sec->plugin, ms->plugin);
+		return exit_for(CAIRN_E_CONFIG);
+	}
+	struct loaded_plugin *lp;
+	char *err = NULL;
+	if (!(lp = registry_load(&c->reg, sec->plugin, &err))) {
+		log_error("%s:%d: [source %s] plugin: %s", c->cfg->path, sec->plugin_line, ms->name,
+		          err);
+		free(err);
+		return exit_for(INSTANCE_E_PLUGIN);
+	}
+	overrides_for(sets, ms->name, lp, &ov);
+	rc = make_instance(c, SECTION_SOURCE, ms->name, &ov, out);
+	strvec_free(&ov);
+	return rc;
+}
+
+int
+parse_when(const char *id, const char *at_text, time_t *at)
+{
+	time_t t;
+	if (id && at_text)
+		return usage_error("give --id or --at, not both");
+	if (id && backup_id_parse(id, &t))
+		return usage_error("--id %s: a backup id looks like 20261126T020000Z", id);
+	if (at_text && iso8601_parse(at_text, at))
+		return usage_error("--at %s: use ISO 8601, e.g. 2026-01-24, 2026-01-24T03:00 or "
+		                   "2026-01-24T03:00:00Z", at_text);
+	return 0;
+}

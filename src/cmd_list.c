@@ -1,0 +1,120 @@
+/* cmd_list.c - the complete backup sets of the jobs, as a table or JSON. */
+#include "autoconf.h"
+
+#include "cmd.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+static void
+print_set_row(const char *job, const struct set_info *s, const char *sink,
+              const struct manifest *m)
+{
+	char when[32], size[32], *names;
+	struct strvec sources = {0};
+	format_local(s->time, when, sizeof(when));
+	format_bytes(s->bytes, size, sizeof(size));
+	for (size_t i = 0; m && i < m->nsources; i++)
+		strvec_push(&sources, m->sources[i].name);
+	names = strvec_join(&sources, " ");
+	strvec_free(&sources);
+	print_line("%-12s %-17s %-19s %-10s %10s  %s", job, s->id, when, sink, size,
+	           m ? names : "(manifest unreadable)");
+	free(names);
+}
+
+int
+cmd_list(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+	                                     {"sink", required_argument, NULL, 's'},
+	                                     {NULL, 0, NULL, 0}};
+	int opt, json = 0, rc = 0, header = 0;
+	const char *only_sink = NULL;
+	json_t *jsets = json_array();
+
+	while ((opt = getopt_long(argc, argv, "js:", opts, NULL)) != -1) {
+		if (opt == 'j')
+			json = 1;
+		else if (opt == 's')
+			only_sink = optarg;
+		else
+			return usage_error("list: unknown option");
+	}
+	if (argc - optind > 1) {
+		json_decref(jsets);
+		return usage_error("list takes at most one JOB");
+	}
+	if ((rc = load_config(c)))
+		goto out;
+	for (size_t j = 0; j < c->cfg->njobs && !rc; j++) {
+		const struct cfg_job *job = &c->cfg->jobs[j];
+		struct instance **sinks = NULL;
+		size_t nsinks = 0;
+		if (optind < argc && strcmp(argv[optind], job->name) != 0)
+			continue;
+		if (only_sink && !strvec_contains(&job->sinks, only_sink))
+			continue;
+		rc = make_sinks(c, job, only_sink, &sinks, &nsinks);
+		for (size_t k = 0; k < nsinks && !rc; k++) {
+			struct set_list l;
+			char *err = NULL;
+			if (sets_list(sinks[k], job->name, &l, &err)) {
+				log_error("%s", err);
+				free(err);
+				rc = CAIRN_EXIT_FAILED;
+				break;
+			}
+			for (size_t s = 0; s < l.n; s++) {
+				struct manifest *m = NULL;
+				if (!l.v[s].complete)
+					continue;
+				if (set_read_manifest(sinks[k], job->name, l.v[s].id, &m, &err)) {
+					log_warn("%s", err);
+					free(err);
+					err = NULL;
+				}
+				if (json) {
+					char when[32];
+					iso8601_format_utc(l.v[s].time, when, sizeof(when));
+					json_array_append_new(
+						jsets, json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "job", job->name,
+					                         "id", l.v[s].id, "sink", sinks[k]->name, "time",
+					                         when, "bytes", (json_int_t)l.v[s].bytes,
+					                         "manifest",
+					                         m ? manifest_to_jansson(m) : json_null()));
+				} else {
+					if (!header++)
+						print_line("%-12s %-17s %-19s %-10s %10s  %s", "JOB", "ID",
+						       "TAKEN", "SINK", "SIZE", "SOURCES");
+					print_set_row(job->name, &l.v[s], sinks[k]->name, m);
+				}
+				manifest_free(m);
+			}
+			set_list_free(&l);
+		}
+		free_instances(sinks, nsinks);
+	}
+	if (optind < argc && !config_job(c->cfg, argv[optind])) {
+		const struct cfg_job *j;
+		rc = find_job(c, argv[optind], &j);
+	}
+	if (!rc && json) {
+		json_t *root = json_pack("{s:o}", "sets", jsets);
+		jsets = NULL;
+		char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		puts(s);
+		free(s);
+		json_decref(root);
+	} else if (!rc && !header) {
+		log_info("no backup sets yet");
+	}
+out:
+	json_decref(jsets);
+	return rc;
+}

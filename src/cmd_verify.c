@@ -1,0 +1,140 @@
+/* cmd_verify.c - check stored sets against their manifests, one set or all of a
+ * job's; --deep also lets each source check its data. */
+#include "autoconf.h"
+
+#include "cmd.h"
+
+#include <getopt.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "pipeline.h"
+
+/* Verify every object of one set in one sink.  Returns an exit code. */
+static int
+verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, const char *id,
+           int deep)
+{
+	struct manifest *m = NULL;
+	char *err = NULL;
+	int rc = 0;
+	uint64_t bytes = 0;
+	int mrc = set_read_manifest(sink, job->name, id, &m, &err);
+	if (mrc) {
+		print_line("%s/%s in %s: %s: %s", job->name, id, sink->name,
+		       mrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
+		free(err);
+		return exit_for(mrc);
+	}
+	for (size_t s = 0; s < m->nsources; s++) {
+		const struct manifest_source *ms = &m->sources[s];
+		struct instance *src = NULL;
+		if (deep) {
+			int src_rc = source_for_manifest(c, ms, &(struct strvec){0}, &src);
+			if (src_rc) {
+				rc = rc ? rc : src_rc;
+				continue;
+			}
+		}
+		int vrc = pipeline_verify(sink, ms, src, &err);
+		instance_destroy(src);
+		if (vrc) {
+			print_line("%s/%s in %s: %s: %s", job->name, id, sink->name,
+			       vrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
+			if (vrc == CAIRN_E_CANCELLED) {
+				rc = exit_for(vrc);
+				free(err);
+				break;
+			}
+			/* damage outranks any other failure of the set */
+			if (rc != CAIRN_EXIT_CORRUPT)
+				rc = exit_for(vrc);
+		}
+		bytes += ms->stored_bytes;
+		free(err);
+		err = NULL;
+	}
+	if (!rc) {
+		char size[32];
+		print_line("%s/%s in %s: ok (%zu object%s, %s%s)", job->name, id, sink->name,
+		       m->nsources, m->nsources == 1 ? "" : "s",
+		       format_bytes(bytes, size, sizeof(size)), deep ? ", deep" : "");
+	}
+	manifest_free(m);
+	return rc;
+}
+
+int
+cmd_verify(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"id", required_argument, NULL, 'i'}, {"all", no_argument, NULL, 'A'},
+		{"sink", required_argument, NULL, 'k'}, {"deep", no_argument, NULL, 'd'},
+		{NULL, 0, NULL, 0}};
+	const char *id = NULL, *only_sink = NULL;
+	int opt, all = 0, deep = 0, rc;
+	const struct cfg_job *job;
+
+	while ((opt = getopt_long(argc, argv, "i:Ak:d", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'i': id = optarg; break;
+		case 'A': all = 1; break;
+		case 'k': only_sink = optarg; break;
+		case 'd': deep = 1; break;
+		default: return usage_error("verify: unknown option");
+		}
+	}
+	if (optind + 1 != argc)
+		return usage_error("verify takes one JOB");
+	if (id && all)
+		return usage_error("give --id or --all, not both");
+	if ((rc = parse_when(id, NULL, NULL)) || (rc = load_config(c)) ||
+	    (rc = find_job(c, argv[optind], &job)))
+		return rc;
+	if (!all) {
+		struct instance *sink = NULL;
+		char found[BACKUP_ID_LEN + 1];
+		if ((rc = locate_set(c, job, only_sink, id, NULL, &sink, NULL, found)))
+			return rc;
+		/* the id of the set's place, never the one its manifest claims */
+		rc = verify_set(c, job, sink, found, deep);
+		instance_destroy(sink);
+		return rc;
+	}
+	/* --all: every complete set, each from the first sink holding it */
+	struct instance **sinks = NULL;
+	size_t nsinks = 0;
+	struct strvec done = {0};
+	int worst = 0, any = 0;
+	if ((rc = make_sinks(c, job, only_sink, &sinks, &nsinks)))
+		worst = rc;
+	for (size_t k = 0; k < nsinks && !cairn_cancel_signal; k++) {
+		struct set_list l;
+		char *err = NULL;
+		if (sets_list(sinks[k], job->name, &l, &err)) {
+			log_error("%s", err);
+			free(err);
+			worst = worst ? worst : exit_for(CAIRN_E_IO);
+			continue;
+		}
+		for (size_t s = 0; s < l.n && !cairn_cancel_signal; s++) {
+			if (!l.v[s].complete || strvec_contains(&done, l.v[s].id))
+				continue;
+			strvec_push(&done, l.v[s].id);
+			any = 1;
+			rc = verify_set(c, job, sinks[k], l.v[s].id, deep);
+			if (rc && (worst == 0 || rc == CAIRN_EXIT_CORRUPT))
+				worst = rc;
+		}
+		set_list_free(&l);
+	}
+	if (!any && !worst) {
+		log_error("job %s has no complete backup set to verify", job->name);
+		worst = CAIRN_EXIT_NOTFOUND;
+	}
+	strvec_free(&done);
+	free_instances(sinks, nsinks);
+	return cairn_cancel_signal ? exit_for(CAIRN_E_CANCELLED) : worst;
+}
