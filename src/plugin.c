@@ -106,7 +106,7 @@ is_secret_alias(const char *name, const char *secret)
  * is broken, and the message says so. */
 static int
 check_key_table(const char *path, const char *plugin, const struct cairn_key *keys,
-                char **err)
+                char **err, int *needs_newer)
 {
 	for (size_t k = 0; keys && keys[k].name; k++) {
 		const char *name = keys[k].name;
@@ -155,6 +155,7 @@ check_key_table(const char *path, const char *plugin, const struct cairn_key *ke
 			                 "unknown to cairn %s); upgrade cairn, or install a build of "
 			                 "%s made for cairn %s", plugin, (int)keys[k].type,
 			                 keys[k].name, PACKAGE_VERSION, path, PACKAGE_VERSION);
+			*needs_newer = 1;
 			return -1;
 		}
 	return 0;
@@ -163,6 +164,14 @@ check_key_table(const char *path, const char *plugin, const struct cairn_key *ke
 struct loaded_plugin *
 plugin_load_path(const char *path, const char *expect_name, char **err)
 {
+	int needs_newer;
+	return plugin_load_path_newer(path, expect_name, err, &needs_newer);
+}
+
+struct loaded_plugin *
+plugin_load_path_newer(const char *path, const char *expect_name, char **err,
+                       int *needs_newer)
+{
 	lt_dladvise advise;
 	lt_dlhandle h = NULL;
 	struct loaded_plugin *lp = NULL;
@@ -170,6 +179,7 @@ plugin_load_path(const char *path, const char *expect_name, char **err)
 	const struct cairn_plugin *d;
 	const char *bad;
 
+	*needs_newer = 0;
 	lt_dlinit(); /* reference-counted; plugin_unload ends it */
 	/* Local symbols: two plugins may use different versions of one
 	 * library, and plugins must never satisfy each other's symbols. */
@@ -249,7 +259,7 @@ plugin_load_path(const char *path, const char *expect_name, char **err)
 		*err = xasprintf("plugin %s lacks the required op %s()", path, bad);
 		goto fail;
 	}
-	if (check_key_table(path, lp->desc.name, lp->desc.keys, err))
+	if (check_key_table(path, lp->desc.name, lp->desc.keys, err, needs_newer))
 		goto fail;
 	lp->name = xstrdup(lp->desc.name);
 	lp->path = xstrdup(path);
@@ -283,6 +293,7 @@ registry_load(struct plugin_registry *reg, const char *name, char **err)
 {
 	struct loaded_plugin *lp;
 	char *path;
+	reg->last_needs_newer = 0;
 	for (size_t i = 0; i < reg->nloaded; i++)
 		if (strcmp(reg->loaded[i]->name, name) == 0)
 			return reg->loaded[i];
@@ -303,7 +314,7 @@ registry_load(struct plugin_registry *reg, const char *name, char **err)
 		free(dirs);
 		return NULL;
 	}
-	lp = plugin_load_path(path, name, err);
+	lp = plugin_load_path_newer(path, name, err, &reg->last_needs_newer);
 	free(path);
 	if (!lp)
 		return NULL;

@@ -25,6 +25,10 @@ struct plugin_registry {
 	struct strvec dirs; /* searched in order */
 	struct loaded_plugin **loaded;
 	size_t nloaded;
+	/* set by a failed registry_load: the plugin is fine but was built
+	 * for a newer cairn (a key type this one does not know), which
+	 * `cairn plugins` shows apart from broken plugins */
+	int last_needs_newer;
 };
 
 /* Search plugin_dir (may be NULL), then $CAIRN_PLUGIN_PATH, then the
@@ -40,6 +44,10 @@ struct loaded_plugin *registry_load(struct plugin_registry *reg, const char *nam
  * registry_load and the tests).  expect_name may be NULL. */
 struct loaded_plugin *plugin_load_path(const char *path, const char *expect_name,
                                        char **err);
+/* The same; *needs_newer is set to 1 when the load failed only because the
+ * plugin needs a newer cairn, else to 0. */
+struct loaded_plugin *plugin_load_path_newer(const char *path, const char *expect_name,
+                                             char **err, int *needs_newer);
 void plugin_unload(struct loaded_plugin *lp);
 
 /* Every plugin name found in the search path, first occurrence wins. */

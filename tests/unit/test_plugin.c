@@ -252,6 +252,18 @@ an_unknown_key_type_needs_a_newer_cairn(void **state)
 	assert_null(strstr(err, "broken"));
 	free(err);
 	err = NULL;
+	/* told apart from a broken plugin, for `cairn plugins` */
+	registry_init(&reg, TEST_PLUGINDIR);
+	reg.last_needs_newer = 0;
+	assert_null(registry_load(&reg, "keynewer", &err));
+	assert_int_equal(reg.last_needs_newer, 1);
+	free(err);
+	err = NULL;
+	assert_null(registry_load(&reg, "keydup", &err));
+	assert_int_equal(reg.last_needs_newer, 0);
+	free(err);
+	err = NULL;
+	registry_free(&reg);
 	/* through a section: the code of a plugin that cannot load (exit 4) */
 	assert_non_null(mkdtemp(dir));
 	ini = xasprintf("%s/c.ini", dir);
