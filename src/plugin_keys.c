@@ -260,7 +260,10 @@ config_typed(const struct cairn_cfg *cfg, const struct cfg_section *sec, const c
 	size_t nkeys = 0;
 	char *e = NULL;
 	struct key_source ks = {.cfg = cfg, .sec = sec, .plugin = plugin};
+	static const struct cairn_key no_keys[] = {{.name = NULL}};
 
+	if (!keys) /* a plugin without keys may leave its table NULL */
+		keys = no_keys;
 	while (keys[nkeys].name)
 		nkeys++;
 	tc->values = xcalloc(nkeys + 1, sizeof(*tc->values));
