@@ -6,7 +6,8 @@
 # cairn_dep_ok=no when something is missing.  With --enable-NAME=yes a
 # missing dependency stops configure and names MISSING-WHAT; with =auto (the
 # default) the plugin is quietly left out.  Defines the Automake conditional
-# BUILD_PLUGIN_NAME and adds a row to the summary table that
+# BUILD_PLUGIN_NAME, appends NAME to $cairn_built_plugins when it is built
+# (configure.ac hands that list to the tests), and adds a row to the summary table that
 # CAIRN_PLUGIN_SUMMARY prints.
 #
 # Adding a plugin is one call here and one block in Makefile.am, e.g.
@@ -32,6 +33,8 @@ AC_DEFUN([CAIRN_PLUGIN], [
        cairn_why_$1="missing m4_default([$4], [a dependency])"])
   ])
   AM_CONDITIONAL([BUILD_PLUGIN_]m4_toupper([$1]), [test "x$cairn_have_$1" = xyes])
+  AS_IF([test "x$cairn_have_$1" = xyes],
+    [cairn_built_plugins="${cairn_built_plugins:+$cairn_built_plugins }$1"])
   cairn_summary_rows="$cairn_summary_rows
   m4_format([%-10s], [$1]) $cairn_have_$1 ${cairn_why_$1:+($cairn_why_$1)}"
 ])

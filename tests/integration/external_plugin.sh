@@ -9,6 +9,7 @@
 # $top_builddir and $MAKE set.
 : "${top_srcdir:?}" "${top_builddir:?}"
 . "$(dirname "$0")/lib.sh"
+need_plugin local
 MAKE=${MAKE:-make}
 PKG_CONFIG=${PKG_CONFIG:-pkg-config}
 tmp=$T

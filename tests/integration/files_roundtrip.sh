@@ -8,6 +8,7 @@
 # Run by `make check` with $CAIRN and $CAIRN_PLUGIN_PATH set; emits TAP.
 
 . "$(dirname "$0")/lib.sh"
+need_plugin files local
 tmp=$T
 
 # json FILE FILTER

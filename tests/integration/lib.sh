@@ -72,3 +72,47 @@ cairn() { "$CAIRN" -c "$T/cairn.ini" "$@"; }
 
 # The id of the newest set of a job in a local sink directory.
 newest_id() { ls "$1/$2" 2>/dev/null | grep -E '^[0-9]{8}T[0-9]{6}Z$' | sort | tail -n 1; }
+
+# have_plugin NAME: was the plugin built?  make check exports the list
+# (CAIRN_BUILT_PLUGINS, from configure); run by hand, a NAME.so in
+# CAIRN_PLUGIN_PATH counts.
+have_plugin() {
+	if [ -n "${CAIRN_BUILT_PLUGINS+set}" ]; then
+		case " $CAIRN_BUILT_PLUGINS " in *" $1 "*) return 0 ;; esac
+		return 1
+	fi
+	[ -f "${CAIRN_PLUGIN_PATH:-}/$1.so" ]
+}
+# need_plugin NAME...: before plan, skip the whole script with a reason
+# when a packager's subset build left one of the plugins out.
+need_plugin() {
+	local p
+	for p in "$@"; do
+		if ! have_plugin "$p"; then
+			echo "1..0 # SKIP needs the $p plugin"
+			exit 0
+		fi
+	done
+}
+
+# write_ini JOB [SINK=PATH]...: the common fixture as $T/cairn.ini: a
+# state_dir, the files source "docs" over $T/data, one local sink per
+# SINK=PATH (default here=store, fsync off), and job JOB backing docs up
+# to them all.  Line numbers are fixed (tests name them): [source docs]
+# is line 4, its path line 6, each sink takes 5 lines from line 8, and the
+# job's "sinks =" is the last line.  Append further sections with >>.
+write_ini() {
+	local job=$1 sink names=""
+	shift
+	[ $# = 0 ] && set -- here=store
+	{
+		printf '[cairn]\nstate_dir = state\n\n'
+		printf '[source docs]\nplugin = files\npath = data\n'
+		for sink in "$@"; do
+			printf '\n[sink %s]\nplugin = local\npath = %s\nfsync = no\n' \
+				"${sink%%=*}" "${sink#*=}"
+			names="$names ${sink%%=*}"
+		done
+		printf '\n[job %s]\nsources = docs\nsinks =%s\n' "$job" "$names"
+	} >"$T/cairn.ini"
+}

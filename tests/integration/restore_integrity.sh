@@ -4,6 +4,7 @@
 # signal, a flipped byte, a cut object, a missing one.  Each case checks the
 # exit code (also under -q), the message, and that the target is as it was.
 . "$(dirname "$0")/lib.sh"
+need_plugin files local
 plan 33
 
 mkdir -p "$T/data/sub" "$T/store"

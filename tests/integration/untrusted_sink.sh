@@ -5,6 +5,7 @@
 # run of the same job and only by it.  Anything that could hang runs under
 # timeout, so a hang fails instead of stalling CI.
 . "$(dirname "$0")/lib.sh"
+need_plugin files local
 plan 29
 
 mkdir -p "$T/data" "$T/store"

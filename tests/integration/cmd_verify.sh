@@ -1,26 +1,13 @@
 #!/bin/bash
-# verify.sh - verify finds damage: a flipped byte, a truncated object, a
-# broken manifest, a tar that decompresses but is not a tar (--deep).
+# cmd_verify.sh - cairn verify finds damage: a flipped byte, a truncated
+# object, a broken manifest, a tar that decompresses but is not a tar (--deep).
 . "$(dirname "$0")/lib.sh"
+need_plugin files local
 plan 18
 
 mkdir -p "$T/data" "$T/store"
 for i in $(seq 50); do head -c 2000 /dev/urandom | base64 >"$T/data/f$i.txt"; done
-cat >"$T/cairn.ini" <<INI
-[cairn]
-state_dir = state
-[source docs]
-plugin = files
-path = data
-[sink here]
-plugin = local
-path = store
-fsync = no
-[job j]
-sources = docs
-sinks = here
-INI
-
+write_ini j here=store
 cairn backup j || exit 99
 id1=$(newest_id "$T/store" j)
 cairn backup j || exit 99

@@ -1,0 +1,55 @@
+#!/bin/bash
+# cmd_restore.sh - cairn restore: choosing a set (--at, --id), refusing a
+# non-empty target, --set reaching the right source.
+. "$(dirname "$0")/lib.sh"
+need_plugin files local
+plan 19
+
+mkdir -p "$T/data/sub" "$T/store" "$T/store2"
+printf 'alpha\n' >"$T/data/a.txt"
+printf 'beta\n' >"$T/data/sub/b.txt"
+write_ini daily here=store there=store2
+cairn backup daily || exit 99
+id1=$(newest_id "$T/store" daily)
+
+# --- --at and --id -----------------------------------------------------------
+sleep 1 # ids are seconds: the next set must get a later one
+printf 'alpha v2\n' >"$T/data/a.txt"
+check_exit "a second backup" 0 cairn backup daily
+id2=$(newest_id "$T/store" daily)
+check "the second set has a later id" test "$id2" \> "$id1"
+at1=$(echo "$id1" | sed -E 's/^(....)(..)(..)T(..)(..)(..)Z$/\1-\2-\3T\4:\5:\6Z/')
+check_exit "restore --at the first set's time" 0 cairn restore daily --at "$at1" --set path="$T/r1"
+check "--at picked the older set" grep -qx alpha "$T/r1/a.txt"
+check_exit "restore --id" 0 cairn restore daily --id "$id2" --set path="$T/r2"
+check "--id picked that set" grep -qx 'alpha v2' "$T/r2/a.txt"
+check_exit "restore --at before any set finds nothing" 7 cairn restore daily --at 2001-01-01 --set path="$T/r3"
+err_has "no complete backup set of job daily taken at or before"
+check_exit "a bad --at is a usage error" 2 cairn restore daily --at yesterday
+check_exit "restore into a non-empty target is refused" 8 cairn restore daily --set path="$T/r2"
+err_has "--force"
+check_exit "restore --force into it" 0 cairn restore daily --set path="$T/r2" --force
+
+# --- --set reaches the right source --------------------------------------
+mkdir -p "$T/web"
+echo upload >"$T/web/u.txt"
+cat >>"$T/cairn.ini" <<INI
+
+[source web.up]
+plugin = files
+path = web
+
+[job two]
+sources = docs web.up
+sinks = here
+INI
+check_exit "a job with two sources" 0 cairn backup two
+check_exit "--set SOURCE.KEY for a source whose name has dots" 0 \
+	cairn restore two --set web.up.path="$T/r-web" --set docs.path="$T/r-docs"
+check "each source went to its own target" test -f "$T/r-web/u.txt" -a -f "$T/r-docs/a.txt"
+check_exit "a --set key no restored source has is a usage error" 2 \
+	cairn restore two --set nosuchkey=1 --set path="$T/r-x"
+err_has "none of the sources being restored has a key nosuchkey"
+check_exit "a --set scoped to a source not in the set is a usage error" 2 \
+	cairn restore two --set other.path="$T/r-y"
+err_has "restores no source named other"
