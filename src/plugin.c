@@ -370,7 +370,7 @@ instance_create(struct plugin_registry *reg, const struct cairn_cfg *cfg,
 		*err = xasprintf("%s:%d: [%s %s] plugin: %s", cfg->path, sec->plugin_line,
 		                 section_kind_name(sec->kind), sec->name, why);
 		free(why);
-		return CAIRN_E_NOTFOUND;
+		return INSTANCE_E_PLUGIN;
 	}
 	if (lp->desc.kind != want) {
 		*err = xasprintf("%s:%d: [%s %s] plugin: %s is a %s plugin, not a %s plugin",

@@ -62,9 +62,15 @@ struct instance {
 	void *inst;
 };
 
+/* instance_create()'s code for "the plugin cannot be loaded" (missing,
+ * broken, or needing a newer cairn): the core's finding, apart from any
+ * code a plugin's own create() returns, such as CAIRN_E_NOTFOUND for a
+ * missing bucket.  Never handed to or taken from a plugin. */
+#define INSTANCE_E_PLUGIN (-1000)
+
 /* Check the section's keys against the plugin, with overrides ("KEY=VALUE"),
- * and call create().  Returns 0, or CAIRN_E_CONFIG / the plugin's code with
- * *err set. */
+ * and call create().  Returns 0, or INSTANCE_E_PLUGIN, CAIRN_E_CONFIG or
+ * the plugin's code with *err set. */
 int instance_create(struct plugin_registry *reg, const struct cairn_cfg *cfg,
                     const struct cfg_section *sec, const struct strvec *overrides,
                     struct instance **out, char **err);

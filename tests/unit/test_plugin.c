@@ -196,7 +196,7 @@ an_unknown_plugin_names_the_line_of_its_plugin_key(void **state)
 	assert_non_null(cfg);
 	registry_init(&reg, TEST_PLUGINDIR);
 	assert_int_equal(instance_create(&reg, cfg, config_section(cfg, SECTION_SINK, "k"), NULL,
-	                                 &in, &err), CAIRN_E_NOTFOUND);
+	                                 &in, &err), INSTANCE_E_PLUGIN);
 	/* FILE:LINE: [kind name] key: what; what to do, with the search detail */
 	want = xasprintf("%s:3: [sink k] plugin: no plugin named nosuch: no nosuch.so in %s",
 	                 ini, TEST_PLUGINDIR);
@@ -264,7 +264,8 @@ an_unknown_key_type_needs_a_newer_cairn(void **state)
 	free(err);
 	err = NULL;
 	registry_free(&reg);
-	/* through a section: the code of a plugin that cannot load (exit 4) */
+	/* through a section: the code of a plugin that cannot load (exit 4),
+	 * not a plugin's own NOTFOUND */
 	assert_non_null(mkdtemp(dir));
 	ini = xasprintf("%s/c.ini", dir);
 	fp = fopen(ini, "w");
@@ -274,7 +275,7 @@ an_unknown_key_type_needs_a_newer_cairn(void **state)
 	assert_non_null(cfg);
 	registry_init(&reg, TEST_PLUGINDIR);
 	assert_int_equal(instance_create(&reg, cfg, config_section(cfg, SECTION_SOURCE, "s"), NULL,
-	                                 &in, &err), CAIRN_E_NOTFOUND);
+	                                 &in, &err), INSTANCE_E_PLUGIN);
 	assert_non_null(strstr(err, "c.ini:2: [source s] plugin: plugin keynewer needs a newer cairn"));
 	free(err);
 	registry_free(&reg);
