@@ -22,15 +22,6 @@
 #include "timeutil.h"
 #include "util.h"
 
-#ifndef INSTANCE_E_PLUGIN
-/* instance_create()'s code for "the plugin cannot be loaded", apart from
- * a plugin's own CAIRN_E_NOTFOUND.  plugin.h defines it once
- * instance_create() returns it; until then that case comes as
- * CAIRN_E_NOTFOUND, and make_instance() takes it for this one. */
-#define INSTANCE_E_PLUGIN (-1000)
-#define INSTANCE_E_PLUGIN_AS_NOTFOUND 1
-#endif
-
 /* Flags of a command's table row. */
 #define CMD_CONFIG 0x1u   /* reads the INI file: may call load_config() */
 #define CMD_JOB_LOCK 0x2u /* takes a job's lock: may call take_job_lock() */

@@ -143,10 +143,6 @@ make_instance(struct cli *c, enum section_kind kind, const char *name,
 	}
 	rc = instance_create(&c->reg, c->cfg, sec, overrides, out, &err);
 	if (rc) {
-#ifdef INSTANCE_E_PLUGIN_AS_NOTFOUND
-		if (rc == CAIRN_E_NOTFOUND)
-			rc = INSTANCE_E_PLUGIN;
-#endif
 		log_error("%s", err);
 		free(err);
 		/* a plugin's own NOTFOUND (a missing bucket) is a failure, 1 */

@@ -138,17 +138,9 @@ make_instance_a_plugins_not_found_is_a_failure(void **state)
 {
 	struct fx *f = *state;
 	struct instance *in = NULL;
-#ifdef INSTANCE_E_PLUGIN_AS_NOTFOUND
-	/* plugin.c still says CAIRN_E_NOTFOUND for a plugin it cannot load,
-	 * so the two cannot be told apart yet */
-	(void)f;
-	(void)in;
-	skip();
-#else
 	assert_int_equal(make_instance(&f->c, SECTION_SOURCE, "missingdb", NULL, &in),
 	                 CAIRN_EXIT_FAILED);
 	assert_null(in);
-#endif
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
