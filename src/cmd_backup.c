@@ -1,5 +1,6 @@
-/* cmd_backup.c - back up a job's sources into its sinks: one new set in each, under
- * the job's lock and each sink's own.  The pipeline does the work. */
+/* cmd_backup.c - back up a job's sources into its sinks: one new set in
+ * each, under the job's lock and each sink's own.  The pipeline does the
+ * work. */
 #include "autoconf.h"
 
 #include "cmd.h"

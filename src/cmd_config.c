@@ -1,5 +1,5 @@
-/* cmd_config.c - config check: the INI file, the state directory and every plugin
- * section made into an instance, each error on its own line. */
+/* cmd_config.c - config check: the INI file, the state directory and
+ * every plugin section made into an instance, each error on its own line. */
 #include "autoconf.h"
 
 #include "cmd.h"

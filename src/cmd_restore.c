@@ -1,5 +1,5 @@
-/* cmd_restore.c - restore a set (by default the newest) of a job's sources, with
- * --set overrides of their keys. */
+/* cmd_restore.c - restore a set (by default the newest) of a job's
+ * sources, with --set overrides of their keys. */
 #include "autoconf.h"
 
 #include "cmd.h"

@@ -1,5 +1,5 @@
-/* cmd_verify.c - check stored sets against their manifests, one set or all of a
- * job's; --deep also lets each source check its data. */
+/* cmd_verify.c - check stored sets against their manifests, one set or
+ * all of a job's; --deep also lets each source check its data. */
 #include "autoconf.h"
 
 #include "cmd.h"
