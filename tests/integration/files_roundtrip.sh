@@ -14,7 +14,7 @@ tmp=$T
 # json FILE FILTER
 json() { jq -r "$2" <"$1"; }
 
-plan 19
+plan 18
 
 # --- the tree -----------------------------------------------------------
 src=$tmp/src
@@ -223,6 +223,7 @@ else
 	diag "$tmp/verify.err"
 fi
 
-# --- 18: time -----------------------------------------------------------------
+# Speed is measured in bench/, not asserted here: on a loaded CI machine a
+# time limit only fails for the wrong reason.  Say how long it took.
 took=$(($(date +%s) - start))
-check "the round trip took ${took}s (< 60s)" test "$took" -lt 60
+echo "# the round trip took ${took}s"
