@@ -24,7 +24,4 @@ enum cairn_exit {
 /* Name of the object written last in every backup set. */
 #define CAIRN_MANIFEST_NAME "manifest.json"
 
-/* A human word for a CAIRN_E_* code. */
-const char *cairn_strerror(int code);
-
 #endif

@@ -96,7 +96,7 @@ cmd_help(struct cli *c, int argc, char **argv)
 static void
 on_signal(int sig)
 {
-	cairn_cancel_signal = sig;
+	cancel_signal = sig;
 }
 
 static void

@@ -45,7 +45,7 @@ struct command {
 struct cli {
 	const struct command *cmd; /* the command running */
 	const char *config_path;
-	struct cairn_cfg *cfg; /* once load_config() read it */
+	struct config *cfg; /* once load_config() read it */
 	struct plugin_registry reg;
 	int reg_ready;
 	int verbose, quiet;

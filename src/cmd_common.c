@@ -42,7 +42,7 @@ print_line(const char *fmt, ...)
 int
 interrupted_code(void)
 {
-	return cairn_cancel_signal == SIGINT ? CAIRN_EXIT_INTERRUPTED : 128 + cairn_cancel_signal;
+	return cancel_signal == SIGINT ? CAIRN_EXIT_INTERRUPTED : 128 + cancel_signal;
 }
 
 /* The one map from an operation's CAIRN_E_* outcome to the exit code
@@ -81,7 +81,7 @@ load_config(struct cli *c)
 		return 0;
 	c->cfg = config_load(c->config_path, &err);
 	if (!c->cfg) {
-		if (cairn_cancel_signal) {
+		if (cancel_signal) {
 			free(err);
 			return exit_for(CAIRN_E_CANCELLED);
 		}

@@ -37,7 +37,7 @@ cmd_plugins(struct cli *c, int argc, char **argv)
 		char *err = NULL;
 		struct loaded_plugin *lp = registry_load(&c->reg, names.v[i], &err);
 		if (!lp) {
-			print_line("%-10s BROKEN  %s", names.v[i], err);
+			print_line("%-10s %s  %s", names.v[i], c->reg.last_needs_newer ? "NEWER " : "BROKEN", err);
 			free(err);
 			rc = exit_for(INSTANCE_E_PLUGIN);
 			continue;

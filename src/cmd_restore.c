@@ -121,7 +121,7 @@ cmd_restore(struct cli *c, int argc, char **argv)
 		         sink->name);
 		int prc = pipeline_restore(sink, ms, src, flags, &err);
 		if (prc) {
-			log_error("%s", err ? err : cairn_strerror(prc));
+			log_error("%s", err ? err : status_str(prc));
 			rc = exit_for(prc);
 		} else if (src->ctx.warnings) {
 			/* a non-root restore skips device nodes and keeps files as

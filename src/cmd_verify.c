@@ -110,7 +110,7 @@ cmd_verify(struct cli *c, int argc, char **argv)
 	int worst = 0, any = 0;
 	if ((rc = make_sinks(c, job, only_sink, &sinks, &nsinks)))
 		worst = rc;
-	for (size_t k = 0; k < nsinks && !cairn_cancel_signal; k++) {
+	for (size_t k = 0; k < nsinks && !cancel_signal; k++) {
 		struct set_list l;
 		char *err = NULL;
 		if (sets_list(sinks[k], job->name, &l, &err)) {
@@ -119,7 +119,7 @@ cmd_verify(struct cli *c, int argc, char **argv)
 			worst = worst ? worst : exit_for(CAIRN_E_IO);
 			continue;
 		}
-		for (size_t s = 0; s < l.n && !cairn_cancel_signal; s++) {
+		for (size_t s = 0; s < l.n && !cancel_signal; s++) {
 			if (!l.v[s].complete || strvec_contains(&done, l.v[s].id))
 				continue;
 			strvec_push(&done, l.v[s].id);
@@ -136,5 +136,5 @@ cmd_verify(struct cli *c, int argc, char **argv)
 	}
 	strvec_free(&done);
 	free_instances(sinks, nsinks);
-	return cairn_cancel_signal ? exit_for(CAIRN_E_CANCELLED) : worst;
+	return cancel_signal ? exit_for(CAIRN_E_CANCELLED) : worst;
 }

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "plugin.h" /* cairn_cancel_signal */
+#include "host.h" /* cancel_signal */
 #include "util.h"
 
 /* ----------------------------------------------------------- loading */
@@ -93,9 +93,9 @@ read_bounded(const char *path, size_t max, struct stat *st, char **data, size_t 
 			buf = xrealloc(buf, cap);
 		}
 		got = read(fd, buf + n, cap - 1 - n);
-		if (got < 0 && errno == EINTR && !cairn_cancel_signal)
+		if (got < 0 && errno == EINTR && !cancel_signal)
 			continue;
-		if (cairn_cancel_signal) {
+		if (cancel_signal) {
 			*why = READ_CANCELLED;
 			goto fail;
 		}
@@ -191,7 +191,7 @@ section_kind_name(enum section_kind kind)
 }
 
 struct loader {
-	struct cairn_cfg *cfg;
+	struct config *cfg;
 	const char *data;  /* the whole file */
 	size_t len, pos;   /* its length, and where the next line starts */
 	int line;          /* the line inih is working on */
@@ -229,7 +229,7 @@ section_label(const struct cfg_section *s, char *buf, size_t len)
 static void
 open_section(struct loader *ld, const char *text)
 {
-	struct cairn_cfg *cfg = ld->cfg;
+	struct config *cfg = ld->cfg;
 	char *hdr = xstrdup(text), *name = NULL, *sp;
 	int kind = -1;
 
@@ -349,7 +349,7 @@ static int
 on_key(void *user, const char *section, const char *key, const char *value)
 {
 	struct loader *ld = user;
-	struct cairn_cfg *cfg = ld->cfg;
+	struct config *cfg = ld->cfg;
 	(void)section;
 
 	if (!ld->in_section) {
@@ -386,7 +386,7 @@ on_key(void *user, const char *section, const char *key, const char *value)
 }
 
 const struct cfg_section *
-config_section(const struct cairn_cfg *cfg, enum section_kind kind, const char *name)
+config_section(const struct config *cfg, enum section_kind kind, const char *name)
 {
 	for (size_t i = 0; i < cfg->nsections; i++) {
 		const struct cfg_section *s = &cfg->sections[i];
@@ -398,7 +398,7 @@ config_section(const struct cairn_cfg *cfg, enum section_kind kind, const char *
 }
 
 const struct cfg_job *
-config_job(const struct cairn_cfg *cfg, const char *name)
+config_job(const struct config *cfg, const char *name)
 {
 	for (size_t i = 0; i < cfg->njobs; i++)
 		if (strcmp(cfg->jobs[i].name, name) == 0)
@@ -427,7 +427,7 @@ fail_key(struct loader *ld, const struct cfg_section *s, const struct cfg_entry 
 static void
 check_cairn_section(struct loader *ld, const struct cfg_section *s)
 {
-	struct cairn_cfg *cfg = ld->cfg;
+	struct config *cfg = ld->cfg;
 	for (size_t i = 0; i < s->nentries; i++) {
 		const struct cfg_entry *e = &s->entries[i];
 		char **slot;
@@ -510,7 +510,7 @@ keep_value(const struct cfg_section *s, const char *key)
 static void
 check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 {
-	struct cairn_cfg *cfg = ld->cfg;
+	struct config *cfg = ld->cfg;
 	int have_sources = 0, have_sinks = 0;
 	const struct cfg_entry *level = NULL;
 
@@ -615,11 +615,11 @@ default_state_dir(void)
 	return xstrdup("/tmp/cairn-state");
 }
 
-struct cairn_cfg *
+struct config *
 config_load(const char *path, char **err)
 {
 	struct loader ld = {0};
-	struct cairn_cfg *cfg = xcalloc(1, sizeof(*cfg));
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
 	struct stat st;
 	char *data;
 	int rc;
@@ -686,7 +686,7 @@ config_load(const char *path, char **err)
 }
 
 void
-config_free(struct cairn_cfg *cfg)
+config_free(struct config *cfg)
 {
 	if (!cfg)
 		return;

@@ -69,7 +69,7 @@ struct cfg_job {
 	const char *description;
 };
 
-struct cairn_cfg {
+struct config {
 	char *path; /* as given */
 	char *dir;  /* absolute directory of the file: base of relative paths */
 	char *state_dir;
@@ -84,11 +84,11 @@ struct cairn_cfg {
 /* Read and check path.  On error returns NULL and sets *err to one line
  * "FILE:LINE: [section] key: what is wrong; what to do".  Free with
  * config_free. */
-struct cairn_cfg *config_load(const char *path, char **err);
-void config_free(struct cairn_cfg *cfg);
+struct config *config_load(const char *path, char **err);
+void config_free(struct config *cfg);
 
-const struct cfg_job *config_job(const struct cairn_cfg *cfg, const char *name);
-const struct cfg_section *config_section(const struct cairn_cfg *cfg,
+const struct cfg_job *config_job(const struct config *cfg, const char *name);
+const struct cfg_section *config_section(const struct config *cfg,
                                          enum section_kind kind, const char *name);
 /* "source", "sink", ... */
 const char *section_kind_name(enum section_kind kind);

@@ -18,10 +18,10 @@
 #include "progress.h"
 #include "util.h"
 
-volatile sig_atomic_t cairn_cancel_signal;
+volatile sig_atomic_t cancel_signal;
 
 const char *
-cairn_strerror(int code)
+status_str(int code)
 {
 	switch (code) {
 	case CAIRN_OK: return "success";
@@ -85,7 +85,7 @@ static int
 host_cancelled(cairn_ctx *ctx)
 {
 	(void)ctx;
-	return cairn_cancel_signal != 0;
+	return cancel_signal != 0;
 }
 
 static void

@@ -11,7 +11,11 @@
 extern const struct cairn_host cairn_host_table;
 
 /* Set from a signal handler; plugins see it through host->cancelled. */
-extern volatile sig_atomic_t cairn_cancel_signal;
+extern volatile sig_atomic_t cancel_signal;
+
+/* A human word for a CAIRN_E_* code (the core's; the cairn_ prefix is
+ * the installed ABI's alone). */
+const char *status_str(int code);
 
 /* The context the core keeps per instance. */
 struct cairn_ctx {

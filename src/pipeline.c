@@ -116,7 +116,7 @@ out_write(struct cairn_out *o, const void *buf, size_t len)
 	struct run *r = (struct run *)o;
 	char *err = NULL;
 	int rc;
-	if (cairn_cancel_signal)
+	if (cancel_signal)
 		return CAIRN_E_CANCELLED;
 	r->raw += len;
 	progress_add(len);
@@ -198,10 +198,10 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 	progress_begin(src->name);
 	log_info("source %s: backing up to %s", src->name, key);
 	rc = op_backup(src, &r->out);
-	if (rc == 0 && !cairn_cancel_signal)
+	if (rc == 0 && !cancel_signal)
 		rc = compressor_finish(r->z, &err);
 	progress_end();
-	if (cairn_cancel_signal)
+	if (cancel_signal)
 		rc = CAIRN_E_CANCELLED;
 	if (rc == CAIRN_E_CANCELLED) {
 		*source_error = xasprintf("interrupted while backing up source %s", src->name);
@@ -376,7 +376,7 @@ pull_stored(void *ud, void *buf, size_t len)
 {
 	struct object_stream *os = ud;
 	ssize_t n;
-	if (cairn_cancel_signal)
+	if (cancel_signal)
 		return CAIRN_E_CANCELLED;
 	n = op_read(os->sink, os->r, buf, len);
 	if (n < 0) {
@@ -622,7 +622,7 @@ pipeline_restore(struct instance *sink, const struct manifest_source *ms,
 	object_close(&os);
 out:
 	progress_end();
-	if (cairn_cancel_signal)
+	if (cancel_signal)
 		rc = CAIRN_E_CANCELLED;
 	return rc;
 }
@@ -648,7 +648,7 @@ pipeline_verify(struct instance *sink, const struct manifest_source *ms,
 	if (!rc)
 		rc = object_finish(&os, err);
 	progress_end();
-	if (cairn_cancel_signal)
+	if (cancel_signal)
 		rc = CAIRN_E_CANCELLED;
 	object_close(&os);
 	return rc;

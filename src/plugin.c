@@ -303,12 +303,7 @@ registry_load(struct plugin_registry *reg, const char *name, char **err)
 	}
 	path = find_module(reg, name);
 	if (!path) {
-		char *dirs = xstrdup("");
-		for (size_t d = 0; d < reg->dirs.n; d++) {
-			char *n = xasprintf("%s%s%s", dirs, d ? ", " : "", reg->dirs.v[d]);
-			free(dirs);
-			dirs = n;
-		}
+		char *dirs = strvec_join(&reg->dirs, ", ");
 		*err = xasprintf("no plugin named %s: no %s.so in %s; install it, or point "
 		                 "plugin_dir or $CAIRN_PLUGIN_PATH at it", name, name, dirs);
 		free(dirs);
@@ -352,7 +347,7 @@ static void instance_call(struct instance *in);
 static void instance_done(struct instance *in);
 
 int
-instance_create(struct plugin_registry *reg, const struct cairn_cfg *cfg,
+instance_create(struct plugin_registry *reg, const struct config *cfg,
                 const struct cfg_section *sec, const struct strvec *overrides,
                 struct instance **out, char **err)
 {
@@ -426,7 +421,7 @@ instance_error(const struct instance *in, int rc)
 {
 	if (in->ctx.error && *in->ctx.error)
 		return in->ctx.error;
-	return cairn_strerror(rc);
+	return status_str(rc);
 }
 
 void

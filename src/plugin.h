@@ -71,7 +71,7 @@ struct instance {
 /* Check the section's keys against the plugin, with overrides ("KEY=VALUE"),
  * and call create().  Returns 0, or INSTANCE_E_PLUGIN, CAIRN_E_CONFIG or
  * the plugin's code with *err set. */
-int instance_create(struct plugin_registry *reg, const struct cairn_cfg *cfg,
+int instance_create(struct plugin_registry *reg, const struct config *cfg,
                     const struct cfg_section *sec, const struct strvec *overrides,
                     struct instance **out, char **err);
 void instance_destroy(struct instance *in);

@@ -107,7 +107,7 @@ key_hint(const struct cairn_key *keys, const char *key)
 }
 
 struct key_source {
-	const struct cairn_cfg *cfg;
+	const struct config *cfg;
 	const struct cfg_section *sec;
 	const char *plugin;
 	int line;          /* 0 for --set */
@@ -252,7 +252,7 @@ apply_key(struct typed_config *tc, const struct key_source *ks, const struct cai
 }
 
 int
-config_typed(const struct cairn_cfg *cfg, const struct cfg_section *sec, const char *plugin,
+config_typed(const struct config *cfg, const struct cfg_section *sec, const char *plugin,
              const struct cairn_key *keys, const struct strvec *overrides,
              struct typed_config **out, char **err)
 {

@@ -220,7 +220,7 @@ ss_backup(void *inst, struct cairn_out *out)
 		if (s->fail_at >= 0 && done + n > (uint64_t)s->fail_at)
 			return CAIRN_E_CORRUPT;
 		if (s->cancel_at >= 0 && done + n > (uint64_t)s->cancel_at)
-			cairn_cancel_signal = 15;
+			cancel_signal = 15;
 		for (size_t k = 0; k < n; k++)
 			buf[k] = memsrc_byte(done + k);
 		int rc = out->write(out, buf, n);

@@ -57,11 +57,11 @@ static void
 exit_for_a_cancel_names_the_signal(void **state)
 {
 	(void)state;
-	cairn_cancel_signal = SIGINT;
+	cancel_signal = SIGINT;
 	assert_int_equal(exit_for(CAIRN_E_CANCELLED), CAIRN_EXIT_INTERRUPTED);
-	cairn_cancel_signal = SIGTERM;
+	cancel_signal = SIGTERM;
 	assert_int_equal(exit_for(CAIRN_E_CANCELLED), 128 + SIGTERM);
-	cairn_cancel_signal = 0;
+	cancel_signal = 0;
 }
 
 /* A configuration with one source section per case, plugins from the

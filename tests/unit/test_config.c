@@ -37,7 +37,7 @@ struct fx {
 	char path[128];    /* dir/cfg.ini */
 	char *cwd;         /* to go back to after tests that chdir */
 	char *err;         /* the last error, freed by the next call */
-	struct cairn_cfg *cfg;
+	struct config *cfg;
 	struct typed_config *tc;
 };
 
@@ -93,7 +93,7 @@ write_ini(struct fx *f, const char *text)
 }
 
 /* Load text, which must be good. */
-static struct cairn_cfg *
+static struct config *
 load(struct fx *f, const char *text)
 {
 	char *err = NULL;
@@ -109,7 +109,7 @@ load(struct fx *f, const char *text)
 static const char *
 load_err(struct fx *f, const char *text)
 {
-	struct cairn_cfg *cfg;
+	struct config *cfg;
 	free(f->err);
 	f->err = NULL;
 	write_ini(f, text);
@@ -179,7 +179,7 @@ static void
 load_parses_the_design_example(void **state)
 {
 	struct fx *f = *state;
-	struct cairn_cfg *cfg = load(f, design_ini);
+	struct config *cfg = load(f, design_ini);
 	const struct cfg_job *j;
 	const struct cfg_section *s;
 
@@ -236,7 +236,7 @@ static void
 load_lookups_tell_kinds_apart(void **state)
 {
 	struct fx *f = *state;
-	struct cairn_cfg *cfg = load(f, design_ini);
+	struct config *cfg = load(f, design_ini);
 
 	assert_null(config_job(cfg, "weekly"));
 	assert_null(config_section(cfg, SECTION_SINK, "uploads")); /* a source */
@@ -253,7 +253,7 @@ static void
 load_joins_continuations_and_skips_comments(void **state)
 {
 	struct fx *f = *state;
-	struct cairn_cfg *cfg = load(f,
+	struct config *cfg = load(f,
 		"# cairn configuration\n"
 		"; another comment style\n"
 		"[job weekly]\n"                       /* before what it names */
@@ -341,7 +341,7 @@ load_reads_every_compression_and_level(void **state)
 		                      ok[i].level ? ok[i].level : "", ok[i].level ? "\n" : "",
 		                      ok[i].comp ? "compression = " : "",
 		                      ok[i].comp ? ok[i].comp : "", ok[i].comp ? "\n" : "");
-		struct cairn_cfg *cfg = load(f, ini);
+		struct config *cfg = load(f, ini);
 		assert_int_equal(cfg->jobs[0].compression, ok[i].want);
 		assert_int_equal(cfg->jobs[0].level, ok[i].want_level);
 		free(ini);
@@ -353,7 +353,7 @@ load_makes_a_relative_ini_path_absolute(void **state)
 {
 	struct fx *f = *state;
 	char *err = NULL, *cwd, *want;
-	struct cairn_cfg *cfg;
+	struct config *cfg;
 
 	write_ini(f, "[cairn]\nstate_dir = st\n");
 	assert_int_equal(chdir(f->dir), 0);
@@ -375,7 +375,7 @@ load_defaults_state_dir(void **state)
 {
 	struct fx *f = *state;
 	char *old_xdg = getenv("XDG_STATE_HOME") ? strdup(getenv("XDG_STATE_HOME")) : NULL;
-	struct cairn_cfg *cfg;
+	struct config *cfg;
 
 	setenv("XDG_STATE_HOME", "/xdg/state", 1);
 	cfg = load(f, BASE "sources = db\nsinks = local\n");
@@ -395,7 +395,7 @@ load_notes_a_file_others_can_read(void **state)
 {
 	struct fx *f = *state;
 	char *err = NULL;
-	struct cairn_cfg *cfg;
+	struct config *cfg;
 
 	write_file_mode(f, "cfg.ini", "[cairn]\n", 0644);
 	cfg = config_load(f->path, &err);
@@ -413,7 +413,7 @@ static void
 load_allows_one_name_in_different_kinds(void **state)
 {
 	struct fx *f = *state;
-	struct cairn_cfg *cfg = load(f,
+	struct config *cfg = load(f,
 		"[source web]\nplugin = files\n"
 		"[sink web]\nplugin = local\n"
 		"[job web]\nsources = web\nsinks = web\n");
@@ -426,7 +426,7 @@ static void
 load_accepts_an_empty_file(void **state)
 {
 	struct fx *f = *state;
-	struct cairn_cfg *cfg = load(f, "");
+	struct config *cfg = load(f, "");
 	assert_int_equal(cfg->nsections, 0);
 	assert_int_equal(cfg->njobs, 0);
 	assert_non_null(cfg->state_dir);
@@ -471,7 +471,7 @@ static char *
 load_err_path(const char *path)
 {
 	char *err = NULL;
-	struct cairn_cfg *cfg;
+	struct config *cfg;
 	alarm(10); /* a hang fails instead of stalling the run */
 	cfg = config_load(path, &err);
 	alarm(0);
@@ -542,7 +542,7 @@ load_error_an_oversized_file(void **state)
 {
 	struct fx *f = *state;
 	char *text = big_ini(CONFIG_MAX_BYTES), *err = NULL, *want;
-	struct cairn_cfg *cfg;
+	struct config *cfg;
 
 	assert_int_equal(CONFIG_MAX_BYTES, 1024 * 1024);
 	write_ini_bytes(f, text, CONFIG_MAX_BYTES); /* the largest that loads */
@@ -567,7 +567,7 @@ static void
 load_skips_a_byte_order_mark(void **state)
 {
 	struct fx *f = *state;
-	struct cairn_cfg *cfg = load(f, "\xef\xbb\xbf[cairn]\nstate_dir = /x\n");
+	struct config *cfg = load(f, "\xef\xbb\xbf[cairn]\nstate_dir = /x\n");
 	assert_string_equal(cfg->state_dir, "/x");
 	/* only at the start of the file */
 	const char *e = load_err(f, "[cairn]\n\xef\xbb\xbf[source s]\nplugin = files\n");
@@ -578,7 +578,7 @@ static void
 load_reads_crlf_lines(void **state)
 {
 	struct fx *f = *state;
-	struct cairn_cfg *cfg = load(f, "[cairn]\r\nstate_dir = /x\r\n\r\n[source s]\r\n"
+	struct config *cfg = load(f, "[cairn]\r\nstate_dir = /x\r\n\r\n[source s]\r\n"
 	                                "plugin = files\r\npath = /a\r\n  /b\r\n");
 	const struct cfg_section *s = config_section(cfg, SECTION_SOURCE, "s");
 	assert_string_equal(cfg->state_dir, "/x");
@@ -592,7 +592,7 @@ load_reads_crlf_lines(void **state)
 static const char *
 load_err_bytes(struct fx *f, const char *text, size_t len)
 {
-	struct cairn_cfg *cfg;
+	struct config *cfg;
 	free(f->err);
 	f->err = NULL;
 	write_ini_bytes(f, text, len);
@@ -910,7 +910,7 @@ static void
 compression_threads_default_to_one_and_are_checked(void **state)
 {
 	struct fx *f = *state;
-	struct cairn_cfg *cfg = load(f, BASE "sources = db\nsinks = local\n");
+	struct config *cfg = load(f, BASE "sources = db\nsinks = local\n");
 	assert_int_equal(cfg->jobs[0].threads, 1);
 	cfg = load(f, BASE "sources = db\nsinks = local\ncompression_threads = 0\n");
 	assert_int_equal(cfg->jobs[0].threads, 0);

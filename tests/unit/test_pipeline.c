@@ -47,7 +47,7 @@ setup(void **state)
 	f->job.name = "nightly";
 	f->job.compression = COMP_ZSTD;
 	f->job.level = -1;
-	cairn_cancel_signal = 0;
+	cancel_signal = 0;
 	memsrc_set_staged(0);
 	log_level = CAIRN_LOG_ERROR - 1; /* the tests provoke errors on purpose */
 	*state = f;
@@ -67,7 +67,7 @@ teardown(void **state)
 	free(f->s1.restored);
 	free(f->s2.restored);
 	free(f);
-	cairn_cancel_signal = 0;
+	cancel_signal = 0;
 	return 0;
 }
 

@@ -156,7 +156,7 @@ a_sink_plugin_in_a_source_section_is_a_config_error(void **state)
 	      "[sink bad]\nplugin = wrongkind\nsize = lots\n"
 	      "[job j]\nsources = s\nsinks = k\n", fp);
 	fclose(fp);
-	struct cairn_cfg *cfg = config_load(ini, &err);
+	struct config *cfg = config_load(ini, &err);
 	assert_non_null(cfg);
 	registry_init(&reg, TEST_PLUGINDIR);
 	assert_int_equal(instance_create(&reg, cfg, config_section(cfg, SECTION_SOURCE, "s"), NULL,
@@ -192,7 +192,7 @@ an_unknown_plugin_names_the_line_of_its_plugin_key(void **state)
 	fp = fopen(ini, "w");
 	fputs("[sink k]\n; which one\nplugin = nosuch\n", fp);
 	fclose(fp);
-	struct cairn_cfg *cfg = config_load(ini, &err);
+	struct config *cfg = config_load(ini, &err);
 	assert_non_null(cfg);
 	registry_init(&reg, TEST_PLUGINDIR);
 	assert_int_equal(instance_create(&reg, cfg, config_section(cfg, SECTION_SINK, "k"), NULL,
@@ -271,7 +271,7 @@ an_unknown_key_type_needs_a_newer_cairn(void **state)
 	fp = fopen(ini, "w");
 	fputs("[source s]\nplugin = keynewer\n", fp);
 	fclose(fp);
-	struct cairn_cfg *cfg = config_load(ini, &err);
+	struct config *cfg = config_load(ini, &err);
 	assert_non_null(cfg);
 	registry_init(&reg, TEST_PLUGINDIR);
 	assert_int_equal(instance_create(&reg, cfg, config_section(cfg, SECTION_SOURCE, "s"), NULL,
@@ -418,7 +418,7 @@ an_instance_gets_its_scratch_below_the_configured_state_dir(void **state)
 	fp = fopen(ini, "w");
 	fputs("[cairn]\nstate_dir = state\n\n[sink k]\nplugin = wrongkind\n", fp);
 	fclose(fp);
-	struct cairn_cfg *cfg = config_load(ini, &err);
+	struct config *cfg = config_load(ini, &err);
 	assert_non_null(cfg);
 	registry_init(&reg, TEST_PLUGINDIR);
 	assert_int_equal(instance_create(&reg, cfg, config_section(cfg, SECTION_SINK, "k"), NULL,
