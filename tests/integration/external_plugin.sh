@@ -39,8 +39,11 @@ includedir=$(pcvar includedir)
 
 check "bin/cairn is installed" \
 	test -n "$(find "$root" -path '*/bin/cairn' -type f -perm -u+x -print -quit)"
-check "the plugindir the .pc names ($plugindir) holds files.so and local.so" \
-	test -n "$plugindir" -a -f "$root$plugindir/files.so" -a -f "$root$plugindir/local.so"
+built=${CAIRN_BUILT_PLUGINS-files local}
+missing=
+for p in $built; do [ -f "$root$plugindir/$p.so" ] || missing="$missing $p"; done
+check "the plugindir the .pc names ($plugindir) holds the built plugins ($built)" \
+	test -n "$plugindir" -a -n "$built" -a -z "$missing"
 check "include/cairn/plugin.h is installed under the .pc's includedir" \
 	test -n "$includedir" -a -f "$root$includedir/cairn/plugin.h"
 check "man1/cairn.1 is installed" \
