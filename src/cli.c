@@ -27,19 +27,19 @@ static cmd_fn cmd_help;
  * load_config(), CMD_JOB_LOCK take_job_lock() (released here after it
  * returns). */
 static const struct command commands[] = {
-	{"backup", cmd_backup, CMD_CONFIG | CMD_JOB_LOCK, "JOB [--source NAME]...",
-	 "back up a job's sources into its sinks"},
-	{"list", cmd_list, CMD_CONFIG, "[JOB] [--sink NAME] [--json]", "list complete backup sets"},
-	{"restore", cmd_restore, CMD_CONFIG,
-	 "JOB [--id ID | --at TIME] [--sink NAME] [--source NAME]...\n"
-	 "[--set [SOURCE.]KEY=VALUE]... [--force]",
-	 "restore a set (default: the newest)"},
-	{"verify", cmd_verify, CMD_CONFIG, "JOB [--id ID | --all] [--sink NAME] [--deep]",
-	 "check stored sets against their manifests"},
-	{"config", cmd_config, CMD_CONFIG, "check", "check the INI file and every plugin key"},
-	{"plugins", cmd_plugins, CMD_CONFIG, "[-v]", "list the plugins found"},
-	{"help", cmd_help, 0, NULL, NULL},
-	{NULL, NULL, 0, NULL, NULL}};
+        {"backup", cmd_backup, CMD_CONFIG | CMD_JOB_LOCK, "JOB [--source NAME]...",
+         "back up a job's sources into its sinks"},
+        {"list", cmd_list, CMD_CONFIG, "[JOB] [--sink NAME] [--json]", "list complete backup sets"},
+        {"restore", cmd_restore, CMD_CONFIG,
+         "JOB [--id ID | --at TIME] [--sink NAME] [--source NAME]...\n"
+         "[--set [SOURCE.]KEY=VALUE]... [--force]",
+         "restore a set (default: the newest)"},
+        {"verify", cmd_verify, CMD_CONFIG, "JOB [--id ID | --all] [--sink NAME] [--deep]",
+         "check stored sets against their manifests"},
+        {"config", cmd_config, CMD_CONFIG, "check", "check the INI file and every plugin key"},
+        {"plugins", cmd_plugins, CMD_CONFIG, "[-v]", "list the plugins found"},
+        {"help", cmd_help, 0, NULL, NULL},
+        {NULL, NULL, 0, NULL, NULL}};
 
 /* Width of "NAME SYNOPSIS" before the help text; a longer synopsis gets
  * the help on a line of its own, indented as far. */
@@ -50,7 +50,8 @@ usage(FILE *out)
 {
 	fputs("Usage: cairn [-c FILE] [-v|-q] COMMAND ...\n"
 	      "\n"
-	      "Commands:\n", out);
+	      "Commands:\n",
+	      out);
 	for (const struct command *t = commands; t->name; t++) {
 		const char *syn = t->synopsis, *nl;
 		if (!syn)
@@ -61,12 +62,12 @@ usage(FILE *out)
 			        (int)(SYNOPSIS_WIDTH - strlen(t->name) - 1), syn, t->help);
 			continue;
 		}
-		fprintf(out, "  %s %.*s\n", t->name, nl ? (int)(nl - syn) : (int)strlen(syn),
-		        syn);
+		fprintf(out, "  %s %.*s\n", t->name, nl ? (int)(nl - syn) : (int)strlen(syn), syn);
 		while (nl) { /* continuation lines, under the first word's end */
 			syn = nl + 1;
 			nl = strchr(syn, '\n');
-			fprintf(out, "%10s%.*s\n", "", nl ? (int)(nl - syn) : (int)strlen(syn), syn);
+			fprintf(out, "%10s%.*s\n", "", nl ? (int)(nl - syn) : (int)strlen(syn),
+			        syn);
 		}
 		fprintf(out, "%*s%s\n", SYNOPSIS_WIDTH + 3, "", t->help);
 	}
@@ -118,9 +119,9 @@ int
 cli_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"config", required_argument, NULL, 'c'}, {"verbose", no_argument, NULL, 'v'},
-		{"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
+	        {"config", required_argument, NULL, 'c'}, {"verbose", no_argument, NULL, 'v'},
+	        {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+	        {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0}};
 	struct cli c = {.lockfd = -1};
 	char *default_config = NULL;
 	const char *cmd;
@@ -156,7 +157,8 @@ cli_main(int argc, char **argv)
 		if (env && *env)
 			c.config_path = env;
 		else
-			c.config_path = default_config = xstrdup(CAIRN_SYSCONFDIR "/cairn/cairn.ini");
+			c.config_path = default_config =
+			        xstrdup(CAIRN_SYSCONFDIR "/cairn/cairn.ini");
 	}
 	install_signals();
 

@@ -89,8 +89,8 @@ int make_instance(struct cli *c, enum section_kind kind, const char *name,
 void free_instances(struct instance **v, size_t n);
 /* The job's sinks, or only the one named only (may be NULL): 0 or an exit
  * code; *out and *n hold what was made either way. */
-int make_sinks(struct cli *c, const struct cfg_job *job, const char *only,
-               struct instance ***out, size_t *n);
+int make_sinks(struct cli *c, const struct cfg_job *job, const char *only, struct instance ***out,
+               size_t *n);
 
 /* The sink to read a set from: --sink, else the first sink of the job
  * holding a matching complete set (by id, else the newest taken at or
@@ -112,7 +112,7 @@ int plugin_takes(const struct loaded_plugin *lp, const char *key, size_t len);
 const char *split_set(const char *s, char **source);
 /* The instance of the source a manifest names, checked against the INI
  * file, with the --set values that reach it. */
-int source_for_manifest(struct cli *c, const struct manifest_source *ms,
-                        const struct strvec *sets, struct instance **out);
+int source_for_manifest(struct cli *c, const struct manifest_source *ms, const struct strvec *sets,
+                        struct instance **out);
 
 #endif

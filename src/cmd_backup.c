@@ -33,8 +33,10 @@ remove_leftovers(const struct cfg_job *job, struct instance *sink, int locked,
 		if (si->complete)
 			continue;
 		if (!locked && si->newest_mtime > now - LEFTOVER_GRACE_SECS) {
-			log_info("%s: leaving incomplete set %s/%s alone: it changed within the last "
-			         "day and this sink has no lock, so another run may still be writing it",
+			log_info("%s: leaving incomplete set %s/%s alone: it changed within the "
+			         "last "
+			         "day and this sink has no lock, so another run may still be "
+			         "writing it",
 			         sink->ctx.label, job->name, si->id);
 			continue;
 		}
@@ -160,15 +162,20 @@ cmd_backup(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	gethostname(host, sizeof(host) - 1);
-	struct backup_request rq = {.job = job, .id = id, .sources = sources,
-	                            .nsources = nsources, .sinks = sinks, .nsinks = nsinks,
+	struct backup_request rq = {.job = job,
+	                            .id = id,
+	                            .sources = sources,
+	                            .nsources = nsources,
+	                            .sinks = sinks,
+	                            .nsinks = nsinks,
 	                            .host = host};
 	struct backup_outcome res;
 	int prc = pipeline_backup(&rq, &res);
 	if (prc == 0) {
 		char raw[32], stored[32];
 		log_info("backup %s/%s complete in %zu sink%s: %s read, %s stored", job->name, id,
-		         nsinks, nsinks == 1 ? "" : "s", format_bytes(res.raw_bytes, raw, sizeof(raw)),
+		         nsinks, nsinks == 1 ? "" : "s",
+		         format_bytes(res.raw_bytes, raw, sizeof(raw)),
 		         format_bytes(res.stored_bytes, stored, sizeof(stored)));
 		rc = CAIRN_EXIT_OK;
 	} else if (res.cancelled) {
@@ -185,8 +192,8 @@ cmd_backup(struct cli *c, int argc, char **argv)
 					strvec_push(&names, sinks[i]->name);
 			char *failed = strvec_join(&names, ", ");
 			strvec_free(&names);
-			log_error("backup %s/%s is complete in %zu of %zu sinks; failed: %s", job->name,
-			          id, ok, nsinks, failed);
+			log_error("backup %s/%s is complete in %zu of %zu sinks; failed: %s",
+			          job->name, id, ok, nsinks, failed);
 			free(failed);
 		} else if (!res.source_error) {
 			log_error("backup %s failed: no sink could store it", job->name);

@@ -74,7 +74,8 @@ load_config(struct cli *c)
 	if (!(c->cmd->flags & CMD_CONFIG)) {
 		/* a programming error: the table row must say so */
 		log_error("internal error: command %s reads the configuration, but its row "
-		          "in cli.c lacks CMD_CONFIG; report this", c->cmd->name);
+		          "in cli.c lacks CMD_CONFIG; report this",
+		          c->cmd->name);
 		return CAIRN_EXIT_FAILED;
 	}
 	if (c->cfg)
@@ -118,7 +119,8 @@ take_job_lock(struct cli *c, const struct cfg_job *job)
 	int busy;
 	if (!(c->cmd->flags & CMD_JOB_LOCK)) {
 		log_error("internal error: command %s takes a job lock, but its row in cli.c "
-		          "lacks CMD_JOB_LOCK; report this", c->cmd->name);
+		          "lacks CMD_JOB_LOCK; report this",
+		          c->cmd->name);
 		return CAIRN_EXIT_FAILED;
 	}
 	c->lockfd = lock_job(c->cfg->state_dir, job->name, &busy, &err);
@@ -226,7 +228,8 @@ locate_set(struct cli *c, const struct cfg_job *job, const char *only_sink, cons
 			snprintf(what, sizeof(what), " taken at or before %s", buf);
 		}
 		log_error("no complete backup set of job %s%s%s%s; see cairn list %s", job->name,
-		          what, only_sink ? " in sink " : "", only_sink ? only_sink : "", job->name);
+		          what, only_sink ? " in sink " : "", only_sink ? only_sink : "",
+		          job->name);
 		rc = CAIRN_EXIT_NOTFOUND;
 	}
 	return rc;
@@ -279,8 +282,8 @@ source_for_manifest(struct cli *c, const struct manifest_source *ms, const struc
 	int rc;
 	if (!sec) {
 		log_error("the set holds source %s, which %s does not define; add [source %s] with "
-		          "plugin = %s to restore or check it", ms->name, c->cfg->path, ms->name,
-		          ms->plugin);
+		          "plugin = %s to restore or check it",
+		          ms->name, c->cfg->path, ms->name, ms->plugin);
 		return exit_for(CAIRN_E_CONFIG);
 	}
 	if (strcmp(sec->plugin, ms->plugin) != 0) {
@@ -312,6 +315,7 @@ parse_when(const char *id, const char *at_text, time_t *at)
 		return usage_error("--id %s: a backup id looks like 20261126T020000Z", id);
 	if (at_text && iso8601_parse(at_text, at))
 		return usage_error("--at %s: use ISO 8601, e.g. 2026-01-24, 2026-01-24T03:00 or "
-		                   "2026-01-24T03:00:00Z", at_text);
+		                   "2026-01-24T03:00:00Z",
+		                   at_text);
 	return 0;
 }

@@ -39,8 +39,8 @@ cmd_config(struct cli *c, int argc, char **argv)
 		instance_destroy(in);
 	}
 	if (!worst && !c->quiet)
-		print_line("%s: ok (%zu job%s, %zu source%s, %zu sink%s)", c->cfg->path, c->cfg->njobs,
-		       c->cfg->njobs == 1 ? "" : "s", nsrc, nsrc == 1 ? "" : "s", nsink,
-		       nsink == 1 ? "" : "s");
+		print_line("%s: ok (%zu job%s, %zu source%s, %zu sink%s)", c->cfg->path,
+		           c->cfg->njobs, c->cfg->njobs == 1 ? "" : "s", nsrc, nsrc == 1 ? "" : "s",
+		           nsink, nsink == 1 ? "" : "s");
 	return worst;
 }

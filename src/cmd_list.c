@@ -12,8 +12,7 @@
 #include "log.h"
 
 static void
-print_set_row(const char *job, const struct set_info *s, const char *sink,
-              const struct manifest *m)
+print_set_row(const char *job, const struct set_info *s, const char *sink, const struct manifest *m)
 {
 	char when[32], size[32], *names;
 	struct strvec sources = {0};
@@ -83,15 +82,18 @@ cmd_list(struct cli *c, int argc, char **argv)
 					char when[32];
 					iso8601_format_utc(l.v[s].time, when, sizeof(when));
 					json_array_append_new(
-						jsets, json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "job", job->name,
-					                         "id", l.v[s].id, "sink", sinks[k]->name, "time",
-					                         when, "bytes", (json_int_t)l.v[s].bytes,
-					                         "manifest",
-					                         m ? manifest_to_jansson(m) : json_null()));
+					        jsets,
+					        json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "job",
+					                  job->name, "id", l.v[s].id, "sink",
+					                  sinks[k]->name, "time", when, "bytes",
+					                  (json_int_t)l.v[s].bytes, "manifest",
+					                  m ? manifest_to_jansson(m)
+					                    : json_null()));
 				} else {
 					if (!header++)
-						print_line("%-12s %-17s %-19s %-10s %10s  %s", "JOB", "ID",
-						       "TAKEN", "SINK", "SIZE", "SOURCES");
+						print_line("%-12s %-17s %-19s %-10s %10s  %s",
+						           "JOB", "ID", "TAKEN", "SINK", "SIZE",
+						           "SOURCES");
 					print_set_row(job->name, &l.v[s], sinks[k]->name, m);
 				}
 				manifest_free(m);

@@ -32,19 +32,21 @@ cmd_plugins(struct cli *c, int argc, char **argv)
 	}
 	registry_scan(&c->reg, &names);
 	if (!names.n)
-		log_warn("no plugins found in the plugin path; set $CAIRN_PLUGIN_PATH or plugin_dir");
+		log_warn("no plugins found in the plugin path; set $CAIRN_PLUGIN_PATH or "
+		         "plugin_dir");
 	for (size_t i = 0; i < names.n; i++) {
 		char *err = NULL;
 		struct loaded_plugin *lp = registry_load(&c->reg, names.v[i], &err);
 		if (!lp) {
-			print_line("%-10s %s  %s", names.v[i], c->reg.last_needs_newer ? "NEWER " : "BROKEN", err);
+			print_line("%-10s %s  %s", names.v[i],
+			           c->reg.last_needs_newer ? "NEWER " : "BROKEN", err);
 			free(err);
 			rc = exit_for(INSTANCE_E_PLUGIN);
 			continue;
 		}
 		print_line("%-10s %-6s  %-8s ABI %u.%u  %s", lp->name,
-		       lp->desc.kind == CAIRN_KIND_SOURCE ? "source" : "sink", lp->desc.version,
-		       lp->desc.abi_major, lp->desc.abi_minor, lp->path);
+		           lp->desc.kind == CAIRN_KIND_SOURCE ? "source" : "sink", lp->desc.version,
+		           lp->desc.abi_major, lp->desc.abi_minor, lp->path);
 		if (verbose) {
 			if (lp->desc.description)
 				print_line("    %s", lp->desc.description);

@@ -24,7 +24,8 @@ check_sets(struct cli *c, const struct strvec *sets, const struct manifest *m,
 		int reached = 0;
 		for (size_t s = 0; s < m->nsources && !reached; s++) {
 			const struct manifest_source *ms = &m->sources[s];
-			const struct cfg_section *sec = config_section(c->cfg, SECTION_SOURCE, ms->name);
+			const struct cfg_section *sec =
+			        config_section(c->cfg, SECTION_SOURCE, ms->name);
 			struct loaded_plugin *lp;
 			char *err = NULL;
 			if (only->n && !strvec_contains(only, ms->name))
@@ -41,11 +42,12 @@ check_sets(struct cli *c, const struct strvec *sets, const struct manifest *m,
 		}
 		if (!reached) {
 			if (scope)
-				log_error("--set %s: set %s/%s restores no source named %s", sets->v[i],
-				          m->job, m->id, scope);
+				log_error("--set %s: set %s/%s restores no source named %s",
+				          sets->v[i], m->job, m->id, scope);
 			else
 				log_error("--set %s: none of the sources being restored has a key "
-				          "%.*s; see cairn plugins -v", sets->v[i], (int)klen, kv);
+				          "%.*s; see cairn plugins -v",
+				          sets->v[i], (int)klen, kv);
 			free(scope);
 			return CAIRN_EXIT_USAGE;
 		}
@@ -57,11 +59,13 @@ check_sets(struct cli *c, const struct strvec *sets, const struct manifest *m,
 int
 cmd_restore(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"id", required_argument, NULL, 'i'},    {"at", required_argument, NULL, 'a'},
-		{"sink", required_argument, NULL, 'k'},  {"source", required_argument, NULL, 's'},
-		{"set", required_argument, NULL, 'S'},   {"force", no_argument, NULL, 'f'},
-		{NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
+	                                     {"at", required_argument, NULL, 'a'},
+	                                     {"sink", required_argument, NULL, 'k'},
+	                                     {"source", required_argument, NULL, 's'},
+	                                     {"set", required_argument, NULL, 'S'},
+	                                     {"force", no_argument, NULL, 'f'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *id = NULL, *at_text = NULL, *only_sink = NULL;
 	struct strvec only = {0}, sets = {0};
 	unsigned flags = 0;
@@ -102,7 +106,8 @@ cmd_restore(struct cli *c, int argc, char **argv)
 		for (size_t s = 0; s < m->nsources; s++)
 			found |= strcmp(m->sources[s].name, only.v[i]) == 0;
 		if (!found) {
-			log_error("set %s/%s holds no source named %s", job->name, m->id, only.v[i]);
+			log_error("set %s/%s holds no source named %s", job->name, m->id,
+			          only.v[i]);
 			rc = CAIRN_EXIT_NOTFOUND;
 			goto out;
 		}

@@ -24,7 +24,7 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 	int mrc = set_read_manifest(sink, job->name, id, &m, &err);
 	if (mrc) {
 		print_line("%s/%s in %s: %s: %s", job->name, id, sink->name,
-		       mrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
+		           mrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
 		free(err);
 		return exit_for(mrc);
 	}
@@ -42,7 +42,7 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 		instance_destroy(src);
 		if (vrc) {
 			print_line("%s/%s in %s: %s: %s", job->name, id, sink->name,
-			       vrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
+			           vrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
 			if (vrc == CAIRN_E_CANCELLED) {
 				rc = exit_for(vrc);
 				free(err);
@@ -59,8 +59,8 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 	if (!rc) {
 		char size[32];
 		print_line("%s/%s in %s: ok (%zu object%s, %s%s)", job->name, id, sink->name,
-		       m->nsources, m->nsources == 1 ? "" : "s",
-		       format_bytes(bytes, size, sizeof(size)), deep ? ", deep" : "");
+		           m->nsources, m->nsources == 1 ? "" : "s",
+		           format_bytes(bytes, size, sizeof(size)), deep ? ", deep" : "");
 	}
 	manifest_free(m);
 	return rc;
@@ -69,10 +69,11 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 int
 cmd_verify(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"id", required_argument, NULL, 'i'}, {"all", no_argument, NULL, 'A'},
-		{"sink", required_argument, NULL, 'k'}, {"deep", no_argument, NULL, 'd'},
-		{NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
+	                                     {"all", no_argument, NULL, 'A'},
+	                                     {"sink", required_argument, NULL, 'k'},
+	                                     {"deep", no_argument, NULL, 'd'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *id = NULL, *only_sink = NULL;
 	int opt, all = 0, deep = 0, rc;
 	const struct cfg_job *job;

@@ -108,8 +108,7 @@ zstd_start(struct compressor *z, int level, int threads, char **err)
 		                 ZSTD_maxCLevel());
 		return -1;
 	}
-	if (zstd_set(z, ZSTD_c_compressionLevel, level,
-	             "compression level", err) ||
+	if (zstd_set(z, ZSTD_c_compressionLevel, level, "compression level", err) ||
 	    zstd_set(z, ZSTD_c_checksumFlag, 1, "content checksum", err))
 		return -1;
 	if (threads > 0) {
@@ -118,8 +117,8 @@ zstd_start(struct compressor *z, int level, int threads, char **err)
 		 * libzstd built without threads refuses this. */
 		if (ZSTD_isError(ZSTD_CCtx_setParameter(z->zc, ZSTD_c_nbWorkers, threads))) {
 			*err = xasprintf("zstd: this libzstd (%s) cannot compress in %d threads; "
-			                 "set compression_threads = 0", ZSTD_versionString(),
-			                 threads);
+			                 "set compression_threads = 0",
+			                 ZSTD_versionString(), threads);
 			return -1;
 		}
 		int job = zstd_job_size(level);
@@ -172,9 +171,10 @@ compressor_new(enum compression c, int level, int threads, emit_fn emit, void *u
 	if (level >= 0) {
 		char lv[16];
 		snprintf(lv, sizeof(lv), "%d", level);
-		if (archive_write_set_filter_option(z->a, NULL, "compression-level", lv) != ARCHIVE_OK) {
-			*err = xasprintf("%s: compression level %d refused: %s", compression_name(c),
-			                 level, archive_error_string(z->a));
+		if (archive_write_set_filter_option(z->a, NULL, "compression-level", lv) !=
+		    ARCHIVE_OK) {
+			*err = xasprintf("%s: compression level %d refused: %s",
+			                 compression_name(c), level, archive_error_string(z->a));
 			goto fail;
 		}
 	}
@@ -280,7 +280,7 @@ compressor_free(struct compressor *z)
 		return;
 	if (z->a)
 		archive_write_free(z->a); /* after a failure this must not emit again */
-	ZSTD_freeCCtx(z->zc);         /* emits nothing */
+	ZSTD_freeCCtx(z->zc);             /* emits nothing */
 	free(z->out.dst);
 	free(z);
 }
@@ -289,16 +289,16 @@ compressor_free(struct compressor *z)
 
 struct decompressor {
 	enum compression c;
-	struct archive *a;  /* gzip, xz */
-	ZSTD_DCtx *zd;      /* zstd */
-	ZSTD_inBuffer in;   /* zstd's input, pulled into buf */
-	size_t hint;        /* ZSTD_decompressStream's last answer: 0 between frames */
-	int frames;         /* zstd data was seen */
+	struct archive *a; /* gzip, xz */
+	ZSTD_DCtx *zd;     /* zstd */
+	ZSTD_inBuffer in;  /* zstd's input, pulled into buf */
+	size_t hint;       /* ZSTD_decompressStream's last answer: 0 between frames */
+	int frames;        /* zstd data was seen */
 	pull_fn pull;
 	void *ud;
 	int pull_rc;
 	int started, eof, in_eof;
-	ssize_t failed;     /* a damaged stream stays failed */
+	ssize_t failed; /* a damaged stream stays failed */
 	char buf[CAIRN_BUFSIZE];
 };
 
@@ -403,7 +403,8 @@ zstd_read(struct decompressor *z, void *buf, size_t len, char **err)
 		size_t r = ZSTD_decompressStream(z->zd, &out, &z->in);
 		if (ZSTD_isError(r)) {
 			if (ZSTD_getErrorCode(r) == ZSTD_error_checksum_wrong)
-				return zstd_corrupt(z, err, "the content checksum does not match, "
+				return zstd_corrupt(z, err,
+				                    "the content checksum does not match, "
 				                    "so the data is damaged");
 			return zstd_corrupt(z, err, ZSTD_getErrorName(r));
 		}

@@ -20,8 +20,8 @@ struct compressor;
 /* level -1: the compressor's default.  threads: worker threads for zstd
  * and xz (0: compress in the caller's thread).  NULL with *err on
  * failure. */
-struct compressor *compressor_new(enum compression c, int level, int threads,
-                                  emit_fn emit, void *userdata, char **err);
+struct compressor *compressor_new(enum compression c, int level, int threads, emit_fn emit,
+                                  void *userdata, char **err);
 /* 0, or the emit function's code, or CAIRN_E_IO with *err set. */
 int compressor_write(struct compressor *z, const void *buf, size_t len, char **err);
 /* Flush the end of the stream through emit. */
@@ -29,8 +29,7 @@ int compressor_finish(struct compressor *z, char **err);
 void compressor_free(struct compressor *z);
 
 struct decompressor;
-struct decompressor *decompressor_new(enum compression c, pull_fn pull, void *userdata,
-                                      char **err);
+struct decompressor *decompressor_new(enum compression c, pull_fn pull, void *userdata, char **err);
 /* Bytes, 0 at the end, or a code: the pull function's, or CAIRN_E_CORRUPT
  * with *err set when the data does not decompress or, for zstd and xz,
  * does not match its checksum.  Only the compression named is accepted. */

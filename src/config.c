@@ -21,12 +21,12 @@
 
 /* Why read_bounded() failed. */
 enum read_fail {
-	READ_OPEN,      /* open or fstat failed: errno */
-	READ_NOT_FILE,  /* not a regular file: st says what it is */
-	READ_TOO_BIG,   /* over max bytes: st_size says how many */
-	READ_GREW,      /* grew over max bytes while being read */
-	READ_IO,        /* read failed: errno */
-	READ_CANCELLED  /* a signal asked cairn to stop */
+	READ_OPEN,     /* open or fstat failed: errno */
+	READ_NOT_FILE, /* not a regular file: st says what it is */
+	READ_TOO_BIG,  /* over max bytes: st_size says how many */
+	READ_GREW,     /* grew over max bytes while being read */
+	READ_IO,       /* read failed: errno */
+	READ_CANCELLED /* a signal asked cairn to stop */
 };
 
 /* What kind of file st describes, for "not a regular file but ...". */
@@ -127,34 +127,40 @@ fail:
 /* The one line for a failed read_bounded() of file, the configuration
  * itself (secret NULL) or a KEY_file secret. */
 static char *
-read_fail_text(const char *file, const char *secret, enum read_fail why,
-               const struct stat *st, size_t max)
+read_fail_text(const char *file, const char *secret, enum read_fail why, const struct stat *st,
+               size_t max)
 {
 	switch (why) {
 	case READ_OPEN:
 		if (secret)
 			return xasprintf("cannot read %s: %s", file, strerror(errno));
-		return xasprintf("%s: cannot read the configuration: %s%s", file,
-		                 strerror(errno), errno == ENOENT ? "; give another with -c FILE "
-		                 "or $CAIRN_CONFIG" : "");
+		return xasprintf("%s: cannot read the configuration: %s%s", file, strerror(errno),
+		                 errno == ENOENT ? "; give another with -c FILE "
+		                                   "or $CAIRN_CONFIG"
+		                                 : "");
 	case READ_NOT_FILE:
 		if (secret)
 			return xasprintf("%s is not a regular file but %s; %s_file takes a file "
-			                 "holding the secret", file, file_kind(st), secret);
+			                 "holding the secret",
+			                 file, file_kind(st), secret);
 		if (S_ISDIR(st->st_mode))
 			return xasprintf("%s: is a directory, not a regular file; give the INI "
-			                 "file with -c FILE", file);
+			                 "file with -c FILE",
+			                 file);
 		return xasprintf("%s: not a regular file but %s; -c takes an INI file", file,
 		                 file_kind(st));
 	case READ_TOO_BIG:
 	case READ_GREW: {
 		char *size = why == READ_GREW ? xstrdup("grew while being read to more than")
 		                              : xasprintf("is %jd bytes,", (intmax_t)st->st_size);
-		char *r = secret
-			? xasprintf("%s %s over %zu KiB; a secret is one short line, check the "
-			            "path", file, size, max >> 10)
-			: xasprintf("%s %s over %zu MiB; an INI file that large is not a cairn "
-			            "configuration, check the path", file, size, max >> 20);
+		char *r = secret ? xasprintf("%s %s over %zu KiB; a secret is one short line, "
+		                             "check the "
+		                             "path",
+		                             file, size, max >> 10)
+		                 : xasprintf("%s %s over %zu MiB; an INI file that large is not a "
+		                             "cairn "
+		                             "configuration, check the path",
+		                             file, size, max >> 20);
 		free(size);
 		return r;
 	}
@@ -162,14 +168,13 @@ read_fail_text(const char *file, const char *secret, enum read_fail why,
 		return xasprintf("%s: cannot read %s: %s", file,
 		                 secret ? "the secret" : "the configuration", strerror(errno));
 	case READ_CANCELLED:
-	default:
-		return xasprintf("%s: reading was interrupted by a signal", file);
+	default: return xasprintf("%s: reading was interrupted by a signal", file);
 	}
 }
 
 int
-config_read_file(const char *path, const char *secret, size_t max, struct stat *st,
-                 char **data, size_t *len, char **err)
+config_read_file(const char *path, const char *secret, size_t max, struct stat *st, char **data,
+                 size_t *len, char **err)
 {
 	enum read_fail why;
 	if (read_bounded(path, max, st, data, len, &why) == 0)
@@ -178,10 +183,11 @@ config_read_file(const char *path, const char *secret, size_t max, struct stat *
 	return -1;
 }
 
-
-static const char *const kind_names[] = {
-	[SECTION_CAIRN] = "cairn", [SECTION_SOURCE] = "source", [SECTION_SINK] = "sink",
-	[SECTION_RETENTION] = "retention", [SECTION_JOB] = "job"};
+static const char *const kind_names[] = {[SECTION_CAIRN] = "cairn",
+                                         [SECTION_SOURCE] = "source",
+                                         [SECTION_SINK] = "sink",
+                                         [SECTION_RETENTION] = "retention",
+                                         [SECTION_JOB] = "job"};
 #define NKINDS (sizeof(kind_names) / sizeof(kind_names[0]))
 
 const char *
@@ -192,13 +198,13 @@ section_kind_name(enum section_kind kind)
 
 struct loader {
 	struct config *cfg;
-	const char *data;  /* the whole file */
-	size_t len, pos;   /* its length, and where the next line starts */
-	int line;          /* the line inih is working on */
-	int indented;      /* it started with white space: a continuation */
-	int in_section;    /* a section header was seen */
-	char *err;         /* the first error */
-	int err_line;      /* its line */
+	const char *data; /* the whole file */
+	size_t len, pos;  /* its length, and where the next line starts */
+	int line;         /* the line inih is working on */
+	int indented;     /* it started with white space: a continuation */
+	int in_section;   /* a section header was seen */
+	char *err;        /* the first error */
+	int err_line;     /* its line */
 	size_t sec_cap;
 };
 
@@ -248,7 +254,8 @@ open_section(struct loader *ld, const char *text)
 	if (kind < 0) {
 		fail_at(ld, ld->line,
 		        "[%s]: unknown kind of section; use [cairn], [source NAME], "
-		        "[sink NAME], [retention NAME] or [job NAME]", text);
+		        "[sink NAME], [retention NAME] or [job NAME]",
+		        text);
 		goto out;
 	}
 	if (kind == SECTION_CAIRN && name && *name) {
@@ -263,15 +270,18 @@ open_section(struct loader *ld, const char *text)
 	if (name && !valid_name(name)) {
 		fail_at(ld, ld->line,
 		        "[%s]: \"%s\" is not a valid name; use letters, digits, '-', '_' "
-		        "and '.', not starting with '.' or '-'", text, name);
+		        "and '.', not starting with '.' or '-'",
+		        text, name);
 		goto out;
 	}
 	for (size_t i = 0; i < cfg->nsections; i++) {
 		const struct cfg_section *o = &cfg->sections[i];
 		if (o->kind == (enum section_kind)kind &&
 		    ((!o->name && !name) || (o->name && name && strcmp(o->name, name) == 0))) {
-			fail_at(ld, ld->line, "[%s]: defined twice (first at line %d); merge them or "
-			        "rename one", text, o->line);
+			fail_at(ld, ld->line,
+			        "[%s]: defined twice (first at line %d); merge them or "
+			        "rename one",
+			        text, o->line);
 			goto out;
 		}
 	}
@@ -318,14 +328,18 @@ read_line(char *buf, int size, void *stream)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)p[i];
 		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			fail_at(ld, ld->line, "control character 0x%02x in the line; the file is "
-			        "not text, or was saved with the wrong encoding", c);
+			fail_at(ld, ld->line,
+			        "control character 0x%02x in the line; the file is "
+			        "not text, or was saved with the wrong encoding",
+			        c);
 			return buf;
 		}
 	}
 	if (len > (size_t)size - 1) {
-		fail_at(ld, ld->line, "line is longer than %d characters; continue a long "
-		        "value on indented lines", size - 1);
+		fail_at(ld, ld->line,
+		        "line is longer than %d characters; continue a long "
+		        "value on indented lines",
+		        size - 1);
 		return buf;
 	}
 	memcpy(buf, p, len);
@@ -353,8 +367,10 @@ on_key(void *user, const char *section, const char *key, const char *value)
 	(void)section;
 
 	if (!ld->in_section) {
-		fail_at(ld, ld->line, "%s: key outside any section; put it under [cairn], "
-		        "[source NAME], [sink NAME], [retention NAME] or [job NAME]", key);
+		fail_at(ld, ld->line,
+		        "%s: key outside any section; put it under [cairn], "
+		        "[source NAME], [sink NAME], [retention NAME] or [job NAME]",
+		        key);
 		return 1;
 	}
 	if (ld->err || cfg->nsections == 0)
@@ -390,8 +406,8 @@ config_section(const struct config *cfg, enum section_kind kind, const char *nam
 {
 	for (size_t i = 0; i < cfg->nsections; i++) {
 		const struct cfg_section *s = &cfg->sections[i];
-		if (s->kind == kind && ((!name && !s->name) ||
-		                        (name && s->name && strcmp(s->name, name) == 0)))
+		if (s->kind == kind &&
+		    ((!name && !s->name) || (name && s->name && strcmp(s->name, name) == 0)))
 			return s;
 	}
 	return NULL;
@@ -408,8 +424,8 @@ config_job(const struct config *cfg, const char *name)
 
 /* Error about key (or the section, when e is NULL) of s. */
 static void __attribute__((format(printf, 4, 5)))
-fail_key(struct loader *ld, const struct cfg_section *s, const struct cfg_entry *e,
-         const char *fmt, ...)
+fail_key(struct loader *ld, const struct cfg_section *s, const struct cfg_entry *e, const char *fmt,
+         ...)
 {
 	char label[300], *msg;
 	va_list ap;
@@ -460,16 +476,18 @@ check_plugin_section(struct loader *ld, struct cfg_section *s)
 			s->plugin_line = s->entries[i].line;
 		}
 	if (!s->plugin)
-		fail_key(ld, s, NULL, "no plugin = key; say which plugin serves this %s, "
-		         "e.g. plugin = %s", section_kind_name(s->kind),
-		         s->kind == SECTION_SOURCE ? "files" : "local");
+		fail_key(ld, s, NULL,
+		         "no plugin = key; say which plugin serves this %s, "
+		         "e.g. plugin = %s",
+		         section_kind_name(s->kind), s->kind == SECTION_SOURCE ? "files" : "local");
 }
 
 static void
 check_retention(struct loader *ld, const struct cfg_section *s)
 {
-	static const char *const keys[] = {"keep_last", "keep_hourly", "keep_daily",
-	                                   "keep_weekly", "keep_monthly", "keep_yearly", NULL};
+	static const char *const keys[] = {"keep_last",   "keep_hourly",  "keep_daily",
+	                                   "keep_weekly", "keep_monthly", "keep_yearly",
+	                                   NULL};
 	int keeps = 0;
 	for (size_t i = 0; i < s->nentries; i++) {
 		const struct cfg_entry *e = &s->entries[i];
@@ -478,18 +496,22 @@ check_retention(struct loader *ld, const struct cfg_section *s)
 		for (int k = 0; keys[k]; k++)
 			known |= strcmp(e->key, keys[k]) == 0;
 		if (!known) {
-			fail_key(ld, s, e, "unknown key; a retention takes keep_last, keep_hourly, "
+			fail_key(ld, s, e,
+			         "unknown key; a retention takes keep_last, keep_hourly, "
 			         "keep_daily, keep_weekly, keep_monthly and keep_yearly");
 			continue;
 		}
-		if (strcmp(e->value, "all") != 0 && (parse_int(e->value, &v) || v < 0 || v > 1000000)) {
-			fail_key(ld, s, e, "\"%s\" is not a count; use a whole number or all", e->value);
+		if (strcmp(e->value, "all") != 0 &&
+		    (parse_int(e->value, &v) || v < 0 || v > 1000000)) {
+			fail_key(ld, s, e, "\"%s\" is not a count; use a whole number or all",
+			         e->value);
 			continue;
 		}
 		keeps += strcmp(e->value, "0") != 0;
 	}
 	if (!keeps)
-		fail_key(ld, s, NULL, "keeps no backups at all; set at least one keep_ key, "
+		fail_key(ld, s, NULL,
+		         "keeps no backups at all; set at least one keep_ key, "
 		         "e.g. keep_daily = 7");
 }
 
@@ -529,8 +551,10 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 			split_words(e->value, &words);
 			for (size_t w = 0; w < words.n; w++) {
 				if (!config_section(cfg, kind, words.v[w]))
-					fail_key(ld, s, e, "no %s named \"%s\"; define [%s %s] or fix the "
-					         "name", section_kind_name(kind), words.v[w],
+					fail_key(ld, s, e,
+					         "no %s named \"%s\"; define [%s %s] or fix the "
+					         "name",
+					         section_kind_name(kind), words.v[w],
 					         section_kind_name(kind), words.v[w]);
 				else if (strvec_contains(list, words.v[w]))
 					fail_key(ld, s, e, "\"%s\" is listed twice", words.v[w]);
@@ -548,8 +572,10 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 		} else if (strcmp(e->key, "retention") == 0) {
 			job->retention = config_section(cfg, SECTION_RETENTION, e->value);
 			if (!job->retention) {
-				fail_key(ld, s, e, "no retention named \"%s\"; define [retention %s] or "
-				         "fix the name", e->value, e->value);
+				fail_key(ld, s, e,
+				         "no retention named \"%s\"; define [retention %s] or "
+				         "fix the name",
+				         e->value, e->value);
 				continue;
 			}
 			job->keep.sec = job->retention;
@@ -561,21 +587,26 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 			job->keep.keep_yearly = keep_value(job->retention, "keep_yearly");
 		} else if (strcmp(e->key, "compression") == 0) {
 			if (parse_compression(e->value, &job->compression))
-				fail_key(ld, s, e, "\"%s\" is not a compression; use zstd, gzip, xz or "
-				         "none", e->value);
+				fail_key(ld, s, e,
+				         "\"%s\" is not a compression; use zstd, gzip, xz or "
+				         "none",
+				         e->value);
 		} else if (strcmp(e->key, "compression_level") == 0) {
 			level = e;
 		} else if (strcmp(e->key, "compression_threads") == 0) {
 			int64_t v;
 			if (parse_int(e->value, &v) || v < 0 || v > 64)
-				fail_key(ld, s, e, "\"%s\": use a number of threads from 0 (compress "
-				         "in the reading thread) to 64", e->value);
+				fail_key(ld, s, e,
+				         "\"%s\": use a number of threads from 0 (compress "
+				         "in the reading thread) to 64",
+				         e->value);
 			else
 				job->threads = (int)v;
 		} else if (strcmp(e->key, "description") == 0) {
 			job->description = e->value;
 		} else {
-			fail_key(ld, s, e, "unknown key; a job takes sources, sinks, retention, "
+			fail_key(ld, s, e,
+			         "unknown key; a job takes sources, sinks, retention, "
 			         "compression, compression_level, compression_threads and "
 			         "description");
 		}
@@ -585,10 +616,10 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 	if (!have_sinks)
 		fail_key(ld, s, NULL, "no sinks = key; list where the backups go");
 	if (level) {
-		static const int max[] = {[COMP_NONE] = 0, [COMP_ZSTD] = 19, [COMP_GZIP] = 9,
-		                          [COMP_XZ] = 9};
-		static const int min[] = {[COMP_NONE] = 0, [COMP_ZSTD] = 1, [COMP_GZIP] = 1,
-		                          [COMP_XZ] = 0};
+		static const int max[] = {
+		        [COMP_NONE] = 0, [COMP_ZSTD] = 19, [COMP_GZIP] = 9, [COMP_XZ] = 9};
+		static const int min[] = {
+		        [COMP_NONE] = 0, [COMP_ZSTD] = 1, [COMP_GZIP] = 1, [COMP_XZ] = 0};
 		int64_t v;
 		if (job->compression == COMP_NONE)
 			fail_key(ld, s, level, "means nothing with compression = none; remove it");
@@ -646,26 +677,19 @@ config_load(const char *path, char **err)
 	}
 	if (rc > 0 && !ld.err)
 		ld.err = xasprintf("%s:%d: not a section header, key = value line, continuation "
-		                   "or comment; fix or remove it", path, rc);
+		                   "or comment; fix or remove it",
+		                   path, rc);
 	else if (rc < 0 && !ld.err)
 		ld.err = xasprintf("%s: cannot parse the file (error %d)", path, rc);
 
 	for (size_t i = 0; i < cfg->nsections && !ld.err; i++) {
 		struct cfg_section *s = &cfg->sections[i];
 		switch (s->kind) {
-		case SECTION_CAIRN:
-			check_cairn_section(&ld, s);
-			break;
+		case SECTION_CAIRN: check_cairn_section(&ld, s); break;
 		case SECTION_SOURCE:
-		case SECTION_SINK:
-			check_plugin_section(&ld, s);
-			break;
-		case SECTION_RETENTION:
-			check_retention(&ld, s);
-			break;
-		case SECTION_JOB:
-			cfg->njobs++;
-			break;
+		case SECTION_SINK: check_plugin_section(&ld, s); break;
+		case SECTION_RETENTION: check_retention(&ld, s); break;
+		case SECTION_JOB: cfg->njobs++; break;
 		}
 	}
 	if (!ld.err) {
@@ -747,8 +771,8 @@ state_dir_check(const char *dir, char **err)
 		saved = errno;
 		close(fd);
 		*err = xasprintf("cannot lock a file in the state directory %s: %s; job locks "
-		                 "need flock(2) there, %s on a local file system", dir,
-		                 strerror(saved), fix);
+		                 "need flock(2) there, %s on a local file system",
+		                 dir, strerror(saved), fix);
 		return -1;
 	}
 	close(fd);

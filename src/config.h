@@ -53,8 +53,7 @@ struct cfg_section {
 struct cfg_retention {
 	const struct cfg_section *sec;
 	/* Number of backups to keep per period; 0 none, KEEP_ALL every one. */
-	int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly,
-		keep_yearly;
+	int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;
 };
 
 struct cfg_job {
@@ -88,8 +87,8 @@ struct config *config_load(const char *path, char **err);
 void config_free(struct config *cfg);
 
 const struct cfg_job *config_job(const struct config *cfg, const char *name);
-const struct cfg_section *config_section(const struct config *cfg,
-                                         enum section_kind kind, const char *name);
+const struct cfg_section *config_section(const struct config *cfg, enum section_kind kind,
+                                         const char *name);
 /* "source", "sink", ... */
 const char *section_kind_name(enum section_kind kind);
 
@@ -109,8 +108,8 @@ void section_label(const struct cfg_section *s, char *buf, size_t len);
  * itself secret is NULL; for a KEY_file secret it is KEY, and the message
  * then says nothing of the content.  Returns 0, or -1 with *err set to one
  * line naming path, what is wrong and what to do. */
-int config_read_file(const char *path, const char *secret, size_t max, struct stat *st,
-                     char **data, size_t *len, char **err);
+int config_read_file(const char *path, const char *secret, size_t max, struct stat *st, char **data,
+                     size_t *len, char **err);
 
 /* Plugin keys moved to plugin_keys.h; included here so that callers of
  * config_typed() from before the split keep building. */

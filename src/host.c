@@ -154,18 +154,18 @@ host_scratch_dir(cairn_ctx *ctx)
 }
 
 const struct cairn_host cairn_host_table = {
-	.struct_size = sizeof(struct cairn_host),
-	.abi_major = CAIRN_ABI_MAJOR,
-	.abi_minor = CAIRN_ABI_MINOR,
-	.cairn_version = PACKAGE_VERSION,
-	.log = host_log,
-	.set_error = host_set_error,
-	.cancelled = host_cancelled,
-	.stat = host_stat,
-	.vlog = host_vlog,
-	.vset_error = host_vset_error,
-	.progress_total = host_progress_total,
-	.scratch_dir = host_scratch_dir,
+        .struct_size = sizeof(struct cairn_host),
+        .abi_major = CAIRN_ABI_MAJOR,
+        .abi_minor = CAIRN_ABI_MINOR,
+        .cairn_version = PACKAGE_VERSION,
+        .log = host_log,
+        .set_error = host_set_error,
+        .cancelled = host_cancelled,
+        .stat = host_stat,
+        .vlog = host_vlog,
+        .vset_error = host_vset_error,
+        .progress_total = host_progress_total,
+        .scratch_dir = host_scratch_dir,
 };
 
 /* ------------------------------------------------------- scratch */

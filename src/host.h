@@ -23,11 +23,11 @@ struct cairn_ctx {
 	char *error; /* last set_error detail */
 	json_t *stats;
 	int warnings;
-	char *state_dir; /* where scratch directories go; NULL: none */
-	char *scratch;   /* this instance's scratch directory, once made */
+	char *state_dir;   /* where scratch directories go; NULL: none */
+	char *scratch;     /* this instance's scratch directory, once made */
 	char *scratch_tag; /* "source-uploads": names the scratch directory */
-	int open;        /* sink writers and readers not yet released */
-	int in_backup;   /* backup() is running: progress_total counts */
+	int open;          /* sink writers and readers not yet released */
+	int in_backup;     /* backup() is running: progress_total counts */
 };
 
 /* Remove ctx's scratch directory and everything in it, if there is one;

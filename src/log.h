@@ -9,9 +9,8 @@
 extern int log_level;
 
 void log_msg(enum cairn_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-void log_vmsg(enum cairn_log_level level, const char *prefix, const char *fmt,
-              va_list ap);
+        __attribute__((format(printf, 2, 3)));
+void log_vmsg(enum cairn_log_level level, const char *prefix, const char *fmt, va_list ap);
 
 #define log_error(...) log_msg(CAIRN_LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(CAIRN_LOG_WARN, __VA_ARGS__)

@@ -44,13 +44,11 @@ manifest_to_jansson(const struct manifest *m)
 		json_object_set_new(o, "stats", s->stats ? json_incref(s->stats) : json_object());
 		json_array_append_new(srcs, o);
 	}
-	return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}",
-	                 "format", m->format ? m->format : MANIFEST_FORMAT,
-	                 "cairn_version", m->cairn_version,
-	                 "job", m->job, "id", m->id, "host", m->host ? m->host : "",
-	                 "sink", m->sink ? m->sink : "",
-	                 "started", time_json(m->started), "finished", time_json(m->finished),
-	                 "sources", srcs);
+	return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "format",
+	                 m->format ? m->format : MANIFEST_FORMAT, "cairn_version", m->cairn_version,
+	                 "job", m->job, "id", m->id, "host", m->host ? m->host : "", "sink",
+	                 m->sink ? m->sink : "", "started", time_json(m->started), "finished",
+	                 time_json(m->finished), "sources", srcs);
 }
 
 char *
@@ -94,13 +92,14 @@ manifest_parse(const char *buf, size_t len, char **err)
 	}
 	if (m->format > MANIFEST_FORMAT) {
 		*err = xasprintf("manifest format %d is newer than this cairn understands (%d); "
-		                 "upgrade cairn", m->format, MANIFEST_FORMAT);
+		                 "upgrade cairn",
+		                 m->format, MANIFEST_FORMAT);
 		goto fail;
 	}
-	if (json_unpack_ex(root, &je, 0, "{s:i, s:s, s:s, s:s, s?s, s?s, s:o, s:o, s:o}",
-	                   "format", &m->format, "cairn_version", &version, "job", &job,
-	                   "id", &id, "host", &host, "sink", &sink, "started", &started,
-	                   "finished", &finished, "sources", &srcs) != 0) {
+	if (json_unpack_ex(root, &je, 0, "{s:i, s:s, s:s, s:s, s?s, s?s, s:o, s:o, s:o}", "format",
+	                   &m->format, "cairn_version", &version, "job", &job, "id", &id, "host",
+	                   &host, "sink", &sink, "started", &started, "finished", &finished,
+	                   "sources", &srcs) != 0) {
 		*err = xasprintf("not a cairn manifest: %s", je.text);
 		goto fail;
 	}
@@ -114,7 +113,8 @@ manifest_parse(const char *buf, size_t len, char **err)
 	m->id = xstrdup(id);
 	m->host = xstrdup(host);
 	m->sink = xstrdup(sink);
-	json_array_foreach(srcs, i, o) {
+	json_array_foreach(srcs, i, o)
+	{
 		const char *name, *plugin, *pv = "", *object, *comp, *sha;
 		json_int_t raw, stored;
 		json_t *stats = NULL;

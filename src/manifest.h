@@ -10,15 +10,15 @@
 #define MANIFEST_FORMAT 1
 
 struct manifest_source {
-	char *name;           /* the [source NAME] */
+	char *name; /* the [source NAME] */
 	char *plugin;
 	char *plugin_version;
-	char *object;         /* key of the stored object within the sink */
-	char *compression;    /* "zstd", "gzip", "xz", "none" */
-	uint64_t raw_bytes;   /* as the source produced them */
+	char *object;       /* key of the stored object within the sink */
+	char *compression;  /* "zstd", "gzip", "xz", "none" */
+	uint64_t raw_bytes; /* as the source produced them */
 	uint64_t stored_bytes;
-	char sha256[65];      /* of the stored object, lowercase hex */
-	json_t *stats;        /* object of plugin stats, may be NULL */
+	char sha256[65]; /* of the stored object, lowercase hex */
+	json_t *stats;   /* object of plugin stats, may be NULL */
 };
 
 struct manifest {

@@ -41,9 +41,9 @@ sha_new(void)
 struct sink_run {
 	struct instance *sink;
 	int alive;
-	cairn_sink_writer *w;     /* the object being written */
-	struct strvec committed;  /* keys of this set it holds */
-	struct manifest m;        /* what it committed */
+	cairn_sink_writer *w;    /* the object being written */
+	struct strvec committed; /* keys of this set it holds */
+	struct manifest m;       /* what it committed */
 	char *error;
 };
 
@@ -66,7 +66,8 @@ sink_rollback(struct sink_run *s)
 		int rc = op_remove(s->sink, s->committed.v[i]);
 		if (rc && rc != CAIRN_E_NOTFOUND)
 			log_error("%s: cannot remove %s after the failure: %s; remove it by hand",
-			          s->sink->ctx.label, s->committed.v[i], instance_error(s->sink, rc));
+			          s->sink->ctx.label, s->committed.v[i],
+			          instance_error(s->sink, rc));
 	}
 	strvec_free(&s->committed);
 }
@@ -75,8 +76,8 @@ static void
 sink_fail(struct sink_run *s, int rc, const char *doing, const char *key)
 {
 	/* the detail first: abort() is a call, and calls clear it */
-	char *error = s->alive ? xasprintf("%s: %s %s failed: %s", s->sink->ctx.label, doing,
-	                                   key, instance_error(s->sink, rc))
+	char *error = s->alive ? xasprintf("%s: %s %s failed: %s", s->sink->ctx.label, doing, key,
+	                                   instance_error(s->sink, rc))
 	                       : NULL;
 	if (s->w) {
 		op_abort(s->sink, s->w);
@@ -165,12 +166,13 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 		char *shown = str_escape(ext);
 		*source_error = xasprintf("%s: its plugin names its data \"%s\", which is no "
 		                          "file extension (1 to 32 letters, digits, '-', '_' or "
-		                          "'+'); fix the plugin", src->ctx.label, shown);
+		                          "'+'); fix the plugin",
+		                          src->ctx.label, shown);
 		free(shown);
 		return CAIRN_E_UNSUPPORTED;
 	}
-	key = xasprintf("%s/%s/%s.%s%s%s", rq->job->name, rq->id, src->name, ext,
-	                cext ? "." : "", cext ? cext : "");
+	key = xasprintf("%s/%s/%s.%s%s%s", rq->job->name, rq->id, src->name, ext, cext ? "." : "",
+	                cext ? cext : "");
 	r->key = key;
 	r->sha = sha_new();
 	instance_reset(src);
@@ -188,8 +190,8 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 		rc = CAIRN_E_IO;
 		goto out;
 	}
-	r->z = compressor_new(rq->job->compression, rq->job->level, rq->job->threads, fanout,
-	                      r, &err);
+	r->z = compressor_new(rq->job->compression, rq->job->level, rq->job->threads, fanout, r,
+	                      &err);
 	if (!r->z) {
 		*source_error = xasprintf("source %s: %s", src->name, err);
 		rc = CAIRN_E_IO;
@@ -213,7 +215,7 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 	}
 	if (rc) {
 		*source_error = xasprintf("%s: %s", src->ctx.label,
-		                          err ? err
+		                          err               ? err
 		                          : r->stream_error ? r->stream_error
 		                                            : instance_error(src, rc));
 		goto abort_all;
@@ -297,7 +299,8 @@ pipeline_backup(const struct backup_request *rq, struct backup_outcome *out)
 	for (size_t i = 0; i < rq->nsinks; i++) {
 		struct sink_run *s = &r.sinks[i];
 		if (s->alive && !rc) {
-			char *key = xasprintf("%s/%s/%s", rq->job->name, rq->id, CAIRN_MANIFEST_NAME);
+			char *key =
+			        xasprintf("%s/%s/%s", rq->job->name, rq->id, CAIRN_MANIFEST_NAME);
 			char *err = NULL, *json;
 			s->m.cairn_version = xstrdup(PACKAGE_VERSION);
 			s->m.job = xstrdup(rq->job->name);
@@ -313,8 +316,8 @@ pipeline_backup(const struct backup_request *rq, struct backup_outcome *out)
 				/* The manifest counts as committed from here on, so a
 				 * failure below removes it with the objects. */
 				strvec_push(&s->committed, key);
-				wrc = set_check_objects(s->sink, rq->job->name, rq->id, &s->committed,
-				                        &err);
+				wrc = set_check_objects(s->sink, rq->job->name, rq->id,
+				                        &s->committed, &err);
 			}
 			if (wrc) {
 				s->alive = 0;
@@ -364,8 +367,8 @@ struct object_stream {
 	uint64_t stored, raw;
 	struct decompressor *z;
 	char *err;
-	int rc;       /* first failure of the stream itself */
-	int checked;  /* the end was reached and size and SHA-256 matched */
+	int rc;         /* first failure of the stream itself */
+	int checked;    /* the end was reached and size and SHA-256 matched */
 	int decompress; /* the consumer reads decompressed bytes */
 };
 
@@ -408,7 +411,8 @@ in_read(struct cairn_in *in, void *buf, size_t len)
 	n = decompressor_read(os->z, buf, len, &err);
 	if (n < 0) {
 		if (err && !os->err)
-			os->err = xasprintf("%s in %s: %s", os->sink->ctx.label, os->ms->object, err);
+			os->err =
+			        xasprintf("%s in %s: %s", os->sink->ctx.label, os->ms->object, err);
 		free(err);
 		if (!os->rc)
 			os->rc = (int)n;
@@ -443,8 +447,8 @@ object_open(struct object_stream *os, struct instance *sink, const struct manife
 	os->sink = sink;
 	os->ms = ms;
 	if (parse_compression(ms->compression, &c)) {
-		*err = xasprintf("%s: the manifest names an unknown compression \"%s\"",
-		                 ms->object, ms->compression);
+		*err = xasprintf("%s: the manifest names an unknown compression \"%s\"", ms->object,
+		                 ms->compression);
 		return CAIRN_E_CORRUPT;
 	}
 	rc = op_open_read(sink, ms->object, &os->r);
@@ -452,8 +456,8 @@ object_open(struct object_stream *os, struct instance *sink, const struct manife
 		/* The manifest is the set's promise: an object it names and the
 		 * sink lacks is damage, like a wrong checksum. */
 		*err = xasprintf("%s: %s is missing although the manifest of %s names it: the "
-		                 "stored backup is damaged", sink->ctx.label, ms->object,
-		                 ms->name);
+		                 "stored backup is damaged",
+		                 sink->ctx.label, ms->object, ms->name);
 		os->r = NULL;
 		return CAIRN_E_CORRUPT;
 	}
@@ -494,19 +498,21 @@ object_check(struct object_stream *os, char **err)
 	sha_hex(os->sha, sha);
 	if (os->stored != os->ms->stored_bytes) {
 		*err = xasprintf("%s: %s has %llu bytes, the manifest says %llu: the stored "
-		                 "backup is damaged", os->sink->ctx.label, os->ms->object,
+		                 "backup is damaged",
+		                 os->sink->ctx.label, os->ms->object,
 		                 (unsigned long long)os->stored,
 		                 (unsigned long long)os->ms->stored_bytes);
 		rc = CAIRN_E_CORRUPT;
 	} else if (strcmp(sha, os->ms->sha256) != 0) {
 		*err = xasprintf("%s: %s has SHA-256 %s, the manifest says %s: the stored "
-		                 "backup is damaged", os->sink->ctx.label, os->ms->object, sha,
-		                 os->ms->sha256);
+		                 "backup is damaged",
+		                 os->sink->ctx.label, os->ms->object, sha, os->ms->sha256);
 		rc = CAIRN_E_CORRUPT;
 	} else if (os->decompress && os->raw != os->ms->raw_bytes) {
 		*err = xasprintf("%s: %s decompresses to %llu bytes, the manifest says %llu: the "
-		                 "stored backup is damaged", os->sink->ctx.label, os->ms->object,
-		                 (unsigned long long)os->raw, (unsigned long long)os->ms->raw_bytes);
+		                 "stored backup is damaged",
+		                 os->sink->ctx.label, os->ms->object, (unsigned long long)os->raw,
+		                 (unsigned long long)os->ms->raw_bytes);
 		rc = CAIRN_E_CORRUPT;
 	}
 	if (!rc)
@@ -560,8 +566,7 @@ consumer_error(struct object_stream *os, struct instance *source, int rc)
 /* Read one object through to its end and check it, decompressing when
  * asked (which also checks the compressor's own checksums). */
 static int
-object_scan(struct instance *sink, const struct manifest_source *ms, int decompress,
-            char **err)
+object_scan(struct instance *sink, const struct manifest_source *ms, int decompress, char **err)
 {
 	struct object_stream os;
 	int rc = object_open(&os, sink, ms, err);
@@ -574,8 +579,8 @@ object_scan(struct instance *sink, const struct manifest_source *ms, int decompr
 }
 
 int
-pipeline_restore(struct instance *sink, const struct manifest_source *ms,
-                 struct instance *source, unsigned flags, char **err)
+pipeline_restore(struct instance *sink, const struct manifest_source *ms, struct instance *source,
+                 unsigned flags, char **err)
 {
 	struct object_stream os;
 	int staged = (source->lp->source.flags & CAIRN_SOURCE_STAGED_RESTORE) != 0;
@@ -607,7 +612,8 @@ pipeline_restore(struct instance *sink, const struct manifest_source *ms,
 		rc = object_finish(&os, err);
 		if (rc == CAIRN_E_CORRUPT && !staged) {
 			char *e = xasprintf("%s; the sink returned other bytes than when they were "
-			                    "checked, so the restored data may be damaged", *err);
+			                    "checked, so the restored data may be damaged",
+			                    *err);
 			free(*err);
 			*err = e;
 		} else if (rc == CAIRN_E_CORRUPT) {
@@ -628,8 +634,8 @@ out:
 }
 
 int
-pipeline_verify(struct instance *sink, const struct manifest_source *ms,
-                struct instance *source, char **err)
+pipeline_verify(struct instance *sink, const struct manifest_source *ms, struct instance *source,
+                char **err)
 {
 	struct object_stream os;
 	int rc = object_open(&os, sink, ms, err);

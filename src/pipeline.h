@@ -25,7 +25,7 @@ struct backup_request {
 	size_t nsources;
 	struct instance **sinks;
 	size_t nsinks;
-	const char *host;          /* recorded in the manifest */
+	const char *host; /* recorded in the manifest */
 };
 
 struct sink_outcome {

@@ -70,24 +70,40 @@ missing_op(const struct loaded_plugin *lp)
 {
 	if (lp->desc.kind == CAIRN_KIND_SOURCE) {
 		const struct cairn_source_ops *o = &lp->source;
-		if (!o->create) return "create";
-		if (!o->destroy) return "destroy";
-		if (!o->file_extension) return "file_extension";
-		if (!o->backup) return "backup";
-		if (!o->restore) return "restore";
+		if (!o->create)
+			return "create";
+		if (!o->destroy)
+			return "destroy";
+		if (!o->file_extension)
+			return "file_extension";
+		if (!o->backup)
+			return "backup";
+		if (!o->restore)
+			return "restore";
 	} else {
 		const struct cairn_sink_ops *o = &lp->sink;
-		if (!o->create) return "create";
-		if (!o->destroy) return "destroy";
-		if (!o->open_write) return "open_write";
-		if (!o->write) return "write";
-		if (!o->commit) return "commit";
-		if (!o->abort) return "abort";
-		if (!o->open_read) return "open_read";
-		if (!o->read) return "read";
-		if (!o->close_read) return "close_read";
-		if (!o->list) return "list";
-		if (!o->remove) return "remove";
+		if (!o->create)
+			return "create";
+		if (!o->destroy)
+			return "destroy";
+		if (!o->open_write)
+			return "open_write";
+		if (!o->write)
+			return "write";
+		if (!o->commit)
+			return "commit";
+		if (!o->abort)
+			return "abort";
+		if (!o->open_read)
+			return "open_read";
+		if (!o->read)
+			return "read";
+		if (!o->close_read)
+			return "close_read";
+		if (!o->list)
+			return "list";
+		if (!o->remove)
+			return "remove";
 	}
 	return NULL;
 }
@@ -105,44 +121,53 @@ is_secret_alias(const char *name, const char *secret)
  * does not know means the plugin was built for a newer cairn, not that it
  * is broken, and the message says so. */
 static int
-check_key_table(const char *path, const char *plugin, const struct cairn_key *keys,
-                char **err, int *needs_newer)
+check_key_table(const char *path, const char *plugin, const struct cairn_key *keys, char **err,
+                int *needs_newer)
 {
 	for (size_t k = 0; keys && keys[k].name; k++) {
 		const char *name = keys[k].name;
 		if (!*name) {
 			*err = xasprintf("plugin %s has a key with an empty name (entry %zu of its "
-			                 "key table); fix the plugin", path, k + 1);
+			                 "key table); fix the plugin",
+			                 path, k + 1);
 			return -1;
 		}
 		if (strchr(name, '.')) {
-			*err = xasprintf("plugin %s has a key \"%s\" with a '.' in its name, which "
-			                 "--set SECTION.KEY=VALUE could never reach; fix the plugin",
-			                 path, name);
+			*err = xasprintf(
+			        "plugin %s has a key \"%s\" with a '.' in its name, which "
+			        "--set SECTION.KEY=VALUE could never reach; fix the plugin",
+			        path, name);
 			return -1;
 		}
 		if (strcmp(name, "plugin") == 0) {
-			*err = xasprintf("plugin %s has a key named \"plugin\", which is cairn's own "
-			                 "key; fix the plugin", path);
+			*err = xasprintf(
+			        "plugin %s has a key named \"plugin\", which is cairn's own "
+			        "key; fix the plugin",
+			        path);
 			return -1;
 		}
 		for (size_t j = 0; j < k; j++) {
 			if (strcmp(keys[j].name, name) == 0) {
-				*err = xasprintf("plugin %s has the key \"%s\" twice; fix the plugin",
-				                 path, name);
+				*err = xasprintf(
+				        "plugin %s has the key \"%s\" twice; fix the plugin", path,
+				        name);
 				return -1;
 			}
 			const struct cairn_key *secret =
-				keys[j].flags & CAIRN_KEY_SECRET && is_secret_alias(name, keys[j].name)
-					? &keys[j]
-				: keys[k].flags & CAIRN_KEY_SECRET && is_secret_alias(keys[j].name, name)
-					? &keys[k]
-					: NULL;
+			        keys[j].flags & CAIRN_KEY_SECRET &&
+			                        is_secret_alias(name, keys[j].name)
+			                ? &keys[j]
+			        : keys[k].flags & CAIRN_KEY_SECRET &&
+			                        is_secret_alias(keys[j].name, name)
+			                ? &keys[k]
+			                : NULL;
 			if (secret) {
-				*err = xasprintf("plugin %s has the keys \"%s\" and \"%s\", but %s_file "
-				                 "and %s_env are how the secret key %s is given; fix the "
-				                 "plugin", path, keys[j].name, name, secret->name,
-				                 secret->name, secret->name);
+				*err = xasprintf(
+				        "plugin %s has the keys \"%s\" and \"%s\", but %s_file "
+				        "and %s_env are how the secret key %s is given; fix the "
+				        "plugin",
+				        path, keys[j].name, name, secret->name, secret->name,
+				        secret->name);
 				return -1;
 			}
 		}
@@ -151,10 +176,12 @@ check_key_table(const char *path, const char *plugin, const struct cairn_key *ke
 	 * version it was built for. */
 	for (size_t k = 0; keys && keys[k].name; k++)
 		if (keys[k].type < CAIRN_KEY_STRING || keys[k].type > CAIRN_KEY_PATH) {
-			*err = xasprintf("plugin %s needs a newer cairn (key type %d of key %s is "
-			                 "unknown to cairn %s); upgrade cairn, or install a build of "
-			                 "%s made for cairn %s", plugin, (int)keys[k].type,
-			                 keys[k].name, PACKAGE_VERSION, path, PACKAGE_VERSION);
+			*err = xasprintf(
+			        "plugin %s needs a newer cairn (key type %d of key %s is "
+			        "unknown to cairn %s); upgrade cairn, or install a build of "
+			        "%s made for cairn %s",
+			        plugin, (int)keys[k].type, keys[k].name, PACKAGE_VERSION, path,
+			        PACKAGE_VERSION);
 			*needs_newer = 1;
 			return -1;
 		}
@@ -169,8 +196,7 @@ plugin_load_path(const char *path, const char *expect_name, char **err)
 }
 
 struct loaded_plugin *
-plugin_load_path_newer(const char *path, const char *expect_name, char **err,
-                       int *needs_newer)
+plugin_load_path_newer(const char *path, const char *expect_name, char **err, int *needs_newer)
 {
 	lt_dladvise advise;
 	lt_dlhandle h = NULL;
@@ -203,22 +229,25 @@ plugin_load_path_newer(const char *path, const char *expect_name, char **err,
 				dl += pl + 2; /* about the plugin itself */
 			const char *colon = strstr(dl, ": cannot open shared object file");
 			if (colon && dl != colon)
-				*err = xasprintf("cannot load plugin %s: it needs %.*s, which cannot be "
-				                 "found; install the package that provides it",
-				                 path, (int)(colon - dl), dl);
+				*err = xasprintf(
+				        "cannot load plugin %s: it needs %.*s, which cannot be "
+				        "found; install the package that provides it",
+				        path, (int)(colon - dl), dl);
 			else
 				*err = xasprintf("cannot load plugin %s: %s", path, dl);
 		} else {
 			dlclose(probe);
-			*err = xasprintf("cannot load plugin %s: %s", path, why ? why : "unknown error");
+			*err = xasprintf("cannot load plugin %s: %s", path,
+			                 why ? why : "unknown error");
 		}
 		goto fail;
 	}
 	entry = (const struct cairn_plugin *(*)(const struct cairn_host *))lt_dlsym(
-		h, CAIRN_PLUGIN_ENTRY_SYMBOL);
+	        h, CAIRN_PLUGIN_ENTRY_SYMBOL);
 	if (!entry) {
 		*err = xasprintf("%s is not a cairn plugin: it exports no %s(); rebuild it "
-		                 "against <cairn/plugin.h>", path, CAIRN_PLUGIN_ENTRY_SYMBOL);
+		                 "against <cairn/plugin.h>",
+		                 path, CAIRN_PLUGIN_ENTRY_SYMBOL);
 		goto fail;
 	}
 	d = entry(&cairn_host_table);
@@ -228,11 +257,14 @@ plugin_load_path_newer(const char *path, const char *expect_name, char **err,
 	}
 	/* abi_major sits after struct_size in every ABI, so it can be read
 	 * before anything else is trusted. */
-	if (d->struct_size < offsetof(struct cairn_plugin, abi_minor) || d->abi_major != CAIRN_ABI_MAJOR) {
+	if (d->struct_size < offsetof(struct cairn_plugin, abi_minor) ||
+	    d->abi_major != CAIRN_ABI_MAJOR) {
 		*err = xasprintf("plugin %s speaks plugin ABI %u, this cairn %s speaks ABI %d; "
 		                 "install a build of the plugin made for cairn %s",
-		                 path, d->struct_size >= offsetof(struct cairn_plugin, abi_minor)
-		                           ? d->abi_major : 0,
+		                 path,
+		                 d->struct_size >= offsetof(struct cairn_plugin, abi_minor)
+		                         ? d->abi_major
+		                         : 0,
 		                 PACKAGE_VERSION, CAIRN_ABI_MAJOR, PACKAGE_VERSION);
 		goto fail;
 	}
@@ -243,12 +275,14 @@ plugin_load_path_newer(const char *path, const char *expect_name, char **err,
 	    (lp->desc.kind == CAIRN_KIND_SOURCE && !lp->desc.source) ||
 	    (lp->desc.kind == CAIRN_KIND_SINK && !lp->desc.sink)) {
 		*err = xasprintf("plugin %s has an incomplete descriptor (name, version, kind "
-		                 "and ops are required)", path);
+		                 "and ops are required)",
+		                 path);
 		goto fail;
 	}
 	if (expect_name && strcmp(lp->desc.name, expect_name) != 0) {
 		*err = xasprintf("%s calls itself \"%s\", not \"%s\"; rename the file or fix "
-		                 "the plugin's name", path, lp->desc.name, expect_name);
+		                 "the plugin's name",
+		                 path, lp->desc.name, expect_name);
 		goto fail;
 	}
 	if (lp->desc.kind == CAIRN_KIND_SOURCE)
@@ -305,7 +339,8 @@ registry_load(struct plugin_registry *reg, const char *name, char **err)
 	if (!path) {
 		char *dirs = strvec_join(&reg->dirs, ", ");
 		*err = xasprintf("no plugin named %s: no %s.so in %s; install it, or point "
-		                 "plugin_dir or $CAIRN_PLUGIN_PATH at it", name, name, dirs);
+		                 "plugin_dir or $CAIRN_PLUGIN_PATH at it",
+		                 name, name, dirs);
 		free(dirs);
 		return NULL;
 	}
@@ -355,7 +390,7 @@ instance_create(struct plugin_registry *reg, const struct config *cfg,
 	struct typed_config *tc = NULL;
 	struct instance *in;
 	enum cairn_plugin_kind want =
-		sec->kind == SECTION_SOURCE ? CAIRN_KIND_SOURCE : CAIRN_KIND_SINK;
+	        sec->kind == SECTION_SOURCE ? CAIRN_KIND_SOURCE : CAIRN_KIND_SINK;
 	int rc;
 
 	lp = registry_load(reg, sec->plugin, err);

@@ -38,16 +38,14 @@ void registry_free(struct plugin_registry *reg);
 
 /* Find and load NAME (cached).  On failure returns NULL and sets *err to a
  * line a sysadmin can act on: the file tried and the real cause. */
-struct loaded_plugin *registry_load(struct plugin_registry *reg, const char *name,
-                                    char **err);
+struct loaded_plugin *registry_load(struct plugin_registry *reg, const char *name, char **err);
 /* Load one module from an exact path, checking name and ABI (used by
  * registry_load and the tests).  expect_name may be NULL. */
-struct loaded_plugin *plugin_load_path(const char *path, const char *expect_name,
-                                       char **err);
+struct loaded_plugin *plugin_load_path(const char *path, const char *expect_name, char **err);
 /* The same; *needs_newer is set to 1 when the load failed only because the
  * plugin needs a newer cairn, else to 0. */
-struct loaded_plugin *plugin_load_path_newer(const char *path, const char *expect_name,
-                                             char **err, int *needs_newer);
+struct loaded_plugin *plugin_load_path_newer(const char *path, const char *expect_name, char **err,
+                                             int *needs_newer);
 void plugin_unload(struct loaded_plugin *lp);
 
 /* Every plugin name found in the search path, first occurrence wins. */

@@ -17,13 +17,13 @@
 static const struct {
 	const char *name, *word;
 } key_types[] = {
-	[CAIRN_KEY_STRING] = {"string", "a value"},
-	[CAIRN_KEY_INT] = {"int", "a whole number"},
-	[CAIRN_KEY_BOOL] = {"bool", "yes or no"},
-	[CAIRN_KEY_SIZE] = {"size", "a size such as 512K, 64M or 2G"},
-	[CAIRN_KEY_DURATION] = {"duration", "a duration such as 30s, 10m, 2h, 7d or 1w"},
-	[CAIRN_KEY_LIST] = {"list", "a value"},
-	[CAIRN_KEY_PATH] = {"path", "a value"},
+        [CAIRN_KEY_STRING] = {"string", "a value"},
+        [CAIRN_KEY_INT] = {"int", "a whole number"},
+        [CAIRN_KEY_BOOL] = {"bool", "yes or no"},
+        [CAIRN_KEY_SIZE] = {"size", "a size such as 512K, 64M or 2G"},
+        [CAIRN_KEY_DURATION] = {"duration", "a duration such as 30s, 10m, 2h, 7d or 1w"},
+        [CAIRN_KEY_LIST] = {"list", "a value"},
+        [CAIRN_KEY_PATH] = {"path", "a value"},
 };
 #define NTYPES (sizeof(key_types) / sizeof(key_types[0]))
 
@@ -110,8 +110,8 @@ struct key_source {
 	const struct config *cfg;
 	const struct cfg_section *sec;
 	const char *plugin;
-	int line;          /* 0 for --set */
-	const char *key;   /* as written */
+	int line;        /* 0 for --set */
+	const char *key; /* as written */
 };
 
 static char *__attribute__((format(printf, 2, 3)))
@@ -152,7 +152,8 @@ read_secret_file(const char *path, const char *key, char **why)
 		unsigned char c = (unsigned char)data[i];
 		if ((c < 0x20 && c != '\t') || c == 0x7f) {
 			*why = xasprintf("control character 0x%02x in the first line of %s; the "
-			                 "secret is its first line, as text", c, path);
+			                 "secret is its first line, as text",
+			                 c, path);
 			free(data);
 			return NULL;
 		}
@@ -278,10 +279,11 @@ config_typed(const struct config *cfg, const struct cfg_section *sec, const char
 			              cfg->dir);
 			if (e) { /* the plugin's own default is broken */
 				free(e);
-				e = xasprintf("plugin %s: the default of key %s (\"%s\") is not %s; "
-				              "report this to the plugin's author", plugin,
-				              keys[k].name, keys[k].default_value,
-				              key_type_word(keys[k].type));
+				e = xasprintf(
+				        "plugin %s: the default of key %s (\"%s\") is not %s; "
+				        "report this to the plugin's author",
+				        plugin, keys[k].name, keys[k].default_value,
+				        key_type_word(keys[k].type));
 			}
 		}
 	}
@@ -294,7 +296,8 @@ config_typed(const struct config *cfg, const struct cfg_section *sec, const char
 		e = apply_key(tc, &ks, keys, en->value, cfg->dir);
 		if (!e && cfg->other_readable) {
 			for (size_t k = 0; k < nkeys; k++)
-				if ((keys[k].flags & CAIRN_KEY_SECRET) && !strcmp(en->key, keys[k].name)) {
+				if ((keys[k].flags & CAIRN_KEY_SECRET) &&
+				    !strcmp(en->key, keys[k].name)) {
 					log_warn("%s:%d: %s holds a secret but others can read the "
 					         "file; chmod 600 it or use %s_file =",
 					         cfg->path, en->line, en->key, en->key);
@@ -318,8 +321,9 @@ config_typed(const struct config *cfg, const struct cfg_section *sec, const char
 			char label[300];
 			section_label(sec, label, sizeof(label));
 			e = xasprintf("%s:%d: %s %s: required by plugin %s; add %s = ...%s%s",
-			              cfg->path, sec->line, label, keys[k].name, plugin, keys[k].name,
-			              keys[k].help ? " (" : "", keys[k].help ? keys[k].help : "");
+			              cfg->path, sec->line, label, keys[k].name, plugin,
+			              keys[k].name, keys[k].help ? " (" : "",
+			              keys[k].help ? keys[k].help : "");
 			if (keys[k].help) {
 				char *t = xasprintf("%s)", e);
 				free(e);

@@ -43,10 +43,9 @@ struct typed_config {
  * ("KEY=VALUE" strings from --set, relative paths against the working
  * directory).  Errors name the file, line, section and key.  Returns 0 or
  * CAIRN_E_CONFIG with *err set.  Free *out with typed_config_free. */
-int config_typed(const struct config *cfg, const struct cfg_section *sec,
-                 const char *plugin_name, const struct cairn_key *keys,
-                 const struct strvec *overrides, struct typed_config **out,
-                 char **err);
+int config_typed(const struct config *cfg, const struct cfg_section *sec, const char *plugin_name,
+                 const struct cairn_key *keys, const struct strvec *overrides,
+                 struct typed_config **out, char **err);
 void typed_config_free(struct typed_config *tc);
 
 #endif

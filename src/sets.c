@@ -120,7 +120,8 @@ sink_read_all(struct instance *sink, const char *key, size_t max, char **buf, si
 	for (;;) {
 		if (n == cap) {
 			if (cap >= max) {
-				*err = xasprintf("%s: %s is larger than %zu bytes", sink->ctx.label, key, max);
+				*err = xasprintf("%s: %s is larger than %zu bytes", sink->ctx.label,
+				                 key, max);
 				rc = CAIRN_E_CORRUPT;
 				break;
 			}
@@ -171,8 +172,8 @@ sink_write_all(struct instance *sink, const char *key, const void *buf, size_t l
 }
 
 int
-set_read_manifest(struct instance *sink, const char *job, const char *id,
-                  struct manifest **out, char **err)
+set_read_manifest(struct instance *sink, const char *job, const char *id, struct manifest **out,
+                  char **err)
 {
 	char *key = xasprintf("%s/%s/%s", job, id, CAIRN_MANIFEST_NAME), *buf, *why = NULL;
 	size_t len;
@@ -185,8 +186,8 @@ set_read_manifest(struct instance *sink, const char *job, const char *id,
 			*out = NULL;
 		}
 		if (!*out) {
-			*err = xasprintf("%s: %s: %s; the set is damaged or was planted", sink->ctx.label,
-			                 key, why);
+			*err = xasprintf("%s: %s: %s; the set is damaged or was planted",
+			                 sink->ctx.label, key, why);
 			free(why);
 			rc = CAIRN_E_CORRUPT;
 		}
@@ -219,15 +220,16 @@ manifest_check_place(const struct manifest *m, const char *job, const char *id, 
 		if (name == ms->object || !*name || strchr(name, '/') || name[0] == '.' ||
 		    strcmp(name, CAIRN_MANIFEST_NAME) == 0) {
 			*why = xasprintf("source %s names object \"%s\", which is not an object of "
-			                 "this set", ms->name, ms->object);
+			                 "this set",
+			                 ms->name, ms->object);
 			free(prefix);
 			return -1;
 		}
 		for (size_t k = 0; k < i; k++)
 			if (strcmp(m->sources[k].name, ms->name) == 0 ||
 			    strcmp(m->sources[k].object, ms->object) == 0) {
-				*why = xasprintf("source %s or its object %s is listed twice", ms->name,
-				                 ms->object);
+				*why = xasprintf("source %s or its object %s is listed twice",
+				                 ms->name, ms->object);
 				free(prefix);
 				return -1;
 			}
@@ -269,8 +271,8 @@ sink_lock(struct instance *sink, const char *job, cairn_sink_lock **lk, char **e
 		*lk = NULL;
 		*err = rc == CAIRN_E_LOCKED
 		               ? xasprintf("%s: %s", sink->ctx.label, instance_error(sink, rc))
-		               : xasprintf("%s: cannot lock job %s in this sink: %s", sink->ctx.label,
-		                           job, instance_error(sink, rc));
+		               : xasprintf("%s: cannot lock job %s in this sink: %s",
+		                           sink->ctx.label, job, instance_error(sink, rc));
 	}
 	return rc;
 }
@@ -283,8 +285,8 @@ sink_unlock(struct instance *sink, cairn_sink_lock *lk)
 }
 
 int
-set_check_objects(struct instance *sink, const char *job, const char *id,
-                  const struct strvec *keys, char **err)
+set_check_objects(struct instance *sink, const char *job, const char *id, const struct strvec *keys,
+                  char **err)
 {
 	struct set_list l;
 	const struct set_info *s = NULL;
@@ -296,10 +298,11 @@ set_check_objects(struct instance *sink, const char *job, const char *id,
 			s = &l.v[i];
 	for (size_t i = 0; i < keys->n && !rc; i++)
 		if (!s || !strvec_contains(&s->keys, keys->v[i])) {
-			*err = xasprintf("%s: %s was committed but is gone from the sink; another "
-			                 "run of job %s on another host or state_dir may have removed "
-			                 "it: run each job from one place only", sink->ctx.label,
-			                 keys->v[i], job);
+			*err = xasprintf(
+			        "%s: %s was committed but is gone from the sink; another "
+			        "run of job %s on another host or state_dir may have removed "
+			        "it: run each job from one place only",
+			        sink->ctx.label, keys->v[i], job);
 			rc = CAIRN_E_IO;
 		}
 	set_list_free(&l);

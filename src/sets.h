@@ -14,10 +14,10 @@
 struct set_info {
 	char id[BACKUP_ID_LEN + 1];
 	time_t time;
-	int complete;      /* has a manifest */
-	uint64_t bytes;    /* all its objects */
+	int complete;         /* has a manifest */
+	uint64_t bytes;       /* all its objects */
 	int64_t newest_mtime; /* of its newest object, seconds since the epoch */
-	struct strvec keys; /* its objects' keys, manifest included */
+	struct strvec keys;   /* its objects' keys, manifest included */
 };
 
 struct set_list {
@@ -35,16 +35,15 @@ const struct set_info *sets_select(const struct set_list *l, const char *id, con
 
 /* Read and parse JOB/ID/manifest.json, and check that it belongs where it
  * lies (manifest_check_place): anything else is CAIRN_E_CORRUPT. */
-int set_read_manifest(struct instance *sink, const char *job, const char *id,
-                      struct manifest **out, char **err);
+int set_read_manifest(struct instance *sink, const char *job, const char *id, struct manifest **out,
+                      char **err);
 
 /* A manifest read from JOB/ID/ must say job JOB and id ID, list at least
  * one source, and name only objects directly inside JOB/ID/, each once:
  * the sink's content is untrusted, and a manifest copied from another
  * set, or written to point elsewhere, must not be believed.  0, or -1
  * with *why. */
-int manifest_check_place(const struct manifest *m, const char *job, const char *id,
-                         char **why);
+int manifest_check_place(const struct manifest *m, const char *job, const char *id, char **why);
 
 /* Remove every object of a set, the manifest first: if this stops half way
  * the set is merely incomplete, never a manifest naming missing objects. */
@@ -63,10 +62,9 @@ int set_check_objects(struct instance *sink, const char *job, const char *id,
                       const struct strvec *keys, char **err);
 
 /* Read a whole (small) object into memory, at most max bytes. */
-int sink_read_all(struct instance *sink, const char *key, size_t max, char **buf,
-                  size_t *len, char **err);
+int sink_read_all(struct instance *sink, const char *key, size_t max, char **buf, size_t *len,
+                  char **err);
 /* Write a whole object and commit it. */
-int sink_write_all(struct instance *sink, const char *key, const void *buf, size_t len,
-                   char **err);
+int sink_write_all(struct instance *sink, const char *key, const void *buf, size_t len, char **err);
 
 #endif

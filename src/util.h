@@ -24,8 +24,8 @@ struct strvec {
 	char **v;
 	size_t n, cap;
 };
-void strvec_push(struct strvec *sv, const char *s);      /* copies s */
-void strvec_push_own(struct strvec *sv, char *s);        /* takes s */
+void strvec_push(struct strvec *sv, const char *s); /* copies s */
+void strvec_push_own(struct strvec *sv, char *s);   /* takes s */
 int strvec_contains(const struct strvec *sv, const char *s);
 void strvec_sort(struct strvec *sv);
 void strvec_free(struct strvec *sv);

@@ -78,27 +78,24 @@ parse_size(const char *t, int64_t *out)
 {
 	/* K and KiB are the same binary unit: sysadmins write "64M" meaning
 	 * 64 MiB, and two meanings for one letter would only surprise. */
-	static const struct unit units[] = {
-		{"", 1},           {"B", 1},
-		{"K", 1LL << 10},  {"KB", 1LL << 10}, {"KiB", 1LL << 10},
-		{"M", 1LL << 20},  {"MB", 1LL << 20}, {"MiB", 1LL << 20},
-		{"G", 1LL << 30},  {"GB", 1LL << 30}, {"GiB", 1LL << 30},
-		{"T", 1LL << 40},  {"TB", 1LL << 40}, {"TiB", 1LL << 40},
-		{NULL, 0}};
+	static const struct unit units[] = {{"", 1},           {"B", 1},           {"K", 1LL << 10},
+	                                    {"KB", 1LL << 10}, {"KiB", 1LL << 10}, {"M", 1LL << 20},
+	                                    {"MB", 1LL << 20}, {"MiB", 1LL << 20}, {"G", 1LL << 30},
+	                                    {"GB", 1LL << 30}, {"GiB", 1LL << 30}, {"T", 1LL << 40},
+	                                    {"TB", 1LL << 40}, {"TiB", 1LL << 40}, {NULL, 0}};
 	return parse_with_units(t, units, out);
 }
 
 int
 parse_duration(const char *t, int64_t *out)
 {
-	static const struct unit units[] = {
-		{"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {"w", 604800},
-		{NULL, 0}};
+	static const struct unit units[] = {{"", 1},      {"s", 1},      {"m", 60}, {"h", 3600},
+	                                    {"d", 86400}, {"w", 604800}, {NULL, 0}};
 	return parse_with_units(t, units, out);
 }
 
 static const char *const comp_names[] = {
-	[COMP_NONE] = "none", [COMP_ZSTD] = "zstd", [COMP_GZIP] = "gzip", [COMP_XZ] = "xz"};
+        [COMP_NONE] = "none", [COMP_ZSTD] = "zstd", [COMP_GZIP] = "gzip", [COMP_XZ] = "xz"};
 
 int
 parse_compression(const char *t, enum compression *out)
@@ -121,6 +118,6 @@ const char *
 compression_ext(enum compression c)
 {
 	static const char *const ext[] = {
-		[COMP_NONE] = NULL, [COMP_ZSTD] = "zst", [COMP_GZIP] = "gz", [COMP_XZ] = "xz"};
+	        [COMP_NONE] = NULL, [COMP_ZSTD] = "zst", [COMP_GZIP] = "gz", [COMP_XZ] = "xz"};
 	return ext[c];
 }

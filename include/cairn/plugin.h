@@ -119,7 +119,8 @@ enum cairn_key_type {
 
 /* Key flags. */
 #define CAIRN_KEY_REQUIRED 0x1u /* the section must set it */
-#define CAIRN_KEY_SECRET 0x2u   /* never logged; may also be given as
+#define CAIRN_KEY_SECRET \
+	0x2u /* never logged; may also be given as
 	                           NAME_file = PATH or NAME_env = VARIABLE */
 
 /* One entry of a plugin's key table; the table ends with { .name = NULL }.
@@ -197,8 +198,8 @@ struct cairn_host {
 	const char *cairn_version;
 
 	/* Log one line; the core prefixes "source NAME (plugin):". */
-	void (*log)(cairn_ctx *ctx, enum cairn_log_level level, const char *fmt,
-	            ...) CAIRN_PRINTF(3, 4);
+	void (*log)(cairn_ctx *ctx, enum cairn_log_level level, const char *fmt, ...)
+	        CAIRN_PRINTF(3, 4);
 	/* Set the detail of the error about to be returned; one line, no
 	 * trailing newline.  The last call before the return wins. */
 	void (*set_error)(cairn_ctx *ctx, const char *fmt, ...) CAIRN_PRINTF(2, 3);
@@ -212,10 +213,9 @@ struct cairn_host {
 	/* ---- ABI 1.1: check with CAIRN_HOST_HAS(host, member) ---- */
 	/* log and set_error with a va_list, for plugins with their own
 	 * formatting wrappers.  No length limit: messages are never cut. */
-	void (*vlog)(cairn_ctx *ctx, enum cairn_log_level level, const char *fmt,
-	             va_list ap) CAIRN_PRINTF(3, 0);
-	void (*vset_error)(cairn_ctx *ctx, const char *fmt, va_list ap)
-		CAIRN_PRINTF(2, 0);
+	void (*vlog)(cairn_ctx *ctx, enum cairn_log_level level, const char *fmt, va_list ap)
+	        CAIRN_PRINTF(3, 0);
+	void (*vset_error)(cairn_ctx *ctx, const char *fmt, va_list ap) CAIRN_PRINTF(2, 0);
 	/* backup(): the raw bytes the source expects to write in all (an
 	 * estimate is fine; call again to correct it), so a terminal shows
 	 * percent and time left.  Ignored outside backup(). */
@@ -229,9 +229,8 @@ struct cairn_host {
 	const char *(*scratch_dir)(cairn_ctx *ctx);
 };
 
-#define CAIRN_HOST_HAS(host, member)                                       \
-	((host)->struct_size >=                                            \
-	 offsetof(struct cairn_host, member) + sizeof((host)->member))
+#define CAIRN_HOST_HAS(host, member) \
+	((host)->struct_size >= offsetof(struct cairn_host, member) + sizeof((host)->member))
 
 /* --------------------------------------------------------------- streams */
 
@@ -275,8 +274,7 @@ struct cairn_source_ops {
 	size_t struct_size;
 	/* Make an instance from a checked configuration.  Copy what you
 	 * keep.  Must not touch the data yet (config check calls it). */
-	int (*create)(cairn_ctx *ctx, const struct cairn_config *cfg,
-	              void **instance);
+	int (*create)(cairn_ctx *ctx, const struct cairn_config *cfg, void **instance);
 	void (*destroy)(void *instance);
 	/* The kind of data written: "tar", "rdb", "archive".  1 to 32
 	 * letters, digits, '-', '_' or '+', no dot, the same for the
@@ -313,8 +311,7 @@ typedef struct cairn_sink_lock cairn_sink_lock;     /* plugin-defined */
 /* Called by list() once per stored object.  key is relative to the sink
  * (the core's keys look like "JOB/ID/NAME"); mtime is seconds since the
  * epoch.  Return non-zero to stop listing (list then returns 0). */
-typedef int (*cairn_list_cb)(void *userdata, const char *key, uint64_t size,
-                             int64_t mtime);
+typedef int (*cairn_list_cb)(void *userdata, const char *key, uint64_t size, int64_t mtime);
 
 struct cairn_usage {
 	uint64_t used;  /* bytes held by objects under the sink's root */
@@ -324,14 +321,12 @@ struct cairn_usage {
 
 struct cairn_sink_ops {
 	size_t struct_size;
-	int (*create)(cairn_ctx *ctx, const struct cairn_config *cfg,
-	              void **instance);
+	int (*create)(cairn_ctx *ctx, const struct cairn_config *cfg, void **instance);
 	void (*destroy)(void *instance);
 	/* Start writing an object.  Nothing is visible under key until
 	 * commit() succeeds.  Keys use '/' separators and never contain
 	 * ".." components or start with '/' or '.'. */
-	int (*open_write)(void *instance, const char *key,
-	                  cairn_sink_writer **writer);
+	int (*open_write)(void *instance, const char *key, cairn_sink_writer **writer);
 	int (*write)(cairn_sink_writer *writer, const void *buf, size_t len);
 	/* Publish atomically and release the writer, whatever the result: a
 	 * failed commit leaves nothing behind. */
@@ -339,14 +334,12 @@ struct cairn_sink_ops {
 	/* Required.  Discard everything written and release the writer.  Must
 	 * work at any point after open_write, also after a failed write. */
 	void (*abort)(cairn_sink_writer *writer);
-	int (*open_read)(void *instance, const char *key,
-	                 cairn_sink_reader **reader);
+	int (*open_read)(void *instance, const char *key, cairn_sink_reader **reader);
 	/* Bytes read, 0 at the end, or a CAIRN_E_* code. */
 	ssize_t (*read)(cairn_sink_reader *reader, void *buf, size_t len);
 	void (*close_read)(cairn_sink_reader *reader);
 	/* Every committed object whose key starts with prefix ("" = all). */
-	int (*list)(void *instance, const char *prefix, cairn_list_cb cb,
-	            void *userdata);
+	int (*list)(void *instance, const char *prefix, cairn_list_cb cb, void *userdata);
 	/* Remove one object; CAIRN_E_NOTFOUND if it is not there. */
 	int (*remove)(void *instance, const char *key);
 	/* Optional: space used and free, for storage alerts. */
@@ -385,8 +378,7 @@ struct cairn_plugin {
 #define CAIRN_PLUGIN_ENTRY_SYMBOL "cairn_plugin_entry"
 
 /* The one symbol a plugin exports. */
-CAIRN_EXPORT const struct cairn_plugin *
-cairn_plugin_entry(const struct cairn_host *host);
+CAIRN_EXPORT const struct cairn_plugin *cairn_plugin_entry(const struct cairn_host *host);
 
 #ifdef __cplusplus
 }

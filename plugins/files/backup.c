@@ -62,11 +62,11 @@ struct files_bk_name {
 
 /* One directory of the walk, listed in full when it was opened. */
 struct files_bk_level {
-	int fd;             /* -1 while closed, see the top of this file */
+	int fd; /* -1 while closed, see the top of this file */
 	dev_t dev;
 	ino_t ino;
-	size_t rellen;      /* its name below `path` is rel[0, rellen) */
-	char *blob;         /* the names, each NUL-ended */
+	size_t rellen; /* its name below `path` is rel[0, rellen) */
+	char *blob;    /* the names, each NUL-ended */
 	size_t blob_len, blob_cap;
 	struct files_bk_name *ents;
 	size_t n, next, cap;
@@ -75,7 +75,7 @@ struct files_bk_level {
 struct files_bk_id {
 	unsigned long id;
 	int set;
-	char *name;         /* NULL: no such user or group */
+	char *name; /* NULL: no such user or group */
 };
 
 /* One backup run. */
@@ -87,12 +87,12 @@ struct files_bk {
 	struct files_bk_level *lv;
 	size_t depth, lv_cap;
 	size_t fd_levels;
-	char *rel;          /* the current entry's name below `path` */
+	char *rel; /* the current entry's name below `path` */
 	size_t rellen, relcap;
 	dev_t root_dev;
-	int noatime;        /* O_NOATIME until it was refused once */
-	char *data;         /* FILES_BK_DATA_BUF bytes */
-	char *dents;        /* FILES_BK_DENTS bytes */
+	int noatime; /* O_NOATIME until it was refused once */
+	char *data;  /* FILES_BK_DATA_BUF bytes */
+	char *dents; /* FILES_BK_DENTS bytes */
 	char *xlist, *xval, *link, *pw;
 	size_t xlist_cap, xval_cap, link_cap, pw_cap;
 	struct files_bk_id users[FILES_BK_IDCACHE], groups[FILES_BK_IDCACHE];
@@ -170,8 +170,7 @@ files_bk_level_rel(struct files_bk *w, size_t li)
 }
 
 static const char *
-files_bk_idcache(struct files_bk *w, struct files_bk_id *slot,
-              unsigned long id, int group)
+files_bk_idcache(struct files_bk *w, struct files_bk_id *slot, unsigned long id, int group)
 {
 	int r;
 	if (slot->set && slot->id == id)
@@ -254,8 +253,10 @@ files_tar_failed(struct files_bk *w, const char *what)
 	w->run.closed = 1;
 	if (w->run.out_err < 0)
 		return w->run.out_err;
-	files_host->set_error(w->run.fi->ctx, "writing the tar entry for %s "
-	                      "failed: %s", what, archive_error_string(w->tar));
+	files_host->set_error(w->run.fi->ctx,
+	                      "writing the tar entry for %s "
+	                      "failed: %s",
+	                      what, archive_error_string(w->tar));
 	return CAIRN_E_IO;
 }
 
@@ -266,25 +267,28 @@ files_tar_failed(struct files_bk *w, const char *what)
  * ends the backup.
  */
 static int
-files_unreadable(struct files_bk *w, const char *rel, int err,
-                 const char *consequence)
+files_unreadable(struct files_bk *w, const char *rel, int err, const char *consequence)
 {
 	struct files_inst *fi = w->run.fi;
 	const char *why = err > 0 ? strerror(err) : "unknown error";
 
 	if (err == ENOENT || err == ENOTDIR) {
-		files_warn(fi, &w->run.st, "vanished before it could be read: "
-		           "%s (below %s); %s", rel, fi->path, consequence);
+		files_warn(fi, &w->run.st,
+		           "vanished before it could be read: "
+		           "%s (below %s); %s",
+		           rel, fi->path, consequence);
 		return 0;
 	}
 	if (fi->ignore_unreadable) {
-		files_warn(fi, &w->run.st, "cannot read %s (below %s): %s; %s",
-		           rel, fi->path, why, consequence);
+		files_warn(fi, &w->run.st, "cannot read %s (below %s): %s; %s", rel, fi->path, why,
+		           consequence);
 		return 0;
 	}
-	files_host->set_error(fi->ctx, "cannot read %s (below %s): %s; fix "
+	files_host->set_error(fi->ctx,
+	                      "cannot read %s (below %s): %s; fix "
 	                      "its permissions, exclude it, or set "
-	                      "ignore_unreadable = yes", rel, fi->path, why);
+	                      "ignore_unreadable = yes",
+	                      rel, fi->path, why);
 	return CAIRN_E_IO;
 }
 
@@ -312,8 +316,7 @@ static int
 files_put_zeros(struct files_bk *w, int64_t len)
 {
 	while (len > 0) {
-		size_t n = len > (int64_t)sizeof(files_zeros) ?
-		           sizeof(files_zeros) : (size_t)len;
+		size_t n = len > (int64_t)sizeof(files_zeros) ? sizeof(files_zeros) : (size_t)len;
 		la_ssize_t r = archive_write_data(w->tar, files_zeros, n);
 		if (r < 0)
 			return files_tar_failed(w, w->rel);
@@ -346,12 +349,11 @@ files_bk_getx(struct files_bk *w, int fd, const char *proc, const char *attr)
 		return -1;
 	}
 	for (;;) {
-		ssize_t n = fd >= 0 ? fgetxattr(fd, attr, w->xval, w->xval_cap) :
-		            lgetxattr(proc, attr, w->xval, w->xval_cap);
+		ssize_t n = fd >= 0 ? fgetxattr(fd, attr, w->xval, w->xval_cap)
+		                    : lgetxattr(proc, attr, w->xval, w->xval_cap);
 		if (n >= 0 || errno != ERANGE)
 			return n;
-		n = fd >= 0 ? fgetxattr(fd, attr, NULL, 0) :
-		    lgetxattr(proc, attr, NULL, 0);
+		n = fd >= 0 ? fgetxattr(fd, attr, NULL, 0) : lgetxattr(proc, attr, NULL, 0);
 		if (n < 0)
 			return n;
 		if (files_bk_grow(&w->xval, &w->xval_cap, (size_t)n + 1) < 0) {
@@ -365,14 +367,16 @@ files_bk_getx(struct files_bk *w, int fd, const char *proc, const char *attr)
  * version word, then (tag, perm, id) entries, little-endian. */
 #define FILES_BK_ACL_VERSION 2
 enum {
-	FILES_BK_ACL_USER_OBJ = 0x01, FILES_BK_ACL_USER = 0x02,
-	FILES_BK_ACL_GROUP_OBJ = 0x04, FILES_BK_ACL_GROUP = 0x08,
-	FILES_BK_ACL_MASK = 0x10, FILES_BK_ACL_OTHER = 0x20
+	FILES_BK_ACL_USER_OBJ = 0x01,
+	FILES_BK_ACL_USER = 0x02,
+	FILES_BK_ACL_GROUP_OBJ = 0x04,
+	FILES_BK_ACL_GROUP = 0x08,
+	FILES_BK_ACL_MASK = 0x10,
+	FILES_BK_ACL_OTHER = 0x20
 };
 
 static int
-files_bk_acl_decode(struct files_bk *w, const unsigned char *p, size_t len,
-                 int type)
+files_bk_acl_decode(struct files_bk *w, const unsigned char *p, size_t len, int type)
 {
 	uint32_t v;
 	if (len < 4 || (len - 4) % 8 != 0)
@@ -403,14 +407,12 @@ files_bk_acl_decode(struct files_bk *w, const unsigned char *p, size_t len,
 			ae_id = (int)le32toh(id);
 			name = files_bk_gname(w, (gid_t)le32toh(id));
 			break;
-		default:
-			continue; /* as libarchive: tags tar cannot hold */
+		default: continue; /* as libarchive: tags tar cannot hold */
 		}
 		/* r, w, x are 4, 2, 1 in both encodings.  The three base
 		 * entries of an access ACL only restate the mode; libarchive
 		 * folds them into it, as when it read ACLs itself. */
-		archive_entry_acl_add_entry(w->e, type, le16toh(perm) & 7,
-		                            ae_tag, ae_id, name);
+		archive_entry_acl_add_entry(w->e, type, le16toh(perm) & 7, ae_tag, ae_id, name);
 	}
 	return 0;
 }
@@ -422,11 +424,12 @@ files_bk_acl_decode(struct files_bk *w, const unsigned char *p, size_t len,
 static void
 files_bk_acls(struct files_bk *w, int fd, const char *proc, int has)
 {
-	static const struct { const char *attr; int type, bit; } kinds[] = {
-		{ "system.posix_acl_access", ARCHIVE_ENTRY_ACL_TYPE_ACCESS,
-		  FILES_BK_HAS_ACCESS },
-		{ "system.posix_acl_default", ARCHIVE_ENTRY_ACL_TYPE_DEFAULT,
-		  FILES_BK_HAS_DEFAULT },
+	static const struct {
+		const char *attr;
+		int type, bit;
+	} kinds[] = {
+	        {"system.posix_acl_access", ARCHIVE_ENTRY_ACL_TYPE_ACCESS, FILES_BK_HAS_ACCESS},
+	        {"system.posix_acl_default", ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, FILES_BK_HAS_DEFAULT},
 	};
 	for (size_t k = 0; k < 2; k++) {
 		ssize_t n;
@@ -435,17 +438,19 @@ files_bk_acls(struct files_bk *w, int fd, const char *proc, int has)
 		n = files_bk_getx(w, fd, proc, kinds[k].attr);
 		if (n < 0) {
 			if (errno != ENODATA && errno != ENOTSUP && errno != ENOENT)
-				files_warn(w->run.fi, &w->run.st, "%s (below %s): "
+				files_warn(w->run.fi, &w->run.st,
+				           "%s (below %s): "
 				           "cannot read its ACL: %s; stored "
-				           "without it", w->rel, w->run.fi->path,
-				           strerror(errno));
+				           "without it",
+				           w->rel, w->run.fi->path, strerror(errno));
 			continue;
 		}
-		if (files_bk_acl_decode(w, (unsigned char *)w->xval, (size_t)n,
-		                        kinds[k].type) < 0)
-			files_warn(w->run.fi, &w->run.st, "%s (below %s): its "
+		if (files_bk_acl_decode(w, (unsigned char *)w->xval, (size_t)n, kinds[k].type) < 0)
+			files_warn(w->run.fi, &w->run.st,
+			           "%s (below %s): its "
 			           "ACL is in an unknown format; stored without "
-			           "it", w->rel, w->run.fi->path);
+			           "it",
+			           w->rel, w->run.fi->path);
 	}
 }
 
@@ -455,8 +460,7 @@ static int
 files_bk_xattr_skipped(const char *name)
 {
 	return strcmp(name, "trusted.SGI_ACL_DEFAULT") == 0 ||
-	       strcmp(name, "trusted.SGI_ACL_FILE") == 0 ||
-	       strncmp(name, "xfsroot.", 8) == 0;
+	       strcmp(name, "trusted.SGI_ACL_FILE") == 0 || strncmp(name, "xfsroot.", 8) == 0;
 }
 
 /*
@@ -470,25 +474,24 @@ files_bk_xattrs(struct files_bk *w, int fd, const char *proc)
 {
 	ssize_t len;
 	int has = 0;
-	if (w->xlist_cap == 0 &&
-	    files_bk_grow(&w->xlist, &w->xlist_cap, 4096) < 0)
+	if (w->xlist_cap == 0 && files_bk_grow(&w->xlist, &w->xlist_cap, 4096) < 0)
 		return 0;
 	for (;;) {
-		len = fd >= 0 ? flistxattr(fd, w->xlist, w->xlist_cap) :
-		      llistxattr(proc, w->xlist, w->xlist_cap);
+		len = fd >= 0 ? flistxattr(fd, w->xlist, w->xlist_cap)
+		              : llistxattr(proc, w->xlist, w->xlist_cap);
 		if (len >= 0 || errno != ERANGE)
 			break;
 		len = fd >= 0 ? flistxattr(fd, NULL, 0) : llistxattr(proc, NULL, 0);
-		if (len < 0 || files_bk_grow(&w->xlist, &w->xlist_cap,
-		                             (size_t)len + 1) < 0)
+		if (len < 0 || files_bk_grow(&w->xlist, &w->xlist_cap, (size_t)len + 1) < 0)
 			break;
 	}
 	if (len < 0) {
 		if (errno != ENOTSUP && errno != ENOENT)
-			files_warn(w->run.fi, &w->run.st, "%s (below %s): cannot "
+			files_warn(w->run.fi, &w->run.st,
+			           "%s (below %s): cannot "
 			           "read its extended attributes: %s; stored "
-			           "without them", w->rel, w->run.fi->path,
-			           strerror(errno));
+			           "without them",
+			           w->rel, w->run.fi->path, strerror(errno));
 		return 0;
 	}
 	for (ssize_t at = 0; at < len; at += (ssize_t)strlen(w->xlist + at) + 1) {
@@ -557,9 +560,10 @@ files_bk_copy_range(struct files_bk *w, int fd, int64_t off, int64_t len)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			files_host->set_error(w->run.fi->ctx, "reading %s (below "
-			                      "%s) failed: %s", w->rel,
-			                      w->run.fi->path, strerror(errno));
+			files_host->set_error(w->run.fi->ctx,
+			                      "reading %s (below "
+			                      "%s) failed: %s",
+			                      w->rel, w->run.fi->path, strerror(errno));
 			return CAIRN_E_IO;
 		}
 		if (n == 0)
@@ -613,8 +617,7 @@ files_copy_data(struct files_bk *w, int fd, int64_t size)
  * as name in dfd.  1: it was not stored (a warning said why).
  */
 static int
-files_store(struct files_bk *w, int fd, int dfd, const char *name,
-            const struct stat *st)
+files_store(struct files_bk *w, int fd, int dfd, const char *name, const struct stat *st)
 {
 	struct files_inst *fi = w->run.fi;
 	struct archive_entry *e = w->e, *spare = NULL;
@@ -640,15 +643,13 @@ files_store(struct files_bk *w, int fd, int dfd, const char *name,
 
 	if (S_ISLNK(st->st_mode)) {
 		ssize_t n;
-		if (files_bk_grow(&w->link, &w->link_cap,
-		               (size_t)st->st_size + 2) < 0)
+		if (files_bk_grow(&w->link, &w->link_cap, (size_t)st->st_size + 2) < 0)
 			return CAIRN_E_NOMEM;
 		for (;;) {
 			n = readlinkat(dfd, name, w->link, w->link_cap);
 			if (n < 0 || (size_t)n < w->link_cap)
 				break;
-			if (files_bk_grow(&w->link, &w->link_cap,
-			               w->link_cap * 2) < 0)
+			if (files_bk_grow(&w->link, &w->link_cap, w->link_cap * 2) < 0)
 				return CAIRN_E_NOMEM;
 		}
 		if (n < 0) {
@@ -688,8 +689,8 @@ files_store(struct files_bk *w, int fd, int dfd, const char *name,
 		return files_tar_failed(w, shown);
 	if (r == ARCHIVE_FAILED) {
 		/* The entry was not written, the tar is intact. */
-		files_warn(fi, &w->run.st, "%s (below %s) not stored: %s",
-		           shown, fi->path, archive_error_string(w->tar));
+		files_warn(fi, &w->run.st, "%s (below %s) not stored: %s", shown, fi->path,
+		           archive_error_string(w->tar));
 		return 1;
 	}
 	if (r == ARCHIVE_WARN)
@@ -711,16 +712,19 @@ files_store(struct files_bk *w, int fd, int dfd, const char *name,
 		if (fstat(fd, &after) != 0)
 			return 0;
 		if (after.st_nlink == 0)
-			files_warn(fi, &w->run.st, "%s (below %s) vanished while "
+			files_warn(fi, &w->run.st,
+			           "%s (below %s) vanished while "
 			           "it was read; the stored copy may be "
-			           "incomplete", shown, fi->path);
+			           "incomplete",
+			           shown, fi->path);
 		else if (after.st_size != st->st_size ||
 		         after.st_mtim.tv_sec != st->st_mtim.tv_sec ||
 		         after.st_mtim.tv_nsec != st->st_mtim.tv_nsec)
-			files_warn(fi, &w->run.st, "%s (below %s) changed while "
+			files_warn(fi, &w->run.st,
+			           "%s (below %s) changed while "
 			           "it was read (size %lld, now %lld); the stored "
-			           "copy may be inconsistent", shown, fi->path,
-			           (long long)size, (long long)after.st_size);
+			           "copy may be inconsistent",
+			           shown, fi->path, (long long)size, (long long)after.st_size);
 		return 0;
 	}
 	if (archive_write_finish_entry(w->tar) < ARCHIVE_WARN)
@@ -755,8 +759,7 @@ files_bk_list(struct files_bk *w, struct files_bk_level *L)
 			const char *nm = d->d_name;
 			size_t len;
 			at += d->d_reclen;
-			if (nm[0] == '.' && (nm[1] == '\0' ||
-			                     (nm[1] == '.' && nm[2] == '\0')))
+			if (nm[0] == '.' && (nm[1] == '\0' || (nm[1] == '.' && nm[2] == '\0')))
 				continue;
 			len = strlen(nm) + 1;
 			if (files_bk_grow(&L->blob, &L->blob_cap, L->blob_len + len) < 0)
@@ -812,16 +815,15 @@ static int
 files_bk_reopen(struct files_bk *w, size_t k, int cfd)
 {
 	struct files_bk_level *L = &w->lv[k];
-	const int dflags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC |
-	                   O_NONBLOCK;
+	const int dflags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
 	struct stat st;
 	int fd = -1;
 	size_t j;
 
 	if (cfd >= 0) {
 		fd = openat(cfd, "..", dflags);
-		if (fd >= 0 && (fstat(fd, &st) != 0 || st.st_dev != L->dev ||
-		                st.st_ino != L->ino)) {
+		if (fd >= 0 &&
+		    (fstat(fd, &st) != 0 || st.st_dev != L->dev || st.st_ino != L->ino)) {
 			close(fd);
 			fd = -1;
 		}
@@ -837,14 +839,15 @@ files_bk_reopen(struct files_bk *w, size_t k, int cfd)
 				close(fd);
 			fd = next;
 		}
-		if (fd >= 0 && (fstat(fd, &st) != 0 || st.st_dev != L->dev ||
-		                st.st_ino != L->ino)) {
+		if (fd >= 0 &&
+		    (fstat(fd, &st) != 0 || st.st_dev != L->dev || st.st_ino != L->ino)) {
 			close(fd);
 			fd = -1;
 		}
 	}
 	if (fd < 0) {
-		files_warn(w->run.fi, &w->run.st, "%s (below %s) was moved or "
+		files_warn(w->run.fi, &w->run.st,
+		           "%s (below %s) was moved or "
 		           "removed during the backup; the rest of it skipped",
 		           files_bk_level_rel(w, k), w->run.fi->path);
 		L->next = L->n;
@@ -952,13 +955,13 @@ files_bk_visit(struct files_bk *w, const char *name, unsigned char type)
 again:
 	switch (type) {
 	case DT_REG:
-		fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC |
-		            O_NOCTTY | O_NONBLOCK | w->noatime);
+		fd = openat(dfd, name,
+		            O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | w->noatime);
 		if (fd < 0 && errno == EPERM && w->noatime) {
 			/* O_NOATIME is for the owner (or CAP_FOWNER) */
 			w->noatime = 0;
-			fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW |
-			            O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+			fd = openat(dfd, name,
+			            O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 		}
 		if (fd < 0) {
 			/* Replaced by a symlink or a socket since it was
@@ -977,8 +980,8 @@ again:
 		close(fd);
 		return rc < 0 ? rc : 0;
 	case DT_DIR:
-		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		            O_CLOEXEC | O_NONBLOCK);
+		fd = openat(dfd, name,
+		            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0) {
 			if ((errno == ENOTDIR || errno == ELOOP) && tries == 0)
 				goto restat;
@@ -988,8 +991,7 @@ again:
 	case DT_SOCK:
 		/* tar cannot hold sockets; they are recreated by their
 		 * server anyway.  GNU tar says the same and goes on. */
-		files_log(fi, CAIRN_LOG_INFO, "%s (below %s): socket ignored",
-		          w->rel, fi->path);
+		files_log(fi, CAIRN_LOG_INFO, "%s (below %s): socket ignored", w->rel, fi->path);
 		return 0;
 	default:
 		if (!have_st && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
@@ -1002,8 +1004,7 @@ restat:
 	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return files_unreadable(w, w->rel, errno, "skipped");
 	have_st = 1;
-	if (type == DT_UNKNOWN && files_excluded(fi, w->rel,
-	                                         S_ISDIR(st.st_mode))) {
+	if (type == DT_UNKNOWN && files_excluded(fi, w->rel, S_ISDIR(st.st_mode))) {
 		files_log(fi, CAIRN_LOG_DEBUG, "excluded %s", w->rel);
 		return 0;
 	}
@@ -1019,17 +1020,18 @@ files_bk_open_root(struct files_inst *fi, struct stat *st)
 	/* "hybrid", as tar -h for the top only: `path` may be a symlink to
 	 * the tree (/srv/uploads -> /data/uploads); every link inside is
 	 * stored as a link. */
-	int fd = open(fi->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY |
-	              O_NONBLOCK);
+	int fd = open(fi->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	int err = errno;
 	if (fd < 0 && err == ENOENT) {
-		files_host->set_error(fi->ctx, "path %s does not exist; check "
-		                      "the source's `path`", fi->path);
+		files_host->set_error(fi->ctx,
+		                      "path %s does not exist; check "
+		                      "the source's `path`",
+		                      fi->path);
 		return CAIRN_E_NOTFOUND;
 	}
-	if (fd < 0 && err == ENOTDIR && stat(fi->path, st) == 0 &&
-	    !S_ISDIR(st->st_mode)) {
-		files_host->set_error(fi->ctx, "path %s is not a directory; "
+	if (fd < 0 && err == ENOTDIR && stat(fi->path, st) == 0 && !S_ISDIR(st->st_mode)) {
+		files_host->set_error(fi->ctx,
+		                      "path %s is not a directory; "
 		                      "set `path` to the directory to back up",
 		                      fi->path);
 		return CAIRN_E_CONFIG;
@@ -1042,8 +1044,7 @@ files_bk_open_root(struct files_inst *fi, struct stat *st)
 		fd = -1;
 	}
 	if (fd < 0) {
-		files_host->set_error(fi->ctx, "cannot read path %s: %s",
-		                      fi->path, strerror(err));
+		files_host->set_error(fi->ctx, "cannot read path %s: %s", fi->path, strerror(err));
 		return CAIRN_E_IO;
 	}
 	return fd;
@@ -1072,8 +1073,7 @@ files_bk_walk_tree(struct files_bk *w, int rootfd, const struct stat *st)
 	if (err != 0) {
 		if (err == ENOMEM)
 			return CAIRN_E_NOMEM;
-		files_host->set_error(fi->ctx, "cannot read path %s: %s",
-		                      fi->path, strerror(err));
+		files_host->set_error(fi->ctx, "cannot read path %s: %s", fi->path, strerror(err));
 		return CAIRN_E_IO;
 	}
 	if (files_host->cancelled(fi->ctx))
@@ -1105,7 +1105,7 @@ files_bk_walk_tree(struct files_bk *w, int rootfd, const struct stat *st)
 		if (L->fd < 0)
 			continue; /* it moved away, see files_bk_reopen */
 		rc = files_bk_visit(w, L->blob + L->ents[L->next - 1].off,
-		                 L->ents[L->next - 1].type);
+		                    L->ents[L->next - 1].type);
 		if (rc < 0)
 			return rc;
 	}
@@ -1145,8 +1145,7 @@ files_backup(void *instance, struct cairn_out *out)
 	w.links = archive_entry_linkresolver_new();
 	w.data = malloc(FILES_BK_DATA_BUF);
 	w.dents = malloc(FILES_BK_DENTS);
-	if (w.tar == NULL || w.e == NULL || w.links == NULL || w.data == NULL ||
-	    w.dents == NULL) {
+	if (w.tar == NULL || w.e == NULL || w.links == NULL || w.data == NULL || w.dents == NULL) {
 		close(rootfd);
 		rc = CAIRN_E_NOMEM;
 		goto done;
@@ -1156,19 +1155,19 @@ files_backup(void *instance, struct cairn_out *out)
 	 * Only SCHILY.xattr headers, which both GNU tar and libarchive read
 	 * (GNU tar warns about LIBARCHIVE.xattr ones). */
 	if (archive_write_set_format_pax(w.tar) != ARCHIVE_OK ||
-	    archive_write_set_format_option(w.tar, "pax", "xattrheader",
-	                                    "SCHILY") < ARCHIVE_WARN ||
+	    archive_write_set_format_option(w.tar, "pax", "xattrheader", "SCHILY") < ARCHIVE_WARN ||
 	    archive_write_set_bytes_per_block(w.tar, files_block_size) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(w.tar, FILES_RECORD) != ARCHIVE_OK) {
-		files_host->set_error(fi->ctx, "setting up the tar writer "
-		                      "failed: %s", archive_error_string(w.tar));
+		files_host->set_error(fi->ctx,
+		                      "setting up the tar writer "
+		                      "failed: %s",
+		                      archive_error_string(w.tar));
 		close(rootfd);
 		rc = CAIRN_E_IO;
 		goto done;
 	}
 	archive_entry_linkresolver_set_strategy(w.links, archive_format(w.tar));
-	if (archive_write_open2(w.tar, &w.run, NULL, files_write_cb, NULL,
-	                        NULL) != ARCHIVE_OK) {
+	if (archive_write_open2(w.tar, &w.run, NULL, files_write_cb, NULL, NULL) != ARCHIVE_OK) {
 		close(rootfd);
 		rc = files_tar_failed(&w, "the archive start");
 		goto done;

@@ -15,12 +15,11 @@ const char files_zeros[64 * 1024];
 
 /* ------------------------------------------------------------ helpers */
 
-static void files_vlog(struct files_inst *fi, enum cairn_log_level level,
-                       const char *fmt, va_list ap) CAIRN_PRINTF(3, 0);
+static void files_vlog(struct files_inst *fi, enum cairn_log_level level, const char *fmt,
+                       va_list ap) CAIRN_PRINTF(3, 0);
 
 static void
-files_vlog(struct files_inst *fi, enum cairn_log_level level, const char *fmt,
-           va_list ap)
+files_vlog(struct files_inst *fi, enum cairn_log_level level, const char *fmt, va_list ap)
 {
 	char *line = NULL;
 	/* Never cut a message: a path below a deep tree can be longer than
@@ -111,25 +110,33 @@ files_locale_leave(struct files_locale *l)
 /* -------------------------------------------------------------- config */
 
 static const struct cairn_key files_keys[] = {
-	{ .name = "path", .type = CAIRN_KEY_PATH, .flags = CAIRN_KEY_REQUIRED,
-	  .help = "directory to back up; restore writes here too "
-	          "(elsewhere with --set path=DIR)" },
-	{ .name = "exclude", .type = CAIRN_KEY_LIST,
-	  .help = "glob patterns to leave out: without '/' they match any "
-	          "entry's name, with '/' the path below `path`" },
-	{ .name = "one_file_system", .type = CAIRN_KEY_BOOL,
-	  .default_value = "no",
-	  .help = "do not descend into directories on other file systems" },
-	{ .name = "ignore_unreadable", .type = CAIRN_KEY_BOOL,
-	  .default_value = "no",
-	  .help = "skip files and directories that cannot be read, with a "
-	          "warning, instead of failing the backup" },
-	{ .name = "xattrs", .type = CAIRN_KEY_BOOL, .default_value = "yes",
-	  .help = "store and restore extended attributes" },
-	{ .name = "acls", .type = CAIRN_KEY_BOOL, .default_value = "yes",
-	  .help = "store and restore POSIX ACLs" },
-	{ .name = NULL }
-};
+        {.name = "path",
+         .type = CAIRN_KEY_PATH,
+         .flags = CAIRN_KEY_REQUIRED,
+         .help = "directory to back up; restore writes here too "
+                 "(elsewhere with --set path=DIR)"},
+        {.name = "exclude",
+         .type = CAIRN_KEY_LIST,
+         .help = "glob patterns to leave out: without '/' they match any "
+                 "entry's name, with '/' the path below `path`"},
+        {.name = "one_file_system",
+         .type = CAIRN_KEY_BOOL,
+         .default_value = "no",
+         .help = "do not descend into directories on other file systems"},
+        {.name = "ignore_unreadable",
+         .type = CAIRN_KEY_BOOL,
+         .default_value = "no",
+         .help = "skip files and directories that cannot be read, with a "
+                 "warning, instead of failing the backup"},
+        {.name = "xattrs",
+         .type = CAIRN_KEY_BOOL,
+         .default_value = "yes",
+         .help = "store and restore extended attributes"},
+        {.name = "acls",
+         .type = CAIRN_KEY_BOOL,
+         .default_value = "yes",
+         .help = "store and restore POSIX ACLs"},
+        {.name = NULL}};
 
 static int
 files_bool(const struct cairn_config *cfg, const char *name, int dflt)
@@ -153,8 +160,7 @@ files_destroy(void *instance)
 
 /* Parse one exclude pattern; see the key's help and files_excluded(). */
 static int
-files_pattern_parse(struct files_inst *fi, const char *text,
-                    struct files_pattern *p)
+files_pattern_parse(struct files_inst *fi, const char *text, struct files_pattern *p)
 {
 	size_t len;
 	const char *s = text;
@@ -174,7 +180,8 @@ files_pattern_parse(struct files_inst *fi, const char *text,
 	if (len == 0) {
 		files_host->set_error(fi->ctx,
 		                      "exclude pattern '%s' would leave out the "
-		                      "whole tree; remove it", text);
+		                      "whole tree; remove it",
+		                      text);
 		return CAIRN_E_CONFIG;
 	}
 	p->glob = strndup(s, len);
@@ -255,32 +262,32 @@ files_file_extension(void *instance)
 /* ---------------------------------------------------------- descriptor */
 
 static const struct cairn_source_ops files_ops = {
-	.struct_size = sizeof(struct cairn_source_ops),
-	.create = files_create,
-	.destroy = files_destroy,
-	.file_extension = files_file_extension,
-	.backup = files_backup,
-	.restore = files_restore,
-	.verify = files_verify,
-	/* restore_test: a deep verify reads every byte already; a trial
+        .struct_size = sizeof(struct cairn_source_ops),
+        .create = files_create,
+        .destroy = files_destroy,
+        .file_extension = files_file_extension,
+        .backup = files_backup,
+        .restore = files_restore,
+        .verify = files_verify,
+        /* restore_test: a deep verify reads every byte already; a trial
 	 * restore would need a scratch directory as large as the tree. */
-	.restore_test = NULL,
-	/* restore.c extracts into a staging directory and touches the
+        .restore_test = NULL,
+        /* restore.c extracts into a staging directory and touches the
 	 * target only after in->read() returned 0 */
-	.flags = CAIRN_SOURCE_STAGED_RESTORE,
+        .flags = CAIRN_SOURCE_STAGED_RESTORE,
 };
 
 static const struct cairn_plugin files_plugin = {
-	.struct_size = sizeof(struct cairn_plugin),
-	.abi_major = CAIRN_ABI_MAJOR,
-	.abi_minor = CAIRN_ABI_MINOR,
-	.name = "files",
-	.version = FILES_VERSION,
-	.kind = CAIRN_KIND_SOURCE,
-	.description = "directory trees as POSIX pax tar (libarchive)",
-	.keys = files_keys,
-	.source = &files_ops,
-	.sink = NULL,
+        .struct_size = sizeof(struct cairn_plugin),
+        .abi_major = CAIRN_ABI_MAJOR,
+        .abi_minor = CAIRN_ABI_MINOR,
+        .name = "files",
+        .version = FILES_VERSION,
+        .kind = CAIRN_KIND_SOURCE,
+        .description = "directory trees as POSIX pax tar (libarchive)",
+        .keys = files_keys,
+        .source = &files_ops,
+        .sink = NULL,
 };
 
 CAIRN_EXPORT const struct cairn_plugin *

@@ -74,8 +74,8 @@ struct files_inst {
 };
 
 struct files_stats {
-	int64_t files;     /* regular files stored with their data */
-	int64_t dirs;      /* directories, the root "." included */
+	int64_t files; /* regular files stored with their data */
+	int64_t dirs;  /* directories, the root "." included */
 	int64_t symlinks;
 	int64_t hardlinks; /* entries stored as a link to an earlier one */
 	int64_t bytes;     /* sum of the regular files' sizes */
@@ -86,17 +86,17 @@ struct files_stats {
 struct files_run {
 	struct files_inst *fi;
 	struct cairn_out *out;
-	int out_err;  /* the first out->write() failure */
-	int closed;   /* forward nothing more to out (error or cancel) */
+	int out_err; /* the first out->write() failure */
+	int closed;  /* forward nothing more to out (error or cancel) */
 	struct files_stats st;
 };
 
 /* The reading side of a restore or verify. */
 struct files_src {
 	struct cairn_in *in;
-	int in_err;     /* the first in->read() failure */
+	int in_err; /* the first in->read() failure */
 	int eof;
-	uint64_t zrun;  /* zero bytes at the end of everything read so far */
+	uint64_t zrun; /* zero bytes at the end of everything read so far */
 	uint64_t total;
 	char *buf;
 };
@@ -106,10 +106,10 @@ struct files_locale {
 	locale_t old;
 };
 
-void files_log(struct files_inst *fi, enum cairn_log_level level,
-               const char *fmt, ...) CAIRN_PRINTF(3, 4);
-void files_warn(struct files_inst *fi, struct files_stats *st,
-                const char *fmt, ...) CAIRN_PRINTF(3, 4);
+void files_log(struct files_inst *fi, enum cairn_log_level level, const char *fmt, ...)
+        CAIRN_PRINTF(3, 4);
+void files_warn(struct files_inst *fi, struct files_stats *st, const char *fmt, ...)
+        CAIRN_PRINTF(3, 4);
 void files_emit_stats(struct files_inst *fi, const struct files_stats *st);
 void files_count(struct files_stats *st, struct archive_entry *e, int64_t size);
 void files_locale_enter(struct files_locale *l);

@@ -131,20 +131,19 @@ files_unsafe_name(const char *name)
  * no system call; a move to a sibling directory costs one openat.
  */
 struct files_walk {
-	int root;     /* the tree's root; not owned */
-	char *path;   /* the chain's components, '/'-joined */
+	int root;   /* the tree's root; not owned */
+	char *path; /* the chain's components, '/'-joined */
 	size_t len, cap;
 	struct files_level {
 		size_t end; /* the component ends at path[end] */
 		int fd;     /* -1: closed to save descriptors */
-	} *lv;
+	} * lv;
 	size_t depth, lvcap;
 };
 
 struct files_x;
-static int files_walk_parent(struct files_x *x, struct files_walk *w,
-                             const char *name, int create, int *pfd,
-                             const char **base);
+static int files_walk_parent(struct files_x *x, struct files_walk *w, const char *name, int create,
+                             int *pfd, const char **base);
 
 static void
 files_walk_init(struct files_walk *w, int root)
@@ -179,9 +178,9 @@ files_walk_free(struct files_walk *w)
 
 /* A directory whose mode, owner, times, xattrs and ACLs are set last. */
 struct files_dir {
-	char *name;    /* normalised, below the root */
-	size_t depth;  /* components */
-	size_t seq;    /* order in the tar: a later entry wins */
+	char *name;   /* normalised, below the root */
+	size_t depth; /* components */
+	size_t seq;   /* order in the tar: a later entry wins */
 	mode_t mode;
 	uid_t uid;
 	gid_t gid;
@@ -201,9 +200,9 @@ struct files_id {
 struct files_x {
 	struct files_inst *fi;
 	struct files_stats *st;
-	int root;                /* the staging directory (O_RDONLY) */
-	struct files_walk w;     /* for the entries */
-	struct files_walk lw;    /* for hard links' targets */
+	int root;             /* the staging directory (O_RDONLY) */
+	struct files_walk w;  /* for the entries */
+	struct files_walk lw; /* for hard links' targets */
 	int is_root;
 	uid_t euid;
 	gid_t egid;
@@ -213,7 +212,7 @@ struct files_x {
 	int fd;
 	int64_t size, end;
 	struct archive_entry *cur;
-	const char *name;        /* its normalised name */
+	const char *name; /* its normalised name */
 	/* directories set last, and the root's own entry */
 	struct files_dir *dirs;
 	size_t ndirs, dircap, seq;
@@ -226,7 +225,7 @@ struct files_x {
 	int64_t skipped;
 	int fflags_logged;
 	int nfs4_logged;
-	char *norm;              /* the current entry's normalised name */
+	char *norm; /* the current entry's normalised name */
 	size_t normcap;
 };
 
@@ -234,9 +233,8 @@ struct files_x {
 static int
 files_x_fail(struct files_x *x, const char *name, const char *what, int err)
 {
-	files_host->set_error(x->fi->ctx, "restoring %s failed: %s%s%s",
-	                      *name ? name : ".", what ? what : "",
-	                      what ? ": " : "", strerror(err));
+	files_host->set_error(x->fi->ctx, "restoring %s failed: %s%s%s", *name ? name : ".",
+	                      what ? what : "", what ? ": " : "", strerror(err));
 	return CAIRN_E_IO;
 }
 
@@ -317,15 +315,13 @@ files_lookup(struct files_x *x, int group, const char *name, unsigned dflt)
 static uid_t
 files_uid(struct files_x *x, struct archive_entry *e)
 {
-	return (uid_t)files_lookup(x, 0, archive_entry_uname(e),
-	                           (unsigned)archive_entry_uid(e));
+	return (uid_t)files_lookup(x, 0, archive_entry_uname(e), (unsigned)archive_entry_uid(e));
 }
 
 static gid_t
 files_gid(struct files_x *x, struct archive_entry *e)
 {
-	return (gid_t)files_lookup(x, 1, archive_entry_gname(e),
-	                           (unsigned)archive_entry_gid(e));
+	return (gid_t)files_lookup(x, 1, archive_entry_gname(e), (unsigned)archive_entry_gid(e));
 }
 
 static void
@@ -356,8 +352,8 @@ files_times_set(const struct timespec ts[2])
  * fchown (-1: leave).  Returns 1 if fchown is needed.
  */
 static int
-files_owner(struct files_x *x, struct archive_entry *e, const char *name,
-            int fresh, uid_t *uid, gid_t *gid)
+files_owner(struct files_x *x, struct archive_entry *e, const char *name, int fresh, uid_t *uid,
+            gid_t *gid)
 {
 	uid_t u = files_uid(x, e);
 	gid_t g = files_gid(x, e);
@@ -371,11 +367,15 @@ files_owner(struct files_x *x, struct archive_entry *e, const char *name,
 	*uid = (uid_t)-1;
 	*gid = (gid_t)-1;
 	if (u != x->euid) {
-		files_warn(x->fi, x->st, "%s is owned by %s (uid %u) in the "
+		files_warn(x->fi, x->st,
+		           "%s is owned by %s (uid %u) in the "
 		           "backup; restored as yours, since only root can give "
-		           "files away", name,
-		           archive_entry_uname(e) && *archive_entry_uname(e) ?
-		           archive_entry_uname(e) : "another user", (unsigned)u);
+		           "files away",
+		           name,
+		           archive_entry_uname(e) && *archive_entry_uname(e)
+		                   ? archive_entry_uname(e)
+		                   : "another user",
+		           (unsigned)u);
 		return 0;
 	}
 	if (g != x->egid) {
@@ -388,17 +388,18 @@ files_owner(struct files_x *x, struct archive_entry *e, const char *name,
 /* A failed fchown: root in a user namespace without that id, or a
  * non-root restore asking for a group it is not in. */
 static void
-files_owner_failed(struct files_x *x, const char *name, uid_t uid, gid_t gid,
-                   int err)
+files_owner_failed(struct files_x *x, const char *name, uid_t uid, gid_t gid, int err)
 {
 	if (uid == (uid_t)-1)
-		files_warn(x->fi, x->st, "cannot give %s to group %u: %s; it "
-		           "keeps the restoring user's group", name,
-		           (unsigned)gid, strerror(err));
+		files_warn(x->fi, x->st,
+		           "cannot give %s to group %u: %s; it "
+		           "keeps the restoring user's group",
+		           name, (unsigned)gid, strerror(err));
 	else
-		files_warn(x->fi, x->st, "cannot give %s to uid %u, gid %u: %s; "
-		           "it keeps the restoring user's owner", name,
-		           (unsigned)uid, (unsigned)gid, strerror(err));
+		files_warn(x->fi, x->st,
+		           "cannot give %s to uid %u, gid %u: %s; "
+		           "it keeps the restoring user's owner",
+		           name, (unsigned)uid, (unsigned)gid, strerror(err));
 }
 
 /* ------------------------------------------------------------ ACLs */
@@ -443,8 +444,7 @@ files_le32(unsigned char *p, unsigned v)
 /* Encode the entry's ACL of one type (access or default) as the kernel's
  * xattr value; 0 bytes if it has none.  *out is malloc'ed. */
 static size_t
-files_acl_encode(struct files_x *x, struct archive_entry *e, int type,
-                 unsigned char **out)
+files_acl_encode(struct files_x *x, struct archive_entry *e, int type, unsigned char **out)
 {
 	int count, atype, perm, tag, qual;
 	const char *aname;
@@ -461,15 +461,12 @@ files_acl_encode(struct files_x *x, struct archive_entry *e, int type,
 	if (v == NULL)
 		return 0;
 	while (n < (size_t)count &&
-	       archive_entry_acl_next(e, type, &atype, &perm, &tag, &qual,
-	                              &aname) == ARCHIVE_OK) {
+	       archive_entry_acl_next(e, type, &atype, &perm, &tag, &qual, &aname) == ARCHIVE_OK) {
 		struct files_acl_ent *a = &v[n];
 		a->perm = (unsigned)perm & 7u;
 		a->id = FILES_ACL_NOID;
 		switch (tag) {
-		case ARCHIVE_ENTRY_ACL_USER_OBJ:
-			a->tag = FILES_ACL_USER_OBJ;
-			break;
+		case ARCHIVE_ENTRY_ACL_USER_OBJ: a->tag = FILES_ACL_USER_OBJ; break;
 		case ARCHIVE_ENTRY_ACL_USER:
 			a->tag = FILES_ACL_USER;
 			a->id = files_lookup(x, 0, aname, (unsigned)qual);
@@ -490,11 +487,8 @@ files_acl_encode(struct files_x *x, struct archive_entry *e, int type,
 			a->tag = FILES_ACL_MASK;
 			mask = 1;
 			break;
-		case ARCHIVE_ENTRY_ACL_OTHER:
-			a->tag = FILES_ACL_OTHER;
-			break;
-		default:
-			continue; /* NFSv4 tags: not for POSIX ACLs */
+		case ARCHIVE_ENTRY_ACL_OTHER: a->tag = FILES_ACL_OTHER; break;
+		default: continue; /* NFSv4 tags: not for POSIX ACLs */
 		}
 		n++;
 	}
@@ -526,15 +520,14 @@ files_acl_encode(struct files_x *x, struct archive_entry *e, int type,
 /* Set the entry's POSIX ACLs on fd.  After fchmod: an access ACL sets
  * the group bits of the mode to its mask. */
 static void
-files_acls(struct files_x *x, struct archive_entry *e, int fd,
-           const char *name, int is_dir)
+files_acls(struct files_x *x, struct archive_entry *e, int fd, const char *name, int is_dir)
 {
 	static const struct {
 		int type;
 		const char *xattr;
 	} kinds[2] = {
-		{ ARCHIVE_ENTRY_ACL_TYPE_ACCESS, "system.posix_acl_access" },
-		{ ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, "system.posix_acl_default" },
+	        {ARCHIVE_ENTRY_ACL_TYPE_ACCESS, "system.posix_acl_access"},
+	        {ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, "system.posix_acl_default"},
 	};
 	int types;
 
@@ -544,8 +537,10 @@ files_acls(struct files_x *x, struct archive_entry *e, int fd,
 	if (types == 0)
 		return;
 	if ((types & ARCHIVE_ENTRY_ACL_TYPE_NFS4) && !x->nfs4_logged) {
-		files_log(x->fi, CAIRN_LOG_INFO, "%s has an NFSv4 ACL; those "
-		          "are not restored on Linux", name);
+		files_log(x->fi, CAIRN_LOG_INFO,
+		          "%s has an NFSv4 ACL; those "
+		          "are not restored on Linux",
+		          name);
 		x->nfs4_logged = 1;
 	}
 	for (int k = 0; k < 2; k++) {
@@ -557,9 +552,10 @@ files_acls(struct files_x *x, struct archive_entry *e, int fd,
 		if (len == 0)
 			continue;
 		if (fsetxattr(fd, kinds[k].xattr, v, len, 0) != 0)
-			files_warn(x->fi, x->st, "cannot restore the %s ACL of "
-			           "%s: %s", k ? "default" : "access", name,
-			           strerror(errno));
+			files_warn(x->fi, x->st,
+			           "cannot restore the %s ACL of "
+			           "%s: %s",
+			           k ? "default" : "access", name, strerror(errno));
 		free(v);
 	}
 }
@@ -567,8 +563,7 @@ files_acls(struct files_x *x, struct archive_entry *e, int fd,
 /* Extended attributes on fd.  The ACLs' own xattrs come from the ACL
  * entries (files_acls), never twice. */
 static void
-files_xattrs(struct files_x *x, struct archive_entry *e, int fd,
-             const char *name)
+files_xattrs(struct files_x *x, struct archive_entry *e, int fd, const char *name)
 {
 	const char *xn;
 	const void *v;
@@ -580,9 +575,10 @@ files_xattrs(struct files_x *x, struct archive_entry *e, int fd,
 		if (xn == NULL || strncmp(xn, "system.posix_acl_", 17) == 0)
 			continue;
 		if (fsetxattr(fd, xn, v, sz, 0) != 0)
-			files_warn(x->fi, x->st, "cannot restore extended "
-			           "attribute %s of %s: %s", xn, name,
-			           strerror(errno));
+			files_warn(x->fi, x->st,
+			           "cannot restore extended "
+			           "attribute %s of %s: %s",
+			           xn, name, strerror(errno));
 	}
 }
 
@@ -593,7 +589,8 @@ files_no_xattrs(struct files_x *x, struct archive_entry *e, const char *name)
 {
 	if ((x->fi->xattrs && archive_entry_xattr_count(e) > 0) ||
 	    (x->fi->acls && archive_entry_acl_types(e) != 0))
-		files_log(x->fi, CAIRN_LOG_DEBUG, "%s: extended attributes and "
+		files_log(x->fi, CAIRN_LOG_DEBUG,
+		          "%s: extended attributes and "
 		          "ACLs of symlinks, FIFOs and devices are not restored",
 		          name);
 }
@@ -604,9 +601,11 @@ files_fflags(struct files_x *x, struct archive_entry *e, const char *name)
 	unsigned long set = 0, clear = 0;
 	archive_entry_fflags(e, &set, &clear);
 	if (set != 0 && !x->fflags_logged) {
-		files_log(x->fi, CAIRN_LOG_INFO, "file flags (chattr) such as "
+		files_log(x->fi, CAIRN_LOG_INFO,
+		          "file flags (chattr) such as "
 		          "those of %s are not restored; set them again with "
-		          "chattr where they matter", name);
+		          "chattr where they matter",
+		          name);
 		x->fflags_logged = 1;
 	}
 }
@@ -646,21 +645,21 @@ files_normalise(struct files_x *x, const char *name)
 
 /* Why the directory name[0 .. upto) could not be opened. */
 static int
-files_walk_refuse(struct files_x *x, int pfd, const char *comp,
-                  const char *name, size_t upto, int err)
+files_walk_refuse(struct files_x *x, int pfd, const char *comp, const char *name, size_t upto,
+                  int err)
 {
 	struct stat s;
-	if ((err == ELOOP || err == ENOTDIR) &&
-	    fstatat(pfd, comp, &s, AT_SYMLINK_NOFOLLOW) == 0 &&
+	if ((err == ELOOP || err == ENOTDIR) && fstatat(pfd, comp, &s, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    !S_ISDIR(s.st_mode)) {
 		int link = S_ISLNK(s.st_mode);
-		files_host->set_error(x->fi->ctx, "refusing entry '%s': %.*s "
-		                      "is %s in the backup, %s", name, (int)upto,
-		                      name, link ? "a symbolic link" :
-		                      "not a directory", link ?
-		                      "and writing through it could leave the "
-		                      "restore target" :
-		                      "so nothing can be below it");
+		files_host->set_error(x->fi->ctx,
+		                      "refusing entry '%s': %.*s "
+		                      "is %s in the backup, %s",
+		                      name, (int)upto, name,
+		                      link ? "a symbolic link" : "not a directory",
+		                      link ? "and writing through it could leave the "
+		                             "restore target"
+		                           : "so nothing can be below it");
 		return CAIRN_E_CORRUPT;
 	}
 	return files_x_fail(x, name, "cannot open its directory", err);
@@ -673,8 +672,8 @@ files_walk_refuse(struct files_x *x, int pfd, const char *comp,
  * would) when create is set.  The descriptor belongs to the walker.
  */
 static int
-files_walk_parent(struct files_x *x, struct files_walk *w, const char *name,
-                  int create, int *pfd, const char **base)
+files_walk_parent(struct files_x *x, struct files_walk *w, const char *name, int create, int *pfd,
+                  const char **base)
 {
 	const char *slash = strrchr(name, '/');
 	const char *p = name, *dend = slash ? slash : name;
@@ -685,8 +684,7 @@ files_walk_parent(struct files_x *x, struct files_walk *w, const char *name,
 	while (p < dend && k < w->depth) {
 		size_t start = k == 0 ? 0 : w->lv[k - 1].end + 1;
 		size_t clen = w->lv[k].end - start;
-		if ((size_t)(dend - p) < clen ||
-		    memcmp(p, w->path + start, clen) != 0 ||
+		if ((size_t)(dend - p) < clen || memcmp(p, w->path + start, clen) != 0 ||
 		    (p + clen != dend && p[clen] != '/'))
 			break;
 		p += clen;
@@ -710,27 +708,31 @@ files_walk_parent(struct files_x *x, struct files_walk *w, const char *name,
 		int fd;
 
 		if (clen > NAME_MAX)
-			return files_x_fail(x, name, "a directory name on its "
-			                    "way is too long", ENAMETOOLONG);
+			return files_x_fail(x, name,
+			                    "a directory name on its "
+			                    "way is too long",
+			                    ENAMETOOLONG);
 		memcpy(comp, p, clen);
 		comp[clen] = '\0';
-		fd = openat(parent, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-		                          O_CLOEXEC);
+		fd = openat(parent, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0 && errno == ENOENT && create) {
 			/* no entry of its own (yet): as mkdir -p makes it */
 			if (mkdirat(parent, comp, 0700) != 0 && errno != EEXIST)
-				return files_x_fail(x, name, "cannot create its "
-				                    "directory", errno);
-			if (fchmodat(parent, comp, x->umask_known ?
-			             0777 & ~x->umask : 0755, 0) != 0)
-				return files_x_fail(x, name, "cannot create its "
-				                    "directory", errno);
-			fd = openat(parent, comp, O_PATH | O_DIRECTORY |
-			                          O_NOFOLLOW | O_CLOEXEC);
+				return files_x_fail(x, name,
+				                    "cannot create its "
+				                    "directory",
+				                    errno);
+			if (fchmodat(parent, comp, x->umask_known ? 0777 & ~x->umask : 0755, 0) !=
+			    0)
+				return files_x_fail(x, name,
+				                    "cannot create its "
+				                    "directory",
+				                    errno);
+			fd = openat(parent, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
 		if (fd < 0)
-			return files_walk_refuse(x, parent, comp, name,
-			                         (size_t)(p - name) + clen, errno);
+			return files_walk_refuse(x, parent, comp, name, (size_t)(p - name) + clen,
+			                         errno);
 		if (w->depth == w->lvcap) {
 			size_t nc = w->lvcap ? 2 * w->lvcap : 16;
 			struct files_level *nl = realloc(w->lv, nc * sizeof(*nl));
@@ -783,14 +785,18 @@ files_make_room(struct files_x *x, int pfd, const char *base, const char *name)
 	if (fstatat(pfd, base, &s, AT_SYMLINK_NOFOLLOW) != 0)
 		return files_x_fail(x, name, NULL, errno);
 	if (S_ISDIR(s.st_mode)) {
-		files_host->set_error(x->fi->ctx, "backup stream holds %s twice, "
+		files_host->set_error(x->fi->ctx,
+		                      "backup stream holds %s twice, "
 		                      "as a directory and as another kind of "
-		                      "entry; it is damaged", name);
+		                      "entry; it is damaged",
+		                      name);
 		return CAIRN_E_CORRUPT;
 	}
 	if (unlinkat(pfd, base, 0) != 0)
-		return files_x_fail(x, name, "cannot replace an earlier entry "
-		                    "of that name", errno);
+		return files_x_fail(x, name,
+		                    "cannot replace an earlier entry "
+		                    "of that name",
+		                    errno);
 	return 0;
 }
 
@@ -819,9 +825,9 @@ files_x_dir(struct files_x *x, struct archive_entry *e, const char *name)
 		if (fstatat(pfd, base, &s, AT_SYMLINK_NOFOLLOW) != 0)
 			return files_x_fail(x, name, NULL, errno);
 		if (!S_ISDIR(s.st_mode)) {
-			if (unlinkat(pfd, base, 0) != 0 ||
-			    mkdirat(pfd, base, 0700) != 0)
-				return files_x_fail(x, name, "cannot replace an "
+			if (unlinkat(pfd, base, 0) != 0 || mkdirat(pfd, base, 0700) != 0)
+				return files_x_fail(x, name,
+				                    "cannot replace an "
 				                    "earlier entry of that name",
 				                    errno);
 		}
@@ -859,11 +865,14 @@ files_x_dir(struct files_x *x, struct archive_entry *e, const char *name)
 		}
 	}
 	if (!x->is_root && d->uid != x->euid)
-		files_warn(x->fi, x->st, "%s is owned by %s (uid %u) in the "
+		files_warn(x->fi, x->st,
+		           "%s is owned by %s (uid %u) in the "
 		           "backup; restored as yours, since only root can give "
-		           "files away", name,
-		           archive_entry_uname(e) && *archive_entry_uname(e) ?
-		           archive_entry_uname(e) : "another user",
+		           "files away",
+		           name,
+		           archive_entry_uname(e) && *archive_entry_uname(e)
+		                   ? archive_entry_uname(e)
+		                   : "another user",
 		           (unsigned)d->uid);
 	files_fflags(x, e, name);
 	x->ndirs++;
@@ -873,8 +882,8 @@ files_x_dir(struct files_x *x, struct archive_entry *e, const char *name)
 /* Owner and times of an entry without a descriptor (symlinks, FIFOs,
  * devices), by name in its parent, never following a symlink. */
 static int
-files_x_attrs_at(struct files_x *x, struct archive_entry *e, int pfd,
-                 const char *base, const char *name, int chmod_it)
+files_x_attrs_at(struct files_x *x, struct archive_entry *e, int pfd, const char *base,
+                 const char *name, int chmod_it)
 {
 	struct timespec ts[2];
 	uid_t uid;
@@ -890,8 +899,7 @@ files_x_attrs_at(struct files_x *x, struct archive_entry *e, int pfd,
 			return files_x_fail(x, name, "cannot set its mode", errno);
 	}
 	files_times(e, ts);
-	if (files_times_set(ts) &&
-	    utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) != 0)
+	if (files_times_set(ts) && utimensat(pfd, base, ts, AT_SYMLINK_NOFOLLOW) != 0)
 		return files_x_fail(x, name, "cannot set its times", errno);
 	files_no_xattrs(x, e, name);
 	files_fflags(x, e, name);
@@ -905,9 +913,11 @@ files_x_symlink(struct files_x *x, struct archive_entry *e, const char *name)
 	int pfd, rc;
 
 	if (to == NULL || *name == '\0') {
-		files_host->set_error(x->fi->ctx, "backup stream holds a "
+		files_host->set_error(x->fi->ctx,
+		                      "backup stream holds a "
 		                      "symbolic link %s without a target; it is "
-		                      "damaged", *name ? name : ".");
+		                      "damaged",
+		                      *name ? name : ".");
 		return CAIRN_E_CORRUPT;
 	}
 	rc = files_walk_parent(x, &x->w, name, 1, &pfd, &base);
@@ -926,13 +936,13 @@ files_x_symlink(struct files_x *x, struct archive_entry *e, const char *name)
 }
 
 static int
-files_x_node(struct files_x *x, struct archive_entry *e, const char *name,
-             mode_t type)
+files_x_node(struct files_x *x, struct archive_entry *e, const char *name, mode_t type)
 {
 	const char *base;
 	int pfd, rc;
-	dev_t dev = type == S_IFIFO ? 0 :
-	            makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
+	dev_t dev = type == S_IFIFO
+	                    ? 0
+	                    : makedev(archive_entry_rdevmajor(e), archive_entry_rdevminor(e));
 	mode_t m = type | (archive_entry_mode(e) & 0777);
 
 	rc = files_walk_parent(x, &x->w, name, 1, &pfd, &base);
@@ -948,9 +958,10 @@ files_x_node(struct files_x *x, struct archive_entry *e, const char *name,
 		}
 		if (type != S_IFIFO && (errno == EPERM || errno == EACCES)) {
 			/* a non-root restore: everything else still comes */
-			files_warn(x->fi, x->st, "skipped device node %s: %s; "
-			           "restore as root to create it", name,
-			           strerror(errno));
+			files_warn(x->fi, x->st,
+			           "skipped device node %s: %s; "
+			           "restore as root to create it",
+			           name, strerror(errno));
 			x->skipped++;
 			return 0;
 		}
@@ -960,8 +971,7 @@ files_x_node(struct files_x *x, struct archive_entry *e, const char *name,
 }
 
 static int
-files_x_hardlink(struct files_x *x, struct archive_entry *e, const char *name,
-                 const char *link)
+files_x_hardlink(struct files_x *x, struct archive_entry *e, const char *name, const char *link)
 {
 	const char *base, *lbase;
 	int pfd, lfd, rc;
@@ -973,7 +983,8 @@ files_x_hardlink(struct files_x *x, struct archive_entry *e, const char *name,
 	if (rc < 0)
 		return rc;
 	if (*x->norm == '\0') {
-		files_host->set_error(x->fi->ctx, "refusing entry '%s' linked "
+		files_host->set_error(x->fi->ctx,
+		                      "refusing entry '%s' linked "
 		                      "to the root of the backup; it is damaged",
 		                      name);
 		return CAIRN_E_CORRUPT;
@@ -983,14 +994,18 @@ files_x_hardlink(struct files_x *x, struct archive_entry *e, const char *name,
 		return CAIRN_E_NOMEM;
 	rc = files_walk_parent(x, &x->lw, lname, 0, &lfd, &lbase);
 	if (rc == CAIRN_E_CORRUPT)
-		files_host->set_error(x->fi->ctx, "refusing entry '%s' linked to "
+		files_host->set_error(x->fi->ctx,
+		                      "refusing entry '%s' linked to "
 		                      "%s: a symbolic link or a file is on the "
 		                      "way there in the backup, and following it "
-		                      "could leave the restore target", name, lname);
+		                      "could leave the restore target",
+		                      name, lname);
 	if (rc == CAIRN_E_IO) {
-		files_host->set_error(x->fi->ctx, "restoring %s failed: it is a "
+		files_host->set_error(x->fi->ctx,
+		                      "restoring %s failed: it is a "
 		                      "hard link to %s, which is not earlier in "
-		                      "the backup", name, lname);
+		                      "the backup",
+		                      name, lname);
 		rc = CAIRN_E_CORRUPT;
 	}
 	if (rc < 0)
@@ -1007,19 +1022,19 @@ files_x_hardlink(struct files_x *x, struct archive_entry *e, const char *name,
 				goto linked;
 		}
 		if (errno == ENOENT)
-			files_host->set_error(x->fi->ctx, "restoring %s failed: "
+			files_host->set_error(x->fi->ctx,
+			                      "restoring %s failed: "
 			                      "it is a hard link to %s, which is "
-			                      "not earlier in the backup", name,
-			                      lname);
-		rc = errno == ENOENT ? CAIRN_E_CORRUPT :
-		     files_x_fail(x, name, "cannot link it", errno);
+			                      "not earlier in the backup",
+			                      name, lname);
+		rc = errno == ENOENT ? CAIRN_E_CORRUPT
+		                     : files_x_fail(x, name, "cannot link it", errno);
 		goto done;
 	}
 linked:
 	/* pax allows data on a hard link: it replaces the file's */
 	if (archive_entry_size(e) > 0) {
-		x->fd = openat(pfd, base, O_WRONLY | O_TRUNC | O_NOFOLLOW |
-		                          O_CLOEXEC);
+		x->fd = openat(pfd, base, O_WRONLY | O_TRUNC | O_NOFOLLOW | O_CLOEXEC);
 		if (x->fd < 0) {
 			rc = files_x_fail(x, name, NULL, errno);
 			goto done;
@@ -1045,7 +1060,7 @@ files_x_file(struct files_x *x, struct archive_entry *e, const char *name)
 
 	if (*name == '\0') {
 		files_host->set_error(x->fi->ctx, "backup stream holds its root "
-		                      "\".\" as a file; it is damaged");
+		                                  "\".\" as a file; it is damaged");
 		return CAIRN_E_CORRUPT;
 	}
 	rc = files_walk_parent(x, &x->w, name, 1, &pfd, &base);
@@ -1115,8 +1130,7 @@ files_x_finish(struct files_x *x)
 	if (files_owner(x, e, name, 1, &uid, &gid) && fchown(fd, uid, gid) != 0)
 		files_owner_failed(x, name, uid, gid, errno);
 	m = archive_entry_mode(e) & 07777;
-	if ((!x->umask_known || (m & 07000) || (m & x->umask)) &&
-	    fchmod(fd, m) != 0) {
+	if ((!x->umask_known || (m & 07000) || (m & x->umask)) && fchmod(fd, m) != 0) {
 		rc = files_x_fail(x, name, "cannot set its mode", errno);
 		goto done;
 	}
@@ -1158,19 +1172,16 @@ files_x_entry(struct files_x *x, struct archive_entry *e)
 		return rc;
 	}
 	switch (archive_entry_filetype(e)) {
-	case AE_IFDIR:
-		return files_x_dir(x, e, x->norm);
-	case AE_IFLNK:
-		return files_x_symlink(x, e, x->norm);
-	case AE_IFIFO:
-		return files_x_node(x, e, x->norm, S_IFIFO);
-	case AE_IFCHR:
-		return files_x_node(x, e, x->norm, S_IFCHR);
-	case AE_IFBLK:
-		return files_x_node(x, e, x->norm, S_IFBLK);
+	case AE_IFDIR: return files_x_dir(x, e, x->norm);
+	case AE_IFLNK: return files_x_symlink(x, e, x->norm);
+	case AE_IFIFO: return files_x_node(x, e, x->norm, S_IFIFO);
+	case AE_IFCHR: return files_x_node(x, e, x->norm, S_IFCHR);
+	case AE_IFBLK: return files_x_node(x, e, x->norm, S_IFBLK);
 	case AE_IFSOCK:
-		files_warn(x->fi, x->st, "skipped socket %s: a socket belongs "
-		           "to the program that made it", x->norm);
+		files_warn(x->fi, x->st,
+		           "skipped socket %s: a socket belongs "
+		           "to the program that made it",
+		           x->norm);
 		x->skipped++;
 		return 0;
 	default:
@@ -1183,18 +1194,20 @@ files_x_entry(struct files_x *x, struct archive_entry *e)
 
 /* The input failed (in's code), or it is malformed (CORRUPT). */
 static int
-files_read_failed(struct files_inst *fi, struct files_src *s,
-                  struct archive *ar, const char *after)
+files_read_failed(struct files_inst *fi, struct files_src *s, struct archive *ar, const char *after)
 {
 	if (s->in_err < 0)
 		return s->in_err;
 	if (after != NULL)
-		files_host->set_error(fi->ctx, "backup stream is damaged at the "
-		                      "entry after %s: %s", after,
-		                      archive_error_string(ar));
+		files_host->set_error(fi->ctx,
+		                      "backup stream is damaged at the "
+		                      "entry after %s: %s",
+		                      after, archive_error_string(ar));
 	else
-		files_host->set_error(fi->ctx, "backup stream is damaged at its "
-		                      "first entry: %s", archive_error_string(ar));
+		files_host->set_error(fi->ctx,
+		                      "backup stream is damaged at its "
+		                      "first entry: %s",
+		                      archive_error_string(ar));
 	return CAIRN_E_CORRUPT;
 }
 
@@ -1208,7 +1221,7 @@ static int
 files_read_all(struct files_inst *fi, struct cairn_in *in, struct files_x *x,
                struct files_stats *st)
 {
-	struct files_src src = { .in = in };
+	struct files_src src = {.in = in};
 	struct archive *ar = NULL;
 	struct archive_entry *e;
 	char *last = NULL;
@@ -1241,13 +1254,13 @@ files_read_all(struct files_inst *fi, struct cairn_in *in, struct files_x *x,
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN) {
-			rc = files_read_failed(fi, &src, ar,
-			                       have_last ? last : NULL);
+			rc = files_read_failed(fi, &src, ar, have_last ? last : NULL);
 			goto done;
 		}
 		name = archive_entry_pathname(e);
 		if (name == NULL || *name == '\0') {
-			files_host->set_error(fi->ctx, "backup stream holds an "
+			files_host->set_error(fi->ctx,
+			                      "backup stream holds an "
 			                      "entry without a name after %s",
 			                      have_last ? last : "the start");
 			rc = CAIRN_E_CORRUPT;
@@ -1267,14 +1280,14 @@ files_read_all(struct files_inst *fi, struct cairn_in *in, struct files_x *x,
 		have_last = 1;
 		if (r == ARCHIVE_WARN)
 			files_warn(fi, st, "%s: %s", last, archive_error_string(ar));
-		if (files_unsafe_name(last) ||
-		    files_unsafe_name(archive_entry_hardlink(e))) {
-			files_host->set_error(fi->ctx, "refusing entry '%s'%s%s: "
+		if (files_unsafe_name(last) || files_unsafe_name(archive_entry_hardlink(e))) {
+			files_host->set_error(fi->ctx,
+			                      "refusing entry '%s'%s%s: "
 			                      "it would be written outside the "
-			                      "restore target", last,
-			                      archive_entry_hardlink(e) ? " linked to " : "",
-			                      archive_entry_hardlink(e) ?
-			                      archive_entry_hardlink(e) : "");
+			                      "restore target",
+			                      last, archive_entry_hardlink(e) ? " linked to " : "",
+			                      archive_entry_hardlink(e) ? archive_entry_hardlink(e)
+			                                                : "");
 			rc = CAIRN_E_CORRUPT;
 			goto done;
 		}
@@ -1298,7 +1311,8 @@ files_read_all(struct files_inst *fi, struct cairn_in *in, struct files_x *x,
 					rc = src.in_err;
 					goto done;
 				}
-				files_host->set_error(fi->ctx, "backup stream is "
+				files_host->set_error(fi->ctx,
+				                      "backup stream is "
 				                      "damaged in the data of %s: %s",
 				                      last, archive_error_string(ar));
 				rc = CAIRN_E_CORRUPT;
@@ -1332,7 +1346,8 @@ files_read_all(struct files_inst *fi, struct cairn_in *in, struct files_x *x,
 		}
 	}
 	if (src.zrun < FILES_TRAILER) {
-		files_host->set_error(fi->ctx, "backup stream ends after %s "
+		files_host->set_error(fi->ctx,
+		                      "backup stream ends after %s "
 		                      "without the tar end-of-archive marker; it "
 		                      "was cut short",
 		                      have_last ? last : "0 entries");
@@ -1392,14 +1407,12 @@ files_rm_tree(int at, const char *name)
 		}
 		cur = -1;
 		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0)
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 				continue;
-			if (de->d_type != DT_DIR &&
-			    unlinkat(dirfd(d), de->d_name, 0) == 0)
+			if (de->d_type != DT_DIR && unlinkat(dirfd(d), de->d_name, 0) == 0)
 				continue;
-			if (de->d_type != DT_DIR && errno != EISDIR &&
-			    errno != EPERM && errno != ENOENT) {
+			if (de->d_type != DT_DIR && errno != EISDIR && errno != EPERM &&
+			    errno != ENOENT) {
 				err = errno;
 				closedir(d);
 				goto out;
@@ -1413,8 +1426,8 @@ files_rm_tree(int at, const char *name)
 			}
 		}
 		if (sub != NULL) {
-			cur = openat(dirfd(d), sub, O_RDONLY | O_DIRECTORY |
-			                            O_NOFOLLOW | O_CLOEXEC);
+			cur = openat(dirfd(d), sub,
+			             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			err = errno;
 			closedir(d);
 			if (cur < 0) {
@@ -1435,9 +1448,8 @@ files_rm_tree(int at, const char *name)
 			continue;
 		}
 		/* empty now: remove it from its parent */
-		int parent = n == 1 ? at :
-		             openat(dirfd(d), "..", O_RDONLY | O_DIRECTORY |
-		                                    O_CLOEXEC);
+		int parent =
+		        n == 1 ? at : openat(dirfd(d), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		err = errno;
 		closedir(d);
 		if (n > 1 && parent < 0)
@@ -1450,8 +1462,8 @@ files_rm_tree(int at, const char *name)
 				goto out;
 			}
 			/* readdir missed an entry: go over it again */
-			cur = openat(parent, stack[n - 1], O_RDONLY |
-			             O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			cur = openat(parent, stack[n - 1],
+			             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			err = errno;
 			if (n > 1)
 				close(parent);
@@ -1514,7 +1526,8 @@ files_merge(struct files_x *x, int from, int to, const char *rel, int depth)
 	int moved;
 
 	if (depth > 4096) {
-		files_host->set_error(x->fi->ctx, "restoring %s failed: "
+		files_host->set_error(x->fi->ctx,
+		                      "restoring %s failed: "
 		                      "directories nested too deeply to merge",
 		                      rel);
 		return CAIRN_E_IO;
@@ -1528,8 +1541,10 @@ files_merge(struct files_x *x, int from, int to, const char *rel, int depth)
 		if (d == NULL) {
 			if (dfd >= 0)
 				close(dfd);
-			return files_x_fail(x, rel, "cannot read the staged "
-			                    "directory", errno);
+			return files_x_fail(x, rel,
+			                    "cannot read the staged "
+			                    "directory",
+			                    errno);
 		}
 		while ((de = readdir(d)) != NULL) {
 			const char *nm = de->d_name;
@@ -1549,16 +1564,20 @@ files_merge(struct files_x *x, int from, int to, const char *rel, int depth)
 			} else if (fstatat(to, nm, &t, AT_SYMLINK_NOFOLLOW) != 0) {
 				if (errno != ENOENT ||
 				    files_rename_noreplace(from, nm, to, nm) != 0)
-					rc = files_x_fail(x, path, "cannot move it "
-					                  "into place", errno);
+					rc = files_x_fail(x, path,
+					                  "cannot move it "
+					                  "into place",
+					                  errno);
 			} else if (S_ISDIR(s.st_mode) && S_ISDIR(t.st_mode)) {
-				int f2 = openat(from, nm, O_RDONLY | O_DIRECTORY |
-				                O_NOFOLLOW | O_CLOEXEC);
-				int t2 = openat(to, nm, O_RDONLY | O_DIRECTORY |
-				                O_NOFOLLOW | O_CLOEXEC);
+				int f2 = openat(from, nm,
+				                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+				int t2 = openat(to, nm,
+				                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 				if (f2 < 0 || t2 < 0)
-					rc = files_x_fail(x, path, "cannot merge "
-					                  "it", errno);
+					rc = files_x_fail(x, path,
+					                  "cannot merge "
+					                  "it",
+					                  errno);
 				else
 					rc = files_merge(x, f2, t2, path, depth + 1);
 				if (f2 >= 0)
@@ -1566,21 +1585,28 @@ files_merge(struct files_x *x, int from, int to, const char *rel, int depth)
 				if (t2 >= 0)
 					close(t2);
 				if (rc == 0 && unlinkat(from, nm, AT_REMOVEDIR) != 0)
-					rc = files_x_fail(x, path, "cannot remove "
-					                  "the staged directory", errno);
+					rc = files_x_fail(x, path,
+					                  "cannot remove "
+					                  "the staged directory",
+					                  errno);
 			} else {
 				/* --force: the backup's entry wins */
 				if (S_ISDIR(t.st_mode) && files_rm_tree(to, nm) != 0)
-					rc = files_x_fail(x, path, "cannot remove "
+					rc = files_x_fail(x, path,
+					                  "cannot remove "
 					                  "the directory it replaces",
 					                  errno);
 				else if (S_ISDIR(s.st_mode) && !S_ISDIR(t.st_mode) &&
 				         unlinkat(to, nm, 0) != 0)
-					rc = files_x_fail(x, path, "cannot remove "
-					                  "the file it replaces", errno);
+					rc = files_x_fail(x, path,
+					                  "cannot remove "
+					                  "the file it replaces",
+					                  errno);
 				else if (renameat(from, nm, to, nm) != 0)
-					rc = files_x_fail(x, path, "cannot move it "
-					                  "into place", errno);
+					rc = files_x_fail(x, path,
+					                  "cannot move it "
+					                  "into place",
+					                  errno);
 			}
 			free(path);
 			if (rc < 0) {
@@ -1609,9 +1635,8 @@ files_dir_cmp(const void *a, const void *b)
  * permission are warnings (a non-root --force restore meeting someone
  * else's directory); anything else fails. */
 static int
-files_dir_attrs(struct files_x *x, int fd, const char *name, mode_t mode,
-                uid_t uid, gid_t gid, const struct timespec ts[2],
-                struct archive_entry *extra)
+files_dir_attrs(struct files_x *x, int fd, const char *name, mode_t mode, uid_t uid, gid_t gid,
+                const struct timespec ts[2], struct archive_entry *extra)
 {
 	if (x->is_root) {
 		if (fchown(fd, uid, gid) != 0)
@@ -1622,8 +1647,7 @@ files_dir_attrs(struct files_x *x, int fd, const char *name, mode_t mode,
 	if (fchmod(fd, mode) != 0) {
 		if (errno != EPERM && errno != EACCES)
 			return files_x_fail(x, name, "cannot set its mode", errno);
-		files_warn(x->fi, x->st, "cannot set the mode of %s: %s", name,
-		           strerror(errno));
+		files_warn(x->fi, x->st, "cannot set the mode of %s: %s", name, strerror(errno));
 	}
 	if (extra != NULL) {
 		files_xattrs(x, extra, fd, name);
@@ -1632,8 +1656,7 @@ files_dir_attrs(struct files_x *x, int fd, const char *name, mode_t mode,
 	if (files_times_set(ts) && futimens(fd, ts) != 0) {
 		if (errno != EPERM && errno != EACCES)
 			return files_x_fail(x, name, "cannot set its times", errno);
-		files_warn(x->fi, x->st, "cannot set the times of %s: %s", name,
-		           strerror(errno));
+		files_warn(x->fi, x->st, "cannot set the times of %s: %s", name, strerror(errno));
 	}
 	return 0;
 }
@@ -1655,15 +1678,15 @@ files_dirs_finish(struct files_x *x, int root)
 		rc = files_walk_parent(x, &w, d->name, 0, &pfd, &base);
 		if (rc < 0)
 			break;
-		fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		                       O_CLOEXEC);
+		fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0) {
-			rc = files_x_fail(x, d->name, "cannot open it to set its "
-			                  "mode and times", errno);
+			rc = files_x_fail(x, d->name,
+			                  "cannot open it to set its "
+			                  "mode and times",
+			                  errno);
 			break;
 		}
-		rc = files_dir_attrs(x, fd, d->name, d->mode, d->uid, d->gid,
-		                     d->ts, d->extra);
+		rc = files_dir_attrs(x, fd, d->name, d->mode, d->uid, d->gid, d->ts, d->extra);
 		close(fd);
 	}
 	files_walk_free(&w);
@@ -1671,8 +1694,8 @@ files_dirs_finish(struct files_x *x, int root)
 		struct archive_entry *e = x->root_entry;
 		struct timespec ts[2];
 		files_times(e, ts);
-		rc = files_dir_attrs(x, root, "", archive_entry_mode(e) & 07777,
-		                     files_uid(x, e), files_gid(x, e), ts, e);
+		rc = files_dir_attrs(x, root, "", archive_entry_mode(e) & 07777, files_uid(x, e),
+		                     files_gid(x, e), ts, e);
 	}
 	return rc;
 }
@@ -1706,8 +1729,7 @@ files_stage_prefix(const char *base)
 	if (base == NULL)
 		return strdup(FILES_STAGE_TAG);
 	if (asprintf(&s, ".%.*s" FILES_STAGE_TAG,
-	             NAME_MAX - 2 - (int)strlen(FILES_STAGE_TAG) - FILES_STAGE_RAND,
-	             base) < 0)
+	             NAME_MAX - 2 - (int)strlen(FILES_STAGE_TAG) - FILES_STAGE_RAND, base) < 0)
 		return NULL;
 	return s;
 }
@@ -1728,8 +1750,8 @@ files_mkstage(int dirfd, const char *prefix, char **name)
 	for (int tries = 0; tries < 100; tries++) {
 		unsigned char r[FILES_STAGE_RAND];
 		if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
-			uint64_t v = (uint64_t)getpid() * 2654435761u ^
-			             (uint64_t)time(NULL) ^ (uint64_t)tries << 40;
+			uint64_t v = (uint64_t)getpid() * 2654435761u ^ (uint64_t)time(NULL) ^
+			             (uint64_t)tries << 40;
 			for (int k = 0; k < FILES_STAGE_RAND; k++, v >>= 7)
 				r[k] = (unsigned char)v;
 		}
@@ -1751,8 +1773,7 @@ files_mkstage(int dirfd, const char *prefix, char **name)
  * prefix + 6 characters, a directory, owned by us, and nobody holding
  * its lock (a live restore holds one on its own). */
 static void
-files_clean_stale(struct files_inst *fi, int dirfd, const char *prefix,
-                  const char *where)
+files_clean_stale(struct files_inst *fi, int dirfd, const char *prefix, const char *where)
 {
 	size_t plen = strlen(prefix);
 	int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -1774,8 +1795,7 @@ files_clean_stale(struct files_inst *fi, int dirfd, const char *prefix,
 		if (fstatat(dirfd, de->d_name, &s, AT_SYMLINK_NOFOLLOW) != 0 ||
 		    !S_ISDIR(s.st_mode) || s.st_uid != me)
 			continue;
-		fd = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY |
-		                               O_NOFOLLOW | O_CLOEXEC);
+		fd = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			continue;
 		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -1783,12 +1803,15 @@ files_clean_stale(struct files_inst *fi, int dirfd, const char *prefix,
 			continue;
 		}
 		if (files_rm_tree(dirfd, de->d_name) == 0)
-			files_log(fi, CAIRN_LOG_INFO, "removed %s/%s, left by an "
-			          "interrupted restore", where, de->d_name);
+			files_log(fi, CAIRN_LOG_INFO,
+			          "removed %s/%s, left by an "
+			          "interrupted restore",
+			          where, de->d_name);
 		else
-			files_log(fi, CAIRN_LOG_WARN, "cannot remove %s/%s, left "
-			          "by an interrupted restore: %s", where,
-			          de->d_name, strerror(errno));
+			files_log(fi, CAIRN_LOG_WARN,
+			          "cannot remove %s/%s, left "
+			          "by an interrupted restore: %s",
+			          where, de->d_name, strerror(errno));
 		close(fd);
 	}
 	closedir(d);
@@ -1803,8 +1826,10 @@ files_dir_empty(struct files_inst *fi, int fd, const char *path)
 	struct dirent *de;
 	int empty = 1;
 	if (d == NULL) {
-		files_host->set_error(fi->ctx, "cannot read restore target %s: "
-		                      "%s", path, strerror(errno));
+		files_host->set_error(fi->ctx,
+		                      "cannot read restore target %s: "
+		                      "%s",
+		                      path, strerror(errno));
 		if (dfd >= 0)
 			close(dfd);
 		return CAIRN_E_IO;
@@ -1838,8 +1863,10 @@ files_mkparents(struct files_inst *fi, const char *parent, int *made)
 		if (mkdir(p, 0700) == 0)
 			(*made)++;
 		else if (errno != EEXIST) {
-			files_host->set_error(fi->ctx, "cannot create restore "
-			                      "target %s: %s", p, strerror(errno));
+			files_host->set_error(fi->ctx,
+			                      "cannot create restore "
+			                      "target %s: %s",
+			                      p, strerror(errno));
 			rc = CAIRN_E_IO;
 			break;
 		}
@@ -1875,7 +1902,7 @@ int
 files_restore(void *instance, struct cairn_in *in, unsigned flags)
 {
 	struct files_inst *fi = instance;
-	struct files_stats st = { 0 };
+	struct files_stats st = {0};
 	struct files_locale loc;
 	struct files_x x;
 	char *parent = NULL, *base = NULL, *prefix = NULL, *stage = NULL;
@@ -1886,11 +1913,12 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 	memset(&x, 0, sizeof(x));
 	x.fd = -1;
 	if (files_host->abi_minor < 1) {
-		files_host->set_error(fi->ctx, "restoring needs cairn 1.1 or "
+		files_host->set_error(fi->ctx,
+		                      "restoring needs cairn 1.1 or "
 		                      "newer, which proves an object good before "
 		                      "its end; this is cairn %s",
-		                      files_host->cairn_version ?
-		                      files_host->cairn_version : "1.0");
+		                      files_host->cairn_version ? files_host->cairn_version
+		                                                : "1.0");
 		return CAIRN_E_UNSUPPORTED;
 	}
 	files_locale_enter(&loc);
@@ -1899,14 +1927,14 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 	if (strcmp(fi->path, "/") != 0) {
 		const char *sl = strrchr(fi->path, '/');
 		if (sl == NULL) {
-			files_host->set_error(fi->ctx, "restore target %s is not "
+			files_host->set_error(fi->ctx,
+			                      "restore target %s is not "
 			                      "an absolute path; set path to one",
 			                      fi->path);
 			rc = CAIRN_E_CONFIG;
 			goto done;
 		}
-		parent = sl == fi->path ? strdup("/") :
-		         strndup(fi->path, (size_t)(sl - fi->path));
+		parent = sl == fi->path ? strdup("/") : strndup(fi->path, (size_t)(sl - fi->path));
 		base = strdup(sl + 1);
 		if (parent == NULL || base == NULL) {
 			rc = CAIRN_E_NOMEM;
@@ -1915,15 +1943,19 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 	}
 	exists = stat(fi->path, &tst) == 0;
 	if (!exists && errno != ENOENT) {
-		files_host->set_error(fi->ctx, "cannot stat restore target %s: "
-		                      "%s", fi->path, strerror(errno));
+		files_host->set_error(fi->ctx,
+		                      "cannot stat restore target %s: "
+		                      "%s",
+		                      fi->path, strerror(errno));
 		rc = CAIRN_E_IO;
 		goto done;
 	}
 	if (exists && !S_ISDIR(tst.st_mode)) {
-		files_host->set_error(fi->ctx, "restore target %s exists and is "
+		files_host->set_error(fi->ctx,
+		                      "restore target %s exists and is "
 		                      "not a directory; choose another with --set "
-		                      "path=DIR", fi->path);
+		                      "path=DIR",
+		                      fi->path);
 		rc = CAIRN_E_EXISTS;
 		goto done;
 	}
@@ -1935,9 +1967,10 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 	if (parent != NULL) {
 		pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (pfd < 0) {
-			files_host->set_error(fi->ctx, "cannot open %s, the "
-			                      "restore target's parent: %s", parent,
-			                      strerror(errno));
+			files_host->set_error(fi->ctx,
+			                      "cannot open %s, the "
+			                      "restore target's parent: %s",
+			                      parent, strerror(errno));
 			rc = CAIRN_E_IO;
 			goto done;
 		}
@@ -1951,8 +1984,10 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 	if (exists) {
 		tfd = open(fi->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (tfd < 0) {
-			files_host->set_error(fi->ctx, "cannot open restore target "
-			                      "%s: %s", fi->path, strerror(errno));
+			files_host->set_error(fi->ctx,
+			                      "cannot open restore target "
+			                      "%s: %s",
+			                      fi->path, strerror(errno));
 			rc = CAIRN_E_IO;
 			goto done;
 		}
@@ -1961,10 +1996,12 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 		if (rc < 0)
 			goto done;
 		if (rc == 0 && !(flags & CAIRN_RESTORE_FORCE)) {
-			files_host->set_error(fi->ctx, "restore target %s is not "
+			files_host->set_error(fi->ctx,
+			                      "restore target %s is not "
 			                      "empty; choose another with --set "
 			                      "path=DIR or use --force to restore "
-			                      "into it", fi->path);
+			                      "into it",
+			                      fi->path);
 			rc = CAIRN_E_EXISTS;
 			goto done;
 		}
@@ -1980,20 +2017,19 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 	{
 		int at = exists ? tfd : pfd;
 		if (files_mkstage(at, prefix, &stage) != 0) {
-			files_host->set_error(fi->ctx, "cannot create a staging "
+			files_host->set_error(fi->ctx,
+			                      "cannot create a staging "
 			                      "directory in %s: %s",
-			                      exists ? fi->path : parent,
-			                      strerror(errno));
+			                      exists ? fi->path : parent, strerror(errno));
 			rc = CAIRN_E_IO;
 			goto done;
 		}
-		sfd = openat(at, stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		                        O_CLOEXEC);
+		sfd = openat(at, stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sfd < 0) {
-			files_host->set_error(fi->ctx, "cannot open the staging "
+			files_host->set_error(fi->ctx,
+			                      "cannot open the staging "
 			                      "directory %s/%s: %s",
-			                      exists ? fi->path : parent, stage,
-			                      strerror(errno));
+			                      exists ? fi->path : parent, stage, strerror(errno));
 			rc = CAIRN_E_IO;
 			goto done;
 		}
@@ -2002,9 +2038,10 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 		/* what it inherited (a setgid bit, a default ACL, a mode cut
 		 * by the umask) would reach every entry made inside */
 		if (fchmod(sfd, 0700) != 0) {
-			files_host->set_error(fi->ctx, "cannot set up the staging "
-			                      "directory %s: %s", stage,
-			                      strerror(errno));
+			files_host->set_error(fi->ctx,
+			                      "cannot set up the staging "
+			                      "directory %s: %s",
+			                      stage, strerror(errno));
 			rc = CAIRN_E_IO;
 			goto done;
 		}
@@ -2028,9 +2065,10 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 		goto done;
 	/* errors the file system reports only at writeback count too */
 	if (syncfs(sfd) != 0) {
-		files_host->set_error(fi->ctx, "restoring into %s failed: "
-		                      "writing to disk failed: %s", fi->path,
-		                      strerror(errno));
+		files_host->set_error(fi->ctx,
+		                      "restoring into %s failed: "
+		                      "writing to disk failed: %s",
+		                      fi->path, strerror(errno));
 		rc = CAIRN_E_IO;
 		goto done;
 	}
@@ -2041,13 +2079,16 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 		if (files_rename_noreplace(pfd, stage, pfd, base) != 0) {
 			int err = errno;
 			if (err == EEXIST || err == ENOTEMPTY) {
-				files_host->set_error(fi->ctx, "restore target %s "
+				files_host->set_error(fi->ctx,
+				                      "restore target %s "
 				                      "appeared while restoring; it "
 				                      "was left alone, run the restore "
-				                      "again", fi->path);
+				                      "again",
+				                      fi->path);
 				rc = CAIRN_E_EXISTS;
 			} else {
-				files_host->set_error(fi->ctx, "cannot move the "
+				files_host->set_error(fi->ctx,
+				                      "cannot move the "
 				                      "restored tree to %s: %s",
 				                      fi->path, strerror(err));
 				rc = CAIRN_E_IO;
@@ -2065,9 +2106,10 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 		close(sfd);
 		sfd = -1;
 		if (unlinkat(tfd, stage, AT_REMOVEDIR) != 0) {
-			files_host->set_error(fi->ctx, "cannot remove the staging "
-			                      "directory %s/%s: %s", fi->path, stage,
-			                      strerror(errno));
+			files_host->set_error(fi->ctx,
+			                      "cannot remove the staging "
+			                      "directory %s/%s: %s",
+			                      fi->path, stage, strerror(errno));
 			rc = CAIRN_E_IO;
 			goto done;
 		}
@@ -2080,22 +2122,24 @@ done:
 		int at = exists ? tfd : pfd;
 		close(sfd);
 		if (stage != NULL && at >= 0 && files_rm_tree(at, stage) != 0)
-			files_log(fi, CAIRN_LOG_WARN, "cannot remove the staging "
+			files_log(fi, CAIRN_LOG_WARN,
+			          "cannot remove the staging "
 			          "directory %s/%s: %s; remove it by hand",
-			          exists ? fi->path : parent, stage,
-			          strerror(errno));
+			          exists ? fi->path : parent, stage, strerror(errno));
 		else if (exists && !published && tfd >= 0) {
 			/* making and removing the staging directory changed the
 			 * target's times; nothing else of it was touched */
-			struct timespec ts[2] = { tst.st_atim, tst.st_mtim };
+			struct timespec ts[2] = {tst.st_atim, tst.st_mtim};
 			(void)futimens(tfd, ts);
 		}
 	}
 	if (rc < 0 && !exists && !published && parent != NULL)
 		files_rmparents(parent, made);
 	if (published && rc < 0)
-		files_log(fi, CAIRN_LOG_WARN, "the restore into %s failed "
-		          "after it had begun to change the target", fi->path);
+		files_log(fi, CAIRN_LOG_WARN,
+		          "the restore into %s failed "
+		          "after it had begun to change the target",
+		          fi->path);
 	if (tfd >= 0)
 		close(tfd);
 	if (pfd >= 0)
@@ -2115,7 +2159,7 @@ int
 files_verify(void *instance, struct cairn_in *in)
 {
 	struct files_inst *fi = instance;
-	struct files_stats st = { 0 };
+	struct files_stats st = {0};
 	struct files_locale loc;
 	int rc;
 

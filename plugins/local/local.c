@@ -101,12 +101,9 @@ static int
 local_status(int err)
 {
 	switch (err) {
-	case ENOMEM:
-		return CAIRN_E_NOMEM;
-	case EEXIST:
-		return CAIRN_E_EXISTS;
-	default:
-		return CAIRN_E_IO;
+	case ENOMEM: return CAIRN_E_NOMEM;
+	case EEXIST: return CAIRN_E_EXISTS;
+	default: return CAIRN_E_IO;
 	}
 }
 
@@ -114,8 +111,7 @@ local_status(int err)
  * what to do when that is obvious; `fix` names the directory whose
  * permissions matter (NULL: path itself). */
 static int
-local_fail(cairn_ctx *ctx, int err, const char *what, const char *path,
-           const char *fix)
+local_fail(cairn_ctx *ctx, int err, const char *what, const char *path, const char *fix)
 {
 	char buf[256];
 
@@ -124,28 +120,32 @@ local_fail(cairn_ctx *ctx, int err, const char *what, const char *path,
 	switch (err) {
 	case EACCES:
 	case EPERM:
-		local_error(ctx, "%s %s: permission denied: run cairn as the "
+		local_error(ctx,
+		            "%s %s: permission denied: run cairn as the "
 		            "user owning %s or fix its permissions",
 		            what, path, fix);
 		break;
 	case ENOSPC:
 	case EDQUOT:
-		local_error(ctx, "%s %s: disk full (or quota exceeded): free "
+		local_error(ctx,
+		            "%s %s: disk full (or quota exceeded): free "
 		            "space on the file system holding it",
 		            what, path);
 		break;
 	case EROFS:
-		local_error(ctx, "%s %s: read-only file system: remount it "
+		local_error(ctx,
+		            "%s %s: read-only file system: remount it "
 		            "read-write or point the sink elsewhere",
 		            what, path);
 		break;
 	case EIO:
-		local_error(ctx, "%s %s: input/output error: the disk may be "
-		            "failing, check the kernel log", what, path);
+		local_error(ctx,
+		            "%s %s: input/output error: the disk may be "
+		            "failing, check the kernel log",
+		            what, path);
 		break;
 	default:
-		local_error(ctx, "%s %s: %s", what, path,
-		            strerror_r(err, buf, sizeof(buf)));
+		local_error(ctx, "%s %s: %s", what, path, strerror_r(err, buf, sizeof(buf)));
 		break;
 	}
 	return local_status(err);
@@ -176,8 +176,10 @@ local_key_check(cairn_ctx *ctx, const char *key)
 		return CAIRN_E_CONFIG;
 	}
 	if (key[0] == '/') {
-		local_error(ctx, "invalid object key \"%s\": it must be "
-		            "relative, not start with '/'", key);
+		local_error(ctx,
+		            "invalid object key \"%s\": it must be "
+		            "relative, not start with '/'",
+		            key);
 		return CAIRN_E_CONFIG;
 	}
 	for (c = key; *c; c += len + (c[len] == '/')) {
@@ -191,14 +193,17 @@ local_key_check(cairn_ctx *ctx, const char *key)
 		else if (len > NAME_MAX)
 			why = "a component is longer than a file name may be";
 		if (why) {
-			local_error(ctx, "invalid object key \"%s\": %s; "
+			local_error(ctx,
+			            "invalid object key \"%s\": %s; "
 			            "rename the job or source it comes from",
 			            key, why);
 			return CAIRN_E_CONFIG;
 		}
 		if (c[len] == '/' && c[len + 1] == '\0') {
-			local_error(ctx, "invalid object key \"%s\": it ends "
-			            "with '/'", key);
+			local_error(ctx,
+			            "invalid object key \"%s\": it ends "
+			            "with '/'",
+			            key);
 			return CAIRN_E_CONFIG;
 		}
 	}
@@ -220,14 +225,17 @@ local_join(const struct local *lc, const char *key)
 /* ------------------------------------------------------ create, destroy */
 
 static const struct cairn_key local_keys[] = {
-	{ .name = "path", .type = CAIRN_KEY_PATH, .flags = CAIRN_KEY_REQUIRED,
-	  .help = "directory that holds the backups (created with mode 0700 "
-	          "if missing)" },
-	{ .name = "fsync", .type = CAIRN_KEY_BOOL, .default_value = "yes",
-	  .help = "fsync files and directories on commit; \"no\" is faster but "
-	          "a power failure may lose the newest backup" },
-	{ .name = NULL }
-};
+        {.name = "path",
+         .type = CAIRN_KEY_PATH,
+         .flags = CAIRN_KEY_REQUIRED,
+         .help = "directory that holds the backups (created with mode 0700 "
+                 "if missing)"},
+        {.name = "fsync",
+         .type = CAIRN_KEY_BOOL,
+         .default_value = "yes",
+         .help = "fsync files and directories on commit; \"no\" is faster but "
+                 "a power failure may lose the newest backup"},
+        {.name = NULL}};
 
 static void
 local_destroy(void *instance)
@@ -250,7 +258,8 @@ local_create(cairn_ctx *ctx, const struct cairn_config *cfg, void **instance)
 
 	*instance = NULL;
 	if (!path || !path->set || !path->text || !*path->text) {
-		local_error(ctx, "sink %s: \"path\" is not set; give the "
+		local_error(ctx,
+		            "sink %s: \"path\" is not set; give the "
 		            "directory that should hold the backups",
 		            cfg->instance ? cfg->instance : "local");
 		return CAIRN_E_CONFIG;
@@ -333,19 +342,17 @@ local_mkdirs(struct local *lc, const char *dir)
 			/* The umask may take bits away; the owner needs all
 			 * three and nobody else needs any. */
 			if (chmod(p, 0700) < 0) {
-				rc = local_fail(lc->ctx, errno, "cannot set mode 0700 on",
-				                p, NULL);
+				rc = local_fail(lc->ctx, errno, "cannot set mode 0700 on", p, NULL);
 				goto out;
 			}
 			if (lc->fsync && local_fsync_dir(parent) < 0) {
-				rc = local_fail(lc->ctx, errno, "cannot fsync directory",
-				                parent, NULL);
+				rc = local_fail(lc->ctx, errno, "cannot fsync directory", parent,
+				                NULL);
 				goto out;
 			}
 		} else if (errno != EEXIST) {
 			/* Permission trouble is the parent's: name it. */
-			rc = local_fail(lc->ctx, errno, "cannot create directory", p,
-			                parent);
+			rc = local_fail(lc->ctx, errno, "cannot create directory", p, parent);
 			goto out;
 		}
 		if (!slash)
@@ -355,8 +362,10 @@ local_mkdirs(struct local *lc, const char *dir)
 	if (stat(dir, &st) < 0) {
 		rc = local_fail(lc->ctx, errno, "cannot use directory", dir, NULL);
 	} else if (!S_ISDIR(st.st_mode)) {
-		local_error(lc->ctx, "cannot use directory %s: it exists but is "
-		            "not a directory; move it away", dir);
+		local_error(lc->ctx,
+		            "cannot use directory %s: it exists but is "
+		            "not a directory; move it away",
+		            dir);
 		rc = CAIRN_E_IO;
 	}
 out:
@@ -395,8 +404,7 @@ local_kind(mode_t mode)
  * restore read what a link points at or hang in open() on a FIFO: it is
  * damage, and it is never followed or opened. */
 static int
-local_planted(struct local *lc, unsigned flags, const char *path, mode_t mode,
-              const char *want)
+local_planted(struct local *lc, unsigned flags, const char *path, mode_t mode, const char *want)
 {
 	if (flags & LOCAL_AT_QUIET)
 		;
@@ -404,10 +412,11 @@ local_planted(struct local *lc, unsigned flags, const char *path, mode_t mode,
 		local_host->log(lc->ctx, CAIRN_LOG_WARN,
 		                "skipping %s: it is %s, not %s (planted in the "
 		                "store?); cairn does not follow or open it: "
-		                "remove it", path ? path : "an entry",
-		                local_kind(mode), want);
+		                "remove it",
+		                path ? path : "an entry", local_kind(mode), want);
 	else
-		local_error(lc->ctx, "%s is %s, not %s (planted in the store?); "
+		local_error(lc->ctx,
+		            "%s is %s, not %s (planted in the store?); "
 		            "cairn does not follow or open it: remove it",
 		            path ? path : "an entry", local_kind(mode), want);
 	return CAIRN_E_CORRUPT;
@@ -422,8 +431,7 @@ local_joinn(const struct local *lc, const char *key, size_t len)
 
 	if (len == 0)
 		return strdup(lc->root);
-	if (asprintf(&p, "%s%s%.*s", lc->root, slash ? "/" : "", (int)len,
-	             key) < 0)
+	if (asprintf(&p, "%s%s%.*s", lc->root, slash ? "/" : "", (int)len, key) < 0)
 		return NULL;
 	return p;
 }
@@ -482,8 +490,7 @@ local_dir_at(struct local *lc, const char *key, size_t len, unsigned flags)
 			*end = '\0';
 		made = 0;
 		for (tries = 0;; tries++) {
-			nfd = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-			                        O_CLOEXEC);
+			nfd = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (nfd >= 0)
 				break;
 			err = errno;
@@ -521,8 +528,7 @@ local_dir_at(struct local *lc, const char *key, size_t len, unsigned flags)
 			if (lc->fsync && fsync(fd) < 0 && errno != EINVAL) {
 				err = errno;
 				free(path);
-				path = local_joinn(lc, key, (size_t)(c - comp) -
-				                               (c != comp));
+				path = local_joinn(lc, key, (size_t)(c - comp) - (c != comp));
 				if (!(flags & LOCAL_AT_QUIET))
 					rc = local_fail(lc->ctx, err, "cannot fsync directory",
 					                path ? path : lc->root, NULL);
@@ -540,9 +546,9 @@ local_dir_at(struct local *lc, const char *key, size_t len, unsigned flags)
 
 fail_named:
 	path = local_joinn(lc, key, (size_t)(c - comp) + strlen(c));
-	rc = (flags & LOCAL_AT_QUIET) ? local_status(err)
-	                              : local_fail(lc->ctx, err, "cannot set mode 0700 on",
-	                                           path ? path : c, NULL);
+	rc = (flags & LOCAL_AT_QUIET)
+	             ? local_status(err)
+	             : local_fail(lc->ctx, err, "cannot set mode 0700 on", path ? path : c, NULL);
 	goto out;
 fail_mkdir:
 	path = local_joinn(lc, key, (size_t)(c - comp) + strlen(c));
@@ -550,8 +556,7 @@ fail_mkdir:
 	/* Permission trouble is the parent's: name it. */
 	rc = (flags & LOCAL_AT_QUIET)
 	             ? local_status(err)
-	             : local_fail(lc->ctx, err, "cannot create directory",
-	                          path ? path : c, parent);
+	             : local_fail(lc->ctx, err, "cannot create directory", path ? path : c, parent);
 	goto out;
 wrong_type:
 	path = local_joinn(lc, key, (size_t)(c - comp) + strlen(c));
@@ -563,7 +568,8 @@ wrong_type:
 			goto out;
 		}
 		if (!(flags & LOCAL_AT_QUIET))
-			local_error(lc->ctx, "cannot use directory %s: it exists but "
+			local_error(lc->ctx,
+			            "cannot use directory %s: it exists but "
 			            "is not a directory; move it away",
 			            path ? path : c);
 		rc = CAIRN_E_IO;
@@ -577,9 +583,9 @@ fail:
 		goto out;
 	}
 	path = local_joinn(lc, key, (size_t)(c - comp) + strlen(c));
-	rc = (flags & LOCAL_AT_QUIET) ? local_status(err)
-	                              : local_fail(lc->ctx, err, "cannot open directory",
-	                                           path ? path : c, NULL);
+	rc = (flags & LOCAL_AT_QUIET)
+	             ? local_status(err)
+	             : local_fail(lc->ctx, err, "cannot open directory", path ? path : c, NULL);
 out:
 	if (nfd >= 0)
 		close(nfd);
@@ -621,13 +627,11 @@ local_prune(struct local *lc, const char *key)
 			continue;
 		/* EACCES and friends come before ENOTEMPTY in the kernel's
 		 * checks, so they do not say the directory was empty. */
-		if (err != ENOTEMPTY && err != EEXIST && err != ENOENT &&
-		    err != EBUSY && err != ENOTDIR && err != EACCES &&
-		    err != EPERM && err != EROFS) {
+		if (err != ENOTEMPTY && err != EEXIST && err != ENOENT && err != EBUSY &&
+		    err != ENOTDIR && err != EACCES && err != EPERM && err != EROFS) {
 			path = local_join(lc, k);
 			local_host->log(lc->ctx, CAIRN_LOG_WARN,
-			                "could not remove empty directory %s: %s",
-			                path ? path : k,
+			                "could not remove empty directory %s: %s", path ? path : k,
 			                strerror_r(err, buf, sizeof(buf)));
 			free(path);
 		}
@@ -652,8 +656,8 @@ struct local_walk {
 	int anyage;   /* lock: temporaries go whatever their age */
 	/* Called for each matching regular file; non-zero stops the walk
 	 * (set stopped) or is an error code (negative). */
-	int (*visit)(struct local_walk *w, int dfd, const char *name,
-	             const char *key, const struct stat *st);
+	int (*visit)(struct local_walk *w, int dfd, const char *name, const char *key,
+	             const struct stat *st);
 	cairn_list_cb cb;
 	void *userdata;
 	uint64_t used;
@@ -677,10 +681,8 @@ local_entry_cmp(const void *pa, const void *pb)
 	size_t i;
 
 	for (i = 0;; i++) {
-		unsigned char ca = a->name[i] ? (unsigned char)a->name[i]
-		                              : (a->isdir ? '/' : 0);
-		unsigned char cb = b->name[i] ? (unsigned char)b->name[i]
-		                              : (b->isdir ? '/' : 0);
+		unsigned char ca = a->name[i] ? (unsigned char)a->name[i] : (a->isdir ? '/' : 0);
+		unsigned char cb = b->name[i] ? (unsigned char)b->name[i] : (b->isdir ? '/' : 0);
 		if (ca != cb)
 			return ca < cb ? -1 : 1;
 		if (!a->name[i] || !b->name[i])
@@ -689,16 +691,15 @@ local_entry_cmp(const void *pa, const void *pb)
 }
 
 static int
-local_walk_fail(struct local_walk *w, int err, const char *what,
-                const char *path)
+local_walk_fail(struct local_walk *w, int err, const char *what, const char *path)
 {
 	char buf[256];
 
 	if (!w->hidden)
 		return local_fail(w->lc->ctx, err, what, path, NULL);
 	local_host->log(w->lc->ctx, CAIRN_LOG_WARN,
-	                "looking for leftover temporary files: %s %s: %s", what,
-	                path, strerror_r(err, buf, sizeof(buf)));
+	                "looking for leftover temporary files: %s %s: %s", what, path,
+	                strerror_r(err, buf, sizeof(buf)));
 	return 0;
 }
 
@@ -708,8 +709,7 @@ local_dir_matches(const struct local_walk *w, const char *dirkey)
 {
 	size_t len = strlen(dirkey);
 
-	return strncmp(dirkey, w->prefix, len < w->prefix_len ? len
-	                                                     : w->prefix_len) == 0;
+	return strncmp(dirkey, w->prefix, len < w->prefix_len ? len : w->prefix_len) == 0;
 }
 
 #define LOCAL_LOCK_NAME ".lock"
@@ -732,12 +732,11 @@ local_job_busy(int jobfd, int *lockfd)
 		return errno != ENOENT; /* none: a job that never locked */
 	if (!S_ISREG(st.st_mode))
 		return 1;
-	fd = openat(jobfd, LOCAL_LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	                                         O_NOCTTY | O_CLOEXEC);
+	fd = openat(jobfd, LOCAL_LOCK_NAME,
+	            O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return 1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
-	    flock(fd, LOCK_EX | LOCK_NB) < 0) {
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		close(fd);
 		return 1;
 	}
@@ -747,8 +746,7 @@ local_job_busy(int jobfd, int *lockfd)
 
 /* Remove directory name in dfd if it is empty (rmdir refuses otherwise). */
 static void
-local_walk_rmdir(struct local_walk *w, int dfd, const char *name,
-                 const char *path)
+local_walk_rmdir(struct local_walk *w, int dfd, const char *name, const char *path)
 {
 	char buf[256];
 
@@ -756,9 +754,10 @@ local_walk_rmdir(struct local_walk *w, int dfd, const char *name,
 		if (w->rmdirs)
 			local_host->log(w->lc->ctx, CAIRN_LOG_INFO,
 			                "removed %s, an empty directory left by a "
-			                "failed or interrupted backup", path);
-	} else if (errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT &&
-	           errno != EBUSY && errno != ENOTDIR) {
+			                "failed or interrupted backup",
+			                path);
+	} else if (errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT && errno != EBUSY &&
+	           errno != ENOTDIR) {
 		local_host->log(w->lc->ctx, CAIRN_LOG_WARN,
 		                "could not remove empty directory %s: %s", path,
 		                strerror_r(errno, buf, sizeof(buf)));
@@ -768,8 +767,7 @@ local_walk_rmdir(struct local_walk *w, int dfd, const char *name,
 /* Walk the directory open as fd (taken over: closed here); path names it
  * in messages, keybase is its key with a trailing '/' ("" for the root). */
 static int
-local_walk_dir(struct local_walk *w, int fd, const char *path,
-               const char *keybase)
+local_walk_dir(struct local_walk *w, int fd, const char *path, const char *keybase)
 {
 	struct local_entry *ents = NULL, *e;
 	size_t n = 0, cap = 0, i;
@@ -804,8 +802,7 @@ local_walk_dir(struct local_walk *w, int fd, const char *path,
 			continue;
 		}
 		isdir = S_ISDIR(st.st_mode);
-		if (isdir ? name[0] == '.'
-		          : S_ISREG(st.st_mode) && (name[0] == '.') != w->hidden)
+		if (isdir ? name[0] == '.' : S_ISREG(st.st_mode) && (name[0] == '.') != w->hidden)
 			continue;
 		if (asprintf(&key, "%s%s%s", keybase, name, isdir ? "/" : "") < 0) {
 			rc = local_nomem(w->lc->ctx, "listing the store");
@@ -818,8 +815,7 @@ local_walk_dir(struct local_walk *w, int fd, const char *path,
 			 * of the store, a FIFO or device hang a reader. */
 			if (w->warn && name[0] != '.') {
 				char *p = local_join(w->lc, key);
-				local_planted(w->lc, LOCAL_AT_WARN, p ? p : key,
-				              st.st_mode,
+				local_planted(w->lc, LOCAL_AT_WARN, p ? p : key, st.st_mode,
 				              "a backup object or set directory");
 				free(p);
 			}
@@ -862,8 +858,7 @@ local_walk_dir(struct local_walk *w, int fd, const char *path,
 		if (asprintf(&key, "%s%s%s", keybase, e->name, e->isdir ? "/" : "") < 0)
 			key = NULL;
 		if (!key || (e->isdir && asprintf(&sub, "%s%s%s", path,
-		                                 strcmp(path, "/") ? "/" : "",
-		                                 e->name) < 0)) {
+		                                  strcmp(path, "/") ? "/" : "", e->name) < 0)) {
 			free(key);
 			rc = local_nomem(w->lc->ctx, "listing the store");
 			break;
@@ -873,22 +868,19 @@ local_walk_dir(struct local_walk *w, int fd, const char *path,
 			free(key);
 			continue;
 		}
-		subfd = openat(dirfd(d), e->name, O_RDONLY | O_DIRECTORY |
-		                                          O_NOFOLLOW | O_CLOEXEC);
+		subfd = openat(dirfd(d), e->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (subfd < 0) {
 			/* Gone under a concurrent remove(), or swapped for a
 			 * link since the fstatat: either way not a directory
 			 * of the store any more. */
 			if (errno == ELOOP || errno == ENOTDIR) {
 				if (w->warn)
-					local_planted(w->lc, LOCAL_AT_WARN, sub,
-					              S_IFLNK, "a set directory");
+					local_planted(w->lc, LOCAL_AT_WARN, sub, S_IFLNK,
+					              "a set directory");
 			} else if (errno != ENOENT) {
-				rc = local_walk_fail(w, errno, "cannot list directory",
-				                     sub);
+				rc = local_walk_fail(w, errno, "cannot list directory", sub);
 			}
-		} else if (w->joblocks && !*keybase &&
-		           local_job_busy(subfd, &lockfd)) {
+		} else if (w->joblocks && !*keybase && local_job_busy(subfd, &lockfd)) {
 			close(subfd);
 		} else {
 			before = w->removed;
@@ -948,7 +940,8 @@ local_walk(struct local_walk *w, const char *prefix)
 		if (rc && w->hidden) {
 			local_host->log(w->lc->ctx, CAIRN_LOG_WARN,
 			                "looking for leftover temporary files: cannot "
-			                "open directory %s", start);
+			                "open directory %s",
+			                start);
 			rc = 0;
 		}
 		goto out;
@@ -969,28 +962,25 @@ local_is_tmpname(const char *name)
 {
 	size_t len = strlen(name), i;
 
-	if (len < 14 || name[0] != '.' || strcmp(name + len - 5, ".part") ||
-	    name[len - 12] != '.')
+	if (len < 14 || name[0] != '.' || strcmp(name + len - 5, ".part") || name[len - 12] != '.')
 		return 0;
 	for (i = len - 11; i < len - 5; i++)
-		if (!((name[i] >= 'a' && name[i] <= 'z') ||
-		      (name[i] >= 'A' && name[i] <= 'Z') ||
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
 		      (name[i] >= '0' && name[i] <= '9')))
 			return 0;
 	return 1;
 }
 
 static int
-local_sweep_visit(struct local_walk *w, int dfd, const char *name,
-                  const char *key, const struct stat *st)
+local_sweep_visit(struct local_walk *w, int dfd, const char *name, const char *key,
+                  const struct stat *st)
 {
 	char buf[256], *path;
 
 	/* A live writer touches its file with every write; a day of
 	 * silence means the run that made it is gone.  Holding the job's
 	 * lock (anyage) we know that without waiting. */
-	if (!local_is_tmpname(name) ||
-	    (!w->anyage && st->st_mtime > w->now - LOCAL_STALE_SECS))
+	if (!local_is_tmpname(name) || (!w->anyage && st->st_mtime > w->now - LOCAL_STALE_SECS))
 		return 0;
 	path = local_join(w->lc, key);
 	if (unlinkat(dfd, name, 0) < 0) {
@@ -998,8 +988,7 @@ local_sweep_visit(struct local_walk *w, int dfd, const char *name,
 			local_host->log(w->lc->ctx, CAIRN_LOG_WARN,
 			                "could not remove %s, a temporary file left "
 			                "by an interrupted backup: %s; delete it by hand",
-			                path ? path : key,
-			                strerror_r(errno, buf, sizeof(buf)));
+			                path ? path : key, strerror_r(errno, buf, sizeof(buf)));
 	} else {
 		local_host->log(w->lc->ctx, CAIRN_LOG_INFO,
 		                "removed %s, a temporary file left by an "
@@ -1021,11 +1010,11 @@ static void
 local_sweep(struct local *lc)
 {
 	struct local_walk w = {
-		.lc = lc,
-		.hidden = 1,
-		.joblocks = 1,
-		.visit = local_sweep_visit,
-		.now = time(NULL),
+	        .lc = lc,
+	        .hidden = 1,
+	        .joblocks = 1,
+	        .visit = local_sweep_visit,
+	        .now = time(NULL),
 	};
 
 	local_walk(&w, "");
@@ -1059,8 +1048,8 @@ local_random(unsigned char *buf, size_t len)
 	if (getrandom(buf, len, GRND_NONBLOCK) == (ssize_t)len)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	x = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
-	    ((uint64_t)getpid() << 40) ^ ++counter * 0x9e3779b97f4a7c15ull;
+	x = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40) ^
+	    ++counter * 0x9e3779b97f4a7c15ull;
 	for (i = 0; i < len; i++) {
 		x ^= x << 13;
 		x ^= x >> 7;
@@ -1088,23 +1077,20 @@ local_tmp_create(cairn_sink_writer *w, const char *dir)
 			suffix[i] = chars[rnd[i] % (sizeof(chars) - 1)];
 		suffix[sizeof(rnd)] = '\0';
 		free(w->tmppath);
-		if (asprintf(&w->tmppath, "%s%s.%.*s.%s.part", dir,
-		             strcmp(dir, "/") ? "/" : "", LOCAL_TMP_NAME_MAX,
-		             w->name, suffix) < 0) {
+		if (asprintf(&w->tmppath, "%s%s.%.*s.%s.part", dir, strcmp(dir, "/") ? "/" : "",
+		             LOCAL_TMP_NAME_MAX, w->name, suffix) < 0) {
 			w->tmppath = NULL;
 			return local_nomem(w->lc->ctx, "opening an object for writing");
 		}
 		w->tmpname = strrchr(w->tmppath, '/') + 1;
-		w->fd = openat(w->dirfd, w->tmpname, O_RDWR | O_CREAT | O_EXCL |
-		                                             O_NOFOLLOW | O_CLOEXEC,
-		               0600);
+		w->fd = openat(w->dirfd, w->tmpname,
+		               O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (w->fd >= 0)
 			return 0;
 		err = errno;
 	}
 	w->tmpname = NULL;
-	return local_fail(w->lc->ctx, err, "cannot create a temporary file in",
-	                  dir, NULL);
+	return local_fail(w->lc->ctx, err, "cannot create a temporary file in", dir, NULL);
 }
 
 static int
@@ -1150,7 +1136,8 @@ local_open_write(void *instance, const char *key, cairn_sink_writer **writer)
 	/* Backups are never overwritten; say so now rather than after the
 	 * whole stream has been written.  commit() checks again, atomically. */
 	if (fstatat(w->dirfd, w->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		local_error(lc->ctx, "backup object %s already exists; cairn "
+		local_error(lc->ctx,
+		            "backup object %s already exists; cairn "
 		            "never overwrites a backup: remove it by hand or make "
 		            "sure no two jobs or hosts write to the same place",
 		            w->path);
@@ -1166,8 +1153,7 @@ local_open_write(void *instance, const char *key, cairn_sink_writer **writer)
 	/* The 0600 given to openat is already right, but only if the umask
 	 * allowed it; a backup may hold secrets, so nobody else reads it. */
 	if (fchmod(w->fd, 0600) < 0) {
-		rc = local_fail(lc->ctx, errno, "cannot set mode 0600 on",
-		                w->tmppath, NULL);
+		rc = local_fail(lc->ctx, errno, "cannot set mode 0600 on", w->tmppath, NULL);
 		goto fail;
 	}
 	free(dir);
@@ -1190,8 +1176,10 @@ local_write(cairn_sink_writer *w, const void *buf, size_t len)
 	ssize_t n;
 
 	if (w->failed) {
-		local_error(w->lc->ctx, "not writing to %s: an earlier write "
-		            "to it failed", w->path);
+		local_error(w->lc->ctx,
+		            "not writing to %s: an earlier write "
+		            "to it failed",
+		            w->path);
 		return CAIRN_E_IO;
 	}
 	while (len > 0) {
@@ -1200,8 +1188,7 @@ local_write(cairn_sink_writer *w, const void *buf, size_t len)
 			if (errno == EINTR)
 				continue;
 			w->failed = 1;
-			return local_fail(w->lc->ctx, errno, "cannot write", w->path,
-			                  NULL);
+			return local_fail(w->lc->ctx, errno, "cannot write", w->path, NULL);
 		}
 		p += n;
 		len -= (size_t)n;
@@ -1228,14 +1215,12 @@ local_publish(cairn_sink_writer *w, enum local_publish_how how)
 	struct stat st;
 
 	if (how <= LOCAL_PUBLISH_RENAME2) {
-		if (renameat2(w->dirfd, w->tmpname, w->dirfd, w->name,
-		              RENAME_NOREPLACE) == 0)
+		if (renameat2(w->dirfd, w->tmpname, w->dirfd, w->name, RENAME_NOREPLACE) == 0)
 			return 0;
 		if (errno == EEXIST)
 			goto exists;
 		if (errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
-			return local_fail(ctx, errno, "cannot publish", w->path,
-			                  NULL);
+			return local_fail(ctx, errno, "cannot publish", w->path, NULL);
 	}
 	/* The file system cannot rename without replacing (NFS, some FUSE):
 	 * a hard link refuses an existing name just as well. */
@@ -1253,8 +1238,7 @@ local_publish(cairn_sink_writer *w, enum local_publish_how how)
 		if (errno == EEXIST)
 			goto exists;
 		if (errno != EPERM && errno != EOPNOTSUPP && errno != ENOSYS)
-			return local_fail(ctx, errno, "cannot publish", w->path,
-			                  NULL);
+			return local_fail(ctx, errno, "cannot publish", w->path, NULL);
 	}
 	/* No hard links either (FAT, exFAT): look, then rename.  Only a
 	 * writer racing us for the very same key could slip in between. */
@@ -1264,10 +1248,12 @@ local_publish(cairn_sink_writer *w, enum local_publish_how how)
 		return 0;
 	return local_fail(ctx, errno, "cannot publish", w->path, NULL);
 exists:
-	local_error(ctx, "backup object %s appeared while it was being "
+	local_error(ctx,
+	            "backup object %s appeared while it was being "
 	            "written; cairn never overwrites a backup, so this copy was "
 	            "discarded: make sure no two jobs or hosts write to the "
-	            "same place", w->path);
+	            "same place",
+	            w->path);
 	return CAIRN_E_EXISTS;
 }
 
@@ -1278,8 +1264,10 @@ local_commit(cairn_sink_writer *w)
 	int rc, fd;
 
 	if (w->failed) {
-		local_error(lc->ctx, "not publishing %s: an earlier write to it "
-		            "failed", w->path);
+		local_error(lc->ctx,
+		            "not publishing %s: an earlier write to it "
+		            "failed",
+		            w->path);
 		rc = CAIRN_E_IO;
 		goto fail;
 	}
@@ -1304,8 +1292,7 @@ local_commit(cairn_sink_writer *w)
 	if (lc->fsync && fsync(w->dirfd) < 0 && errno != EINVAL) {
 		int err = errno;
 		char *dir = local_dirname(w->path);
-		rc = local_fail(lc->ctx, err, "cannot fsync directory",
-		                dir ? dir : w->path, NULL);
+		rc = local_fail(lc->ctx, err, "cannot fsync directory", dir ? dir : w->path, NULL);
 		free(dir);
 		unlinkat(w->dirfd, w->name, 0);
 		local_prune(lc, w->key);
@@ -1389,8 +1376,7 @@ local_open_read(void *instance, const char *key, cairn_sink_reader **reader)
 	}
 	/* And still refuse to follow or block, should it be swapped
 	 * between the look and the open. */
-	r->fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY |
-	                                  O_CLOEXEC);
+	r->fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (r->fd < 0) {
 		if (errno == ENOENT)
 			goto notfound;
@@ -1421,8 +1407,7 @@ local_open_read(void *instance, const char *key, cairn_sink_reader **reader)
 	*reader = r;
 	return 0;
 notfound:
-	local_error(lc->ctx, "backup object %s not found: there is no file %s",
-	            key, r->path);
+	local_error(lc->ctx, "backup object %s not found: there is no file %s", key, r->path);
 	rc = CAIRN_E_NOTFOUND;
 fail:
 	if (dfd >= 0)
@@ -1462,27 +1447,25 @@ local_close_read(cairn_sink_reader *r)
 /* ----------------------------------------------- list, remove, usage */
 
 static int
-local_list_visit(struct local_walk *w, int dfd, const char *name,
-                 const char *key, const struct stat *st)
+local_list_visit(struct local_walk *w, int dfd, const char *name, const char *key,
+                 const struct stat *st)
 {
 	(void)dfd;
 	(void)name;
-	if (w->cb(w->userdata, key, (uint64_t)st->st_size,
-	          (int64_t)st->st_mtime) != 0)
+	if (w->cb(w->userdata, key, (uint64_t)st->st_size, (int64_t)st->st_mtime) != 0)
 		w->stopped = 1;
 	return 0;
 }
 
 static int
-local_list(void *instance, const char *prefix, cairn_list_cb cb,
-           void *userdata)
+local_list(void *instance, const char *prefix, cairn_list_cb cb, void *userdata)
 {
 	struct local_walk w = {
-		.lc = instance,
-		.warn = 1,
-		.visit = local_list_visit,
-		.cb = cb,
-		.userdata = userdata,
+	        .lc = instance,
+	        .warn = 1,
+	        .visit = local_list_visit,
+	        .cb = cb,
+	        .userdata = userdata,
 	};
 
 	return local_walk(&w, prefix ? prefix : "");
@@ -1540,12 +1523,12 @@ local_remove(void *instance, const char *key)
 		local_host->log(lc->ctx, CAIRN_LOG_WARN,
 		                "removed %s, %s planted in the store where a backup "
 		                "object belongs (only the entry itself, nothing it "
-		                "points at)", path, local_kind(st.st_mode));
+		                "points at)",
+		                path, local_kind(st.st_mode));
 	local_prune(lc, key);
 	goto out;
 notfound:
-	local_error(lc->ctx, "backup object %s not found: there is no file %s",
-	            key, path);
+	local_error(lc->ctx, "backup object %s not found: there is no file %s", key, path);
 	rc = CAIRN_E_NOTFOUND;
 out:
 	if (dfd >= 0)
@@ -1555,8 +1538,8 @@ out:
 }
 
 static int
-local_usage_visit(struct local_walk *w, int dfd, const char *name,
-                  const char *key, const struct stat *st)
+local_usage_visit(struct local_walk *w, int dfd, const char *name, const char *key,
+                  const struct stat *st)
 {
 	(void)dfd;
 	(void)name;
@@ -1570,8 +1553,8 @@ local_usage(void *instance, struct cairn_usage *usage)
 {
 	struct local *lc = instance;
 	struct local_walk w = {
-		.lc = lc,
-		.visit = local_usage_visit,
+	        .lc = lc,
+	        .visit = local_usage_visit,
 	};
 	struct statvfs vfs;
 	char *p, *up;
@@ -1586,10 +1569,11 @@ local_usage(void *instance, struct cairn_usage *usage)
 	if (!p)
 		return local_nomem(lc->ctx, "measuring the store");
 	while (statvfs(p, &vfs) < 0) {
-		if ((errno != ENOENT && errno != ENOTDIR) || !strcmp(p, "/") ||
-		    !strcmp(p, ".")) {
-			rc = local_fail(lc->ctx, errno, "cannot measure the file "
-			                "system holding", p, NULL);
+		if ((errno != ENOENT && errno != ENOTDIR) || !strcmp(p, "/") || !strcmp(p, ".")) {
+			rc = local_fail(lc->ctx, errno,
+			                "cannot measure the file "
+			                "system holding",
+			                p, NULL);
 			free(p);
 			return rc;
 		}
@@ -1636,8 +1620,7 @@ local_job_check(cairn_ctx *ctx, const char *name)
 		why = "it is longer than a file name may be";
 	if (!why)
 		return 0;
-	local_error(ctx, "invalid job name \"%s\": %s; rename the job",
-	            name ? name : "", why);
+	local_error(ctx, "invalid job name \"%s\": %s; rename the job", name ? name : "", why);
 	return CAIRN_E_CONFIG;
 }
 
@@ -1664,10 +1647,11 @@ local_holder(int fd, char *out, size_t size)
 		if (!(word[k] = strtok_r(k ? NULL : line, " ", &save)))
 			break;
 	if (k == 3)
-		snprintf(out, size, "pid %.20s on host %.64s since %.32s", word[0],
-		         word[1], word[2]);
+		snprintf(out, size, "pid %.20s on host %.64s since %.32s", word[0], word[1],
+		         word[2]);
 	else
-		snprintf(out, size, "another run (it has not written its pid "
+		snprintf(out, size,
+		         "another run (it has not written its pid "
 		         "into the lock file yet)");
 }
 
@@ -1685,11 +1669,9 @@ local_holder_write(int fd)
 		strcpy(host, "?");
 	host[sizeof(host) - 1] = '\0';
 	host[strcspn(host, " \n")] = '\0';
-	if (!gmtime_r(&now, &tm) ||
-	    !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
+	if (!gmtime_r(&now, &tm) || !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm))
 		strcpy(when, "?");
-	len = snprintf(line, sizeof(line), "%ld %s %s\n", (long)getpid(),
-	               *host ? host : "?", when);
+	len = snprintf(line, sizeof(line), "%ld %s %s\n", (long)getpid(), *host ? host : "?", when);
 	if (ftruncate(fd, 0) == 0)
 		(void)!pwrite(fd, line, (size_t)len, 0);
 }
@@ -1698,14 +1680,14 @@ static int
 local_lock(void *instance, const char *name, cairn_sink_lock **lock)
 {
 	struct local *lc = instance;
-	struct timespec pause = { 0, LOCAL_LOCK_WAIT_NS };
+	struct timespec pause = {0, LOCAL_LOCK_WAIT_NS};
 	struct local_walk w = {
-		.lc = lc,
-		.prefix = "",
-		.hidden = 1,
-		.rmdirs = 1,
-		.anyage = 1,
-		.visit = local_sweep_visit,
+	        .lc = lc,
+	        .prefix = "",
+	        .hidden = 1,
+	        .rmdirs = 1,
+	        .anyage = 1,
+	        .visit = local_sweep_visit,
 	};
 	char *dir = NULL, *path = NULL, *keybase = NULL, holder[200];
 	cairn_sink_lock *lk;
@@ -1727,25 +1709,21 @@ local_lock(void *instance, const char *name, cairn_sink_lock **lock)
 	}
 	/* Look before opening, as for objects: only a regular file (or
 	 * nothing) is opened. */
-	if (fstatat(jfd, LOCAL_LOCK_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    !S_ISREG(st.st_mode)) {
+	if (fstatat(jfd, LOCAL_LOCK_NAME, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode)) {
 		rc = local_planted(lc, 0, path, st.st_mode, "a regular file");
 		goto fail;
 	}
-	fd = openat(jfd, LOCAL_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW |
-	                                          O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
-	            0600);
+	fd = openat(jfd, LOCAL_LOCK_NAME,
+	            O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		if (errno == ELOOP)
 			rc = local_planted(lc, 0, path, S_IFLNK, "a regular file");
 		else
-			rc = local_fail(lc->ctx, errno, "cannot open the lock file",
-			                path, NULL);
+			rc = local_fail(lc->ctx, errno, "cannot open the lock file", path, NULL);
 		goto fail;
 	}
 	if (fstat(fd, &st) < 0) {
-		rc = local_fail(lc->ctx, errno, "cannot stat the lock file", path,
-		                NULL);
+		rc = local_fail(lc->ctx, errno, "cannot stat the lock file", path, NULL);
 		goto fail;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -1763,9 +1741,10 @@ local_lock(void *instance, const char *name, cairn_sink_lock **lock)
 		}
 		if (tries >= LOCAL_LOCK_TRIES || local_host->cancelled(lc->ctx)) {
 			local_holder(fd, holder, sizeof(holder));
-			local_error(lc->ctx, "backup store %s is locked for job %s "
-			            "by %s; wait for that run or stop it", lc->root,
-			            name, holder);
+			local_error(lc->ctx,
+			            "backup store %s is locked for job %s "
+			            "by %s; wait for that run or stop it",
+			            lc->root, name, holder);
 			rc = CAIRN_E_LOCKED;
 			goto fail;
 		}
@@ -1818,33 +1797,33 @@ local_unlock(cairn_sink_lock *lk)
 /* ----------------------------------------------------------- descriptor */
 
 static const struct cairn_sink_ops local_ops = {
-	.struct_size = sizeof(struct cairn_sink_ops),
-	.create = local_create,
-	.destroy = local_destroy,
-	.open_write = local_open_write,
-	.write = local_write,
-	.commit = local_commit,
-	.abort = local_abort,
-	.open_read = local_open_read,
-	.read = local_read,
-	.close_read = local_close_read,
-	.list = local_list,
-	.remove = local_remove,
-	.usage = local_usage,
-	.lock = local_lock,
-	.unlock = local_unlock,
+        .struct_size = sizeof(struct cairn_sink_ops),
+        .create = local_create,
+        .destroy = local_destroy,
+        .open_write = local_open_write,
+        .write = local_write,
+        .commit = local_commit,
+        .abort = local_abort,
+        .open_read = local_open_read,
+        .read = local_read,
+        .close_read = local_close_read,
+        .list = local_list,
+        .remove = local_remove,
+        .usage = local_usage,
+        .lock = local_lock,
+        .unlock = local_unlock,
 };
 
 static const struct cairn_plugin local_plugin = {
-	.struct_size = sizeof(struct cairn_plugin),
-	.abi_major = CAIRN_ABI_MAJOR,
-	.abi_minor = CAIRN_ABI_MINOR,
-	.name = "local",
-	.version = "0.1.0",
-	.kind = CAIRN_KIND_SINK,
-	.description = "a local directory as backup store, written atomically",
-	.keys = local_keys,
-	.sink = &local_ops,
+        .struct_size = sizeof(struct cairn_plugin),
+        .abi_major = CAIRN_ABI_MAJOR,
+        .abi_minor = CAIRN_ABI_MINOR,
+        .name = "local",
+        .version = "0.1.0",
+        .kind = CAIRN_KIND_SINK,
+        .description = "a local directory as backup store, written atomically",
+        .keys = local_keys,
+        .sink = &local_ops,
 };
 
 CAIRN_EXPORT const struct cairn_plugin *

@@ -16,15 +16,15 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const struct cairn_key keys[] = {
-	{"path", CAIRN_KEY_PATH, 0, NULL, "a path"},
-	{"name", CAIRN_KEY_STRING, 0, "x", "a string"},
-	{"count", CAIRN_KEY_INT, 0, "3", "an int"},
-	{"fsync", CAIRN_KEY_BOOL, 0, "yes", "a bool"},
-	{"limit", CAIRN_KEY_SIZE, 0, "1M", "a size"},
-	{"timeout", CAIRN_KEY_DURATION, 0, "1h", "a duration"},
-	{"exclude", CAIRN_KEY_LIST, 0, NULL, "a list"},
-	{"password", CAIRN_KEY_STRING, CAIRN_KEY_SECRET, NULL, "a secret"},
-	{NULL, 0, 0, NULL, NULL},
+        {"path", CAIRN_KEY_PATH, 0, NULL, "a path"},
+        {"name", CAIRN_KEY_STRING, 0, "x", "a string"},
+        {"count", CAIRN_KEY_INT, 0, "3", "an int"},
+        {"fsync", CAIRN_KEY_BOOL, 0, "yes", "a bool"},
+        {"limit", CAIRN_KEY_SIZE, 0, "1M", "a size"},
+        {"timeout", CAIRN_KEY_DURATION, 0, "1h", "a duration"},
+        {"exclude", CAIRN_KEY_LIST, 0, NULL, "a list"},
+        {"password", CAIRN_KEY_STRING, CAIRN_KEY_SECRET, NULL, "a secret"},
+        {NULL, 0, 0, NULL, NULL},
 };
 
 int

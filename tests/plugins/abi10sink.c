@@ -214,42 +214,45 @@ k_remove(void *inst, const char *key)
 	struct sink *s = inst;
 	char *name = flat(key, "");
 	int rc = name && unlinkat(s->dfd, name, 0) == 0 ? 0
-	         : errno == ENOENT ? CAIRN_E_NOTFOUND : CAIRN_E_IO;
+	         : errno == ENOENT                      ? CAIRN_E_NOTFOUND
+	                                                : CAIRN_E_IO;
 	free(name);
 	return rc;
 }
 
 static const struct cairn_key keys[] = {
-	{.name = "dir", .type = CAIRN_KEY_PATH, .flags = CAIRN_KEY_REQUIRED,
-	 .help = "the directory that holds the objects"},
-	{.name = NULL},
+        {.name = "dir",
+         .type = CAIRN_KEY_PATH,
+         .flags = CAIRN_KEY_REQUIRED,
+         .help = "the directory that holds the objects"},
+        {.name = NULL},
 };
 
 static const struct cairn_sink_ops ops = {
-	.struct_size = sizeof(struct cairn_sink_ops),
-	.create = k_create,
-	.destroy = k_destroy,
-	.open_write = k_open_write,
-	.write = k_write,
-	.commit = k_commit,
-	.abort = k_abort,
-	.open_read = k_open_read,
-	.read = k_read,
-	.close_read = k_close_read,
-	.list = k_list,
-	.remove = k_remove,
+        .struct_size = sizeof(struct cairn_sink_ops),
+        .create = k_create,
+        .destroy = k_destroy,
+        .open_write = k_open_write,
+        .write = k_write,
+        .commit = k_commit,
+        .abort = k_abort,
+        .open_read = k_open_read,
+        .read = k_read,
+        .close_read = k_close_read,
+        .list = k_list,
+        .remove = k_remove,
 };
 
 static const struct cairn_plugin plugin = {
-	.struct_size = sizeof(struct cairn_plugin),
-	.abi_major = CAIRN_ABI_MAJOR,
-	.abi_minor = CAIRN_ABI_MINOR,
-	.name = "abi10sink",
-	.version = "1.0",
-	.kind = CAIRN_KIND_SINK,
-	.description = "a sink built against ABI 1.0 (test)",
-	.keys = keys,
-	.sink = &ops,
+        .struct_size = sizeof(struct cairn_plugin),
+        .abi_major = CAIRN_ABI_MAJOR,
+        .abi_minor = CAIRN_ABI_MINOR,
+        .name = "abi10sink",
+        .version = "1.0",
+        .kind = CAIRN_KIND_SINK,
+        .description = "a sink built against ABI 1.0 (test)",
+        .keys = keys,
+        .sink = &ops,
 };
 
 const struct cairn_plugin *

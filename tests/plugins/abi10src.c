@@ -45,7 +45,12 @@ a_destroy(void *inst)
 	free(s);
 }
 
-static const char *a_ext(void *inst) { (void)inst; return "raw"; }
+static const char *
+a_ext(void *inst)
+{
+	(void)inst;
+	return "raw";
+}
 
 static int
 a_backup(void *inst, struct cairn_out *out)
@@ -80,8 +85,10 @@ a_restore(void *inst, struct cairn_in *in, unsigned flags)
 	char buf[4096];
 	ssize_t n;
 	int rc = 0;
-	int fd = open(s->output, O_WRONLY | O_CREAT | O_CLOEXEC |
-	                                 (flags & CAIRN_RESTORE_FORCE ? O_TRUNC : O_EXCL), 0600);
+	int fd = open(s->output,
+	              O_WRONLY | O_CREAT | O_CLOEXEC |
+	                      (flags & CAIRN_RESTORE_FORCE ? O_TRUNC : O_EXCL),
+	              0600);
 	if (fd < 0) {
 		host->set_error(s->ctx, "cannot create %s: %s", s->output, strerror(errno));
 		return errno == EEXIST ? CAIRN_E_EXISTS : CAIRN_E_IO;
@@ -100,32 +107,36 @@ a_restore(void *inst, struct cairn_in *in, unsigned flags)
 }
 
 static const struct cairn_key keys[] = {
-	{.name = "input", .type = CAIRN_KEY_PATH, .flags = CAIRN_KEY_REQUIRED,
-	 .help = "the file backed up"},
-	{.name = "output", .type = CAIRN_KEY_PATH, .flags = CAIRN_KEY_REQUIRED,
-	 .help = "the file restored to"},
-	{.name = NULL},
+        {.name = "input",
+         .type = CAIRN_KEY_PATH,
+         .flags = CAIRN_KEY_REQUIRED,
+         .help = "the file backed up"},
+        {.name = "output",
+         .type = CAIRN_KEY_PATH,
+         .flags = CAIRN_KEY_REQUIRED,
+         .help = "the file restored to"},
+        {.name = NULL},
 };
 
 static const struct cairn_source_ops ops = {
-	.struct_size = sizeof(struct cairn_source_ops),
-	.create = a_create,
-	.destroy = a_destroy,
-	.file_extension = a_ext,
-	.backup = a_backup,
-	.restore = a_restore,
+        .struct_size = sizeof(struct cairn_source_ops),
+        .create = a_create,
+        .destroy = a_destroy,
+        .file_extension = a_ext,
+        .backup = a_backup,
+        .restore = a_restore,
 };
 
 static const struct cairn_plugin plugin = {
-	.struct_size = sizeof(struct cairn_plugin),
-	.abi_major = CAIRN_ABI_MAJOR,
-	.abi_minor = CAIRN_ABI_MINOR,
-	.name = "abi10src",
-	.version = "1.0",
-	.kind = CAIRN_KIND_SOURCE,
-	.description = "a source built against ABI 1.0 (test)",
-	.keys = keys,
-	.source = &ops,
+        .struct_size = sizeof(struct cairn_plugin),
+        .abi_major = CAIRN_ABI_MAJOR,
+        .abi_minor = CAIRN_ABI_MINOR,
+        .name = "abi10src",
+        .version = "1.0",
+        .kind = CAIRN_KIND_SOURCE,
+        .description = "a source built against ABI 1.0 (test)",
+        .keys = keys,
+        .source = &ops,
 };
 
 const struct cairn_plugin *

@@ -2,12 +2,12 @@
 #include <cairn/plugin.h>
 
 static const struct cairn_plugin badabi = {
-	.struct_size = sizeof(struct cairn_plugin),
-	.abi_major = 99,
-	.abi_minor = 0,
-	.name = "badabi",
-	.version = "9.9",
-	.kind = CAIRN_KIND_SOURCE,
+        .struct_size = sizeof(struct cairn_plugin),
+        .abi_major = 99,
+        .abi_minor = 0,
+        .name = "badabi",
+        .version = "9.9",
+        .kind = CAIRN_KIND_SOURCE,
 };
 
 const struct cairn_plugin *

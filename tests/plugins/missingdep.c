@@ -4,12 +4,12 @@
 int cairn_testdep_answer(void);
 
 static const struct cairn_plugin missingdep = {
-	.struct_size = sizeof(struct cairn_plugin),
-	.abi_major = CAIRN_ABI_MAJOR,
-	.abi_minor = CAIRN_ABI_MINOR,
-	.name = "missingdep",
-	.version = "1",
-	.kind = CAIRN_KIND_SOURCE,
+        .struct_size = sizeof(struct cairn_plugin),
+        .abi_major = CAIRN_ABI_MAJOR,
+        .abi_minor = CAIRN_ABI_MINOR,
+        .name = "missingdep",
+        .version = "1",
+        .kind = CAIRN_KIND_SOURCE,
 };
 
 const struct cairn_plugin *

@@ -50,14 +50,14 @@ fake_stat_set(cairn_ctx *ctx, const char *key, int64_t value)
 }
 
 const struct cairn_host fake_host = {
-	.struct_size = sizeof(struct cairn_host),
-	.abi_major = CAIRN_ABI_MAJOR,
-	.abi_minor = CAIRN_ABI_MINOR,
-	.cairn_version = "test",
-	.log = fake_log,
-	.set_error = fake_set_error,
-	.cancelled = fake_cancelled,
-	.stat = fake_stat_set,
+        .struct_size = sizeof(struct cairn_host),
+        .abi_major = CAIRN_ABI_MAJOR,
+        .abi_minor = CAIRN_ABI_MINOR,
+        .cairn_version = "test",
+        .log = fake_log,
+        .set_error = fake_set_error,
+        .cancelled = fake_cancelled,
+        .stat = fake_stat_set,
 };
 
 cairn_ctx *

@@ -6,11 +6,14 @@
 #include <cairn/plugin.h>
 
 struct cairn_ctx {
-	char error[2048];      /* last set_error() */
-	char log[8192];        /* every log line, '\n'-separated */
-	int warnings;          /* log lines at CAIRN_LOG_WARN */
-	int cancelled;         /* what host->cancelled() answers */
-	struct { char key[128]; int64_t value; } stats[64];
+	char error[2048]; /* last set_error() */
+	char log[8192];   /* every log line, '\n'-separated */
+	int warnings;     /* log lines at CAIRN_LOG_WARN */
+	int cancelled;    /* what host->cancelled() answers */
+	struct {
+		char key[128];
+		int64_t value;
+	} stats[64];
 	int nstats;
 };
 

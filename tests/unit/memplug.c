@@ -43,8 +43,19 @@ struct memreader {
 	size_t pos;
 };
 
-static int ms_create(cairn_ctx *c, const struct cairn_config *cfg, void **i) { (void)c; (void)cfg; (void)i; return 0; }
-static void ms_destroy(void *i) { (void)i; }
+static int
+ms_create(cairn_ctx *c, const struct cairn_config *cfg, void **i)
+{
+	(void)c;
+	(void)cfg;
+	(void)i;
+	return 0;
+}
+static void
+ms_destroy(void *i)
+{
+	(void)i;
+}
 
 static int
 ms_open_write(void *inst, const char *key, cairn_sink_writer **out)
@@ -150,7 +161,11 @@ ms_read(cairn_sink_reader *rd, void *buf, size_t len)
 	return (ssize_t)n;
 }
 
-static void ms_close_read(cairn_sink_reader *r) { free(r); }
+static void
+ms_close_read(cairn_sink_reader *r)
+{
+	free(r);
+}
 
 static int
 ms_list(void *inst, const char *prefix, cairn_list_cb cb, void *ud)
@@ -201,9 +216,25 @@ memsrc_byte(uint64_t i)
 	return (unsigned char)("cairn streams bytes "[i % 20] ^ ((i >> 12) & 0x7));
 }
 
-static int ss_create(cairn_ctx *c, const struct cairn_config *cfg, void **i) { (void)c; (void)cfg; (void)i; return 0; }
-static void ss_destroy(void *i) { (void)i; }
-static const char *ss_ext(void *i) { (void)i; return "bin"; }
+static int
+ss_create(cairn_ctx *c, const struct cairn_config *cfg, void **i)
+{
+	(void)c;
+	(void)cfg;
+	(void)i;
+	return 0;
+}
+static void
+ss_destroy(void *i)
+{
+	(void)i;
+}
+static const char *
+ss_ext(void *i)
+{
+	(void)i;
+	return "bin";
+}
 
 static int
 ss_backup(void *inst, struct cairn_out *out)
@@ -274,19 +305,30 @@ ss_verify(void *inst, struct cairn_in *in)
 static const struct cairn_key no_keys[] = {{.name = NULL}};
 
 static struct loaded_plugin memsink_plugin = {
-	.name = "memsink",
-	.desc = {.name = "memsink", .version = "1", .kind = CAIRN_KIND_SINK, .keys = no_keys},
-	.sink = {.create = ms_create, .destroy = ms_destroy, .open_write = ms_open_write,
-	         .write = ms_write, .commit = ms_commit, .abort = ms_abort,
-	         .open_read = ms_open_read, .read = ms_read, .close_read = ms_close_read,
-	         .list = ms_list, .remove = ms_remove},
+        .name = "memsink",
+        .desc = {.name = "memsink", .version = "1", .kind = CAIRN_KIND_SINK, .keys = no_keys},
+        .sink = {.create = ms_create,
+                 .destroy = ms_destroy,
+                 .open_write = ms_open_write,
+                 .write = ms_write,
+                 .commit = ms_commit,
+                 .abort = ms_abort,
+                 .open_read = ms_open_read,
+                 .read = ms_read,
+                 .close_read = ms_close_read,
+                 .list = ms_list,
+                 .remove = ms_remove},
 };
 
 static struct loaded_plugin memsrc_plugin = {
-	.name = "memsrc",
-	.desc = {.name = "memsrc", .version = "1", .kind = CAIRN_KIND_SOURCE, .keys = no_keys},
-	.source = {.create = ss_create, .destroy = ss_destroy, .file_extension = ss_ext,
-	           .backup = ss_backup, .restore = ss_restore, .verify = ss_verify},
+        .name = "memsrc",
+        .desc = {.name = "memsrc", .version = "1", .kind = CAIRN_KIND_SOURCE, .keys = no_keys},
+        .source = {.create = ss_create,
+                   .destroy = ss_destroy,
+                   .file_extension = ss_ext,
+                   .backup = ss_backup,
+                   .restore = ss_restore,
+                   .verify = ss_verify},
 };
 
 static struct instance *
@@ -297,8 +339,8 @@ make(struct loaded_plugin *lp, enum section_kind kind, const char *name, void *i
 	in->name = name;
 	in->kind = kind;
 	in->inst = inst;
-	in->ctx.label = xasprintf("%s %s (%s)", kind == SECTION_SINK ? "sink" : "source", name,
-	                          lp->name);
+	in->ctx.label =
+	        xasprintf("%s %s (%s)", kind == SECTION_SINK ? "sink" : "source", name, lp->name);
 	in->ctx.scratch_tag = xasprintf("%s-%s", kind == SECTION_SINK ? "sink" : "source", name);
 	return in;
 }

@@ -17,17 +17,17 @@ struct memobj {
 struct memsink {
 	struct memobj objs[64];
 	size_t nobjs;
-	int64_t fail_write_at;  /* fail the write that passes this many bytes; -1 never */
+	int64_t fail_write_at;       /* fail the write that passes this many bytes; -1 never */
 	const char *fail_commit_key; /* commit of a key containing this fails */
 	const char *fail_open_key;   /* open_write of a key containing this fails */
-	int open_writers;       /* writers neither committed nor aborted */
+	int open_writers;            /* writers neither committed nor aborted */
 	int aborts, commits;
-	int store;              /* keep the bytes (else only count them) */
+	int store; /* keep the bytes (else only count them) */
 	/* when the manifest is committed, drop the object whose key contains
 	 * this: another run removing it behind our back */
 	const char *vanish_key;
-	uint64_t written;       /* bytes ever written */
-	cairn_ctx *ctx;         /* the instance's context (for the host table) */
+	uint64_t written; /* bytes ever written */
+	cairn_ctx *ctx;   /* the instance's context (for the host table) */
 	/* open_write sets this error detail and still succeeds: a detail
 	 * that must not explain a later failure */
 	const char *stale_detail;
@@ -39,21 +39,21 @@ struct memsink {
 };
 
 struct memsrc {
-	uint64_t bytes;        /* how much backup() writes */
-	int64_t fail_at;       /* backup fails after this many bytes; -1 never */
-	int64_t cancel_at;     /* raise the cancel flag after this many; -1 never */
-	int write_rc;          /* the first failed out->write's code */
+	uint64_t bytes;    /* how much backup() writes */
+	int64_t fail_at;   /* backup fails after this many bytes; -1 never */
+	int64_t cancel_at; /* raise the cancel flag after this many; -1 never */
+	int write_rc;      /* the first failed out->write's code */
 	/* what restore() read back */
 	unsigned char *restored;
 	size_t restored_len;
 	int keep_restored;
-	int restore_calls;     /* how often restore() was called */
-	int last_read_rc;      /* what restore()'s final in->read returned */
+	int restore_calls; /* how often restore() was called */
+	int last_read_rc;  /* what restore()'s final in->read returned */
 	cairn_ctx *ctx;
 	/* restore() puts a file into the scratch directory, and notes it */
 	int use_scratch;
 	char scratch[4096];
-	int announced;         /* backup() calls progress_total */
+	int announced; /* backup() calls progress_total */
 };
 
 /* Make the memsrc plugin declare CAIRN_SOURCE_STAGED_RESTORE (or not). */

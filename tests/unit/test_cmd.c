@@ -29,21 +29,21 @@ exit_for_maps_every_outcome(void **state)
 	static const struct {
 		int rc, exit;
 	} map[] = {
-		{CAIRN_OK, CAIRN_EXIT_OK},
-		{CAIRN_E_CONFIG, CAIRN_EXIT_CONFIG},
-		{CAIRN_E_IO, CAIRN_EXIT_FAILED},
-		{CAIRN_E_AUTH, CAIRN_EXIT_FAILED},
-		/* a plugin's own "not found" (a missing bucket) is a failure */
-		{CAIRN_E_NOTFOUND, CAIRN_EXIT_FAILED},
-		{CAIRN_E_CORRUPT, CAIRN_EXIT_CORRUPT},
-		{CAIRN_E_RETRYABLE, CAIRN_EXIT_FAILED},
-		{CAIRN_E_NOMEM, CAIRN_EXIT_FAILED},
-		{CAIRN_E_UNSUPPORTED, CAIRN_EXIT_FAILED},
-		{CAIRN_E_EXISTS, CAIRN_EXIT_EXISTS},
-		{CAIRN_E_LOCKED, CAIRN_EXIT_LOCKED},
-		/* a plugin that cannot be loaded */
-		{INSTANCE_E_PLUGIN, CAIRN_EXIT_PLUGIN},
-		{-99, CAIRN_EXIT_FAILED},
+	        {CAIRN_OK, CAIRN_EXIT_OK},
+	        {CAIRN_E_CONFIG, CAIRN_EXIT_CONFIG},
+	        {CAIRN_E_IO, CAIRN_EXIT_FAILED},
+	        {CAIRN_E_AUTH, CAIRN_EXIT_FAILED},
+	        /* a plugin's own "not found" (a missing bucket) is a failure */
+	        {CAIRN_E_NOTFOUND, CAIRN_EXIT_FAILED},
+	        {CAIRN_E_CORRUPT, CAIRN_EXIT_CORRUPT},
+	        {CAIRN_E_RETRYABLE, CAIRN_EXIT_FAILED},
+	        {CAIRN_E_NOMEM, CAIRN_EXIT_FAILED},
+	        {CAIRN_E_UNSUPPORTED, CAIRN_EXIT_FAILED},
+	        {CAIRN_E_EXISTS, CAIRN_EXIT_EXISTS},
+	        {CAIRN_E_LOCKED, CAIRN_EXIT_LOCKED},
+	        /* a plugin that cannot be loaded */
+	        {INSTANCE_E_PLUGIN, CAIRN_EXIT_PLUGIN},
+	        {-99, CAIRN_EXIT_FAILED},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
@@ -86,7 +86,8 @@ setup(void **state)
 	fp = fopen(f->path, "w");
 	if (!fp)
 		return -1;
-	fprintf(fp, "[cairn]\nstate_dir = %s/state\nplugin_dir = %s\n\n"
+	fprintf(fp,
+	        "[cairn]\nstate_dir = %s/state\nplugin_dir = %s\n\n"
 	        "[source gone]\nplugin = nosuchplugin\n\n"
 	        "[source missingdb]\nplugin = createnotfound\n\n"
 	        "[source wrong]\nplugin = wrongkind\n\n"
@@ -149,10 +150,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(exit_for_maps_every_outcome),
-		cmocka_unit_test(exit_for_a_cancel_names_the_signal),
-		T(make_instance_tells_the_failures_apart),
-		T(make_instance_a_plugins_not_found_is_a_failure),
+	        cmocka_unit_test(exit_for_maps_every_outcome),
+	        cmocka_unit_test(exit_for_a_cancel_names_the_signal),
+	        T(make_instance_tells_the_failures_apart),
+	        T(make_instance_a_plugins_not_found_is_a_failure),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -32,7 +32,7 @@ struct mem {
 	size_t chunk;     /* largest piece handed out per pull; 0: all asked */
 	int fail_at_emit; /* emit number that fails with CAIRN_E_IO; -1: none */
 	int emits;
-	int fail_pull;    /* pull fails with CAIRN_E_IO once this much was read */
+	int fail_pull; /* pull fails with CAIRN_E_IO once this much was read */
 };
 
 static void
@@ -84,7 +84,7 @@ mem_new(void)
 static unsigned char *
 make_data(size_t len, uint32_t seed)
 {
-	static const char *words[] = {"backup", "restore", "cairn", "sink", "source",
+	static const char *words[] = {"backup", "restore",  "cairn", "sink", "source",
 	                              "object", "manifest", "frame", "zstd", "level"};
 	unsigned char *p = malloc(len ? len : 1);
 	uint32_t x = seed;
@@ -123,8 +123,8 @@ make_random(size_t len, uint32_t seed)
 
 /* Compress data in pieces of `piece` bytes; returns the compressed bytes. */
 static struct mem
-compress_all(enum compression c, int level, int threads, const unsigned char *data,
-             size_t len, size_t piece)
+compress_all(enum compression c, int level, int threads, const unsigned char *data, size_t len,
+             size_t piece)
 {
 	struct mem m = mem_new();
 	char *err = NULL;
@@ -178,8 +178,8 @@ decompress_all(enum compression c, struct mem *m, size_t outpiece, int *rc, char
 }
 
 static void
-roundtrip(enum compression c, int level, int threads, size_t len, size_t piece,
-          size_t outpiece, size_t chunk)
+roundtrip(enum compression c, int level, int threads, size_t len, size_t piece, size_t outpiece,
+          size_t chunk)
 {
 	unsigned char *data = make_data(len, (uint32_t)len);
 	struct mem m = compress_all(c, level, threads, data, len, piece);
@@ -188,8 +188,8 @@ roundtrip(enum compression c, int level, int threads, size_t len, size_t piece,
 	m.chunk = chunk;
 	struct mem out = decompress_all(c, &m, outpiece, &rc, &err);
 	if (rc)
-		fail_msg("%s, %zu bytes: decompression failed: %d %s", compression_name(c), len,
-		         rc, err ? err : "");
+		fail_msg("%s, %zu bytes: decompression failed: %d %s", compression_name(c), len, rc,
+		         err ? err : "");
 	assert_int_equal(out.len, len);
 	assert_true(len == 0 || memcmp(out.p, data, len) == 0);
 	if (c == COMP_NONE)
@@ -533,7 +533,7 @@ emit_failure_is_returned_and_nothing_more_goes_out(void **state)
 			int rc = 0;
 			m.fail_at_emit = 1;
 			struct compressor *z =
-				compressor_new(all[i], -1, threads, emit_mem, &m, &err);
+			        compressor_new(all[i], -1, threads, emit_mem, &m, &err);
 			assert_non_null(z);
 			for (size_t off = 0; off < len && !rc; off += 65536)
 				rc = compressor_write(z, data + off, 65536, &err);
@@ -545,7 +545,8 @@ emit_failure_is_returned_and_nothing_more_goes_out(void **state)
 			int emits = m.emits;
 			if (all[i] != COMP_NONE) {
 				/* further calls answer the same and emit nothing */
-				assert_int_equal(compressor_write(z, data, 65536, &err), CAIRN_E_IO);
+				assert_int_equal(compressor_write(z, data, 65536, &err),
+				                 CAIRN_E_IO);
 				assert_int_equal(compressor_finish(z, &err), CAIRN_E_IO);
 			}
 			compressor_free(z);
@@ -597,19 +598,19 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(roundtrips_for_every_compression),
-		cmocka_unit_test(zstd_roundtrips_with_more_threads_and_levels),
-		cmocka_unit_test(zstd_output_is_reproducible),
-		cmocka_unit_test(zstd_frames_carry_a_content_checksum),
-		cmocka_unit_test(zstd_flipped_byte_in_raw_block_fails),
-		cmocka_unit_test(zstd_damage_anywhere_fails),
-		cmocka_unit_test(zstd_rejects_empty_trailing_and_foreign_data),
-		cmocka_unit_test(zstd_reads_frames_without_checksum_and_several_frames),
-		cmocka_unit_test(gzip_damage_libarchive_sees_fails),
-		cmocka_unit_test(xz_flipped_byte_fails),
-		cmocka_unit_test(emit_failure_is_returned_and_nothing_more_goes_out),
-		cmocka_unit_test(pull_failure_is_returned),
-		cmocka_unit_test(bad_level_is_refused_with_a_message),
+	        cmocka_unit_test(roundtrips_for_every_compression),
+	        cmocka_unit_test(zstd_roundtrips_with_more_threads_and_levels),
+	        cmocka_unit_test(zstd_output_is_reproducible),
+	        cmocka_unit_test(zstd_frames_carry_a_content_checksum),
+	        cmocka_unit_test(zstd_flipped_byte_in_raw_block_fails),
+	        cmocka_unit_test(zstd_damage_anywhere_fails),
+	        cmocka_unit_test(zstd_rejects_empty_trailing_and_foreign_data),
+	        cmocka_unit_test(zstd_reads_frames_without_checksum_and_several_frames),
+	        cmocka_unit_test(gzip_damage_libarchive_sees_fails),
+	        cmocka_unit_test(xz_flipped_byte_fails),
+	        cmocka_unit_test(emit_failure_is_returned_and_nothing_more_goes_out),
+	        cmocka_unit_test(pull_failure_is_returned),
+	        cmocka_unit_test(bad_level_is_refused_with_a_message),
 	};
 	alarm(300); /* a hang fails instead of stalling the run */
 	return cmocka_run_group_tests(tests, NULL, NULL);

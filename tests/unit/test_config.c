@@ -31,12 +31,11 @@
 
 #include "config.h"
 
-
 struct fx {
-	char dir[64];      /* the mkdtemp directory */
-	char path[128];    /* dir/cfg.ini */
-	char *cwd;         /* to go back to after tests that chdir */
-	char *err;         /* the last error, freed by the next call */
+	char dir[64];   /* the mkdtemp directory */
+	char path[128]; /* dir/cfg.ini */
+	char *cwd;      /* to go back to after tests that chdir */
+	char *err;      /* the last error, freed by the next call */
 	struct config *cfg;
 	struct typed_config *tc;
 };
@@ -125,55 +124,54 @@ load_err(struct fx *f, const char *text)
 }
 
 /* Four sections a job can use; the job's own keys start at line 10. */
-#define BASE                                                               \
-	"[source db]\n"                                                    \
-	"plugin = mongo\n"                                                 \
-	"[source files]\n"                                                 \
-	"plugin = files\n"                                                 \
-	"[sink local]\n"                                                   \
-	"plugin = local\n"                                                 \
-	"[retention std]\n"                                                \
-	"keep_daily = 7\n"                                                 \
+#define BASE                \
+	"[source db]\n"     \
+	"plugin = mongo\n"  \
+	"[source files]\n"  \
+	"plugin = files\n"  \
+	"[sink local]\n"    \
+	"plugin = local\n"  \
+	"[retention std]\n" \
+	"keep_daily = 7\n"  \
 	"[job nightly]\n"
 
 /* ================================================== config_load: good */
 
-static const char design_ini[] =
-	"[cairn]\n"
-	"state_dir = /var/lib/cairn\n"
-	"\n"
-	"[source plato_db]\n"
-	"plugin = mongo\n"
-	"uri = mongodb://localhost:27017/plato_menu\n"
-	"\n"
-	"[source cache]\n"
-	"plugin = redis\n"
-	"host = 127.0.0.1\n"
-	"\n"
-	"[source uploads]\n"
-	"plugin = files\n"
-	"path = /srv/plato/uploads\n"
-	"\n"
-	"[sink local]\n"
-	"plugin = local\n"
-	"path = /var/backups/cairn\n"
-	"\n"
-	"[sink offsite]\n"
-	"plugin = s3\n"
-	"endpoint = https://s3.example.com\n"
-	"bucket = plato-backups\n"
-	"\n"
-	"[retention standard]\n"
-	"keep_daily = 7\n"
-	"keep_weekly = 4\n"
-	"keep_monthly = 12\n"
-	"keep_yearly = all\n"
-	"\n"
-	"[job nightly]\n"
-	"sources = plato_db cache uploads\n"
-	"sinks = local offsite\n"
-	"retention = standard\n"
-	"compression = zstd\n";
+static const char design_ini[] = "[cairn]\n"
+                                 "state_dir = /var/lib/cairn\n"
+                                 "\n"
+                                 "[source plato_db]\n"
+                                 "plugin = mongo\n"
+                                 "uri = mongodb://localhost:27017/plato_menu\n"
+                                 "\n"
+                                 "[source cache]\n"
+                                 "plugin = redis\n"
+                                 "host = 127.0.0.1\n"
+                                 "\n"
+                                 "[source uploads]\n"
+                                 "plugin = files\n"
+                                 "path = /srv/plato/uploads\n"
+                                 "\n"
+                                 "[sink local]\n"
+                                 "plugin = local\n"
+                                 "path = /var/backups/cairn\n"
+                                 "\n"
+                                 "[sink offsite]\n"
+                                 "plugin = s3\n"
+                                 "endpoint = https://s3.example.com\n"
+                                 "bucket = plato-backups\n"
+                                 "\n"
+                                 "[retention standard]\n"
+                                 "keep_daily = 7\n"
+                                 "keep_weekly = 4\n"
+                                 "keep_monthly = 12\n"
+                                 "keep_yearly = all\n"
+                                 "\n"
+                                 "[job nightly]\n"
+                                 "sources = plato_db cache uploads\n"
+                                 "sinks = local offsite\n"
+                                 "retention = standard\n"
+                                 "compression = zstd\n";
 
 static void
 load_parses_the_design_example(void **state)
@@ -253,35 +251,34 @@ static void
 load_joins_continuations_and_skips_comments(void **state)
 {
 	struct fx *f = *state;
-	struct config *cfg = load(f,
-		"# cairn configuration\n"
-		"; another comment style\n"
-		"[job weekly]\n"                       /* before what it names */
-		"  sources = db   files\n"
-		"sinks = local ; inline comment\n"
-		"compression = gzip\n"
-		"compression_level = 9\n"
-		"description = Weekly run, all of it\n"
-		"[cairn]\n"
-		"state_dir = state/here\n"
-		"plugin_dir = ./plugins\n"
-		"[source db]\n"
-		"plugin=mongo\n"
-		"[source files]\n"
-		"  # an indented comment\n"
-		"plugin    =    files\n"
-		"[source logs]\n"
-		"plugin = files\n"
-		"[sink local]\n"
-		"plugin = local\n"
-		"[sink other]\n"
-		"plugin = local\n"
-		"[job daily]\n"
-		"sources = db\n"
-		"    files\n"
-		"\tlogs\n"
-		"sinks = local\n"
-		"        other\n");
+	struct config *cfg = load(f, "# cairn configuration\n"
+	                             "; another comment style\n"
+	                             "[job weekly]\n" /* before what it names */
+	                             "  sources = db   files\n"
+	                             "sinks = local ; inline comment\n"
+	                             "compression = gzip\n"
+	                             "compression_level = 9\n"
+	                             "description = Weekly run, all of it\n"
+	                             "[cairn]\n"
+	                             "state_dir = state/here\n"
+	                             "plugin_dir = ./plugins\n"
+	                             "[source db]\n"
+	                             "plugin=mongo\n"
+	                             "[source files]\n"
+	                             "  # an indented comment\n"
+	                             "plugin    =    files\n"
+	                             "[source logs]\n"
+	                             "plugin = files\n"
+	                             "[sink local]\n"
+	                             "plugin = local\n"
+	                             "[sink other]\n"
+	                             "plugin = local\n"
+	                             "[job daily]\n"
+	                             "sources = db\n"
+	                             "    files\n"
+	                             "\tlogs\n"
+	                             "sinks = local\n"
+	                             "        other\n");
 	const struct cfg_job *w = config_job(cfg, "weekly"), *d = config_job(cfg, "daily");
 	char *want;
 
@@ -327,11 +324,11 @@ load_reads_every_compression_and_level(void **state)
 		enum compression want;
 		int want_level;
 	} ok[] = {
-		{NULL, NULL, COMP_ZSTD, -1},  {NULL, "1", COMP_ZSTD, 1},
-		{"zstd", "19", COMP_ZSTD, 19}, {"gzip", "1", COMP_GZIP, 1},
-		{"gzip", "9", COMP_GZIP, 9},  {"xz", "0", COMP_XZ, 0},
-		{"xz", "9", COMP_XZ, 9},      {"none", NULL, COMP_NONE, -1},
-		{"xz", NULL, COMP_XZ, -1},
+	        {NULL, NULL, COMP_ZSTD, -1},   {NULL, "1", COMP_ZSTD, 1},
+	        {"zstd", "19", COMP_ZSTD, 19}, {"gzip", "1", COMP_GZIP, 1},
+	        {"gzip", "9", COMP_GZIP, 9},   {"xz", "0", COMP_XZ, 0},
+	        {"xz", "9", COMP_XZ, 9},       {"none", NULL, COMP_NONE, -1},
+	        {"xz", NULL, COMP_XZ, -1},
 	};
 	struct fx *f = *state;
 
@@ -413,10 +410,9 @@ static void
 load_allows_one_name_in_different_kinds(void **state)
 {
 	struct fx *f = *state;
-	struct config *cfg = load(f,
-		"[source web]\nplugin = files\n"
-		"[sink web]\nplugin = local\n"
-		"[job web]\nsources = web\nsinks = web\n");
+	struct config *cfg = load(f, "[source web]\nplugin = files\n"
+	                             "[sink web]\nplugin = local\n"
+	                             "[job web]\nsources = web\nsinks = web\n");
 	assert_non_null(config_section(cfg, SECTION_SOURCE, "web"));
 	assert_non_null(config_section(cfg, SECTION_SINK, "web"));
 	assert_non_null(config_job(cfg, "web"));
@@ -556,7 +552,8 @@ load_error_an_oversized_file(void **state)
 	write_ini_bytes(f, text, CONFIG_MAX_BYTES + 1);
 	err = load_err_path(f->path);
 	want = xasprintf("%s is %d bytes, over 1 MiB; an INI file that large is not a cairn "
-	                 "configuration", f->path, CONFIG_MAX_BYTES + 1);
+	                 "configuration",
+	                 f->path, CONFIG_MAX_BYTES + 1);
 	assert_contains(err, want);
 	free(want);
 	free(err);
@@ -579,7 +576,7 @@ load_reads_crlf_lines(void **state)
 {
 	struct fx *f = *state;
 	struct config *cfg = load(f, "[cairn]\r\nstate_dir = /x\r\n\r\n[source s]\r\n"
-	                                "plugin = files\r\npath = /a\r\n  /b\r\n");
+	                             "plugin = files\r\npath = /a\r\n  /b\r\n");
 	const struct cfg_section *s = config_section(cfg, SECTION_SOURCE, "s");
 	assert_string_equal(cfg->state_dir, "/x");
 	assert_non_null(s);
@@ -652,7 +649,8 @@ load_error_unknown_section_kind(void **state)
 	assert_contains(e, "cfg.ini:4:");
 	assert_contains(e, "[destination x]");
 	assert_contains(e, "unknown kind of section");
-	assert_contains(e, "use [cairn], [source NAME], [sink NAME], [retention NAME] or [job NAME]");
+	assert_contains(e,
+	                "use [cairn], [source NAME], [sink NAME], [retention NAME] or [job NAME]");
 }
 
 static void
@@ -871,20 +869,21 @@ load_error_compression_level_out_of_range(void **state)
 	static const struct {
 		const char *comp, *level, *range;
 	} bad[] = {
-		{"zstd", "0", "zstd takes a level from 1 to 19"},
-		{"zstd", "20", "zstd takes a level from 1 to 19"},
-		{"gzip", "0", "gzip takes a level from 1 to 9"},
-		{"gzip", "10", "gzip takes a level from 1 to 9"},
-		{"xz", "-1", "xz takes a level from 0 to 9"},
-		{"xz", "10", "xz takes a level from 0 to 9"},
-		{"zstd", "fast", "zstd takes a level from 1 to 19"},
-		{"gzip", "9.5", "gzip takes a level from 1 to 9"},
+	        {"zstd", "0", "zstd takes a level from 1 to 19"},
+	        {"zstd", "20", "zstd takes a level from 1 to 19"},
+	        {"gzip", "0", "gzip takes a level from 1 to 9"},
+	        {"gzip", "10", "gzip takes a level from 1 to 9"},
+	        {"xz", "-1", "xz takes a level from 0 to 9"},
+	        {"xz", "10", "xz takes a level from 0 to 9"},
+	        {"zstd", "fast", "zstd takes a level from 1 to 19"},
+	        {"gzip", "9.5", "gzip takes a level from 1 to 9"},
 	};
 	struct fx *f = *state;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char *ini = xasprintf(BASE "sources = db\nsinks = local\ncompression = %s\n"
-		                      "compression_level = %s\n", bad[i].comp, bad[i].level);
+		                           "compression_level = %s\n",
+		                      bad[i].comp, bad[i].level);
 		char *quoted = xasprintf("\"%s\"", bad[i].level);
 		const char *e = load_err(f, ini);
 		assert_contains(e, "cfg.ini:13:");
@@ -900,7 +899,7 @@ static void
 load_error_level_with_compression_none(void **state)
 {
 	const char *e = load_err(*state, BASE "sources = db\nsinks = local\n"
-	                                 "compression_level = 3\ncompression = none\n");
+	                                      "compression_level = 3\ncompression = none\n");
 	assert_contains(e, "cfg.ini:12:");
 	assert_contains(e, "[job nightly] compression_level");
 	assert_contains(e, "means nothing with compression = none; remove it");
@@ -1041,20 +1040,32 @@ load_error_line_without_equals(void **state)
 /* ======================================================= config_typed */
 
 static const struct cairn_key test_keys[] = {
-	{.name = "exclude", .type = CAIRN_KEY_LIST},
-	{.name = "timeout", .type = CAIRN_KEY_DURATION, .default_value = "30s"},
-	{.name = "chunk", .type = CAIRN_KEY_SIZE, .default_value = "1M"},
-	{.name = "fsync", .type = CAIRN_KEY_BOOL, .default_value = "yes"},
-	{.name = "retries", .type = CAIRN_KEY_INT, .default_value = "3"},
-	{.name = "label", .type = CAIRN_KEY_STRING},
-	{.name = "path", .type = CAIRN_KEY_PATH, .flags = CAIRN_KEY_REQUIRED,
-	 .help = "the directory to back up"},
-	{.name = "password", .type = CAIRN_KEY_STRING, .flags = CAIRN_KEY_SECRET},
-	{.name = "spool", .type = CAIRN_KEY_PATH, .default_value = "spool"},
-	{.name = NULL},
+        {.name = "exclude", .type = CAIRN_KEY_LIST},
+        {.name = "timeout", .type = CAIRN_KEY_DURATION, .default_value = "30s"},
+        {.name = "chunk", .type = CAIRN_KEY_SIZE, .default_value = "1M"},
+        {.name = "fsync", .type = CAIRN_KEY_BOOL, .default_value = "yes"},
+        {.name = "retries", .type = CAIRN_KEY_INT, .default_value = "3"},
+        {.name = "label", .type = CAIRN_KEY_STRING},
+        {.name = "path",
+         .type = CAIRN_KEY_PATH,
+         .flags = CAIRN_KEY_REQUIRED,
+         .help = "the directory to back up"},
+        {.name = "password", .type = CAIRN_KEY_STRING, .flags = CAIRN_KEY_SECRET},
+        {.name = "spool", .type = CAIRN_KEY_PATH, .default_value = "spool"},
+        {.name = NULL},
 };
-enum { K_EXCLUDE, K_TIMEOUT, K_CHUNK, K_FSYNC, K_RETRIES, K_LABEL, K_PATH, K_PASSWORD,
-       K_SPOOL, K_COUNT };
+enum {
+	K_EXCLUDE,
+	K_TIMEOUT,
+	K_CHUNK,
+	K_FSYNC,
+	K_RETRIES,
+	K_LABEL,
+	K_PATH,
+	K_PASSWORD,
+	K_SPOOL,
+	K_COUNT
+};
 
 /* Load "[source s]\nplugin = test\n" + body and run config_typed with
  * overrides (a NULL-terminated list, or NULL); 0 or CAIRN_E_CONFIG. */
@@ -1099,15 +1110,15 @@ typed_parses_every_type(void **state)
 	struct fx *f = *state;
 	char *want;
 	int rc = typed(f,
-		"path = data\n"
-		"label = hello  world\n"
-		"retries = -5\n"
-		"fsync = off\n"
-		"chunk = 64M\n"
-		"timeout = 2h\n"
-		"exclude = *.tmp  cache\n"
-		"\t*.log\n",
-		NULL);
+	               "path = data\n"
+	               "label = hello  world\n"
+	               "retries = -5\n"
+	               "fsync = off\n"
+	               "chunk = 64M\n"
+	               "timeout = 2h\n"
+	               "exclude = *.tmp  cache\n"
+	               "\t*.log\n",
+	               NULL);
 
 	if (rc)
 		fail_msg("%s", f->err);
@@ -1186,25 +1197,31 @@ typed_reads_sizes_durations_bools_and_ints(void **state)
 		int k;
 		int64_t want;
 	} cases[] = {
-		{"chunk=64M", K_CHUNK, 64LL << 20},
-		{"chunk=1G", K_CHUNK, 1LL << 30},
-		{"chunk=512KiB", K_CHUNK, 512LL << 10},
-		{"chunk=10", K_CHUNK, 10},
-		{"chunk=2T", K_CHUNK, 2LL << 40},
-		{"chunk=64MB", K_CHUNK, 64LL << 20},
-		{"timeout=90s", K_TIMEOUT, 90},
-		{"timeout=90", K_TIMEOUT, 90},
-		{"timeout=10m", K_TIMEOUT, 600},
-		{"timeout=2h", K_TIMEOUT, 7200},
-		{"timeout=7d", K_TIMEOUT, 7 * 86400},
-		{"timeout=1w", K_TIMEOUT, 604800},
-		{"fsync=yes", K_FSYNC, 1},   {"fsync=no", K_FSYNC, 0},
-		{"fsync=true", K_FSYNC, 1},  {"fsync=false", K_FSYNC, 0},
-		{"fsync=on", K_FSYNC, 1},    {"fsync=off", K_FSYNC, 0},
-		{"fsync=1", K_FSYNC, 1},     {"fsync=0", K_FSYNC, 0},
-		{"fsync=No", K_FSYNC, 0},    {"fsync=TRUE", K_FSYNC, 1},
-		{"retries=0", K_RETRIES, 0}, {"retries=-12", K_RETRIES, -12},
-		{"retries=9223372036854775807", K_RETRIES, INT64_MAX},
+	        {"chunk=64M", K_CHUNK, 64LL << 20},
+	        {"chunk=1G", K_CHUNK, 1LL << 30},
+	        {"chunk=512KiB", K_CHUNK, 512LL << 10},
+	        {"chunk=10", K_CHUNK, 10},
+	        {"chunk=2T", K_CHUNK, 2LL << 40},
+	        {"chunk=64MB", K_CHUNK, 64LL << 20},
+	        {"timeout=90s", K_TIMEOUT, 90},
+	        {"timeout=90", K_TIMEOUT, 90},
+	        {"timeout=10m", K_TIMEOUT, 600},
+	        {"timeout=2h", K_TIMEOUT, 7200},
+	        {"timeout=7d", K_TIMEOUT, 7 * 86400},
+	        {"timeout=1w", K_TIMEOUT, 604800},
+	        {"fsync=yes", K_FSYNC, 1},
+	        {"fsync=no", K_FSYNC, 0},
+	        {"fsync=true", K_FSYNC, 1},
+	        {"fsync=false", K_FSYNC, 0},
+	        {"fsync=on", K_FSYNC, 1},
+	        {"fsync=off", K_FSYNC, 0},
+	        {"fsync=1", K_FSYNC, 1},
+	        {"fsync=0", K_FSYNC, 0},
+	        {"fsync=No", K_FSYNC, 0},
+	        {"fsync=TRUE", K_FSYNC, 1},
+	        {"retries=0", K_RETRIES, 0},
+	        {"retries=-12", K_RETRIES, -12},
+	        {"retries=9223372036854775807", K_RETRIES, INT64_MAX},
 	};
 	struct fx *f = *state;
 
@@ -1254,24 +1271,25 @@ typed_error_bad_value_names_the_type(void **state)
 	static const struct {
 		const char *line, *key, *what;
 	} bad[] = {
-		{"retries = many", "retries", "\"many\" is not a whole number"},
-		{"retries = 1.5", "retries", "\"1.5\" is not a whole number"},
-		{"retries = 99999999999999999999", "retries", "is not a whole number"},
-		{"fsync = maybe", "fsync", "\"maybe\" is not yes or no"},
-		{"fsync = 2", "fsync", "\"2\" is not yes or no"},
-		{"chunk = 12X", "chunk", "\"12X\" is not a size such as 512K, 64M or 2G"},
-		{"chunk = -1M", "chunk", "\"-1M\" is not a size"},
-		{"chunk = 1.5G", "chunk", "\"1.5G\" is not a size"},
-		{"timeout = 5y", "timeout", "\"5y\" is not a duration such as 30s"},
-		{"timeout = soon", "timeout", "\"soon\" is not a duration"},
-		{"path =", "path", "empty path"},
+	        {"retries = many", "retries", "\"many\" is not a whole number"},
+	        {"retries = 1.5", "retries", "\"1.5\" is not a whole number"},
+	        {"retries = 99999999999999999999", "retries", "is not a whole number"},
+	        {"fsync = maybe", "fsync", "\"maybe\" is not yes or no"},
+	        {"fsync = 2", "fsync", "\"2\" is not yes or no"},
+	        {"chunk = 12X", "chunk", "\"12X\" is not a size such as 512K, 64M or 2G"},
+	        {"chunk = -1M", "chunk", "\"-1M\" is not a size"},
+	        {"chunk = 1.5G", "chunk", "\"1.5G\" is not a size"},
+	        {"timeout = 5y", "timeout", "\"5y\" is not a duration such as 30s"},
+	        {"timeout = soon", "timeout", "\"soon\" is not a duration"},
+	        {"path =", "path", "empty path"},
 	};
 	struct fx *f = *state;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		/* path first, so the bad line is always line 4 */
-		char *body = xasprintf("%s\n%s\n", strcmp(bad[i].key, "path") ? "path = /srv" : "; -",
-		                       bad[i].line);
+		char *body =
+		        xasprintf("%s\n%s\n", strcmp(bad[i].key, "path") ? "path = /srv" : "; -",
+		                  bad[i].line);
 		char *label = xasprintf("[source s] %s:", bad[i].key);
 		assert_int_equal(typed(f, body, NULL), CAIRN_E_CONFIG);
 		assert_contains(f->err, "cfg.ini:4:");
@@ -1304,8 +1322,8 @@ static void
 typed_error_broken_default_blames_the_plugin(void **state)
 {
 	static const struct cairn_key keys[] = {
-		{.name = "n", .type = CAIRN_KEY_INT, .default_value = "lots"},
-		{.name = NULL},
+	        {.name = "n", .type = CAIRN_KEY_INT, .default_value = "lots"},
+	        {.name = NULL},
 	};
 	struct fx *f = *state;
 	struct typed_config *tc = NULL;
@@ -1426,8 +1444,10 @@ typed_error_secret_given_twice(void **state)
 	struct fx *f = *state;
 
 	setenv("CAIRN_TEST_SECRET", "from-env", 1);
-	assert_int_equal(typed(f, "path = /srv\npassword = inline\npassword_env = CAIRN_TEST_SECRET\n",
-	                       NULL), CAIRN_E_CONFIG);
+	assert_int_equal(typed(f,
+	                       "path = /srv\npassword = inline\npassword_env = CAIRN_TEST_SECRET\n",
+	                       NULL),
+	                 CAIRN_E_CONFIG);
 	assert_contains(f->err, "cfg.ini:5:");
 	assert_contains(f->err, "[source s] password_env");
 	assert_contains(f->err, "already given at line 4");
@@ -1499,7 +1519,7 @@ typed_error_secret_file_not_a_file(void **state)
 	assert_int_equal(typed(f, "path = /srv\npassword_file = pw\n", NULL), CAIRN_E_CONFIG);
 	assert_contains(f->err, "bytes, over 64 KiB; a secret is one short line");
 	assert_null(strstr(f->err, "ppp")); /* never the secret itself */
-	big[SECRET_MAX_BYTES] = '\0'; /* the largest that is read */
+	big[SECRET_MAX_BYTES] = '\0';       /* the largest that is read */
 	write_file_mode(f, "pw", big, 0600);
 	assert_int_equal(typed(f, "path = /srv\npassword_file = pw\n", NULL), 0);
 	assert_int_equal(strlen(val(f, K_PASSWORD)->text), SECRET_MAX_BYTES);
@@ -1671,74 +1691,74 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(load_parses_the_design_example),
-		T(load_lookups_tell_kinds_apart),
-		T(load_joins_continuations_and_skips_comments),
-		T(load_reads_every_compression_and_level),
-		T(load_makes_a_relative_ini_path_absolute),
-		T(load_defaults_state_dir),
-		T(load_notes_a_file_others_can_read),
-		T(load_allows_one_name_in_different_kinds),
-		T(load_accepts_an_empty_file),
-		T(load_error_missing_file_suggests_c_and_env),
-		T(load_error_a_directory_is_not_a_config),
-		T(load_error_dev_zero_is_not_a_config),
-		T(load_error_a_fifo_is_not_a_config),
-		T(load_error_an_oversized_file),
-		T(load_skips_a_byte_order_mark),
-		T(load_reads_crlf_lines),
-		T(load_error_control_characters_name_the_line),
-		T(load_error_the_first_error_in_the_file_wins),
-		T(load_error_unknown_section_kind),
-		T(load_error_section_without_name),
-		T(load_error_cairn_section_with_name),
-		T(load_error_invalid_section_name),
-		T(load_error_duplicate_section),
-		T(load_error_duplicate_key),
-		T(load_error_key_outside_any_section),
-		T(load_error_unknown_key_in_cairn),
-		T(load_error_empty_directory_in_cairn),
-		T(load_error_unknown_key_in_job),
-		T(load_error_unknown_key_in_retention),
-		T(load_error_job_names_missing_source),
-		T(load_error_job_names_missing_sink),
-		T(load_error_job_names_missing_retention),
-		T(load_error_job_without_sources_or_sinks),
-		T(load_error_empty_list),
-		T(load_error_name_listed_twice),
-		T(load_error_bad_compression),
-		T(load_error_compression_level_out_of_range),
-		T(load_error_level_with_compression_none),
-		T(compression_threads_default_to_one_and_are_checked),
-		T(load_error_retention_bad_count),
-		T(load_error_retention_keeps_nothing),
-		T(load_error_plugin_section_without_plugin),
-		T(load_error_bad_plugin_name),
-		T(load_error_line_too_long),
-		T(load_error_line_without_equals),
-		T(typed_parses_every_type),
-		T(typed_applies_defaults_when_unset),
-		T(typed_empty_list_is_set_and_empty),
-		T(typed_reads_sizes_durations_bools_and_ints),
-		T(typed_error_unknown_key_suggests_near_key),
-		T(typed_error_far_unknown_key_lists_the_keys),
-		T(typed_error_bad_value_names_the_type),
-		T(typed_error_missing_required_key_names_section_line),
-		T(typed_error_broken_default_blames_the_plugin),
-		T(typed_overrides_win_over_the_ini),
-		T(typed_override_path_is_relative_to_cwd),
-		T(typed_error_unknown_override_mentions_set),
-		T(typed_error_bad_override),
-		T(typed_secret_from_file_takes_its_first_line),
-		T(typed_secret_from_environment),
-		T(typed_error_secret_given_twice),
-		T(state_dir_check_creates_a_private_directory),
-		T(state_dir_check_names_what_is_wrong),
-		T(typed_error_secret_file_missing),
-		T(typed_error_secret_file_not_a_file),
-		T(typed_error_secret_variable_unset),
-		T(typed_file_and_env_only_for_secrets),
-		T(typed_warns_about_a_secret_others_can_read),
+	        T(load_parses_the_design_example),
+	        T(load_lookups_tell_kinds_apart),
+	        T(load_joins_continuations_and_skips_comments),
+	        T(load_reads_every_compression_and_level),
+	        T(load_makes_a_relative_ini_path_absolute),
+	        T(load_defaults_state_dir),
+	        T(load_notes_a_file_others_can_read),
+	        T(load_allows_one_name_in_different_kinds),
+	        T(load_accepts_an_empty_file),
+	        T(load_error_missing_file_suggests_c_and_env),
+	        T(load_error_a_directory_is_not_a_config),
+	        T(load_error_dev_zero_is_not_a_config),
+	        T(load_error_a_fifo_is_not_a_config),
+	        T(load_error_an_oversized_file),
+	        T(load_skips_a_byte_order_mark),
+	        T(load_reads_crlf_lines),
+	        T(load_error_control_characters_name_the_line),
+	        T(load_error_the_first_error_in_the_file_wins),
+	        T(load_error_unknown_section_kind),
+	        T(load_error_section_without_name),
+	        T(load_error_cairn_section_with_name),
+	        T(load_error_invalid_section_name),
+	        T(load_error_duplicate_section),
+	        T(load_error_duplicate_key),
+	        T(load_error_key_outside_any_section),
+	        T(load_error_unknown_key_in_cairn),
+	        T(load_error_empty_directory_in_cairn),
+	        T(load_error_unknown_key_in_job),
+	        T(load_error_unknown_key_in_retention),
+	        T(load_error_job_names_missing_source),
+	        T(load_error_job_names_missing_sink),
+	        T(load_error_job_names_missing_retention),
+	        T(load_error_job_without_sources_or_sinks),
+	        T(load_error_empty_list),
+	        T(load_error_name_listed_twice),
+	        T(load_error_bad_compression),
+	        T(load_error_compression_level_out_of_range),
+	        T(load_error_level_with_compression_none),
+	        T(compression_threads_default_to_one_and_are_checked),
+	        T(load_error_retention_bad_count),
+	        T(load_error_retention_keeps_nothing),
+	        T(load_error_plugin_section_without_plugin),
+	        T(load_error_bad_plugin_name),
+	        T(load_error_line_too_long),
+	        T(load_error_line_without_equals),
+	        T(typed_parses_every_type),
+	        T(typed_applies_defaults_when_unset),
+	        T(typed_empty_list_is_set_and_empty),
+	        T(typed_reads_sizes_durations_bools_and_ints),
+	        T(typed_error_unknown_key_suggests_near_key),
+	        T(typed_error_far_unknown_key_lists_the_keys),
+	        T(typed_error_bad_value_names_the_type),
+	        T(typed_error_missing_required_key_names_section_line),
+	        T(typed_error_broken_default_blames_the_plugin),
+	        T(typed_overrides_win_over_the_ini),
+	        T(typed_override_path_is_relative_to_cwd),
+	        T(typed_error_unknown_override_mentions_set),
+	        T(typed_error_bad_override),
+	        T(typed_secret_from_file_takes_its_first_line),
+	        T(typed_secret_from_environment),
+	        T(typed_error_secret_given_twice),
+	        T(state_dir_check_creates_a_private_directory),
+	        T(state_dir_check_names_what_is_wrong),
+	        T(typed_error_secret_file_missing),
+	        T(typed_error_secret_file_not_a_file),
+	        T(typed_error_secret_variable_unset),
+	        T(typed_file_and_env_only_for_secrets),
+	        T(typed_warns_about_a_secret_others_can_read),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -39,7 +39,7 @@ struct memout {
 	char *buf;
 	size_t len, cap;
 	int calls;
-	int fail_at;   /* fail the call with this number (1-based); 0: never */
+	int fail_at; /* fail the call with this number (1-based); 0: never */
 	int fail_code;
 	void (*hook)(struct memout *m); /* run on the first call */
 	/* run on every call, with the bytes */
@@ -168,11 +168,10 @@ teardown(void **state)
 
 /* An instance for path with extra "key", "value" pairs (NULL-ended). */
 static struct files_inst *
-inst_new(struct fx *f, const char *path, const char *k1, const char *v1,
-         const char *k2, const char *v2)
+inst_new(struct fx *f, const char *path, const char *k1, const char *v1, const char *k2,
+         const char *v2)
 {
-	struct cairn_config *cfg = fake_config(files_keys, "path", path,
-	                                       k1, v1, k2, v2, NULL);
+	struct cairn_config *cfg = fake_config(files_keys, "path", path, k1, v1, k2, v2, NULL);
 	void *inst = NULL;
 	assert_int_equal(f->ops->create(f->ctx, cfg, &inst), 0);
 	fake_config_free(cfg); /* create() must have copied what it keeps */
@@ -240,9 +239,8 @@ tar_listing(const void *buf, size_t len)
 	while (archive_read_next_header(a, &e) >= ARCHIVE_WARN) {
 		const char *h = archive_entry_hardlink(e);
 		char line[8192];
-		int n = snprintf(line, sizeof(line), "\x1e%s|%s|%lld",
-		                 archive_entry_pathname(e), h ? h : "",
-		                 (long long)archive_entry_size(e));
+		int n = snprintf(line, sizeof(line), "\x1e%s|%s|%lld", archive_entry_pathname(e),
+		                 h ? h : "", (long long)archive_entry_size(e));
 		while (used + (size_t)n + 1 > cap)
 			s = realloc(s, cap *= 2);
 		memcpy(s + used, line, (size_t)n + 1);
@@ -307,8 +305,8 @@ listing_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	         S_ISDIR(st->st_mode) ? 0LL : (long long)st->st_size,
 	         /* symlink times: restored with lutimes, compare them too */
 	         (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec, target,
-	         (unsigned long long)hash,
-	         S_ISDIR(st->st_mode) ? 0UL : (unsigned long)st->st_nlink, xattr);
+	         (unsigned long long)hash, S_ISDIR(st->st_mode) ? 0UL : (unsigned long)st->st_nlink,
+	         xattr);
 	listing_lines = realloc(listing_lines, (listing_n + 1) * sizeof(char *));
 	listing_lines[listing_n++] = strdup(line);
 	return 0;
@@ -351,8 +349,8 @@ assert_same_listing(const char *a, const char *b)
 	while (*la && *lb) {
 		const char *ea = strchr(la, '\n'), *eb = strchr(lb, '\n');
 		if (ea - la != eb - lb || memcmp(la, lb, (size_t)(ea - la)) != 0) {
-			print_message("source:   %.*s\nrestored: %.*s\n",
-			              (int)(ea - la), la, (int)(eb - lb), lb);
+			print_message("source:   %.*s\nrestored: %.*s\n", (int)(ea - la), la,
+			              (int)(eb - lb), lb);
 			fail();
 		}
 		la = ea + 1;
@@ -370,7 +368,7 @@ static int caps_dropped;
 static int
 dac_enforced(void)
 {
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
 	struct __user_cap_data_struct d[2];
 	if (geteuid() != 0)
 		return 1;
@@ -387,7 +385,7 @@ dac_enforced(void)
 static void
 dac_restore(void)
 {
-	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
 	if (!caps_dropped)
 		return;
 	assert_int_equal(syscall(SYS_capset, &h, caps_saved), 0);
@@ -401,8 +399,8 @@ test_descriptor_names_keys_and_extension(void **state)
 {
 	struct fx *f = *state;
 	const struct cairn_plugin *pl = cairn_plugin_entry(&fake_host);
-	static const char *const names[] = { "path", "exclude", "one_file_system",
-		"ignore_unreadable", "xattrs", "acls" };
+	static const char *const names[] = {
+	        "path", "exclude", "one_file_system", "ignore_unreadable", "xattrs", "acls"};
 	size_t k;
 
 	assert_string_equal(pl->name, "files");
@@ -446,8 +444,8 @@ static void
 test_create_refuses_exclude_of_everything(void **state)
 {
 	struct fx *f = *state;
-	struct cairn_config *cfg = fake_config(files_keys, "path", f->src,
-	                                       "exclude", "*.tmp /", NULL);
+	struct cairn_config *cfg =
+	        fake_config(files_keys, "path", f->src, "exclude", "*.tmp /", NULL);
 	void *inst = NULL;
 	assert_int_equal(f->ops->create(f->ctx, cfg, &inst), CAIRN_E_CONFIG);
 	assert_null(inst);
@@ -483,8 +481,12 @@ test_roundtrip_keeps_content_and_metadata(void **state)
 	mkd(f->src, "sticky", 01777);
 	put(f->src, "setuid", "#!/bin/sh\n", 04755);
 	/* links */
-	assert_int_equal(symlinkat("plain.txt", AT_FDCWD, (snprintf(p, sizeof(p), "%s/link", f->src), p)), 0);
-	assert_int_equal(symlinkat("nowhere/at/all", AT_FDCWD, (snprintf(p, sizeof(p), "%s/dangling", f->src), p)), 0);
+	assert_int_equal(
+	        symlinkat("plain.txt", AT_FDCWD, (snprintf(p, sizeof(p), "%s/link", f->src), p)),
+	        0);
+	assert_int_equal(symlinkat("nowhere/at/all", AT_FDCWD,
+	                           (snprintf(p, sizeof(p), "%s/dangling", f->src), p)),
+	                 0);
 	put(f->src, "hard1", "shared inode\n", 0644);
 	mkd(f->src, "sub", 0755);
 	{
@@ -655,8 +657,7 @@ test_exclude_basename_pattern_matches_anywhere_and_prunes_dirs(void **state)
 	 * directory inside it would fail the backup. */
 	mkd(f->src, "cache/locked", 0000);
 	int enforced = dac_enforced();
-	struct files_inst *fi = inst_new(f, f->src, "exclude", "*.tmp cache",
-	                                 NULL, NULL);
+	struct files_inst *fi = inst_new(f, f->src, "exclude", "*.tmp cache", NULL, NULL);
 	int rc = backup(f, fi);
 	dac_restore();
 	assert_int_equal(rc, 0);
@@ -685,12 +686,11 @@ test_exclude_path_pattern_is_anchored_at_root(void **state)
 	tree_for_excludes(f);
 	/* "keep.txt/" only matches directories */
 	struct files_inst *fi = inst_new(f, f->src, "exclude",
-	                                 "logs/*.log /sub/cache keep.txt/ /cache/",
-	                                 NULL, NULL);
+	                                 "logs/*.log /sub/cache keep.txt/ /cache/", NULL, NULL);
 	assert_int_equal(backup(f, fi), 0);
 	char *tl = tar_listing(f->out.buf, f->out.len);
 	assert_false(tar_has(tl, "logs/app.log"));
-	assert_true(tar_has(tl, "logs/old/app.log")); /* '*' stops at '/' */
+	assert_true(tar_has(tl, "logs/old/app.log"));   /* '*' stops at '/' */
 	assert_true(tar_has(tl, "other/logs/app.log")); /* anchored at root */
 	assert_false(tar_has(tl, "sub/cache"));
 	assert_true(tar_has(tl, "sub/keep2"));
@@ -799,8 +799,7 @@ test_unreadable_file_and_dir_are_warnings_with_ignore_unreadable(void **state)
 	}
 	if (!dac_enforced())
 		skip();
-	struct files_inst *fi = inst_new(f, f->src, "ignore_unreadable", "yes",
-	                                 NULL, NULL);
+	struct files_inst *fi = inst_new(f, f->src, "ignore_unreadable", "yes", NULL, NULL);
 	int rc = backup(f, fi);
 	dac_restore();
 	assert_int_equal(rc, 0);
@@ -891,8 +890,8 @@ test_restore_refuses_dotdot_entry_and_writes_nothing_outside(void **state)
 {
 	struct fx *f = *state;
 	const struct handmade h[] = {
-		{ .name = "fine", .content = "ok" },
-		{ .name = "../evil", .content = "pwned" },
+	        {.name = "fine", .content = "ok"},
+	        {.name = "../evil", .content = "pwned"},
 	};
 	make_tar(&f->out, h, 2);
 	char target[256];
@@ -910,7 +909,7 @@ test_restore_refuses_absolute_entry_and_writes_nothing_outside(void **state)
 	struct fx *f = *state;
 	char abs[256], target[256];
 	snprintf(abs, sizeof(abs), "%s/abs-outside", f->dir);
-	const struct handmade h[] = { { .name = abs, .content = "pwned" } };
+	const struct handmade h[] = {{.name = abs, .content = "pwned"}};
 	make_tar(&f->out, h, 1);
 	snprintf(target, sizeof(target), "%s/t", f->dir);
 	struct files_inst *fi = inst_new(f, target, NULL, NULL, NULL, NULL);
@@ -929,8 +928,8 @@ test_restore_refuses_writing_through_a_symlink_or_hardlink_out(void **state)
 	mkd(f->dir, "outside", 0755);
 	put(f->dir, "victim", "original", 0644);
 	const struct handmade h[] = {
-		{ .name = "esc", .symlink = outside },
-		{ .name = "esc/evil", .content = "pwned" },
+	        {.name = "esc", .symlink = outside},
+	        {.name = "esc/evil", .content = "pwned"},
 	};
 	make_tar(&f->out, h, 2);
 	snprintf(target, sizeof(target), "%s/t", f->dir);
@@ -940,7 +939,7 @@ test_restore_refuses_writing_through_a_symlink_or_hardlink_out(void **state)
 	f->ops->destroy(fi);
 
 	const struct handmade h2[] = {
-		{ .name = "grab", .hardlink = "../victim" },
+	        {.name = "grab", .hardlink = "../victim"},
 	};
 	make_tar(&f->out, h2, 1);
 	snprintf(target, sizeof(target), "%s/t2", f->dir);
@@ -1231,8 +1230,8 @@ test_one_file_system_stops_at_mount_points(void **state)
 	if (stat("/dev", &dev) != 0 || stat("/dev/pts", &pts) != 0 ||
 	    stat("/dev/pts/ptmx", &ptmx) != 0 || dev.st_dev == pts.st_dev)
 		skip();
-	struct files_inst *fi = inst_new(f, "/dev", "one_file_system", "yes",
-	                                 "exclude", "shm mqueue");
+	struct files_inst *fi =
+	        inst_new(f, "/dev", "one_file_system", "yes", "exclude", "shm mqueue");
 	assert_int_equal(backup(f, fi), 0);
 	char *tl = tar_listing(f->out.buf, f->out.len);
 	assert_true(tar_has(tl, "pts/")); /* the mount point itself */
@@ -1345,8 +1344,7 @@ put_at(int dfd, const char *name, const char *content)
 {
 	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, content, strlen(content)),
-	                 (ssize_t)strlen(content));
+	assert_int_equal(write(fd, content, strlen(content)), (ssize_t)strlen(content));
 	close(fd);
 }
 
@@ -1426,13 +1424,11 @@ test_path_longer_than_path_max_round_trips(void **state)
 	/* libarchive reads the names back whole */
 	a = archive_read_new();
 	archive_read_support_format_tar(a);
-	assert_int_equal(archive_read_open_memory(a, f->out.buf, f->out.len),
-	                 ARCHIVE_OK);
+	assert_int_equal(archive_read_open_memory(a, f->out.buf, f->out.len), ARCHIVE_OK);
 	while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
 		const char *n = archive_entry_pathname(e);
 		size_t len = strlen(n);
-		if (len > PATH_MAX && len > 11 &&
-		    strcmp(n + len - 11, "/bottom.txt") == 0) {
+		if (len > PATH_MAX && len > 11 && strcmp(n + len - 11, "/bottom.txt") == 0) {
 			char got[64] = "";
 			assert_int_equal(strncmp(n, "deep/pppp", 9), 0);
 			assert_int_equal(archive_read_data(a, got, sizeof(got) - 1), 16);
@@ -1512,8 +1508,10 @@ test_tree_deeper_than_the_descriptor_limit(void **state)
 	char *tl = tar_listing(f->out.buf, f->out.len);
 	assert_true(tar_has(tl, "f"));
 	assert_true(tar_has(tl, "d/d/d/f"));
-	const char *top = strstr(tl, "\x1e" "f||5");
-	const char *below = strstr(tl, "\x1e" "d/f||5");
+	const char *top = strstr(tl, "\x1e"
+	                             "f||5");
+	const char *below = strstr(tl, "\x1e"
+	                               "d/f||5");
 	assert_non_null(top);
 	assert_non_null(below);
 	assert_true(top > below);
@@ -1548,9 +1546,10 @@ test_unreadable_directory_names_its_path_below_the_root(void **state)
 	int rc = backup(f, fi);
 	dac_restore();
 	assert_int_equal(rc, CAIRN_E_IO);
-	snprintf(want, sizeof(want), "cannot read %s (below %s): %s; fix its "
-	         "permissions, exclude it, or set ignore_unreadable = yes", rel,
-	         f->src, strerror(EACCES));
+	snprintf(want, sizeof(want),
+	         "cannot read %s (below %s): %s; fix its "
+	         "permissions, exclude it, or set ignore_unreadable = yes",
+	         rel, f->src, strerror(EACCES));
 	assert_string_equal(f->ctx->error, want);
 	f->ops->destroy(fi);
 }
@@ -1580,44 +1579,44 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-		T(test_descriptor_names_keys_and_extension),
-		T(test_create_does_not_look_at_the_disk),
-		T(test_create_refuses_exclude_of_everything),
-		T(test_roundtrip_keeps_content_and_metadata),
-		T(test_gigabyte_sparse_file_stays_sparse_and_cheap),
-		T(test_exclude_basename_pattern_matches_anywhere_and_prunes_dirs),
-		T(test_exclude_path_pattern_is_anchored_at_root),
-		T(test_restore_refuses_non_empty_target_without_force),
-		T(test_restore_creates_missing_target_and_parents),
-		T(test_restore_target_that_is_a_file_is_refused),
-		T(test_unreadable_file_fails_backup_naming_it),
-		T(test_unreadable_file_and_dir_are_warnings_with_ignore_unreadable),
-		T(test_missing_path_is_notfound_naming_it),
-		T(test_path_that_is_a_file_is_a_config_error),
-		T(test_restore_refuses_dotdot_entry_and_writes_nothing_outside),
-		T(test_restore_refuses_absolute_entry_and_writes_nothing_outside),
-		T(test_restore_refuses_writing_through_a_symlink_or_hardlink_out),
-		T(test_verify_accepts_good_tar_and_counts),
-		T(test_verify_rejects_tar_truncated_inside_data),
-		T(test_verify_rejects_tar_cut_between_entries),
-		T(test_verify_rejects_garbled_header),
-		T(test_verify_rejects_garbage),
-		T(test_restore_passes_on_input_failure_code),
-		T(test_backup_cancelled_before_start_writes_nothing),
-		T(test_backup_cancelled_midway_stops),
-		T(test_restore_and_verify_cancelled),
-		T(test_backup_passes_on_write_failure_and_stops_writing),
-		T(test_file_changed_while_read_is_a_warning),
-		T(test_file_removed_while_read_is_a_warning),
-		T(test_sparse_file_removed_after_its_header_leaves_a_valid_tar),
-		T(test_one_file_system_stops_at_mount_points),
-		T(test_xattrs_no_leaves_them_out),
-		T(test_stream_arrives_in_whole_tar_records),
-		T(test_directory_removed_mid_backup_is_a_warning),
-		T(test_path_longer_than_path_max_round_trips),
-		T(test_tree_deeper_than_the_descriptor_limit),
-		T(test_unreadable_directory_names_its_path_below_the_root),
-		T(test_backup_never_changes_the_working_directory),
+	        T(test_descriptor_names_keys_and_extension),
+	        T(test_create_does_not_look_at_the_disk),
+	        T(test_create_refuses_exclude_of_everything),
+	        T(test_roundtrip_keeps_content_and_metadata),
+	        T(test_gigabyte_sparse_file_stays_sparse_and_cheap),
+	        T(test_exclude_basename_pattern_matches_anywhere_and_prunes_dirs),
+	        T(test_exclude_path_pattern_is_anchored_at_root),
+	        T(test_restore_refuses_non_empty_target_without_force),
+	        T(test_restore_creates_missing_target_and_parents),
+	        T(test_restore_target_that_is_a_file_is_refused),
+	        T(test_unreadable_file_fails_backup_naming_it),
+	        T(test_unreadable_file_and_dir_are_warnings_with_ignore_unreadable),
+	        T(test_missing_path_is_notfound_naming_it),
+	        T(test_path_that_is_a_file_is_a_config_error),
+	        T(test_restore_refuses_dotdot_entry_and_writes_nothing_outside),
+	        T(test_restore_refuses_absolute_entry_and_writes_nothing_outside),
+	        T(test_restore_refuses_writing_through_a_symlink_or_hardlink_out),
+	        T(test_verify_accepts_good_tar_and_counts),
+	        T(test_verify_rejects_tar_truncated_inside_data),
+	        T(test_verify_rejects_tar_cut_between_entries),
+	        T(test_verify_rejects_garbled_header),
+	        T(test_verify_rejects_garbage),
+	        T(test_restore_passes_on_input_failure_code),
+	        T(test_backup_cancelled_before_start_writes_nothing),
+	        T(test_backup_cancelled_midway_stops),
+	        T(test_restore_and_verify_cancelled),
+	        T(test_backup_passes_on_write_failure_and_stops_writing),
+	        T(test_file_changed_while_read_is_a_warning),
+	        T(test_file_removed_while_read_is_a_warning),
+	        T(test_sparse_file_removed_after_its_header_leaves_a_valid_tar),
+	        T(test_one_file_system_stops_at_mount_points),
+	        T(test_xattrs_no_leaves_them_out),
+	        T(test_stream_arrives_in_whole_tar_records),
+	        T(test_directory_removed_mid_backup_is_a_warning),
+	        T(test_path_longer_than_path_max_round_trips),
+	        T(test_tree_deeper_than_the_descriptor_limit),
+	        T(test_unreadable_directory_names_its_path_below_the_root),
+	        T(test_backup_never_changes_the_working_directory),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -77,7 +77,10 @@ buf_add(struct buf *b, const void *p, size_t n)
 static int
 memout_write(struct cairn_out *self, const void *p, size_t n)
 {
-	struct { struct cairn_out out; struct buf b; } *m = (void *)self;
+	struct {
+		struct cairn_out out;
+		struct buf b;
+	} *m = (void *)self;
 	buf_add(&m->b, p, n);
 	return 0;
 }
@@ -87,8 +90,8 @@ struct memin {
 	const char *p;
 	size_t len, pos;
 	size_t chunk;
-	int end_code;      /* returned instead of 0 at the end; 0: a good end */
-	size_t cancel_at;  /* set ctx->cancelled once pos passes this; 0: never */
+	int end_code;     /* returned instead of 0 at the end; 0: a good end */
+	size_t cancel_at; /* set ctx->cancelled once pos passes this; 0: never */
 	cairn_ctx *ctx;
 };
 
@@ -125,14 +128,14 @@ memin_init(struct memin *m, const struct buf *b, cairn_ctx *ctx)
 
 struct ent {
 	const char *name;
-	char type;            /* 'f' file (default), 'd', 'l' symlink, 'h' hard
+	char type;           /* 'f' file (default), 'd', 'l' symlink, 'h' hard
 	                         link, 'c' char device, 'p' FIFO */
-	const char *content;  /* a file's data */
-	size_t size;          /* else this many bytes of a pattern */
-	mode_t mode;          /* 0: 0644 (files), 0755 (directories) */
-	const char *target;   /* 'l', 'h' */
+	const char *content; /* a file's data */
+	size_t size;         /* else this many bytes of a pattern */
+	mode_t mode;         /* 0: 0644 (files), 0755 (directories) */
+	const char *target;  /* 'l', 'h' */
 	const char *uname, *gname;
-	int uid, gid;         /* -1 with uname: not set */
+	int uid, gid; /* -1 with uname: not set */
 	time_t mtime;
 	long nsec;
 };
@@ -152,15 +155,13 @@ make_tar(struct buf *b, const struct ent *v, size_t n)
 	b->len = 0;
 	archive_write_set_format_pax(a);
 	archive_write_set_bytes_per_block(a, 10240);
-	assert_int_equal(archive_write_open(a, b, NULL, tar_write_cb, NULL),
-	                 ARCHIVE_OK);
+	assert_int_equal(archive_write_open(a, b, NULL, tar_write_cb, NULL), ARCHIVE_OK);
 	for (size_t i = 0; i < n; i++) {
 		struct archive_entry *e = archive_entry_new();
 		char type = v[i].type ? v[i].type : 'f';
 		size_t size = v[i].content ? strlen(v[i].content) : v[i].size;
 		archive_entry_set_pathname(e, v[i].name);
-		archive_entry_set_mtime(e, v[i].mtime ? v[i].mtime : 1600000000,
-		                        v[i].nsec);
+		archive_entry_set_mtime(e, v[i].mtime ? v[i].mtime : 1600000000, v[i].nsec);
 		archive_entry_set_uid(e, v[i].uid);
 		archive_entry_set_gid(e, v[i].gid);
 		if (v[i].uname)
@@ -200,15 +201,15 @@ make_tar(struct buf *b, const struct ent *v, size_t n)
 		assert_int_equal(archive_write_header(a, e), ARCHIVE_OK);
 		if (type == 'f') {
 			if (v[i].content)
-				assert_int_equal(archive_write_data(a, v[i].content,
-				                 size), (la_ssize_t)size);
+				assert_int_equal(archive_write_data(a, v[i].content, size),
+				                 (la_ssize_t)size);
 			else {
 				char chunk[8192];
 				for (size_t k = 0; k < sizeof(chunk); k++)
 					chunk[k] = (char)('a' + k % 23);
 				for (size_t done = 0; done < size;) {
-					size_t m = size - done < sizeof(chunk) ?
-					           size - done : sizeof(chunk);
+					size_t m = size - done < sizeof(chunk) ? size - done
+					                                       : sizeof(chunk);
 					assert_int_equal(archive_write_data(a, chunk, m),
 					                 (la_ssize_t)m);
 					done += m;
@@ -225,8 +226,8 @@ make_tar(struct buf *b, const struct ent *v, size_t n)
 
 struct fx {
 	char dir[64];
-	char target[128];   /* dir/t, absent at first */
-	char mnt[128];      /* a tmpfs mounted here, or "" */
+	char target[128]; /* dir/t, absent at first */
+	char mnt[128];    /* a tmpfs mounted here, or "" */
 	cairn_ctx *ctx;
 	const struct cairn_source_ops *ops;
 	struct buf tar;
@@ -374,11 +375,9 @@ sig_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 				h = (h ^ b[i]) * 1099511628211ULL;
 		close(fd);
 	}
-	int n = snprintf(line, sizeof(line), "%s|%o|%lld|%lld.%09ld|%llx\n",
-	                 path + sig_rootlen, (unsigned)st->st_mode,
-	                 S_ISDIR(st->st_mode) ? 0LL : (long long)st->st_size,
-	                 (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
-	                 (unsigned long long)h);
+	int n = snprintf(line, sizeof(line), "%s|%o|%lld|%lld.%09ld|%llx\n", path + sig_rootlen,
+	                 (unsigned)st->st_mode, S_ISDIR(st->st_mode) ? 0LL : (long long)st->st_size,
+	                 (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec, (unsigned long long)h);
 	buf_add(&sig_buf, line, (size_t)n);
 	return 0;
 }
@@ -414,12 +413,12 @@ static void
 tar_www(struct fx *f, size_t bigsize)
 {
 	const struct ent v[] = {
-		{ .name = "www", .type = 'd' },
-		{ .name = "www/index.html", .content = "<html>new</html>" },
-		{ .name = "www/img", .type = 'd' },
-		{ .name = "www/img/a.png", .size = bigsize },
-		{ .name = "www/zz-last", .content = "last" },
-		{ .name = "same", .content = "from the backup" },
+	        {.name = "www", .type = 'd'},
+	        {.name = "www/index.html", .content = "<html>new</html>"},
+	        {.name = "www/img", .type = 'd'},
+	        {.name = "www/img/a.png", .size = bigsize},
+	        {.name = "www/zz-last", .content = "last"},
+	        {.name = "same", .content = "from the backup"},
 	};
 	make_tar(&f->tar, v, sizeof(v) / sizeof(v[0]));
 }
@@ -485,8 +484,7 @@ test_damage_at_the_end_with_force_keeps_good_files(void **state)
 	tar_www(f, 300000);
 	memin_init(&m, &f->tar, f->ctx);
 	m.end_code = CAIRN_E_CORRUPT;
-	assert_int_equal(restore_with(f, f->target, CAIRN_RESTORE_FORCE, &m),
-	                 CAIRN_E_CORRUPT);
+	assert_int_equal(restore_with(f, f->target, CAIRN_RESTORE_FORCE, &m), CAIRN_E_CORRUPT);
 	after = tree_sig(f->target);
 	assert_string_equal(before, after);
 	assert_int_equal(staging_left(f->target), 0);
@@ -510,8 +508,7 @@ test_cancel_midway_leaves_target_as_it_was(void **state)
 	f->ctx->cancelled = 0;
 	memin_init(&m, &f->tar, f->ctx);
 	m.cancel_at = 1 << 20;
-	assert_int_equal(restore_with(f, f->target, CAIRN_RESTORE_FORCE, &m),
-	                 CAIRN_E_CANCELLED);
+	assert_int_equal(restore_with(f, f->target, CAIRN_RESTORE_FORCE, &m), CAIRN_E_CANCELLED);
 	after = tree_sig(f->target);
 	assert_string_equal(before, after);
 	assert_int_equal(staging_left(f->target), 0);
@@ -551,8 +548,7 @@ small_tmpfs(struct fx *f)
 {
 	snprintf(f->mnt, sizeof(f->mnt), "%s/m", f->dir);
 	assert_int_equal(mkdir(f->mnt, 0755), 0);
-	if (geteuid() != 0 ||
-	    mount("tmpfs", f->mnt, "tmpfs", 0, "size=1m,mode=0755") != 0) {
+	if (geteuid() != 0 || mount("tmpfs", f->mnt, "tmpfs", 0, "size=1m,mode=0755") != 0) {
 		f->mnt[0] = '\0';
 		return 0;
 	}
@@ -571,8 +567,7 @@ test_disk_full_fails_naming_the_file(void **state)
 	snprintf(target, sizeof(target), "%s/t", f->mnt);
 	tar_www(f, 2 << 20);
 	assert_int_equal(restore_with(f, target, 0, NULL), CAIRN_E_IO);
-	assert_contains(f->ctx->error,
-	                "restoring www/img/a.png failed: No space left on device");
+	assert_contains(f->ctx->error, "restoring www/img/a.png failed: No space left on device");
 	assert_false(exists(f->mnt, "t"));
 	assert_int_equal(staging_left(f->mnt), 0);
 
@@ -581,8 +576,7 @@ test_disk_full_fails_naming_the_file(void **state)
 	put(target, "same", "good content", 0644);
 	put(target, "keep", "keep me", 0644);
 	char *before = tree_sig(target), *after;
-	assert_int_equal(restore_with(f, target, CAIRN_RESTORE_FORCE, NULL),
-	                 CAIRN_E_IO);
+	assert_int_equal(restore_with(f, target, CAIRN_RESTORE_FORCE, NULL), CAIRN_E_IO);
 	assert_contains(f->ctx->error, "www/img/a.png");
 	after = tree_sig(target);
 	assert_string_equal(before, after);
@@ -599,9 +593,9 @@ test_entry_through_a_symlink_is_refused(void **state)
 	snprintf(outside, sizeof(outside), "%s/outside", f->dir);
 	assert_int_equal(mkdir(outside, 0755), 0);
 	const struct ent v[] = {
-		{ .name = "ok", .content = "fine" },
-		{ .name = "a", .type = 'l', .target = outside },
-		{ .name = "a/f", .content = "pwned" },
+	        {.name = "ok", .content = "fine"},
+	        {.name = "a", .type = 'l', .target = outside},
+	        {.name = "a/f", .content = "pwned"},
 	};
 	make_tar(&f->tar, v, 3);
 	assert_int_equal(restore(f, 0), CAIRN_E_CORRUPT);
@@ -613,8 +607,8 @@ test_entry_through_a_symlink_is_refused(void **state)
 
 	/* a hard link resolved through a symlink is refused as well */
 	const struct ent w[] = {
-		{ .name = "a", .type = 'l', .target = "/etc" },
-		{ .name = "grab", .type = 'h', .target = "a/passwd" },
+	        {.name = "a", .type = 'l', .target = "/etc"},
+	        {.name = "grab", .type = 'h', .target = "a/passwd"},
 	};
 	make_tar(&f->tar, w, 2);
 	assert_int_equal(restore(f, 0), CAIRN_E_CORRUPT);
@@ -627,10 +621,10 @@ test_entry_below_a_file_names_the_full_path(void **state)
 {
 	struct fx *f = *state;
 	const struct ent v[] = {
-		{ .name = "deep", .type = 'd' },
-		{ .name = "deep/er", .type = 'd' },
-		{ .name = "deep/er/file", .content = "x" },
-		{ .name = "deep/er/file/below", .content = "y" },
+	        {.name = "deep", .type = 'd'},
+	        {.name = "deep/er", .type = 'd'},
+	        {.name = "deep/er/file", .content = "x"},
+	        {.name = "deep/er/file/below", .content = "y"},
 	};
 	make_tar(&f->tar, v, 4);
 	assert_int_equal(restore(f, 0), CAIRN_E_CORRUPT);
@@ -649,11 +643,11 @@ test_path_longer_than_path_max_round_trips(void **state)
 	comp[200] = '\0';
 	for (int i = 0; i < 25; i++) {
 		len += (size_t)sprintf(name + len, "%s%s", i ? "/" : "", comp);
-		v[n++] = (struct ent){ .name = strdup(name), .type = 'd' };
+		v[n++] = (struct ent){.name = strdup(name), .type = 'd'};
 	}
 	strcpy(name + len, "/leaf");
 	assert_true(strlen(name) > PATH_MAX);
-	v[n++] = (struct ent){ .name = strdup(name), .content = "deep down" };
+	v[n++] = (struct ent){.name = strdup(name), .content = "deep down"};
 	make_tar(&f->tar, v, n);
 	assert_int_equal(restore(f, 0), 0);
 	/* walk down to check */
@@ -698,16 +692,16 @@ test_force_merges_and_replaces_namesakes(void **state)
 		assert_int_equal(symlink("/etc", p), 0);
 	}
 	const struct ent v[] = {
-		{ .name = ".", .type = 'd', .mode = 0751 },
-		{ .name = "same", .content = "new" },
-		{ .name = "d", .type = 'd', .mode = 0700 },
-		{ .name = "d/over", .content = "new" },
-		{ .name = "d/added", .content = "added" },
-		{ .name = "wasdir", .content = "now a file" },
-		{ .name = "wasfile", .type = 'd' },
-		{ .name = "wasfile/in", .content = "in" },
-		{ .name = "wasdir2link", .type = 'd' },
-		{ .name = "wasdir2link/hosts", .content = "mine" },
+	        {.name = ".", .type = 'd', .mode = 0751},
+	        {.name = "same", .content = "new"},
+	        {.name = "d", .type = 'd', .mode = 0700},
+	        {.name = "d/over", .content = "new"},
+	        {.name = "d/added", .content = "added"},
+	        {.name = "wasdir", .content = "now a file"},
+	        {.name = "wasfile", .type = 'd'},
+	        {.name = "wasfile/in", .content = "in"},
+	        {.name = "wasdir2link", .type = 'd'},
+	        {.name = "wasdir2link/hosts", .content = "mine"},
 	};
 	make_tar(&f->tar, v, sizeof(v) / sizeof(v[0]));
 	assert_int_equal(restore(f, 0), CAIRN_E_EXISTS);
@@ -736,25 +730,28 @@ test_modes_and_times_exact_whatever_the_umask(void **state)
 {
 	struct fx *f = *state;
 	const struct ent v[] = {
-		{ .name = ".", .type = 'd', .mode = 0750, .mtime = 1500000000,
-		  .nsec = 5 },
-		{ .name = "pub", .content = "p", .mode = 0644, .nsec = 123456789 },
-		{ .name = "all", .content = "a", .mode = 0777, .nsec = 1 },
-		{ .name = "ro", .content = "r", .mode = 0444 },
-		{ .name = "suid", .content = "s", .mode = 04755 },
-		{ .name = "dir", .type = 'd', .mode = 0555, .nsec = 999999999 },
-		{ .name = "dir/in", .content = "i", .mode = 0600 },
-		{ .name = "sticky", .type = 'd', .mode = 01777 },
-		{ .name = "fifo", .type = 'p', .mode = 0666 },
-		{ .name = "ln", .type = 'l', .target = "pub", .nsec = 42 },
+	        {.name = ".", .type = 'd', .mode = 0750, .mtime = 1500000000, .nsec = 5},
+	        {.name = "pub", .content = "p", .mode = 0644, .nsec = 123456789},
+	        {.name = "all", .content = "a", .mode = 0777, .nsec = 1},
+	        {.name = "ro", .content = "r", .mode = 0444},
+	        {.name = "suid", .content = "s", .mode = 04755},
+	        {.name = "dir", .type = 'd', .mode = 0555, .nsec = 999999999},
+	        {.name = "dir/in", .content = "i", .mode = 0600},
+	        {.name = "sticky", .type = 'd', .mode = 01777},
+	        {.name = "fifo", .type = 'p', .mode = 0666},
+	        {.name = "ln", .type = 'l', .target = "pub", .nsec = 42},
 	};
-	static const struct { const char *n; mode_t m; long ns; } want[] = {
-		{ ".", 0750, 5 }, { "pub", 0644, 123456789 }, { "all", 0777, 1 },
-		{ "ro", 0444, 0 }, { "suid", 04755, 0 }, { "dir", 0555, 999999999 },
-		{ "dir/in", 0600, 0 }, { "sticky", 01777, 0 }, { "fifo", 0666, 0 },
+	static const struct {
+		const char *n;
+		mode_t m;
+		long ns;
+	} want[] = {
+	        {".", 0750, 5},      {"pub", 0644, 123456789}, {"all", 0777, 1},
+	        {"ro", 0444, 0},     {"suid", 04755, 0},       {"dir", 0555, 999999999},
+	        {"dir/in", 0600, 0}, {"sticky", 01777, 0},     {"fifo", 0666, 0},
 	};
 	make_tar(&f->tar, v, sizeof(v) / sizeof(v[0]));
-	static const mode_t masks[] = { 077, 0, 0777 };
+	static const mode_t masks[] = {077, 0, 0777};
 	for (size_t u = 0; u < 3; u++) {
 		mode_t old = umask(masks[u]);
 		rm_tree(f->target);
@@ -764,10 +761,8 @@ test_modes_and_times_exact_whatever_the_umask(void **state)
 		for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
 			struct stat st = lst(f->target, want[k].n);
 			if ((st.st_mode & 07777) != want[k].m)
-				fail_msg("umask %03o: %s has mode %o, not %o",
-				         masks[u], want[k].n,
-				         (unsigned)(st.st_mode & 07777),
-				         (unsigned)want[k].m);
+				fail_msg("umask %03o: %s has mode %o, not %o", masks[u], want[k].n,
+				         (unsigned)(st.st_mode & 07777), (unsigned)want[k].m);
 			assert_int_equal(st.st_mtim.tv_nsec, want[k].ns);
 		}
 		struct stat ln = lst(f->target, "ln");
@@ -790,14 +785,21 @@ test_owners_by_name_first(void **state)
 	uid_t nobody = pw->pw_uid;
 	gid_t nogroup = gr->gr_gid;
 	const struct ent v[] = {
-		{ .name = "byname", .content = "x", .uname = "nobody", .uid = 4242,
-		  .gname = "nogroup", .gid = 4243, .mode = 04750 },
-		{ .name = "bynumber", .content = "y",
-		  .uname = "no-such-user-for-cairn", .uid = 4344,
-		  .gname = "no-such-group-for-cairn", .gid = 4345 },
-		{ .name = "dir", .type = 'd', .uname = "nobody", .uid = 1 },
-		{ .name = "link", .type = 'l', .target = "byname", .uid = 4346,
-		  .gid = 4347 },
+	        {.name = "byname",
+	         .content = "x",
+	         .uname = "nobody",
+	         .uid = 4242,
+	         .gname = "nogroup",
+	         .gid = 4243,
+	         .mode = 04750},
+	        {.name = "bynumber",
+	         .content = "y",
+	         .uname = "no-such-user-for-cairn",
+	         .uid = 4344,
+	         .gname = "no-such-group-for-cairn",
+	         .gid = 4345},
+	        {.name = "dir", .type = 'd', .uname = "nobody", .uid = 1},
+	        {.name = "link", .type = 'l', .target = "byname", .uid = 4346, .gid = 4347},
 	};
 	make_tar(&f->tar, v, 4);
 	assert_int_equal(restore(f, 0), 0);
@@ -826,14 +828,11 @@ test_non_root_warns_skips_device_and_restores_the_rest(void **state)
 		skip();
 	}
 	const struct ent v[] = {
-		{ .name = "a", .content = "first", .uid = (int)pw->pw_uid,
-		  .gid = (int)pw->pw_gid },
-		{ .name = "dev", .type = 'd', .uid = (int)pw->pw_uid,
-		  .gid = (int)pw->pw_gid },
-		{ .name = "dev/null0", .type = 'c', .uid = 0, .uname = "root" },
-		{ .name = "dev/theirs", .content = "t", .uid = 0, .uname = "root" },
-		{ .name = "b", .content = "after", .uid = (int)pw->pw_uid,
-		  .gid = (int)pw->pw_gid },
+	        {.name = "a", .content = "first", .uid = (int)pw->pw_uid, .gid = (int)pw->pw_gid},
+	        {.name = "dev", .type = 'd', .uid = (int)pw->pw_uid, .gid = (int)pw->pw_gid},
+	        {.name = "dev/null0", .type = 'c', .uid = 0, .uname = "root"},
+	        {.name = "dev/theirs", .content = "t", .uid = 0, .uname = "root"},
+	        {.name = "b", .content = "after", .uid = (int)pw->pw_uid, .gid = (int)pw->pw_gid},
 	};
 	make_tar(&f->tar, v, 5);
 	assert_non_null(mkdtemp(base));
@@ -845,8 +844,7 @@ test_non_root_warns_skips_device_and_restores_the_rest(void **state)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		struct memin m;
-		if (setgroups(0, NULL) != 0 ||
-		    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
+		if (setgroups(0, NULL) != 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
 		    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0)
 			_exit(10);
 		memin_init(&m, &f->tar, f->ctx);
@@ -855,11 +853,10 @@ test_non_root_warns_skips_device_and_restores_the_rest(void **state)
 			fprintf(stderr, "restore: %d %s\n", rc, f->ctx->error);
 			_exit(11);
 		}
-		if (!strstr(f->ctx->log, "dev/null0") ||
-		    !strstr(f->ctx->log, "dev/theirs"))
+		if (!strstr(f->ctx->log, "dev/null0") || !strstr(f->ctx->log, "dev/theirs"))
 			_exit(12);
-		if (fake_stat(f->ctx, "skipped") != 1 ||
-		    fake_stat(f->ctx, "warnings") != 2 || f->ctx->warnings != 2) {
+		if (fake_stat(f->ctx, "skipped") != 1 || fake_stat(f->ctx, "warnings") != 2 ||
+		    f->ctx->warnings != 2) {
 			fprintf(stderr, "%s", f->ctx->log);
 			_exit(13);
 		}
@@ -882,8 +879,10 @@ test_hard_links_symlinks_and_sparse_files(void **state)
 {
 	struct fx *f = *state;
 	char src[128], p[256];
-	struct { struct cairn_out out; struct buf b; } out = {
-		{ sizeof(struct cairn_out), memout_write }, { 0 } };
+	struct {
+		struct cairn_out out;
+		struct buf b;
+	} out = {{sizeof(struct cairn_out), memout_write}, {0}};
 	snprintf(src, sizeof(src), "%s/src", f->dir);
 	assert_int_equal(mkdir(src, 0755), 0);
 	put(src, "one", "shared", 0640);
@@ -930,8 +929,8 @@ test_hard_link_to_nothing_earlier_is_damage(void **state)
 {
 	struct fx *f = *state;
 	const struct ent v[] = {
-		{ .name = "ok", .content = "fine" },
-		{ .name = "link", .type = 'h', .target = "missing" },
+	        {.name = "ok", .content = "fine"},
+	        {.name = "link", .type = 'h', .target = "missing"},
 	};
 	make_tar(&f->tar, v, 2);
 	assert_int_equal(restore(f, 0), CAIRN_E_CORRUPT);
@@ -945,10 +944,10 @@ test_later_entry_of_a_name_wins(void **state)
 {
 	struct fx *f = *state;
 	const struct ent v[] = {
-		{ .name = "x", .content = "first" },
-		{ .name = "x", .content = "second" },
-		{ .name = "y", .type = 'l', .target = "x" },
-		{ .name = "y", .content = "a file now" },
+	        {.name = "x", .content = "first"},
+	        {.name = "x", .content = "second"},
+	        {.name = "y", .type = 'l', .target = "x"},
+	        {.name = "y", .content = "a file now"},
 	};
 	make_tar(&f->tar, v, 4);
 	assert_int_equal(restore(f, 0), 0);
@@ -976,17 +975,19 @@ test_xattrs_and_acls_round_trip(void **state)
 	struct fx *f = *state;
 	char src[128], p[256], q[256];
 	unsigned char acc[64], def[64], got[128];
-	static const unsigned acc_e[][3] = {
-		{ 0x01, 6, 0xffffffffu }, { 0x02, 4, 1234 },
-		{ 0x04, 4, 0xffffffffu }, { 0x08, 6, 5678 },
-		{ 0x10, 6, 0xffffffffu }, { 0x20, 0, 0xffffffffu } };
-	static const unsigned def_e[][3] = {
-		{ 0x01, 7, 0xffffffffu }, { 0x04, 5, 0xffffffffu },
-		{ 0x08, 5, 5678 }, { 0x10, 5, 0xffffffffu },
-		{ 0x20, 0, 0xffffffffu } };
+	static const unsigned acc_e[][3] = {{0x01, 6, 0xffffffffu}, {0x02, 4, 1234},
+	                                    {0x04, 4, 0xffffffffu}, {0x08, 6, 5678},
+	                                    {0x10, 6, 0xffffffffu}, {0x20, 0, 0xffffffffu}};
+	static const unsigned def_e[][3] = {{0x01, 7, 0xffffffffu},
+	                                    {0x04, 5, 0xffffffffu},
+	                                    {0x08, 5, 5678},
+	                                    {0x10, 5, 0xffffffffu},
+	                                    {0x20, 0, 0xffffffffu}};
 	size_t alen = acl_bytes(acc, acc_e, 6), dlen = acl_bytes(def, def_e, 5);
-	struct { struct cairn_out out; struct buf b; } out = {
-		{ sizeof(struct cairn_out), memout_write }, { 0 } };
+	struct {
+		struct cairn_out out;
+		struct buf b;
+	} out = {{sizeof(struct cairn_out), memout_write}, {0}};
 
 	snprintf(src, sizeof(src), "%s/src", f->dir);
 	assert_int_equal(mkdir(src, 0755), 0);
@@ -1009,23 +1010,20 @@ test_xattrs_and_acls_round_trip(void **state)
 	snprintf(q, sizeof(q), "%s/d", f->target);
 	assert_int_equal(getxattr(p, "user.cairn", got, sizeof(got)), 2);
 	assert_memory_equal(got, "v1", 2);
-	assert_int_equal(getxattr(p, "system.posix_acl_access", got, sizeof(got)),
-	                 (ssize_t)alen);
+	assert_int_equal(getxattr(p, "system.posix_acl_access", got, sizeof(got)), (ssize_t)alen);
 	assert_memory_equal(got, acc, alen);
-	assert_int_equal(getxattr(q, "system.posix_acl_default", got, sizeof(got)),
-	                 (ssize_t)dlen);
+	assert_int_equal(getxattr(q, "system.posix_acl_default", got, sizeof(got)), (ssize_t)dlen);
 	assert_memory_equal(got, def, dlen);
 	assert_int_equal(getxattr(q, "user.dir", got, sizeof(got)), 2);
 	/* the mode's group bits are the mask, as in the source */
 	assert_int_equal(lst(f->target, "f").st_mode & 0777, 0660);
 	/* a file created in d would inherit; one restored there must not
 	 * get more than it had */
-	assert_int_equal(lgetxattr(p, "system.posix_acl_default", got,
-	                           sizeof(got)), -1);
+	assert_int_equal(lgetxattr(p, "system.posix_acl_default", got, sizeof(got)), -1);
 
 	/* acls = no, xattrs = no: none of it */
-	struct cairn_config *cfg = fake_config(files_keys, "path", f->target,
-	                                       "acls", "no", "xattrs", "no", NULL);
+	struct cairn_config *cfg =
+	        fake_config(files_keys, "path", f->target, "acls", "no", "xattrs", "no", NULL);
 	void *in2 = NULL;
 	struct memin m;
 	rm_tree(f->target);
@@ -1035,8 +1033,7 @@ test_xattrs_and_acls_round_trip(void **state)
 	assert_int_equal(f->ops->restore(in2, &m.in, 0), 0);
 	f->ops->destroy(in2);
 	assert_int_equal(getxattr(p, "user.cairn", got, sizeof(got)), -1);
-	assert_int_equal(getxattr(p, "system.posix_acl_access", got, sizeof(got)),
-	                 -1);
+	assert_int_equal(getxattr(p, "system.posix_acl_access", got, sizeof(got)), -1);
 }
 
 static void
@@ -1095,8 +1092,7 @@ test_verify_writes_nothing(void **state)
 	assert_false(exists(f->dir, "t"));
 	memin_init(&m, &f->tar, f->ctx);
 	m.end_code = CAIRN_E_CORRUPT;
-	assert_int_equal(f->ops->verify(inst(f, f->target), &m.in),
-	                 CAIRN_E_CORRUPT);
+	assert_int_equal(f->ops->verify(inst(f, f->target), &m.in), CAIRN_E_CORRUPT);
 	assert_int_equal(staging_left(f->dir), 0);
 }
 
@@ -1105,27 +1101,27 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-		T(test_needs_a_core_that_proves_the_end),
-		T(test_descriptor_says_staged),
-		T(test_damage_found_at_the_very_end_leaves_no_target),
-		T(test_damage_at_the_end_with_force_keeps_good_files),
-		T(test_cancel_midway_leaves_target_as_it_was),
-		T(test_truncated_stream_names_the_entry_and_changes_nothing),
-		T(test_disk_full_fails_naming_the_file),
-		T(test_entry_through_a_symlink_is_refused),
-		T(test_entry_below_a_file_names_the_full_path),
-		T(test_path_longer_than_path_max_round_trips),
-		T(test_force_merges_and_replaces_namesakes),
-		T(test_modes_and_times_exact_whatever_the_umask),
-		T(test_owners_by_name_first),
-		T(test_non_root_warns_skips_device_and_restores_the_rest),
-		T(test_hard_links_symlinks_and_sparse_files),
-		T(test_hard_link_to_nothing_earlier_is_damage),
-		T(test_later_entry_of_a_name_wins),
-		T(test_xattrs_and_acls_round_trip),
-		T(test_no_chdir_and_cwd_unchanged),
-		T(test_stale_staging_of_ours_is_removed),
-		T(test_verify_writes_nothing),
+	        T(test_needs_a_core_that_proves_the_end),
+	        T(test_descriptor_says_staged),
+	        T(test_damage_found_at_the_very_end_leaves_no_target),
+	        T(test_damage_at_the_end_with_force_keeps_good_files),
+	        T(test_cancel_midway_leaves_target_as_it_was),
+	        T(test_truncated_stream_names_the_entry_and_changes_nothing),
+	        T(test_disk_full_fails_naming_the_file),
+	        T(test_entry_through_a_symlink_is_refused),
+	        T(test_entry_below_a_file_names_the_full_path),
+	        T(test_path_longer_than_path_max_round_trips),
+	        T(test_force_merges_and_replaces_namesakes),
+	        T(test_modes_and_times_exact_whatever_the_umask),
+	        T(test_owners_by_name_first),
+	        T(test_non_root_warns_skips_device_and_restores_the_rest),
+	        T(test_hard_links_symlinks_and_sparse_files),
+	        T(test_hard_link_to_nothing_earlier_is_damage),
+	        T(test_later_entry_of_a_name_wins),
+	        T(test_xattrs_and_acls_round_trip),
+	        T(test_no_chdir_and_cwd_unchanged),
+	        T(test_stale_staging_of_ours_is_removed),
+	        T(test_verify_writes_nothing),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,8 +38,7 @@ fx_instance(struct fx *f, const char *fsync_value)
 		f->ops->destroy(f->lc);
 		fake_config_free(f->cfg);
 	}
-	f->cfg = fake_config(local_keys, "path", f->root, "fsync", fsync_value,
-	                     NULL);
+	f->cfg = fake_config(local_keys, "path", f->root, "fsync", fsync_value, NULL);
 	assert_non_null(f->cfg);
 	assert_int_equal(f->ops->create(f->ctx, f->cfg, (void **)&f->lc), 0);
 	assert_non_null(f->lc);
@@ -211,7 +210,7 @@ touch(const char *path, const char *data, time_t mtime)
 	fputs(data, fp);
 	fclose(fp);
 	if (mtime) {
-		struct timespec ts[2] = { { mtime, 0 }, { mtime, 0 } };
+		struct timespec ts[2] = {{mtime, 0}, {mtime, 0}};
 		assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
 	}
 }
@@ -231,9 +230,8 @@ test_descriptor(void **state)
 	assert_int_equal(pl->abi_major, CAIRN_ABI_MAJOR);
 	assert_null(pl->source);
 	assert_int_equal(o->struct_size, sizeof(struct cairn_sink_ops));
-	assert_true(o->create && o->destroy && o->open_write && o->write &&
-	            o->commit && o->abort && o->open_read && o->read &&
-	            o->close_read && o->list && o->remove && o->usage &&
+	assert_true(o->create && o->destroy && o->open_write && o->write && o->commit && o->abort &&
+	            o->open_read && o->read && o->close_read && o->list && o->remove && o->usage &&
 	            o->lock && o->unlock);
 	assert_string_equal(pl->keys[0].name, "path");
 	assert_int_equal(pl->keys[0].type, CAIRN_KEY_PATH);
@@ -286,15 +284,16 @@ test_create(void **state)
 static void
 roundtrip(struct fx *f)
 {
-	enum { SIZE = 1 << 20 };
+	enum {
+		SIZE = 1 << 20
+	};
 	char *data = malloc(SIZE), *back;
 	cairn_sink_writer *w = NULL;
 	size_t len, off;
 
 	for (size_t i = 0; i < SIZE; i++)
 		data[i] = (char)(i * 7 + i / 251);
-	assert_int_equal(f->ops->open_write(f->lc, "job/20260101T000000Z/db.tar.zst",
-	                                    &w), 0);
+	assert_int_equal(f->ops->open_write(f->lc, "job/20260101T000000Z/db.tar.zst", &w), 0);
 	/* Odd chunk sizes, and a zero-length write. */
 	for (off = 0; off < SIZE; off += len) {
 		len = SIZE - off < 100003 ? SIZE - off : 100003;
@@ -569,14 +568,13 @@ test_list(void **state)
 	assert_int_equal(symlink("x", fx_path(f, "a/1/link")), 0);
 	assert_int_equal(symlink("../b", fx_path(f, "a/loop")), 0);
 
-	assert_string_equal(list(f, "", &l),
-	                    "a-b/1/q 1\n"
-	                    "a/1/x 4\n"
-	                    "a/1/y 1\n"
-	                    "a/10/z 1\n"
-	                    "ab/1/r 1\n"
-	                    "b/2/x 2\n"
-	                    "top 3\n");
+	assert_string_equal(list(f, "", &l), "a-b/1/q 1\n"
+	                                     "a/1/x 4\n"
+	                                     "a/1/y 1\n"
+	                                     "a/10/z 1\n"
+	                                     "ab/1/r 1\n"
+	                                     "b/2/x 2\n"
+	                                     "top 3\n");
 	assert_true(l.mtime >= now - 60 && l.mtime <= now + 60);
 	char all[sizeof(l.text)];
 	strcpy(all, l.text);
@@ -585,8 +583,7 @@ test_list(void **state)
 	assert_string_equal(list(f, "a/1", &l), "a/1/x 4\na/1/y 1\na/10/z 1\n");
 	assert_string_equal(list(f, "a/1/", &l), "a/1/x 4\na/1/y 1\n");
 	assert_string_equal(list(f, "a/1/x", &l), "a/1/x 4\n");
-	assert_string_equal(list(f, "a", &l),
-	                    "a-b/1/q 1\na/1/x 4\na/1/y 1\na/10/z 1\nab/1/r 1\n");
+	assert_string_equal(list(f, "a", &l), "a-b/1/q 1\na/1/x 4\na/1/y 1\na/10/z 1\nab/1/r 1\n");
 	assert_string_equal(list(f, "t", &l), "top 3\n");
 	/* A prefix directory that is missing, or is a file: empty. */
 	assert_string_equal(list(f, "zz/", &l), "");
@@ -594,8 +591,7 @@ test_list(void **state)
 	assert_int_equal(l.calls, 0);
 	/* A prefix that would leave the store. */
 	assert_int_equal(f->ops->list(f->lc, "../", collect, &l), CAIRN_E_CONFIG);
-	assert_int_equal(f->ops->list(f->lc, "a/../../", collect, &l),
-	                 CAIRN_E_CONFIG);
+	assert_int_equal(f->ops->list(f->lc, "a/../../", collect, &l), CAIRN_E_CONFIG);
 }
 
 static void
@@ -697,8 +693,8 @@ static void
 test_invalid_keys(void **state)
 {
 	static const char *const bad[] = {
-		"../x", "/x", "a//b", ".hidden/x", "a/./b", "", "a/", "a/..",
-		"x/.y", "..", ".", "a/b/../../../etc",
+	        "../x", "/x",   "a//b", ".hidden/x", "a/./b", "",
+	        "a/",   "a/..", "x/.y", "..",        ".",     "a/b/../../../etc",
 	};
 	struct fx *f = *state;
 	char longname[NAME_MAX + 8];
@@ -709,12 +705,10 @@ test_invalid_keys(void **state)
 		cairn_sink_reader *r = (void *)1;
 
 		f->ctx->error[0] = '\0';
-		assert_int_equal(f->ops->open_write(f->lc, bad[i], &w),
-		                 CAIRN_E_CONFIG);
+		assert_int_equal(f->ops->open_write(f->lc, bad[i], &w), CAIRN_E_CONFIG);
 		assert_null(w);
 		assert_non_null(strstr(f->ctx->error, "invalid object key"));
-		assert_int_equal(f->ops->open_read(f->lc, bad[i], &r),
-		                 CAIRN_E_CONFIG);
+		assert_int_equal(f->ops->open_read(f->lc, bad[i], &r), CAIRN_E_CONFIG);
 		assert_null(r);
 		assert_int_equal(f->ops->remove(f->lc, bad[i]), CAIRN_E_CONFIG);
 	}
@@ -788,8 +782,7 @@ unprivileged(struct fx *f, int (*fn)(struct fx *))
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 ||
-		    setuid(65534) < 0)
+		if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
 			_exit(UNPRIVILEGED_UNAVAILABLE);
 		_exit(fn(f));
 	}
@@ -809,14 +802,17 @@ write_readonly_child(struct fx *f)
 	/* The object's directory is read-only. */
 	if (f->ops->open_write(f->lc, "j/1/a", &w) != CAIRN_E_IO || w)
 		return 1;
-	snprintf(want, sizeof(want), "%s: permission denied: run cairn as the "
-	         "user owning %s", fx_path(f, "j/1"), fx_path(f, "j/1"));
+	snprintf(want, sizeof(want),
+	         "%s: permission denied: run cairn as the "
+	         "user owning %s",
+	         fx_path(f, "j/1"), fx_path(f, "j/1"));
 	if (!strstr(f->ctx->error, want))
 		return 2;
 	/* A directory to create inside a read-only one: name the parent. */
 	if (f->ops->open_write(f->lc, "j/2/a", &w) != CAIRN_E_IO)
 		return 3;
-	snprintf(want, sizeof(want), "cannot create directory %s: permission "
+	snprintf(want, sizeof(want),
+	         "cannot create directory %s: permission "
 	         "denied: run cairn as the user owning %s",
 	         fx_path(f, "j/2"), fx_path(f, "j"));
 	if (!strstr(f->ctx->error, want))
@@ -987,8 +983,7 @@ test_fifo_object(void **state)
 	assert_int_equal(mkfifo(fx_path(f, "j/1/x.tar.zst"), 0600), 0);
 	assert_int_equal(mkfifo(fx_path(f, "j/2"), 0600), 0);
 	alarm(10); /* a hang in open() fails instead of stalling the run */
-	assert_int_equal(f->ops->open_read(f->lc, "j/1/x.tar.zst", &r),
-	                 CAIRN_E_CORRUPT);
+	assert_int_equal(f->ops->open_read(f->lc, "j/1/x.tar.zst", &r), CAIRN_E_CORRUPT);
 	assert_null(r);
 	assert_contains(f->ctx->error, fx_path(f, "j/1/x.tar.zst"));
 	assert_contains(f->ctx->error, "is a FIFO, not a regular file");
@@ -1021,8 +1016,7 @@ test_symlink_object(void **state)
 
 	put(f, "j/1/a", "a");
 	assert_int_equal(symlink(secret, fx_path(f, "j/1/x.tar.zst")), 0);
-	assert_int_equal(f->ops->open_read(f->lc, "j/1/x.tar.zst", &r),
-	                 CAIRN_E_CORRUPT);
+	assert_int_equal(f->ops->open_read(f->lc, "j/1/x.tar.zst", &r), CAIRN_E_CORRUPT);
 	assert_null(r);
 	assert_contains(f->ctx->error, fx_path(f, "j/1/x.tar.zst"));
 	assert_contains(f->ctx->error, "is a symbolic link, not a regular file");
@@ -1061,8 +1055,7 @@ test_symlink_set_dir(void **state)
 	put(f, "j/1/a", "a");
 	/* ROOT/j/2 -> outside: a set directory leading out of the store. */
 	assert_int_equal(symlink(out, fx_path(f, "j/2")), 0);
-	assert_int_equal(f->ops->open_read(f->lc, "j/2/x.tar.zst", &r),
-	                 CAIRN_E_CORRUPT);
+	assert_int_equal(f->ops->open_read(f->lc, "j/2/x.tar.zst", &r), CAIRN_E_CORRUPT);
 	assert_null(r);
 	assert_contains(f->ctx->error, fx_path(f, "j/2"));
 	assert_contains(f->ctx->error, "is a symbolic link, not a directory");
@@ -1246,8 +1239,7 @@ test_lock_removes_leftovers(void **state)
 	/* Another job's live-looking temporary stays. */
 	assert_string_not_equal(temp_file_in(fx_path(f, "k/20260102T000000Z")), "");
 	/* Each removal is logged with its size. */
-	snprintf(want, sizeof(want), "removed %s/.db.tar.zst.",
-	         fx_path(f, "j/20260102T000000Z"));
+	snprintf(want, sizeof(want), "removed %s/.db.tar.zst.", fx_path(f, "j/20260102T000000Z"));
 	assert_contains(f->ctx->log, want);
 	assert_contains(f->ctx->log, "a temporary file left by an interrupted "
 	                             "backup (1000 bytes)");
@@ -1308,7 +1300,7 @@ test_sweep_skips_locked_jobs(void **state)
 static void
 test_lock_bad(void **state)
 {
-	static const char *const bad[] = { "", "a/b", ".j", "..", "/j" };
+	static const char *const bad[] = {"", "a/b", ".j", "..", "/j"};
 	struct fx *f = *state;
 	cairn_sink_lock *lk = (void *)1;
 	const char *secret = outside(f, "secret", "not yours");
@@ -1373,43 +1365,43 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_descriptor),
-		T(test_create),
-		T(test_roundtrip),
-		T(test_roundtrip_fsync_no),
-		T(test_invisible_before_commit),
-		T(test_abort_leaves_nothing),
-		T(test_abort_after_failed_write),
-		T(test_commit_after_failed_write),
-		T(test_existing_refused),
-		T(test_commit_never_replaces),
-		T(test_publish_link),
-		T(test_publish_check),
-		T(test_modes_umask0),
-		T(test_modes_umask022),
-		T(test_modes_umask_strict),
-		T(test_list),
-		T(test_list_stop),
-		T(test_missing_root),
-		T(test_remove),
-		T(test_notfound),
-		T(test_invalid_keys),
-		T(test_long_name),
-		T(test_usage),
-		T(test_write_readonly),
-		T(test_unreadable_dir),
-		T(test_sweep),
-		T(test_tmpname),
-		T(test_not_a_directory),
-		T(test_fifo_object),
-		T(test_symlink_object),
-		T(test_symlink_set_dir),
-		T(test_lock),
-		T(test_lock_dies_with_process),
-		T(test_lock_removes_leftovers),
-		T(test_sweep_skips_locked_jobs),
-		T(test_lock_bad),
-		T(test_failed_runs_leave_no_directories),
+	        T(test_descriptor),
+	        T(test_create),
+	        T(test_roundtrip),
+	        T(test_roundtrip_fsync_no),
+	        T(test_invisible_before_commit),
+	        T(test_abort_leaves_nothing),
+	        T(test_abort_after_failed_write),
+	        T(test_commit_after_failed_write),
+	        T(test_existing_refused),
+	        T(test_commit_never_replaces),
+	        T(test_publish_link),
+	        T(test_publish_check),
+	        T(test_modes_umask0),
+	        T(test_modes_umask022),
+	        T(test_modes_umask_strict),
+	        T(test_list),
+	        T(test_list_stop),
+	        T(test_missing_root),
+	        T(test_remove),
+	        T(test_notfound),
+	        T(test_invalid_keys),
+	        T(test_long_name),
+	        T(test_usage),
+	        T(test_write_readonly),
+	        T(test_unreadable_dir),
+	        T(test_sweep),
+	        T(test_tmpname),
+	        T(test_not_a_directory),
+	        T(test_fifo_object),
+	        T(test_symlink_object),
+	        T(test_symlink_set_dir),
+	        T(test_lock),
+	        T(test_lock_dies_with_process),
+	        T(test_lock_removes_leftovers),
+	        T(test_sweep_skips_locked_jobs),
+	        T(test_lock_bad),
+	        T(test_failed_runs_leave_no_directories),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

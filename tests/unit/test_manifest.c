@@ -25,7 +25,6 @@
 #define T_STARTED ((time_t)1795658400)  /* 2026-11-26T02:00:00Z */
 #define T_FINISHED ((time_t)1795658537) /* 2026-11-26T02:02:17Z */
 
-
 /* Two sources; the first has nested stats, the second none. */
 static void
 fill(struct manifest *m)
@@ -52,8 +51,8 @@ fill(struct manifest *m)
 	s->stored_bytes = 123456789;
 	memcpy(s->sha256, SHA_A, 65);
 	s->stats = json_pack("{s:I, s:I, s:{s:{s:I, s:I}}, s:[i,i]}", "files", (json_int_t)12,
-	                     "bytes", (json_int_t)3456, "documents", "db", "menu",
-	                     (json_int_t)7, "orders", (json_int_t)0, "list", 1, 2);
+	                     "bytes", (json_int_t)3456, "documents", "db", "menu", (json_int_t)7,
+	                     "orders", (json_int_t)0, "list", 1, 2);
 	assert_non_null(s->stats);
 
 	s = manifest_add_source(m);
@@ -136,11 +135,11 @@ manifest_json_has_the_documented_keys(void **state)
 	char *json = manifest_to_json(m);
 	json_error_t je;
 	json_t *root = json_loads(json, 0, &je), *srcs, *s;
-	static const char *const top[] = {"format", "cairn_version", "job", "id", "host",
-	                                  "sink", "started", "finished", "sources", NULL};
-	static const char *const per[] = {"name", "plugin", "plugin_version", "object",
-	                                  "compression", "raw_bytes", "stored_bytes",
-	                                  "sha256", "stats", NULL};
+	static const char *const top[] = {"format", "cairn_version", "job",      "id",      "host",
+	                                  "sink",   "started",       "finished", "sources", NULL};
+	static const char *const per[] = {"name",        "plugin",    "plugin_version", "object",
+	                                  "compression", "raw_bytes", "stored_bytes",   "sha256",
+	                                  "stats",       NULL};
 
 	if (!root)
 		fail_msg("not JSON for jansson: %s", je.text);
@@ -174,10 +173,12 @@ manifest_json_has_the_documented_keys(void **state)
 	                 (json_int_t)(5ULL << 32));
 	assert_int_equal(json_integer_value(json_object_get(s, "stored_bytes")), 123456789);
 	assert_string_equal(json_string_value(json_object_get(s, "sha256")), SHA_A);
-	assert_int_equal(json_integer_value(json_object_get(
-	                     json_object_get(json_object_get(json_object_get(s, "stats"),
-	                                                     "documents"), "db"), "menu")),
-	                 7);
+	assert_int_equal(
+	        json_integer_value(json_object_get(
+	                json_object_get(json_object_get(json_object_get(s, "stats"), "documents"),
+	                                "db"),
+	                "menu")),
+	        7);
 	/* one trailing newline, so `cat manifest.json` looks right */
 	assert_int_equal(json[strlen(json) - 1], '\n');
 	assert_int_not_equal(json[strlen(json) - 2], '\n');
@@ -207,12 +208,12 @@ static void
 manifest_parse_fills_optional_fields(void **state)
 {
 	static const char text[] =
-		"{\"format\": 1, \"cairn_version\": \"1.0\", \"job\": \"j\", "
-		"\"id\": \"20261126T020000Z\", \"started\": \"2026-11-26T02:00:00Z\", "
-		"\"finished\": \"2026-11-26T03:00:00+01:00\", \"sources\": [{\"name\": \"a\", "
-		"\"plugin\": \"files\", \"object\": \"j/20261126T020000Z/a.tar\", "
-		"\"compression\": \"none\", \"raw_bytes\": 1, \"stored_bytes\": 1, "
-		"\"sha256\": \"" SHA_B "\"}], \"future_key\": true}";
+	        "{\"format\": 1, \"cairn_version\": \"1.0\", \"job\": \"j\", "
+	        "\"id\": \"20261126T020000Z\", \"started\": \"2026-11-26T02:00:00Z\", "
+	        "\"finished\": \"2026-11-26T03:00:00+01:00\", \"sources\": [{\"name\": \"a\", "
+	        "\"plugin\": \"files\", \"object\": \"j/20261126T020000Z/a.tar\", "
+	        "\"compression\": \"none\", \"raw_bytes\": 1, \"stored_bytes\": 1, "
+	        "\"sha256\": \"" SHA_B "\"}], \"future_key\": true}";
 	char *err = NULL;
 	struct manifest *m = manifest_parse(text, strlen(text), &err);
 	(void)state;
@@ -300,9 +301,9 @@ manifest_parse_refuses_a_json_array(void **state)
 static void
 manifest_parse_refuses_missing_fields(void **state)
 {
-	static const char *const top[] = {"format", "cairn_version", "job", "id", "started",
-	                                  "finished", "sources"};
-	static const char *const per[] = {"name", "plugin", "object", "compression",
+	static const char *const top[] = {"format",  "cairn_version", "job",    "id",
+	                                  "started", "finished",      "sources"};
+	static const char *const per[] = {"name",      "plugin",       "object", "compression",
 	                                  "raw_bytes", "stored_bytes", "sha256"};
 	struct manifest *m = *state;
 
@@ -434,25 +435,26 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(manifest_round_trips_every_field, setup, teardown),
-		cmocka_unit_test_setup_teardown(manifest_json_has_the_documented_keys, setup,
-		                                teardown),
-		cmocka_unit_test_setup_teardown(manifest_without_host_and_sink_writes_empty_strings,
-		                                setup, teardown),
-		cmocka_unit_test(manifest_parse_fills_optional_fields),
-		cmocka_unit_test_setup_teardown(manifest_parse_accepts_no_sources, setup, teardown),
-		cmocka_unit_test(manifest_parse_refuses_invalid_json),
-		cmocka_unit_test(manifest_parse_refuses_a_json_array),
-		cmocka_unit_test_setup_teardown(manifest_parse_refuses_missing_fields, setup,
-		                                teardown),
-		cmocka_unit_test_setup_teardown(manifest_parse_refuses_wrong_types, setup, teardown),
-		cmocka_unit_test_setup_teardown(manifest_parse_refuses_bad_times, setup, teardown),
-		cmocka_unit_test_setup_teardown(manifest_parse_refuses_bad_sha256_length, setup,
-		                                teardown),
-		cmocka_unit_test_setup_teardown(manifest_parse_refuses_negative_sizes, setup,
-		                                teardown),
-		cmocka_unit_test_setup_teardown(manifest_parse_refuses_a_newer_format, setup,
-		                                teardown),
+	        cmocka_unit_test_setup_teardown(manifest_round_trips_every_field, setup, teardown),
+	        cmocka_unit_test_setup_teardown(manifest_json_has_the_documented_keys, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(manifest_without_host_and_sink_writes_empty_strings,
+	                                        setup, teardown),
+	        cmocka_unit_test(manifest_parse_fills_optional_fields),
+	        cmocka_unit_test_setup_teardown(manifest_parse_accepts_no_sources, setup, teardown),
+	        cmocka_unit_test(manifest_parse_refuses_invalid_json),
+	        cmocka_unit_test(manifest_parse_refuses_a_json_array),
+	        cmocka_unit_test_setup_teardown(manifest_parse_refuses_missing_fields, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(manifest_parse_refuses_wrong_types, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(manifest_parse_refuses_bad_times, setup, teardown),
+	        cmocka_unit_test_setup_teardown(manifest_parse_refuses_bad_sha256_length, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(manifest_parse_refuses_negative_sizes, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(manifest_parse_refuses_a_newer_format, setup,
+	                                        teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,7 +38,8 @@ setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 	f->a.fail_write_at = f->b.fail_write_at = -1;
 	f->a.store = f->b.store = 1;
-	f->s1 = (struct memsrc){.bytes = 300000, .fail_at = -1, .cancel_at = -1, .keep_restored = 1};
+	f->s1 = (struct memsrc){
+	        .bytes = 300000, .fail_at = -1, .cancel_at = -1, .keep_restored = 1};
 	f->s2 = (struct memsrc){.bytes = 70000, .fail_at = -1, .cancel_at = -1, .keep_restored = 1};
 	f->sinks[0] = memsink_instance("a", &f->a);
 	f->sinks[1] = memsink_instance("b", &f->b);
@@ -74,8 +75,12 @@ teardown(void **state)
 static int
 run(struct fixture *f, size_t nsources, struct backup_outcome *out)
 {
-	struct backup_request rq = {.job = &f->job, .id = ID, .sources = f->sources,
-	                            .nsources = nsources, .sinks = f->sinks, .nsinks = 2,
+	struct backup_request rq = {.job = &f->job,
+	                            .id = ID,
+	                            .sources = f->sources,
+	                            .nsources = nsources,
+	                            .sinks = f->sinks,
+	                            .nsinks = 2,
 	                            .host = "test"};
 	return pipeline_backup(&rq, out);
 }
@@ -155,13 +160,16 @@ restore_gives_back_the_source_bytes(void **state)
 		backup_outcome_free(&out, 2);
 		struct manifest *m = manifest_of(&f->b);
 		assert_string_equal(m->sources[0].compression, compression_name(comps[c]));
-		assert_int_equal(pipeline_restore(f->sinks[1], &m->sources[0], f->sources[0], 0, &err), 0);
+		assert_int_equal(
+		        pipeline_restore(f->sinks[1], &m->sources[0], f->sources[0], 0, &err), 0);
 		assert_int_equal(f->s1.restored_len, 300000);
 		for (size_t i = 0; i < f->s1.restored_len; i++)
 			if (f->s1.restored[i] != memsrc_byte(i))
-				fail_msg("byte %zu differs after %s", i, compression_name(comps[c]));
+				fail_msg("byte %zu differs after %s", i,
+				         compression_name(comps[c]));
 		assert_int_equal(pipeline_verify(f->sinks[1], &m->sources[0], NULL, &err), 0);
-		assert_int_equal(pipeline_verify(f->sinks[1], &m->sources[0], f->sources[0], &err), 0);
+		assert_int_equal(pipeline_verify(f->sinks[1], &m->sources[0], f->sources[0], &err),
+		                 0);
 		manifest_free(m);
 	}
 }
@@ -172,7 +180,7 @@ a_sink_failing_mid_stream_is_aborted_and_the_other_completes(void **state)
 	struct fixture *f = *state;
 	struct backup_outcome out;
 	f->job.compression = COMP_NONE; /* so writes reach the sinks as they come */
-	f->b.fail_write_at = 100000; /* inside source one's stream */
+	f->b.fail_write_at = 100000;    /* inside source one's stream */
 	assert_int_not_equal(run(f, 2, &out), 0);
 	assert_true(out.sinks[0].ok);
 	assert_false(out.sinks[1].ok);
@@ -456,8 +464,9 @@ a_manifest_must_match_where_it_lies(void **state)
 {
 	struct manifest m = {0};
 	char *why = NULL;
-	struct manifest_source ms[2] = {{.name = (char *)"one", .object = (char *)"nightly/" ID "/one.tar.zst"},
-	                                {.name = (char *)"two", .object = (char *)"nightly/" ID "/two.rdb"}};
+	struct manifest_source ms[2] = {
+	        {.name = (char *)"one", .object = (char *)"nightly/" ID "/one.tar.zst"},
+	        {.name = (char *)"two", .object = (char *)"nightly/" ID "/two.rdb"}};
 	(void)state;
 	m.job = (char *)"nightly";
 	m.id = (char *)ID;
@@ -465,10 +474,12 @@ a_manifest_must_match_where_it_lies(void **state)
 	m.nsources = 2;
 	assert_int_equal(manifest_check_place(&m, "nightly", ID, &why), 0);
 	/* copied from another set, or another job */
-	check_place_fails("nightly", "20261127T020000Z", "nightly/" ID "/one.tar.zst", "not the set");
+	check_place_fails("nightly", "20261127T020000Z", "nightly/" ID "/one.tar.zst",
+	                  "not the set");
 	check_place_fails("weekly", ID, "nightly/" ID "/one.tar.zst", "not the set");
 	/* objects outside the set */
-	check_place_fails("nightly", ID, "nightly/20200101T000000Z/one.tar.zst", "not an object of");
+	check_place_fails("nightly", ID, "nightly/20200101T000000Z/one.tar.zst",
+	                  "not an object of");
 	check_place_fails("nightly", ID, "nightly/" ID "/../../etc/passwd", "not an object of");
 	check_place_fails("nightly", ID, "/etc/passwd", "not an object of");
 	check_place_fails("nightly", ID, "nightly/" ID "/", "not an object of");
@@ -621,26 +632,44 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(one_read_of_each_source_reaches_every_sink, setup, teardown),
-		cmocka_unit_test_setup_teardown(restore_gives_back_the_source_bytes, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_sink_failing_mid_stream_is_aborted_and_the_other_completes, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_sink_failing_on_the_second_source_loses_its_first_object_too, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_failed_source_leaves_no_set_in_any_sink, setup, teardown),
-		cmocka_unit_test_setup_teardown(when_every_sink_fails_the_source_is_stopped, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_failed_commit_leaves_that_sink_without_a_set, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_failed_manifest_write_removes_the_sets_objects, setup, teardown),
-		cmocka_unit_test_setup_teardown(cancelling_aborts_everything, setup, teardown),
-		cmocka_unit_test_setup_teardown(damaged_objects_fail_restore_and_verify, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_source_that_cannot_stage_never_sees_a_damaged_object, setup, teardown),
-		cmocka_unit_test_setup_teardown(the_end_of_the_stream_proves_the_object_good, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_missing_object_is_damage, setup, teardown),
-		cmocka_unit_test_setup_teardown(an_object_gone_after_commit_fails_that_sink, setup, teardown),
-		cmocka_unit_test(a_manifest_must_match_where_it_lies),
-		cmocka_unit_test_setup_teardown(memory_stays_flat_for_a_large_stream, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_failure_without_a_detail_never_shows_an_earlier_one, setup, teardown),
-		cmocka_unit_test_setup_teardown(nor_does_a_failed_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(the_scratch_directory_lives_as_long_as_the_op, setup, teardown),
-		cmocka_unit_test_setup_teardown(a_known_total_shows_percent_and_time_left, setup, teardown),
+	        cmocka_unit_test_setup_teardown(one_read_of_each_source_reaches_every_sink, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(restore_gives_back_the_source_bytes, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(
+	                a_sink_failing_mid_stream_is_aborted_and_the_other_completes, setup,
+	                teardown),
+	        cmocka_unit_test_setup_teardown(
+	                a_sink_failing_on_the_second_source_loses_its_first_object_too, setup,
+	                teardown),
+	        cmocka_unit_test_setup_teardown(a_failed_source_leaves_no_set_in_any_sink, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(when_every_sink_fails_the_source_is_stopped, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(a_failed_commit_leaves_that_sink_without_a_set,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(a_failed_manifest_write_removes_the_sets_objects,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(cancelling_aborts_everything, setup, teardown),
+	        cmocka_unit_test_setup_teardown(damaged_objects_fail_restore_and_verify, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(
+	                a_source_that_cannot_stage_never_sees_a_damaged_object, setup, teardown),
+	        cmocka_unit_test_setup_teardown(the_end_of_the_stream_proves_the_object_good, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(a_missing_object_is_damage, setup, teardown),
+	        cmocka_unit_test_setup_teardown(an_object_gone_after_commit_fails_that_sink, setup,
+	                                        teardown),
+	        cmocka_unit_test(a_manifest_must_match_where_it_lies),
+	        cmocka_unit_test_setup_teardown(memory_stays_flat_for_a_large_stream, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(
+	                a_failure_without_a_detail_never_shows_an_earlier_one, setup, teardown),
+	        cmocka_unit_test_setup_teardown(nor_does_a_failed_write, setup, teardown),
+	        cmocka_unit_test_setup_teardown(the_scratch_directory_lives_as_long_as_the_op,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(a_known_total_shows_percent_and_time_left, setup,
+	                                        teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,7 +84,8 @@ a_plugin_not_in_the_path_names_the_directories_searched(void **state)
 	registry_init(&reg, "/nonexistent/dir");
 	assert_null(registry_load(&reg, "nosuch", &err));
 	assert_non_null(strstr(err, "no plugin named nosuch"));
-	assert_non_null(strstr(err, "/nonexistent/dir, /nonexistent/a, /nonexistent/b, " CAIRN_PLUGINDIR));
+	assert_non_null(
+	        strstr(err, "/nonexistent/dir, /nonexistent/a, /nonexistent/b, " CAIRN_PLUGINDIR));
 	free(err);
 	registry_free(&reg);
 }
@@ -151,7 +152,8 @@ static void
 fields_past_struct_size_read_as_null(void **state)
 {
 	char *err = NULL;
-	struct loaded_plugin *lp = plugin_load_path(TEST_PLUGINDIR "/oldminor.so", "oldminor", &err);
+	struct loaded_plugin *lp =
+	        plugin_load_path(TEST_PLUGINDIR "/oldminor.so", "oldminor", &err);
 	assert_non_null(lp);
 	assert_non_null(lp->source.restore);
 	/* the plugin filled verify in, but its ops table says it ends before */
@@ -172,22 +174,28 @@ a_sink_plugin_in_a_source_section_is_a_config_error(void **state)
 	fp = fopen(ini, "w");
 	fputs("[source s]\nplugin = wrongkind\n\n[sink k]\nplugin = wrongkind\nsize = 2M\n"
 	      "[sink bad]\nplugin = wrongkind\nsize = lots\n"
-	      "[job j]\nsources = s\nsinks = k\n", fp);
+	      "[job j]\nsources = s\nsinks = k\n",
+	      fp);
 	fclose(fp);
 	struct config *cfg = config_load(ini, &err);
 	assert_non_null(cfg);
 	registry_init(&reg, TEST_PLUGINDIR);
 	assert_int_equal(instance_create(&reg, cfg, config_section(cfg, SECTION_SOURCE, "s"), NULL,
-	                                 &in, &err), CAIRN_E_CONFIG);
-	assert_non_null(strstr(err, "c.ini:1: [source s] plugin: wrongkind is a sink plugin, not a source plugin"));
+	                                 &in, &err),
+	                 CAIRN_E_CONFIG);
+	assert_non_null(strstr(
+	        err,
+	        "c.ini:1: [source s] plugin: wrongkind is a sink plugin, not a source plugin"));
 	free(err);
 	err = NULL;
 	/* the same plugin as a sink is fine, and its key was checked */
-	assert_int_equal(instance_create(&reg, cfg, config_section(cfg, SECTION_SINK, "k"), NULL,
-	                                 &in, &err), 0);
+	assert_int_equal(
+	        instance_create(&reg, cfg, config_section(cfg, SECTION_SINK, "k"), NULL, &in, &err),
+	        0);
 	instance_destroy(in);
 	assert_int_equal(instance_create(&reg, cfg, config_section(cfg, SECTION_SINK, "bad"), NULL,
-	                                 &in, &err), CAIRN_E_CONFIG);
+	                                 &in, &err),
+	                 CAIRN_E_CONFIG);
 	assert_non_null(strstr(err, "c.ini:9: [sink bad] size: \"lots\" is not a size"));
 	free(err);
 	registry_free(&reg);
@@ -213,11 +221,12 @@ an_unknown_plugin_names_the_line_of_its_plugin_key(void **state)
 	struct config *cfg = config_load(ini, &err);
 	assert_non_null(cfg);
 	registry_init(&reg, TEST_PLUGINDIR);
-	assert_int_equal(instance_create(&reg, cfg, config_section(cfg, SECTION_SINK, "k"), NULL,
-	                                 &in, &err), INSTANCE_E_PLUGIN);
+	assert_int_equal(
+	        instance_create(&reg, cfg, config_section(cfg, SECTION_SINK, "k"), NULL, &in, &err),
+	        INSTANCE_E_PLUGIN);
 	/* FILE:LINE: [kind name] key: what; what to do, with the search detail */
-	want = xasprintf("%s:3: [sink k] plugin: no plugin named nosuch: no nosuch.so in %s",
-	                 ini, TEST_PLUGINDIR);
+	want = xasprintf("%s:3: [sink k] plugin: no plugin named nosuch: no nosuch.so in %s", ini,
+	                 TEST_PLUGINDIR);
 	assert_non_null(strstr(err, want));
 	assert_non_null(strstr(err, "install it, or point plugin_dir"));
 	assert_null(strchr(err, '\n'));
@@ -293,8 +302,10 @@ an_unknown_key_type_needs_a_newer_cairn(void **state)
 	assert_non_null(cfg);
 	registry_init(&reg, TEST_PLUGINDIR);
 	assert_int_equal(instance_create(&reg, cfg, config_section(cfg, SECTION_SOURCE, "s"), NULL,
-	                                 &in, &err), INSTANCE_E_PLUGIN);
-	assert_non_null(strstr(err, "c.ini:2: [source s] plugin: plugin keynewer needs a newer cairn"));
+	                                 &in, &err),
+	                 INSTANCE_E_PLUGIN);
+	assert_non_null(
+	        strstr(err, "c.ini:2: [source s] plugin: plugin keynewer needs a newer cairn"));
 	free(err);
 	registry_free(&reg);
 	config_free(cfg);
@@ -308,8 +319,10 @@ plugins_built_against_abi_1_0_load_with_the_new_fields_empty(void **state)
 {
 	char *err = NULL;
 	(void)state;
-	struct loaded_plugin *src = plugin_load_path(TEST_PLUGINDIR "/abi10src.so", "abi10src", &err);
-	struct loaded_plugin *snk = plugin_load_path(TEST_PLUGINDIR "/abi10sink.so", "abi10sink", &err);
+	struct loaded_plugin *src =
+	        plugin_load_path(TEST_PLUGINDIR "/abi10src.so", "abi10src", &err);
+	struct loaded_plugin *snk =
+	        plugin_load_path(TEST_PLUGINDIR "/abi10sink.so", "abi10sink", &err);
 	assert_non_null(src);
 	assert_non_null(snk);
 	assert_int_equal(src->desc.abi_minor, 0);
@@ -393,8 +406,8 @@ a_scratch_directory_is_private_and_removed_whole(void **state)
 	fp = fopen(outside, "w");
 	fputs("keep\n", fp);
 	fclose(fp);
-	char *a = xasprintf("%s/a", sd), *b = xasprintf("%s/a/b", sd), *f = xasprintf("%s/a/b/f", sd),
-	     *l = xasprintf("%s/a/link", sd);
+	char *a = xasprintf("%s/a", sd), *b = xasprintf("%s/a/b", sd),
+	     *f = xasprintf("%s/a/b/f", sd), *l = xasprintf("%s/a/link", sd);
 	assert_int_equal(mkdir(a, 0700), 0);
 	assert_int_equal(mkdir(b, 0700), 0);
 	fp = fopen(f, "w");
@@ -439,8 +452,9 @@ an_instance_gets_its_scratch_below_the_configured_state_dir(void **state)
 	struct config *cfg = config_load(ini, &err);
 	assert_non_null(cfg);
 	registry_init(&reg, TEST_PLUGINDIR);
-	assert_int_equal(instance_create(&reg, cfg, config_section(cfg, SECTION_SINK, "k"), NULL,
-	                                 &in, &err), 0);
+	assert_int_equal(
+	        instance_create(&reg, cfg, config_section(cfg, SECTION_SINK, "k"), NULL, &in, &err),
+	        0);
 	sd = cairn_host_table.scratch_dir(&in->ctx);
 	assert_non_null(sd);
 	want = xasprintf("%s/state/scratch/sink-k.", dir);
@@ -464,22 +478,22 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(another_abi_major_is_refused_naming_both_abis),
-		cmocka_unit_test(a_module_without_entry_symbol_is_not_a_plugin),
-		cmocka_unit_test(a_missing_shared_library_is_named),
-		cmocka_unit_test(a_plugin_not_in_the_path_names_the_directories_searched),
-		cmocka_unit_test(plugin_dir_comes_before_the_environment),
-		cmocka_unit_test(the_real_plugins_load_with_their_keys),
-		cmocka_unit_test(a_renamed_module_is_refused),
-		cmocka_unit_test(fields_past_struct_size_read_as_null),
-		cmocka_unit_test(a_sink_plugin_in_a_source_section_is_a_config_error),
-		cmocka_unit_test(an_unknown_plugin_names_the_line_of_its_plugin_key),
-		cmocka_unit_test(key_tables_are_checked_at_load),
-		cmocka_unit_test(an_unknown_key_type_needs_a_newer_cairn),
-		cmocka_unit_test(plugins_built_against_abi_1_0_load_with_the_new_fields_empty),
-		cmocka_unit_test(the_host_table_has_the_1_1_members_and_cuts_nothing),
-		cmocka_unit_test(a_scratch_directory_is_private_and_removed_whole),
-		cmocka_unit_test(an_instance_gets_its_scratch_below_the_configured_state_dir),
+	        cmocka_unit_test(another_abi_major_is_refused_naming_both_abis),
+	        cmocka_unit_test(a_module_without_entry_symbol_is_not_a_plugin),
+	        cmocka_unit_test(a_missing_shared_library_is_named),
+	        cmocka_unit_test(a_plugin_not_in_the_path_names_the_directories_searched),
+	        cmocka_unit_test(plugin_dir_comes_before_the_environment),
+	        cmocka_unit_test(the_real_plugins_load_with_their_keys),
+	        cmocka_unit_test(a_renamed_module_is_refused),
+	        cmocka_unit_test(fields_past_struct_size_read_as_null),
+	        cmocka_unit_test(a_sink_plugin_in_a_source_section_is_a_config_error),
+	        cmocka_unit_test(an_unknown_plugin_names_the_line_of_its_plugin_key),
+	        cmocka_unit_test(key_tables_are_checked_at_load),
+	        cmocka_unit_test(an_unknown_key_type_needs_a_newer_cairn),
+	        cmocka_unit_test(plugins_built_against_abi_1_0_load_with_the_new_fields_empty),
+	        cmocka_unit_test(the_host_table_has_the_1_1_members_and_cuts_nothing),
+	        cmocka_unit_test(a_scratch_directory_is_private_and_removed_whole),
+	        cmocka_unit_test(an_instance_gets_its_scratch_below_the_configured_state_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,8 +18,8 @@
 #include "plugin_keys.h"
 
 static const struct cairn_key plain = {.name = "path", .type = CAIRN_KEY_PATH};
-static const struct cairn_key secret = {.name = "password", .type = CAIRN_KEY_STRING,
-                                        .flags = CAIRN_KEY_SECRET};
+static const struct cairn_key secret = {
+        .name = "password", .type = CAIRN_KEY_STRING, .flags = CAIRN_KEY_SECRET};
 
 static enum key_match
 match(const struct cairn_key *k, const char *key)
@@ -69,10 +69,10 @@ key_type_names_every_type_and_no_other(void **state)
 		enum cairn_key_type t;
 		const char *name;
 	} all[] = {
-		{CAIRN_KEY_STRING, "string"}, {CAIRN_KEY_INT, "int"},
-		{CAIRN_KEY_BOOL, "bool"},     {CAIRN_KEY_SIZE, "size"},
-		{CAIRN_KEY_DURATION, "duration"}, {CAIRN_KEY_LIST, "list"},
-		{CAIRN_KEY_PATH, "path"},
+	        {CAIRN_KEY_STRING, "string"},     {CAIRN_KEY_INT, "int"},
+	        {CAIRN_KEY_BOOL, "bool"},         {CAIRN_KEY_SIZE, "size"},
+	        {CAIRN_KEY_DURATION, "duration"}, {CAIRN_KEY_LIST, "list"},
+	        {CAIRN_KEY_PATH, "path"},
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -82,7 +82,7 @@ key_type_names_every_type_and_no_other(void **state)
 	}
 	assert_null(key_type_name((enum cairn_key_type)0));
 	assert_null(key_type_name((enum cairn_key_type)8));
-	assert_null(key_type_name((enum cairn_key_type)-1));
+	assert_null(key_type_name((enum cairn_key_type) - 1));
 	assert_string_equal(key_type_word((enum cairn_key_type)99), "a value");
 	assert_string_equal(key_type_word(CAIRN_KEY_INT), "a whole number");
 }
@@ -91,10 +91,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(key_match_exact_names_any_key),
-		cmocka_unit_test(key_match_file_and_env_only_for_secrets),
-		cmocka_unit_test(key_match_reads_only_len_bytes),
-		cmocka_unit_test(key_type_names_every_type_and_no_other),
+	        cmocka_unit_test(key_match_exact_names_any_key),
+	        cmocka_unit_test(key_match_file_and_env_only_for_secrets),
+	        cmocka_unit_test(key_match_reads_only_len_bytes),
+	        cmocka_unit_test(key_type_names_every_type_and_no_other),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,8 +74,13 @@ backup_id_format_is_sortable_utc(void **state)
 static void
 backup_id_round_trips(void **state)
 {
-	static const time_t times[] = {0, 1, T_0124_0300Z, T_1126_0200Z, T_20240229_123456Z,
-	                               951782400 /* 2000-02-29 */, 4102444799 /* 2099-12-31 */};
+	static const time_t times[] = {0,
+	                               1,
+	                               T_0124_0300Z,
+	                               T_1126_0200Z,
+	                               T_20240229_123456Z,
+	                               951782400 /* 2000-02-29 */,
+	                               4102444799 /* 2099-12-31 */};
 	(void)state;
 
 	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
@@ -103,26 +108,26 @@ static void
 backup_id_parse_refuses_bad_ids(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"20261126T020000",    /* too short */
-		"20261126T020000ZZ",  /* too long */
-		"2026-11-26T020000Z", /* dashes */
-		"20261326T020000Z",   /* month 13 */
-		"20260026T020000Z",   /* month 0 */
-		"20260100T020000Z",   /* day 0 */
-		"20260132T020000Z",   /* Jan 32 */
-		"20260230T020000Z",   /* Feb 30 */
-		"20250229T020000Z",   /* Feb 29, not a leap year */
-		"21000229T020000Z",   /* century, not a leap year */
-		"20260431T020000Z",   /* Apr 31 */
-		"20261126X020000Z",   /* no T */
-		"20261126T0200000",   /* no Z */
-		"20261126t020000Z",   /* lowercase t */
-		"20261126T240000Z",   /* hour 24 */
-		"20261126T026000Z",   /* minute 60 */
-		"2026112aT020000Z",   /* a letter */
-		"20261126T02 000Z",   /* a space */
-		"manifest.json....",
+	        "",
+	        "20261126T020000",    /* too short */
+	        "20261126T020000ZZ",  /* too long */
+	        "2026-11-26T020000Z", /* dashes */
+	        "20261326T020000Z",   /* month 13 */
+	        "20260026T020000Z",   /* month 0 */
+	        "20260100T020000Z",   /* day 0 */
+	        "20260132T020000Z",   /* Jan 32 */
+	        "20260230T020000Z",   /* Feb 30 */
+	        "20250229T020000Z",   /* Feb 29, not a leap year */
+	        "21000229T020000Z",   /* century, not a leap year */
+	        "20260431T020000Z",   /* Apr 31 */
+	        "20261126X020000Z",   /* no T */
+	        "20261126T0200000",   /* no Z */
+	        "20261126t020000Z",   /* lowercase t */
+	        "20261126T240000Z",   /* hour 24 */
+	        "20261126T026000Z",   /* minute 60 */
+	        "2026112aT020000Z",   /* a letter */
+	        "20261126T02 000Z",   /* a space */
+	        "manifest.json....",
 	};
 	(void)state;
 
@@ -143,24 +148,24 @@ iso8601_parse_with_zone(void **state)
 		const char *text;
 		time_t want;
 	} cases[] = {
-		{"2026-01-24T03:00Z", T_0124_0300Z},
-		{"2026-01-24T03:00:00Z", T_0124_0300Z},
-		{"2026-01-24T03:00:15Z", T_0124_0300Z + 15},
-		{"2026-01-24T03:00:15.999Z", T_0124_0300Z + 15},
-		{"2026-01-24T03:00:15,5Z", T_0124_0300Z + 15},
-		{"2026-01-24t03:00z", T_0124_0300Z},
-		{"2026-01-24 03:00Z", T_0124_0300Z},
-		{"2026-01-24T04:00+01:00", T_0124_0300Z},
-		{"2026-01-24T04:00+0100", T_0124_0300Z},
-		{"2026-01-24T08:00+05", T_0124_0300Z},
-		{"2026-01-23T22:00-0500", T_0124_0300Z},
-		{"2026-01-23T22:00:00-05:00", T_0124_0300Z},
-		{"2026-01-24T08:30+05:30", T_0124_0300Z},
-		{"2026-01-24T03:00+00:00", T_0124_0300Z},
-		/* a date alone is the end of that day, also with a zone */
-		{"2026-01-24Z", T_0124_2359_59Z},
-		{"2026-11-26T02:00:00Z", T_1126_0200Z},
-		{"2024-02-29T12:34:56Z", T_20240229_123456Z},
+	        {"2026-01-24T03:00Z", T_0124_0300Z},
+	        {"2026-01-24T03:00:00Z", T_0124_0300Z},
+	        {"2026-01-24T03:00:15Z", T_0124_0300Z + 15},
+	        {"2026-01-24T03:00:15.999Z", T_0124_0300Z + 15},
+	        {"2026-01-24T03:00:15,5Z", T_0124_0300Z + 15},
+	        {"2026-01-24t03:00z", T_0124_0300Z},
+	        {"2026-01-24 03:00Z", T_0124_0300Z},
+	        {"2026-01-24T04:00+01:00", T_0124_0300Z},
+	        {"2026-01-24T04:00+0100", T_0124_0300Z},
+	        {"2026-01-24T08:00+05", T_0124_0300Z},
+	        {"2026-01-23T22:00-0500", T_0124_0300Z},
+	        {"2026-01-23T22:00:00-05:00", T_0124_0300Z},
+	        {"2026-01-24T08:30+05:30", T_0124_0300Z},
+	        {"2026-01-24T03:00+00:00", T_0124_0300Z},
+	        /* a date alone is the end of that day, also with a zone */
+	        {"2026-01-24Z", T_0124_2359_59Z},
+	        {"2026-11-26T02:00:00Z", T_1126_0200Z},
+	        {"2024-02-29T12:34:56Z", T_20240229_123456Z},
 	};
 	(void)state;
 
@@ -238,38 +243,38 @@ static void
 iso8601_parse_refuses_garbage(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"yesterday",
-		"2026",
-		"2026-01",
-		"2026-1-24",
-		"2026/01/24",
-		"20260124",
-		"2026-13-01",
-		"2026-02-30",
-		"2025-02-29",
-		"2026-01-24T",
-		"2026-01-24T03",
-		"2026-01-24T3:00",
-		"2026-01-24T03:0",
-		"2026-01-24T24:00",
-		"2026-01-24T03:60",
-		"2026-01-24T03:00:",
-		"2026-01-24T03:00:5",
-		"2026-01-24T03:00.5",  /* fraction needs seconds */
-		"2026-01-24T03:00 ",   /* trailing space */
-		"2026-01-24T03:00Zjunk",
-		"2026-01-24T03:00ZZ",
-		"2026-01-24T03:00+1",
-		"2026-01-24T03:00+01:0",
-		"2026-01-24T03:00+01:",
-		"2026-01-24T03:00+24:00",
-		"2026-01-24T03:00+01:60",
-		"2026-01-24T03:00+01:00x",
-		"2026-01-24T03:00 UTC",
-		"2026-01-24x",
-		"2026-01-24Tnoon",
-		"20261126T020000Z",    /* a backup id is not ISO 8601 extended */
+	        "",
+	        "yesterday",
+	        "2026",
+	        "2026-01",
+	        "2026-1-24",
+	        "2026/01/24",
+	        "20260124",
+	        "2026-13-01",
+	        "2026-02-30",
+	        "2025-02-29",
+	        "2026-01-24T",
+	        "2026-01-24T03",
+	        "2026-01-24T3:00",
+	        "2026-01-24T03:0",
+	        "2026-01-24T24:00",
+	        "2026-01-24T03:60",
+	        "2026-01-24T03:00:",
+	        "2026-01-24T03:00:5",
+	        "2026-01-24T03:00.5", /* fraction needs seconds */
+	        "2026-01-24T03:00 ",  /* trailing space */
+	        "2026-01-24T03:00Zjunk",
+	        "2026-01-24T03:00ZZ",
+	        "2026-01-24T03:00+1",
+	        "2026-01-24T03:00+01:0",
+	        "2026-01-24T03:00+01:",
+	        "2026-01-24T03:00+24:00",
+	        "2026-01-24T03:00+01:60",
+	        "2026-01-24T03:00+01:00x",
+	        "2026-01-24T03:00 UTC",
+	        "2026-01-24x",
+	        "2026-01-24Tnoon",
+	        "20261126T020000Z", /* a backup id is not ISO 8601 extended */
 	};
 	(void)state;
 
@@ -307,7 +312,13 @@ struct fixture {
 	struct set_list l;
 };
 
-enum { A, B, C, D, E };
+enum {
+	A,
+	B,
+	C,
+	D,
+	E
+};
 #define DAY 86400
 #define T_A ((time_t)1768874400) /* 2026-01-20T02:00:00Z */
 
@@ -449,36 +460,36 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(backup_id_format_is_sortable_utc, teardown_tz),
-		cmocka_unit_test(backup_id_round_trips),
-		cmocka_unit_test(backup_id_parse_reads_the_fields),
-		cmocka_unit_test(backup_id_parse_refuses_bad_ids),
-		cmocka_unit_test_teardown(iso8601_parse_with_zone, teardown_tz),
-		cmocka_unit_test_teardown(iso8601_parse_without_zone_is_local_time, teardown_tz),
-		cmocka_unit_test_teardown(iso8601_parse_follows_berlin_winter_and_summer,
-		                          teardown_tz),
-		cmocka_unit_test_teardown(format_local_and_utc_show_the_same_instant, teardown_tz),
-		cmocka_unit_test_teardown(iso8601_parse_refuses_garbage, teardown_tz),
-		cmocka_unit_test_teardown(iso8601_format_utc_round_trips_through_parse,
-		                          teardown_tz),
-		cmocka_unit_test_setup_teardown(sets_fixture_ids_are_what_the_tests_assume,
-		                                setup_sets, teardown_sets),
-		cmocka_unit_test_setup_teardown(select_without_criteria_takes_newest_complete,
-		                                setup_sets, teardown_sets),
-		cmocka_unit_test_setup_teardown(select_at_takes_newest_complete_at_or_before,
-		                                setup_sets, teardown_sets),
-		cmocka_unit_test_setup_teardown(select_at_never_takes_an_incomplete_set,
-		                                setup_sets, teardown_sets),
-		cmocka_unit_test_setup_teardown(select_at_before_the_first_set_finds_nothing,
-		                                setup_sets, teardown_sets),
-		cmocka_unit_test_setup_teardown(select_at_a_date_means_the_end_of_that_day,
-		                                setup_sets, teardown_sets),
-		cmocka_unit_test_setup_teardown(select_by_id_matches_exactly, setup_sets,
-		                                teardown_sets),
-		cmocka_unit_test_setup_teardown(select_by_id_refuses_missing_and_incomplete,
-		                                setup_sets, teardown_sets),
-		cmocka_unit_test_setup_teardown(select_in_an_empty_list_finds_nothing, setup_sets,
-		                                teardown_sets),
+	        cmocka_unit_test_teardown(backup_id_format_is_sortable_utc, teardown_tz),
+	        cmocka_unit_test(backup_id_round_trips),
+	        cmocka_unit_test(backup_id_parse_reads_the_fields),
+	        cmocka_unit_test(backup_id_parse_refuses_bad_ids),
+	        cmocka_unit_test_teardown(iso8601_parse_with_zone, teardown_tz),
+	        cmocka_unit_test_teardown(iso8601_parse_without_zone_is_local_time, teardown_tz),
+	        cmocka_unit_test_teardown(iso8601_parse_follows_berlin_winter_and_summer,
+	                                  teardown_tz),
+	        cmocka_unit_test_teardown(format_local_and_utc_show_the_same_instant, teardown_tz),
+	        cmocka_unit_test_teardown(iso8601_parse_refuses_garbage, teardown_tz),
+	        cmocka_unit_test_teardown(iso8601_format_utc_round_trips_through_parse,
+	                                  teardown_tz),
+	        cmocka_unit_test_setup_teardown(sets_fixture_ids_are_what_the_tests_assume,
+	                                        setup_sets, teardown_sets),
+	        cmocka_unit_test_setup_teardown(select_without_criteria_takes_newest_complete,
+	                                        setup_sets, teardown_sets),
+	        cmocka_unit_test_setup_teardown(select_at_takes_newest_complete_at_or_before,
+	                                        setup_sets, teardown_sets),
+	        cmocka_unit_test_setup_teardown(select_at_never_takes_an_incomplete_set, setup_sets,
+	                                        teardown_sets),
+	        cmocka_unit_test_setup_teardown(select_at_before_the_first_set_finds_nothing,
+	                                        setup_sets, teardown_sets),
+	        cmocka_unit_test_setup_teardown(select_at_a_date_means_the_end_of_that_day,
+	                                        setup_sets, teardown_sets),
+	        cmocka_unit_test_setup_teardown(select_by_id_matches_exactly, setup_sets,
+	                                        teardown_sets),
+	        cmocka_unit_test_setup_teardown(select_by_id_refuses_missing_and_incomplete,
+	                                        setup_sets, teardown_sets),
+	        cmocka_unit_test_setup_teardown(select_in_an_empty_list_finds_nothing, setup_sets,
+	                                        teardown_sets),
 	};
 	use_tz("UTC");
 	return cmocka_run_group_tests(tests, NULL, NULL);

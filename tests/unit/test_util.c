@@ -25,12 +25,12 @@
 #include "util.h"
 
 /* Compare a freshly allocated string with the expected text and free it. */
-#define assert_str_take(got, want)                                         \
-	do {                                                               \
-		char *got_ = (got);                                        \
-		assert_non_null(got_);                                     \
-		assert_string_equal(got_, (want));                         \
-		free(got_);                                                \
+#define assert_str_take(got, want)                 \
+	do {                                       \
+		char *got_ = (got);                \
+		assert_non_null(got_);             \
+		assert_string_equal(got_, (want)); \
+		free(got_);                        \
 	} while (0)
 
 /* ------------------------------------------------------------ strvec */
@@ -93,10 +93,10 @@ static void
 strvec_sort_orders_bytewise(void **state)
 {
 	struct strvec sv = {0};
-	const char *in[] = {"pear", "Zebra", "apple", "20261126T020000Z",
-	                    "20260101T000000Z", "apple"};
-	const char *want[] = {"20260101T000000Z", "20261126T020000Z", "Zebra",
-	                      "apple", "apple", "pear"};
+	const char *in[] = {"pear", "Zebra", "apple", "20261126T020000Z", "20260101T000000Z",
+	                    "apple"};
+	const char *want[] = {
+	        "20260101T000000Z", "20261126T020000Z", "Zebra", "apple", "apple", "pear"};
 	(void)state;
 
 	for (size_t i = 0; i < 6; i++)
@@ -429,35 +429,41 @@ valid_name_refuses_what_breaks_object_keys(void **state)
 static const struct {
 	const char *in, *out;
 } escapes[] = {
-	{"", ""},
-	{"plain name.txt", "plain name.txt"},
-	{"\x1b[2J", "\\x1b[2J"},                         /* clear the screen */
-	{"\x1b]0;owned\x07x", "\\x1b]0;owned\\x07x"},    /* set the title */
-	{"a\nb", "a\\nb"},
-	{"a\tb", "a\\tb"},
-	{"a\rb", "a\\rb"},
-	{"back\\slash", "back\\\\slash"},                /* so escaping can be undone */
-	{"\\x1b", "\\\\x1b"},                             /* not mistaken for an escape */
-	{"\x01\x1f\x7f", "\\x01\\x1f\\x7f"},
-	{" ~", " ~"},                                     /* the printable ends stay */
-	{"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
-	{"\xc2\xa0\xef\xbf\xbd\xf4\x8f\xbf\xbf", "\xc2\xa0\xef\xbf\xbd\xf4\x8f\xbf\xbf"},
-	/* Latin-1 and stray bytes: not UTF-8 */
-	{"caf\xe9", "caf\\xe9"},
-	{"\x80\xbf", "\\x80\\xbf"},
-	{"\xff\xfe", "\\xff\\xfe"},
-	/* C1 controls: U+009B is CSI to some terminals, raw or as UTF-8 */
-	{"\x9b" "2J", "\\x9b" "2J"},
-	{"\xc2\x9b" "2J", "\\xc2\\x9b" "2J"},
-	{"\xc2\x85", "\\xc2\\x85"},
-	/* overlong, surrogate, over U+10FFFF, cut short */
-	{"\xc0\xaf", "\\xc0\\xaf"},
-	{"\xe0\x80\xaf", "\\xe0\\x80\\xaf"},
-	{"\xed\xa0\x80", "\\xed\\xa0\\x80"},
-	{"\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"},
-	{"\xe2\x82", "\\xe2\\x82"},
-	{"\xe2\x82x", "\\xe2\\x82x"},
-	{"\xf0\x9f\x98", "\\xf0\\x9f\\x98"},
+        {"", ""},
+        {"plain name.txt", "plain name.txt"},
+        {"\x1b[2J", "\\x1b[2J"},                      /* clear the screen */
+        {"\x1b]0;owned\x07x", "\\x1b]0;owned\\x07x"}, /* set the title */
+        {"a\nb", "a\\nb"},
+        {"a\tb", "a\\tb"},
+        {"a\rb", "a\\rb"},
+        {"back\\slash", "back\\\\slash"}, /* so escaping can be undone */
+        {"\\x1b", "\\\\x1b"},             /* not mistaken for an escape */
+        {"\x01\x1f\x7f", "\\x01\\x1f\\x7f"},
+        {" ~", " ~"}, /* the printable ends stay */
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"},
+        {"\xc2\xa0\xef\xbf\xbd\xf4\x8f\xbf\xbf", "\xc2\xa0\xef\xbf\xbd\xf4\x8f\xbf\xbf"},
+        /* Latin-1 and stray bytes: not UTF-8 */
+        {"caf\xe9", "caf\\xe9"},
+        {"\x80\xbf", "\\x80\\xbf"},
+        {"\xff\xfe", "\\xff\\xfe"},
+        /* C1 controls: U+009B is CSI to some terminals, raw or as UTF-8 */
+        {"\x9b"
+         "2J",
+         "\\x9b"
+         "2J"},
+        {"\xc2\x9b"
+         "2J",
+         "\\xc2\\x9b"
+         "2J"},
+        {"\xc2\x85", "\\xc2\\x85"},
+        /* overlong, surrogate, over U+10FFFF, cut short */
+        {"\xc0\xaf", "\\xc0\\xaf"},
+        {"\xe0\x80\xaf", "\\xe0\\x80\\xaf"},
+        {"\xed\xa0\x80", "\\xed\\xa0\\x80"},
+        {"\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80"},
+        {"\xe2\x82", "\\xe2\\x82"},
+        {"\xe2\x82x", "\\xe2\\x82x"},
+        {"\xf0\x9f\x98", "\\xf0\\x9f\\x98"},
 };
 
 static void
@@ -545,8 +551,8 @@ log_lines_carry_no_escape_sequence(void **state)
 	memset(name, 'n', 20000);
 	name[20000] = '\0';
 	out = logged(name);
-	assert_int_equal(strlen(out), strlen("cairn: error: cannot read ") + 20000 +
-	                 strlen(": gone\n"));
+	assert_int_equal(strlen(out),
+	                 strlen("cairn: error: cannot read ") + 20000 + strlen(": gone\n"));
 	assert_non_null(strstr(out, "n: gone\n"));
 	free(out);
 	free(name);
@@ -567,33 +573,33 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(strvec_push_copies_and_keeps_null_terminated),
-		cmocka_unit_test(strvec_push_own_takes_the_pointer),
-		cmocka_unit_test(strvec_contains_matches_whole_strings),
-		cmocka_unit_test(strvec_sort_orders_bytewise),
-		cmocka_unit_test(strvec_sort_and_free_accept_empty),
-		cmocka_unit_test(split_words_splits_on_spaces_and_tabs),
-		cmocka_unit_test(split_words_appends_to_what_is_there),
-		cmocka_unit_test(split_words_of_blank_text_gives_nothing),
-		cmocka_unit_test(strvec_join_puts_sep_between_only),
-		cmocka_unit_test(strvec_join_is_linear_in_the_names),
-		cmocka_unit_test(mkdir_p_makes_every_missing_parent_with_mode),
-		cmocka_unit_test(mkdir_p_fails_below_a_file_with_errno),
-		cmocka_unit_test(path_join_puts_one_slash_between),
-		cmocka_unit_test(path_join_keeps_the_root_single),
-		cmocka_unit_test(path_dirname_returns_the_directory_part),
-		cmocka_unit_test(path_absolute_keeps_absolute_paths),
-		cmocka_unit_test(path_absolute_resolves_against_base),
-		cmocka_unit_test(path_absolute_uses_cwd_without_base),
-		cmocka_unit_test(path_absolute_makes_a_relative_base_absolute_first),
-		cmocka_unit_test(format_bytes_picks_binary_units),
-		cmocka_unit_test(format_bytes_returns_buf_and_truncates_safely),
-		cmocka_unit_test(valid_name_accepts_letters_digits_and_marks),
-		cmocka_unit_test(valid_name_refuses_what_breaks_object_keys),
-		cmocka_unit_test(xasprintf_formats_into_a_new_string),
-		cmocka_unit_test(str_escape_escapes_controls_and_bad_utf8),
-		cmocka_unit_test(str_escape_buf_takes_nul_bytes_and_never_cuts_an_escape),
-		cmocka_unit_test(log_lines_carry_no_escape_sequence),
+	        cmocka_unit_test(strvec_push_copies_and_keeps_null_terminated),
+	        cmocka_unit_test(strvec_push_own_takes_the_pointer),
+	        cmocka_unit_test(strvec_contains_matches_whole_strings),
+	        cmocka_unit_test(strvec_sort_orders_bytewise),
+	        cmocka_unit_test(strvec_sort_and_free_accept_empty),
+	        cmocka_unit_test(split_words_splits_on_spaces_and_tabs),
+	        cmocka_unit_test(split_words_appends_to_what_is_there),
+	        cmocka_unit_test(split_words_of_blank_text_gives_nothing),
+	        cmocka_unit_test(strvec_join_puts_sep_between_only),
+	        cmocka_unit_test(strvec_join_is_linear_in_the_names),
+	        cmocka_unit_test(mkdir_p_makes_every_missing_parent_with_mode),
+	        cmocka_unit_test(mkdir_p_fails_below_a_file_with_errno),
+	        cmocka_unit_test(path_join_puts_one_slash_between),
+	        cmocka_unit_test(path_join_keeps_the_root_single),
+	        cmocka_unit_test(path_dirname_returns_the_directory_part),
+	        cmocka_unit_test(path_absolute_keeps_absolute_paths),
+	        cmocka_unit_test(path_absolute_resolves_against_base),
+	        cmocka_unit_test(path_absolute_uses_cwd_without_base),
+	        cmocka_unit_test(path_absolute_makes_a_relative_base_absolute_first),
+	        cmocka_unit_test(format_bytes_picks_binary_units),
+	        cmocka_unit_test(format_bytes_returns_buf_and_truncates_safely),
+	        cmocka_unit_test(valid_name_accepts_letters_digits_and_marks),
+	        cmocka_unit_test(valid_name_refuses_what_breaks_object_keys),
+	        cmocka_unit_test(xasprintf_formats_into_a_new_string),
+	        cmocka_unit_test(str_escape_escapes_controls_and_bad_utf8),
+	        cmocka_unit_test(str_escape_buf_takes_nul_bytes_and_never_cuts_an_escape),
+	        cmocka_unit_test(log_lines_carry_no_escape_sequence),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,21 +23,21 @@ parse_size_reads_units(void **state)
 		const char *text;
 		int64_t want;
 	} ok[] = {
-		{"0", 0},
-		{"10", 10},
-		{"10B", 10},
-		{"512K", 512LL << 10},
-		{"512k", 512LL << 10},
-		{"512KB", 512LL << 10},
-		{"512KiB", 512LL << 10},
-		{"64M", 64LL << 20},
-		{"64 M", 64LL << 20},
-		{"64MiB", 64LL << 20},
-		{"1G", 1LL << 30},
-		{"1gib", 1LL << 30},
-		{"3T", 3LL << 40},
-		{"9223372036854775807", INT64_MAX},
-		{"8388607T", 8388607LL << 40},
+	        {"0", 0},
+	        {"10", 10},
+	        {"10B", 10},
+	        {"512K", 512LL << 10},
+	        {"512k", 512LL << 10},
+	        {"512KB", 512LL << 10},
+	        {"512KiB", 512LL << 10},
+	        {"64M", 64LL << 20},
+	        {"64 M", 64LL << 20},
+	        {"64MiB", 64LL << 20},
+	        {"1G", 1LL << 30},
+	        {"1gib", 1LL << 30},
+	        {"3T", 3LL << 40},
+	        {"9223372036854775807", INT64_MAX},
+	        {"8388607T", 8388607LL << 40},
 	};
 	(void)state;
 
@@ -54,11 +54,21 @@ static void
 parse_size_refuses_bad_text(void **state)
 {
 	static const char *const bad[] = {
-		"", "M", "-1", "-1M", "+5", " 5", "1.5G", "12X", "12MiBs", "64 M B", "0x10",
-		"9223372036854775808",          /* one past INT64_MAX */
-		"8388608T",                     /* 2^63 bytes */
-		"99999999999999999999",         /* past 64 bits */
-		"18446744073709551616",
+	        "",
+	        "M",
+	        "-1",
+	        "-1M",
+	        "+5",
+	        " 5",
+	        "1.5G",
+	        "12X",
+	        "12MiBs",
+	        "64 M B",
+	        "0x10",
+	        "9223372036854775808",  /* one past INT64_MAX */
+	        "8388608T",             /* 2^63 bytes */
+	        "99999999999999999999", /* past 64 bits */
+	        "18446744073709551616",
 	};
 	(void)state;
 
@@ -76,9 +86,9 @@ parse_duration_reads_units(void **state)
 		const char *text;
 		int64_t want;
 	} ok[] = {
-		{"0", 0},          {"90", 90},        {"90s", 90},
-		{"10m", 600},      {"2h", 7200},      {"7d", 604800},
-		{"1w", 604800},    {"2 h", 7200},     {"15250284452471w", 15250284452471LL * 604800},
+	        {"0", 0},       {"90", 90},    {"90s", 90},
+	        {"10m", 600},   {"2h", 7200},  {"7d", 604800},
+	        {"1w", 604800}, {"2 h", 7200}, {"15250284452471w", 15250284452471LL * 604800},
 	};
 	(void)state;
 
@@ -94,8 +104,16 @@ parse_duration_reads_units(void **state)
 static void
 parse_duration_refuses_bad_text(void **state)
 {
-	static const char *const bad[] = {"", "s", "-5", "-5s", "5y", "1.5h", "1h30m", "10ms",
-	                                  "15250284452472w", "99999999999999999999",
+	static const char *const bad[] = {"",
+	                                  "s",
+	                                  "-5",
+	                                  "-5s",
+	                                  "5y",
+	                                  "1.5h",
+	                                  "1h30m",
+	                                  "10ms",
+	                                  "15250284452472w",
+	                                  "99999999999999999999",
 	                                  "9223372036854775808"};
 	(void)state;
 
@@ -136,11 +154,23 @@ parse_int_handles_sign_and_overflow(void **state)
 		const char *text;
 		int64_t want;
 	} ok[] = {
-		{"0", 0}, {"42", 42}, {"-5", -5}, {"+7", 7},
-		{"9223372036854775807", INT64_MAX}, {"-9223372036854775808", INT64_MIN},
+	        {"0", 0},
+	        {"42", 42},
+	        {"-5", -5},
+	        {"+7", 7},
+	        {"9223372036854775807", INT64_MAX},
+	        {"-9223372036854775808", INT64_MIN},
 	};
-	static const char *const bad[] = {"", "-", "abc", "12abc", "1.0", "0x10", "1e3", "5 ",
-	                                  "9223372036854775808", "-9223372036854775809"};
+	static const char *const bad[] = {"",
+	                                  "-",
+	                                  "abc",
+	                                  "12abc",
+	                                  "1.0",
+	                                  "0x10",
+	                                  "1e3",
+	                                  "5 ",
+	                                  "9223372036854775808",
+	                                  "-9223372036854775809"};
 	(void)state;
 
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -163,8 +193,10 @@ parse_compression_knows_four_names(void **state)
 		const char *name, *ext;
 		enum compression c;
 	} all[] = {
-		{"none", NULL, COMP_NONE}, {"zstd", "zst", COMP_ZSTD},
-		{"gzip", "gz", COMP_GZIP}, {"xz", "xz", COMP_XZ},
+	        {"none", NULL, COMP_NONE},
+	        {"zstd", "zst", COMP_ZSTD},
+	        {"gzip", "gz", COMP_GZIP},
+	        {"xz", "xz", COMP_XZ},
 	};
 	enum compression c;
 	(void)state;
@@ -188,13 +220,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(parse_size_reads_units),
-		cmocka_unit_test(parse_size_refuses_bad_text),
-		cmocka_unit_test(parse_duration_reads_units),
-		cmocka_unit_test(parse_duration_refuses_bad_text),
-		cmocka_unit_test(parse_bool_reads_the_six_words_and_digits),
-		cmocka_unit_test(parse_int_handles_sign_and_overflow),
-		cmocka_unit_test(parse_compression_knows_four_names),
+	        cmocka_unit_test(parse_size_reads_units),
+	        cmocka_unit_test(parse_size_refuses_bad_text),
+	        cmocka_unit_test(parse_duration_reads_units),
+	        cmocka_unit_test(parse_duration_refuses_bad_text),
+	        cmocka_unit_test(parse_bool_reads_the_six_words_and_digits),
+	        cmocka_unit_test(parse_int_handles_sign_and_overflow),
+	        cmocka_unit_test(parse_compression_knows_four_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,12 +9,11 @@
 #include <sys/stat.h>
 
 /* Fail unless needle occurs in hay (a NULL hay fails too). */
-#define assert_contains(hay, needle)                                       \
-	do {                                                               \
-		const char *h_ = (hay);                                    \
-		if (!h_ || !strstr(h_, (needle)))                          \
-			fail_msg("\"%s\" not in: %s", (needle),            \
-			         h_ ? h_ : "(null)");                      \
+#define assert_contains(hay, needle)                                                 \
+	do {                                                                         \
+		const char *h_ = (hay);                                              \
+		if (!h_ || !strstr(h_, (needle)))                                    \
+			fail_msg("\"%s\" not in: %s", (needle), h_ ? h_ : "(null)"); \
 	} while (0)
 
 static inline int
