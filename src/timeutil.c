@@ -67,7 +67,11 @@ backup_id_parse(const char *s, time_t *t)
 	if (digits(&s, 4, &y) || digits(&s, 2, &mo) || digits(&s, 2, &d) || *s++ != 'T' ||
 	    digits(&s, 2, &h) || digits(&s, 2, &mi) || digits(&s, 2, &se) || *s != 'Z')
 		return -1;
-	if (make_tm(y, mo, d, h, mi, se, &tm))
+	/* An id is what backup_id_format() writes, so exactly one text per
+	 * time: no leap second (second 60 would name the next minute's
+	 * first second too) and no year it could not write in four digits
+	 * or that comes before any backup. */
+	if (se > 59 || y < 1970 || make_tm(y, mo, d, h, mi, se, &tm))
 		return -1;
 	*t = timegm(&tm);
 	return 0;

@@ -125,6 +125,9 @@ backup_id_parse_refuses_bad_ids(void **state)
 	        "20261126t020000Z",   /* lowercase t */
 	        "20261126T240000Z",   /* hour 24 */
 	        "20261126T026000Z",   /* minute 60 */
+	        "20261126T020260Z",   /* second 60: would name 02:03:00 twice (fuzz) */
+	        "00261126T021026Z",   /* year 26: formats back unpadded (fuzz) */
+	        "19691231T235959Z",   /* before the epoch: no backup was taken then */
 	        "2026112aT020000Z",   /* a letter */
 	        "20261126T02 000Z",   /* a space */
 	        "manifest.json....",
