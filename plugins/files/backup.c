@@ -363,18 +363,6 @@ files_bk_getx(struct files_bk *w, int fd, const char *proc, const char *attr)
 	}
 }
 
-/* A binary POSIX ACL as the kernel keeps it in system.posix_acl_*: a
- * version word, then (tag, perm, id) entries, little-endian. */
-#define FILES_BK_ACL_VERSION 2
-enum {
-	FILES_BK_ACL_USER_OBJ = 0x01,
-	FILES_BK_ACL_USER = 0x02,
-	FILES_BK_ACL_GROUP_OBJ = 0x04,
-	FILES_BK_ACL_GROUP = 0x08,
-	FILES_BK_ACL_MASK = 0x10,
-	FILES_BK_ACL_OTHER = 0x20
-};
-
 static int
 files_bk_acl_decode(struct files_bk *w, const unsigned char *p, size_t len, int type)
 {
@@ -382,7 +370,7 @@ files_bk_acl_decode(struct files_bk *w, const unsigned char *p, size_t len, int 
 	if (len < 4 || (len - 4) % 8 != 0)
 		return -1;
 	memcpy(&v, p, 4);
-	if (le32toh(v) != FILES_BK_ACL_VERSION)
+	if (le32toh(v) != FILES_ACL_VERSION)
 		return -1;
 	for (size_t at = 4; at < len; at += 8) {
 		uint16_t tag, perm;
@@ -393,16 +381,16 @@ files_bk_acl_decode(struct files_bk *w, const unsigned char *p, size_t len, int 
 		memcpy(&perm, p + at + 2, 2);
 		memcpy(&id, p + at + 4, 4);
 		switch (le16toh(tag)) {
-		case FILES_BK_ACL_USER_OBJ: ae_tag = ARCHIVE_ENTRY_ACL_USER_OBJ; break;
-		case FILES_BK_ACL_GROUP_OBJ: ae_tag = ARCHIVE_ENTRY_ACL_GROUP_OBJ; break;
-		case FILES_BK_ACL_MASK: ae_tag = ARCHIVE_ENTRY_ACL_MASK; break;
-		case FILES_BK_ACL_OTHER: ae_tag = ARCHIVE_ENTRY_ACL_OTHER; break;
-		case FILES_BK_ACL_USER:
+		case FILES_ACL_USER_OBJ: ae_tag = ARCHIVE_ENTRY_ACL_USER_OBJ; break;
+		case FILES_ACL_GROUP_OBJ: ae_tag = ARCHIVE_ENTRY_ACL_GROUP_OBJ; break;
+		case FILES_ACL_MASK: ae_tag = ARCHIVE_ENTRY_ACL_MASK; break;
+		case FILES_ACL_OTHER: ae_tag = ARCHIVE_ENTRY_ACL_OTHER; break;
+		case FILES_ACL_USER:
 			ae_tag = ARCHIVE_ENTRY_ACL_USER;
 			ae_id = (int)le32toh(id);
 			name = files_bk_uname(w, (uid_t)le32toh(id));
 			break;
-		case FILES_BK_ACL_GROUP:
+		case FILES_ACL_GROUP:
 			ae_tag = ARCHIVE_ENTRY_ACL_GROUP;
 			ae_id = (int)le32toh(id);
 			name = files_bk_gname(w, (gid_t)le32toh(id));

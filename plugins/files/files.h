@@ -101,6 +101,19 @@ struct files_src {
 	char *buf;
 };
 
+/* A binary POSIX ACL as the kernel keeps it in system.posix_acl_access and
+ * system.posix_acl_default (linux/posix_acl_xattr.h): a version word, then
+ * (tag, perm, id) entries, little-endian.  backup.c decodes it, restore.c
+ * encodes it. */
+#define FILES_ACL_VERSION 2u
+#define FILES_ACL_USER_OBJ 0x01u
+#define FILES_ACL_USER 0x02u
+#define FILES_ACL_GROUP_OBJ 0x04u
+#define FILES_ACL_GROUP 0x08u
+#define FILES_ACL_MASK 0x10u
+#define FILES_ACL_OTHER 0x20u
+#define FILES_ACL_NOID 0xffffffffu
+
 struct files_locale {
 	locale_t utf8;
 	locale_t old;

@@ -351,6 +351,17 @@ files_times_set(const struct timespec ts[2])
  * whose stored owner is someone else.  uid and gid get what to pass to
  * fchown (-1: leave).  Returns 1 if fchown is needed.
  */
+/* A non-root restore keeps name as the restoring user's: say whose it was. */
+static void
+files_warn_owner(struct files_x *x, struct archive_entry *e, const char *name, uid_t uid)
+{
+	const char *uname = archive_entry_uname(e);
+	files_warn(x->fi, x->st,
+	           "%s is owned by %s (uid %u) in the backup; restored as yours, since only "
+	           "root can give files away",
+	           name, uname && *uname ? uname : "another user", (unsigned)uid);
+}
+
 static int
 files_owner(struct files_x *x, struct archive_entry *e, const char *name, int fresh, uid_t *uid,
             gid_t *gid)
@@ -367,15 +378,7 @@ files_owner(struct files_x *x, struct archive_entry *e, const char *name, int fr
 	*uid = (uid_t)-1;
 	*gid = (gid_t)-1;
 	if (u != x->euid) {
-		files_warn(x->fi, x->st,
-		           "%s is owned by %s (uid %u) in the "
-		           "backup; restored as yours, since only root can give "
-		           "files away",
-		           name,
-		           archive_entry_uname(e) && *archive_entry_uname(e)
-		                   ? archive_entry_uname(e)
-		                   : "another user",
-		           (unsigned)u);
+		files_warn_owner(x, e, name, u);
 		return 0;
 	}
 	if (g != x->egid) {
@@ -404,15 +407,7 @@ files_owner_failed(struct files_x *x, const char *name, uid_t uid, gid_t gid, in
 
 /* ------------------------------------------------------------ ACLs */
 
-/* Linux's POSIX ACL xattr layout (linux/posix_acl_xattr.h). */
-#define FILES_ACL_VERSION 2u
-#define FILES_ACL_USER_OBJ 0x01u
-#define FILES_ACL_USER 0x02u
-#define FILES_ACL_GROUP_OBJ 0x04u
-#define FILES_ACL_GROUP 0x08u
-#define FILES_ACL_MASK 0x10u
-#define FILES_ACL_OTHER 0x20u
-#define FILES_ACL_NOID 0xffffffffu
+/* The xattr layout is in files.h (FILES_ACL_*), shared with backup.c. */
 
 struct files_acl_ent {
 	unsigned tag, perm, id;
@@ -865,15 +860,7 @@ files_x_dir(struct files_x *x, struct archive_entry *e, const char *name)
 		}
 	}
 	if (!x->is_root && d->uid != x->euid)
-		files_warn(x->fi, x->st,
-		           "%s is owned by %s (uid %u) in the "
-		           "backup; restored as yours, since only root can give "
-		           "files away",
-		           name,
-		           archive_entry_uname(e) && *archive_entry_uname(e)
-		                   ? archive_entry_uname(e)
-		                   : "another user",
-		           (unsigned)d->uid);
+		files_warn_owner(x, e, name, d->uid);
 	files_fflags(x, e, name);
 	x->ndirs++;
 	return 0;
