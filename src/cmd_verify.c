@@ -1,5 +1,6 @@
 /* cmd_verify.c - check stored sets against their manifests, one set or
- * all of a job's; --deep also lets each source check its data. */
+ * all of a job's; --deep also lets each source check its data, and
+ * --restore-test lets it restore the data somewhere harmless. */
 #include "autoconf.h"
 
 #include "cmd.h"
@@ -12,15 +13,55 @@
 #include "log.h"
 #include "pipeline.h"
 
+enum verify_level {
+	VERIFY_SUMS,        /* size and SHA-256 of every object */
+	VERIFY_DEEP,        /* and each source checks its format */
+	VERIFY_RESTORE_TEST /* and each source restores it somewhere harmless */
+};
+
+/* Check one object of a set at the level asked for.  *untested is set for
+ * a source that cannot test a restore (deep-checked instead).  Returns 0
+ * or a CAIRN_E_* code with *err; or, with *said set to an exit code, the
+ * source could not be made and that was reported. */
+static int
+verify_object(struct cli *c, struct instance *sink, const struct manifest_source *ms,
+              enum verify_level level, int *untested, int *said, char **err)
+{
+	struct instance *src = NULL;
+	int rc;
+	if (level == VERIFY_SUMS)
+		return pipeline_verify(sink, ms, NULL, err);
+	rc = source_for_manifest(c, ms, &(struct strvec){0}, &src);
+	if (rc) {
+		*said = rc;
+		return 0;
+	}
+	if (level == VERIFY_RESTORE_TEST && src->lp->source.restore_test) {
+		log_info("%s: test restore of %s", src->ctx.label, ms->object);
+		rc = pipeline_restore_test(sink, ms, src, err);
+	} else {
+		if (level == VERIFY_RESTORE_TEST) {
+			log_warn("%s: plugin %s cannot test a restore; checking %s deeply instead",
+			         src->ctx.label, ms->plugin, ms->object);
+			*untested = 1;
+		}
+		rc = pipeline_verify(sink, ms, src, err);
+	}
+	instance_destroy(src);
+	return rc;
+}
+
 /* Verify every object of one set in one sink.  Returns an exit code. */
 static int
 verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, const char *id,
-           int deep)
+           enum verify_level level)
 {
+	static const char *const what[] = {"", ", deep", ", restore-tested"};
 	struct manifest *m = NULL;
 	char *err = NULL;
 	int rc = 0;
 	uint64_t bytes = 0;
+	struct strvec untested = {0};
 	int mrc = set_read_manifest(sink, job->name, id, &m, &err);
 	if (mrc) {
 		print_line("%s/%s in %s: %s: %s", job->name, id, sink->name,
@@ -30,16 +71,14 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 	}
 	for (size_t s = 0; s < m->nsources; s++) {
 		const struct manifest_source *ms = &m->sources[s];
-		struct instance *src = NULL;
-		if (deep) {
-			int src_rc = source_for_manifest(c, ms, &(struct strvec){0}, &src);
-			if (src_rc) {
-				rc = rc ? rc : src_rc;
-				continue;
-			}
+		int no_test = 0, said = 0;
+		int vrc = verify_object(c, sink, ms, level, &no_test, &said, &err);
+		if (said) {
+			rc = rc ? rc : said;
+			continue;
 		}
-		int vrc = pipeline_verify(sink, ms, src, &err);
-		instance_destroy(src);
+		if (no_test)
+			strvec_push(&untested, ms->name);
 		if (vrc) {
 			print_line("%s/%s in %s: %s: %s", job->name, id, sink->name,
 			           vrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
@@ -58,10 +97,14 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 	}
 	if (!rc) {
 		char size[32];
-		print_line("%s/%s in %s: ok (%zu object%s, %s%s)", job->name, id, sink->name,
+		char *note = untested.n ? strvec_join(&untested, ", ") : NULL;
+		print_line("%s/%s in %s: ok (%zu object%s, %s%s%s%s)", job->name, id, sink->name,
 		           m->nsources, m->nsources == 1 ? "" : "s",
-		           format_bytes(bytes, size, sizeof(size)), deep ? ", deep" : "");
+		           format_bytes(bytes, size, sizeof(size)), what[level],
+		           note ? "; deep only, no restore test: " : "", note ? note : "");
+		free(note);
 	}
+	strvec_free(&untested);
 	manifest_free(m);
 	return rc;
 }
@@ -69,21 +112,25 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 int
 cmd_verify(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
-	                                     {"all", no_argument, NULL, 'A'},
-	                                     {"sink", required_argument, NULL, 'k'},
-	                                     {"deep", no_argument, NULL, 'd'},
-	                                     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	        {"id", required_argument, NULL, 'i'},     {"all", no_argument, NULL, 'A'},
+	        {"sink", required_argument, NULL, 'k'},   {"deep", no_argument, NULL, 'd'},
+	        {"restore-test", no_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
 	const char *id = NULL, *only_sink = NULL;
-	int opt, all = 0, deep = 0, rc;
+	int opt, all = 0, rc;
+	enum verify_level level = VERIFY_SUMS;
 	const struct cfg_job *job;
 
-	while ((opt = getopt_long(argc, argv, "i:Ak:d", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "i:Ak:dr", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'i': id = optarg; break;
 		case 'A': all = 1; break;
 		case 'k': only_sink = optarg; break;
-		case 'd': deep = 1; break;
+		case 'd':
+			if (level < VERIFY_DEEP)
+				level = VERIFY_DEEP;
+			break;
+		case 'r': level = VERIFY_RESTORE_TEST; break;
 		default: return usage_error("verify: unknown option");
 		}
 	}
@@ -100,7 +147,7 @@ cmd_verify(struct cli *c, int argc, char **argv)
 		if ((rc = locate_set(c, job, only_sink, id, NULL, &sink, NULL, found)))
 			return rc;
 		/* the id of the set's place, never the one its manifest claims */
-		rc = verify_set(c, job, sink, found, deep);
+		rc = verify_set(c, job, sink, found, level);
 		instance_destroy(sink);
 		return rc;
 	}
@@ -125,7 +172,7 @@ cmd_verify(struct cli *c, int argc, char **argv)
 				continue;
 			strvec_push(&done, l.v[s].id);
 			any = 1;
-			rc = verify_set(c, job, sinks[k], l.v[s].id, deep);
+			rc = verify_set(c, job, sinks[k], l.v[s].id, level);
 			if (rc && (worst == 0 || rc == CAIRN_EXIT_CORRUPT))
 				worst = rc;
 		}

@@ -659,3 +659,46 @@ pipeline_verify(struct instance *sink, const struct manifest_source *ms, struct 
 	object_close(&os);
 	return rc;
 }
+
+int
+pipeline_restore_test(struct instance *sink, const struct manifest_source *ms,
+                      struct instance *source, char **err)
+{
+	struct object_stream os;
+	int rc = object_open(&os, sink, ms, err);
+	if (rc)
+		return rc;
+	os.decompress = 1;
+	progress_begin(ms->name);
+	progress_total(ms->raw_bytes);
+	instance_reset(source);
+	/* One read: the source loads the data somewhere harmless (its
+	 * scratch directory, a temporary database) while the stream is
+	 * checked as it goes.  No pre-check is needed, since nothing the
+	 * user keeps is touched; but when the source gives up on bytes it
+	 * cannot parse, the rest is read so that damage is called damage
+	 * rather than the source's complaint about it. */
+	rc = op_restore_test(source, &os.in);
+	if (rc) {
+		char *serr = consumer_error(&os, source, rc);
+		char *ferr = NULL;
+		if (!os.rc && rc != CAIRN_E_CANCELLED && !cancel_signal &&
+		    object_finish(&os, &ferr) == CAIRN_E_CORRUPT) {
+			*err = ferr;
+			free(serr);
+			rc = CAIRN_E_CORRUPT;
+		} else {
+			free(ferr);
+			*err = serr;
+			if (os.rc && os.rc != CAIRN_E_CANCELLED)
+				rc = os.rc;
+		}
+	} else {
+		rc = object_finish(&os, err);
+	}
+	progress_end();
+	if (cancel_signal)
+		rc = CAIRN_E_CANCELLED;
+	object_close(&os);
+	return rc;
+}

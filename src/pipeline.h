@@ -59,4 +59,11 @@ int pipeline_restore(struct instance *sink, const struct manifest_source *ms,
 int pipeline_verify(struct instance *sink, const struct manifest_source *ms,
                     struct instance *source, char **err);
 
+/* Let source restore one stored object somewhere harmless and compare
+ * (its restore_test op, which it must have), checking the object's size
+ * and SHA-256 on the way.  CAIRN_E_CORRUPT when the object is damaged,
+ * another code when the test restore failed, with *err. */
+int pipeline_restore_test(struct instance *sink, const struct manifest_source *ms,
+                          struct instance *source, char **err);
+
 #endif

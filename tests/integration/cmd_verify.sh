@@ -3,7 +3,7 @@
 # object, a broken manifest, a tar that decompresses but is not a tar (--deep).
 . "$(dirname "$0")/lib.sh"
 need_plugin files local
-plan 18
+plan 23
 
 mkdir -p "$T/data" "$T/store"
 for i in $(seq 50); do head -c 2000 /dev/urandom | base64 >"$T/data/f$i.txt"; done
@@ -24,6 +24,10 @@ check_exit "verify of the newest set" 0 cairn verify j
 out_has "j/$id2 in here: ok (1 object"
 check_exit "verify --deep" 0 cairn verify j --deep
 out_has "deep"
+check_exit "verify --restore-test of a source without a restore test checks deeply" 0 \
+	cairn verify j --restore-test
+out_has "deep only, no restore test: docs"
+err_has "cannot test a restore"
 check_exit "verify --all" 0 cairn verify j --all
 check "--all checked both sets" test "$(grep -c ': ok' "$T/out")" = 2
 
@@ -35,6 +39,8 @@ cmp -s "$obj1" "$T/orig1" && printf '\x00' | dd of="$obj1" bs=1 seek=$((size / 2
 check_exit "a flipped byte fails verify --id with exit 6" 6 cairn verify j --id "$id1"
 out_has "DAMAGED"
 out_has "SHA-256"
+check_exit "verify --restore-test of the damaged set exits 6" 6 cairn verify j --id "$id1" --restore-test
+out_has "DAMAGED"
 check_exit "verify --all reports the damaged set and exits 6" 6 cairn verify j --all
 out_has "j/$id2 in here: ok"
 check_exit "restore of the damaged set fails" 6 cairn restore j --id "$id1" --set path="$T/r1"

@@ -302,6 +302,28 @@ ss_verify(void *inst, struct cairn_in *in)
 	return n < 0 ? (int)n : 0;
 }
 
+static int
+ss_restore_test(void *inst, struct cairn_in *in)
+{
+	struct memsrc *s = inst;
+	unsigned char buf[4096];
+	ssize_t n;
+	s->rt_calls++;
+	s->rt_read = 0;
+	if (s->rt_fail) {
+		cairn_host_table.set_error(s->ctx, "the scratch server did not start");
+		return CAIRN_E_IO;
+	}
+	while ((n = in->read(in, buf, sizeof(buf))) > 0)
+		for (ssize_t k = 0; k < n; k++, s->rt_read++)
+			if (buf[k] != memsrc_byte(s->rt_read)) {
+				cairn_host_table.set_error(s->ctx, "cannot parse byte %llu",
+				                           (unsigned long long)s->rt_read);
+				return CAIRN_E_IO;
+			}
+	return n < 0 ? (int)n : 0;
+}
+
 static const struct cairn_key no_keys[] = {{.name = NULL}};
 
 static struct loaded_plugin memsink_plugin = {
@@ -328,7 +350,8 @@ static struct loaded_plugin memsrc_plugin = {
                    .file_extension = ss_ext,
                    .backup = ss_backup,
                    .restore = ss_restore,
-                   .verify = ss_verify},
+                   .verify = ss_verify,
+                   .restore_test = ss_restore_test},
 };
 
 static struct instance *

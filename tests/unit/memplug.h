@@ -54,6 +54,12 @@ struct memsrc {
 	int use_scratch;
 	char scratch[4096];
 	int announced; /* backup() calls progress_total */
+	/* restore_test(): how often called, bytes it read, and that it gives
+	 * up (CAIRN_E_IO, as a parser would) at the first byte that differs
+	 * from memsrc_byte(), or at once when rt_fail is set */
+	int rt_calls;
+	uint64_t rt_read;
+	int rt_fail;
 };
 
 /* Make the memsrc plugin declare CAIRN_SOURCE_STAGED_RESTORE (or not). */

@@ -327,6 +327,54 @@ damaged_objects_fail_restore_and_verify(void **state)
 	manifest_free(m);
 }
 
+/* verify --restore-test: the source's restore_test reads the object once,
+ * checked on the way; damage is reported as damage even when the source
+ * gives up on it before the end, and a source's own failure as its own. */
+static void
+restore_test_checks_the_object(void **state)
+{
+	struct fixture *f = *state;
+	struct backup_outcome out;
+	char *err = NULL;
+	/* uncompressed, so that only the SHA-256 at the end can tell */
+	f->job.compression = COMP_NONE;
+	assert_int_equal(run(f, 1, &out), 0);
+	backup_outcome_free(&out, 2);
+	struct manifest *m = manifest_of(&f->a);
+	struct memobj *o = memsink_get(&f->a, m->sources[0].object);
+	struct memsrc *src = f->sources[0]->inst;
+
+	assert_int_equal(pipeline_restore_test(f->sinks[0], &m->sources[0], f->sources[0], &err),
+	                 0);
+	assert_null(err);
+	assert_int_equal(src->rt_calls, 1);
+	assert_int_equal(src->rt_read, m->sources[0].raw_bytes);
+
+	o->data[o->len / 2] ^= 0x01; /* one bit */
+	assert_int_equal(pipeline_restore_test(f->sinks[0], &m->sources[0], f->sources[0], &err),
+	                 CAIRN_E_CORRUPT);
+	assert_non_null(strstr(err, "SHA-256"));  /* the stream's error, */
+	assert_null(strstr(err, "cannot parse")); /* not the source's */
+	free(err);
+	err = NULL;
+	o->data[o->len / 2] ^= 0x01;
+
+	o->len -= 10; /* truncated: only the end tells */
+	assert_int_equal(pipeline_restore_test(f->sinks[0], &m->sources[0], f->sources[0], &err),
+	                 CAIRN_E_CORRUPT);
+	free(err);
+	err = NULL;
+	o->len += 10;
+
+	src->rt_fail = 1;
+	assert_int_equal(pipeline_restore_test(f->sinks[0], &m->sources[0], f->sources[0], &err),
+	                 CAIRN_E_IO);
+	assert_non_null(strstr(err, "scratch server did not start"));
+	free(err);
+	src->rt_fail = 0;
+	manifest_free(m);
+}
+
 /* A source that cannot stage must never see a byte of a damaged object:
  * the core checks the whole object first. */
 static void
@@ -651,6 +699,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(a_failed_manifest_write_removes_the_sets_objects,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(cancelling_aborts_everything, setup, teardown),
+	        cmocka_unit_test_setup_teardown(restore_test_checks_the_object, setup, teardown),
 	        cmocka_unit_test_setup_teardown(damaged_objects_fail_restore_and_verify, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(
