@@ -20,11 +20,11 @@
 
 /* ------------------------------------------------------------ resp.c */
 
-#define RESP_BUFSIZE 65536       /* the reader's buffer */
-#define RESP_KEY_HEAD 256        /* bytes of a key kept for messages */
-#define RESP_ECHO_MAX (1 << 20)  /* the end mark's text */
-#define RESP_MAX_ARGS 16         /* RESTORE has at most 10 */
-#define RESP_MAX_DB RDB_MAX_DB   /* a SELECT above this is damage */
+#define RESP_BUFSIZE 65536         /* the reader's buffer */
+#define RESP_KEY_HEAD 256          /* bytes of a key kept for messages */
+#define RESP_ECHO_MAX (1 << 20)    /* the end mark's text */
+#define RESP_MAX_ARGS 16           /* RESTORE has at most 10 */
+#define RESP_MAX_DB RDB_MAX_DB     /* a SELECT above this is damage */
 #define RESP_MAX_BULK (1ull << 40) /* a bulk length above this is damage */
 
 /*
@@ -63,8 +63,8 @@ int resp_line(struct resp_in *r, char *line, size_t max);
  * NULL).  The input ending first is CAIRN_E_CORRUPT; out()'s negative
  * return is returned as it is.
  */
-int resp_take(struct resp_in *r, uint64_t n, int (*out)(void *, const void *, size_t),
-              void *arg, void *keep, size_t keepmax);
+int resp_take(struct resp_in *r, uint64_t n, int (*out)(void *, const void *, size_t), void *arg,
+              void *keep, size_t keepmax);
 /* A decimal without sign or leading zeros (but "0"), at most max. */
 int resp_parse_u64(const char *s, uint64_t max, uint64_t *v);
 /* A decimal with an optional '-'. */
@@ -80,7 +80,11 @@ void resp_quote(char *dst, size_t dstsize, const void *s, size_t n, uint64_t ful
 
 /* ------------------------------------------------ the dump stream */
 
-enum resp_kind { RESP_SELECT = 1, RESP_RESTORE, RESP_ECHO };
+enum resp_kind {
+	RESP_SELECT = 1,
+	RESP_RESTORE,
+	RESP_ECHO
+};
 
 struct resp_cmd {
 	enum resp_kind kind;
