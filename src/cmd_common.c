@@ -92,6 +92,9 @@ load_config(struct cli *c)
 	}
 	registry_init(&c->reg, c->cfg->plugin_dir);
 	c->reg_ready = 1;
+	/* what runs killed mid-op left (a test restore's scratch server's
+	 * files, a staged tree), before this run makes its own */
+	scratch_sweep(c->cfg->state_dir);
 	return 0;
 }
 

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cairn.h"
@@ -149,6 +151,19 @@ host_scratch_dir(cairn_ctx *ctx)
 		free(tmpl);
 		return NULL;
 	}
+	/* Held while the directory is in use, and by nobody once its owner
+	 * died: scratch_sweep() removes only directories it can lock. */
+	ctx->scratch_fd = open(tmpl, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (ctx->scratch_fd < 0 || flock(ctx->scratch_fd, LOCK_EX | LOCK_NB) != 0) {
+		host_set_error(ctx, "cannot lock the scratch directory %s: %s; check state_dir",
+		               tmpl, strerror(errno));
+		if (ctx->scratch_fd >= 0)
+			close(ctx->scratch_fd);
+		(void)rmdir(tmpl);
+		free(tmpl);
+		return NULL;
+	}
+	ctx->scratch_locked = 1;
 	ctx->scratch = tmpl;
 	return ctx->scratch;
 }
@@ -248,6 +263,56 @@ ctx_scratch_remove(cairn_ctx *ctx)
 	free(where);
 	free(ctx->scratch);
 	ctx->scratch = NULL;
+	if (ctx->scratch_locked) /* only now: a sweeper must not race the removal */
+		close(ctx->scratch_fd);
+	ctx->scratch_locked = 0;
+}
+
+void
+scratch_sweep(const char *state_dir)
+{
+	char *parent = path_join(state_dir, "scratch");
+	int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d;
+	struct dirent *de;
+	time_t now = time(NULL);
+	if (pfd < 0 || !(d = fdopendir(pfd))) {
+		if (pfd >= 0)
+			close(pfd);
+		free(parent);
+		return; /* none yet, or not ours to read: nothing to sweep */
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+		char *where = NULL, *path;
+		int fd;
+		if (de->d_name[0] == '.')
+			continue;
+		fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		/* A directory just made is locked a moment later: leave the
+		 * young alone.  One whose lock is free has no live owner. */
+		if (fstat(fd, &st) != 0 || now - st.st_ctime < SCRATCH_SWEEP_AGE ||
+		    flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			close(fd);
+			continue;
+		}
+		path = path_join(parent, de->d_name);
+		int lfd = dup(fd); /* empty_dir closes the one it gets */
+		if (lfd < 0 || empty_dir(lfd, &where, path) != 0 ||
+		    unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) != 0)
+			log_warn("cannot remove the scratch directory %s that an earlier run left: "
+			         "%s: %s; remove it by hand",
+			         path, where ? where : path, strerror(errno));
+		else
+			log_info("removed the scratch directory %s that an earlier run left", path);
+		free(where);
+		free(path);
+		close(fd);
+	}
+	closedir(d);
+	free(parent);
 }
 
 void

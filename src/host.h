@@ -23,16 +23,26 @@ struct cairn_ctx {
 	char *error; /* last set_error detail */
 	json_t *stats;
 	int warnings;
-	char *state_dir;   /* where scratch directories go; NULL: none */
-	char *scratch;     /* this instance's scratch directory, once made */
-	char *scratch_tag; /* "source-uploads": names the scratch directory */
-	int open;          /* sink writers and readers not yet released */
-	int in_backup;     /* backup() is running: progress_total counts */
+	char *state_dir;    /* where scratch directories go; NULL: none */
+	char *scratch;      /* this instance's scratch directory, once made */
+	char *scratch_tag;  /* "source-uploads": names the scratch directory */
+	int scratch_fd;     /* the scratch directory, flock()ed while in use */
+	int scratch_locked; /* scratch_fd is open */
+	int open;           /* sink writers and readers not yet released */
+	int in_backup;      /* backup() is running: progress_total counts */
 };
 
 /* Remove ctx's scratch directory and everything in it, if there is one;
  * a failure is logged as a warning naming the directory. */
 void ctx_scratch_remove(cairn_ctx *ctx);
+
+/* Remove the scratch directories below state_dir/scratch that no live
+ * run holds (their owner was killed): each one in use is flock()ed by its
+ * owner, and one made in the last SCRATCH_SWEEP_AGE seconds is left
+ * alone, since it is locked only a moment after it is made.  Failures are
+ * warnings; nothing outside state_dir/scratch is touched. */
+#define SCRATCH_SWEEP_AGE 60
+void scratch_sweep(const char *state_dir);
 
 /* Free what the context holds (not the context itself). */
 void ctx_free(cairn_ctx *ctx);
