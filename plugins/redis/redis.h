@@ -14,6 +14,12 @@
  *  - rdb.c     the RDB walker, CRC-64 (R1)
  *  - restore.c redis_restore(), redis_restore_test(), redis_verify_dump(),
  *              the scratch redis-server, the RESP stream parser (R2)
+ *    (R2 to R1: these are split over restore.c, resp.c (the dump-stream
+ *    parser), scratch.c (the scratch server) and restore.h (their shared
+ *    declarations); plugins_redis_la_SOURCES needs all four.  The unit
+ *    test tests/unit/test_redis_resp.c includes resp.c and links only
+ *    cmocka, like test_files: UNIT_CPPFLAGS, UNIT_CFLAGS $(HIREDIS_CFLAGS),
+ *    LDADD $(CMOCKA_LIBS).  Integration: tests/integration/redis_restore.sh.)
  *
  * Build: redis.c's ops table points at R2's three functions below, so the
  * module links only with restore.c.  R1 adds the Makefile.am block (all
@@ -196,6 +202,14 @@ int redis_peek(struct redis *r, struct cairn_in *inner, struct redis_peek *p);
  */
 #define RDB_MAX_DB 65536 /* a SELECTDB above this is damage, not data */
 
+/* CRC-64 as Redis computes it (crc64.c: Jones polynomial, reflected, init
+ * 0, no final xor), eight bytes at a time through these tables. */
+struct rdb_crc {
+	uint64_t t[8][256];
+};
+void rdb_crc_init(struct rdb_crc *c);
+uint64_t rdb_crc64(const struct rdb_crc *c, uint64_t crc, const void *buf, size_t len);
+
 struct rdb_walk {
 	/* set by the caller */
 	unsigned char *buf;
@@ -212,18 +226,20 @@ struct rdb_walk {
 	size_t ndb;         /* 1 + the highest database that had keys */
 	char redis_ver[32]; /* the aux field redis-ver, "" if none */
 	int64_t used_mem;   /* the aux field used-mem, -1 if none */
-	uint64_t offset;    /* bytes consumed so far */
 	int crc_checked;    /* 1: the trailer matched; 0: none (rdbchecksum no) */
 	/* set on failure: one line without the object's name, e.g.
-	 * "value of key 12 in db 0: type 99 unknown at byte 4711";
-	 * callers put the server's or object's name in front. */
+	 * "at byte 4711 (key 12 of db 0): value type 99 unknown"; callers
+	 * put the server's or object's name in front. */
 	char err[256];
-	int unknown_type; /* the walk stopped at a type it does not know */
+	int unknown_type; /* CAIRN_E_UNSUPPORTED: the type or opcode */
 
 	/* private */
-	uint64_t crc;
-	long cur_db;
-	uint64_t crc_table[8][256];
+	uint64_t base;     /* bytes consumed before buf[0] */
+	size_t crc_from;   /* buf[crc_from..pos) is not in crc yet */
+	uint64_t crc;      /* of everything consumed before buf[crc_from] */
+	long cur_db;       /* -1 before the first SELECTDB */
+	uint64_t db_alloc; /* entries allocated in db_keys */
+	struct rdb_crc tab;
 };
 
 /* Set up w (buf, bufsize, fill, arg must be set first; pos = len = 0). */
@@ -232,15 +248,18 @@ void rdb_walk_init(struct rdb_walk *w);
  * Walk a whole RDB: magic, version, every opcode and value to EOF, and the
  * CRC-64 trailer (RDB version >= 5).  0 on success; CAIRN_E_CORRUPT with
  * w->err set when the bytes are not a valid RDB (cut short included: the
- * input ended inside it); CAIRN_E_UNSUPPORTED with w->err set and
- * w->unknown_type for a version or type this walker does not know; or
- * fill()'s own negative code.
+ * input ended inside it); CAIRN_E_UNSUPPORTED with w->err and
+ * w->unknown_type set for a value type or opcode this walker does not know
+ * (a newer Redis); CAIRN_E_NOMEM; or fill()'s own negative code.
  */
 int rdb_walk(struct rdb_walk *w);
+/* Bytes of the RDB consumed so far. */
+static inline uint64_t
+rdb_walk_offset(const struct rdb_walk *w)
+{
+	return w->base + w->pos;
+}
 void rdb_walk_free(struct rdb_walk *w);
-
-/* CRC-64 as Redis computes it (Jones polynomial, reflected, init 0). */
-uint64_t rdb_crc64(uint64_t crc, const void *buf, size_t len);
 
 /* verify --deep of an RDB object: walk it to the end; nothing may follow. */
 int redis_verify_rdb(struct redis *r, struct cairn_in *in);
