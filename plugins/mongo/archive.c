@@ -1,0 +1,698 @@
+/*
+ * archive.c - writing and reading the `mongodump --archive` format; see
+ * archive.h for its layout.
+ *
+ * The writer gathers small pieces into one buffer and hands them on in
+ * ARC_IO_BUF blocks; a document larger than what is left goes out on its
+ * own, untouched.  The reader keeps one buffer that grows to the largest
+ * document it meets (at most ARC_MAX_BSON, as mongorestore's parser), so
+ * memory stays flat however large the archive.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#define _GNU_SOURCE
+#include "archive.h"
+#include "mongo.h"
+
+#include <errno.h>
+
+/* ---------------------------------------------------------------- CRC */
+
+void
+arc_crc_init(struct arc_crc *c)
+{
+	const uint64_t poly = 0xC96C5795D7870F42ULL;
+	for (unsigned i = 0; i < 256; i++) {
+		uint64_t crc = i;
+		for (int k = 0; k < 8; k++)
+			crc = (crc & 1) ? (crc >> 1) ^ poly : crc >> 1;
+		c->table[i] = crc;
+	}
+}
+
+uint64_t
+arc_crc_update(const struct arc_crc *c, uint64_t crc, const void *data, size_t len)
+{
+	const uint8_t *p = data;
+	crc = ~crc;
+	while (len--)
+		crc = c->table[(uint8_t)crc ^ *p++] ^ (crc >> 8);
+	return ~crc;
+}
+
+static uint32_t
+le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* ------------------------------------------------------------- writer */
+
+int
+arc_writer_init(struct arc_writer *w, struct cairn_out *out)
+{
+	memset(w, 0, sizeof(*w));
+	w->out = out;
+	w->buf = malloc(ARC_IO_BUF);
+	if (!w->buf)
+		return CAIRN_E_NOMEM;
+	arc_crc_init(&w->crc);
+	return 0;
+}
+
+void
+arc_writer_free(struct arc_writer *w)
+{
+	free(w->buf);
+	w->buf = NULL;
+}
+
+int
+arc_flush(struct arc_writer *w)
+{
+	int rc;
+	if (w->len == 0)
+		return 0;
+	rc = w->out->write(w->out, w->buf, w->len);
+	if (rc < 0)
+		return rc;
+	w->written += w->len;
+	w->len = 0;
+	return 0;
+}
+
+static int
+arc_put(struct arc_writer *w, const void *data, size_t len)
+{
+	int rc;
+	if (w->len + len > ARC_IO_BUF) {
+		rc = arc_flush(w);
+		if (rc < 0)
+			return rc;
+	}
+	if (len >= ARC_IO_BUF) {
+		/* a large document: hand it on as it is, without a copy */
+		rc = w->out->write(w->out, data, len);
+		if (rc < 0)
+			return rc;
+		w->written += len;
+		return 0;
+	}
+	memcpy(w->buf + w->len, data, len);
+	w->len += len;
+	return 0;
+}
+
+static int
+arc_put_bson(struct arc_writer *w, const bson_t *b)
+{
+	return arc_put(w, bson_get_data(b), b->len);
+}
+
+int
+arc_write_terminator(struct arc_writer *w)
+{
+	static const uint8_t term[4] = {0xff, 0xff, 0xff, 0xff};
+	return arc_put(w, term, sizeof(term));
+}
+
+int
+arc_write_header(struct arc_writer *w, const char *server_version)
+{
+	const uint8_t magic[4] = {ARC_MAGIC & 0xff, (ARC_MAGIC >> 8) & 0xff,
+	                          (ARC_MAGIC >> 16) & 0xff, ARC_MAGIC >> 24};
+	bson_t h = BSON_INITIALIZER;
+	int rc = arc_put(w, magic, sizeof(magic));
+	if (rc < 0)
+		return rc;
+	/* One collection at a time: the blocks are never interleaved.
+	 * mongorestore takes the larger of this and its own
+	 * --numParallelCollections, so this costs its restore nothing. */
+	BSON_APPEND_INT32(&h, "concurrent_collections", 1);
+	BSON_APPEND_UTF8(&h, "version", ARC_FORMAT_VERSION);
+	BSON_APPEND_UTF8(&h, "server_version", server_version);
+	BSON_APPEND_UTF8(&h, "tool_version", MONGO_TOOL_VERSION);
+	rc = arc_put_bson(w, &h);
+	bson_destroy(&h);
+	return rc;
+}
+
+int
+arc_write_meta(struct arc_writer *w, const char *db, const char *coll, const char *metadata,
+               const char *type)
+{
+	bson_t m = BSON_INITIALIZER;
+	int rc;
+	BSON_APPEND_UTF8(&m, "db", db);
+	BSON_APPEND_UTF8(&m, "collection", coll);
+	BSON_APPEND_UTF8(&m, "metadata", metadata);
+	/* mongodump never fills `size` in (prelude.go's NewPrelude) and Go
+	 * writes its int as int32: 0. */
+	BSON_APPEND_INT32(&m, "size", 0);
+	BSON_APPEND_UTF8(&m, "type", type);
+	rc = arc_put_bson(w, &m);
+	bson_destroy(&m);
+	return rc;
+}
+
+static int
+arc_ns_header(struct arc_writer *w, const char *db, const char *coll, int eof, uint64_t crc)
+{
+	bson_t h = BSON_INITIALIZER;
+	int rc;
+	BSON_APPEND_UTF8(&h, "db", db);
+	BSON_APPEND_UTF8(&h, "collection", coll);
+	BSON_APPEND_BOOL(&h, "EOF", eof);
+	/* The CRC is a uint64 that Go stores bit for bit as an int64. */
+	BSON_APPEND_INT64(&h, "CRC", (int64_t)crc);
+	rc = arc_put_bson(w, &h);
+	bson_destroy(&h);
+	return rc;
+}
+
+int
+arc_begin_ns(struct arc_writer *w, const char *db, const char *coll)
+{
+	w->ns_crc = 0;
+	return arc_ns_header(w, db, coll, 0, 0);
+}
+
+int
+arc_write_doc(struct arc_writer *w, const uint8_t *doc, size_t len)
+{
+	w->ns_crc = arc_crc_update(&w->crc, w->ns_crc, doc, len);
+	return arc_put(w, doc, len);
+}
+
+int
+arc_end_ns(struct arc_writer *w, const char *db, const char *coll)
+{
+	int rc = arc_write_terminator(w);
+	if (rc == 0)
+		rc = arc_ns_header(w, db, coll, 1, w->ns_crc);
+	if (rc == 0)
+		rc = arc_write_terminator(w);
+	return rc;
+}
+
+/* ------------------------------------------------------------- reader */
+
+int
+arc_reader_init(struct arc_reader *r, struct cairn_in *in, cairn_ctx *ctx)
+{
+	memset(r, 0, sizeof(*r));
+	r->in = in;
+	r->ctx = ctx;
+	r->cap = ARC_IO_BUF;
+	r->buf = malloc(r->cap);
+	return r->buf ? 0 : CAIRN_E_NOMEM;
+}
+
+void
+arc_reader_free(struct arc_reader *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+}
+
+/* Have at least n bytes from buf[start] on; 1 when there are, 0 at the end
+ * of the stream before that, or a CAIRN_E_* code. */
+static int
+arc_fill(struct arc_reader *r, size_t n)
+{
+	while (r->end - r->start < n) {
+		ssize_t got;
+		if (r->eof)
+			return 0;
+		if (r->start + n > r->cap) {
+			/* move what is left to the front; grow only for a
+			 * document larger than the buffer */
+			memmove(r->buf, r->buf + r->start, r->end - r->start);
+			r->end -= r->start;
+			r->start = 0;
+			if (n > r->cap) {
+				uint8_t *nb = realloc(r->buf, n);
+				if (!nb) {
+					mongo_host->set_error(r->ctx,
+					                      "out of memory for a "
+					                      "%zu-byte document",
+					                      n);
+					return CAIRN_E_NOMEM;
+				}
+				r->buf = nb;
+				r->cap = n;
+			}
+		}
+		got = r->in->read(r->in, r->buf + r->end, r->cap - r->end);
+		if (got < 0)
+			return (int)got; /* the core has the detail */
+		if (got == 0)
+			r->eof = 1;
+		r->end += (size_t)got;
+	}
+	return 1;
+}
+
+static void
+arc_consume(struct arc_reader *r, size_t n)
+{
+	r->start += n;
+	r->offset += n;
+}
+
+int
+arc_read_magic(struct arc_reader *r)
+{
+	int rc = arc_fill(r, 4);
+	if (rc < 0)
+		return rc;
+	if (rc == 0 || le32(r->buf + r->start) != ARC_MAGIC) {
+		mongo_host->set_error(r->ctx, "the stored object is not a mongodump archive "
+		                              "(no magic number 0x8199e26d at its start)");
+		return CAIRN_E_CORRUPT;
+	}
+	arc_consume(r, 4);
+	return 0;
+}
+
+int
+arc_next(struct arc_reader *r, const uint8_t **doc, uint32_t *len)
+{
+	uint32_t size;
+	int rc = arc_fill(r, 4);
+	if (rc < 0)
+		return rc;
+	r->item = r->offset;
+	if (rc == 0) {
+		if (r->end > r->start) {
+			mongo_host->set_error(r->ctx,
+			                      "archive offset %llu: cut short inside a "
+			                      "length or terminator",
+			                      (unsigned long long)r->offset);
+			return CAIRN_E_CORRUPT;
+		}
+		return ARC_END;
+	}
+	size = le32(r->buf + r->start);
+	if (size == ARC_TERMINATOR) {
+		arc_consume(r, 4);
+		return ARC_TERM;
+	}
+	if (size < ARC_MIN_BSON || size > ARC_MAX_BSON) {
+		mongo_host->set_error(r->ctx,
+		                      "archive offset %llu: %lu is neither a BSON "
+		                      "document length nor a terminator",
+		                      (unsigned long long)r->offset, (unsigned long)size);
+		return CAIRN_E_CORRUPT;
+	}
+	rc = arc_fill(r, size);
+	if (rc < 0)
+		return rc;
+	if (rc == 0) {
+		mongo_host->set_error(r->ctx,
+		                      "archive offset %llu: a %lu-byte document is "
+		                      "cut short by the end of the archive",
+		                      (unsigned long long)r->offset, (unsigned long)size);
+		return CAIRN_E_CORRUPT;
+	}
+	if (r->buf[r->start + size - 1] != 0) {
+		mongo_host->set_error(r->ctx,
+		                      "archive offset %llu: the %lu-byte document "
+		                      "does not end with a null byte",
+		                      (unsigned long long)r->offset, (unsigned long)size);
+		return CAIRN_E_CORRUPT;
+	}
+	*doc = r->buf + r->start;
+	*len = size;
+	arc_consume(r, size);
+	return ARC_DOC;
+}
+
+/* ------------------------------------------------------------ parsing */
+
+static int
+arc_bad(struct arc_reader *r, const char *what, const char *detail)
+{
+	mongo_host->set_error(r->ctx, "archive offset %llu: %s: %s", (unsigned long long)r->item,
+	                      what, detail);
+	return CAIRN_E_CORRUPT;
+}
+
+/* The document as a bson_t, checked to be well formed. */
+static int
+arc_doc(struct arc_reader *r, const char *what, const uint8_t *doc, uint32_t len, bson_t *b)
+{
+	size_t off = 0;
+	if (!bson_init_static(b, doc, len) || !bson_validate(b, BSON_VALIDATE_NONE, &off))
+		return arc_bad(r, what, "not a well-formed BSON document");
+	return 0;
+}
+
+static int
+arc_dup_utf8(const bson_iter_t *it, char **out)
+{
+	uint32_t n;
+	const char *s = bson_iter_utf8(it, &n);
+	if (strlen(s) != n)
+		return -1; /* an embedded NUL: no usable name */
+	free(*out);
+	*out = strdup(s);
+	return *out ? 0 : CAIRN_E_NOMEM;
+}
+
+int
+arc_parse_header(struct arc_reader *r, const uint8_t *doc, uint32_t len, struct arc_header *h)
+{
+	bson_iter_t it;
+	bson_t b;
+	int rc = arc_doc(r, "archive header", doc, len, &b);
+	if (rc < 0)
+		return rc;
+	bson_iter_init(&it, &b);
+	while (bson_iter_next(&it)) {
+		const char *k = bson_iter_key(&it);
+		char **dst = NULL;
+		if (!strcmp(k, "concurrent_collections")) {
+			if (!BSON_ITER_HOLDS_INT32(&it))
+				return arc_bad(r, "archive header",
+				               "concurrent_collections is not an int32");
+			h->concurrent = bson_iter_int32(&it);
+			continue;
+		}
+		if (!strcmp(k, "version"))
+			dst = &h->version;
+		else if (!strcmp(k, "server_version"))
+			dst = &h->server_version;
+		else if (!strcmp(k, "tool_version"))
+			dst = &h->tool_version;
+		else
+			continue; /* as Go's decoder: unknown fields pass */
+		if (!BSON_ITER_HOLDS_UTF8(&it) || (rc = arc_dup_utf8(&it, dst)) == -1)
+			return arc_bad(r, "archive header", "a version field is not a string");
+		if (rc < 0)
+			return rc;
+	}
+	if (!h->version || strcmp(h->version, ARC_FORMAT_VERSION) != 0)
+		return arc_bad(r, "archive header", "format version is not \"0.1\"");
+	return 0;
+}
+
+/* Does server version text say 8.3 or newer (timeseries data stored under
+ * the collection's own name)? */
+static int
+arc_viewless_timeseries(const char *v)
+{
+	int major = 0, minor = 0;
+	if (!v || sscanf(v, "%d.%d", &major, &minor) != 2)
+		return 0;
+	return major > 8 || (major == 8 && minor >= 3);
+}
+
+static int
+arc_parse_meta(struct arc_reader *r, struct arc_prelude *p, const uint8_t *doc, uint32_t len)
+{
+	struct arc_ns *ns, *grown;
+	bson_iter_t it;
+	bson_t b;
+	int rc = arc_doc(r, "prelude entry", doc, len, &b);
+	if (rc < 0)
+		return rc;
+	grown = realloc(p->ns, (p->nns + 1) * sizeof(*p->ns));
+	if (!grown)
+		return CAIRN_E_NOMEM;
+	p->ns = grown;
+	ns = &p->ns[p->nns++];
+	memset(ns, 0, sizeof(*ns));
+	bson_iter_init(&it, &b);
+	while (bson_iter_next(&it)) {
+		const char *k = bson_iter_key(&it);
+		char **dst = NULL;
+		if (!strcmp(k, "db"))
+			dst = &ns->db;
+		else if (!strcmp(k, "collection"))
+			dst = &ns->coll;
+		else if (!strcmp(k, "metadata"))
+			dst = &ns->metadata;
+		else if (!strcmp(k, "type"))
+			dst = &ns->type;
+		else if (!strcmp(k, "size")) {
+			if (!BSON_ITER_HOLDS_INT32(&it) && !BSON_ITER_HOLDS_INT64(&it))
+				return arc_bad(r, "prelude entry", "size is not an integer");
+			continue;
+		} else
+			continue;
+		if (!BSON_ITER_HOLDS_UTF8(&it) || (rc = arc_dup_utf8(&it, dst)) == -1)
+			return arc_bad(r, "prelude entry",
+			               "db, collection, metadata and type "
+			               "must be strings");
+		if (rc < 0)
+			return rc;
+	}
+	if (!ns->db || !ns->coll || !*ns->coll)
+		return arc_bad(r, "prelude entry", "db or collection is missing");
+	if (!ns->metadata && !(ns->metadata = strdup("")))
+		return CAIRN_E_NOMEM;
+	if (!ns->type && !(ns->type = strdup("")))
+		return CAIRN_E_NOMEM;
+	if (!strcmp(ns->type, "timeseries") && !arc_viewless_timeseries(p->header.server_version)) {
+		if (asprintf(&ns->data_coll, "system.buckets.%s", ns->coll) < 0)
+			ns->data_coll = NULL;
+	} else
+		ns->data_coll = strdup(ns->coll);
+	if (!ns->data_coll)
+		return CAIRN_E_NOMEM;
+	for (size_t k = 0; k + 1 < p->nns; k++)
+		if (!strcmp(p->ns[k].db, ns->db) && !strcmp(p->ns[k].data_coll, ns->data_coll))
+			return arc_bad(r, "prelude entry", "a namespace appears twice");
+	return 0;
+}
+
+int
+arc_read_prelude(struct arc_reader *r, struct arc_prelude *p)
+{
+	const uint8_t *doc;
+	uint32_t len;
+	int rc = arc_read_magic(r);
+	if (rc < 0)
+		return rc;
+	rc = arc_next(r, &doc, &len);
+	if (rc < 0)
+		return rc;
+	if (rc != ARC_DOC)
+		return arc_bad(r, "archive header", "missing");
+	rc = arc_parse_header(r, doc, len, &p->header);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		rc = arc_next(r, &doc, &len);
+		if (rc < 0)
+			return rc;
+		if (rc == ARC_TERM)
+			return 0;
+		if (rc == ARC_END)
+			return arc_bad(r, "prelude", "the archive ends before its terminator");
+		rc = arc_parse_meta(r, p, doc, len);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+void
+arc_prelude_free(struct arc_prelude *p)
+{
+	for (size_t k = 0; k < p->nns; k++) {
+		free(p->ns[k].db);
+		free(p->ns[k].coll);
+		free(p->ns[k].metadata);
+		free(p->ns[k].type);
+		free(p->ns[k].data_coll);
+	}
+	free(p->ns);
+	free(p->header.version);
+	free(p->header.server_version);
+	free(p->header.tool_version);
+	memset(p, 0, sizeof(*p));
+}
+
+/* A namespace header: {db, collection, EOF, CRC}, nothing else (Go's
+ * NamespaceHeader.UnmarshalBSON refuses unknown fields too). */
+static int
+arc_parse_ns_header(struct arc_reader *r, const uint8_t *doc, uint32_t len, const char **db,
+                    const char **coll, int *eof, uint64_t *crc)
+{
+	bson_iter_t it;
+	bson_t b;
+	int rc = arc_doc(r, "namespace header", doc, len, &b);
+	if (rc < 0)
+		return rc;
+	*db = *coll = NULL;
+	*eof = 0;
+	*crc = 0;
+	bson_iter_init(&it, &b);
+	while (bson_iter_next(&it)) {
+		const char *k = bson_iter_key(&it);
+		uint32_t n;
+		if (!strcmp(k, "db") || !strcmp(k, "collection")) {
+			const char *s;
+			if (!BSON_ITER_HOLDS_UTF8(&it))
+				return arc_bad(r, "namespace header",
+				               "db or collection is not "
+				               "a string");
+			s = bson_iter_utf8(&it, &n);
+			if (strlen(s) != n)
+				return arc_bad(r, "namespace header", "a name holds a NUL");
+			if (k[0] == 'd')
+				*db = s;
+			else
+				*coll = s;
+		} else if (!strcmp(k, "EOF")) {
+			if (!BSON_ITER_HOLDS_BOOL(&it))
+				return arc_bad(r, "namespace header", "EOF is not a boolean");
+			*eof = bson_iter_bool(&it);
+		} else if (!strcmp(k, "CRC")) {
+			if (!BSON_ITER_HOLDS_INT64(&it))
+				return arc_bad(r, "namespace header", "CRC is not an int64");
+			*crc = (uint64_t)bson_iter_int64(&it);
+		} else
+			return arc_bad(r, "namespace header", "it has an unknown field");
+	}
+	if (!*coll || !**coll)
+		return arc_bad(r, "namespace header", "the collection is missing");
+	if (!*db)
+		*db = "";
+	return 0;
+}
+
+static struct arc_ns *
+arc_find(struct arc_prelude *p, const char *db, const char *coll)
+{
+	for (size_t k = 0; k < p->nns; k++)
+		if (!strcmp(p->ns[k].db, db) && !strcmp(p->ns[k].data_coll, coll))
+			return &p->ns[k];
+	return NULL;
+}
+
+int
+arc_walk(struct arc_reader *r, struct arc_prelude *p, const struct arc_walk *cb, int validate)
+{
+	struct arc_crc crc;
+	const uint8_t *doc;
+	uint32_t len;
+	uint64_t n = 0;
+	int rc;
+
+	arc_crc_init(&crc);
+	for (;;) {
+		const char *db, *coll;
+		struct arc_ns *ns;
+		uint64_t want;
+		int eof;
+
+		rc = arc_next(r, &doc, &len);
+		if (rc < 0)
+			return rc;
+		if (rc == ARC_END)
+			break;
+		if (rc == ARC_TERM)
+			return arc_bad(r, "block",
+			               "two terminators in a row (a block without "
+			               "a namespace header)");
+		rc = arc_parse_ns_header(r, doc, len, &db, &coll, &eof, &want);
+		if (rc < 0)
+			return rc;
+		ns = arc_find(p, db, coll);
+		if (!ns) {
+			mongo_host->set_error(r->ctx,
+			                      "archive offset %llu: namespace %s.%s has "
+			                      "no entry in the archive's prelude",
+			                      (unsigned long long)r->item, db, coll);
+			return CAIRN_E_CORRUPT;
+		}
+		if (ns->state == ARC_NS_CLOSED) {
+			mongo_host->set_error(r->ctx,
+			                      "archive offset %llu: namespace %s.%s "
+			                      "appears again after its EOF block",
+			                      (unsigned long long)r->item, db, coll);
+			return CAIRN_E_CORRUPT;
+		}
+		ns->state = ARC_NS_OPEN;
+		if (eof) {
+			if (want != ns->crc) {
+				mongo_host->set_error(r->ctx,
+				                      "archive offset %llu: namespace "
+				                      "%s.%s: CRC mismatch (computed %llu, "
+				                      "stored %llu): the documents are damaged",
+				                      (unsigned long long)r->item, db, coll,
+				                      (unsigned long long)ns->crc,
+				                      (unsigned long long)want);
+				return CAIRN_E_CORRUPT;
+			}
+			ns->state = ARC_NS_CLOSED;
+			/* an EOF block holds no documents */
+			rc = arc_next(r, &doc, &len);
+			if (rc < 0)
+				return rc;
+			if (rc != ARC_TERM) {
+				mongo_host->set_error(r->ctx,
+				                      "archive offset %llu: namespace "
+				                      "%s.%s: %s after its EOF header",
+				                      (unsigned long long)r->item, ns->db, ns->coll,
+				                      rc == ARC_END ? "the archive ends"
+				                                    : "a document");
+				return CAIRN_E_CORRUPT;
+			}
+			if (cb->eof && (rc = cb->eof(cb->u, ns)) < 0)
+				return rc;
+			continue;
+		}
+		if (cb->block && (rc = cb->block(cb->u, ns)) < 0)
+			return rc;
+		for (;;) {
+			rc = arc_next(r, &doc, &len);
+			if (rc < 0)
+				return rc;
+			if (rc == ARC_TERM)
+				break;
+			if (rc == ARC_END) {
+				mongo_host->set_error(r->ctx,
+				                      "namespace %s.%s: the archive ends "
+				                      "inside one of its blocks",
+				                      ns->db, ns->coll);
+				return CAIRN_E_CORRUPT;
+			}
+			if (validate) {
+				bson_t b;
+				size_t off = 0;
+				if (!bson_init_static(&b, doc, len) ||
+				    !bson_validate(&b, BSON_VALIDATE_NONE, &off)) {
+					mongo_host->set_error(
+					        r->ctx,
+					        "archive offset %llu: namespace %s.%s: "
+					        "document %lld is not well-formed BSON "
+					        "(at byte %zu of it)",
+					        (unsigned long long)r->item, ns->db, ns->coll,
+					        (long long)ns->docs + 1, off);
+					return CAIRN_E_CORRUPT;
+				}
+			}
+			ns->crc = arc_crc_update(&crc, ns->crc, doc, len);
+			ns->docs++;
+			ns->bytes += len;
+			if (cb->doc && (rc = cb->doc(cb->u, ns, doc, len)) < 0)
+				return rc;
+			if (++n % 4096 == 0 && cb->ctx && mongo_host->cancelled(cb->ctx))
+				return CAIRN_E_CANCELLED;
+		}
+		if (cb->block_end && (rc = cb->block_end(cb->u, ns)) < 0)
+			return rc;
+	}
+	for (size_t k = 0; k < p->nns; k++)
+		if (p->ns[k].state != ARC_NS_CLOSED) {
+			mongo_host->set_error(r->ctx,
+			                      "namespace %s.%s: the archive ends before "
+			                      "its EOF block (cut short?)",
+			                      p->ns[k].db, p->ns[k].coll);
+			return CAIRN_E_CORRUPT;
+		}
+	return 0;
+}

@@ -1,0 +1,97 @@
+/*
+ * mongo.h - what the mongo source's modules share (not installed).
+ *
+ * Backup (backup.c) reads a MongoDB deployment through libmongoc and writes
+ * exactly what `mongodump --archive` writes (archive.c holds the format), so
+ * MongoDB's own `mongorestore --archive` restores it without cairn.  Restore,
+ * verify --deep and the test restore (restore.c) read the same format back,
+ * from cairn or from mongodump.
+ *
+ * Process-wide state.  libmongoc wants mongoc_init() once per process
+ * before anything else and offers mongoc_cleanup() to undo it; both touch
+ * process-wide state (OpenSSL, SASL, the counters).  mongo_global_init()
+ * calls mongoc_init() once, under pthread_once, and the plugin never calls
+ * mongoc_cleanup(): another instance, possibly on another thread, may still
+ * be using the library, and libmongoc cannot be initialised again after a
+ * cleanup.  Its counters' shared-memory file is removed by libmongoc's own
+ * exit handler.  libmongoc's default log handler prints to stderr, which a
+ * plugin must never do, so the same pthread_once installs a handler that
+ * drops its messages: the handler is process-wide and has no way to know
+ * which instance a message belongs to, and everything that matters arrives
+ * through bson_error_t, which the plugin turns into its own errors.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef CAIRN_MONGO_H
+#define CAIRN_MONGO_H
+
+#include <cairn/plugin.h>
+
+#include <bson/bson.h>
+#include <mongoc/mongoc.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MONGO_VERSION "0.1.0"
+/* tool_version in the archive's header */
+#define MONGO_TOOL_VERSION "cairn-mongo " MONGO_VERSION
+
+extern const struct cairn_host *mongo_host;
+
+/* A namespace pattern: `db.coll` with `*` matching any run of characters
+ * (mongodump's --nsInclude, mongorestore's --nsFrom/--nsTo). */
+struct mongo_rename {
+	char *from;
+	char *to;
+};
+
+struct mongo_inst {
+	cairn_ctx *ctx;
+	char *name;        /* the section's name */
+	mongoc_uri_t *uri; /* parsed, with the secret password set */
+	char *server;      /* "host:port,..." for messages; never the URI */
+	char **databases;  /* NULL: all but admin/local/config, or the URI's */
+	size_t ndatabases;
+	char **include; /* namespace patterns; none: everything */
+	size_t ninclude;
+	char **exclude;
+	size_t nexclude;
+	struct mongo_rename *renames;
+	size_t nrenames;
+	mongoc_read_mode_t read_mode;
+	int64_t batch_size; /* 0: the server's default */
+	int drop;           /* restore: drop each collection first */
+};
+
+/* mongo.c */
+void mongo_global_init(void);
+void mongo_err(struct mongo_inst *mi, const char *fmt, ...) CAIRN_PRINTF(2, 3);
+void mongo_log(struct mongo_inst *mi, enum cairn_log_level level, const char *fmt, ...)
+        CAIRN_PRINTF(3, 4);
+/* A connected client, or NULL with the error set (CAIRN_E_* in *rc). */
+mongoc_client_t *mongo_connect(struct mongo_inst *mi, int *rc);
+/* The CAIRN_E_* code for a libmongoc error. */
+int mongo_code(const bson_error_t *e);
+/* 1 when pattern (with `*`) matches text in full. */
+int mongo_glob(const char *pattern, const char *text);
+/* Is db.coll selected by include/exclude? */
+int mongo_selected(const struct mongo_inst *mi, const char *db, const char *coll);
+/* The target of db.coll after the renames (malloc'd "db.coll"), or NULL
+ * when out of memory. */
+char *mongo_rename_ns(const struct mongo_inst *mi, const char *db, const char *coll);
+/* NULL if name is a usable database name, else why not. */
+const char *mongo_bad_db_name(const char *name);
+const char *mongo_bad_coll_name(const char *name);
+
+/* backup.c */
+int mongo_backup(void *instance, struct cairn_out *out);
+
+/* restore.c */
+int mongo_restore(void *instance, struct cairn_in *in, unsigned flags);
+int mongo_verify(void *instance, struct cairn_in *in);
+int mongo_restore_test(void *instance, struct cairn_in *in);
+
+#endif

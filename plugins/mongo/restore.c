@@ -1,0 +1,742 @@
+/*
+ * restore.c - a `mongodump --archive` stream back into a deployment, its
+ * deep verify, and the test restore into databases of its own.
+ *
+ * Restore does not stage: the documents go into the server as they are
+ * read, so the core checks the whole stored object (size, SHA-256) before
+ * it calls restore(), and restore reads it a second time.  Before anything
+ * is written, every target collection is checked: a non-empty one is
+ * refused (CAIRN_E_EXISTS) unless --force or drop = yes.  Then each
+ * namespace, as its first block arrives, is dropped (drop = yes) and
+ * created with its options (capped, validator, collation, views' viewOn
+ * and pipeline); its documents go in unordered bulk inserts that stay
+ * within the server's limits; at its EOF block its indexes are built and
+ * the count of documents the server took is checked against the archive's.
+ * Every write error names the namespace and fails the restore.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#define _GNU_SOURCE
+#include "archive.h"
+#include "mongo.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+/* A bulk insert is sent once it holds this many bytes (libmongoc splits
+ * it further by the server's maxMessageSizeBytes and maxWriteBatchSize). */
+#define RS_BULK_BYTES (8 * 1024 * 1024)
+
+struct rs_ns {
+	int selected;
+	char *tdb, *tcoll;
+	int exists;       /* the target was there before */
+	int prepared;     /* dropped/created as asked */
+	int64_t inserted; /* documents the server took */
+};
+
+struct rs {
+	struct mongo_inst *mi;
+	mongoc_client_t *client;
+	struct arc_reader rd;
+	struct arc_prelude pre;
+	struct rs_ns *st; /* one per pre.ns */
+	int force;
+	int test;
+	char rt[32]; /* the test restore's database prefix */
+	bson_t insert_opts;
+	mongoc_collection_t *bulk_coll;
+	mongoc_bulk_operation_t *bulk;
+	struct arc_ns *bulk_ns;
+	size_t bulk_docs, bulk_bytes, max_docs, max_bytes;
+	int64_t docs, collections;
+};
+
+static struct rs_ns *
+rs_st(struct rs *rs, const struct arc_ns *ns)
+{
+	return &rs->st[ns - rs->pre.ns];
+}
+
+static int
+rs_nomem(struct rs *rs)
+{
+	mongo_err(rs->mi, "out of memory");
+	return CAIRN_E_NOMEM;
+}
+
+/* The metadata of ns as BSON ({} when the archive has none). */
+static int
+rs_metadata(struct rs *rs, const struct arc_ns *ns, bson_t **meta)
+{
+	bson_error_t err;
+	if (!ns->metadata[0]) {
+		*meta = bson_new();
+		return *meta ? 0 : rs_nomem(rs);
+	}
+	*meta = bson_new_from_json((const uint8_t *)ns->metadata, -1, &err);
+	if (!*meta) {
+		mongo_err(rs->mi, "%s.%s: the archive's metadata is not Extended JSON: %s", ns->db,
+		          ns->coll, err.message);
+		return CAIRN_E_CORRUPT;
+	}
+	return 0;
+}
+
+static int
+rs_sub(const bson_t *b, const char *key, int array, bson_t *out)
+{
+	bson_iter_t it;
+	uint32_t len;
+	const uint8_t *data;
+	if (!bson_iter_init_find(&it, b, key))
+		return 0;
+	if (array ? !BSON_ITER_HOLDS_ARRAY(&it) : !BSON_ITER_HOLDS_DOCUMENT(&it))
+		return 0;
+	if (array)
+		bson_iter_array(&it, &len, &data);
+	else
+		bson_iter_document(&it, &len, &data);
+	return bson_init_static(out, data, len);
+}
+
+static int
+rs_fail_cmd(struct rs *rs, struct rs_ns *st, const char *what, const bson_error_t *err)
+{
+	mongo_err(rs->mi, "server %s: %s %s.%s failed: %s", rs->mi->server, what, st->tdb,
+	          st->tcoll, err->message);
+	return mongo_code(err);
+}
+
+/* Does tdb.tcoll exist, and how many documents does it hold (-1: a view)? */
+static int
+rs_target_state(struct rs *rs, struct rs_ns *st, int *exists, int64_t *count)
+{
+	mongoc_database_t *db = mongoc_client_get_database(rs->client, st->tdb);
+	bson_t opts = BSON_INITIALIZER, filter;
+	mongoc_cursor_t *cur;
+	const bson_t *info;
+	bson_error_t err;
+	int rc = 0, view = 0;
+
+	*exists = 0;
+	*count = 0;
+	BSON_APPEND_DOCUMENT_BEGIN(&opts, "filter", &filter);
+	BSON_APPEND_UTF8(&filter, "name", st->tcoll);
+	bson_append_document_end(&opts, &filter);
+	cur = mongoc_database_find_collections_with_opts(db, &opts);
+	while (mongoc_cursor_next(cur, &info)) {
+		bson_iter_t it;
+		if (!bson_iter_init_find(&it, info, "name") || !BSON_ITER_HOLDS_UTF8(&it) ||
+		    strcmp(bson_iter_utf8(&it, NULL), st->tcoll) != 0)
+			continue;
+		*exists = 1;
+		if (bson_iter_init_find(&it, info, "type") && BSON_ITER_HOLDS_UTF8(&it))
+			view = !strcmp(bson_iter_utf8(&it, NULL), "view");
+	}
+	if (mongoc_cursor_error(cur, &err))
+		rc = rs_fail_cmd(rs, st, "listCollections for", &err);
+	mongoc_cursor_destroy(cur);
+	mongoc_database_destroy(db);
+	bson_destroy(&opts);
+	if (rc < 0 || !*exists)
+		return rc;
+	if (view) {
+		*count = -1;
+		return 0;
+	}
+	mongoc_collection_t *coll = mongoc_client_get_collection(rs->client, st->tdb, st->tcoll);
+	*count = mongoc_collection_estimated_document_count(coll, NULL, NULL, NULL, &err);
+	mongoc_collection_destroy(coll);
+	if (*count < 0)
+		return rs_fail_cmd(rs, st, "counting", &err);
+	return 0;
+}
+
+static int
+rs_command(struct rs *rs, struct rs_ns *st, const char *what, const bson_t *cmd)
+{
+	mongoc_database_t *db = mongoc_client_get_database(rs->client, st->tdb);
+	bson_t reply;
+	bson_error_t err;
+	int ok = mongoc_database_write_command_with_opts(db, cmd, NULL, &reply, &err);
+	bson_destroy(&reply);
+	mongoc_database_destroy(db);
+	return ok ? 0 : rs_fail_cmd(rs, st, what, &err);
+}
+
+/* Drop (drop = yes) and create the target with the archive's options. */
+static int
+rs_prepare(struct rs *rs, struct arc_ns *ns)
+{
+	struct rs_ns *st = rs_st(rs, ns);
+	bson_t *meta = NULL, opts, cmd = BSON_INITIALIZER;
+	int rc;
+
+	if (st->prepared || !st->selected)
+		return 0;
+	st->prepared = 1;
+	if (st->exists && rs->mi->drop) {
+		bson_t drop = BSON_INITIALIZER;
+		BSON_APPEND_UTF8(&drop, "drop", st->tcoll);
+		rc = rs_command(rs, st, "dropping", &drop);
+		bson_destroy(&drop);
+		if (rc < 0)
+			return rc;
+		st->exists = 0;
+	}
+	if (st->exists) {
+		/* --force: add to what is there, as mongorestore does */
+		mongo_log(rs->mi, CAIRN_LOG_WARN, "restoring into the existing %s.%s (--force)",
+		          st->tdb, st->tcoll);
+		return 0;
+	}
+	if ((rc = rs_metadata(rs, ns, &meta)) < 0)
+		return rc;
+	BSON_APPEND_UTF8(&cmd, "create", st->tcoll);
+	if (rs_sub(meta, "options", 0, &opts)) {
+		bson_iter_t it;
+		bson_iter_init(&it, &opts);
+		while (bson_iter_next(&it)) {
+			const char *k = bson_iter_key(&it);
+			/* as mongorestore: options a create no longer takes */
+			if (!strcmp(k, "autoIndexId") || !strcmp(k, "recordIdsReplicated"))
+				continue;
+			bson_append_iter(&cmd, k, -1, &it);
+		}
+	}
+	rc = rs_command(rs, st, "creating", &cmd);
+	bson_destroy(&cmd);
+	bson_destroy(meta);
+	return rc;
+}
+
+static int
+rs_indexes(struct rs *rs, struct arc_ns *ns)
+{
+	struct rs_ns *st = rs_st(rs, ns);
+	bson_t *meta = NULL, list, cmd = BSON_INITIALIZER, arr;
+	bson_iter_t it;
+	uint32_t n = 0;
+	int rc;
+
+	if ((rc = rs_metadata(rs, ns, &meta)) < 0)
+		return rc;
+	BSON_APPEND_UTF8(&cmd, "createIndexes", st->tcoll);
+	BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
+	if (rs_sub(meta, "indexes", 1, &list) && bson_iter_init(&it, &list)) {
+		while (bson_iter_next(&it)) {
+			bson_iter_t f, name;
+			bson_t spec;
+			char key[16];
+			const char *k;
+			if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &f))
+				continue;
+			/* the _id index comes with the collection */
+			name = f;
+			if (bson_iter_find(&name, "name") && BSON_ITER_HOLDS_UTF8(&name) &&
+			    !strcmp(bson_iter_utf8(&name, NULL), "_id_"))
+				continue;
+			bson_uint32_to_string(n++, &k, key, sizeof(key));
+			bson_append_document_begin(&arr, k, -1, &spec);
+			while (bson_iter_next(&f)) {
+				const char *fk = bson_iter_key(&f);
+				/* the namespace is the target's, the version the
+				 * server's default (mongorestore drops both) */
+				if (!strcmp(fk, "ns") || !strcmp(fk, "v"))
+					continue;
+				bson_append_iter(&spec, fk, -1, &f);
+			}
+			bson_append_document_end(&arr, &spec);
+		}
+	}
+	bson_append_array_end(&cmd, &arr);
+	bson_destroy(meta);
+	if (n > 0)
+		rc = rs_command(rs, st, "creating the indexes of", &cmd);
+	bson_destroy(&cmd);
+	return rc;
+}
+
+static int
+rs_flush(struct rs *rs)
+{
+	struct rs_ns *st;
+	bson_t reply;
+	bson_error_t err;
+	bson_iter_t it;
+	int64_t took = 0;
+	int rc = 0;
+
+	if (!rs->bulk)
+		return 0;
+	st = rs_st(rs, rs->bulk_ns);
+	if (!mongoc_bulk_operation_execute(rs->bulk, &reply, &err)) {
+		int64_t nerr = 0;
+		const char *msg = err.message;
+		bson_iter_t w, e;
+		if (bson_iter_init_find(&w, &reply, "writeErrors") && BSON_ITER_HOLDS_ARRAY(&w) &&
+		    bson_iter_recurse(&w, &e)) {
+			while (bson_iter_next(&e))
+				nerr++;
+		}
+		if (nerr > 0)
+			mongo_err(rs->mi,
+			          "server %s: restoring %s.%s: %lld of %zu documents were "
+			          "refused; the first: %s",
+			          rs->mi->server, st->tdb, st->tcoll, (long long)nerr,
+			          rs->bulk_docs, msg);
+		else
+			mongo_err(rs->mi, "server %s: restoring %s.%s failed: %s", rs->mi->server,
+			          st->tdb, st->tcoll, msg);
+		rc = mongo_code(&err);
+		if (rc == CAIRN_E_CORRUPT)
+			rc = CAIRN_E_IO;
+	}
+	if (bson_iter_init_find(&it, &reply, "nInserted") &&
+	    (BSON_ITER_HOLDS_INT32(&it) || BSON_ITER_HOLDS_INT64(&it)))
+		took = bson_iter_as_int64(&it);
+	st->inserted += took;
+	bson_destroy(&reply);
+	mongoc_bulk_operation_destroy(rs->bulk);
+	mongoc_collection_destroy(rs->bulk_coll);
+	rs->bulk = NULL;
+	rs->bulk_coll = NULL;
+	rs->bulk_ns = NULL;
+	rs->bulk_docs = rs->bulk_bytes = 0;
+	return rc;
+}
+
+/* ------------------------------------------------------ walk callbacks */
+
+static int
+rs_cb_block(void *u, struct arc_ns *ns)
+{
+	return rs_prepare(u, ns);
+}
+
+static int
+rs_cb_doc(void *u, struct arc_ns *ns, const uint8_t *doc, uint32_t len)
+{
+	struct rs *rs = u;
+	struct rs_ns *st = rs_st(rs, ns);
+	bson_t b;
+	bson_error_t err;
+	int rc;
+
+	if (!st->selected)
+		return 0;
+	if (rs->bulk && (rs->bulk_ns != ns || rs->bulk_docs >= rs->max_docs ||
+	                 rs->bulk_bytes + len > rs->max_bytes)) {
+		if ((rc = rs_flush(rs)) < 0)
+			return rc;
+	}
+	if (!rs->bulk) {
+		bson_t opts = BSON_INITIALIZER;
+		BSON_APPEND_BOOL(&opts, "ordered", false);
+		rs->bulk_coll = mongoc_client_get_collection(rs->client, st->tdb, st->tcoll);
+		rs->bulk = mongoc_collection_create_bulk_operation_with_opts(rs->bulk_coll, &opts);
+		bson_destroy(&opts);
+		rs->bulk_ns = ns;
+	}
+	if (!bson_init_static(&b, doc, len))
+		return CAIRN_E_CORRUPT; /* cannot be: the reader checked the length */
+	if (!mongoc_bulk_operation_insert_with_opts(rs->bulk, &b, &rs->insert_opts, &err)) {
+		mongo_err(rs->mi, "restoring %s.%s: document %lld refused by libmongoc: %s",
+		          st->tdb, st->tcoll, (long long)ns->docs, err.message);
+		return CAIRN_E_IO;
+	}
+	rs->bulk_docs++;
+	rs->bulk_bytes += len;
+	return 0;
+}
+
+static int
+rs_cb_block_end(void *u, struct arc_ns *ns)
+{
+	struct rs *rs = u;
+	(void)ns;
+	/* blocks of another namespace may follow */
+	return rs_flush(rs);
+}
+
+static int
+rs_cb_eof(void *u, struct arc_ns *ns)
+{
+	struct rs *rs = u;
+	struct rs_ns *st = rs_st(rs, ns);
+	int rc;
+
+	if (!st->selected)
+		return 0;
+	if ((rc = rs_flush(rs)) < 0 || (rc = rs_prepare(rs, ns)) < 0)
+		return rc;
+	if (strcmp(ns->type, "view") != 0 && (rc = rs_indexes(rs, ns)) < 0)
+		return rc;
+	if (st->inserted != ns->docs) {
+		mongo_err(rs->mi,
+		          "server %s: restoring %s.%s: the archive holds %lld documents "
+		          "but the server took %lld",
+		          rs->mi->server, st->tdb, st->tcoll, (long long)ns->docs,
+		          (long long)st->inserted);
+		return CAIRN_E_IO;
+	}
+	rs->docs += ns->docs;
+	rs->collections++;
+	mongo_log(rs->mi, CAIRN_LOG_DEBUG, "restored %s.%s into %s.%s: %lld documents", ns->db,
+	          ns->coll, st->tdb, st->tcoll, (long long)ns->docs);
+	return 0;
+}
+
+/* ------------------------------------------------------------ planning */
+
+static int
+rs_random_prefix(struct rs *rs)
+{
+	uint8_t r[6];
+	size_t got = 0;
+	while (got < sizeof(r)) {
+		ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			mongo_err(rs->mi, "no random bytes for the test database's name: %s",
+			          strerror(errno));
+			return CAIRN_E_IO;
+		}
+		got += (size_t)n;
+	}
+	snprintf(rs->rt, sizeof(rs->rt), "cairn_rt_%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
+	         r[3], r[4], r[5]);
+	return 0;
+}
+
+/* Where each selected namespace goes, checked before anything is written. */
+static int
+rs_plan(struct rs *rs)
+{
+	struct mongo_inst *mi = rs->mi;
+	size_t selected = 0;
+
+	for (size_t k = 0; k < rs->pre.nns; k++) {
+		struct arc_ns *ns = &rs->pre.ns[k];
+		struct rs_ns *st = &rs->st[k];
+		const char *why;
+		char *t;
+
+		if (!ns->db[0]) {
+			mongo_log(mi, CAIRN_LOG_WARN, "the archive's %s (an oplog) is not restored",
+			          ns->coll);
+			continue;
+		}
+		if (!mongo_selected(mi, ns->db, ns->coll))
+			continue;
+		if (!strncmp(ns->coll, "system.", 7) && strcmp(ns->coll, "system.js") != 0) {
+			mongo_log(mi, CAIRN_LOG_WARN,
+			          "%s.%s is a system collection and is not "
+			          "restored",
+			          ns->db, ns->coll);
+			continue;
+		}
+		if (!strcmp(ns->type, "timeseries")) {
+			mongo_err(mi,
+			          "%s.%s is a timeseries collection, which this plugin cannot "
+			          "restore; leave it out with exclude = %s.%s",
+			          ns->db, ns->coll, ns->db, ns->coll);
+			return CAIRN_E_UNSUPPORTED;
+		}
+		if (rs->test) {
+			if (asprintf(&t, "%s_%s.%s", rs->rt, ns->db, ns->coll) < 0)
+				return rs_nomem(rs);
+			if (strlen(rs->rt) + 1 + strlen(ns->db) > 63) {
+				free(t);
+				if (asprintf(&t, "%s_%zu.%s", rs->rt, k, ns->coll) < 0)
+					return rs_nomem(rs);
+			}
+		} else if (!(t = mongo_rename_ns(mi, ns->db, ns->coll)))
+			return rs_nomem(rs);
+		char *dot = strchr(t, '.');
+		if (!dot) {
+			mongo_err(mi, "%s.%s: ns_to makes it \"%s\", which has no database part",
+			          ns->db, ns->coll, t);
+			free(t);
+			return CAIRN_E_CONFIG;
+		}
+		*dot = '\0';
+		st->tdb = t;
+		if (!(st->tcoll = strdup(dot + 1)))
+			return rs_nomem(rs);
+		if ((why = mongo_bad_db_name(st->tdb)) || (why = mongo_bad_coll_name(st->tcoll))) {
+			mongo_err(mi,
+			          "%s.%s: the target %s.%s is not a valid namespace (%s); "
+			          "check ns_from/ns_to",
+			          ns->db, ns->coll, st->tdb, st->tcoll, why);
+			return CAIRN_E_CONFIG;
+		}
+		for (size_t j = 0; j < k; j++)
+			if (rs->st[j].selected && !strcmp(rs->st[j].tdb, st->tdb) &&
+			    !strcmp(rs->st[j].tcoll, st->tcoll)) {
+				mongo_err(mi,
+				          "%s.%s and %s.%s would both be restored into %s.%s; "
+				          "check ns_from/ns_to",
+				          rs->pre.ns[j].db, rs->pre.ns[j].coll, ns->db, ns->coll,
+				          st->tdb, st->tcoll);
+				return CAIRN_E_CONFIG;
+			}
+		st->selected = 1;
+		selected++;
+	}
+	if (selected == 0 && rs->pre.nns > 0) {
+		mongo_err(mi,
+		          "no collection of the archive is selected by include/exclude (it "
+		          "holds %zu, e.g. %s.%s)",
+		          rs->pre.nns, rs->pre.ns[0].db, rs->pre.ns[0].coll);
+		return CAIRN_E_NOTFOUND;
+	}
+	return 0;
+}
+
+/* Refuse non-empty targets unless --force or drop = yes. */
+static int
+rs_check_targets(struct rs *rs)
+{
+	for (size_t k = 0; k < rs->pre.nns; k++) {
+		struct rs_ns *st = &rs->st[k];
+		int64_t count;
+		int rc;
+		if (!st->selected)
+			continue;
+		if ((rc = rs_target_state(rs, st, &st->exists, &count)) < 0)
+			return rc;
+		if (!st->exists || count == 0 || rs->force || rs->mi->drop)
+			continue;
+		if (count < 0)
+			mongo_err(rs->mi,
+			          "server %s: the target %s.%s exists (a view); use --force, "
+			          "or --set drop=yes to replace it, or restore elsewhere with "
+			          "ns_from/ns_to",
+			          rs->mi->server, st->tdb, st->tcoll);
+		else
+			mongo_err(rs->mi,
+			          "server %s: the target %s.%s holds %lld documents; use "
+			          "--force to add to it, --set drop=yes to replace it, or "
+			          "restore elsewhere with ns_from/ns_to",
+			          rs->mi->server, st->tdb, st->tcoll, (long long)count);
+		return CAIRN_E_EXISTS;
+	}
+	return 0;
+}
+
+static void
+rs_limits(struct rs *rs)
+{
+	mongoc_server_description_t *sd;
+	bson_error_t err;
+	rs->max_docs = 100000;
+	rs->max_bytes = RS_BULK_BYTES;
+	sd = mongoc_client_select_server(rs->client, true, NULL, &err);
+	if (sd) {
+		const bson_t *hello = mongoc_server_description_hello_response(sd);
+		bson_iter_t it;
+		if (bson_iter_init_find(&it, hello, "maxWriteBatchSize") &&
+		    BSON_ITER_HOLDS_NUMBER(&it) && bson_iter_as_int64(&it) > 0)
+			rs->max_docs = (size_t)bson_iter_as_int64(&it);
+		if (bson_iter_init_find(&it, hello, "maxMessageSizeBytes") &&
+		    BSON_ITER_HOLDS_NUMBER(&it) && bson_iter_as_int64(&it) > 65536 &&
+		    (size_t)bson_iter_as_int64(&it) - 65536 < rs->max_bytes)
+			rs->max_bytes = (size_t)bson_iter_as_int64(&it) - 65536;
+		mongoc_server_description_destroy(sd);
+	}
+}
+
+/* --------------------------------------------------------- the engine */
+
+static void
+rs_free(struct rs *rs)
+{
+	if (rs->bulk)
+		mongoc_bulk_operation_destroy(rs->bulk);
+	if (rs->bulk_coll)
+		mongoc_collection_destroy(rs->bulk_coll);
+	if (rs->st)
+		for (size_t k = 0; k < rs->pre.nns; k++) {
+			free(rs->st[k].tdb);
+			free(rs->st[k].tcoll);
+		}
+	free(rs->st);
+	if (rs->client)
+		mongoc_client_destroy(rs->client);
+	bson_destroy(&rs->insert_opts);
+	arc_prelude_free(&rs->pre);
+	arc_reader_free(&rs->rd);
+}
+
+static int
+rs_open(struct rs *rs, struct mongo_inst *mi, struct cairn_in *in)
+{
+	int rc;
+	memset(rs, 0, sizeof(*rs));
+	rs->mi = mi;
+	bson_init(&rs->insert_opts);
+	/* the documents are the server's own: no client-side key checks */
+	BSON_APPEND_BOOL(&rs->insert_opts, "validate", false);
+	if (arc_reader_init(&rs->rd, in, mi->ctx) < 0)
+		return rs_nomem(rs);
+	if ((rc = arc_read_prelude(&rs->rd, &rs->pre)) < 0)
+		return rc;
+	rs->st = calloc(rs->pre.nns + 1, sizeof(*rs->st));
+	return rs->st ? 0 : rs_nomem(rs);
+}
+
+static int
+rs_walk(struct rs *rs)
+{
+	struct arc_walk cb = {
+	        .block = rs_cb_block,
+	        .doc = rs_cb_doc,
+	        .block_end = rs_cb_block_end,
+	        .eof = rs_cb_eof,
+	        .u = rs,
+	        .ctx = rs->mi->ctx,
+	};
+	return arc_walk(&rs->rd, &rs->pre, &cb, 0);
+}
+
+int
+mongo_restore(void *instance, struct cairn_in *in, unsigned flags)
+{
+	struct mongo_inst *mi = instance;
+	struct rs rs;
+	int rc = rs_open(&rs, mi, in);
+
+	rs.force = (flags & CAIRN_RESTORE_FORCE) != 0;
+	if (rc == 0 && (rc = rs_plan(&rs)) == 0 && (rs.client = mongo_connect(mi, &rc)) &&
+	    (rc = rs_check_targets(&rs)) == 0) {
+		rs_limits(&rs);
+		rc = rs_walk(&rs);
+	}
+	if (rc == 0)
+		mongo_log(mi, CAIRN_LOG_INFO, "restored %lld collections, %lld documents to %s",
+		          (long long)rs.collections, (long long)rs.docs, mi->server);
+	rs_free(&rs);
+	return rc;
+}
+
+static int
+rs_cb_verify_eof(void *u, struct arc_ns *ns)
+{
+	struct rs *rs = u;
+	bson_t *meta;
+	int rc = rs_metadata(rs, ns, &meta);
+	if (rc == 0)
+		bson_destroy(meta);
+	mongo_log(rs->mi, CAIRN_LOG_DEBUG, "%s.%s: %lld documents, CRC good", ns->db, ns->coll,
+	          (long long)ns->docs);
+	return rc;
+}
+
+int
+mongo_verify(void *instance, struct cairn_in *in)
+{
+	struct mongo_inst *mi = instance;
+	struct rs rs;
+	int rc = rs_open(&rs, mi, in);
+	if (rc == 0) {
+		struct arc_walk cb = {.eof = rs_cb_verify_eof, .u = &rs, .ctx = mi->ctx};
+		rc = arc_walk(&rs.rd, &rs.pre, &cb, 1);
+	}
+	rs_free(&rs);
+	return rc;
+}
+
+/* The test restore's check: every restored collection holds what the
+ * archive holds, every view is there. */
+static int
+rt_compare(struct rs *rs)
+{
+	for (size_t k = 0; k < rs->pre.nns; k++) {
+		struct rs_ns *st = &rs->st[k];
+		struct arc_ns *ns = &rs->pre.ns[k];
+		int exists;
+		int64_t count;
+		int rc;
+		if (!st->selected)
+			continue;
+		if ((rc = rs_target_state(rs, st, &exists, &count)) < 0)
+			return rc;
+		if (!exists) {
+			mongo_err(rs->mi,
+			          "test restore: %s.%s is missing from %s after the restore",
+			          ns->db, ns->coll, st->tdb);
+			return CAIRN_E_IO;
+		}
+		if (count >= 0 && count != ns->docs) {
+			mongo_err(rs->mi,
+			          "test restore: %s.%s holds %lld documents in the archive "
+			          "but %lld after restoring it",
+			          ns->db, ns->coll, (long long)ns->docs, (long long)count);
+			return CAIRN_E_IO;
+		}
+	}
+	return 0;
+}
+
+/* Drop every test database, whatever happened before. */
+static void
+rt_drop(struct rs *rs)
+{
+	if (!rs->client)
+		return;
+	for (size_t k = 0; k < rs->pre.nns; k++) {
+		struct rs_ns *st = &rs->st[k];
+		mongoc_database_t *db;
+		bson_error_t err;
+		int seen = 0;
+		if (!st->selected)
+			continue;
+		for (size_t j = 0; j < k; j++)
+			seen |= rs->st[j].selected && !strcmp(rs->st[j].tdb, st->tdb);
+		if (seen)
+			continue;
+		db = mongoc_client_get_database(rs->client, st->tdb);
+		if (!mongoc_database_drop_with_opts(db, NULL, &err))
+			mongo_log(rs->mi, CAIRN_LOG_WARN,
+			          "server %s: cannot drop the test database "
+			          "%s: %s; drop it by hand",
+			          rs->mi->server, st->tdb, err.message);
+		mongoc_database_destroy(db);
+	}
+}
+
+int
+mongo_restore_test(void *instance, struct cairn_in *in)
+{
+	struct mongo_inst *mi = instance;
+	struct rs rs;
+	int rc = rs_open(&rs, mi, in);
+
+	rs.test = 1;
+	if (rc == 0 && (rc = rs_random_prefix(&rs)) == 0 && (rc = rs_plan(&rs)) == 0 &&
+	    (rs.client = mongo_connect(mi, &rc)) && (rc = rs_check_targets(&rs)) == 0) {
+		rs_limits(&rs);
+		rc = rs_walk(&rs);
+		if (rc == 0)
+			rc = rt_compare(&rs);
+	}
+	if (rs.bulk) {
+		mongoc_bulk_operation_destroy(rs.bulk);
+		mongoc_collection_destroy(rs.bulk_coll);
+		rs.bulk = NULL;
+		rs.bulk_coll = NULL;
+	}
+	rt_drop(&rs);
+	if (rc == 0)
+		mongo_log(mi, CAIRN_LOG_INFO,
+		          "test restore: %lld collections, %lld documents "
+		          "restored into %s_* on %s, counts equal; dropped again",
+		          (long long)rs.collections, (long long)rs.docs, rs.rt, mi->server);
+	rs_free(&rs);
+	return rc;
+}
