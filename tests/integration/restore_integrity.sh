@@ -11,23 +11,7 @@ mkdir -p "$T/data/sub" "$T/store"
 printf 'alpha\n' >"$T/data/a.txt"
 printf 'beta\n' >"$T/data/sub/b.txt"
 head -c 3M /dev/urandom >"$T/data/sub/random.bin"
-cat >"$T/cairn.ini" <<INI
-[cairn]
-state_dir = state
-
-[source docs]
-plugin = files
-path = data
-
-[sink here]
-plugin = local
-path = store
-fsync = no
-
-[job daily]
-sources = docs
-sinks = here
-INI
+write_ini daily
 
 check_exit "backup" 0 cairn backup daily
 id=$(newest_id "$T/store" daily)

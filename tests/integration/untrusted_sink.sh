@@ -10,23 +10,7 @@ plan 29
 
 mkdir -p "$T/data" "$T/store"
 printf 'alpha\n' >"$T/data/a.txt"
-cat >"$T/cairn.ini" <<INI
-[cairn]
-state_dir = state
-
-[source docs]
-plugin = files
-path = data
-
-[sink here]
-plugin = local
-path = store
-fsync = no
-
-[job daily]
-sources = docs
-sinks = here
-INI
+write_ini daily
 # tcairn ARGS...: cairn with a 20 s limit
 tcairn() { timeout -k 5 20 "$CAIRN" -c "$T/cairn.ini" "$@"; }
 
