@@ -138,21 +138,37 @@ s3aws() {
 
 # s3_keys BUCKET [PREFIX]: every key below PREFIX, sorted, one a line
 # (the CLI follows the continuation tokens itself).
+# Fails when aws does, so an empty answer is a real one.
 s3_keys() {
-	s3aws s3api list-objects-v2 --bucket "$1" ${2:+--prefix "$2"} --output json |
-		jq -r '.Contents // [] | .[].Key' | LC_ALL=C sort
+	s3aws s3api list-objects-v2 --bucket "$1" ${2:+--prefix "$2"} --output json \
+		>"$T/s3_list.json" || return 1
+	jq -r '.Contents // [] | .[].Key' "$T/s3_list.json" | LC_ALL=C sort
+}
+
+# s3_ls BUCKET [PREFIX]: "KEY SIZE" for every object below PREFIX, sorted
+s3_ls() {
+	s3aws s3api list-objects-v2 --bucket "$1" ${2:+--prefix "$2"} --output json \
+		>"$T/s3_list.json" || return 1
+	jq -r '.Contents // [] | .[] | "\(.Key) \(.Size)"' "$T/s3_list.json" | LC_ALL=C sort
 }
 
 # s3_sink_ini NAME BUCKET [ENDPOINT] [KEY=VALUE]...: an s3 sink section
-# for $T/cairn.ini (append it with >>) with s3rver's credentials.
+# for $T/cairn.ini (append it with >>): s3rver's credentials and path
+# addressing unless a KEY=VALUE says otherwise (ENDPOINT "": s3rver's).
 s3_sink_ini() {
-	local name=$1 bucket=$2 endpoint=${3:-$S3_ENDPOINT} kv
+	local name=$1 bucket=$2 endpoint=${3:-$S3_ENDPOINT} kv k
+	local -A set=()
 	shift 2
 	[ $# -gt 0 ] && shift
-	printf '\n[sink %s]\nplugin = s3\nendpoint = %s\nregion = us-east-1\n' \
-		"$name" "$endpoint"
-	printf 'bucket = %s\naddressing = path\naccess_key = S3RVER\nsecret_key = S3RVER\n' \
-		"$bucket"
+	for kv in "$@"; do
+		set[${kv%%=*}]=${kv#*=}
+	done
+	printf '\n[sink %s]\nplugin = s3\n' "$name"
+	for kv in endpoint="$endpoint" region=us-east-1 bucket="$bucket" addressing=path \
+		access_key=S3RVER secret_key=S3RVER; do
+		k=${kv%%=*}
+		[ -n "${set[$k]+set}" ] || printf '%s = %s\n' "$k" "${kv#*=}"
+	done
 	for kv in "$@"; do
 		printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"
 	done
