@@ -14,7 +14,7 @@
  *    buffer.
  *  - An RDB goes to `rdb_path` (a file, published by rename once it is
  *    complete and synced), or into a scratch redis-server (scratch.c)
- *    that loads it, from which every key is copied with PTTL and DUMP
+ *    that loads it, from which every key is copied with PEXPIRETIME and DUMP
  *    into RESTORE ... REPLACE on the target; the DUMP replies are read
  *    off the scratch socket straight into the target's, never whole.
  *  - restore_test loads the object into a scratch server and compares
@@ -83,6 +83,7 @@ struct target {
 	size_t nentered;
 	int flush;
 	int check_each; /* INFO refused: DBSIZE each database on entry */
+	int absttl;     /* RESTORE takes ABSTTL (Redis 5+) */
 	long cur_db;
 };
 
@@ -418,6 +419,22 @@ target_enter(struct target *t, long db, int force)
 		return target_sent(t, SENT_FLUSHDB, NULL);
 	}
 	return 0;
+}
+
+/* Does the target take RESTORE ... ABSTTL (Redis 5.0 and later)?  A
+ * server that hides its version from INFO is taken to be a current one. */
+static void
+target_probe_version(struct target *t)
+{
+	int rc, major = 5;
+	redisReply *rep = redis_command(t->r, t->c, t->name, 1, &rc, "INFO server");
+	const char *v;
+
+	if (rep && rep->type == REDIS_REPLY_STRING && (v = strstr(rep->str, "redis_version:")))
+		major = atoi(v + 14);
+	if (rep)
+		freeReplyObject(rep);
+	t->absttl = major >= 5;
 }
 
 /* The error of a restore that stopped, with what it wrote. */
@@ -867,8 +884,10 @@ scratch_reply_line(struct redis *r, struct resp_in *rd, char *line, size_t size)
 	return rc < 0 ? rc : 0;
 }
 
-/* Copy one SCAN batch of db: PTTL and DUMP of each key pipelined to the
- * scratch server, each DUMP reply streamed into a RESTORE to the target. */
+/* Copy one SCAN batch of db: PEXPIRETIME and DUMP of each key pipelined to
+ * the scratch server, each DUMP reply streamed into a RESTORE to the target.
+ * The expiry is absolute (ABSTTL) where the target knows it (Redis 5+): a
+ * relative TTL would drift by the time the keys before it take to copy. */
 static int
 copy_batch(struct redis *r, struct scratch *s, struct resp_in *rd, struct target *t,
            redisReply *keys, uint64_t *vanished)
@@ -880,7 +899,7 @@ copy_batch(struct redis *r, struct scratch *s, struct resp_in *rd, struct target
 		redisReply *k = keys->element[i];
 		if (k->type != REDIS_REPLY_STRING)
 			continue;
-		if (redisAppendCommand(s->c, "PTTL %b", k->str, k->len) != REDIS_OK ||
+		if (redisAppendCommand(s->c, "PEXPIRETIME %b", k->str, k->len) != REDIS_OK ||
 		    redisAppendCommand(s->c, "DUMP %b", k->str, k->len) != REDIS_OK)
 			return CAIRN_E_NOMEM;
 	}
@@ -901,7 +920,7 @@ copy_batch(struct redis *r, struct scratch *s, struct resp_in *rd, struct target
 		if ((rc = scratch_reply_line(r, rd, line, sizeof(line))))
 			return rc;
 		if (line[0] != ':' || resp_parse_i64(line + 1, &ttl)) {
-			redis_error(r, "%s: the %s answered PTTL with \"%.40s\"", r->name,
+			redis_error(r, "%s: the %s answered PEXPIRETIME with \"%.40s\"", r->name,
 			            SCRATCH_NAME, line);
 			return CAIRN_E_IO;
 		}
@@ -917,23 +936,29 @@ copy_batch(struct redis *r, struct scratch *s, struct resp_in *rd, struct target
 			return CAIRN_E_IO;
 		}
 		if (ttl == -2) {
-			/* gone after PTTL said so: DUMP cannot find it either */
+			/* gone after PEXPIRETIME said so: DUMP cannot find it either */
 			(*vanished)++;
 			if ((rc = resp_take(rd, len + 2, NULL, NULL, NULL, 0)))
 				return rc;
 			continue;
 		}
-		if (ttl == 0)
-			ttl = 1; /* expiring this very millisecond; 0 would mean never */
-		if (ttl < 0)
-			ttl = 0;
+		if (ttl < 0) {
+			ttl = 0; /* none */
+		} else if (!t->absttl) {
+			struct timespec now;
+			clock_gettime(CLOCK_REALTIME, &now);
+			ttl -= (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+			if (ttl < 1)
+				ttl = 1; /* expiring now; 0 would mean never */
+		}
 
-		/* RESTORE key ttl payload REPLACE, the payload streamed */
+		/* RESTORE key ttl payload REPLACE [ABSTTL], the payload streamed */
 		char ttls[24], head[96];
-		int n;
+		int n, abs = t->absttl && ttl > 0;
 		struct resp_cmd c = {0};
 		snprintf(ttls, sizeof(ttls), "%" PRId64, ttl);
-		n = snprintf(head, sizeof(head), "*5\r\n$7\r\nRESTORE\r\n$%zu\r\n", k->len);
+		n = snprintf(head, sizeof(head), "*%d\r\n$7\r\nRESTORE\r\n$%zu\r\n", abs ? 6 : 5,
+		             k->len);
 		if ((rc = target_out(t, head, (size_t)n)) || (rc = target_out(t, k->str, k->len)))
 			return rc;
 		n = snprintf(head, sizeof(head), "\r\n$%zu\r\n%s\r\n$%" PRIu64 "\r\n", strlen(ttls),
@@ -945,6 +970,8 @@ copy_batch(struct redis *r, struct scratch *s, struct resp_in *rd, struct target
 		if ((rc = resp_take(rd, 2, NULL, NULL, NULL, 0)))
 			return rc;
 		if ((rc = target_out(t, "\r\n$7\r\nREPLACE\r\n", 15)))
+			return rc;
+		if (abs && (rc = target_out(t, "$6\r\nABSTTL\r\n", 12)))
 			return rc;
 		c.keylen = k->len;
 		c.keykept = k->len < RESP_KEY_HEAD ? k->len : RESP_KEY_HEAD;
@@ -1060,6 +1087,7 @@ restore_rdb_scratch(struct redis *r, struct cairn_in *in, unsigned flags)
 		rc = redis_keyspace(r, s.c, SCRATCH_NAME, &db_keys, &ndb);
 	if (!rc && (rc = redis_connect(r, &c)) == 0) {
 		t.c = c;
+		target_probe_version(&t);
 		if (!(rc = target_check_empty(&t, force)))
 			rc = copy_scratch(r, &s, &t, force, db_keys, ndb, &vanished);
 		if (rc)
