@@ -128,6 +128,14 @@ _s3_cleanup() {
 }
 trap _s3_cleanup EXIT
 
+# cairn_in SECONDS ARGS...: cairn with the test's config, killed (exit 124)
+# when it takes longer: a retry loop must not hang the suite.
+cairn_in() {
+	local secs=$1
+	shift
+	timeout "$secs" "$CAIRN" -c "$T/cairn.ini" "$@"
+}
+
 # s3aws ARGS...: /usr/bin/aws against s3rver (path style, S3RVER/S3RVER),
 # a minute at most.
 s3aws() {
