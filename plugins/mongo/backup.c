@@ -13,6 +13,9 @@
 #include "archive.h"
 #include "mongo.h"
 
+/* What one cursor batch should hold when batch_size is 0. */
+#define BACKUP_BATCH_BYTES (2 * 1024 * 1024)
+
 struct coll_info {
 	char *db;
 	char *name;
@@ -333,6 +336,15 @@ backup_collection(struct mongo_inst *mi, mongoc_client_t *client, struct arc_wri
 			break;
 		ci->docs++;
 		ci->bytes += doc->len;
+		if ((ci->docs == 1 || ci->docs % 1024 == 0) && mi->batch_size == 0) {
+			/* The server fills a batch up to 16 MiB, and libmongoc
+			 * holds the whole reply: ask for about BACKUP_BATCH_BYTES
+			 * of documents instead, by their size so far. */
+			int64_t n = BACKUP_BATCH_BYTES / (ci->bytes / ci->docs + 1);
+			mongoc_cursor_set_batch_size(cur, (uint32_t)(n < 101      ? 101
+			                                             : n > 100000 ? 100000
+			                                                          : n));
+		}
 		if (ci->docs % 4096 == 0 && mongo_host->cancelled(mi->ctx)) {
 			rc = CAIRN_E_CANCELLED;
 			break;
