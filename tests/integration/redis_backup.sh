@@ -15,7 +15,7 @@ need_plugin redis local
 . "$(dirname "$0")/redis_lib.sh"
 redis_need
 
-plan 42
+plan 51
 cd "$T" || exit 99
 
 # json FILE FILTER
@@ -56,6 +56,15 @@ write_base
 	job_ini dump cachedump
 } >>"$T/cairn.ini"
 
+# check_rdb FILE: redis-check-rdb accepts it
+check_rdb() {
+	if [ -n "$1" ] && redis-check-rdb "$1" >"$T/check-rdb.out" 2>&1; then
+		ok "redis-check-rdb passes ${1##*/store/}"
+	else
+		not_ok "redis-check-rdb passes ${1##*/store/}"
+		diag "$T/check-rdb.out"
+	fi
+}
 # stats JOB: "db0=N db3=M ..." from the manifest's keys.dbN
 stats() {
 	jq -r '.sources[0].stats | to_entries[] | select(.key | startswith("keys.db")) |
@@ -67,12 +76,7 @@ stats() {
 check_exit "rdb: backup succeeds" 0 C backup rdb
 rdbfile=$(object rdb)
 check "rdb: the stored object is an .rdb" test -n "$rdbfile" -a "${rdbfile%.rdb}" != "$rdbfile"
-if redis-check-rdb "$rdbfile" >"$T/check-rdb.out" 2>&1; then
-	ok "rdb: the stored RDB passes redis-check-rdb"
-else
-	not_ok "rdb: the stored RDB passes redis-check-rdb"
-	diag "$T/check-rdb.out"
-fi
+check_rdb "$rdbfile"
 got=$(stats rdb)
 check "rdb: the manifest counts keys per database as the server ($got / $want)" \
 	test "$got" = "$want"
@@ -175,6 +179,36 @@ for mode in cut-len cut-eof; do
 	check "$mode: ... and no set is left in the sink" no_set "fake$mode"
 	kill "$fake_pid" 2>/dev/null
 done
+
+# --- older servers: no rdb-only, the replication stream after the RDB -------------
+for mode in old-len old-eof; do
+	redis_fake "$mode"
+	write_base
+	{
+		source_ini fake "$fake_port"
+		job_ini "fake$mode" fake
+	} >>"$T/cairn.ini"
+	check_exit "$mode: a server without rdb-only: the snapshot alone is kept" 0 C backup "fake$mode"
+	keys=$(json "$(manifest "fake$mode")" '.sources[0].stats.keys' 2>/dev/null)
+	check "$mode: ... with its 2 keys ($keys)" \
+		test "$keys" = 2 -a -n "$(object "fake$mode")"
+	check_rdb "$(object "fake$mode")"
+	kill "$fake_pid" 2>/dev/null
+done
+# a master that writes the snapshot to disk first sends it as $<length>
+redis_start disk --repl-diskless-sync no || exit 99
+redis_fill "$disk_port" || exit 99
+write_base
+{
+	source_ini disk "$disk_port"
+	job_ini disk disk
+} >>"$T/cairn.ini"
+check_exit "disk-based snapshot (\$<length> reply): backup succeeds" 0 C backup disk
+got=$(stats disk)
+want_disk=$(redis_keyspace "$disk_port")
+check "disk-based snapshot: keys per database as on the server ($got)" test "$got" = "$want_disk"
+check_rdb "$(object disk)"
+redis_stop disk
 
 # --- flat memory: 1 M keys and a 100 MB value --------------------------------------
 redis_start big || exit 99

@@ -15,7 +15,9 @@
 #   redis_fill PORT            keys of every type in databases 0, 3, 9
 #   redis_fake MODE            a fake server (fake_port, fake_pid):
 #                              cut-len / cut-eof send part of a snapshot
-#                              and close; nosync refuses SYNC and PSYNC
+#                              and close; nosync refuses SYNC and PSYNC;
+#                              old-len / old-eof know no rdb-only and go
+#                              on after a whole snapshot (2 keys)
 #
 # Every server dies with the test: the EXIT trap stops them before
 # lib.sh's own cleanup removes $T.
@@ -176,7 +178,7 @@ redis_fake() {
 	local mode=$1
 	fake_port=$(redis_free_port)
 	"$PY" - "$mode" "$fake_port" >"$T/fake-$mode.log" 2>&1 <<'EOF' &
-import socket, sys
+import socket, sys, time
 mode, port = sys.argv[1], int(sys.argv[2])
 srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -184,6 +186,16 @@ srv.bind(("127.0.0.1", port))
 srv.listen(1)
 srv.settimeout(30)
 rdb = b"REDIS0010\xfa\x09redis-ver\x067.0.15\xfe\x00\xfb\x02\x00" + b"\x00\x03key" + b"\x40\xc8" + b"v" * 200
+def crc64(data):
+    # Redis's crc64.c: Jones polynomial, reflected, init 0
+    crc = 0
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x95AC9329AC4BC9B5 if crc & 1 else 0)
+    return crc
+whole = rdb + b"\x00\x04key2\x02v2\xff"
+whole += crc64(whole).to_bytes(8, "little")
 def serve(c):
     buf = b""
     while True:
@@ -203,6 +215,19 @@ def serve(c):
             else:
                 line, buf = buf.split(b"\r\n", 1)
                 name = line.split(b" ")[0].upper()
+            if name == b"REPLCONF" and mode.startswith("old") and b"rdb-only" in d:
+                c.sendall(b"-ERR Unrecognized REPLCONF option: rdb-only\r\n")
+                continue
+            if name in (b"SYNC", b"PSYNC") and mode.startswith("old"):
+                # a whole snapshot, then the replication stream, and the
+                # link stays open as an old master's would
+                if mode == "old-len":
+                    c.sendall(b"$%d\r\n" % len(whole) + whole + b"*1\r\n$4\r\nPING\r\n")
+                else:
+                    c.sendall(b"$EOF:" + b"k" * 40 + b"\r\n" + whole + b"k" * 40 +
+                              b"*1\r\n$4\r\nPING\r\n")
+                time.sleep(60)
+                sys.exit(0)
             if name in (b"SYNC", b"PSYNC"):
                 if mode == "nosync":
                     c.sendall(b"-NOPERM this user has no permissions to run the '%s' command\r\n" % name.lower())
