@@ -8,46 +8,23 @@
 # and no scratch redis-server or scratch directory outlives a run, also
 # when it fails or is interrupted.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/redis_lib.sh"
 need_plugin redis local
-command -v redis-server >/dev/null && command -v redis-cli >/dev/null || {
-	echo "1..0 # SKIP needs redis-server and redis-cli (Debian: redis-server redis-tools)"
-	exit 0
-}
+redis_need
 plan 57
 
 # ---------------------------------------------------------------- servers
-# start_redis NAME [ARGS]: a redis-server in $T/NAME on a unix socket
-# ($T/NAME/sock) and, for src, on a free loopback port ($PORT).  Killed by
-# lib.sh's trap (a job of this shell).
-start_redis() {
-	local name=$1 dir="$T/$1" tcp="--port 0" i
+# Servers come from redis_lib.sh (redis_start NAME: NAME_port); here they
+# are called by NAME.
+rc() {
+	local port
+	eval "port=\${$1_port}"
 	shift
-	mkdir -p "$dir"
-	if [ "$name" = src ]; then
-		PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-		tcp="--port $PORT --bind 127.0.0.1"
-	fi
-	# shellcheck disable=SC2086
-	redis-server $tcp --unixsocket "$dir/sock" --unixsocketperm 700 --dir "$dir" \
-		--save '' --appendonly no --repl-diskless-sync-delay 0 \
-		--enable-debug-command local --daemonize no --logfile "$dir/log" "$@" &
-	echo $! >"$dir/pid"
-	for i in $(seq 200); do
-		redis-cli -s "$dir/sock" ping 2>/dev/null | grep -q PONG && return 0
-		sleep 0.05
-	done
-	echo "redis-server $name did not start:" >&2
-	cat "$dir/log" >&2
-	return 1
+	rcli "$port" "$@"
 }
-stop_redis() {
-	redis-cli -s "$T/$1/sock" shutdown nosave >/dev/null 2>&1
-	wait "$(cat "$T/$1/pid")" 2>/dev/null
-}
+digest() { rc "$1" debug digest; }
 # cairn with a time limit (the restores here take seconds)
 tcairn() { timeout 300 "$CAIRN" -c "$T/cairn.ini" "$@"; }
-rc() { timeout 60 redis-cli -s "$T/$1/sock" "${@:2}"; }
-digest() { rc "$1" debug digest; }
 # every key's absolute expiry in ms, all databases: "db key time"
 expiries() {
 	local db
@@ -70,7 +47,7 @@ no_scratch() {
 	fi
 }
 
-start_redis src || exit 1
+redis_start src || exit 1
 
 # Every type in four databases, and a 100 MB string, through redis-cli --pipe.
 cat >"$T/gen.py" <<'PY'
@@ -132,13 +109,13 @@ state_dir = state
 [source dump]
 plugin = redis
 host = 127.0.0.1
-port = $PORT
+port = $src_port
 mode = dump
 
 [source rdb]
 plugin = redis
 host = 127.0.0.1
-port = $PORT
+port = $src_port
 
 [sink here]
 plugin = local
@@ -202,9 +179,9 @@ check "the file is the owner's only" test "$(stat -c %a "$T/rdbout/dump.rdb")" =
 check "no temporary file is left beside it" test "$(ls -A "$T/rdbout")" = dump.rdb
 check_rdb() { redis-check-rdb "$1" >"$T/check-rdb.out" 2>&1 || { diag "$T/check-rdb.out"; return 1; }; }
 check "redis-check-rdb accepts it" check_rdb "$T/rdbout/dump.rdb"
-start_redis fresh --dbfilename dump.rdb --dir "$T/rdbout" || true
+redis_start fresh --dbfilename dump.rdb --dir "$T/rdbout" || true
 check "a fresh redis-server loads it with the same digest" test "$(digest fresh)" = "$want"
-stop_redis fresh
+redis_stop fresh
 sum_before=$(sha256sum <"$T/rdbout/dump.rdb")
 check_exit "a second restore to it is refused" 8 tcairn restore all --source rdb --set rdb.rdb_path="$T/rdbout/dump.rdb"
 err_has "exists; restore with --force"
@@ -216,25 +193,25 @@ check_exit "a dump refuses rdb_path" 3 tcairn restore all --source dump --set du
 err_has "the backup is a dump"
 
 # ------------------------------------------------ targets that refuse
-start_redis ro || true
+redis_start ro || true
 rc ro config set min-replicas-to-write 1 >/dev/null
-check_exit "a dump into a server that refuses writes fails" 1 tcairn restore all --source dump --set dump.unix_socket="$T/ro/sock"
+check_exit "a dump into a server that refuses writes fails" 1 tcairn restore all --source dump --set dump.port="$ro_port"
 err_has "RESTORE of key \""
 err_has "NOREPLICAS"
 err_has "0 keys were written before the restore stopped"
-check_exit "an RDB into it fails too" 1 tcairn restore all --source rdb --set rdb.unix_socket="$T/ro/sock"
+check_exit "an RDB into it fails too" 1 tcairn restore all --source rdb --set rdb.port="$ro_port"
 err_has "NOREPLICAS"
 check "and its scratch server and directory are gone" no_scratch
 
-start_redis acl || true
+redis_start acl || true
 rc acl acl setuser half on '>pw' '~k:*' '+@all' >/dev/null
-check_exit "an ACL user that may write only some keys fails" 1 tcairn restore all --source dump --set dump.unix_socket="$T/acl/sock" --set dump.username=half --set dump.password=pw
+check_exit "an ACL user that may write only some keys fails" 1 tcairn restore all --source dump --set dump.port="$acl_port" --set dump.username=half --set dump.password=pw
 err_has "NOPERM"
 n=$(rc acl dbsize)
 err_has "$n keys were written before the restore stopped"
 check "after writing some ($n)" test "$n" -gt 0
 
-check_exit "a redis_server that does not start fails the RDB restore" 1 tcairn restore all --source rdb --set rdb.unix_socket="$T/ro/sock" --set rdb.redis_server=/bin/false
+check_exit "a redis_server that does not start fails the RDB restore" 1 tcairn restore all --source rdb --set rdb.port="$ro_port" --set rdb.redis_server=/bin/false
 err_has "the scratch redis-server (/bin/false) exited with status 1"
 check "leaving nothing behind" no_scratch
 
