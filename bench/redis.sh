@@ -16,7 +16,10 @@
 #          server (FLUSHALL before each run), against redis-cli --pipe of
 #          the dump
 #
-# and prints mean seconds, the ratio to the reference and peak RSS.  The
+# and prints mean seconds, the ratio to the reference, the CPU seconds
+# (user + system) of the client side (cairn, or redis-cli and zstd) and its
+# peak RSS.  The server's own work (fork, serializing) is in the wall time
+# of both sides alike; on a busy machine the CPU column is the steadier one.  The
 # sink is a local directory in BENCH_DIR without fsync, so the server and
 # the stream are what is measured.
 #
@@ -168,17 +171,18 @@ cmd_pipe_dump() {
 	redis-cli -p "$port_dst" --pipe <"$(ls store/dump/*/dump.resp)" >/dev/null
 }
 
-declare -A sum rss
+declare -A sum rss cpu
 run_one() { # NAME: time it, keep the peak RSS of the process tree's largest
-	local name=$1 t0 t1 m=0
+	local name=$1 t0 t1 m=0 u s
 	sync
 	if [ -n "$TIME" ]; then
 		t0=$EPOCHREALTIME
-		"$TIME" -f %M -o "$BENCH_DIR/rss" bash -c "$(declare -f C clean_store "cmd_$name");
+		"$TIME" -f '%M %U %S' -o "$BENCH_DIR/rss" bash -c "$(declare -f C clean_store "cmd_$name");
 			port_src=$port_src port_dst=$port_dst BENCH_DIR=$BENCH_DIR CAIRN=$CAIRN cmd_$name" ||
 			die "$name failed"
 		t1=$EPOCHREALTIME
-		m=$(tail -n 1 "$BENCH_DIR/rss")
+		read -r m u s <<<"$(tail -n 1 "$BENCH_DIR/rss")"
+		cpu[$name]=$(echo "${cpu[$name]:-0} + $u + $s" | bc -l)
 	else
 		t0=$EPOCHREALTIME
 		"cmd_$name" || die "$name failed"
@@ -200,13 +204,14 @@ group() { # TITLE REF NAME...: the first is the reference
 			for ((i = ${#names[@]} - 1; i >= 0; i--)); do run_one "${names[$i]}"; done
 		fi
 	done
-	printf '%-10s %-14s %9s %8s %10s\n' "$title" command "mean s" ratio "peak RSS"
+	printf '%-10s %-14s %9s %8s %9s %10s\n' "$title" command "mean s" ratio "cpu s" "peak RSS"
 	local ref
 	ref=$(echo "${sum[${names[0]}]} / $RUNS" | bc -l)
 	for n in "${names[@]}"; do
 		local mean
 		mean=$(echo "${sum[$n]} / $RUNS" | bc -l)
-		printf '%-10s %-14s %9.2f %8.2f %8s MB\n' "" "$n" "$mean" "$(echo "$mean / $ref" | bc -l)" \
+		printf '%-10s %-14s %9.2f %8.2f %9.2f %8s MB\n' "" "$n" "$mean" \
+			"$(echo "$mean / $ref" | bc -l)" "$(echo "${cpu[$n]:-0} / $RUNS" | bc -l)" \
 			"$(((${rss[$n]:-0} + 512) / 1024))"
 	done
 }
