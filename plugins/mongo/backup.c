@@ -308,6 +308,29 @@ backup_list_db(struct mongo_inst *mi, mongoc_client_t *client, const char *dbnam
 	return rc;
 }
 
+/* An estimate for the progress line: the databases' dataSize (the BSON
+ * bytes of their documents; more than a selection of them holds). */
+static void
+backup_progress(struct mongo_inst *mi, mongoc_client_t *client, char **dbs, size_t ndbs)
+{
+	uint64_t total = 0;
+	if (!CAIRN_HOST_HAS(mongo_host, progress_total) || !mongo_host->progress_total)
+		return;
+	for (size_t k = 0; k < ndbs; k++) {
+		bson_t cmd = BSON_INITIALIZER, reply;
+		bson_iter_t it;
+		BSON_APPEND_INT32(&cmd, "dbStats", 1);
+		if (mongoc_client_command_simple(client, dbs[k], &cmd, NULL, &reply, NULL) &&
+		    bson_iter_init_find(&it, &reply, "dataSize") && BSON_ITER_HOLDS_NUMBER(&it) &&
+		    bson_iter_as_int64(&it) > 0)
+			total += (uint64_t)bson_iter_as_int64(&it);
+		bson_destroy(&cmd);
+		bson_destroy(&reply);
+	}
+	if (total > 0)
+		mongo_host->progress_total(mi->ctx, total);
+}
+
 static int
 backup_collection(struct mongo_inst *mi, mongoc_client_t *client, struct arc_writer *w,
                   struct coll_info *ci)
@@ -414,7 +437,7 @@ mongo_backup(void *instance, struct cairn_out *out)
 		mongo_err(mi, "out of memory");
 		return CAIRN_E_NOMEM;
 	}
-	client = mongo_connect(mi, &rc);
+	client = mongo_connect(mi, 0, &rc);
 	if (!client)
 		goto out;
 	if ((rc = backup_server_version(mi, client, &version)) < 0)
@@ -427,6 +450,7 @@ mongo_backup(void *instance, struct cairn_out *out)
 	for (size_t k = 0; k < ndbs; k++)
 		if ((rc = backup_list_db(mi, client, dbs[k], &l)) < 0)
 			goto out;
+	backup_progress(mi, client, dbs, ndbs);
 	if (l.n == 0)
 		mongo_log(mi, CAIRN_LOG_WARN,
 		          "server %s: no collection matches; the archive is "

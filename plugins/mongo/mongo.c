@@ -512,7 +512,7 @@ fail:
 /* --------------------------------------------------------- connecting */
 
 mongoc_client_t *
-mongo_connect(struct mongo_inst *mi, int *rc)
+mongo_connect(struct mongo_inst *mi, int primary, int *rc)
 {
 	mongoc_client_t *client;
 	mongoc_read_prefs_t *rp;
@@ -529,7 +529,8 @@ mongo_connect(struct mongo_inst *mi, int *rc)
 	}
 	mongoc_client_set_error_api(client, MONGOC_ERROR_API_VERSION_2);
 	mongoc_client_set_appname(client, "cairn-mongo");
-	rp = mongoc_read_prefs_new(mi->read_mode);
+	/* a restore reads what it is about to write: from the primary */
+	rp = mongoc_read_prefs_new(primary ? MONGOC_READ_PRIMARY : mi->read_mode);
 	mongoc_client_set_read_prefs(client, rp);
 	/* The first command connects and authenticates: a wrong password or
 	 * an unreachable server fails here, before anything is written. */

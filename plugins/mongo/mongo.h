@@ -71,8 +71,9 @@ void mongo_global_init(void);
 void mongo_err(struct mongo_inst *mi, const char *fmt, ...) CAIRN_PRINTF(2, 3);
 void mongo_log(struct mongo_inst *mi, enum cairn_log_level level, const char *fmt, ...)
         CAIRN_PRINTF(3, 4);
-/* A connected client, or NULL with the error set (CAIRN_E_* in *rc). */
-mongoc_client_t *mongo_connect(struct mongo_inst *mi, int *rc);
+/* A connected client reading from read_preference (primary: from the
+ * primary), or NULL with the error set (CAIRN_E_* in *rc). */
+mongoc_client_t *mongo_connect(struct mongo_inst *mi, int primary, int *rc);
 /* The CAIRN_E_* code for a libmongoc error. */
 int mongo_code(const bson_error_t *e);
 /* 1 when pattern (with `*`) matches text in full. */

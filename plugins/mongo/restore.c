@@ -612,10 +612,16 @@ mongo_restore(void *instance, struct cairn_in *in, unsigned flags)
 	int rc = rs_open(&rs, mi, in);
 
 	rs.force = (flags & CAIRN_RESTORE_FORCE) != 0;
-	if (rc == 0 && (rc = rs_plan(&rs)) == 0 && (rs.client = mongo_connect(mi, &rc)) &&
+	if (rc == 0 && (rc = rs_plan(&rs)) == 0 && (rs.client = mongo_connect(mi, 1, &rc)) &&
 	    (rc = rs_check_targets(&rs)) == 0) {
 		rs_limits(&rs);
 		rc = rs_walk(&rs);
+		if (rc < 0)
+			/* no staging: say what is there now */
+			mongo_log(mi, CAIRN_LOG_WARN,
+			          "%lld collections were restored in full "
+			          "before the failure; the one named is not",
+			          (long long)rs.collections);
 	}
 	if (rc == 0)
 		mongo_log(mi, CAIRN_LOG_INFO, "restored %lld collections, %lld documents to %s",
@@ -719,7 +725,7 @@ mongo_restore_test(void *instance, struct cairn_in *in)
 
 	rs.test = 1;
 	if (rc == 0 && (rc = rs_random_prefix(&rs)) == 0 && (rc = rs_plan(&rs)) == 0 &&
-	    (rs.client = mongo_connect(mi, &rc)) && (rc = rs_check_targets(&rs)) == 0) {
+	    (rs.client = mongo_connect(mi, 1, &rc)) && (rc = rs_check_targets(&rs)) == 0) {
 		rs_limits(&rs);
 		rc = rs_walk(&rs);
 		if (rc == 0)
