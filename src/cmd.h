@@ -55,6 +55,32 @@ struct cli {
 
 /* The commands (one file each). */
 cmd_fn cmd_backup, cmd_list, cmd_restore, cmd_verify, cmd_config, cmd_plugins;
+/* status, check and serve (cmd_status.c, cmd_check.c, cmd_serve.c) */
+cmd_fn cmd_status, cmd_check, cmd_serve;
+/* prune (cmd_prune.c) */
+cmd_fn cmd_prune;
+
+/* Flags of prune_sink(). */
+#define PRUNE_DRY_RUN 0x1u /* decide and say, remove nothing */
+#define PRUNE_PRINT 0x2u   /* a line per set on stdout (else only the log) */
+/* Apply job's retention to its sets in sink, whose lock the caller holds
+ * (unless a dry run).  With json (an array), one object per sink is
+ * appended instead of printing.  0, or an exit code: 1 when a set could
+ * not be removed (named; the others still were). */
+int prune_sink(const struct cfg_job *job, struct instance *sink, unsigned flags, json_t *json);
+
+struct backup_outcome;
+/* backup and verify record their outcome for status, check and the
+ * metrics (STATE_DIR/status/JOB.json) and refresh [cairn] metrics_file;
+ * a failure to record is a warning.  After a backup run: */
+void status_after_backup(struct cli *c, const struct cfg_job *job, const char *id,
+                         struct instance **sinks, size_t nsinks,
+                         const struct backup_outcome *res);
+/* After one verify (restore_test 0) or restore test (1) of set id in sink;
+ * detail says what failed (NULL when ok).  metrics_refresh() once at the
+ * end of the command. */
+void status_after_verify(struct cli *c, const struct cfg_job *job, const char *sink,
+                         const char *id, int restore_test, int ok, const char *detail);
 
 /* "cairn: MESSAGE; see cairn --help" on stderr (escaped: it may quote the
  * command line); returns CAIRN_EXIT_USAGE. */

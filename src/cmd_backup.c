@@ -200,6 +200,7 @@ cmd_backup(struct cli *c, int argc, char **argv)
 		}
 		rc = CAIRN_EXIT_FAILED;
 	}
+	status_after_backup(c, job, id, sinks, nsinks, &res); /* status, check, metrics */
 	backup_outcome_free(&res, nsinks);
 	if (rc == CAIRN_EXIT_OK && dropped)
 		rc = CAIRN_EXIT_FAILED; /* each said why above */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "pipeline.h"
 
 enum verify_level {
@@ -63,9 +64,12 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 	uint64_t bytes = 0;
 	struct strvec untested = {0};
 	int mrc = set_read_manifest(sink, job->name, id, &m, &err);
+	char *first = NULL; /* the first failure, for cairn status */
 	if (mrc) {
 		print_line("%s/%s in %s: %s: %s", job->name, id, sink->name,
 		           mrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
+		if (mrc != CAIRN_E_CANCELLED)
+			status_after_verify(c, job, sink->name, id, 0, 0, err);
 		free(err);
 		return exit_for(mrc);
 	}
@@ -75,6 +79,9 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 		int vrc = verify_object(c, sink, ms, level, &no_test, &said, &err);
 		if (said) {
 			rc = rc ? rc : said;
+			if (!first)
+				first = xasprintf("source %s could not be made to check %s",
+				                  ms->name, ms->object);
 			continue;
 		}
 		if (no_test)
@@ -82,6 +89,8 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 		if (vrc) {
 			print_line("%s/%s in %s: %s: %s", job->name, id, sink->name,
 			           vrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
+			if (!first)
+				first = xstrdup(err ? err : status_str(vrc));
 			if (vrc == CAIRN_E_CANCELLED) {
 				rc = exit_for(vrc);
 				free(err);
@@ -104,6 +113,14 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 		           note ? "; deep only, no restore test: " : "", note ? note : "");
 		free(note);
 	}
+	/* recorded for status, check and the metrics; a restore test checks
+	 * sizes and checksums too, so it is a verify as well */
+	if (!cancel_signal) {
+		status_after_verify(c, job, sink->name, id, 0, rc == 0, first);
+		if (level == VERIFY_RESTORE_TEST && untested.n < m->nsources)
+			status_after_verify(c, job, sink->name, id, 1, rc == 0, first);
+	}
+	free(first);
 	strvec_free(&untested);
 	manifest_free(m);
 	return rc;
@@ -149,6 +166,7 @@ cmd_verify(struct cli *c, int argc, char **argv)
 		/* the id of the set's place, never the one its manifest claims */
 		rc = verify_set(c, job, sink, found, level);
 		instance_destroy(sink);
+		metrics_refresh(c);
 		return rc;
 	}
 	/* --all: every complete set, each from the first sink holding it */
@@ -184,5 +202,6 @@ cmd_verify(struct cli *c, int argc, char **argv)
 	}
 	strvec_free(&done);
 	free_instances(sinks, nsinks);
+	metrics_refresh(c);
 	return cancel_signal ? exit_for(CAIRN_E_CANCELLED) : worst;
 }

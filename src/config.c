@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <ini.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,8 +188,12 @@ static const char *const kind_names[] = {[SECTION_CAIRN] = "cairn",
                                          [SECTION_SOURCE] = "source",
                                          [SECTION_SINK] = "sink",
                                          [SECTION_RETENTION] = "retention",
-                                         [SECTION_JOB] = "job"};
+                                         [SECTION_JOB] = "job",
+                                         [SECTION_CHECK] = "check",
+                                         [SECTION_SERVE] = "serve"};
 #define NKINDS (sizeof(kind_names) / sizeof(kind_names[0]))
+/* Sections that appear once, without a name: [cairn], [check], [serve]. */
+#define UNNAMED_KIND(k) ((k) == SECTION_CAIRN || (k) == SECTION_CHECK || (k) == SECTION_SERVE)
 
 const char *
 section_kind_name(enum section_kind kind)
@@ -254,15 +259,16 @@ open_section(struct loader *ld, const char *text)
 	if (kind < 0) {
 		fail_at(ld, ld->line,
 		        "[%s]: unknown kind of section; use [cairn], [source NAME], "
-		        "[sink NAME], [retention NAME] or [job NAME]",
+		        "[sink NAME], [retention NAME], [job NAME], [check] or [serve]",
 		        text);
 		goto out;
 	}
-	if (kind == SECTION_CAIRN && name && *name) {
-		fail_at(ld, ld->line, "[%s]: the [cairn] section takes no name", text);
+	if (UNNAMED_KIND(kind) && name && *name) {
+		fail_at(ld, ld->line, "[%s]: the [%s] section takes no name", text,
+		        kind_names[kind]);
 		goto out;
 	}
-	if (kind != SECTION_CAIRN && (!name || !*name)) {
+	if (!UNNAMED_KIND(kind) && (!name || !*name)) {
 		fail_at(ld, ld->line, "[%s]: a %s section needs a name, e.g. [%s nightly]", text,
 		        kind_names[kind], kind_names[kind]);
 		goto out;
@@ -451,17 +457,169 @@ check_cairn_section(struct loader *ld, const struct cfg_section *s)
 			slot = &cfg->state_dir;
 		else if (strcmp(e->key, "plugin_dir") == 0)
 			slot = &cfg->plugin_dir;
+		else if (strcmp(e->key, "metrics_file") == 0)
+			slot = &cfg->metrics_file;
 		else {
-			fail_key(ld, s, e, "unknown key; [cairn] takes state_dir and plugin_dir");
+			fail_key(ld, s, e,
+			         "unknown key; [cairn] takes state_dir, plugin_dir and "
+			         "metrics_file");
 			continue;
 		}
 		if (!*e->value) {
-			fail_key(ld, s, e, "empty value; give a directory");
+			fail_key(ld, s, e, "empty value; give a %s",
+			         slot == &cfg->metrics_file ? "file" : "directory");
 			continue;
 		}
 		free(*slot);
 		*slot = path_absolute(e->value, cfg->dir);
 	}
+}
+
+/* ------------------------------------------------- [check], [serve] */
+
+/* The defaults of cairn check: the seed's four alert rules. */
+static const struct cfg_check check_defaults = {
+        .max_age = {0, 25 * 3600},
+        .max_size_drop = {0, 50},
+        .max_verify_age = {0, 0},
+        .max_usage = {0, 90},
+};
+
+static int
+parse_percent(const char *text, int64_t *out)
+{
+	size_t n = strlen(text);
+	char *copy = xstrdup(text);
+	int rc;
+	if (n && copy[n - 1] == '%')
+		copy[n - 1] = '\0';
+	rc = parse_int(copy, out);
+	free(copy);
+	return rc || *out < 0 || *out > 100 ? -1 : 0;
+}
+
+/* "CRIT" or "WARN,CRIT", each a duration (ages) or a percent; "off" or 0
+ * turns the rule off.  0, or -1 when the text is not such a pair. */
+static int
+parse_level(const char *text, int is_age, struct check_level *lv)
+{
+	const char *comma = strchr(text, ',');
+	int64_t v[2] = {0, 0};
+	int n = comma ? 2 : 1;
+	if (strcmp(text, "off") == 0) {
+		lv->warn = lv->crit = 0;
+		return 0;
+	}
+	for (int i = 0; i < n; i++) {
+		char *part = i == 0 && comma ? xstrndup(text, (size_t)(comma - text))
+		                             : xstrdup(i ? comma + 1 : text);
+		char *p = part, *e;
+		while (*p == ' ')
+			p++;
+		for (e = p + strlen(p); e > p && e[-1] == ' ';)
+			*--e = '\0';
+		int rc = is_age ? parse_duration(p, &v[i]) : parse_percent(p, &v[i]);
+		free(part);
+		if (rc || v[i] < 0)
+			return -1;
+	}
+	if (n == 2 && v[0] && v[1] && v[0] > v[1])
+		return -1;
+	lv->warn = n == 2 ? v[0] : 0;
+	lv->crit = n == 2 ? v[1] : v[0];
+	return 0;
+}
+
+/* Is e one of the threshold keys?  Then parse it into ck and return 1
+ * (an error said); else 0. */
+static int
+check_key(struct loader *ld, const struct cfg_section *s, const struct cfg_entry *e,
+          struct cfg_check *ck)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+		int is_age;
+	} keys[] = {{"max_age", offsetof(struct cfg_check, max_age), 1},
+	            {"max_size_drop", offsetof(struct cfg_check, max_size_drop), 0},
+	            {"max_verify_age", offsetof(struct cfg_check, max_verify_age), 1},
+	            {"max_usage", offsetof(struct cfg_check, max_usage), 0}};
+	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
+		if (strcmp(e->key, keys[k].key) != 0)
+			continue;
+		struct check_level *lv = (struct check_level *)((char *)ck + keys[k].off);
+		if (parse_level(e->value, keys[k].is_age, lv))
+			fail_key(ld, s, e,
+			         "\"%s\" is not a threshold; give CRIT or WARN,CRIT (warning "
+			         "first), each %s, or off",
+			         e->value,
+			         keys[k].is_age ? "a duration such as 25h" : "a percent such as 50%");
+		return 1;
+	}
+	return 0;
+}
+
+static void
+check_check_section(struct loader *ld, const struct cfg_section *s)
+{
+	for (size_t i = 0; i < s->nentries; i++)
+		if (!check_key(ld, s, &s->entries[i], &ld->cfg->check))
+			fail_key(ld, s, &s->entries[i],
+			         "unknown key; [check] takes max_age, max_size_drop, "
+			         "max_verify_age and max_usage");
+}
+
+static void
+check_serve_section(struct loader *ld, const struct cfg_section *s)
+{
+	struct cfg_serve *sv = &ld->cfg->serve;
+	sv->line = s->line;
+	for (size_t i = 0; i < s->nentries; i++) {
+		const struct cfg_entry *e = &s->entries[i];
+		char **slot = NULL;
+		if (strcmp(e->key, "listen") == 0) {
+			const char *colon = strrchr(e->value, ':');
+			int64_t port;
+			if (!colon || colon == e->value || parse_int(colon + 1, &port) || port < 1 ||
+			    port > 65535) {
+				fail_key(ld, s, e,
+				         "\"%s\" is not ADDR:PORT; e.g. 127.0.0.1:9135 or "
+				         "[::1]:9135",
+				         e->value);
+				continue;
+			}
+			free(sv->listen);
+			sv->listen = xstrdup(e->value);
+			continue;
+		} else if (strcmp(e->key, "max_connections") == 0) {
+			int64_t v;
+			if (parse_int(e->value, &v) || v < 1 || v > 10000)
+				fail_key(ld, s, e, "\"%s\": give a number from 1 to 10000",
+				         e->value);
+			else
+				sv->max_connections = (int)v;
+			continue;
+		} else if (strcmp(e->key, "token_file") == 0) {
+			slot = &sv->token_file;
+		} else if (strcmp(e->key, "tls_cert") == 0) {
+			slot = &sv->tls_cert;
+		} else if (strcmp(e->key, "tls_key") == 0) {
+			slot = &sv->tls_key;
+		} else {
+			fail_key(ld, s, e,
+			         "unknown key; [serve] takes listen, token_file, tls_cert, "
+			         "tls_key and max_connections");
+			continue;
+		}
+		if (!*e->value) {
+			fail_key(ld, s, e, "empty value; give a file");
+			continue;
+		}
+		free(*slot);
+		*slot = path_absolute(e->value, ld->cfg->dir);
+	}
+	if (!sv->tls_cert != !sv->tls_key)
+		fail_key(ld, s, NULL, "give both tls_cert and tls_key, or neither");
 }
 
 static void
@@ -541,6 +699,7 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 	job->compression = COMP_ZSTD;
 	job->level = -1;
 	job->threads = 1;
+	job->check = cfg->check;
 	for (size_t i = 0; i < s->nentries; i++) {
 		const struct cfg_entry *e = &s->entries[i];
 		if (strcmp(e->key, "sources") == 0 || strcmp(e->key, "sinks") == 0) {
@@ -604,11 +763,14 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 				job->threads = (int)v;
 		} else if (strcmp(e->key, "description") == 0) {
 			job->description = e->value;
+		} else if (check_key(ld, s, e, &job->check)) {
+			; /* a threshold of cairn check for this job */
 		} else {
 			fail_key(ld, s, e,
 			         "unknown key; a job takes sources, sinks, retention, "
-			         "compression, compression_level, compression_threads and "
-			         "description");
+			         "compression, compression_level, compression_threads, "
+			         "description and the [check] keys max_age, max_size_drop, "
+			         "max_verify_age, max_usage");
 		}
 	}
 	if (!have_sources)
@@ -662,6 +824,8 @@ config_load(const char *path, char **err)
 		free(abs);
 	}
 	ld.cfg = cfg;
+	cfg->check = check_defaults;
+	cfg->serve.max_connections = 32;
 	if (config_read_file(path, NULL, CONFIG_MAX_BYTES, &st, &data, &ld.len, err) != 0) {
 		config_free(cfg);
 		return NULL;
@@ -690,6 +854,8 @@ config_load(const char *path, char **err)
 		case SECTION_SINK: check_plugin_section(&ld, s); break;
 		case SECTION_RETENTION: check_retention(&ld, s); break;
 		case SECTION_JOB: cfg->njobs++; break;
+		case SECTION_CHECK: check_check_section(&ld, s); break;
+		case SECTION_SERVE: check_serve_section(&ld, s); break;
 		}
 	}
 	if (!ld.err) {
@@ -706,6 +872,8 @@ config_load(const char *path, char **err)
 	}
 	if (!cfg->state_dir)
 		cfg->state_dir = default_state_dir();
+	if (!cfg->serve.listen)
+		cfg->serve.listen = xstrdup("127.0.0.1:9135");
 	return cfg;
 }
 
@@ -733,6 +901,11 @@ config_free(struct config *cfg)
 	free(cfg->dir);
 	free(cfg->state_dir);
 	free(cfg->plugin_dir);
+	free(cfg->metrics_file);
+	free(cfg->serve.listen);
+	free(cfg->serve.token_file);
+	free(cfg->serve.tls_cert);
+	free(cfg->serve.tls_key);
 	free(cfg);
 }
 

@@ -22,7 +22,9 @@ enum section_kind {
 	SECTION_SOURCE,
 	SECTION_SINK,
 	SECTION_RETENTION,
-	SECTION_JOB
+	SECTION_JOB,
+	SECTION_CHECK, /* [check]: thresholds of cairn check */
+	SECTION_SERVE  /* [serve]: cairn serve */
 };
 
 struct cfg_entry {
@@ -56,6 +58,30 @@ struct cfg_retention {
 	int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;
 };
 
+/* A threshold of cairn check: a warning above warn, critical above crit;
+ * 0 is off.  Written "WARN,CRIT" or, for critical alone, "CRIT". */
+struct check_level {
+	int64_t warn, crit;
+};
+
+/* The [check] section, or a job's own thresholds over it.  Ages are
+ * seconds, the others percent. */
+struct cfg_check {
+	struct check_level max_age;        /* since the last complete backup */
+	struct check_level max_size_drop;  /* stored size against the previous */
+	struct check_level max_verify_age; /* since the last good verify */
+	struct check_level max_usage;      /* of the sink's space */
+};
+
+/* The [serve] section. */
+struct cfg_serve {
+	char *listen;     /* "ADDR:PORT"; default 127.0.0.1:9135 */
+	char *token_file; /* NULL if unset */
+	char *tls_cert, *tls_key;
+	int max_connections;
+	int line; /* of the section, for messages; 0 if none */
+};
+
 struct cfg_job {
 	const struct cfg_section *sec;
 	const char *name;
@@ -66,6 +92,7 @@ struct cfg_job {
 	int level;   /* -1: the compressor's default */
 	int threads; /* compression worker threads; 0: none */
 	const char *description;
+	struct cfg_check check; /* [check] with the job's own max_* over it */
 };
 
 struct config {
@@ -73,6 +100,9 @@ struct config {
 	char *dir;  /* absolute directory of the file: base of relative paths */
 	char *state_dir;
 	char *plugin_dir; /* NULL if unset */
+	char *metrics_file; /* [cairn] metrics_file; NULL if unset */
+	struct cfg_check check;
+	struct cfg_serve serve;
 	struct cfg_section *sections;
 	size_t nsections;
 	struct cfg_job *jobs;

@@ -650,7 +650,7 @@ load_error_unknown_section_kind(void **state)
 	assert_contains(e, "[destination x]");
 	assert_contains(e, "unknown kind of section");
 	assert_contains(e,
-	                "use [cairn], [source NAME], [sink NAME], [retention NAME] or [job NAME]");
+	                "use [cairn], [source NAME], [sink NAME], [retention NAME], [job NAME], [check] or [serve]");
 }
 
 static void
@@ -741,7 +741,7 @@ load_error_unknown_key_in_cairn(void **state)
 	assert_contains(e, "cfg.ini:3:");
 	assert_contains(e, "[cairn] statedir");
 	assert_contains(e, "unknown key");
-	assert_contains(e, "[cairn] takes state_dir and plugin_dir");
+	assert_contains(e, "[cairn] takes state_dir, plugin_dir and metrics_file");
 }
 
 static void

@@ -1,0 +1,269 @@
+/* cmd_status.c - what each job's backups look like in each sink: a short
+ * table (with a sparkline of the newest sets' sizes on a terminal), the
+ * JSON document of doc/status-json.md, or the Prometheus textfile.  Also
+ * the hooks backup and verify call to record their outcome. */
+#include "autoconf.h"
+
+#include "cmd.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "state.h"
+#include "status.h"
+
+/* "3h 2m", "4d 1h", "12m", "40s" */
+static void
+age_text(int64_t s, char *buf, size_t len)
+{
+	if (s < 0)
+		s = 0;
+	if (s >= 86400)
+		snprintf(buf, len, "%lldd %lldh", (long long)(s / 86400),
+		         (long long)(s / 3600 % 24));
+	else if (s >= 3600)
+		snprintf(buf, len, "%lldh %lldm", (long long)(s / 3600), (long long)(s / 60 % 60));
+	else if (s >= 60)
+		snprintf(buf, len, "%lldm", (long long)(s / 60));
+	else
+		snprintf(buf, len, "%llds", (long long)s);
+}
+
+/* The stored sizes of the newest sets as block characters, lowest to
+ * highest of them: the size trend at a glance. */
+static void
+sparkline(const struct sink_status *ss, char *buf, size_t len)
+{
+	static const char *const bars[] = {"\u2581", "\u2582", "\u2583", "\u2584",
+	                                   "\u2585", "\u2586", "\u2587", "\u2588"};
+	uint64_t lo = UINT64_MAX, hi = 0;
+	size_t n = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < ss->nrecent; i++) {
+		if (ss->recent[i].bytes < lo)
+			lo = ss->recent[i].bytes;
+		if (ss->recent[i].bytes > hi)
+			hi = ss->recent[i].bytes;
+	}
+	for (size_t i = 0; i < ss->nrecent && n + 4 < len; i++) {
+		size_t k = hi > lo ? (size_t)((ss->recent[i].bytes - lo) * 7 / (hi - lo)) : 3;
+		memcpy(buf + n, bars[k], 3);
+		n += 3;
+		buf[n] = '\0';
+	}
+}
+
+static void
+test_text(const struct state_test *t, time_t now, char *buf, size_t len)
+{
+	char age[24];
+	if (!t->time) {
+		snprintf(buf, len, "never");
+		return;
+	}
+	age_text((int64_t)(now - t->time), age, sizeof(age));
+	snprintf(buf, len, "%s %s ago", t->ok ? "ok" : "FAILED", age);
+}
+
+static void
+print_table(const struct status_report *r, int tty)
+{
+	print_line("%-12s %-10s %-17s %8s %10s %7s %5s %10s %-14s %-14s %6s%s", "JOB", "SINK",
+	           "LAST BACKUP", "AGE", "STORED", "CHANGE", "SETS", "KEPT", "VERIFY",
+	           "RESTORE TEST", "USAGE", tty ? "  SIZES" : "");
+	for (size_t j = 0; j < r->njobs; j++) {
+		const struct job_status *js = &r->jobs[j];
+		for (size_t k = 0; k < js->nsinks; k++) {
+			const struct sink_status *ss = &js->sinks[k];
+			char age[32] = "-", stored[32] = "-", change[16] = "-", kept[32], ver[48],
+			     rt[48], usage[16] = "-", spark[STATUS_RECENT * 3 + 1] = "";
+			double pct;
+			if (!ss->reachable) {
+				print_line("%-12s %-10s UNREACHABLE: %s", js->job->name, ss->name,
+				           ss->error ? ss->error : "");
+				continue;
+			}
+			if (ss->have_last) {
+				time_t done = ss->last.finished ? ss->last.finished : ss->last.time;
+				age_text((int64_t)(r->now - done), age, sizeof(age));
+				format_bytes(ss->last.stored, stored, sizeof(stored));
+			}
+			if (status_size_change(ss, &pct))
+				snprintf(change, sizeof(change), "%+.1f%%", pct);
+			format_bytes(ss->bytes_kept, kept, sizeof(kept));
+			test_text(&ss->state.verify, r->now, ver, sizeof(ver));
+			test_text(&ss->state.restore_test, r->now, rt, sizeof(rt));
+			if (status_usage_percent(ss, &pct))
+				snprintf(usage, sizeof(usage), "%.0f%%", pct);
+			if (tty)
+				sparkline(ss, spark, sizeof(spark));
+			print_line("%-12s %-10s %-17s %8s %10s %7s %5zu %10s %-14s %-14s %6s%s%s",
+			           js->job->name, ss->name, ss->have_last ? ss->last.id : "none",
+			           age, stored, change, ss->sets, kept, ver, rt, usage,
+			           tty ? "  " : "", spark);
+		}
+	}
+	/* what needs a second line: failures, damage */
+	for (size_t j = 0; j < r->njobs; j++) {
+		const struct job_status *js = &r->jobs[j];
+		if (js->state_error)
+			print_line("  %s: %s", js->job->name, js->state_error);
+		for (size_t k = 0; k < js->nsinks; k++) {
+			const struct sink_status *ss = &js->sinks[k];
+			const struct state_sink *st = &ss->state;
+			if (ss->reachable && ss->error)
+				print_line("  %s in %s: %s", js->job->name, ss->name, ss->error);
+			if (st->partial || st->failed)
+				print_line(
+				        "  %s in %s: %u partial and %u failed run%s since the last "
+				        "success; the last: %s",
+				        js->job->name, ss->name, st->partial, st->failed,
+				        st->partial + st->failed == 1 ? "" : "s",
+				        st->run.error ? st->run.error
+				                      : run_status_name(st->run.status));
+			if (st->verify.time && !st->verify.ok)
+				print_line("  %s in %s: verify of %s failed: %s", js->job->name,
+				           ss->name, st->verify.id,
+				           st->verify.detail ? st->verify.detail : "");
+			if (st->restore_test.time && !st->restore_test.ok)
+				print_line("  %s in %s: restore test of %s failed: %s",
+				           js->job->name, ss->name, st->restore_test.id,
+				           st->restore_test.detail ? st->restore_test.detail : "");
+		}
+	}
+}
+
+int
+cmd_status(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
+	                                     {"prometheus", required_argument, NULL, 'p'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *prom = NULL, *only = NULL;
+	int opt, json = 0, rc;
+	struct status_report r;
+
+	while ((opt = getopt_long(argc, argv, "jp:", opts, NULL)) != -1) {
+		if (opt == 'j')
+			json = 1;
+		else if (opt == 'p')
+			prom = optarg;
+		else
+			return usage_error("status: unknown option");
+	}
+	if (argc - optind > 1)
+		return usage_error("status takes at most one JOB");
+	if (optind < argc)
+		only = argv[optind];
+	if ((rc = load_config(c)))
+		return rc;
+	if (status_gather(&c->reg, c->cfg, only, &r)) {
+		const struct cfg_job *j;
+		return find_job(c, only, &j);
+	}
+	if (prom) {
+		char *text = metrics_text(&r), *err = NULL;
+		if (metrics_write(prom, text, &err)) {
+			log_error("%s", err);
+			free(err);
+			rc = CAIRN_EXIT_FAILED;
+		}
+		free(text);
+	}
+	if (json) {
+		json_t *doc = status_json(&r);
+		char *s = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		puts(s);
+		free(s);
+		json_decref(doc);
+	} else if (!prom) {
+		print_table(&r, isatty(STDOUT_FILENO));
+	}
+	status_free(&r);
+	return rc;
+}
+
+/* ------------------------------------------- recording, for backup/verify */
+
+struct run_note {
+	const struct cfg_job *job;
+	const char *id;
+	struct instance **sinks;
+	size_t nsinks;
+	const struct backup_outcome *res;
+	time_t started, finished;
+};
+
+static void
+note_run(struct job_state *st, void *ud)
+{
+	const struct run_note *n = ud;
+	const char *why = n->res->source_error;
+	for (size_t k = 0; k < n->job->sinks.n; k++) {
+		const char *name = n->job->sinks.v[k];
+		struct state_sink *s = state_sink_add(st, name);
+		const struct sink_outcome *o = NULL;
+		for (size_t i = 0; i < n->nsinks; i++)
+			if (strcmp(n->sinks[i]->name, name) == 0)
+				o = &n->res->sinks[i];
+		if (!o)
+			state_set_run(s, RUN_FAILED, n->id,
+			              "the sink could not be locked or opened", n->started,
+			              n->finished);
+		else if (o->ok)
+			state_set_run(s, RUN_OK, n->id, NULL, n->started, n->finished);
+		else
+			state_set_run(s, RUN_FAILED, n->id,
+			              n->res->cancelled ? "interrupted"
+			              : o->error        ? o->error
+			              : why             ? why
+			                                : "failed",
+			              n->started, n->finished);
+	}
+}
+
+void
+status_after_backup(struct cli *c, const struct cfg_job *job, const char *id,
+                    struct instance **sinks, size_t nsinks, const struct backup_outcome *res)
+{
+	struct run_note n = {job, id, sinks, nsinks, res, 0, time(NULL)};
+	char *err = NULL;
+	if (backup_id_parse(id, &n.started))
+		n.started = n.finished;
+	if (state_update(c->cfg->state_dir, job->name, note_run, &n, &err)) {
+		log_warn("cannot record the run of job %s for cairn status: %s", job->name, err);
+		free(err);
+	}
+	metrics_refresh(c);
+}
+
+struct test_note {
+	const char *sink, *id, *detail;
+	int restore_test, ok;
+};
+
+static void
+note_test(struct job_state *st, void *ud)
+{
+	const struct test_note *n = ud;
+	state_set_test(state_sink_add(st, n->sink), n->restore_test, n->id, n->ok, n->detail,
+	               time(NULL));
+}
+
+void
+status_after_verify(struct cli *c, const struct cfg_job *job, const char *sink, const char *id,
+                    int restore_test, int ok, const char *detail)
+{
+	struct test_note n = {sink, id, detail, restore_test, ok};
+	char *err = NULL;
+	if (state_update(c->cfg->state_dir, job->name, note_test, &n, &err)) {
+		log_warn("cannot record the verify of job %s for cairn status: %s", job->name, err);
+		free(err);
+	}
+}
