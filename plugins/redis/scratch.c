@@ -340,9 +340,11 @@ scratch_stop(struct redis *r, struct scratch *s)
 		 * reply); the reply is the link closing. */
 		if (s->pid && !s->c->err) {
 			redisReply *rep = redisCommand(s->c, "SHUTDOWN NOSAVE");
+			/* An error reply (-LOADING) means it will not go:
+			 * SIGTERM at once. */
+			asked = !rep || rep->type != REDIS_REPLY_ERROR;
 			if (rep)
 				freeReplyObject(rep);
-			asked = 1;
 		}
 		redisFree(s->c);
 		s->c = NULL;

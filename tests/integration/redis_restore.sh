@@ -11,7 +11,7 @@
 . "$(dirname "$0")/redis_lib.sh"
 need_plugin redis local
 redis_need
-plan 57
+plan 61
 
 # ---------------------------------------------------------------- servers
 # Servers come from redis_lib.sh (redis_start NAME: NAME_port); here they
@@ -228,6 +228,23 @@ wait $pid
 st=$?
 check "SIGTERM during the RDB restore: exit 143 (exit $st)" test $st = 143
 check "no scratch server or directory is left after it" no_scratch
+
+# A scratch server that dies while it loads fails the restore, naming it.
+"$CAIRN" -c "$T/cairn.ini" restore all --source rdb >/dev/null 2>"$T/err" &
+pid=$!
+spid=""
+for i in $(seq 400); do
+	spid=$(pgrep -f "$T/state/scratch/.*/redis.sock")
+	[ -n "$spid" ] && break
+	sleep 0.01
+done
+[ -n "$spid" ] && kill -KILL $spid
+wait $pid
+st=$?
+check "a scratch server killed while it loads fails the restore (exit $st)" test $st = 1
+check "naming it" grep -q "the scratch redis-server was killed by signal 9" "$T/err" || diag "$T/err"
+check "and nothing is left" no_scratch
+check "nor written to the target" test "$(rc src dbsize)" = 0
 
 # ------------------------------------------------------------- verify
 check_exit "verify --restore-test loads both objects into scratch servers" 0 tcairn verify all --restore-test
