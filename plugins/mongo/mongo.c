@@ -264,7 +264,7 @@ static const struct cairn_key mongo_keys[] = {
         [MK_BATCH_SIZE] = {.name = "batch_size",
                            .type = CAIRN_KEY_INT,
                            .default_value = "0",
-                           .help = "documents per cursor batch; 0: the server's choice"},
+                           .help = "documents per cursor batch; 0: about 2 MiB of documents"},
         {.name = NULL},
 };
 

@@ -275,22 +275,28 @@ rs_flush(struct rs *rs)
 	st = rs_st(rs, rs->bulk_ns);
 	if (!mongoc_bulk_operation_execute(rs->bulk, &reply, &err)) {
 		int64_t nerr = 0;
-		const char *msg = err.message;
-		bson_iter_t w, e;
+		const char *first = NULL;
+		bson_iter_t w, e, f;
+		/* libmongoc joins all write errors into one cut message:
+		 * name the first from the reply instead */
 		if (bson_iter_init_find(&w, &reply, "writeErrors") && BSON_ITER_HOLDS_ARRAY(&w) &&
 		    bson_iter_recurse(&w, &e)) {
-			while (bson_iter_next(&e))
-				nerr++;
+			while (bson_iter_next(&e)) {
+				if (nerr++ == 0 && BSON_ITER_HOLDS_DOCUMENT(&e) &&
+				    bson_iter_recurse(&e, &f) && bson_iter_find(&f, "errmsg") &&
+				    BSON_ITER_HOLDS_UTF8(&f))
+					first = bson_iter_utf8(&f, NULL);
+			}
 		}
 		if (nerr > 0)
 			mongo_err(rs->mi,
 			          "server %s: restoring %s.%s: %lld of %zu documents were "
 			          "refused; the first: %s",
 			          rs->mi->server, st->tdb, st->tcoll, (long long)nerr,
-			          rs->bulk_docs, msg);
+			          rs->bulk_docs, first ? first : err.message);
 		else
 			mongo_err(rs->mi, "server %s: restoring %s.%s failed: %s", rs->mi->server,
-			          st->tdb, st->tcoll, msg);
+			          st->tdb, st->tcoll, err.message);
 		rc = mongo_code(&err);
 		if (rc == CAIRN_E_CORRUPT)
 			rc = CAIRN_E_IO;

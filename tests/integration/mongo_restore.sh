@@ -10,7 +10,7 @@
 need_plugin mongo local
 . "$top_srcdir/tests/integration/mongo_lib.sh"
 need_mongo_fixture
-plan 27
+plan 30
 
 PY=/usr/bin/python3
 LOAD="$PY $MONGO_LOAD_PY"
@@ -74,6 +74,10 @@ check_exit "a second restore is refused: the targets are not empty" 8 tcairn res
 err_has "holds"
 err_has "--force"
 check "the refused restore wrote nothing" test "$(count cairn_a people)" = 15000
+check_exit "--force into the full collection: every duplicate is a failure" 1 \
+	tcairn restore m --force --set include=cairn_b.orders
+err_has "cairn_b.orders: 12000 of 12000 documents were refused"
+err_has "duplicate key"
 
 check_exit "restore --set drop=yes replaces them" 0 tcairn restore m --set drop=yes
 check "drop = yes: as many documents as before, not twice as many" \
