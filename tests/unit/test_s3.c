@@ -1136,6 +1136,45 @@ test_list_remove_usage(void **state)
 	assert_int_equal(stub_count(f->stub, "DELETE", "/bucket/pre/j/1/gone"), 0);
 }
 
+/* A stopped run stops a writer that waits for the network. */
+static void
+test_cancel_write(void **state)
+{
+	struct fx *f = *state;
+	struct script sc = {0};
+	size_t len = 3 * TP;
+	unsigned char *data = calloc(1, len);
+	cairn_sink_writer *w;
+
+	f->stub = stub_start(answer_script, &sc);
+	assert_int_equal(fx_create(f, "part_size", TP_TEXT, "upload_concurrency", "1", NULL), 0);
+	assert_int_equal(s3_open_write(f->s3, "j/1/x", &w), 0);
+	f->ctx->cancelled = 1;
+	assert_int_equal(s3_write(w, data, len), CAIRN_E_CANCELLED);
+	s3_abort(w);
+	assert_int_equal(stub_count(f->stub, "POST", "?uploadId="), 0);
+	assert_int_equal(stub_count(f->stub, "PUT", "/bucket/pre/j/1/x HTTP"), 0);
+	free(data);
+}
+
+/* Closing a reader whose thread waits on a full ring buffer returns. */
+static void
+test_close_early(void **state)
+{
+	struct fx *f = *state;
+	size_t len = S3_RING + (1u << 20);
+	char *obj = calloc(1, len), buf[10];
+	struct script sc = {.object = obj, .object_len = len, .cut = -1};
+	cairn_sink_reader *r;
+
+	f->stub = stub_start(answer_script, &sc);
+	assert_int_equal(fx_create(f, NULL), 0);
+	assert_int_equal(s3_open_read(f->s3, "j/1/big", &r), 0);
+	assert_int_equal(s3_read(r, buf, sizeof(buf)), sizeof(buf));
+	s3_close_read(r);
+	free(obj);
+}
+
 /* Nothing listens: a connection error is retried, then named. */
 static void
 test_no_server(void **state)
@@ -1172,6 +1211,8 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_part_fails, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_read_resume, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_list_remove_usage, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_cancel_write, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_close_early, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_no_server, setup, teardown),
 	};
 
