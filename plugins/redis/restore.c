@@ -406,8 +406,15 @@ target_enter(struct target *t, long db, int force)
 		if (!rep)
 			return rc;
 		if (rep->type == REDIS_REPLY_INTEGER && rep->integer > 0) {
-			redis_error(t->r, "%s is not empty: db%ld holds %lld keys; %s", t->name, db,
-			            rep->integer, how_to_force());
+			/* INFO was refused, so this is found only now. */
+			char before[96] = "";
+			if (t->written)
+				snprintf(before, sizeof(before),
+				         " (%" PRIu64 " keys were written into other databases "
+				         "before it was checked)",
+				         t->written);
+			redis_error(t->r, "%s is not empty: db%ld holds %lld keys%s; %s", t->name,
+			            db, rep->integer, before, how_to_force());
 			freeReplyObject(rep);
 			return CAIRN_E_EXISTS;
 		}

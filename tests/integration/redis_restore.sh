@@ -11,7 +11,7 @@
 . "$(dirname "$0")/redis_lib.sh"
 need_plugin redis local
 redis_need
-plan 61
+plan 65
 
 # ---------------------------------------------------------------- servers
 # Servers come from redis_lib.sh (redis_start NAME: NAME_port); here they
@@ -210,6 +210,14 @@ err_has "NOPERM"
 n=$(rc acl dbsize)
 err_has "$n keys were written before the restore stopped"
 check "after writing some ($n)" test "$n" -gt 0
+
+redis_start noinfo || true
+rc noinfo acl setuser noinfo on '>pw' '~*' '+@all' '-info' >/dev/null
+rc noinfo -n 5 set bystander 1 >/dev/null
+check_exit "a user without INFO: each database is checked as it is entered" 8 tcairn restore all --source dump --set dump.port="$noinfo_port" --set dump.username=noinfo --set dump.password=pw
+err_has "db5 holds 1 keys ("
+err_has "keys were written into other databases before it was checked"
+check "and that database is left as it was" test "$(rc noinfo -n 5 dbsize)" = 1
 
 check_exit "a redis_server that does not start fails the RDB restore" 1 tcairn restore all --source rdb --set rdb.port="$ro_port" --set rdb.redis_server=/bin/false
 err_has "the scratch redis-server (/bin/false) exited with status 1"
