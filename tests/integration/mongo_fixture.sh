@@ -276,7 +276,10 @@ def list_collections():
 def error_codes():
     for cmd, code in ((SON([("nosuchcommand", 1)]), 59), (SON([("listIndexes", "nope")]), 26),
                       (SON([("drop", "nope")]), 26), (SON([("create", "lc_c")]), 48),
-                      (SON([("listIndexes", "lc_v")]), 166)):
+                      (SON([("listIndexes", "lc_v")]), 166),
+                      (SON([("find", "many"), ("hint", "nope_1")]), 2),
+                      (SON([("createIndexes", "many"), ("indexes", [{"key": {"a": 1},
+                                                                      "name": "a_1", "bogus": 1}])]), 197)):
         try:
             db.command(cmd)
         except pymongo.errors.OperationFailure as e:
@@ -284,6 +287,15 @@ def error_codes():
                 return "%r: %r" % (cmd, e.details)
             continue
         return "%r succeeded" % cmd
+    # as mongorestore sends them: unknown index fields dropped, "ns" and no "v"
+    db.command(SON([("createIndexes", "many"), ("ignoreUnknownIndexOptions", True),
+                    ("indexes", [{"key": {"a": 1}, "name": "a_1", "bogus": 1,
+                                  "ns": "fixture.many"}])]))
+    spec = [i for i in db.many.list_indexes() if i["name"] == "a_1"]
+    if spec != [{"v": 2, "key": {"a": 1}, "name": "a_1"}]:
+        return "the index mongorestore-style: %r" % spec
+    if [d["_id"] for d in db.many.find(hint="_id_", limit=2)] != [0, 1]:
+        return "hint _id_"
 
 def count_helpers():
     if db.many.count_documents({}) != 100 or db.many.count_documents({"_id": {"$gte": 90}}) != 10:
