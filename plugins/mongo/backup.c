@@ -447,9 +447,18 @@ mongo_backup(void *instance, struct cairn_out *out)
 			mongo_err(mi, "out of memory");
 		goto out;
 	}
-	for (size_t k = 0; k < ndbs; k++)
+	for (size_t k = 0; k < ndbs; k++) {
+		size_t had = l.n;
 		if ((rc = backup_list_db(mi, client, dbs[k], &l)) < 0)
 			goto out;
+		/* a database named in the configuration that gives nothing
+		 * is more likely a typing error than an empty database */
+		if (l.n == had && (mi->ndatabases || mongoc_uri_get_database(mi->uri)))
+			mongo_log(mi, CAIRN_LOG_WARN,
+			          "server %s: database %s has no collection "
+			          "to back up",
+			          mi->server, dbs[k]);
+	}
 	backup_progress(mi, client, dbs, ndbs);
 	if (l.n == 0)
 		mongo_log(mi, CAIRN_LOG_WARN,

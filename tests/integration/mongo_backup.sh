@@ -11,7 +11,7 @@
 need_plugin mongo local
 . "$top_srcdir/tests/integration/mongo_lib.sh"
 need_mongo_fixture
-plan 30
+plan 32
 
 PY=/usr/bin/python3
 LOAD="$PY $MONGO_LOAD_PY"
@@ -100,6 +100,9 @@ id1=$(newest_id store m)
 zstd -dcq "store/m/$id1/db.archive.zst" | timeout 60 $ARC check - >one.out
 check "it holds cairn_b.orders alone" \
 	test "$(grep -v '^header' one.out | cut -d' ' -f1 | tr '\n' ' ')" = "cairn_b.orders "
+write_mongo_ini "$A_URI" "databases = cairn_b nosuchdb"
+check_exit "a database that gives nothing is a warning" 0 tcairn backup m
+err_has "database nosuchdb has no collection to back up"
 
 # -------------------------------------------- connection dropped mid-dump
 write_mongo_ini "$A_URI"
