@@ -901,6 +901,18 @@ rb_dump_db(struct rbackup *b, redisContext *ctx, struct rconn *c, long db, int a
 					goto fail;
 				}
 			}
+			/* hiredis reads the next SCAN reply: nothing may be
+			 * left in our buffer that would belong to it */
+			if (c->pos != c->len) {
+				redis_error(
+				        r,
+				        "%s: more replies than commands in db %ld; is this a Redis "
+				        "server?",
+				        r->name, db);
+				freeReplyObject(rep);
+				rc = CAIRN_E_IO;
+				goto fail;
+			}
 		}
 		freeReplyObject(rep);
 	} while (strcmp(cursor, "0") != 0);
