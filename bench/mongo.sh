@@ -45,6 +45,7 @@ BENCH_DIR=$(abspath "${BENCH_DIR:-/tmp/cairn-bench-mongo}")
 RUNS=${BENCH_RUNS:-3}
 NDOCS=${BENCH_DOCS:-1000000}
 export LC_NUMERIC=C
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
 
 ref_only=no
 for arg; do

@@ -12,6 +12,8 @@
 # the test's shell is gone (--watch-pid) and after MONGO_LIFETIME seconds
 # (default 900) whatever happens.
 MONGO_PYTHON=/usr/bin/python3
+# no __pycache__ in the source tree (it may be read-only, as in distcheck)
+export PYTHONDONTWRITEBYTECODE=1
 MONGOD_PY="$top_srcdir/tests/fixtures/mongod/mongod.py"
 MONGO_LOAD_PY="$top_srcdir/tests/fixtures/mongo_load.py"
 MONGO_ARCHIVE_PY="$top_srcdir/tests/fixtures/mongo_archive.py"
