@@ -10,7 +10,7 @@ if ! command -v faketime >/dev/null; then
 	echo "1..0 # SKIP faketime (Debian: faketime) is missing"
 	exit 0
 fi
-plan 40
+plan 44
 
 mkdir -p "$T/data" "$T/store"
 for i in $(seq 20); do head -c 6000 /dev/urandom | base64 -w0 >"$T/data/f$i.txt"; done
