@@ -184,13 +184,10 @@ config_read_file(const char *path, const char *secret, size_t max, struct stat *
 	return -1;
 }
 
-static const char *const kind_names[] = {[SECTION_CAIRN] = "cairn",
-                                         [SECTION_SOURCE] = "source",
-                                         [SECTION_SINK] = "sink",
-                                         [SECTION_RETENTION] = "retention",
-                                         [SECTION_JOB] = "job",
-                                         [SECTION_CHECK] = "check",
-                                         [SECTION_SERVE] = "serve"};
+static const char *const kind_names[] = {
+        [SECTION_CAIRN] = "cairn",         [SECTION_SOURCE] = "source", [SECTION_SINK] = "sink",
+        [SECTION_RETENTION] = "retention", [SECTION_JOB] = "job",       [SECTION_CHECK] = "check",
+        [SECTION_SERVE] = "serve"};
 #define NKINDS (sizeof(kind_names) / sizeof(kind_names[0]))
 /* Sections that appear once, without a name: [cairn], [check], [serve]. */
 #define UNNAMED_KIND(k) ((k) == SECTION_CAIRN || (k) == SECTION_CHECK || (k) == SECTION_SERVE)
@@ -553,7 +550,8 @@ check_key(struct loader *ld, const struct cfg_section *s, const struct cfg_entry
 			         "\"%s\" is not a threshold; give CRIT or WARN,CRIT (warning "
 			         "first), each %s, or off",
 			         e->value,
-			         keys[k].is_age ? "a duration such as 25h" : "a percent such as 50%");
+			         keys[k].is_age ? "a duration such as 25h"
+			                        : "a percent such as 50%");
 		return 1;
 	}
 	return 0;
@@ -580,8 +578,8 @@ check_serve_section(struct loader *ld, const struct cfg_section *s)
 		if (strcmp(e->key, "listen") == 0) {
 			const char *colon = strrchr(e->value, ':');
 			int64_t port;
-			if (!colon || colon == e->value || parse_int(colon + 1, &port) || port < 1 ||
-			    port > 65535) {
+			if (!colon || colon == e->value || parse_int(colon + 1, &port) ||
+			    port < 1 || port > 65535) {
 				fail_key(ld, s, e,
 				         "\"%s\" is not ADDR:PORT; e.g. 127.0.0.1:9135 or "
 				         "[::1]:9135",

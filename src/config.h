@@ -99,7 +99,7 @@ struct config {
 	char *path; /* as given */
 	char *dir;  /* absolute directory of the file: base of relative paths */
 	char *state_dir;
-	char *plugin_dir; /* NULL if unset */
+	char *plugin_dir;   /* NULL if unset */
 	char *metrics_file; /* [cairn] metrics_file; NULL if unset */
 	struct cfg_check check;
 	struct cfg_serve serve;

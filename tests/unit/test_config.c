@@ -649,8 +649,8 @@ load_error_unknown_section_kind(void **state)
 	assert_contains(e, "cfg.ini:4:");
 	assert_contains(e, "[destination x]");
 	assert_contains(e, "unknown kind of section");
-	assert_contains(e,
-	                "use [cairn], [source NAME], [sink NAME], [retention NAME], [job NAME], [check] or [serve]");
+	assert_contains(e, "use [cairn], [source NAME], [sink NAME], [retention NAME], [job NAME], "
+	                   "[check] or [serve]");
 }
 
 static void
