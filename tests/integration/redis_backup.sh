@@ -15,7 +15,7 @@ need_plugin redis local
 . "$(dirname "$0")/redis_lib.sh"
 redis_need
 
-plan 51
+plan 53
 cd "$T" || exit 99
 
 # json FILE FILTER
@@ -209,6 +209,18 @@ want_disk=$(redis_keyspace "$disk_port")
 check "disk-based snapshot: keys per database as on the server ($got)" test "$got" = "$want_disk"
 check_rdb "$(object disk)"
 redis_stop disk
+# SYNC renamed away: PSYNC ? -1 takes over (the reply starts +FULLRESYNC)
+redis_start psync --rename-command SYNC sync-renamed-away || exit 99
+rcli "$psync_port" SET only psync >/dev/null
+write_base
+{
+	source_ini psync "$psync_port"
+	job_ini psync psync
+} >>"$T/cairn.ini"
+check_exit "SYNC renamed away: the backup goes through PSYNC" 0 C backup psync
+check "PSYNC: ... with the server's one key" \
+	test "$(json "$(manifest psync)" '.sources[0].stats.keys' 2>/dev/null)" = 1
+redis_stop psync
 
 # --- flat memory: 1 M keys and a 100 MB value --------------------------------------
 redis_start big || exit 99
