@@ -835,9 +835,15 @@ rb_dump_db(struct rbackup *b, redisContext *ctx, struct rconn *c, long db, int a
 	size_t reqcap = 0;
 	int rc, selected = 0;
 
-	rep = redis_command(r, ctx, r->name, 0, &rc, "SELECT %ld", db);
+	rep = redis_command(r, ctx, r->name, 1, &rc, "SELECT %ld", db);
 	if (rep == NULL)
 		return rc;
+	if (rep->type == REDIS_REPLY_ERROR) {
+		redis_error(r, "%s: cannot select database %ld (%s); check databases =", r->name,
+		            db, rep->str);
+		freeReplyObject(rep);
+		return CAIRN_E_IO;
+	}
 	freeReplyObject(rep);
 	do {
 		redisReply *keys;
