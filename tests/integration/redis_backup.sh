@@ -15,7 +15,7 @@ need_plugin redis local
 . "$(dirname "$0")/redis_lib.sh"
 redis_need
 
-plan 53
+plan 56
 cd "$T" || exit 99
 
 # json FILE FILTER
@@ -179,6 +179,28 @@ for mode in cut-len cut-eof; do
 	check "$mode: ... and no set is left in the sink" no_set "fake$mode"
 	kill "$fake_pid" 2>/dev/null
 done
+
+# --- a real server killed half-way through its snapshot --------------------------
+# rdb-key-save-delay (µs per key, Redis's own test knob) stretches the
+# snapshot of 3000 keys to 6 s, so the kill lands inside the transfer.
+redis_start dies --rdb-key-save-delay 2000 || exit 99
+"$PY" -c 'import sys
+for i in range(3000):
+    sys.stdout.write("SET k%d %s\r\n" % (i, "v" * 10000))' | rcli "$dies_port" --pipe >/dev/null
+write_base
+{
+	source_ini dies "$dies_port"
+	job_ini dies dies
+} >>"$T/cairn.ini"
+C backup dies >"$T/out" 2>"$T/err" &
+bpid=$!
+sleep 1.5
+{ kill -9 "$dies_pid" && wait "$dies_pid"; } 2>/dev/null
+wait "$bpid"
+got=$?
+check "killed server: the backup fails (exit $got)" test "$got" = 1 || diag "$T/err"
+err_has "redis 127.0.0.1:$dies_port closed the connection while receiving the snapshot"
+check "killed server: ... and no set is left in the sink" no_set dies
 
 # --- older servers: no rdb-only, the replication stream after the RDB -------------
 for mode in old-len old-eof; do
