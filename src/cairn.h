@@ -15,6 +15,7 @@ enum cairn_exit {
 	CAIRN_EXIT_CORRUPT = 6,  /* verify found a damaged backup */
 	CAIRN_EXIT_NOTFOUND = 7, /* no backup set matches */
 	CAIRN_EXIT_EXISTS = 8,   /* restore target not empty (use --force) */
+	CAIRN_EXIT_PARTIAL = 9,  /* backup wrote a partial set: a source failed */
 	CAIRN_EXIT_INTERRUPTED = 130
 };
 

@@ -42,6 +42,8 @@ static const struct command commands[] = {
         {"check", cmd_check, CMD_CONFIG, "[JOB]", "the alert rules, Nagios-style (exit 0-3)"},
         {"serve", cmd_serve, CMD_CONFIG, "[--listen ADDR:PORT]",
          "a read-only HTTP endpoint: /status, /metrics, /healthz"},
+        {"prune", cmd_prune, CMD_CONFIG | CMD_JOB_LOCK, "JOB [--sink NAME] [--dry-run] [--json]",
+         "remove the sets the job's retention no longer keeps"},
         {"config", cmd_config, CMD_CONFIG, "check", "check the INI file and every plugin key"},
         {"plugins", cmd_plugins, CMD_CONFIG, "[-v]", "list the plugins found"},
         {"help", cmd_help, 0, NULL, NULL},
@@ -86,7 +88,8 @@ usage(FILE *out)
 	      "  -h, --help          this help;  -V, --version  the version\n"
 	      "\n"
 	      "Exit codes: 0 ok, 1 failed, 2 usage, 3 config, 4 plugin, 5 locked, 6 damaged,\n"
-	      "7 no such backup, 8 restore target not empty, 130 interrupted.  See cairn(1).\n",
+	      "7 no such backup, 8 restore target not empty, 9 partial set written,\n"
+	      "130 interrupted.  See cairn(1).\n",
 	      out);
 }
 

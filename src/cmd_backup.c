@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hooks.h"
+#include "host.h"
 #include "log.h"
 #include "pipeline.h"
 
@@ -110,6 +112,87 @@ lock_sinks(const struct cfg_job *job, struct instance **sinks, size_t *nsinks,
 	return kept ? 0 : CAIRN_EXIT_FAILED;
 }
 
+/* What the hooks after the run are told: ok when every sink holds the set
+ * with every source, partial when a set was written but a source or a sink
+ * is missing from it, failed when no set was written. */
+struct run_report {
+	const char *status;
+	char *error;         /* the run's first error, one line */
+	struct strvec sinks; /* the sinks holding the set */
+};
+
+static void
+report_error(struct run_report *rr, const char *error)
+{
+	if (!rr->error && error)
+		rr->error = xstrdup(error);
+}
+
+/* Run one hook of the job if it is set: 0 when it is not or succeeded;
+ * else -1 with *err. */
+static int
+job_hook(struct cli *c, const struct cfg_job *job, const char *name, const char *command,
+         const char *id, const struct run_report *rr, char **err)
+{
+	struct strvec hidden = {0};
+	char *sinks = strvec_join(&rr->sinks, " ");
+	struct hook_env env = {.job = job->name,
+	                       .backup_id = id,
+	                       .status = rr->status,
+	                       .error = rr->error,
+	                       .sinks = sinks};
+	int rc;
+	if (!command) {
+		free(sinks);
+		return 0;
+	}
+	hook_secret_vars(c->cfg, &hidden);
+	rc = hook_run(name, command, job->hooks.timeout, &env, &hidden, err);
+	strvec_free(&hidden);
+	free(sinks);
+	return rc;
+}
+
+/* The hooks after a run: on_success or on_failure, then after, whatever
+ * happened.  Their failures are reported; they change no set and no exit
+ * code, so monitoring that reads the code sees the backup's outcome. */
+static void
+after_hooks(struct cli *c, const struct cfg_job *job, const char *id, const struct run_report *rr)
+{
+	int ok = strcmp(rr->status, "ok") == 0;
+	const char *names[2] = {ok ? "on_success" : "on_failure", "after"};
+	const char *cmds[2] = {ok ? job->hooks.on_success : job->hooks.on_failure,
+	                       job->hooks.after};
+	for (int i = 0; i < 2; i++) {
+		char *err = NULL;
+		if (job_hook(c, job, names[i], cmds[i], id, rr, &err)) {
+			log_error("%s; the backup itself is not affected", err);
+			free(err);
+		}
+	}
+}
+
+/* The sources of the job that backup --source leaves out: the manifest
+ * names them, so a set of some sources is never counted as a full one. */
+static struct manifest_failed *
+left_out(struct cli *c, const struct cfg_job *job, const struct strvec *only, size_t *n)
+{
+	struct manifest_failed *v = xcalloc(job->sources.n ? job->sources.n : 1, sizeof(*v));
+	*n = 0;
+	for (size_t i = 0; only->n && i < job->sources.n; i++) {
+		const struct cfg_section *sec;
+		if (strvec_contains(only, job->sources.v[i]))
+			continue;
+		sec = config_section(c->cfg, SECTION_SOURCE, job->sources.v[i]);
+		v[*n].name = job->sources.v[i];
+		v[*n].plugin = (char *)(sec && sec->plugin ? sec->plugin : "");
+		v[*n].error = "left out of this run (backup --source)";
+		v[*n].skipped = 1;
+		(*n)++;
+	}
+	return v;
+}
+
 int
 cmd_backup(struct cli *c, int argc, char **argv)
 {
@@ -118,10 +201,12 @@ cmd_backup(struct cli *c, int argc, char **argv)
 	struct strvec only = {0};
 	const struct cfg_job *job;
 	struct instance **sinks = NULL, **sources = NULL;
-	size_t nsinks = 0, nsources = 0;
-	int opt, rc, dropped = 0;
-	char id[BACKUP_ID_LEN + 1], host[256] = "";
+	size_t nsinks = 0, nsources = 0, nskipped = 0;
+	int opt, rc, dropped = 0, hooks = 0;
+	char id[BACKUP_ID_LEN + 1] = "", host[256] = "", *herr = NULL;
 	cairn_sink_lock **locks = NULL;
+	struct manifest_failed *skipped = NULL;
+	struct run_report rr = {.status = "failed"};
 
 	while ((opt = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
 		if (opt != 's')
@@ -154,60 +239,117 @@ cmd_backup(struct cli *c, int argc, char **argv)
 		goto out;
 	if ((rc = take_job_lock(c, job)))
 		goto out;
-	locks = xcalloc(nsinks ? nsinks : 1, sizeof(*locks));
-	if ((rc = lock_sinks(job, sinks, &nsinks, locks, &dropped)))
+	/* From here on the hooks after the run are owed one call. */
+	hooks = 1;
+	struct run_report before = {.status = ""};
+	if (job_hook(c, job, "before", job->hooks.before, "", &before, &herr)) {
+		log_error("%s; job %s was not backed up and nothing was written", herr, job->name);
+		report_error(&rr, herr);
+		free(herr);
+		rc = CAIRN_EXIT_FAILED;
 		goto out;
+	}
+	locks = xcalloc(nsinks ? nsinks : 1, sizeof(*locks));
+	if ((rc = lock_sinks(job, sinks, &nsinks, locks, &dropped))) {
+		report_error(&rr, "no sink of the job could be locked");
+		goto out;
+	}
 	if (choose_id(job, sinks, locks, nsinks, id)) {
+		report_error(&rr, "the sinks could not be listed");
 		rc = CAIRN_EXIT_FAILED;
 		goto out;
 	}
 	gethostname(host, sizeof(host) - 1);
+	skipped = left_out(c, job, &only, &nskipped);
 	struct backup_request rq = {.job = job,
 	                            .id = id,
 	                            .sources = sources,
 	                            .nsources = nsources,
 	                            .sinks = sinks,
 	                            .nsinks = nsinks,
-	                            .host = host};
+	                            .host = host,
+	                            .keep_partial = job->on_source_failure == SOURCE_FAILURE_KEEP,
+	                            .skipped = skipped,
+	                            .nskipped = nskipped};
 	struct backup_outcome res;
 	int prc = pipeline_backup(&rq, &res);
+	for (size_t i = 0; i < nsinks; i++)
+		if (res.sinks[i].ok)
+			strvec_push(&rr.sinks, sinks[i]->name);
 	if (prc == 0) {
 		char raw[32], stored[32];
-		log_info("backup %s/%s complete in %zu sink%s: %s read, %s stored", job->name, id,
-		         nsinks, nsinks == 1 ? "" : "s",
-		         format_bytes(res.raw_bytes, raw, sizeof(raw)),
-		         format_bytes(res.stored_bytes, stored, sizeof(stored)));
-		rc = CAIRN_EXIT_OK;
+		if (res.nfailed) {
+			struct strvec names = {0};
+			for (size_t i = 0; i < res.nfailed; i++)
+				strvec_push(&names, res.failed[i].name);
+			char *failed = strvec_join(&names, ", ");
+			strvec_free(&names);
+			log_error("backup %s/%s is partial: written without source%s %s, which "
+			          "failed (see above); cairn restore takes each of them from an "
+			          "older set",
+			          job->name, id, res.nfailed == 1 ? "" : "s", failed);
+			free(failed);
+			report_error(&rr, res.failed[0].error);
+			rr.status = "partial";
+			rc = CAIRN_EXIT_PARTIAL;
+		} else {
+			log_info("backup %s/%s complete in %zu sink%s: %s read, %s stored",
+			         job->name, id, nsinks, nsinks == 1 ? "" : "s",
+			         format_bytes(res.raw_bytes, raw, sizeof(raw)),
+			         format_bytes(res.stored_bytes, stored, sizeof(stored)));
+			rr.status = "ok";
+			rc = CAIRN_EXIT_OK;
+		}
 	} else if (res.cancelled) {
 		log_error("backup %s interrupted; nothing of it was kept", job->name);
+		report_error(&rr, "interrupted");
 		rc = exit_for(CAIRN_E_CANCELLED);
 	} else {
-		size_t ok = 0;
-		for (size_t i = 0; i < nsinks; i++)
-			ok += res.sinks[i].ok;
+		size_t ok = rr.sinks.n;
 		if (ok) {
 			struct strvec names = {0};
 			for (size_t i = 0; i < nsinks; i++)
-				if (!res.sinks[i].ok)
+				if (!res.sinks[i].ok) {
 					strvec_push(&names, sinks[i]->name);
+					report_error(&rr, res.sinks[i].error);
+				}
 			char *failed = strvec_join(&names, ", ");
 			strvec_free(&names);
 			log_error("backup %s/%s is complete in %zu of %zu sinks; failed: %s",
 			          job->name, id, ok, nsinks, failed);
 			free(failed);
+			rr.status = "partial";
 		} else if (!res.source_error) {
 			log_error("backup %s failed: no sink could store it", job->name);
 		}
+		report_error(&rr, res.source_error);
+		for (size_t i = 0; i < nsinks; i++)
+			report_error(&rr, res.sinks[i].error);
 		rc = CAIRN_EXIT_FAILED;
 	}
 	status_after_backup(c, job, id, sinks, nsinks, &res); /* status, check, metrics */
 	backup_outcome_free(&res, nsinks);
-	if (rc == CAIRN_EXIT_OK && dropped)
+	if (rc == CAIRN_EXIT_OK && dropped) {
 		rc = CAIRN_EXIT_FAILED; /* each said why above */
+		rr.status = "partial";
+		report_error(&rr, "a sink could not be locked");
+	}
+	/* Prune only after a run that wrote its whole set everywhere, still
+	 * under the job's lock and every sink's: never after a failure, and
+	 * a prune that cannot remove a set says so without undoing the
+	 * backup's success. */
+	if (rc == CAIRN_EXIT_OK && job->prune && job->retention)
+		for (size_t i = 0; i < nsinks && !cancel_signal; i++)
+			prune_sink(job, sinks[i], 0, NULL);
 out:
 	for (size_t i = 0; locks && i < nsinks; i++)
 		sink_unlock(sinks[i], locks[i]);
+	if (hooks)
+		after_hooks(c, job, id, &rr);
 	free(locks);
+	free(skipped);
+	free(rr.error);
+	strvec_free(&rr.sinks);
 	free_instances(sources, nsources);
 	free_instances(sinks, nsinks);
 	strvec_free(&only);

@@ -22,6 +22,20 @@ print_set_row(const char *job, const struct set_info *s, const char *sink, const
 		strvec_push(&sources, m->sources[i].name);
 	names = strvec_join(&sources, " ");
 	strvec_free(&sources);
+	if (m && m->partial) {
+		/* which sources the set lacks, and that it lacks them */
+		struct strvec missing = {0};
+		for (size_t i = 0; i < m->nfailed; i++)
+			strvec_push_own(&missing,
+			                xasprintf("%s %s", m->failed[i].name,
+			                          m->failed[i].skipped ? "left out" : "failed"));
+		char *miss = strvec_join(&missing, ", ");
+		char *both = xasprintf("%s (partial: %s)", names, miss);
+		strvec_free(&missing);
+		free(miss);
+		free(names);
+		names = both;
+	}
 	print_line("%-12s %-17s %-19s %-10s %10s  %s", job, s->id, when, sink, size,
 	           m ? names : "(manifest unreadable)");
 	free(names);
@@ -83,10 +97,11 @@ cmd_list(struct cli *c, int argc, char **argv)
 					iso8601_format_utc(l.v[s].time, when, sizeof(when));
 					json_array_append_new(
 					        jsets,
-					        json_pack("{s:s, s:s, s:s, s:s, s:I, s:o}", "job",
-					                  job->name, "id", l.v[s].id, "sink",
+					        json_pack("{s:s, s:s, s:s, s:s, s:I, s:b, s:o}",
+					                  "job", job->name, "id", l.v[s].id, "sink",
 					                  sinks[k]->name, "time", when, "bytes",
-					                  (json_int_t)l.v[s].bytes, "manifest",
+					                  (json_int_t)l.v[s].bytes, "partial",
+					                  m && m->partial, "manifest",
 					                  m ? manifest_to_jansson(m)
 					                    : json_null()));
 				} else {

@@ -11,25 +11,38 @@
 #include "log.h"
 #include "pipeline.h"
 
+/* What restore does: each source from the set that holds it. */
+struct plan {
+	const struct manifest_source **ms;
+	const char **ids; /* the set of each */
+	size_t n;
+};
+
+static void
+plan_add(struct plan *p, const struct manifest_source *ms, const char *id)
+{
+	p->ms = xrealloc(p->ms, (p->n + 1) * sizeof(*p->ms));
+	p->ids = xrealloc(p->ids, (p->n + 1) * sizeof(*p->ids));
+	p->ms[p->n] = ms;
+	p->ids[p->n++] = id;
+}
+
 /* Every --set must reach a source being restored: a scoped one names one
  * of them, a plain one is a key of at least one of their plugins. */
 static int
-check_sets(struct cli *c, const struct strvec *sets, const struct manifest *m,
-           const struct strvec *only)
+check_sets(struct cli *c, const struct strvec *sets, const struct plan *p)
 {
 	for (size_t i = 0; i < sets->n; i++) {
 		char *scope;
 		const char *kv = split_set(sets->v[i], &scope);
 		size_t klen = (size_t)(strchr(kv, '=') - kv);
 		int reached = 0;
-		for (size_t s = 0; s < m->nsources && !reached; s++) {
-			const struct manifest_source *ms = &m->sources[s];
+		for (size_t s = 0; s < p->n && !reached; s++) {
+			const struct manifest_source *ms = p->ms[s];
 			const struct cfg_section *sec =
 			        config_section(c->cfg, SECTION_SOURCE, ms->name);
 			struct loaded_plugin *lp;
 			char *err = NULL;
-			if (only->n && !strvec_contains(only, ms->name))
-				continue;
 			if (scope) {
 				reached = strcmp(scope, ms->name) == 0;
 				continue;
@@ -42,8 +55,8 @@ check_sets(struct cli *c, const struct strvec *sets, const struct manifest *m,
 		}
 		if (!reached) {
 			if (scope)
-				log_error("--set %s: set %s/%s restores no source named %s",
-				          sets->v[i], m->job, m->id, scope);
+				log_error("--set %s: this restore restores no source named %s",
+				          sets->v[i], scope);
 			else
 				log_error("--set %s: none of the sources being restored has a key "
 				          "%.*s; see cairn plugins -v",
@@ -54,6 +67,32 @@ check_sets(struct cli *c, const struct strvec *sets, const struct manifest *m,
 		free(scope);
 	}
 	return 0;
+}
+
+/* Why set m lacks source name, for messages: ": it failed in that run:
+ * ERROR", ": it was left out of that run", or "". */
+static char *
+lack_reason(const struct manifest *m, const char *name)
+{
+	const struct manifest_failed *f = manifest_failed_source(m, name);
+	if (!f)
+		return xstrdup("");
+	if (f->skipped)
+		return xstrdup(" (it was left out of that run)");
+	return xasprintf(" (it failed in that run: %s)", f->error);
+}
+
+/* "the newest set that has it is ID: cairn restore JOB --id ID --source
+ * NAME", or that no set has it. */
+static char *
+pointer_to(struct instance *sink, const struct cfg_job *job, struct set_list *l, const char *name)
+{
+	const struct manifest *pm;
+	const struct set_info *s = sets_select_source(sink, job->name, l, name, NULL, &pm);
+	if (!s)
+		return xasprintf("no complete set in sink %s holds it", sink->name);
+	return xasprintf("the newest set that has it is %s: cairn restore %s --id %s --source %s",
+	                 s->id, job->name, s->id, name);
 }
 
 int
@@ -73,7 +112,10 @@ cmd_restore(struct cli *c, int argc, char **argv)
 	time_t at;
 	const struct cfg_job *job;
 	struct instance *sink = NULL;
-	struct manifest *m = NULL;
+	struct set_list l = {0};
+	struct set_info *base = NULL;
+	const struct manifest *bm = NULL;
+	struct plan plan = {0};
 
 	while ((opt = getopt_long(argc, argv, "i:a:k:s:S:f", opts, NULL)) != -1) {
 		switch (opt) {
@@ -99,50 +141,108 @@ cmd_restore(struct cli *c, int argc, char **argv)
 	if ((rc = parse_when(id, at_text, &at)) || (rc = load_config(c)) ||
 	    (rc = find_job(c, argv[optind], &job)))
 		goto out;
-	if ((rc = locate_set(c, job, only_sink, id, at_text ? &at : NULL, &sink, &m, NULL)))
+	char found[BACKUP_ID_LEN + 1];
+	const time_t *atp = at_text ? &at : NULL;
+	if ((rc = locate_set(c, job, only_sink, id, atp, &sink, NULL, found)))
 		goto out;
-	for (size_t i = 0; i < only.n; i++) {
-		int found = 0;
-		for (size_t s = 0; s < m->nsources; s++)
-			found |= strcmp(m->sources[s].name, only.v[i]) == 0;
-		if (!found) {
-			log_error("set %s/%s holds no source named %s", job->name, m->id,
-			          only.v[i]);
-			rc = CAIRN_EXIT_NOTFOUND;
-			goto out;
+	char *err = NULL;
+	if ((rc = sets_list(sink, job->name, &l, &err)) == 0) {
+		for (size_t i = 0; i < l.n && !base; i++)
+			if (strcmp(l.v[i].id, found) == 0)
+				base = &l.v[i];
+		if (!base) {
+			err = xasprintf("%s: set %s/%s is gone", sink->ctx.label, job->name, found);
+			rc = CAIRN_E_NOTFOUND;
+		} else {
+			rc = set_manifest(sink, job->name, base, &bm, &err);
 		}
 	}
-	if ((rc = check_sets(c, &sets, m, &only)))
+	if (rc) {
+		log_error("%s", err);
+		free(err);
+		rc = exit_for(rc);
 		goto out;
-	for (size_t s = 0; s < m->nsources && !rc; s++) {
-		const struct manifest_source *ms = &m->sources[s];
-		struct instance *src = NULL;
-		char *err = NULL;
-		if (only.n && !strvec_contains(&only, ms->name))
+	}
+	/* Which sources: those asked for; else, with --id, what that set
+	 * holds; else every source the newest set (at or before --at) was
+	 * meant to hold, each from the newest set that has it: a partial
+	 * set does not cost a restore the source it lacks. */
+	struct strvec want = {0};
+	if (only.n) {
+		for (size_t i = 0; i < only.n; i++)
+			strvec_push(&want, only.v[i]);
+	} else {
+		for (size_t i = 0; i < bm->nsources; i++)
+			strvec_push(&want, bm->sources[i].name);
+		for (size_t i = 0; !id && i < bm->nfailed; i++)
+			strvec_push(&want, bm->failed[i].name);
+	}
+	for (size_t i = 0; i < want.n && !rc; i++) {
+		const struct manifest *pm = bm;
+		const struct set_info *s = base;
+		const struct manifest_source *ms = NULL;
+		if (!id)
+			s = sets_select_source(sink, job->name, &l, want.v[i], atp, &pm);
+		for (size_t k = 0; s && k < pm->nsources && !ms; k++)
+			if (strcmp(pm->sources[k].name, want.v[i]) == 0)
+				ms = &pm->sources[k];
+		if (ms) {
+			plan_add(&plan, ms, s->id);
 			continue;
+		}
+		char *why = lack_reason(bm, want.v[i]), *ptr = pointer_to(sink, job, &l, want.v[i]);
+		if (id)
+			log_error("set %s/%s holds no source named %s%s; %s", job->name, bm->id,
+			          want.v[i], why, ptr);
+		else
+			log_error(
+			        "no complete set of job %s in sink %s taken at or before %s holds "
+			        "source %s%s; %s; or leave it out with --source",
+			        job->name, sink->name, base->id, want.v[i], why, ptr);
+		free(why);
+		free(ptr);
+		rc = CAIRN_EXIT_NOTFOUND;
+	}
+	strvec_free(&want);
+	if (rc || (rc = check_sets(c, &sets, &plan)))
+		goto out;
+	for (size_t s = 0; s < plan.n && !rc; s++) {
+		const struct manifest_source *ms = plan.ms[s];
+		struct instance *src = NULL;
+		char *perr = NULL;
 		if ((rc = source_for_manifest(c, ms, &sets, &src)))
 			break;
-		log_info("restoring source %s from %s/%s in sink %s", ms->name, job->name, m->id,
-		         sink->name);
-		int prc = pipeline_restore(sink, ms, src, flags, &err);
+		log_info("restoring source %s from %s/%s in sink %s", ms->name, job->name,
+		         plan.ids[s], sink->name);
+		int prc = pipeline_restore(sink, ms, src, flags, &perr);
 		if (prc) {
-			log_error("%s", err ? err : status_str(prc));
+			log_error("%s", perr ? perr : status_str(prc));
 			rc = exit_for(prc);
 		} else if (src->ctx.warnings) {
 			/* a non-root restore skips device nodes and keeps files as
 			 * the user's: say how many entries did not come back as
 			 * stored, also under cron */
 			log_warn("restored source %s from %s/%s with %d warning%s; see above",
-			         ms->name, job->name, m->id, src->ctx.warnings,
+			         ms->name, job->name, plan.ids[s], src->ctx.warnings,
 			         src->ctx.warnings == 1 ? "" : "s");
 		} else {
-			log_info("restored source %s from %s/%s", ms->name, job->name, m->id);
+			log_info("restored source %s from %s/%s", ms->name, job->name, plan.ids[s]);
 		}
-		free(err);
+		free(perr);
 		instance_destroy(src);
 	}
+	/* --id of a partial set without --source: what it lacks is said,
+	 * with where to find it */
+	for (size_t i = 0; !rc && id && !only.n && i < bm->nfailed; i++) {
+		char *ptr = pointer_to(sink, job, &l, bm->failed[i].name);
+		log_warn("set %s/%s is partial and holds no source %s; %s", job->name, bm->id,
+		         bm->failed[i].name, ptr);
+		free(ptr);
+	}
 out:
-	manifest_free(m);
+	free(plan.ms);
+	free(plan.ids);
+	set_list_free(&l);
 	instance_destroy(sink);
 	strvec_free(&only);
 	strvec_free(&sets);

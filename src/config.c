@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hooks.h"
 #include "host.h" /* cancel_signal */
 #include "util.h"
 
@@ -649,12 +650,31 @@ check_retention(struct loader *ld, const struct cfg_section *s)
 		const struct cfg_entry *e = &s->entries[i];
 		int known = 0;
 		int64_t v;
+		struct retention_tz tz;
+		if (strcmp(e->key, "keep_within") == 0 || strcmp(e->key, "incomplete_grace") == 0) {
+			if (parse_duration(e->value, &v) || v < 0)
+				fail_key(ld, s, e, "\"%s\" is not a duration; use e.g. 36h or 90d",
+				         e->value);
+			else
+				keeps += e->key[0] == 'k' && v > 0;
+			continue;
+		}
+		if (strcmp(e->key, "timezone") == 0) {
+			if (retention_parse_tz(e->value, &tz))
+				fail_key(ld, s, e,
+				         "\"%s\" is not a time zone cairn can count in; use local "
+				         "(the TZ cairn runs with), UTC or an offset such as "
+				         "+01:00",
+				         e->value);
+			continue;
+		}
 		for (int k = 0; keys[k]; k++)
 			known |= strcmp(e->key, keys[k]) == 0;
 		if (!known) {
 			fail_key(ld, s, e,
 			         "unknown key; a retention takes keep_last, keep_hourly, "
-			         "keep_daily, keep_weekly, keep_monthly and keep_yearly");
+			         "keep_daily, keep_weekly, keep_monthly, keep_yearly, "
+			         "keep_within, timezone and incomplete_grace");
 			continue;
 		}
 		if (strcmp(e->value, "all") != 0 &&
@@ -685,6 +705,80 @@ keep_value(const struct cfg_section *s, const char *key)
 	return 0;
 }
 
+/* keep_within, incomplete_grace and timezone of a checked retention. */
+static void
+retention_extras(const struct cfg_section *s, struct cfg_retention *r)
+{
+	r->incomplete_grace = 24 * 60 * 60;
+	r->tz.kind = RETENTION_TZ_LOCAL;
+	for (size_t i = 0; i < s->nentries; i++) {
+		const struct cfg_entry *e = &s->entries[i];
+		if (strcmp(e->key, "keep_within") == 0)
+			parse_duration(e->value, &r->keep_within);
+		else if (strcmp(e->key, "incomplete_grace") == 0)
+			parse_duration(e->value, &r->incomplete_grace);
+		else if (strcmp(e->key, "timezone") == 0)
+			retention_parse_tz(e->value, &r->tz);
+	}
+}
+
+/* The job keys of issue 10: on_source_failure, prune, the hooks.  1 when
+ * e is one of them (an error said if it is wrong), else 0. */
+static int
+job_run_key(struct loader *ld, const struct cfg_section *s, const struct cfg_entry *e,
+            struct cfg_job *job)
+{
+	static const char *const hook_keys[] = {"before", "after", "on_success", "on_failure",
+	                                        NULL};
+	int64_t v;
+	if (strcmp(e->key, "on_source_failure") == 0) {
+		if (strcmp(e->value, "keep") == 0)
+			job->on_source_failure = SOURCE_FAILURE_KEEP;
+		else if (strcmp(e->value, "discard") == 0)
+			job->on_source_failure = SOURCE_FAILURE_DISCARD;
+		else
+			fail_key(ld, s, e,
+			         "\"%s\": use keep (commit the other sources as a partial "
+			         "set) or discard (lose the whole set)",
+			         e->value);
+		return 1;
+	}
+	if (strcmp(e->key, "prune") == 0) {
+		if (parse_bool(e->value, &v))
+			fail_key(ld, s, e, "\"%s\" is not yes or no", e->value);
+		else
+			job->prune = (int)v;
+		return 1;
+	}
+	if (strcmp(e->key, "hook_timeout") == 0) {
+		if (parse_duration(e->value, &v) || v < 1)
+			fail_key(ld, s, e, "\"%s\" is not a duration; use e.g. 30s or 5m",
+			         e->value);
+		else
+			job->hooks.timeout = v;
+		return 1;
+	}
+	for (int k = 0; hook_keys[k]; k++) {
+		struct strvec words = {0};
+		char *why = NULL;
+		if (strcmp(e->key, hook_keys[k]) != 0)
+			continue;
+		if (hook_split(e->value, &words, &why))
+			fail_key(ld, s, e, "%s", why);
+		else if (!words.n)
+			fail_key(ld, s, e, "empty command; give one or remove the key");
+		free(why);
+		strvec_free(&words);
+		const char **slot = k == 0   ? &job->hooks.before
+		                    : k == 1 ? &job->hooks.after
+		                    : k == 2 ? &job->hooks.on_success
+		                             : &job->hooks.on_failure;
+		*slot = e->value;
+		return 1;
+	}
+	return 0;
+}
+
 static void
 check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 {
@@ -697,6 +791,8 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 	job->compression = COMP_ZSTD;
 	job->level = -1;
 	job->threads = 1;
+	job->prune = 1;
+	job->hooks.timeout = 5 * 60;
 	job->check = cfg->check;
 	for (size_t i = 0; i < s->nentries; i++) {
 		const struct cfg_entry *e = &s->entries[i];
@@ -742,6 +838,7 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 			job->keep.keep_weekly = keep_value(job->retention, "keep_weekly");
 			job->keep.keep_monthly = keep_value(job->retention, "keep_monthly");
 			job->keep.keep_yearly = keep_value(job->retention, "keep_yearly");
+			retention_extras(job->retention, &job->keep);
 		} else if (strcmp(e->key, "compression") == 0) {
 			if (parse_compression(e->value, &job->compression))
 				fail_key(ld, s, e,
@@ -761,14 +858,17 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 				job->threads = (int)v;
 		} else if (strcmp(e->key, "description") == 0) {
 			job->description = e->value;
+		} else if (job_run_key(ld, s, e, job)) {
+			; /* on_source_failure, prune, a hook */
 		} else if (check_key(ld, s, e, &job->check)) {
 			; /* a threshold of cairn check for this job */
 		} else {
 			fail_key(ld, s, e,
 			         "unknown key; a job takes sources, sinks, retention, "
 			         "compression, compression_level, compression_threads, "
-			         "description and the [check] keys max_age, max_size_drop, "
-			         "max_verify_age, max_usage");
+			         "description, on_source_failure, prune, before, after, "
+			         "on_success, on_failure, hook_timeout and the [check] keys "
+			         "max_age, max_size_drop, max_verify_age, max_usage");
 		}
 	}
 	if (!have_sources)

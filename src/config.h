@@ -12,6 +12,7 @@
 #include <cairn/plugin.h>
 #include <stdint.h>
 
+#include "retention.h"
 #include "util.h"
 #include "values.h"
 
@@ -56,6 +57,22 @@ struct cfg_retention {
 	const struct cfg_section *sec;
 	/* Number of backups to keep per period; 0 none, KEEP_ALL every one. */
 	int keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly;
+	int64_t keep_within;      /* seconds; 0: off */
+	int64_t incomplete_grace; /* seconds; default 24h */
+	struct retention_tz tz;   /* timezone = local (default), UTC or +HH:MM */
+};
+
+/* on_source_failure: what a run does with the other sources' objects when
+ * one source fails. */
+enum on_source_failure {
+	SOURCE_FAILURE_KEEP,   /* commit them as a partial set (default) */
+	SOURCE_FAILURE_DISCARD /* lose the whole set */
+};
+
+/* The hooks of a job (hooks.h); NULL when not set. */
+struct cfg_hooks {
+	const char *before, *after, *on_success, *on_failure;
+	int64_t timeout; /* seconds; default 5m */
 };
 
 /* A threshold of cairn check: a warning above warn, critical above crit;
@@ -92,6 +109,9 @@ struct cfg_job {
 	int level;   /* -1: the compressor's default */
 	int threads; /* compression worker threads; 0: none */
 	const char *description;
+	enum on_source_failure on_source_failure;
+	int prune; /* prune each sink after a successful backup (default yes) */
+	struct cfg_hooks hooks;
 	struct cfg_check check; /* [check] with the job's own max_* over it */
 };
 

@@ -18,6 +18,28 @@ manifest_add_source(struct manifest *m)
 	return s;
 }
 
+void
+manifest_add_failed(struct manifest *m, const char *name, const char *plugin, const char *error,
+                    int skipped)
+{
+	m->failed = xrealloc(m->failed, (m->nfailed + 1) * sizeof(*m->failed));
+	struct manifest_failed *f = &m->failed[m->nfailed++];
+	f->name = xstrdup(name);
+	f->plugin = xstrdup(plugin ? plugin : "");
+	f->error = xstrdup(error ? error : "");
+	f->skipped = skipped;
+	m->partial = 1;
+}
+
+const struct manifest_failed *
+manifest_failed_source(const struct manifest *m, const char *name)
+{
+	for (size_t i = 0; i < m->nfailed; i++)
+		if (strcmp(m->failed[i].name, name) == 0)
+			return &m->failed[i];
+	return NULL;
+}
+
 static json_t *
 time_json(time_t t)
 {
@@ -44,11 +66,26 @@ manifest_to_jansson(const struct manifest *m)
 		json_object_set_new(o, "stats", s->stats ? json_incref(s->stats) : json_object());
 		json_array_append_new(srcs, o);
 	}
-	return json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "format",
-	                 m->format ? m->format : MANIFEST_FORMAT, "cairn_version", m->cairn_version,
-	                 "job", m->job, "id", m->id, "host", m->host ? m->host : "", "sink",
-	                 m->sink ? m->sink : "", "started", time_json(m->started), "finished",
-	                 time_json(m->finished), "sources", srcs);
+	json_t *root = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "format",
+	                         m->format ? m->format : MANIFEST_FORMAT, "cairn_version",
+	                         m->cairn_version, "job", m->job, "id", m->id, "host",
+	                         m->host ? m->host : "", "sink", m->sink ? m->sink : "", "started",
+	                         time_json(m->started), "finished", time_json(m->finished),
+	                         "sources", srcs);
+	if (m->partial) {
+		json_t *failed = json_array();
+		for (size_t i = 0; i < m->nfailed; i++) {
+			const struct manifest_failed *f = &m->failed[i];
+			json_t *o = json_pack("{s:s, s:s, s:s}", "name", f->name, "plugin",
+			                      f->plugin, "error", f->error);
+			if (f->skipped)
+				json_object_set_new(o, "skipped", json_true());
+			json_array_append_new(failed, o);
+		}
+		json_object_set_new(root, "partial", json_true());
+		json_object_set_new(root, "failed_sources", failed);
+	}
+	return root;
 }
 
 char *
@@ -139,6 +176,30 @@ manifest_parse(const char *buf, size_t len, char **err)
 		memcpy(s->sha256, sha, 65);
 		s->stats = stats ? json_incref(stats) : NULL;
 	}
+	{
+		json_t *partial = json_object_get(root, "partial"),
+		       *failed = json_object_get(root, "failed_sources");
+		if ((partial && !json_is_boolean(partial)) || (failed && !json_is_array(failed))) {
+			*err = xstrdup("not a cairn manifest: bad partial or failed_sources");
+			goto fail;
+		}
+		m->partial = json_is_true(partial);
+		json_array_foreach(failed, i, o)
+		{
+			const char *name, *plugin = "", *error = "";
+			int skipped = 0;
+			if (json_unpack_ex(o, &je, 0, "{s:s, s?s, s?s, s?b}", "name", &name,
+			                   "plugin", &plugin, "error", &error, "skipped",
+			                   &skipped) != 0) {
+				*err = xasprintf("not a cairn manifest: failed source %zu: %s", i,
+				                 je.text);
+				goto fail;
+			}
+			manifest_add_failed(m, name, plugin, error, skipped);
+		}
+		/* failed sources without the flag: still partial */
+		m->partial = m->partial || m->nfailed;
+	}
 	json_decref(root);
 	return m;
 fail:
@@ -160,6 +221,12 @@ manifest_clear(struct manifest *m)
 		json_decref(s->stats);
 	}
 	free(m->sources);
+	for (size_t i = 0; i < m->nfailed; i++) {
+		free(m->failed[i].name);
+		free(m->failed[i].plugin);
+		free(m->failed[i].error);
+	}
+	free(m->failed);
 	free(m->cairn_version);
 	free(m->job);
 	free(m->id);

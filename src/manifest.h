@@ -21,6 +21,15 @@ struct manifest_source {
 	json_t *stats;   /* object of plugin stats, may be NULL */
 };
 
+/* A source of the job that the set lacks: it failed (the set is partial,
+ * on_source_failure = keep) or was left out (backup --source). */
+struct manifest_failed {
+	char *name;
+	char *plugin;
+	char *error; /* one line; for a skipped source why it was left out */
+	int skipped; /* left out on purpose, not failed */
+};
+
 struct manifest {
 	int format;
 	char *cairn_version;
@@ -31,10 +40,22 @@ struct manifest {
 	time_t started, finished;
 	struct manifest_source *sources;
 	size_t nsources;
+	/* "partial": true and "failed_sources" in the JSON, both only when
+	 * the set lacks a source of its job.  Added fields, no new format:
+	 * a cairn from before reads a partial set as one with fewer sources,
+	 * which is what it is, and restores what it holds. */
+	int partial;
+	struct manifest_failed *failed;
+	size_t nfailed;
 };
 
 /* Append a source entry (strings copied, stats referenced). */
 struct manifest_source *manifest_add_source(struct manifest *m);
+/* Append a failed or skipped source (strings copied); marks m partial. */
+void manifest_add_failed(struct manifest *m, const char *name, const char *plugin,
+                         const char *error, int skipped);
+/* The entry of source name among m's failed ones, or NULL. */
+const struct manifest_failed *manifest_failed_source(const struct manifest *m, const char *name);
 /* Serialise; the caller frees the string. */
 char *manifest_to_json(const struct manifest *m);
 /* The manifest as a jansson object (new reference). */

@@ -56,6 +56,7 @@ struct run {
 	uint64_t raw, stored;
 	char *stream_error; /* compression's own failure */
 	const char *key;
+	int keep_others; /* a failed source rolls back only its own object */
 };
 
 /* Remove what this run committed to s; a set must never stay half there. */
@@ -252,14 +253,17 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 	goto out;
 
 abort_all:
-	/* A failed source loses the whole set, in every sink. */
+	/* A failed source loses the whole set, in every sink; with
+	 * on_source_failure = keep only its own object, which was never
+	 * committed.  An interruption always loses the set. */
 	for (size_t i = 0; i < rq->nsinks; i++) {
 		struct sink_run *s = &r->sinks[i];
 		if (s->w) {
 			op_abort(s->sink, s->w);
 			s->w = NULL;
 		}
-		sink_rollback(s);
+		if (!r->keep_others || rc == CAIRN_E_CANCELLED)
+			sink_rollback(s);
 	}
 out:
 	compressor_free(r->z);
@@ -289,13 +293,42 @@ pipeline_backup(const struct backup_request *rq, struct backup_outcome *out)
 		r.sinks[i].sink = rq->sinks[i];
 		r.sinks[i].alive = 1;
 	}
+	r.keep_others = rq->keep_partial;
+	size_t stored = 0;
 	for (size_t i = 0; i < rq->nsources && !rc; i++) {
-		rc = backup_source(&r, rq->sources[i], &out->source_error);
+		char *serr = NULL;
+		struct instance *src = rq->sources[i];
+		rc = backup_source(&r, src, &serr);
+		if (rc && serr && rc != CAIRN_E_CANCELLED && rq->keep_partial && alive_count(&r)) {
+			/* this source is lost, the others go on */
+			log_error("%s; the set goes on without source %s and will be partial", serr,
+			          src->name);
+			out->failed =
+			        xrealloc(out->failed, (out->nfailed + 1) * sizeof(*out->failed));
+			struct manifest_failed *f = &out->failed[out->nfailed++];
+			f->name = xstrdup(src->name);
+			f->plugin = xstrdup(src->lp->name);
+			f->error = serr;
+			f->skipped = 0;
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			out->source_error = serr;
+		else
+			stored++;
 		out->raw_bytes += r.raw;
 		out->stored_bytes += r.stored;
 	}
-	if (rc && out->source_error)
+	if (!rc && !stored && out->nfailed) {
+		/* every source failed: there is no set to keep */
+		out->source_error = xstrdup(out->failed[0].error);
+		rc = CAIRN_E_IO;
+		log_error("every source of job %s failed; no backup set was written",
+		          rq->job->name);
+	} else if (rc && out->source_error) {
 		log_error("%s; no backup set was written", out->source_error);
+	}
 	for (size_t i = 0; i < rq->nsinks; i++) {
 		struct sink_run *s = &r.sinks[i];
 		if (s->alive && !rc) {
@@ -309,6 +342,12 @@ pipeline_backup(const struct backup_request *rq, struct backup_outcome *out)
 			s->m.sink = xstrdup(s->sink->name);
 			s->m.started = started;
 			s->m.finished = time(NULL);
+			for (size_t f = 0; f < out->nfailed; f++)
+				manifest_add_failed(&s->m, out->failed[f].name,
+				                    out->failed[f].plugin, out->failed[f].error, 0);
+			for (size_t f = 0; f < rq->nskipped; f++)
+				manifest_add_failed(&s->m, rq->skipped[f].name,
+				                    rq->skipped[f].plugin, rq->skipped[f].error, 1);
 			json = manifest_to_json(&s->m);
 			int wrc = sink_write_all(s->sink, key, json, strlen(json), &err);
 			free(json);
@@ -353,6 +392,12 @@ backup_outcome_free(struct backup_outcome *out, size_t nsinks)
 		free(out->sinks[i].error);
 	free(out->sinks);
 	free(out->source_error);
+	for (size_t i = 0; i < out->nfailed; i++) {
+		free(out->failed[i].name);
+		free(out->failed[i].plugin);
+		free(out->failed[i].error);
+	}
+	free(out->failed);
 	memset(out, 0, sizeof(*out));
 }
 

@@ -26,6 +26,13 @@ struct backup_request {
 	struct instance **sinks;
 	size_t nsinks;
 	const char *host; /* recorded in the manifest */
+	/* on_source_failure = keep: a failed source costs only its own
+	 * object, the others make a partial set */
+	int keep_partial;
+	/* sources of the job this run leaves out (backup --source): the
+	 * manifest lists them, so the set counts as partial */
+	const struct manifest_failed *skipped;
+	size_t nskipped;
 };
 
 struct sink_outcome {
@@ -36,14 +43,19 @@ struct sink_outcome {
 struct backup_outcome {
 	struct sink_outcome *sinks; /* one per request sink */
 	char *source_error;         /* a source failed: the set is lost everywhere */
+	/* keep_partial: the sources that failed while the others were kept
+	 * (name, plugin, error); the set is partial when there are any */
+	struct manifest_failed *failed;
+	size_t nfailed;
 	int cancelled;
 	uint64_t raw_bytes, stored_bytes;
 };
 
-/* Run the backup.  Returns 0 when every sink got a complete set; otherwise
- * CAIRN_E_CANCELLED or another CAIRN_E_* code, with the outcome saying who
- * failed and why.  Whatever fails, no sink keeps a partial set: objects
- * committed for this id are removed again.  Free with
+/* Run the backup.  Returns 0 when every sink got its set (a partial one
+ * when out->nfailed > 0); otherwise CAIRN_E_CANCELLED or another CAIRN_E_*
+ * code, with the outcome saying who failed and why.  A sink that fails
+ * keeps nothing of this id; a source that fails loses the whole set unless
+ * keep_partial, and an interruption always does.  Free with
  * backup_outcome_free. */
 int pipeline_backup(const struct backup_request *rq, struct backup_outcome *out);
 void backup_outcome_free(struct backup_outcome *out, size_t nsinks);

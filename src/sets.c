@@ -91,8 +91,11 @@ sets_list(struct instance *sink, const char *job, struct set_list *out, char **e
 void
 set_list_free(struct set_list *l)
 {
-	for (size_t i = 0; i < l->n; i++)
+	for (size_t i = 0; i < l->n; i++) {
 		strvec_free(&l->v[i].keys);
+		manifest_free(l->v[i].manifest);
+		free(l->v[i].manifest_error);
+	}
 	free(l->v);
 	memset(l, 0, sizeof(*l));
 }
@@ -111,6 +114,54 @@ sets_select(const struct set_list *l, const char *id, const time_t *at)
 			return s;
 		}
 	}
+	return NULL;
+}
+
+int
+set_manifest(struct instance *sink, const char *job, struct set_info *s, const struct manifest **m,
+             char **err)
+{
+	int rc = 0;
+	*m = NULL;
+	if (!s->complete) {
+		*err = xasprintf("%s: set %s/%s has no manifest", sink->ctx.label, job, s->id);
+		return CAIRN_E_NOTFOUND;
+	}
+	if (!s->manifest && !s->manifest_error) {
+		rc = set_read_manifest(sink, job, s->id, &s->manifest, &s->manifest_error);
+		if (rc && !s->manifest_error)
+			s->manifest_error = xstrdup(status_str(rc));
+		if (!rc)
+			s->partial = s->manifest->partial;
+		else
+			s->manifest = NULL;
+	}
+	if (!s->manifest) {
+		*err = xstrdup(s->manifest_error);
+		return rc ? rc : CAIRN_E_CORRUPT;
+	}
+	*m = s->manifest;
+	return 0;
+}
+
+struct set_info *
+sets_select_source(struct instance *sink, const char *job, struct set_list *l, const char *source,
+                   const time_t *at, const struct manifest **m)
+{
+	for (size_t i = l->n; i-- > 0;) {
+		struct set_info *s = &l->v[i];
+		char *err = NULL;
+		if (!s->complete || (at && s->time > *at))
+			continue;
+		if (set_manifest(sink, job, s, m, &err)) {
+			free(err);
+			continue;
+		}
+		for (size_t k = 0; k < (*m)->nsources; k++)
+			if (strcmp((*m)->sources[k].name, source) == 0)
+				return s;
+	}
+	*m = NULL;
 	return NULL;
 }
 
@@ -221,6 +272,13 @@ manifest_check_place(const struct manifest *m, const char *job, const char *id, 
 		*why = xstrdup("it lists no sources");
 		return -1;
 	}
+	for (size_t i = 0; i < m->nfailed; i++)
+		for (size_t k = 0; k < m->nsources; k++)
+			if (strcmp(m->failed[i].name, m->sources[k].name) == 0) {
+				*why = xasprintf("source %s is listed both as stored and as failed",
+				                 m->failed[i].name);
+				return -1;
+			}
 	prefix = xasprintf("%s/%s/", job, id);
 	plen = strlen(prefix);
 	for (size_t i = 0; i < m->nsources; i++) {

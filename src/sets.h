@@ -18,6 +18,10 @@ struct set_info {
 	uint64_t bytes;       /* all its objects */
 	int64_t newest_mtime; /* of its newest object, seconds since the epoch */
 	struct strvec keys;   /* its objects' keys, manifest included */
+	/* Filled by set_manifest(), which reads the manifest once: */
+	struct manifest *manifest; /* NULL until read, or unreadable */
+	char *manifest_error;      /* why it could not be read or believed */
+	int partial;               /* the manifest marks it partial */
 };
 
 struct set_list {
@@ -32,6 +36,19 @@ void set_list_free(struct set_list *l);
 /* The complete set with this id, or the newest complete set taken at or
  * before *at, or (both NULL) the newest complete set.  NULL if none. */
 const struct set_info *sets_select(const struct set_list *l, const char *id, const time_t *at);
+
+/* The manifest of complete set s, read and checked once and then kept in
+ * s (freed with the list).  0, or a CAIRN_E_* code with *err (a copy). */
+int set_manifest(struct instance *sink, const char *job, struct set_info *s,
+                 const struct manifest **m, char **err);
+
+/* For restore --at, one source at a time: the newest complete set taken at
+ * or before *at (any time when at is NULL) whose manifest holds source,
+ * with that manifest in *m.  Sets whose manifest cannot be read are
+ * passed over.  NULL if none. */
+struct set_info *sets_select_source(struct instance *sink, const char *job, struct set_list *l,
+                                    const char *source, const time_t *at,
+                                    const struct manifest **m);
 
 /* Read and parse JOB/ID/manifest.json, and check that it belongs where it
  * lies (manifest_check_place): anything else is CAIRN_E_CORRUPT. */

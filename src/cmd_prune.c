@@ -1,0 +1,219 @@
+/* cmd_prune.c - remove the sets a job's retention no longer keeps, in
+ * each sink, saying for every set why it stays or goes.  The policy
+ * itself is retention.c's; this file lists, reads manifests, prints and
+ * removes.  cmd_backup.c calls prune_sink() after a successful backup. */
+#include "autoconf.h"
+
+#include "cmd.h"
+
+#include <getopt.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host.h"
+#include "log.h"
+#include "retention.h"
+
+static const char *const state_words[] = {[RETENTION_COMPLETE] = "complete",
+                                          [RETENTION_PARTIAL] = "partial",
+                                          [RETENTION_INCOMPLETE] = "incomplete",
+                                          [RETENTION_DAMAGED] = "damaged"};
+
+static void
+policy_of(const struct cfg_retention *r, struct retention_policy *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->keep_last = r->keep_last;
+	p->keep_hourly = r->keep_hourly;
+	p->keep_daily = r->keep_daily;
+	p->keep_weekly = r->keep_weekly;
+	p->keep_monthly = r->keep_monthly;
+	p->keep_yearly = r->keep_yearly;
+	p->keep_within = r->keep_within;
+	p->incomplete_grace = r->incomplete_grace;
+	p->tz = r->tz;
+}
+
+int
+prune_sink(const struct cfg_job *job, struct instance *sink, unsigned flags, json_t *json)
+{
+	struct set_list l;
+	struct retention_policy p;
+	struct retention_set *rs;
+	struct retention_verdict *v;
+	size_t keep = 0, removed = 0, failed = 0;
+	char *err = NULL;
+	int rc, dry = (flags & PRUNE_DRY_RUN) != 0;
+	time_t now = time(NULL);
+
+	if ((rc = sets_list(sink, job->name, &l, &err))) {
+		log_error("%s", err);
+		free(err);
+		return exit_for(rc);
+	}
+	policy_of(&job->keep, &p);
+	rs = xcalloc(l.n ? l.n : 1, sizeof(*rs));
+	v = xcalloc(l.n ? l.n : 1, sizeof(*v));
+	for (size_t i = 0; i < l.n; i++) {
+		struct set_info *s = &l.v[i];
+		const struct manifest *m;
+		rs[i].id = s->id;
+		rs[i].time = s->time;
+		rs[i].mtime = (time_t)s->newest_mtime;
+		if (!s->complete) {
+			rs[i].state = RETENTION_INCOMPLETE;
+		} else if (set_manifest(sink, job->name, s, &m, &err)) {
+			/* kept, never counted: a set nobody can read is not
+			 * removed on a guess either */
+			log_warn("%s; the set is kept and not counted: check it with cairn "
+			         "verify %s --id %s",
+			         err, job->name, s->id);
+			free(err);
+			err = NULL;
+			rs[i].state = RETENTION_DAMAGED;
+		} else {
+			rs[i].state = m->partial ? RETENTION_PARTIAL : RETENTION_COMPLETE;
+		}
+	}
+	retention_apply(&p, rs, l.n, now, v);
+	for (size_t i = 0; i < l.n; i++)
+		keep += v[i].keep != 0;
+
+	json_t *jsets = json ? json_array() : NULL;
+	if (flags & PRUNE_PRINT && !json)
+		print_line("job %s in sink %s: %zu set%s, %s %zu, %s %zu%s", job->name, sink->name,
+		           l.n, l.n == 1 ? "" : "s", "keep", keep, dry ? "would remove" : "remove",
+		           l.n - keep, dry ? " (dry run)" : "");
+	for (size_t i = l.n; i-- > 0;) { /* newest first, as the rules count */
+		char when[32];
+		format_local(rs[i].time, when, sizeof(when));
+		if (json) {
+			char utc[32];
+			iso8601_format_utc(rs[i].time, utc, sizeof(utc));
+			json_array_append_new(jsets, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id",
+			                                       rs[i].id, "time", utc, "state",
+			                                       state_words[rs[i].state], "action",
+			                                       v[i].keep ? "keep" : "remove", "why",
+			                                       v[i].why));
+		} else if (flags & PRUNE_PRINT) {
+			print_line("  %s  %s  %-10s  %-6s  %s", rs[i].id, when,
+			           state_words[rs[i].state], v[i].keep ? "keep" : "remove",
+			           v[i].why);
+		}
+	}
+	/* remove oldest first, so that an interrupted prune took the
+	 * oldest; each set's manifest goes first (set_remove), so a set
+	 * removed half way is incomplete, never a "complete" set missing
+	 * objects */
+	for (size_t i = 0; !dry && i < l.n; i++) {
+		if (v[i].keep)
+			continue;
+		if (cancel_signal) {
+			rc = CAIRN_E_CANCELLED;
+			break;
+		}
+		if (set_remove(sink, job->name, &l.v[i], &err)) {
+			log_error("%s; set %s/%s stays for now, the rest goes on", err, job->name,
+			          l.v[i].id);
+			free(err);
+			err = NULL;
+			failed++;
+			continue;
+		}
+		removed++;
+		log_info("%s: removed set %s/%s (%s)", sink->ctx.label, job->name, l.v[i].id,
+		         v[i].why);
+	}
+	if (json)
+		json_array_append_new(json,
+		                      json_pack("{s:s, s:b, s:I, s:I, s:o}", "sink", sink->name,
+		                                "dry_run", dry, "kept", (json_int_t)keep, "removed",
+		                                (json_int_t)removed, "sets", jsets));
+	if (!dry && (removed || failed))
+		log_info("%s: pruned job %s: %zu set%s kept, %zu removed%s", sink->ctx.label,
+		         job->name, keep, keep == 1 ? "" : "s", removed,
+		         failed ? ", some could not be removed (see above)" : "");
+	for (size_t i = 0; i < l.n; i++)
+		free(v[i].why);
+	free(v);
+	free(rs);
+	set_list_free(&l);
+	if (rc)
+		return exit_for(rc);
+	return failed ? CAIRN_EXIT_FAILED : 0;
+}
+
+int
+cmd_prune(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = {{"sink", required_argument, NULL, 's'},
+	                                     {"dry-run", no_argument, NULL, 'n'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {NULL, 0, NULL, 0}};
+	const char *only_sink = NULL;
+	const struct cfg_job *job;
+	struct instance **sinks = NULL;
+	size_t nsinks = 0;
+	unsigned flags = PRUNE_PRINT;
+	int opt, rc, json = 0;
+	json_t *jsinks = NULL;
+
+	while ((opt = getopt_long(argc, argv, "s:nj", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's': only_sink = optarg; break;
+		case 'n': flags |= PRUNE_DRY_RUN; break;
+		case 'j': json = 1; break;
+		default: return usage_error("prune: unknown option");
+		}
+	}
+	if (optind + 1 != argc)
+		return usage_error("prune takes one JOB");
+	if ((rc = load_config(c)) || (rc = find_job(c, argv[optind], &job)))
+		return rc;
+	if (!job->retention) {
+		log_error("%s:%d: [job %s] has no retention = key, so prune has no policy to "
+		          "apply; add [retention NAME] and retention = NAME",
+		          c->cfg->path, job->sec->line, job->name);
+		return CAIRN_EXIT_CONFIG;
+	}
+	if ((rc = make_sinks(c, job, only_sink, &sinks, &nsinks)))
+		goto out;
+	/* A dry run changes nothing and may look while a backup runs; a
+	 * real prune takes the job's lock and each sink's own. */
+	if (!(flags & PRUNE_DRY_RUN) && (rc = take_job_lock(c, job)))
+		goto out;
+	if (json)
+		jsinks = json_array();
+	for (size_t i = 0; i < nsinks && !cancel_signal; i++) {
+		cairn_sink_lock *lk = NULL;
+		char *err = NULL;
+		int src;
+		if (!(flags & PRUNE_DRY_RUN) && (src = sink_lock(sinks[i], job->name, &lk, &err))) {
+			log_error("%s", err);
+			free(err);
+			rc = src == CAIRN_E_LOCKED ? CAIRN_EXIT_LOCKED : CAIRN_EXIT_FAILED;
+			if (src == CAIRN_E_LOCKED)
+				break;
+			continue;
+		}
+		src = prune_sink(job, sinks[i], flags, jsinks);
+		sink_unlock(sinks[i], lk);
+		if (src && !rc)
+			rc = src;
+	}
+	if (cancel_signal)
+		rc = exit_for(CAIRN_E_CANCELLED);
+	if (json) {
+		json_t *root = json_pack("{s:s, s:o}", "job", job->name, "sinks", jsinks);
+		char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		jsinks = NULL;
+		puts(s);
+		free(s);
+		json_decref(root);
+	}
+out:
+	json_decref(jsinks);
+	free_instances(sinks, nsinks);
+	return rc;
+}
