@@ -45,7 +45,7 @@
 
 #define WINDOW 512          /* commands in flight to one server */
 #define OBUF_SIZE 65536     /* bytes gathered before hiredis sends them */
-#define SCAN_COUNT 256      /* keys per SCAN of the scratch server */
+#define SCAN_COUNT 1000     /* keys per SCAN of the scratch server */
 #define ALL_DATABASES 65537 /* a dump may SELECT up to RESP_MAX_DB */
 #define SCRATCH_NAME "scratch redis-server"
 
