@@ -639,6 +639,94 @@ test_verify_op(void **state)
 	free(m.data);
 }
 
+/* Where a restore and a test restore put each namespace, before anything
+ * is written: renames, names the server would refuse, two sources into one
+ * target, and the test restore's databases of its own. */
+static void
+plan_with(struct rs *rs, struct mongo_inst *mi, const char *const *ns, size_t n, int test)
+{
+	memset(rs, 0, sizeof(*rs));
+	rs->mi = mi;
+	rs->test = test;
+	bson_init(&rs->insert_opts);
+	rs->pre.ns = calloc(n, sizeof(*rs->pre.ns));
+	rs->pre.nns = n;
+	for (size_t k = 0; k < n; k++) {
+		const char *dot = strchr(ns[k], '.');
+		rs->pre.ns[k].db = strndup(ns[k], (size_t)(dot - ns[k]));
+		rs->pre.ns[k].coll = strdup(dot + 1);
+		rs->pre.ns[k].data_coll = strdup(dot + 1);
+		rs->pre.ns[k].metadata = strdup("");
+		rs->pre.ns[k].type = strdup("collection");
+	}
+	rs->st = calloc(n + 1, sizeof(*rs->st));
+	if (test)
+		assert_int_equal(rs_random_prefix(rs), 0);
+}
+
+static void
+test_plan(void **state)
+{
+	cairn_ctx *ctx = *state;
+	struct mongo_inst *mi;
+	struct rs rs;
+	char longdb[64];
+	const char *two[] = {"plato_menu.dishes", "other.x"};
+
+	mi = make_inst(ctx, 0, "uri", "mongodb://h", "ns_from", "plato_menu.*", "ns_to",
+	               "plato_restore.*", NULL);
+	plan_with(&rs, mi, two, 2, 0);
+	assert_int_equal(rs_plan(&rs), 0);
+	assert_string_equal(rs.st[0].tdb, "plato_restore");
+	assert_string_equal(rs.st[0].tcoll, "dishes");
+	assert_string_equal(rs.st[1].tdb, "other");
+	rs_free(&rs);
+	mongo_destroy(mi);
+
+	/* a rename into an invalid name, and two into one */
+	mi = make_inst(ctx, 0, "uri", "mongodb://h", "ns_from", "plato_menu.*", "ns_to", "bad$db.*",
+	               NULL);
+	plan_with(&rs, mi, two, 2, 0);
+	assert_int_equal(rs_plan(&rs), CAIRN_E_CONFIG);
+	assert_non_null(strstr(ctx->error, "bad$db.dishes is not a valid namespace"));
+	rs_free(&rs);
+	mongo_destroy(mi);
+	const char *clash[] = {"a.x", "b.x"};
+	mi = make_inst(ctx, 0, "uri", "mongodb://h", "ns_from", "a.* b.*", "ns_to", "c.* c.*",
+	               NULL);
+	plan_with(&rs, mi, clash, 2, 0);
+	assert_int_equal(rs_plan(&rs), CAIRN_E_CONFIG);
+	assert_non_null(strstr(ctx->error, "would both be restored into c.x"));
+	rs_free(&rs);
+	mongo_destroy(mi);
+
+	/* the test restore: cairn_rt_<12 hex>_DB, or _INDEX for a long DB;
+	 * renames play no part */
+	memset(longdb, 'd', 60);
+	strcpy(longdb + 60, ".c");
+	const char *rt[] = {"plato_menu.dishes", longdb};
+	mi = make_inst(ctx, 0, "uri", "mongodb://h", "ns_from", "plato_menu.*", "ns_to",
+	               "plato_restore.*", NULL);
+	plan_with(&rs, mi, rt, 2, 1);
+	assert_int_equal(rs_plan(&rs), 0);
+	assert_int_equal(strlen(rs.rt), strlen("cairn_rt_") + 12);
+	assert_memory_equal(rs.st[0].tdb, rs.rt, strlen(rs.rt));
+	assert_string_equal(rs.st[0].tdb + strlen(rs.rt), "_plato_menu");
+	assert_string_equal(rs.st[0].tcoll, "dishes");
+	assert_string_equal(rs.st[1].tdb + strlen(rs.rt), "_1");
+	assert_null(mongo_bad_db_name(rs.st[1].tdb));
+	rs_free(&rs);
+	mongo_destroy(mi);
+
+	/* nothing selected is an error naming what the archive holds */
+	mi = make_inst(ctx, 0, "uri", "mongodb://h", "include", "nope.*", NULL);
+	plan_with(&rs, mi, two, 2, 0);
+	assert_int_equal(rs_plan(&rs), CAIRN_E_NOTFOUND);
+	assert_non_null(strstr(ctx->error, "e.g. plato_menu.dishes"));
+	rs_free(&rs);
+	mongo_destroy(mi);
+}
+
 int
 main(void)
 {
@@ -655,6 +743,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_config, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_squeeze, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_verify_op, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_plan, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
