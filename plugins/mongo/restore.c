@@ -437,6 +437,14 @@ rs_plan(struct rs *rs)
 			          ns->coll);
 			continue;
 		}
+		if (ns->coll[0] == '$') {
+			/* mongodump --dumpDbUsersAndRoles: $admin.system.users... */
+			mongo_log(mi, CAIRN_LOG_WARN,
+			          "the archive's %s.%s (users or roles) is not "
+			          "restored",
+			          ns->db, ns->coll);
+			continue;
+		}
 		if (!mongo_selected(mi, ns->db, ns->coll))
 			continue;
 		if (!strncmp(ns->coll, "system.", 7) && strcmp(ns->coll, "system.js") != 0) {

@@ -718,6 +718,20 @@ test_plan(void **state)
 	rs_free(&rs);
 	mongo_destroy(mi);
 
+	/* users and roles of mongodump --dumpDbUsersAndRoles, an oplog and
+	 * system collections are left out, with a warning each */
+	const char *skip[] = {"shop.$admin.system.users", ".oplog", "shop.system.profile",
+	                      "shop.system.js"};
+	mi = make_inst(ctx, 0, "uri", "mongodb://h", NULL);
+	plan_with(&rs, mi, skip, 4, 0);
+	ctx->warnings = 0;
+	assert_int_equal(rs_plan(&rs), 0);
+	assert_int_equal(ctx->warnings, 3);
+	assert_false(rs.st[0].selected || rs.st[1].selected || rs.st[2].selected);
+	assert_true(rs.st[3].selected);
+	rs_free(&rs);
+	mongo_destroy(mi);
+
 	/* nothing selected is an error naming what the archive holds */
 	mi = make_inst(ctx, 0, "uri", "mongodb://h", "include", "nope.*", NULL);
 	plan_with(&rs, mi, two, 2, 0);
