@@ -216,7 +216,20 @@ note_run(struct job_state *st, void *ud)
 			state_set_run(s, RUN_FAILED, n->id,
 			              "the sink could not be locked or opened", n->started,
 			              n->finished);
-		else if (o->ok)
+		else if (o->ok && n->res->nfailed) {
+			/* a set, but without the sources that failed */
+			struct strvec names = {0};
+			for (size_t f = 0; f < n->res->nfailed; f++)
+				strvec_push(&names, n->res->failed[f].name);
+			char *list = strvec_join(&names, ", ");
+			char *text = xasprintf(
+			        "partial: source%s %s failed: %s", names.n == 1 ? "" : "s", list,
+			        n->res->failed[0].error ? n->res->failed[0].error : "no detail");
+			state_set_run(s, RUN_PARTIAL, n->id, text, n->started, n->finished);
+			free(text);
+			free(list);
+			strvec_free(&names);
+		} else if (o->ok)
 			state_set_run(s, RUN_OK, n->id, NULL, n->started, n->finished);
 		else
 			state_set_run(s, RUN_FAILED, n->id,

@@ -48,6 +48,7 @@ read_summary(struct instance *sink, const char *job, const struct set_info *si,
 	if (set_read_manifest(sink, job, si->id, &m, err))
 		return -1;
 	s->have_manifest = 1;
+	s->partial = m->partial;
 	s->started = m->started;
 	s->finished = m->finished;
 	s->nsources = m->nsources;
@@ -110,6 +111,11 @@ gather_sink(struct plugin_registry *reg, const struct config *cfg, const struct 
 			else
 				free(err);
 			err = NULL;
+			continue;
+		}
+		if (s.partial) {
+			/* a set without some of its sources is no complete
+			 * backup: it neither resets max_age nor is compared */
 			continue;
 		}
 		if (!ss->have_last) {

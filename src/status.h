@@ -32,6 +32,7 @@ struct set_summary {
 	uint64_t stored, raw; /* sums over its sources */
 	time_t started, finished;
 	size_t nsources;
+	int partial; /* the manifest says a source is missing */
 };
 
 struct sink_status {
@@ -42,7 +43,7 @@ struct sink_status {
 	size_t sets;   /* complete sets */
 	uint64_t bytes_kept;
 	int have_last, have_prev;
-	struct set_summary last, prev;            /* the newest complete sets */
+	struct set_summary last, prev;            /* the newest complete sets, not partial */
 	struct set_summary recent[STATUS_RECENT]; /* oldest first */
 	size_t nrecent;
 	int have_usage;

@@ -5,7 +5,7 @@
 # [cairn] metrics_file refreshed by backup.
 . "$(dirname "$0")/lib.sh"
 need_plugin files local
-plan 34
+plan 37
 
 mkdir -p "$T/data" "$T/store"
 for i in $(seq 20); do head -c 3000 /dev/urandom | base64 >"$T/data/f$i.txt"; done
@@ -124,6 +124,19 @@ check "the sink that is down is 0 up" grep -qx 'cairn_sink_up{job="j",sink="down
 check "metrics_file was refreshed by backup" grep -qx 'cairn_backup_sets{job="j",sink="here"} 2' "$T/metrics.prom"
 check "the metrics file is readable by a collector (0644)" test "$(stat -c %a "$T/metrics.prom")" = 644
 check "no temporary file left beside it" test "$(ls -A "$T" | grep -c '^\.cairn-metrics')" = 0
+
+# --- a partial run: a set without the source that failed is no complete backup
+mkdir -p "$T/web" && echo page >"$T/web/index.html"
+printf '\n[source web]\nplugin = files\npath = web\n' >>"$T/cairn.ini"
+sed -i 's/^sources = docs$/sources = docs web/' "$T/cairn.ini"
+mv "$T/web" "$T/web.away"
+check_exit "a backup whose second source fails" 9 cairn backup j
+cairn status --json >"$T/partial.json"
+check "the partial run is recorded, naming the source" \
+	jqe "$here.lastRun.status == \"partial\" and ($here.lastRun.error | test(\"web\")) and $here.runsSinceSuccess.partial == 1" \
+	"$T/partial.json"
+check "the last complete backup is still the one before" \
+	test "$(jq -r "$here.lastBackup.id" "$T/partial.json")" = "$id2"
 
 # --- a damaged state record: reported, and status still answers
 echo '{"format": 1, "job": ' >"$T/state/status/j.json"
