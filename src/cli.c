@@ -35,7 +35,7 @@ static const struct command commands[] = {
          "[--set [SOURCE.]KEY=VALUE]... [--force]",
          "restore a set (default: the newest)"},
         {"verify", cmd_verify, CMD_CONFIG,
-         "JOB [--id ID | --all] [--sink NAME]\n[--deep | --restore-test]",
+         "JOB [--id ID | --all] [--sink NAME]\n[--deep | --restore-test] [--json]",
          "check stored sets against their manifests"},
         {"status", cmd_status, CMD_CONFIG, "[JOB] [--json] [--prometheus FILE]",
          "each job's backups in each sink, at a glance"},

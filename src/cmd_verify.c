@@ -52,6 +52,22 @@ verify_object(struct cli *c, struct instance *sink, const struct manifest_source
 	return rc;
 }
 
+/* --json: one element per set checked, printed at the end; NULL without */
+static json_t *json_results;
+
+/* One set's result for --json. */
+static void
+json_result(const struct cfg_job *job, const char *sink, const char *id, enum verify_level level,
+            int ok, const char *detail)
+{
+	static const char *const words[] = {"sums", "deep", "restore-test"};
+	if (json_results)
+		json_array_append_new(json_results,
+		                      json_pack("{s:s, s:s, s:s, s:s, s:b, s:s?}", "job", job->name,
+		                                "sink", sink, "id", id, "level", words[level], "ok",
+		                                ok, "detail", ok ? NULL : detail));
+}
+
 /* Verify every object of one set in one sink.  Returns an exit code. */
 static int
 verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, const char *id,
@@ -66,8 +82,10 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 	int mrc = set_read_manifest(sink, job->name, id, &m, &err);
 	char *first = NULL; /* the first failure, for cairn status */
 	if (mrc) {
-		print_line("%s/%s in %s: %s: %s", job->name, id, sink->name,
-		           mrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
+		if (!json_results)
+			print_line("%s/%s in %s: %s: %s", job->name, id, sink->name,
+			           mrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
+		json_result(job, sink->name, id, level, 0, err);
 		if (mrc != CAIRN_E_CANCELLED)
 			status_after_verify(c, job, sink->name, id, 0, 0, err);
 		free(err);
@@ -87,8 +105,9 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 		if (no_test)
 			strvec_push(&untested, ms->name);
 		if (vrc) {
-			print_line("%s/%s in %s: %s: %s", job->name, id, sink->name,
-			           vrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
+			if (!json_results)
+				print_line("%s/%s in %s: %s: %s", job->name, id, sink->name,
+				           vrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
 			if (!first)
 				first = xstrdup(err ? err : status_str(vrc));
 			if (vrc == CAIRN_E_CANCELLED) {
@@ -104,7 +123,7 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 		free(err);
 		err = NULL;
 	}
-	if (!rc) {
+	if (!rc && !json_results) {
 		char size[32];
 		char *note = untested.n ? strvec_join(&untested, ", ") : NULL;
 		print_line("%s/%s in %s: ok (%zu object%s, %s%s%s%s)", job->name, id, sink->name,
@@ -116,6 +135,7 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 	/* recorded for status, check and the metrics; a restore test checks
 	 * sizes and checksums too, so it is a verify as well */
 	if (!cancel_signal) {
+		json_result(job, sink->name, id, level, rc == 0, first);
 		status_after_verify(c, job, sink->name, id, 0, rc == 0, first);
 		if (level == VERIFY_RESTORE_TEST && untested.n < m->nsources)
 			status_after_verify(c, job, sink->name, id, 1, rc == 0, first);
@@ -126,19 +146,37 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 	return rc;
 }
 
+/* --json: {"results": [...]} on stdout; passes rc on. */
+static int
+print_json(int rc)
+{
+	if (json_results) {
+		json_t *root = json_pack("{s:o}", "results", json_results);
+		char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		json_results = NULL;
+		puts(text);
+		free(text);
+		json_decref(root);
+	}
+	return rc;
+}
+
 int
 cmd_verify(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-	        {"id", required_argument, NULL, 'i'},     {"all", no_argument, NULL, 'A'},
-	        {"sink", required_argument, NULL, 'k'},   {"deep", no_argument, NULL, 'd'},
-	        {"restore-test", no_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
+	                                     {"all", no_argument, NULL, 'A'},
+	                                     {"sink", required_argument, NULL, 'k'},
+	                                     {"deep", no_argument, NULL, 'd'},
+	                                     {"restore-test", no_argument, NULL, 'r'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *id = NULL, *only_sink = NULL;
 	int opt, all = 0, rc;
 	enum verify_level level = VERIFY_SUMS;
 	const struct cfg_job *job;
 
-	while ((opt = getopt_long(argc, argv, "i:Ak:dr", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "i:Ak:drj", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'i': id = optarg; break;
 		case 'A': all = 1; break;
@@ -148,6 +186,10 @@ cmd_verify(struct cli *c, int argc, char **argv)
 				level = VERIFY_DEEP;
 			break;
 		case 'r': level = VERIFY_RESTORE_TEST; break;
+		case 'j':
+			if (!json_results)
+				json_results = json_array();
+			break;
 		default: return usage_error("verify: unknown option");
 		}
 	}
@@ -167,7 +209,7 @@ cmd_verify(struct cli *c, int argc, char **argv)
 		rc = verify_set(c, job, sink, found, level);
 		instance_destroy(sink);
 		metrics_refresh(c);
-		return rc;
+		return print_json(rc);
 	}
 	/* --all: every complete set, each from the first sink holding it */
 	struct instance **sinks = NULL;
@@ -203,5 +245,5 @@ cmd_verify(struct cli *c, int argc, char **argv)
 	strvec_free(&done);
 	free_instances(sinks, nsinks);
 	metrics_refresh(c);
-	return cancel_signal ? exit_for(CAIRN_E_CANCELLED) : worst;
+	return print_json(cancel_signal ? exit_for(CAIRN_E_CANCELLED) : worst);
 }

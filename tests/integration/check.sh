@@ -10,7 +10,7 @@ if ! command -v faketime >/dev/null; then
 	echo "1..0 # SKIP faketime (Debian: faketime) is missing"
 	exit 0
 fi
-plan 44
+plan 46
 
 mkdir -p "$T/data" "$T/store"
 for i in $(seq 20); do head -c 6000 /dev/urandom | base64 -w0 >"$T/data/f$i.txt"; done
@@ -79,7 +79,9 @@ id=$(newest_id "$T/store" j)
 obj=$T/store/j/$id/docs.tar.zst
 cp "$obj" "$T/orig"
 printf 'garbage' | dd of="$obj" bs=1 seek=100 conv=notrunc status=none
-cairn verify j >/dev/null 2>&1
+check_exit "verify --json of the damaged set" 6 cairn verify j --json
+check "its result: not ok, with the detail" \
+	bash -c "jq -e '.results[0].ok == false and .results[0].id == \"$id\" and (.results[0].detail | length) > 0' '$T/out' >/dev/null"
 check_exit "a failed verify is critical" 2 cairn check
 out_has "CRITICAL: j in here: the last verify (of $id) failed"
 cp "$T/orig" "$obj"
