@@ -74,13 +74,12 @@ struct backup_outcome;
  * metrics (STATE_DIR/status/JOB.json) and refresh [cairn] metrics_file;
  * a failure to record is a warning.  After a backup run: */
 void status_after_backup(struct cli *c, const struct cfg_job *job, const char *id,
-                         struct instance **sinks, size_t nsinks,
-                         const struct backup_outcome *res);
+                         struct instance **sinks, size_t nsinks, const struct backup_outcome *res);
 /* After one verify (restore_test 0) or restore test (1) of set id in sink;
  * detail says what failed (NULL when ok).  metrics_refresh() once at the
  * end of the command. */
-void status_after_verify(struct cli *c, const struct cfg_job *job, const char *sink,
-                         const char *id, int restore_test, int ok, const char *detail);
+void status_after_verify(struct cli *c, const struct cfg_job *job, const char *sink, const char *id,
+                         int restore_test, int ok, const char *detail);
 
 /* "cairn: MESSAGE; see cairn --help" on stderr (escaped: it may quote the
  * command line); returns CAIRN_EXIT_USAGE. */
