@@ -33,6 +33,7 @@
 set -euo pipefail
 
 die() { echo "files.sh: $*" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh" # q, bench, mean, sd, rss
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 
 CAIRN=$(abspath "${CAIRN:-./cairn}")
@@ -265,59 +266,12 @@ EOF
 write_ini nofsync no
 write_ini fsync yes
 
-q() { printf '%q' "$1"; }
 C="$(q "$CAIRN") -q -c $(q "$BENCH_DIR/nofsync.ini")"
 CF="$(q "$CAIRN") -q -c $(q "$BENCH_DIR/fsync.ini")"
 clean_rest="rm -rf $(q "$rest_cairn") $(q "$rest_tar") && mkdir -p $(q "$rest_cairn") $(q "$rest_tar") && sync"
 
 "$CAIRN" -c "$BENCH_DIR/nofsync.ini" config check >/dev/null || die "cairn config check failed"
 
-# bench GROUP PREPARE LABEL COMMAND [LABEL COMMAND]...: the commands take
-# turns (A B C, then C B A, ...), PREPARE before each run; round 0 is the
-# untimed warm-up.  Each timed run is a line "INDEX START END" in
-# $results/GROUP.times (INDEX from 0).
-bench() {
-	local group=$1 prepare=$2 r i k t0 t1 n
-	local -a labels=() cmds=()
-	shift 2
-	while [ $# -gt 0 ]; do
-		labels+=("$1")
-		cmds+=("$2")
-		shift 2
-	done
-	n=${#cmds[@]}
-	: >"$results/$group.times"
-	for ((r = 0; r <= RUNS; r++)); do
-		echo "files.sh: $group: round $r of $RUNS$( ((r)) || echo ' (warm-up)')" >&2
-		for ((k = 0; k < n; k++)); do
-			i=$k
-			((r % 2 == 0)) || i=$((n - 1 - k))
-			sh -c "$prepare" >/dev/null 2>"$results/err" ||
-				die "$group: preparing a run failed: $(head -c 300 "$results/err")"
-			t0=$EPOCHREALTIME
-			sh -c "${cmds[$i]}" >/dev/null 2>"$results/err" ||
-				die "$group: ${labels[$i]} failed: $(head -c 300 "$results/err")"
-			t1=$EPOCHREALTIME
-			((r == 0)) || echo "$i $t0 $t1" >>"$results/$group.times"
-		done
-	done
-}
-# mean and sample standard deviation of the Nth command (from 1) of a group
-mean() {
-	awk -v i=$(($2 - 1)) '$1 == i { s += $3 - $2; n++ } END { printf "%.2f", s / n }' \
-		"$results/$1.times"
-}
-sd() {
-	awk -v i=$(($2 - 1)) '$1 == i { t = $3 - $2; s += t; ss += t * t; n++ }
-		END { m = s / n; v = n > 1 ? (ss - n * m * m) / (n - 1) : 0
-		      printf "%.2f", (v > 0 ? sqrt(v) : 0) }' "$results/$1.times"
-}
-# peak RSS in MiB of a shell command, or "-"
-rss() {
-	[ -n "$TIME" ] || { echo -; return; }
-	"$TIME" -f %M -o "$results/rss" sh -c "$1" >/dev/null 2>&1 || { echo failed; return; }
-	awk '{ printf "%.0f", $1 / 1024 }' "$results/rss"
-}
 
 rows=$results/rows
 : >"$rows"

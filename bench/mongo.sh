@@ -33,6 +33,7 @@
 set -euo pipefail
 
 die() { echo "mongo.sh: $*" >&2; exit 1; }
+. "$(dirname "$0")/lib.sh" # q, bench, mean, sd, rss
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -130,7 +131,6 @@ done
 [ -s "$pf" ] || die "the test server did not start within 20 s"
 URI=mongodb://127.0.0.1:$(cat "$pf")
 
-q() { printf '%q' "$1"; }
 cat >"$BENCH_DIR/cairn.ini" <<EOF
 [cairn]
 state_dir = $BENCH_DIR/state
@@ -161,43 +161,6 @@ drop_db="$PY -c 'import pymongo, sys; pymongo.MongoClient(sys.argv[1]).drop_data
 digest="$PY $(q "$FIX/mongo_load.py") dump $(q "$URI") --db bench"
 clean_sink="rm -rf $(q "$BENCH_DIR/store") $(q "$BENCH_DIR/state") $(q "$BENCH_DIR/ref.archive") && sync"
 
-# bench GROUP PREPARE LABEL COMMAND [LABEL COMMAND]...: as in bench/files.sh;
-# the timed runs are lines "INDEX START END" in $results/GROUP.times.
-bench() {
-	local group=$1 prepare=$2 r i k t0 t1 n
-	local -a labels=() cmds=()
-	shift 2
-	while [ $# -gt 0 ]; do
-		labels+=("$1")
-		cmds+=("$2")
-		shift 2
-	done
-	n=${#cmds[@]}
-	: >"$results/$group.times"
-	for ((r = 0; r <= RUNS; r++)); do
-		echo "mongo.sh: $group: round $r of $RUNS$( ((r)) || echo ' (warm-up)')" >&2
-		for ((k = 0; k < n; k++)); do
-			i=$k
-			((r % 2 == 0)) || i=$((n - 1 - k))
-			sh -c "$prepare" >/dev/null 2>"$results/err" ||
-				die "$group: preparing a run failed: $(head -c 300 "$results/err")"
-			t0=$EPOCHREALTIME
-			sh -c "${cmds[$i]}" >/dev/null 2>"$results/err" ||
-				die "$group: ${labels[$i]} failed: $(head -c 300 "$results/err")"
-			t1=$EPOCHREALTIME
-			((r == 0)) || echo "$i $t0 $t1" >>"$results/$group.times"
-		done
-	done
-}
-mean() {
-	awk -v i=$(($2 - 1)) '$1 == i { s += $3 - $2; n++ } END { printf "%.2f", s / n }' \
-		"$results/$1.times"
-}
-rss() {
-	[ -n "$TIME" ] || { echo -; return; }
-	"$TIME" -f %M -o "$results/rss" sh -c "$1" >/dev/null 2>&1 || { echo failed; return; }
-	awk '{ printf "%.0f", $1 / 1024 }' "$results/rss"
-}
 rows=$results/rows
 : >"$rows"
 row() { # LABEL GROUP N BASE-N RSS

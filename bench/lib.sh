@@ -1,0 +1,54 @@
+# bench/lib.sh - what the benchmark scripts share: commands taking turns,
+# their mean and spread, and peak RSS.  Source it after setting RUNS (timed
+# rounds), results (a directory for the timings), TIME (GNU time, or empty)
+# and die().
+
+# q WORD: WORD quoted for sh -c
+q() { printf '%q' "$1"; }
+
+# bench GROUP PREPARE LABEL COMMAND [LABEL COMMAND]...: the commands take
+# turns (A B C, then C B A, ...), PREPARE before each run; round 0 is the
+# untimed warm-up.  Each timed run is a line "INDEX START END" in
+# $results/GROUP.times (INDEX from 0).
+bench() {
+	local group=$1 prepare=$2 r i k t0 t1 n
+	local -a labels=() cmds=()
+	shift 2
+	while [ $# -gt 0 ]; do
+		labels+=("$1")
+		cmds+=("$2")
+		shift 2
+	done
+	n=${#cmds[@]}
+	: >"$results/$group.times"
+	for ((r = 0; r <= RUNS; r++)); do
+		echo "${0##*/}: $group: round $r of $RUNS$( ((r)) || echo ' (warm-up)')" >&2
+		for ((k = 0; k < n; k++)); do
+			i=$k
+			((r % 2 == 0)) || i=$((n - 1 - k))
+			sh -c "$prepare" >/dev/null 2>"$results/err" ||
+				die "$group: preparing a run failed: $(head -c 300 "$results/err")"
+			t0=$EPOCHREALTIME
+			sh -c "${cmds[$i]}" >/dev/null 2>"$results/err" ||
+				die "$group: ${labels[$i]} failed: $(head -c 300 "$results/err")"
+			t1=$EPOCHREALTIME
+			((r == 0)) || echo "$i $t0 $t1" >>"$results/$group.times"
+		done
+	done
+}
+# mean and sample standard deviation of the Nth command (from 1) of a group
+mean() {
+	awk -v i=$(($2 - 1)) '$1 == i { s += $3 - $2; n++ } END { printf "%.2f", s / n }' \
+		"$results/$1.times"
+}
+sd() {
+	awk -v i=$(($2 - 1)) '$1 == i { t = $3 - $2; s += t; ss += t * t; n++ }
+		END { m = s / n; v = n > 1 ? (ss - n * m * m) / (n - 1) : 0
+		      printf "%.2f", (v > 0 ? sqrt(v) : 0) }' "$results/$1.times"
+}
+# peak RSS in MiB of a shell command, or "-"
+rss() {
+	[ -n "$TIME" ] || { echo -; return; }
+	"$TIME" -f %M -o "$results/rss" sh -c "$1" >/dev/null 2>&1 || { echo failed; return; }
+	awk '{ printf "%.0f", $1 / 1024 }' "$results/rss"
+}
