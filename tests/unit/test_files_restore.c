@@ -54,25 +54,7 @@ fchdir(int fd)
 
 /* ---------------------------------------------------------- streams */
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void
-buf_add(struct buf *b, const void *p, size_t n)
-{
-	if (b->len + n > b->cap) {
-		size_t cap = b->cap ? b->cap : 65536;
-		while (cap < b->len + n)
-			cap *= 2;
-		b->p = realloc(b->p, cap);
-		assert_non_null(b->p);
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, p, n);
-	b->len += n;
-}
+/* struct buf and buf_add are testutil.h's */
 
 static int
 memout_write(struct cairn_out *self, const void *p, size_t n)

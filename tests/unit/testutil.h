@@ -1,10 +1,12 @@
-/* testutil.h - what several unit tests share: a substring assertion and
- * removing a scratch tree, also one a test made read-only. */
+/* testutil.h - what several unit tests share: a substring assertion, a
+ * growable byte buffer, and removing a scratch tree, also one a test made
+ * read-only.  Include it after <cmocka.h>. */
 #ifndef CAIRN_TESTUTIL_H
 #define CAIRN_TESTUTIL_H
 
 #include <ftw.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -15,6 +17,27 @@
 		if (!h_ || !strstr(h_, (needle)))                                    \
 			fail_msg("\"%s\" not in: %s", (needle), h_ ? h_ : "(null)"); \
 	} while (0)
+
+/* A growable buffer of bytes (streams a test writes or reads back). */
+struct buf {
+	char *p;
+	size_t len, cap;
+};
+
+static inline void
+buf_add(struct buf *b, const void *p, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 65536;
+		while (cap < b->len + n)
+			cap *= 2;
+		b->p = realloc(b->p, cap);
+		assert_non_null(b->p);
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+}
 
 static inline int
 testutil_unlock_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
