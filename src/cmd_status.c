@@ -35,13 +35,32 @@ age_text(int64_t s, char *buf, size_t len)
 		snprintf(buf, len, "%llds", (long long)s);
 }
 
-/* The stored sizes of the newest sets as block characters, lowest to
- * highest of them: the size trend at a glance. */
+/* Does the user's terminal take UTF-8?  cairn never calls setlocale(), so
+ * it asks the environment as setlocale(LC_CTYPE, "") would: the first of
+ * LC_ALL, LC_CTYPE and LANG that is set decides. */
+static int
+utf8_locale(void)
+{
+	static const char *const vars[] = {"LC_ALL", "LC_CTYPE", "LANG"};
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i]);
+		if (v && *v)
+			return strcasestr(v, "utf-8") != NULL || strcasestr(v, "utf8") != NULL;
+	}
+	return 0;
+}
+
+/* The stored sizes of the newest sets as block characters (ASCII where
+ * the locale is not UTF-8), lowest to highest of them: the size trend at
+ * a glance. */
 static void
 sparkline(const struct sink_status *ss, char *buf, size_t len)
 {
 	static const char *const bars[] = {"\u2581", "\u2582", "\u2583", "\u2584",
 	                                   "\u2585", "\u2586", "\u2587", "\u2588"};
+	static const char ascii[] = "_.,-=+*#";
+	int utf8 = utf8_locale();
+	size_t w = utf8 ? 3 : 1;
 	uint64_t lo = UINT64_MAX, hi = 0;
 	size_t n = 0;
 	buf[0] = '\0';
@@ -51,10 +70,10 @@ sparkline(const struct sink_status *ss, char *buf, size_t len)
 		if (ss->recent[i].bytes > hi)
 			hi = ss->recent[i].bytes;
 	}
-	for (size_t i = 0; i < ss->nrecent && n + 4 < len; i++) {
+	for (size_t i = 0; i < ss->nrecent && n + w + 1 < len; i++) {
 		size_t k = hi > lo ? (size_t)((ss->recent[i].bytes - lo) * 7 / (hi - lo)) : 3;
-		memcpy(buf + n, bars[k], 3);
-		n += 3;
+		memcpy(buf + n, utf8 ? bars[k] : &ascii[k], w);
+		n += w;
 		buf[n] = '\0';
 	}
 }

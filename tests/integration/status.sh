@@ -5,7 +5,7 @@
 # [cairn] metrics_file refreshed by backup.
 . "$(dirname "$0")/lib.sh"
 need_plugin files local
-plan 37
+plan 38
 
 mkdir -p "$T/data" "$T/store"
 for i in $(seq 20); do head -c 3000 /dev/urandom | base64 >"$T/data/f$i.txt"; done
@@ -105,10 +105,15 @@ out_has "UNREACHABLE"
 lo=$'\xe2\x96\x81' hi=$'\xe2\x96\x88'
 check "no sparkline when stdout is not a terminal" bash -c "! grep -q -e '$lo' -e '$hi' '$T/out'"
 if command -v script >/dev/null; then
-	script -qec "$CAIRN -c $T/cairn.ini status j" /dev/null >"$T/tty.out" 2>&1
+	LC_ALL=C.UTF-8 script -qec "$CAIRN -c $T/cairn.ini status j" /dev/null >"$T/tty.out" 2>&1
 	check "a sparkline of the sizes on a terminal" grep -q -e "$hi" "$T/tty.out"
+	env -u LC_ALL -u LC_CTYPE LANG=C script -qec "$CAIRN -c $T/cairn.ini status j" /dev/null \
+		>"$T/tty.out" 2>&1
+	check "in ASCII when the locale is not UTF-8" \
+		bash -c "grep -q '[_.,=+*#-]\{2\}' '$T/tty.out' && ! grep -q -e '$lo' -e '$hi' '$T/tty.out'"
 else
 	skip "a sparkline on a terminal" "script(1) from util-linux is missing"
+	skip "in ASCII when the locale is not UTF-8" "script(1) from util-linux is missing"
 fi
 check_exit "status of a job that does not exist" 2 cairn status nope
 err_has 'no job named "nope"'
