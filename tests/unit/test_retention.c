@@ -36,20 +36,7 @@ struct fixture {
 
 static struct fixture fx;
 
-static void
-use_tz(const char *tz)
-{
-	setenv("TZ", tz, 1);
-	tzset();
-}
-
-static int
-have_zone(const char *name)
-{
-	char path[256];
-	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", name);
-	return access(path, R_OK) == 0;
-}
+/* use_tz and have_zone are testutil.h's */
 
 static int
 reset(void **state)

@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "sets.h"
 #include "timeutil.h"
 
@@ -27,22 +29,7 @@
 #define T_1126_0200Z ((time_t)1795658400)
 #define T_20240229_123456Z ((time_t)1709210096)
 
-static void
-use_tz(const char *tz)
-{
-	setenv("TZ", tz, 1);
-	tzset();
-}
-
-/* Run the local-time cases only where the zone is really known: without
- * the file glibc silently falls back to UTC and the test would lie. */
-static int
-have_zone(const char *name)
-{
-	char path[256];
-	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", name);
-	return access(path, R_OK) == 0;
-}
+/* use_tz and have_zone are testutil.h's */
 
 static int
 teardown_tz(void **state)

@@ -1,5 +1,5 @@
 /* testutil.h - what several unit tests share: a substring assertion, a
- * growable byte buffer, and removing a scratch tree, also one a test made
+ * growable byte buffer, the time zone of local-time tests, and removing a scratch tree, also one a test made
  * read-only.  Include it after <cmocka.h>. */
 #ifndef CAIRN_TESTUTIL_H
 #define CAIRN_TESTUTIL_H
@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Fail unless needle occurs in hay (a NULL hay fails too). */
 #define assert_contains(hay, needle)                                                 \
@@ -37,6 +39,25 @@ buf_add(struct buf *b, const void *p, size_t n)
 	}
 	memcpy(b->p + b->len, p, n);
 	b->len += n;
+}
+
+/* Tests of local time: switch the process's zone (tests only: cairn
+ * itself never changes its environment). */
+static inline void
+use_tz(const char *tz)
+{
+	setenv("TZ", tz, 1);
+	tzset();
+}
+
+/* Run the local-time cases only where the zone is really known: without
+ * the file glibc silently falls back to UTC and the test would lie. */
+static inline int
+have_zone(const char *name)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "/usr/share/zoneinfo/%s", name);
+	return access(path, R_OK) == 0;
 }
 
 static inline int
