@@ -923,7 +923,7 @@ config_load(const char *path, char **err)
 	}
 	ld.cfg = cfg;
 	cfg->check = check_defaults;
-	cfg->serve.max_connections = 32;
+	cfg->serve.max_connections = 512;
 	if (config_read_file(path, NULL, CONFIG_MAX_BYTES, &st, &data, &ld.len, err) != 0) {
 		config_free(cfg);
 		return NULL;

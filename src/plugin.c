@@ -327,10 +327,12 @@ registry_load(struct plugin_registry *reg, const char *name, char **err)
 {
 	struct loaded_plugin *lp;
 	char *path;
-	reg->last_needs_newer = 0;
+	/* A plugin loaded before is found without a write: serve's status
+	 * threads make instances of loaded plugins at once. */
 	for (size_t i = 0; i < reg->nloaded; i++)
 		if (strcmp(reg->loaded[i]->name, name) == 0)
 			return reg->loaded[i];
+	reg->last_needs_newer = 0;
 	if (!valid_name(name)) {
 		*err = xasprintf("\"%s\" is not a plugin name", name);
 		return NULL;

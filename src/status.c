@@ -60,9 +60,9 @@ read_summary(struct instance *sink, const char *job, const struct set_info *si,
 	return 0;
 }
 
-static void
-gather_sink(struct plugin_registry *reg, const struct config *cfg, const struct cfg_job *job,
-            const char *name, const struct job_state *st, struct sink_status *ss)
+void
+status_gather_sink(struct plugin_registry *reg, const struct config *cfg, const struct cfg_job *job,
+                   const char *name, const struct job_state *st, struct sink_status *ss)
 {
 	const struct cfg_section *sec = config_section(cfg, SECTION_SINK, name);
 	struct instance *inst = NULL;
@@ -153,10 +153,26 @@ status_gather(struct plugin_registry *reg, const struct config *cfg, const char 
 			memset(&st, 0, sizeof(st));
 		js->sinks = xcalloc(job->sinks.n ? job->sinks.n : 1, sizeof(*js->sinks));
 		for (size_t k = 0; k < job->sinks.n; k++)
-			gather_sink(reg, cfg, job, job->sinks.v[k], &st, &js->sinks[js->nsinks++]);
+			status_gather_sink(reg, cfg, job, job->sinks.v[k], &st,
+			                   &js->sinks[js->nsinks++]);
 		state_free(&st);
 	}
 	return 0;
+}
+
+void
+status_sink_free(struct sink_status *ss)
+{
+	free(ss->name);
+	free(ss->plugin);
+	free(ss->error);
+	if (ss->state.name) {
+		free(ss->state.name);
+		free(ss->state.run.error);
+		free(ss->state.verify.detail);
+		free(ss->state.restore_test.detail);
+	}
+	memset(ss, 0, sizeof(*ss));
 }
 
 void
@@ -164,19 +180,8 @@ status_free(struct status_report *r)
 {
 	for (size_t j = 0; j < r->njobs; j++) {
 		struct job_status *js = &r->jobs[j];
-		for (size_t k = 0; k < js->nsinks; k++) {
-			struct sink_status *ss = &js->sinks[k];
-			struct job_state one = {.v = &ss->state, .n = ss->state.name ? 1 : 0};
-			free(ss->name);
-			free(ss->plugin);
-			free(ss->error);
-			if (one.n) {
-				free(ss->state.name);
-				free(ss->state.run.error);
-				free(ss->state.verify.detail);
-				free(ss->state.restore_test.detail);
-			}
-		}
+		for (size_t k = 0; k < js->nsinks; k++)
+			status_sink_free(&js->sinks[k]);
 		free(js->sinks);
 		free(js->state_error);
 	}

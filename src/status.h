@@ -70,6 +70,14 @@ struct status_report {
 int status_gather(struct plugin_registry *reg, const struct config *cfg, const char *only,
                   struct status_report *out);
 void status_free(struct status_report *r);
+/* One sink of one job, as status_gather() gathers it (serve gathers each
+ * sink on its own thread): never fails, an unreachable sink says why in
+ * ss->error.  st is the job's state record (may be empty). */
+void status_gather_sink(struct plugin_registry *reg, const struct config *cfg,
+                        const struct cfg_job *job, const char *name, const struct job_state *st,
+                        struct sink_status *ss);
+/* Free what one sink_status holds (status_free does it for a report). */
+void status_sink_free(struct sink_status *ss);
 
 /* The document of doc/status-json.md (new reference). */
 json_t *status_json(const struct status_report *r);

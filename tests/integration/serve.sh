@@ -36,7 +36,7 @@ EOF
 cd "$T" || exit 99
 jqe() { jq -e "$@" >/dev/null; }
 cairn backup j || exit 99
-TOKEN=s3cr3t-$RANDOM-$RANDOM
+TOKEN=s3cr3t-token-$RANDOM-$RANDOM
 printf '%s\nthe second line is not part of it\n' "$TOKEN" >"$T/token"
 chmod 600 "$T/token"
 
