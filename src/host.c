@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,6 +269,87 @@ ctx_scratch_remove(cairn_ctx *ctx)
 	ctx->scratch_locked = 0;
 }
 
+/* Read a small file below dfd whole: its length, or -1. */
+static ssize_t
+read_small_at(int dfd, const char *name, char *buf, size_t size)
+{
+	ssize_t n, total = 0;
+	int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	while ((size_t)total < size &&
+	       ((n = read(fd, buf + total, size - (size_t)total)) > 0 || (n < 0 && errno == EINTR)))
+		if (n > 0)
+			total += n;
+	close(fd);
+	return total;
+}
+
+/* Does process pid's command line name path (in one of its arguments,
+ * like "--dir PATH" or a socket below it)? */
+static int
+cmdline_names(pid_t pid, const char *path)
+{
+	char proc[64], *buf = xmalloc(65536);
+	ssize_t n = -1;
+	int found = 0, pfd;
+	snprintf(proc, sizeof(proc), "/proc/%ld", (long)pid);
+	pfd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pfd >= 0) {
+		n = read_small_at(pfd, "cmdline", buf, 65535);
+		close(pfd);
+	}
+	if (n > 0) {
+		for (ssize_t i = 0; i < n; i++) /* arguments end in NUL */
+			if (buf[i] == '\0')
+				buf[i] = '\n';
+		buf[n] = '\0';
+		found = strstr(buf, path) != NULL;
+	}
+	free(buf);
+	return found;
+}
+
+/* A plugin that starts a server of its own in its scratch directory may
+ * leave the server's pid in NAME.pid there (see scratch_dir in
+ * <cairn/plugin.h>).  Before a dead run's directory goes, each such
+ * process still running is killed, but only when its command line names
+ * the directory: a pid alone may have been reused. */
+static void
+stop_orphans(int dfd, const char *path)
+{
+	DIR *d;
+	struct dirent *de;
+	/* a new open file description: a dup() would share (and move) the
+	 * directory offset that empty_dir() reads from */
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		char buf[32], *end;
+		ssize_t n;
+		long pid;
+		if (len < 5 || strcmp(de->d_name + len - 4, ".pid") != 0 ||
+		    (n = read_small_at(dirfd(d), de->d_name, buf, sizeof(buf) - 1)) <= 0)
+			continue;
+		buf[n] = '\0';
+		pid = strtol(buf, &end, 10);
+		if (pid <= 1 || (*end && *end != '\n') || pid == (long)getpid() ||
+		    !cmdline_names((pid_t)pid, path))
+			continue;
+		if (kill((pid_t)pid, SIGKILL) == 0)
+			log_info("stopped process %ld that an earlier run left running in the "
+			         "scratch "
+			         "directory %s",
+			         pid, path);
+	}
+	closedir(d);
+}
+
 void
 scratch_sweep(const char *state_dir)
 {
@@ -299,6 +381,7 @@ scratch_sweep(const char *state_dir)
 			continue;
 		}
 		path = path_join(parent, de->d_name);
+		stop_orphans(fd, path);
 		int lfd = dup(fd); /* empty_dir closes the one it gets */
 		if (lfd < 0 || empty_dir(lfd, &where, path) != 0 ||
 		    unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) != 0)

@@ -225,7 +225,12 @@ struct cairn_host {
 	 * use, removed with everything in it once the op that asked for it
 	 * returns (for a sink: once its last open writer or reader is
 	 * committed, aborted or closed).  The same path within one op.  NULL
-	 * with the error detail set when it cannot be made. */
+	 * with the error detail set when it cannot be made.  A plugin that
+	 * starts a process there (a scratch server) should make it die with
+	 * cairn (PR_SET_PDEATHSIG) and write its pid to NAME.pid at the top
+	 * of the directory: if cairn is killed all the same, the next run
+	 * kills each such process whose command line names the directory
+	 * before it removes the directory. */
 	const char *(*scratch_dir)(cairn_ctx *ctx);
 };
 

@@ -7,18 +7,21 @@
  * TCP port, persistence or config file, and its log (and anything it
  * prints before it opens the log) goes to a file beside it, whose last
  * warning becomes the error when the server gives up (an RDB it cannot
- * load).  It is started with posix_spawn (compression threads may run)
- * with default signal dispositions and an empty signal mask, the
- * environment as it is, and reaped whatever happens.
+ * load).  It is started with fork and exec (compression threads may run:
+ * the child makes only async-signal-safe calls), dies with the thread
+ * that started it (PR_SET_PDEATHSIG, so not even a SIGKILL of cairn leaves
+ * it running), has default signal dispositions and an empty signal mask,
+ * the environment as it is, and is reaped whatever happens.
  *
  * SPDX-License-Identifier: MIT
  */
+#define _GNU_SOURCE /* pipe2 */
 #include "restore.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,14 +195,97 @@ exited_error(struct redis *r, struct scratch *s, int status, const char *when)
 	return CAIRN_E_IO;
 }
 
+/* The program to run: a name without '/' is looked up in PATH here, in
+ * the parent, since the child may only make async-signal-safe calls. */
+static char *
+find_program(const char *name)
+{
+	const char *path = getenv("PATH"), *p, *end;
+	if (strchr(name, '/'))
+		return strdup(name);
+	for (p = path && *path ? path : "/usr/local/bin:/usr/bin:/bin"; *p; p = end) {
+		end = strchr(p, ':');
+		if (!end)
+			end = p + strlen(p);
+		size_t n = (size_t)(end - p);
+		char *cand = malloc(n + strlen(name) + 2);
+		if (!cand)
+			return NULL;
+		snprintf(cand, n + strlen(name) + 2, "%.*s/%s", (int)n, n ? p : ".", name);
+		if (access(cand, X_OK) == 0)
+			return cand;
+		free(cand);
+		if (*end == ':')
+			end++;
+	}
+	return NULL;
+}
+
+/* In the child, between fork and exec: async-signal-safe calls only.  The
+ * server dies with the thread that started it (PR_SET_PDEATHSIG), so a
+ * cairn killed with SIGKILL leaves no server behind; it gets default
+ * signal dispositions and an empty mask. */
+static void __attribute__((noreturn))
+child(const char *prog, char *const argv[], int nullfd, int logfd, int errfd, pid_t parent)
+{
+	struct sigaction dfl;
+	sigset_t none;
+	int e;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127); /* the parent is already gone */
+	if (dup2(nullfd, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
+		goto fail;
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	for (int sig = 1; sig < NSIG; sig++)
+		(void)sigaction(sig, &dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	execve(prog, argv, environ);
+fail:
+	e = errno;
+	(void)!write(errfd, &e, sizeof(e));
+	_exit(127);
+}
+
+/* Record the server's pid in the scratch directory: a cairn from before
+ * PR_SET_PDEATHSIG, or one whose thread died oddly, may leave a server
+ * running, and the next run's sweep of the directory stops it (see
+ * scratch_dir in <cairn/plugin.h>). */
+static void
+write_pid(const struct scratch *s)
+{
+	char *path = join(s->dir, "redis-server.pid"), buf[32];
+	int fd, n = snprintf(buf, sizeof(buf), "%ld\n", (long)s->pid);
+	if (!path)
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0) {
+		(void)!write(fd, buf, (size_t)n);
+		close(fd);
+	}
+	free(path);
+}
+
+static int
+spawn_error(struct redis *r, int e)
+{
+	redis_error(r,
+	            "%s: cannot start the %s %s: %s; install redis-server (Debian: "
+	            "redis-server) or set redis_server = its path",
+	            r->name, SCRATCH_NAME, r->redis_server, strerror(e));
+	return e == ENOMEM ? CAIRN_E_NOMEM : CAIRN_E_IO;
+}
+
 static int
 spawn(struct redis *r, struct scratch *s, long databases)
 {
 	char dbs[24];
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
-	int rc;
+	int nullfd, logfd, pipefd[2], e = 0;
+	ssize_t got;
+	char *prog;
+	pid_t parent = getpid();
 
 	snprintf(dbs, sizeof(dbs), "%ld", databases < 16 ? 16 : databases);
 	char *argv[] = {r->redis_server, "--port", "0", "--unixsocket", s->sock, "--unixsocketperm",
@@ -209,43 +295,43 @@ spawn(struct redis *r, struct scratch *s, long databases)
 	                /* DEBUG SET-ACTIVE-EXPIRE below: counts stay still */
 	                "--enable-debug-command", "local", "--always-show-logo", "no", NULL};
 
-	if (posix_spawn_file_actions_init(&fa))
-		return CAIRN_E_NOMEM;
-	if (posix_spawnattr_init(&attr)) {
-		posix_spawn_file_actions_destroy(&fa);
-		return CAIRN_E_NOMEM;
+	if (!(prog = find_program(r->redis_server)))
+		return spawn_error(r, ENOENT);
+	nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	logfd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (nullfd < 0 || logfd < 0 || pipe2(pipefd, O_CLOEXEC) != 0) {
+		e = errno;
+		goto out;
 	}
-	sigemptyset(&none);
-	sigfillset(&all);
-	rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	if (!rc)
-		rc = posix_spawn_file_actions_addopen(&fa, 1, s->log, O_WRONLY | O_CREAT | O_APPEND,
-		                                      0600);
-	if (!rc)
-		rc = posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	if (!rc)
-		rc = posix_spawnattr_setsigmask(&attr, &none);
-	if (!rc)
-		rc = posix_spawnattr_setsigdefault(&attr, &all);
-	if (!rc)
-		rc = posix_spawnattr_setflags(&attr,
-		                              POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	if (!rc) {
-		if (strchr(r->redis_server, '/'))
-			rc = posix_spawn(&s->pid, r->redis_server, &fa, &attr, argv, environ);
-		else
-			rc = posix_spawnp(&s->pid, r->redis_server, &fa, &attr, argv, environ);
-	}
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	if (rc) {
+	s->pid = fork();
+	if (s->pid == 0)
+		child(prog, argv, nullfd, logfd, pipefd[1], parent);
+	if (s->pid < 0) {
+		e = errno;
 		s->pid = 0;
-		redis_error(r,
-		            "%s: cannot start the %s %s: %s; install redis-server (Debian: "
-		            "redis-server) or set redis_server = its path",
-		            r->name, SCRATCH_NAME, r->redis_server, strerror(rc));
-		return rc == ENOMEM ? CAIRN_E_NOMEM : CAIRN_E_IO;
 	}
+	close(pipefd[1]);
+	/* exec closes the pipe (O_CLOEXEC): nothing read means it ran */
+	do
+		got = read(pipefd[0], &e, sizeof(e));
+	while (got < 0 && errno == EINTR);
+	close(pipefd[0]);
+	if (got != (ssize_t)sizeof(e) && s->pid)
+		e = 0;
+	if (e && s->pid) {
+		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		s->pid = 0;
+	}
+out:
+	if (nullfd >= 0)
+		close(nullfd);
+	if (logfd >= 0)
+		close(logfd);
+	free(prog);
+	if (e)
+		return spawn_error(r, e);
+	write_pid(s);
 	return 0;
 }
 

@@ -11,7 +11,7 @@
 . "$(dirname "$0")/redis_lib.sh"
 need_plugin redis local
 redis_need
-plan 65
+plan 67
 
 # ---------------------------------------------------------------- servers
 # Servers come from redis_lib.sh (redis_start NAME: NAME_port); here they
@@ -236,6 +236,25 @@ wait $pid
 st=$?
 check "SIGTERM during the RDB restore: exit 143 (exit $st)" test $st = 143
 check "no scratch server or directory is left after it" no_scratch
+
+# Not even SIGKILL of cairn leaves the scratch server running, and the next
+# run removes the directory it left.
+"$CAIRN" -c "$T/cairn.ini" restore all --source rdb >/dev/null 2>"$T/err" &
+pid=$!
+spid=""
+for i in $(seq 400); do
+	spid=$(pgrep -f "$T/state/scratch/.*/redis.sock")
+	[ -n "$spid" ] && break
+	sleep 0.01
+done
+kill -KILL $pid
+wait $pid 2>/dev/null
+for i in $(seq 50); do kill -0 $spid 2>/dev/null || break; sleep 0.1; done
+check "SIGKILL of cairn during the RDB restore takes its scratch server along" \
+	bash -c "[ -n '$spid' ] && ! kill -0 $spid 2>/dev/null"
+[ -n "$spid" ] && kill -KILL $spid 2>/dev/null
+NO_FAKE_STAT=1 faketime '+2 minutes' "$CAIRN" -c "$T/cairn.ini" list >/dev/null 2>&1
+check "and the next run removes what it left" no_scratch
 
 # A scratch server that dies while it loads fails the restore, naming it.
 "$CAIRN" -c "$T/cairn.ini" restore all --source rdb >/dev/null 2>"$T/err" &
