@@ -47,7 +47,37 @@ struct cairn_sink_reader {
 	int64_t skip;  /* bytes of this answer to drop (Range ignored) */
 	char etag[256];
 	struct s3_req *cur; /* the request in flight (for on_data) */
+	int64_t t0;         /* when the download began (CLOCK_MONOTONIC, ms) */
+	int64_t waited;     /* ms spent waiting for the reader to make room */
+	int slow;           /* below min_speed: stopped */
 };
+
+static int64_t
+s3_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Has the download fallen below min_speed?  It has `timeout` plus the
+ * object's size at min_speed, not counting the time it waited for a slow
+ * reader: a store that sends a little and cuts the connection every time
+ * (each attempt brings data, so the retries never run out) cannot hold a
+ * restore for ever.  Only once the size is known. */
+static int
+s3_too_slow(const cairn_sink_reader *r)
+{
+	const struct s3 *s3 = r->s3;
+	int64_t total = r->total;
+	if (total < 0 && r->cur)
+		total = r->cur->http == 206 ? r->cur->range_total : r->cur->length;
+	if (s3->min_speed <= 0 || total <= 0)
+		return 0;
+	return s3_now_ms() - r->t0 - r->waited >
+	       (int64_t)s3->timeout * 1000 + total / s3->min_speed * 1000 +
+	               (total % s3->min_speed) * 1000 / s3->min_speed;
+}
 
 static size_t
 s3_ring_push(void *ud, const char *p, size_t n)
@@ -65,9 +95,17 @@ s3_ring_push(void *ud, const char *p, size_t n)
 		if (!n)
 			return taken;
 	}
+	if (s3_too_slow(r)) {
+		r->slow = 1;
+		return 0; /* curl stops the transfer */
+	}
 	pthread_mutex_lock(&r->mu);
-	while (S3_RING - r->len < n && !atomic_load(&r->stop))
-		pthread_cond_wait(&r->cv, &r->mu);
+	if (S3_RING - r->len < n) {
+		int64_t since = s3_now_ms();
+		while (S3_RING - r->len < n && !atomic_load(&r->stop))
+			pthread_cond_wait(&r->cv, &r->mu);
+		r->waited += s3_now_ms() - since;
+	}
 	if (atomic_load(&r->stop)) {
 		pthread_mutex_unlock(&r->mu);
 		return 0;
@@ -114,6 +152,7 @@ s3_reader_thread(void *arg)
 	int attempt = 0;
 
 	memset(&q, 0, sizeof(q));
+	r->t0 = s3_now_ms();
 	if (!curl) {
 		s3_fail(&st, CAIRN_E_NOMEM, "s3://%s/%s: cannot start libcurl", s3->bucket,
 		        r->full);
@@ -151,6 +190,21 @@ s3_reader_thread(void *arg)
 		}
 		if (v == S3_DONE)
 			break;
+		if (r->slow || s3_too_slow(r)) {
+			s3_fail(&st, CAIRN_E_IO,
+			        "s3://%s/%s: download too slow: %lld of %lld bytes in %lld s, "
+			        "below "
+			        "min_speed (%lld bytes/s); check the network and the store, or "
+			        "lower "
+			        "min_speed (0: no floor)",
+			        s3->bucket, r->full, (long long)r->got, (long long)r->total,
+			        (long long)((s3_now_ms() - r->t0) / 1000),
+			        (long long)s3->min_speed);
+			s3_req_reset(&q);
+			curl_easy_cleanup(curl);
+			s3_reader_end(r, &st);
+			return NULL;
+		}
 		if (v == S3_FAIL) {
 			if (q.http == 412)
 				s3_fail(&st, CAIRN_E_CORRUPT,

@@ -92,6 +92,11 @@ static const struct cairn_key s3_keys[] = {
          .default_value = "60",
          .help = "seconds to connect, and without a byte moving, before a "
                  "request counts as failed"},
+        {.name = "min_speed",
+         .type = CAIRN_KEY_SIZE,
+         .default_value = "65536",
+         .help = "bytes per second a download must average (after the first "
+                 "`timeout`), else it fails; 0: no floor"},
         {.name = "max_upload_rate",
          .type = CAIRN_KEY_SIZE,
          .default_value = "0",
@@ -704,6 +709,12 @@ s3_create(cairn_ctx *ctx, const struct cairn_config *cfg, void **instance)
 		goto fail;
 	}
 	s3->timeout = (long)n;
+	n = s3_int(cfg, "min_speed", 65536);
+	if (n < 0) {
+		s3_err(ctx, rc, "min_speed is negative");
+		goto fail;
+	}
+	s3->min_speed = n;
 	n = s3_int(cfg, "max_upload_rate", 0);
 	if (n < 0) {
 		s3_err(ctx, rc, "max_upload_rate is negative");

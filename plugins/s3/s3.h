@@ -56,8 +56,9 @@ struct s3 {
 	size_t part_size;
 	int concurrency;
 	int max_retries;
-	long timeout;     /* seconds: connect, and no progress for this long */
-	int64_t max_rate; /* bytes/s for all uploads of one writer; 0: none */
+	long timeout;      /* seconds: connect, and no progress for this long */
+	int64_t max_rate;  /* bytes/s for all uploads of one writer; 0: none */
+	int64_t min_speed; /* bytes/s a download must average; 0: no floor */
 	char *ca_file;
 	int insecure;
 	char *access_key;

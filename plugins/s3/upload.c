@@ -594,13 +594,14 @@ s3_multipart_abort(cairn_sink_writer *w)
 	r.query = query;
 	r.what = "abort of a multipart upload";
 	rc = s3_request(s3, s3->curl, &r, &st);
-	/* 404 NoSuchUpload: gone already.  405: s3rver, which drops the
-	 * parts but does not implement the answer. */
-	if (rc && r.http != 404 && r.http != 405)
+	/* 404 NoSuchUpload: gone already.  Any other refusal (s3rver's 405
+	 * among them) may leave the parts: say which upload. */
+	if (rc && r.http != 404)
 		s3_host->log(s3->ctx, CAIRN_LOG_WARN,
-		             "%s; its parts stay in the bucket (and are billed) until removed: "
-		             "add an AbortIncompleteMultipartUpload lifecycle rule",
-		             st.msg);
+		             "%s; the parts of upload %s of s3://%s/%s may stay in the bucket (and "
+		             "be billed) until removed: add an AbortIncompleteMultipartUpload "
+		             "lifecycle rule",
+		             st.msg, w->upload_id, s3->bucket, w->full);
 	s3_req_reset(&r);
 }
 

@@ -16,7 +16,7 @@
 . "$(dirname "$0")/s3_lib.sh"
 need_s3
 : "${CAIRN_TEST_PLUGINS:?run through make check}"
-plan 21
+plan 26
 
 s3_start bkt || exit 99
 fp_start "$T/faults" || exit 99
@@ -104,9 +104,23 @@ check "it was tried 1 + max_retries times" \
 	test "$(grep -c 'PUT /bkt/f/up/[^/]*/blob.raw?partNumber=2&' "$FP_LOG")" = 4 || diag "$FP_LOG"
 check "the upload was aborted" \
 	grep -qE 'DELETE /bkt/f/up/[^/]*/blob.raw\?uploadId=[^ ]+ pass' "$FP_LOG" || diag "$FP_LOG"
+# s3rver refuses the abort (405): a refusal is no success
+err_has "may stay in the bucket"
 fresh_log
 faults
 check_exit "list" 0 cairn list up --json
 check "lists no new set" test "$(jq -r '[.sets[].id] | join(" ")' "$T/out")" = "$id"
 s3_keys bkt f/ | grep manifest.json >"$T/manifests"
 check "and s3 holds no other manifest" test "$(cat "$T/manifests")" = "f/up/$id/manifest.json"
+
+# --- a store that cuts every download after 1,000 bytes -----------------------
+# Each attempt brings data, so the retries never run out: min_speed ends it.
+sed -i 's/^timeout = 2s$/timeout = 2s\nmin_speed = 1MiB/' "$T/cairn.ini"
+fresh_log
+faults 'GET /blob\.raw * cutresp 1000'
+start=$(date +%s)
+check_exit "a download cut every 1,000 bytes fails" 1 cairn_in 120 verify up --id "$id"
+out_has "download too slow"
+out_has "below min_speed (1048576 bytes/s)"
+check "within timeout + 12 MiB at min_speed, not for ever ($(($(date +%s) - start)) s)" \
+	test $(($(date +%s) - start)) -lt 60
