@@ -229,7 +229,9 @@ rs_indexes(struct rs *rs, struct arc_ns *ns)
 	if (rs_sub(meta, "indexes", 1, &list) && bson_iter_init(&it, &list)) {
 		while (bson_iter_next(&it)) {
 			bson_iter_t f, name;
-			bson_t spec;
+			bson_t spec, archived;
+			uint32_t len;
+			const uint8_t *data;
 			char key[16];
 			const char *k;
 			if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &f))
@@ -241,20 +243,17 @@ rs_indexes(struct rs *rs, struct arc_ns *ns)
 				continue;
 			bson_uint32_to_string(n++, &k, key, sizeof(key));
 			bson_append_document_begin(&arr, k, -1, &spec);
-			while (bson_iter_next(&f)) {
-				const char *fk = bson_iter_key(&f);
-				/* the namespace is the target's, the version the
-				 * server's default (mongorestore drops both) */
-				if (!strcmp(fk, "ns") || !strcmp(fk, "v"))
-					continue;
-				bson_append_iter(&spec, fk, -1, &f);
-			}
+			bson_iter_document(&it, &len, &data);
+			if (bson_init_static(&archived, data, len) && rc == 0)
+				rc = idx_restore_spec(&archived, &spec);
 			bson_append_document_end(&arr, &spec);
 		}
 	}
 	bson_append_array_end(&cmd, &arr);
 	bson_destroy(meta);
-	if (n > 0)
+	if (rc < 0)
+		rs_nomem(rs);
+	else if (n > 0)
 		rc = rs_command(rs, st, "creating the indexes of", &cmd);
 	bson_destroy(&cmd);
 	return rc;
@@ -671,35 +670,100 @@ mongo_verify(void *instance, struct cairn_in *in)
 	return rc;
 }
 
+/* Record a per-collection statistic under the key backup.c gives it. */
+static void
+rt_stat(struct rs *rs, const char *what, const struct arc_ns *ns, int64_t v)
+{
+	char *key;
+	if (asprintf(&key, "%s.%s.%s", what, ns->db, ns->coll) >= 0) {
+		mongo_host->stat(rs->mi->ctx, key, v);
+		free(key);
+	}
+}
+
+/* One restored namespace against the archive: there, as many documents,
+ * the same indexes.  *nidx: how many indexes the server lists. */
+static int
+rt_compare_one(struct rs *rs, size_t k, int64_t *count, int64_t *nidx)
+{
+	struct rs_ns *st = &rs->st[k];
+	struct arc_ns *ns = &rs->pre.ns[k];
+	bson_t *meta = NULL;
+	char *label = NULL;
+	int exists, rc;
+
+	*nidx = 0;
+	if ((rc = rs_target_state(rs, st, &exists, count)) < 0)
+		return rc;
+	if (!exists) {
+		mongo_err(rs->mi, "test restore: %s.%s is missing from %s after the restore",
+		          ns->db, ns->coll, st->tdb);
+		return CAIRN_E_IO;
+	}
+	if (*count < 0)
+		return 0; /* a view */
+	if (*count != ns->docs) {
+		mongo_err(rs->mi,
+		          "test restore: %s.%s holds %lld documents in the archive "
+		          "but %lld after restoring it",
+		          ns->db, ns->coll, (long long)ns->docs, (long long)*count);
+		return CAIRN_E_IO;
+	}
+	if ((rc = rs_metadata(rs, ns, &meta)) < 0)
+		return rc;
+	if (asprintf(&label, "%s.%s", ns->db, ns->coll) < 0)
+		rc = rs_nomem(rs);
+	else
+		rc = idx_compare(rs->mi, rs->client, st->tdb, st->tcoll, label, meta, nidx);
+	free(label);
+	bson_destroy(meta);
+	return rc;
+}
+
 /* The test restore's check: every restored collection holds what the
- * archive holds, every view is there. */
+ * archive holds, with its indexes as the archive's metadata has them,
+ * every view is there.  One line per collection at info level (a
+ * terminal or -v shows them, cron's mail does not), and the statistics
+ * backup.c records, so that the core can hold them against the
+ * manifest's. */
 static int
 rt_compare(struct rs *rs)
 {
+	int64_t verified = 0, views = 0, docs = 0, bytes = 0;
+	int all = 1;
 	for (size_t k = 0; k < rs->pre.nns; k++) {
-		struct rs_ns *st = &rs->st[k];
 		struct arc_ns *ns = &rs->pre.ns[k];
-		int exists;
-		int64_t count;
+		int64_t count, nidx;
 		int rc;
-		if (!st->selected)
+		if (!rs->st[k].selected) {
+			all = 0;
 			continue;
-		if ((rc = rs_target_state(rs, st, &exists, &count)) < 0)
+		}
+		if ((rc = rt_compare_one(rs, k, &count, &nidx)) < 0)
 			return rc;
-		if (!exists) {
-			mongo_err(rs->mi,
-			          "test restore: %s.%s is missing from %s after the restore",
-			          ns->db, ns->coll, st->tdb);
-			return CAIRN_E_IO;
+		if (count < 0) {
+			views++;
+			mongo_log(rs->mi, CAIRN_LOG_INFO, "%s.%s: a view, as in the backup", ns->db,
+			          ns->coll);
+			continue;
 		}
-		if (count >= 0 && count != ns->docs) {
-			mongo_err(rs->mi,
-			          "test restore: %s.%s holds %lld documents in the archive "
-			          "but %lld after restoring it",
-			          ns->db, ns->coll, (long long)ns->docs, (long long)count);
-			return CAIRN_E_IO;
-		}
+		verified++;
+		docs += count;
+		bytes += ns->bytes;
+		rt_stat(rs, "documents", ns, count);
+		rt_stat(rs, "bytes", ns, ns->bytes);
+		mongo_log(rs->mi, CAIRN_LOG_INFO,
+		          "%s.%s: %lld documents, %lld indexes, as in the backup", ns->db, ns->coll,
+		          (long long)count, (long long)nidx);
 	}
+	if (all) {
+		/* the totals are the backup's only when nothing was left out */
+		mongo_host->stat(rs->mi->ctx, "collections", verified);
+		mongo_host->stat(rs->mi->ctx, "views", views);
+		mongo_host->stat(rs->mi->ctx, "documents", docs);
+		mongo_host->stat(rs->mi->ctx, "bytes", bytes);
+	}
+	mongo_log(rs->mi, CAIRN_LOG_INFO, "collectionsVerified: %lld", (long long)verified);
 	return 0;
 }
 
