@@ -25,7 +25,9 @@
  * and dropDups (build-time hints newer servers drop).  unique, sparse and
  * hidden set to false are the same as absent; numbers compare by value
  * (1 and 1.0 are one key direction); a collation compares with ICU's
- * defaults filled in and without its version.
+ * defaults filled in and without its version.  A collection's options and
+ * a view's definition compare the same way, for the fields a restore sets
+ * (not size, which the server rounds up).
  *
  * SPDX-License-Identifier: MIT
  */
@@ -296,6 +298,63 @@ idx_spec_diff(const bson_t *want, const bson_t *got, char **why)
 	bson_free(a);
 	bson_free(b);
 	return rc;
+}
+
+/* Collection and view options compared, and their defaults (a field
+ * holding its default is the same as absent). */
+static const struct {
+	const char *k, *dflt;
+} idx_coll_opts[] = {
+        {"viewOn", NULL},
+        {"pipeline", NULL},
+        {"collation", NULL},
+        {"validator", NULL},
+        {"validationLevel", "strict"},
+        {"validationAction", "error"},
+        {"capped", NULL},
+        {"max", NULL},
+};
+
+/* Does this collection option count? */
+static int
+idx_opt_counts(const bson_iter_t *it, const char *dflt)
+{
+	if (!strcmp(bson_iter_key(it), "collation"))
+		return !idx_simple_collation(it);
+	if (BSON_ITER_HOLDS_BOOL(it) && !bson_iter_bool(it))
+		return 0;
+	if (dflt && BSON_ITER_HOLDS_UTF8(it) && !strcmp(bson_iter_utf8(it, NULL), dflt))
+		return 0;
+	return 1;
+}
+
+int
+idx_options_diff(const bson_t *want, const bson_t *got, char **why)
+{
+	*why = NULL;
+	for (size_t k = 0; k < sizeof(idx_coll_opts) / sizeof(idx_coll_opts[0]); k++) {
+		const char *key = idx_coll_opts[k].k;
+		bson_iter_t w, g;
+		int hw = bson_iter_init_find(&w, want, key) &&
+		         idx_opt_counts(&w, idx_coll_opts[k].dflt);
+		int hg = bson_iter_init_find(&g, got, key) &&
+		         idx_opt_counts(&g, idx_coll_opts[k].dflt);
+		char *a, *b;
+		int rc;
+		if (!hw && !hg)
+			continue;
+		if (hw && hg &&
+		    (!strcmp(key, "collation") ? idx_collation_eq(&w, &g) : idx_value_eq(&w, &g)))
+			continue;
+		a = hw ? idx_show(&w) : NULL;
+		b = hg ? idx_show(&g) : NULL;
+		rc = asprintf(why, "its option %s differs: the backup has %s, the restored one %s",
+		              key, a ? a : "none", b ? b : "none");
+		bson_free(a);
+		bson_free(b);
+		return rc < 0 ? -1 : 1;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------- against the server */

@@ -97,6 +97,10 @@ int idx_restore_spec(const bson_t *archived, bson_t *spec);
 /* 0 when the restored spec got equals the archive's want as a restore
  * makes it, 1 with *why (malloc'd) saying what differs, -1: no memory. */
 int idx_spec_diff(const bson_t *want, const bson_t *got, char **why);
+/* The same for a collection's or view's options (listCollections):
+ * viewOn, pipeline, collation, validator and its level and action,
+ * capped and max (not size, which the server rounds). */
+int idx_options_diff(const bson_t *want, const bson_t *got, char **why);
 /* Compare tdb.tcoll's indexes with those of the archive's metadata
  * (label names the collection in messages); *nindexes: how many the
  * server lists.  A difference is CAIRN_E_CORRUPT, with the error set. */

@@ -12,7 +12,9 @@
  * and pipeline); its documents go in unordered bulk inserts that stay
  * within the server's limits; at its EOF block its indexes are built and
  * the count of documents the server took is checked against the archive's.
- * Every write error names the namespace and fails the restore.
+ * Every write error names the namespace and fails the restore.  The test
+ * restore then holds each collection's count, options and indexes against
+ * the archive's (indexes.c).
  *
  * SPDX-License-Identifier: MIT
  */
@@ -110,12 +112,13 @@ rs_fail_cmd(struct rs *rs, struct rs_ns *st, const char *what, const bson_error_
 	return mongo_code(err);
 }
 
-/* Does tdb.tcoll exist, and how many documents does it hold (-1: a view)? */
+/* Does tdb.tcoll exist, and how many documents does it hold (-1: a view)?
+ * options, when not NULL, gets a copy of its listCollections options. */
 static int
-rs_target_state(struct rs *rs, struct rs_ns *st, int *exists, int64_t *count)
+rs_target_state(struct rs *rs, struct rs_ns *st, int *exists, int64_t *count, bson_t *options)
 {
 	mongoc_database_t *db = mongoc_client_get_database(rs->client, st->tdb);
-	bson_t opts = BSON_INITIALIZER, filter;
+	bson_t opts = BSON_INITIALIZER, filter, sub;
 	mongoc_cursor_t *cur;
 	const bson_t *info;
 	bson_error_t err;
@@ -135,6 +138,8 @@ rs_target_state(struct rs *rs, struct rs_ns *st, int *exists, int64_t *count)
 		*exists = 1;
 		if (bson_iter_init_find(&it, info, "type") && BSON_ITER_HOLDS_UTF8(&it))
 			view = !strcmp(bson_iter_utf8(&it, NULL), "view");
+		if (options && rs_sub(info, "options", 0, &sub))
+			bson_copy_to_excluding_noinit(&sub, options, "", NULL);
 	}
 	if (mongoc_cursor_error(cur, &err))
 		rc = rs_fail_cmd(rs, st, "listCollections for", &err);
@@ -521,7 +526,7 @@ rs_check_targets(struct rs *rs)
 		int rc;
 		if (!st->selected)
 			continue;
-		if ((rc = rs_target_state(rs, st, &st->exists, &count)) < 0)
+		if ((rc = rs_target_state(rs, st, &st->exists, &count, NULL)) < 0)
 			return rc;
 		if (!st->exists || count == 0 || rs->force || rs->mi->drop)
 			continue;
@@ -688,35 +693,43 @@ rt_compare_one(struct rs *rs, size_t k, int64_t *count, int64_t *nidx)
 {
 	struct rs_ns *st = &rs->st[k];
 	struct arc_ns *ns = &rs->pre.ns[k];
-	bson_t *meta = NULL;
-	char *label = NULL;
+	bson_t *meta = NULL, got = BSON_INITIALIZER, want;
+	char *label = NULL, *why = NULL;
 	int exists, rc;
 
 	*nidx = 0;
-	if ((rc = rs_target_state(rs, st, &exists, count)) < 0)
-		return rc;
-	if (!exists) {
+	rc = rs_target_state(rs, st, &exists, count, &got);
+	if (rc == 0 && !exists) {
 		mongo_err(rs->mi, "test restore: %s.%s is missing from %s after the restore",
 		          ns->db, ns->coll, st->tdb);
-		return CAIRN_E_IO;
+		rc = CAIRN_E_IO;
 	}
-	if (*count < 0)
-		return 0; /* a view */
-	if (*count != ns->docs) {
+	if (rc == 0 && (rc = rs_metadata(rs, ns, &meta)) == 0) {
+		if (!rs_sub(meta, "options", 0, &want))
+			bson_init(&want);
+		if ((rc = idx_options_diff(&want, &got, &why)) > 0)
+			mongo_err(rs->mi, "test restore: %s.%s: %s", ns->db, ns->coll, why);
+		rc = rc > 0 ? CAIRN_E_CORRUPT : rc < 0 ? rs_nomem(rs) : 0;
+		free(why);
+	}
+	bson_destroy(&got);
+	if (rc == 0 && *count >= 0 && *count != ns->docs) {
 		mongo_err(rs->mi,
 		          "test restore: %s.%s holds %lld documents in the archive "
 		          "but %lld after restoring it",
 		          ns->db, ns->coll, (long long)ns->docs, (long long)*count);
-		return CAIRN_E_IO;
+		rc = CAIRN_E_IO;
 	}
-	if ((rc = rs_metadata(rs, ns, &meta)) < 0)
-		return rc;
-	if (asprintf(&label, "%s.%s", ns->db, ns->coll) < 0)
-		rc = rs_nomem(rs);
-	else
-		rc = idx_compare(rs->mi, rs->client, st->tdb, st->tcoll, label, meta, nidx);
+	/* a view: its definition is all there is to compare */
+	if (rc == 0 && *count >= 0) {
+		if (asprintf(&label, "%s.%s", ns->db, ns->coll) < 0)
+			rc = rs_nomem(rs);
+		else
+			rc = idx_compare(rs->mi, rs->client, st->tdb, st->tcoll, label, meta, nidx);
+	}
 	free(label);
-	bson_destroy(meta);
+	if (meta)
+		bson_destroy(meta);
 	return rc;
 }
 

@@ -13,7 +13,7 @@
 need_plugin mongo local
 . "$top_srcdir/tests/integration/mongo_lib.sh"
 need_mongo_fixture
-plan 29
+plan 33
 
 PY=/usr/bin/python3
 ARC="$PY $MONGO_ARCHIVE_PY"
@@ -59,6 +59,8 @@ J = JSONOptions(json_mode=JSONMode.CANONICAL)
 d = pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=10000).cairn_i
 for info in sorted(d.list_collections(), key=lambda i: i["name"]):
     print("collection", info["name"], json_util.dumps(info.get("options"), json_options=J))
+    if info.get("type") == "view":
+        continue
     for i in sorted(d[info["name"]].list_indexes(), key=lambda i: i["name"]):
         print("index", info["name"], json_util.dumps(i, json_options=J))
 ' "$URI"
@@ -108,6 +110,8 @@ d.command(SON([("createIndexes", "people"), ("indexes", [
     SON([("key", {"nm": 1}), ("name", "nm_simple"), ("collation", {"locale": "simple"})]),
 ])]))
 d.people.insert_many([{"_id": 1, "nm": "ann"}, {"_id": 2, "nm": "Ann"}])
+d.command(SON([("create", "bobs"), ("viewOn", "users"),
+              ("pipeline", [{"$match": {"name": "bob"}}])]))
 d.opts.insert_many([{"_id": i, "a": i, "b": i, "t": i, "title": "x", "c": i, "d": -i, "f": "é"}
                     for i in range(10)])
 EOF
@@ -157,6 +161,7 @@ check_exit "verify --restore-test -v" 0 tcairn -v verify m --restore-test
 err_has "cairn_i.users: 2 documents, 4 indexes, as in the backup"
 err_has "cairn_i.opts: 10 documents, 12 indexes, as in the backup"
 err_has "cairn_i.people: 2 documents, 2 indexes, as in the backup"
+err_has "cairn_i.bobs: a view, as in the backup"
 err_has "collectionsVerified: 3"
 check_exit "verify --restore-test, not on a terminal" 0 tcairn verify m --restore-test
 check "  is quiet when all is well" bash -c "! grep -q 'as in the backup\|collectionsVerified' '$T/err'"
@@ -179,6 +184,13 @@ check_exit "one that lets a simple index inherit the collection's collation fail
 	tcairn verify m --restore-test
 out_has "test restore: cairn_i.people: index nm_simple: the backup has the simple collation, the restored index { \"collation\" : { \"locale\" : \"en\""
 failpoint '"mode": "off"' || exit 99
+mongo_cmd "$URI" admin '{"configureFailPoint": "createIgnoreOption", "mode": "alwaysOn", "data": {"option": "pipeline"}}' >/dev/null || exit 99
+write_mongo_ini "include = cairn_i.bobs"
+check_exit "backup of the view cairn_i.bobs" 0 tcairn backup m
+check_exit "a server that loses a view's pipeline fails the test restore" 6 \
+	tcairn verify m --restore-test
+out_has "test restore: cairn_i.bobs: its option pipeline differs: the backup has { \"pipeline\" : [ { \"\$match\" : { \"name\" : \"bob\" } } ] }, the restored one { \"pipeline\" : [  ] }"
+mongo_cmd "$URI" admin '{"configureFailPoint": "createIgnoreOption", "mode": "off"}' >/dev/null || exit 99
 mongo_cmd "$URI" admin '{"listDatabases": 1, "nameOnly": true}' >dbs
 check "the failed test restores left no database behind" bash -c "! grep -q cairn_rt_ dbs && grep -q cairn_i dbs"
 check_exit "and with the server well again, it passes" 0 tcairn verify m --restore-test

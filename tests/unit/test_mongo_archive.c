@@ -864,6 +864,50 @@ test_index_diff(void **state)
 	}
 }
 
+/* The test restore's comparison of a collection's or view's options. */
+static void
+test_options_diff(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *want, *got, *why; /* why NULL: equal */
+	} cases[] = {
+	        {"{}", "{}", NULL},
+	        /* the server rounds size and fills in the validator's defaults */
+	        {"{\"capped\": true, \"size\": 1000, \"validator\": {\"a\": {\"$exists\": true}}}",
+	         "{\"capped\": true, \"size\": 1024, \"validator\": {\"a\": {\"$exists\": true}}, "
+	         "\"validationLevel\": \"strict\", \"validationAction\": \"error\"}",
+	         NULL},
+	        {"{\"collation\": {\"locale\": \"fr\", \"strength\": 2}}",
+	         "{\"collation\": {\"locale\": \"fr\", \"strength\": 2, \"version\": \"57.1\"}}",
+	         NULL},
+	        {"{\"collation\": {\"locale\": \"fr\", \"strength\": 2}}", "{}",
+	         "its option collation differs: the backup has { \"collation\" : { \"locale\" : "
+	         "\"fr\", \"strength\" : 2 } }, the restored one none"},
+	        {"{\"viewOn\": \"a\", \"pipeline\": [{\"$match\": {\"x\": 1}}]}",
+	         "{\"viewOn\": \"a\", \"pipeline\": [{\"$match\": {\"x\": 2}}]}",
+	         "its option pipeline differs"},
+	        {"{\"capped\": true, \"size\": 4096, \"max\": 10}",
+	         "{\"capped\": true, \"size\": 4096}", "its option max differs"},
+	        {"{\"validator\": {\"a\": 1}, \"validationAction\": \"warn\"}",
+	         "{\"validator\": {\"a\": 1}, \"validationAction\": \"error\"}",
+	         "its option validationAction differs"},
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		bson_t *want = json(cases[k].want), *got = json(cases[k].got);
+		char *why = NULL;
+		int d = idx_options_diff(want, got, &why);
+		if (!cases[k].why && d != 0)
+			fail_msg("case %zu: expected equal, got: %s", k, why ? why : "?");
+		if (cases[k].why && (d != 1 || !why || !strstr(why, cases[k].why)))
+			fail_msg("case %zu: expected \"%s\", got %d: %s", k, cases[k].why, d,
+			         why ? why : "(none)");
+		free(why);
+		bson_destroy(want);
+		bson_destroy(got);
+	}
+}
+
 int
 main(void)
 {
@@ -883,6 +927,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_plan, setup, teardown),
 	        cmocka_unit_test(test_index_spec),
 	        cmocka_unit_test(test_index_diff),
+	        cmocka_unit_test(test_options_diff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
