@@ -54,6 +54,7 @@ struct rs {
 	struct arc_ns *bulk_ns;
 	size_t bulk_docs, bulk_bytes, max_docs, max_bytes;
 	int64_t docs, collections;
+	int64_t verified, views; /* the test restore's */
 };
 
 static struct rs_ns *
@@ -715,8 +716,8 @@ rt_compare_one(struct rs *rs, size_t k, int64_t *count, int64_t *nidx)
 	bson_destroy(&got);
 	if (rc == 0 && *count >= 0 && *count != ns->docs) {
 		mongo_err(rs->mi,
-		          "test restore: %s.%s holds %lld documents in the archive "
-		          "but %lld after restoring it",
+		          "test restore: %s.%s holds %lld documents in the archive but %lld after "
+		          "restoring it",
 		          ns->db, ns->coll, (long long)ns->docs, (long long)*count);
 		rc = CAIRN_E_IO;
 	}
@@ -777,6 +778,8 @@ rt_compare(struct rs *rs)
 		mongo_host->stat(rs->mi->ctx, "bytes", bytes);
 	}
 	mongo_log(rs->mi, CAIRN_LOG_INFO, "collectionsVerified: %lld", (long long)verified);
+	rs->verified = verified;
+	rs->views = views;
 	return 0;
 }
 
@@ -831,9 +834,11 @@ mongo_restore_test(void *instance, struct cairn_in *in)
 	rt_drop(&rs);
 	if (rc == 0)
 		mongo_log(mi, CAIRN_LOG_INFO,
-		          "test restore: %lld collections, %lld documents "
-		          "restored into %s_* on %s, counts equal; dropped again",
-		          (long long)rs.collections, (long long)rs.docs, rs.rt, mi->server);
+		          "test restore: %lld collections and %lld views, %lld documents restored "
+		          "into %s_* on %s, counts, options and indexes as in the backup; dropped "
+		          "again",
+		          (long long)rs.verified, (long long)rs.views, (long long)rs.docs, rs.rt,
+		          mi->server);
 	rs_free(&rs);
 	return rc;
 }
