@@ -90,6 +90,23 @@ const char *mongo_bad_coll_name(const char *name);
 /* backup.c */
 int mongo_backup(void *instance, struct cairn_out *out);
 
+/* indexes.c */
+/* Append the createIndexes spec for the archive's index spec to spec:
+ * without ns and v, with the simple collation when it names none. */
+int idx_restore_spec(const bson_t *archived, bson_t *spec);
+/* 0 when the restored spec got equals the archive's want as a restore
+ * makes it, 1 with *why (malloc'd) saying what differs, -1: no memory. */
+int idx_spec_diff(const bson_t *want, const bson_t *got, char **why);
+/* The same for a collection's or view's options (listCollections):
+ * viewOn, pipeline, collation, validator and its level and action,
+ * capped and max (not size, which the server rounds). */
+int idx_options_diff(const bson_t *want, const bson_t *got, char **why);
+/* Compare tdb.tcoll's indexes with those of the archive's metadata
+ * (label names the collection in messages); *nindexes: how many the
+ * server lists.  A difference is CAIRN_E_CORRUPT, with the error set. */
+int idx_compare(struct mongo_inst *mi, mongoc_client_t *client, const char *tdb, const char *tcoll,
+                const char *label, const bson_t *meta, int64_t *nindexes);
+
 /* restore.c */
 int mongo_restore(void *instance, struct cairn_in *in, unsigned flags);
 int mongo_verify(void *instance, struct cairn_in *in);

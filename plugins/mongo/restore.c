@@ -12,7 +12,9 @@
  * and pipeline); its documents go in unordered bulk inserts that stay
  * within the server's limits; at its EOF block its indexes are built and
  * the count of documents the server took is checked against the archive's.
- * Every write error names the namespace and fails the restore.
+ * Every write error names the namespace and fails the restore.  The test
+ * restore then holds each collection's count, options and indexes against
+ * the archive's (indexes.c).
  *
  * SPDX-License-Identifier: MIT
  */
@@ -52,6 +54,7 @@ struct rs {
 	struct arc_ns *bulk_ns;
 	size_t bulk_docs, bulk_bytes, max_docs, max_bytes;
 	int64_t docs, collections;
+	int64_t verified, views; /* the test restore's */
 };
 
 static struct rs_ns *
@@ -110,12 +113,13 @@ rs_fail_cmd(struct rs *rs, struct rs_ns *st, const char *what, const bson_error_
 	return mongo_code(err);
 }
 
-/* Does tdb.tcoll exist, and how many documents does it hold (-1: a view)? */
+/* Does tdb.tcoll exist, and how many documents does it hold (-1: a view)?
+ * options, when not NULL, gets a copy of its listCollections options. */
 static int
-rs_target_state(struct rs *rs, struct rs_ns *st, int *exists, int64_t *count)
+rs_target_state(struct rs *rs, struct rs_ns *st, int *exists, int64_t *count, bson_t *options)
 {
 	mongoc_database_t *db = mongoc_client_get_database(rs->client, st->tdb);
-	bson_t opts = BSON_INITIALIZER, filter;
+	bson_t opts = BSON_INITIALIZER, filter, sub;
 	mongoc_cursor_t *cur;
 	const bson_t *info;
 	bson_error_t err;
@@ -135,6 +139,8 @@ rs_target_state(struct rs *rs, struct rs_ns *st, int *exists, int64_t *count)
 		*exists = 1;
 		if (bson_iter_init_find(&it, info, "type") && BSON_ITER_HOLDS_UTF8(&it))
 			view = !strcmp(bson_iter_utf8(&it, NULL), "view");
+		if (options && rs_sub(info, "options", 0, &sub))
+			bson_copy_to_excluding_noinit(&sub, options, "", NULL);
 	}
 	if (mongoc_cursor_error(cur, &err))
 		rc = rs_fail_cmd(rs, st, "listCollections for", &err);
@@ -229,7 +235,9 @@ rs_indexes(struct rs *rs, struct arc_ns *ns)
 	if (rs_sub(meta, "indexes", 1, &list) && bson_iter_init(&it, &list)) {
 		while (bson_iter_next(&it)) {
 			bson_iter_t f, name;
-			bson_t spec;
+			bson_t spec, archived;
+			uint32_t len;
+			const uint8_t *data;
 			char key[16];
 			const char *k;
 			if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &f))
@@ -241,20 +249,17 @@ rs_indexes(struct rs *rs, struct arc_ns *ns)
 				continue;
 			bson_uint32_to_string(n++, &k, key, sizeof(key));
 			bson_append_document_begin(&arr, k, -1, &spec);
-			while (bson_iter_next(&f)) {
-				const char *fk = bson_iter_key(&f);
-				/* the namespace is the target's, the version the
-				 * server's default (mongorestore drops both) */
-				if (!strcmp(fk, "ns") || !strcmp(fk, "v"))
-					continue;
-				bson_append_iter(&spec, fk, -1, &f);
-			}
+			bson_iter_document(&it, &len, &data);
+			if (bson_init_static(&archived, data, len) && rc == 0)
+				rc = idx_restore_spec(&archived, &spec);
 			bson_append_document_end(&arr, &spec);
 		}
 	}
 	bson_append_array_end(&cmd, &arr);
 	bson_destroy(meta);
-	if (n > 0)
+	if (rc < 0)
+		rs_nomem(rs);
+	else if (n > 0)
 		rc = rs_command(rs, st, "creating the indexes of", &cmd);
 	bson_destroy(&cmd);
 	return rc;
@@ -522,7 +527,7 @@ rs_check_targets(struct rs *rs)
 		int rc;
 		if (!st->selected)
 			continue;
-		if ((rc = rs_target_state(rs, st, &st->exists, &count)) < 0)
+		if ((rc = rs_target_state(rs, st, &st->exists, &count, NULL)) < 0)
 			return rc;
 		if (!st->exists || count == 0 || rs->force || rs->mi->drop)
 			continue;
@@ -671,35 +676,110 @@ mongo_verify(void *instance, struct cairn_in *in)
 	return rc;
 }
 
+/* Record a per-collection statistic under the key backup.c gives it. */
+static void
+rt_stat(struct rs *rs, const char *what, const struct arc_ns *ns, int64_t v)
+{
+	char *key;
+	if (asprintf(&key, "%s.%s.%s", what, ns->db, ns->coll) >= 0) {
+		mongo_host->stat(rs->mi->ctx, key, v);
+		free(key);
+	}
+}
+
+/* One restored namespace against the archive: there, as many documents,
+ * the same indexes.  *nidx: how many indexes the server lists. */
+static int
+rt_compare_one(struct rs *rs, size_t k, int64_t *count, int64_t *nidx)
+{
+	struct rs_ns *st = &rs->st[k];
+	struct arc_ns *ns = &rs->pre.ns[k];
+	bson_t *meta = NULL, got = BSON_INITIALIZER, want;
+	char *label = NULL, *why = NULL;
+	int exists, rc;
+
+	*nidx = 0;
+	rc = rs_target_state(rs, st, &exists, count, &got);
+	if (rc == 0 && !exists) {
+		mongo_err(rs->mi, "test restore: %s.%s is missing from %s after the restore",
+		          ns->db, ns->coll, st->tdb);
+		rc = CAIRN_E_IO;
+	}
+	if (rc == 0 && (rc = rs_metadata(rs, ns, &meta)) == 0) {
+		if (!rs_sub(meta, "options", 0, &want))
+			bson_init(&want);
+		if ((rc = idx_options_diff(&want, &got, &why)) > 0)
+			mongo_err(rs->mi, "test restore: %s.%s: %s", ns->db, ns->coll, why);
+		rc = rc > 0 ? CAIRN_E_CORRUPT : rc < 0 ? rs_nomem(rs) : 0;
+		free(why);
+	}
+	bson_destroy(&got);
+	if (rc == 0 && *count >= 0 && *count != ns->docs) {
+		mongo_err(rs->mi,
+		          "test restore: %s.%s holds %lld documents in the archive but %lld after "
+		          "restoring it",
+		          ns->db, ns->coll, (long long)ns->docs, (long long)*count);
+		rc = CAIRN_E_IO;
+	}
+	/* a view: its definition is all there is to compare */
+	if (rc == 0 && *count >= 0) {
+		if (asprintf(&label, "%s.%s", ns->db, ns->coll) < 0)
+			rc = rs_nomem(rs);
+		else
+			rc = idx_compare(rs->mi, rs->client, st->tdb, st->tcoll, label, meta, nidx);
+	}
+	free(label);
+	if (meta)
+		bson_destroy(meta);
+	return rc;
+}
+
 /* The test restore's check: every restored collection holds what the
- * archive holds, every view is there. */
+ * archive holds, with its indexes as the archive's metadata has them,
+ * every view is there.  One line per collection at info level (a
+ * terminal or -v shows them, cron's mail does not), and the statistics
+ * backup.c records, so that the core can hold them against the
+ * manifest's. */
 static int
 rt_compare(struct rs *rs)
 {
+	int64_t verified = 0, views = 0, docs = 0, bytes = 0;
+	int all = 1;
 	for (size_t k = 0; k < rs->pre.nns; k++) {
-		struct rs_ns *st = &rs->st[k];
 		struct arc_ns *ns = &rs->pre.ns[k];
-		int exists;
-		int64_t count;
+		int64_t count, nidx;
 		int rc;
-		if (!st->selected)
+		if (!rs->st[k].selected) {
+			all = 0;
 			continue;
-		if ((rc = rs_target_state(rs, st, &exists, &count)) < 0)
+		}
+		if ((rc = rt_compare_one(rs, k, &count, &nidx)) < 0)
 			return rc;
-		if (!exists) {
-			mongo_err(rs->mi,
-			          "test restore: %s.%s is missing from %s after the restore",
-			          ns->db, ns->coll, st->tdb);
-			return CAIRN_E_IO;
+		if (count < 0) {
+			views++;
+			mongo_log(rs->mi, CAIRN_LOG_INFO, "%s.%s: a view, as in the backup", ns->db,
+			          ns->coll);
+			continue;
 		}
-		if (count >= 0 && count != ns->docs) {
-			mongo_err(rs->mi,
-			          "test restore: %s.%s holds %lld documents in the archive "
-			          "but %lld after restoring it",
-			          ns->db, ns->coll, (long long)ns->docs, (long long)count);
-			return CAIRN_E_IO;
-		}
+		verified++;
+		docs += count;
+		bytes += ns->bytes;
+		rt_stat(rs, "documents", ns, count);
+		rt_stat(rs, "bytes", ns, ns->bytes);
+		mongo_log(rs->mi, CAIRN_LOG_INFO,
+		          "%s.%s: %lld documents, %lld indexes, as in the backup", ns->db, ns->coll,
+		          (long long)count, (long long)nidx);
 	}
+	if (all) {
+		/* the totals are the backup's only when nothing was left out */
+		mongo_host->stat(rs->mi->ctx, "collections", verified);
+		mongo_host->stat(rs->mi->ctx, "views", views);
+		mongo_host->stat(rs->mi->ctx, "documents", docs);
+		mongo_host->stat(rs->mi->ctx, "bytes", bytes);
+	}
+	mongo_log(rs->mi, CAIRN_LOG_INFO, "collectionsVerified: %lld", (long long)verified);
+	rs->verified = verified;
+	rs->views = views;
 	return 0;
 }
 
@@ -754,9 +834,11 @@ mongo_restore_test(void *instance, struct cairn_in *in)
 	rt_drop(&rs);
 	if (rc == 0)
 		mongo_log(mi, CAIRN_LOG_INFO,
-		          "test restore: %lld collections, %lld documents "
-		          "restored into %s_* on %s, counts equal; dropped again",
-		          (long long)rs.collections, (long long)rs.docs, rs.rt, mi->server);
+		          "test restore: %lld collections and %lld views, %lld documents restored "
+		          "into %s_* on %s, counts, options and indexes as in the backup; dropped "
+		          "again",
+		          (long long)rs.verified, (long long)rs.views, (long long)rs.docs, rs.rt,
+		          mi->server);
 	rs_free(&rs);
 	return rc;
 }

@@ -5,12 +5,13 @@
 # indexes, a capped collection, a validator with a collation, a view.
 # Backup, drop, restore: the same documents byte for byte in the same
 # order, the same options and indexes.  Then the refusals, drop = yes, a
-# renamed restore, a one-collection restore and verify --restore-test.
+# renamed restore, a one-collection restore and verify --restore-test (each
+# collection's line at -v).
 . "$top_srcdir/tests/integration/lib.sh"
 need_plugin mongo local
 . "$top_srcdir/tests/integration/mongo_lib.sh"
 need_mongo_fixture
-plan 30
+plan 34
 
 PY=/usr/bin/python3
 LOAD="$PY $MONGO_LOAD_PY"
@@ -102,8 +103,12 @@ check_exit "include that matches nothing fails" 1 tcairn restore m --set include
 err_has "no collection of the archive is selected"
 
 # --------------------------------------------------------- restore test
-check_exit "verify --restore-test" 0 tcairn verify m --restore-test
+check_exit "verify --restore-test" 0 tcairn -v verify m --restore-test
 out_has "restore-tested"
+err_has "cairn_a.people: 15000 documents, 6 indexes, as in the backup"
+err_has "cairn_b.orders: 12000 documents, 2 indexes, as in the backup"
+err_has "cairn_a.adults: a view, as in the backup"
+err_has "collectionsVerified: "
 mongo_cmd "$AUTH" admin '{"listDatabases": 1, "nameOnly": true}' >"$T/dbs"
 check "the test restore's databases are gone" bash -c "! grep -q cairn_rt_ '$T/dbs'"
 check "the real databases are still there" grep -q '"cairn_r"' "$T/dbs"

@@ -11,6 +11,7 @@
 #include "../../plugins/mongo/archive.c"
 #include "../../plugins/mongo/backup.c"
 #include "../../plugins/mongo/restore.c"
+#include "../../plugins/mongo/indexes.c"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -741,6 +742,172 @@ test_plan(void **state)
 	mongo_destroy(mi);
 }
 
+static bson_t *
+json(const char *js)
+{
+	bson_error_t err;
+	bson_t *b = bson_new_from_json((const uint8_t *)js, -1, &err);
+	if (!b)
+		fail_msg("bad JSON in the test: %s: %s", js, err.message);
+	return b;
+}
+
+/* The createIndexes spec a restore sends: ns and v gone, every other
+ * option as archived, and the simple collation made explicit where the
+ * archive (mongod's listIndexes, mongodump) shows none, so the index
+ * does not inherit the collection's default collation (issue 15). */
+static void
+test_index_spec(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *archived, *sent;
+	} cases[] = {
+	        {"{\"v\": 2, \"key\": {\"name\": 1}, \"name\": \"name_1\", \"unique\": true, "
+	         "\"ns\": \"a.b\"}",
+	         "{\"key\": {\"name\": 1}, \"name\": \"name_1\", \"unique\": true, "
+	         "\"collation\": {\"locale\": \"simple\"}}"},
+	        {"{\"v\": 2, \"key\": {\"f\": 1}, \"name\": \"f\", \"collation\": {\"locale\": "
+	         "\"fr\", \"strength\": 1}}",
+	         "{\"key\": {\"f\": 1}, \"name\": \"f\", \"collation\": {\"locale\": \"fr\", "
+	         "\"strength\": 1}}"},
+	        {"{\"key\": {\"t\": 1}, \"name\": \"t\", \"expireAfterSeconds\": 60, \"hidden\": "
+	         "true, \"sparse\": true, \"partialFilterExpression\": {\"t\": {\"$gt\": 1}}}",
+	         "{\"key\": {\"t\": 1}, \"name\": \"t\", \"expireAfterSeconds\": 60, \"hidden\": "
+	         "true, \"sparse\": true, \"partialFilterExpression\": {\"t\": {\"$gt\": 1}}, "
+	         "\"collation\": {\"locale\": \"simple\"}}"},
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		bson_t *a = json(cases[k].archived), *want = json(cases[k].sent);
+		bson_t got = BSON_INITIALIZER;
+		assert_int_equal(idx_restore_spec(a, &got), 0);
+		if (!bson_equal(&got, want)) {
+			char *g = bson_as_relaxed_extended_json(&got, NULL);
+			fail_msg("case %zu: sent %s", k, g);
+		}
+		bson_destroy(&got);
+		bson_destroy(a);
+		bson_destroy(want);
+	}
+}
+
+/* The test restore's comparison of one index: what must be equal, what
+ * may differ (ns, v, background, false flags, numeric types, the
+ * collation's defaults and version, what the server fills in), and the
+ * words for what differs. */
+static void
+test_index_diff(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *want, *got, *why; /* why NULL: equal */
+	} cases[] = {
+	        {"{\"v\": 1, \"key\": {\"a\": 1.0}, \"name\": \"a\", \"ns\": \"x.y\", "
+	         "\"background\": true, \"sparse\": false}",
+	         "{\"v\": 2, \"key\": {\"a\": {\"$numberLong\": \"1\"}}, \"name\": \"a\"}", NULL},
+	        {"{\"key\": {\"a\": 1}, \"name\": \"a\", \"collation\": {\"locale\": \"en\", "
+	         "\"strength\": 2}}",
+	         "{\"key\": {\"a\": 1}, \"name\": \"a\", \"collation\": {\"locale\": \"en\", "
+	         "\"caseLevel\": false, \"caseFirst\": \"off\", \"strength\": 2, \"version\": "
+	         "\"57.1\"}}",
+	         NULL},
+	        {"{\"key\": {\"_fts\": \"text\", \"_ftsx\": 1}, \"name\": \"t\", \"weights\": "
+	         "{\"b\": 1}}",
+	         "{\"key\": {\"_fts\": \"text\", \"_ftsx\": 1}, \"name\": \"t\", \"weights\": "
+	         "{\"b\": 1}, \"default_language\": \"english\", \"textIndexVersion\": 3}",
+	         NULL},
+	        {"{\"key\": {\"a\": 1}, \"name\": \"a\", \"collation\": {\"locale\": \"simple\"}}",
+	         "{\"key\": {\"a\": 1}, \"name\": \"a\"}", NULL},
+	        /* the bug: a simple index come back with the collection's */
+	        {"{\"key\": {\"a\": 1}, \"name\": \"a\", \"unique\": true}",
+	         "{\"key\": {\"a\": 1}, \"name\": \"a\", \"unique\": true, \"collation\": "
+	         "{\"locale\": \"en\", \"strength\": 2}}",
+	         "the backup has the simple collation, the restored index { \"collation\" : { "
+	         "\"locale\" : \"en\", \"strength\" : 2 } }"},
+	        {"{\"key\": {\"a\": 1}, \"name\": \"a\", \"collation\": {\"locale\": \"en\", "
+	         "\"strength\": 2}}",
+	         "{\"key\": {\"a\": 1}, \"name\": \"a\", \"collation\": {\"locale\": \"en\"}}",
+	         "collation differs: the backup has { \"collation\" : { \"locale\" : \"en\", "
+	         "\"strength\" : 2 } }, the restored index { \"collation\" : { \"locale\" : \"en\" "
+	         "} }"},
+	        {"{\"key\": {\"a\": 1, \"b\": -1}, \"name\": \"ab\"}",
+	         "{\"key\": {\"b\": -1, \"a\": 1}, \"name\": \"ab\"}", "key differs"},
+	        {"{\"key\": {\"a\": 1}, \"name\": \"a\", \"unique\": true}",
+	         "{\"key\": {\"a\": 1}, \"name\": \"a\", \"unique\": false}",
+	         "unique is missing after the restore (the backup has { \"unique\" : true })"},
+	        {"{\"key\": {\"a\": 1}, \"name\": \"a\"}",
+	         "{\"key\": {\"a\": 1}, \"name\": \"a\", \"hidden\": true}",
+	         "the restored index has { \"hidden\" : true }, the backup does not"},
+	        {"{\"key\": {\"a\": 1}, \"name\": \"a\", \"partialFilterExpression\": {\"a\": "
+	         "{\"$gt\": 5}}}",
+	         "{\"key\": {\"a\": 1}, \"name\": \"a\", \"partialFilterExpression\": {\"a\": "
+	         "{\"$gte\": 5}}}",
+	         "partialFilterExpression differs"},
+	        {"{\"key\": {\"$**\": 1}, \"name\": \"w\", \"wildcardProjection\": {\"a\": 1}}",
+	         "{\"key\": {\"$**\": 1}, \"name\": \"w\"}", "wildcardProjection is missing"},
+	        {"{\"key\": {\"t\": 1}, \"name\": \"t\", \"expireAfterSeconds\": 60}",
+	         "{\"key\": {\"t\": 1}, \"name\": \"t\", \"expireAfterSeconds\": 61}",
+	         "expireAfterSeconds differs"},
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		bson_t *want = json(cases[k].want), *got = json(cases[k].got);
+		char *why = NULL;
+		int d = idx_spec_diff(want, got, &why);
+		if (!cases[k].why && d != 0)
+			fail_msg("case %zu: expected equal, got: %s", k, why ? why : "?");
+		if (cases[k].why && (d != 1 || !why || !strstr(why, cases[k].why)))
+			fail_msg("case %zu: expected \"%s\", got %d: %s", k, cases[k].why, d,
+			         why ? why : "(none)");
+		free(why);
+		bson_destroy(want);
+		bson_destroy(got);
+	}
+}
+
+/* The test restore's comparison of a collection's or view's options. */
+static void
+test_options_diff(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *want, *got, *why; /* why NULL: equal */
+	} cases[] = {
+	        {"{}", "{}", NULL},
+	        /* the server rounds size and fills in the validator's defaults */
+	        {"{\"capped\": true, \"size\": 1000, \"validator\": {\"a\": {\"$exists\": true}}}",
+	         "{\"capped\": true, \"size\": 1024, \"validator\": {\"a\": {\"$exists\": true}}, "
+	         "\"validationLevel\": \"strict\", \"validationAction\": \"error\"}",
+	         NULL},
+	        {"{\"collation\": {\"locale\": \"fr\", \"strength\": 2}}",
+	         "{\"collation\": {\"locale\": \"fr\", \"strength\": 2, \"version\": \"57.1\"}}",
+	         NULL},
+	        {"{\"collation\": {\"locale\": \"fr\", \"strength\": 2}}", "{}",
+	         "its option collation differs: the backup has { \"collation\" : { \"locale\" : "
+	         "\"fr\", \"strength\" : 2 } }, the restored one none"},
+	        {"{\"viewOn\": \"a\", \"pipeline\": [{\"$match\": {\"x\": 1}}]}",
+	         "{\"viewOn\": \"a\", \"pipeline\": [{\"$match\": {\"x\": 2}}]}",
+	         "its option pipeline differs"},
+	        {"{\"capped\": true, \"size\": 4096, \"max\": 10}",
+	         "{\"capped\": true, \"size\": 4096}", "its option max differs"},
+	        {"{\"validator\": {\"a\": 1}, \"validationAction\": \"warn\"}",
+	         "{\"validator\": {\"a\": 1}, \"validationAction\": \"error\"}",
+	         "its option validationAction differs"},
+	};
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		bson_t *want = json(cases[k].want), *got = json(cases[k].got);
+		char *why = NULL;
+		int d = idx_options_diff(want, got, &why);
+		if (!cases[k].why && d != 0)
+			fail_msg("case %zu: expected equal, got: %s", k, why ? why : "?");
+		if (cases[k].why && (d != 1 || !why || !strstr(why, cases[k].why)))
+			fail_msg("case %zu: expected \"%s\", got %d: %s", k, cases[k].why, d,
+			         why ? why : "(none)");
+		free(why);
+		bson_destroy(want);
+		bson_destroy(got);
+	}
+}
+
 int
 main(void)
 {
@@ -758,6 +925,9 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_squeeze, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_verify_op, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_plan, setup, teardown),
+	        cmocka_unit_test(test_index_spec),
+	        cmocka_unit_test(test_index_diff),
+	        cmocka_unit_test(test_options_diff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
