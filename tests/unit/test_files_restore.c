@@ -14,6 +14,7 @@
 #include "../../plugins/files/files.c"
 #include "../../plugins/files/backup.c"
 #include "../../plugins/files/restore.c"
+#include "../../plugins/files/restore_test.c"
 
 #include <ftw.h>
 #include <grp.h>
