@@ -138,10 +138,12 @@ int files_backup(void *instance, struct cairn_out *out);
 int files_restore(void *instance, struct cairn_in *in, unsigned flags);
 int files_verify(void *instance, struct cairn_in *in);
 /* Extract the whole tar from in into the empty directory root with the
- * restore's own code, counting entries in st; the directories keep the
- * modes they were made with (a restore sets theirs last).  0 means every
- * entry was written and in->read() returned 0. */
-int files_extract(struct files_inst *fi, struct cairn_in *in, int root, struct files_stats *st);
+ * restore's own code, counting entries in st; *had_root says whether the
+ * tar had an entry for the root itself.  The directories keep the modes
+ * they were made with (a restore sets theirs last).  0 means every entry
+ * was written and in->read() returned 0. */
+int files_extract(struct files_inst *fi, struct cairn_in *in, int root, struct files_stats *st,
+                  int *had_root);
 /* Remove name in at and everything below it without following symlinks;
  * with st, count what was removed as a backup counts (the root directory
  * included).  0, or -1 with errno. */

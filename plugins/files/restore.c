@@ -1935,7 +1935,8 @@ files_x_begin(struct files_x *x, struct files_inst *fi, struct files_stats *st, 
 }
 
 int
-files_extract(struct files_inst *fi, struct cairn_in *in, int root, struct files_stats *st)
+files_extract(struct files_inst *fi, struct cairn_in *in, int root, struct files_stats *st,
+              int *had_root)
 {
 	struct files_x x;
 	int rc;
@@ -1943,6 +1944,7 @@ files_extract(struct files_inst *fi, struct cairn_in *in, int root, struct files
 	x.fd = -1;
 	files_x_begin(&x, fi, st, root);
 	rc = files_read_all(fi, in, &x, st);
+	*had_root = x.root_entry != NULL;
 	files_x_free(&x);
 	return rc;
 }

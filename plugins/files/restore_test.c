@@ -80,13 +80,13 @@ files_restore_test(void *instance, struct cairn_in *in)
 	struct files_inst *fi = instance;
 	struct files_stats want = {0}, got = {0};
 	struct files_locale loc;
-	int sfd = -1, tfd = -1, rc;
+	int sfd = -1, tfd = -1, had_root = 0, rc;
 
 	rc = files_rt_open(fi, &sfd, &tfd);
 	if (rc < 0)
 		return rc;
 	files_locale_enter(&loc);
-	rc = files_extract(fi, in, tfd, &want);
+	rc = files_extract(fi, in, tfd, &want, &had_root);
 	close(tfd);
 	/* counted as it goes: nothing of the test is left behind, whatever
 	 * the outcome (the core removes the scratch directory too) */
@@ -95,6 +95,10 @@ files_restore_test(void *instance, struct cairn_in *in)
 		                      strerror(errno));
 		rc = CAIRN_E_IO;
 	}
+	/* the tree's root is there whether the tar has an entry for it
+	 * (cairn's do, counted as a directory) or not */
+	if (!had_root && got.dirs > 0)
+		got.dirs--;
 	if (rc == 0)
 		rc = files_rt_compare(fi, &want, &got);
 	if (rc == 0)
