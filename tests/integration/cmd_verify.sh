@@ -3,7 +3,7 @@
 # object, a broken manifest, a tar that decompresses but is not a tar (--deep).
 . "$(dirname "$0")/lib.sh"
 need_plugin files local
-plan 68
+plan 71
 
 mkdir -p "$T/data" "$T/store"
 for i in $(seq 50); do head -c 2000 /dev/urandom | base64 >"$T/data/f$i.txt"; done
@@ -137,8 +137,13 @@ check_exit "--all too: exit 1" 1 cairn verify m --all
 err_has "second"
 check_exit "--sink second alone: exit 1, not 7" 1 cairn verify m --sink second
 err_has "second"
+check "recorded for that sink, the first sink's verify stays good" \
+	jq -e '.jobs[0].sinks[0].lastVerify.ok == true and .jobs[0].sinks[1].lastVerify.ok == false' \
+	<(cairn status --json)
 rm "$T/sb"
 mv "$T/sb.real" "$T/sb"
+check_exit "back up, check names the failed verify of that sink" 2 cairn check
+out_has "m in second: the last verify"
 check_exit "no set with that id in a sink that answers: exit 7" 7 \
 	cairn verify m --id 20000101T000000Z
 err_has "no complete backup set"
