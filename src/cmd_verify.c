@@ -71,7 +71,7 @@ log_checked(const struct instance *src, const json_t *checked)
 		                               json_is_integer(v) ? json_integer_value(v) : 0));
 	}
 	line = strvec_join(&kv, ", ");
-	log_info("%s: as the manifest records: %s", src->ctx.label, line);
+	log_info("%s: what it counted matches the manifest: %s", src->ctx.label, line);
 	free(line);
 	strvec_free(&kv);
 }

@@ -3,7 +3,7 @@
 # object, a broken manifest, a tar that decompresses but is not a tar (--deep).
 . "$(dirname "$0")/lib.sh"
 need_plugin files local
-plan 71
+plan 73
 
 mkdir -p "$T/data" "$T/store"
 for i in $(seq 50); do head -c 2000 /dev/urandom | base64 >"$T/data/f$i.txt"; done
@@ -30,6 +30,8 @@ out_has "restore-tested)"
 check "and quiet: nothing on stderr when it is not a terminal" test ! -s "$T/err"
 check "the scratch directory is gone afterwards" \
 	test -z "$(ls -A "$T/state/scratch" 2>/dev/null)"
+check_exit "-v shows what the restore test compared" 0 cairn -v verify j --restore-test
+err_has "what it counted matches the manifest: files = 50, directories = 1"
 check_exit "verify --restore-test --json lists what it compared" 0 \
 	cairn verify j --restore-test --json
 check "checked: the files counted in the test restore, as the manifest has them" \
