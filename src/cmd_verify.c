@@ -20,13 +20,71 @@ enum verify_level {
 	VERIFY_RESTORE_TEST /* and each source restores it somewhere harmless */
 };
 
+/* verify --deep and --restore-test: the statistics the source recorded
+ * while it read the object (host->stat), against the same keys in the
+ * manifest's stats of that source.  A key in both with another value is
+ * damage: CAIRN_E_CORRUPT with *err naming the source, the key, what the
+ * manifest records and what was found.  Keys on one side only are not
+ * compared.  The compared keys go into *checked. */
+static int
+compare_stats(const struct instance *src, const struct manifest_source *ms, enum verify_level level,
+              json_t *checked, char **err)
+{
+	static const char *const by[] = {"", "the deep check", "the restore test"};
+	const char *key;
+	json_t *found, *want = ms->stats;
+	if (!src->ctx.stats || !json_is_object(want))
+		return 0;
+	json_object_foreach(want, key, found)
+	{
+		json_t *got = json_object_get(src->ctx.stats, key);
+		if (!got)
+			continue;
+		if (!json_equal(got, found)) {
+			char *w = json_dumps(found, JSON_ENCODE_ANY | JSON_COMPACT);
+			char *g = json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT);
+			*err = xasprintf(
+			        "source %s: the manifest records %s = %s for %s, %s found %s",
+			        ms->name, key, w ? w : "?", ms->object, by[level], g ? g : "?");
+			free(w);
+			free(g);
+			return CAIRN_E_CORRUPT;
+		}
+		json_object_set(checked, key, got);
+	}
+	return 0;
+}
+
+/* The compared statistics as one line, for the info level. */
+static void
+log_checked(const struct instance *src, const json_t *checked)
+{
+	const char *key;
+	json_t *v;
+	struct strvec kv = {0};
+	char *line;
+	if (!json_object_size(checked))
+		return;
+	json_object_foreach((json_t *)checked, key, v)
+	{
+		strvec_push_own(&kv, xasprintf("%s = %" JSON_INTEGER_FORMAT, key,
+		                               json_is_integer(v) ? json_integer_value(v) : 0));
+	}
+	line = strvec_join(&kv, ", ");
+	log_info("%s: what it counted matches the manifest: %s", src->ctx.label, line);
+	free(line);
+	strvec_free(&kv);
+}
+
 /* Check one object of a set at the level asked for.  *untested is set for
- * a source that cannot test a restore (deep-checked instead).  Returns 0
- * or a CAIRN_E_* code with *err; or, with *said set to an exit code, the
- * source could not be made and that was reported. */
+ * a source that cannot test a restore (deep-checked instead).  With
+ * checked (--deep, --restore-test), the statistics compared with the
+ * manifest go into checked[SOURCE].  Returns 0 or a CAIRN_E_* code with
+ * *err; or, with *said set to an exit code, the source could not be made
+ * and that was reported. */
 static int
 verify_object(struct cli *c, struct instance *sink, const struct manifest_source *ms,
-              enum verify_level level, int *untested, int *said, char **err)
+              enum verify_level level, json_t *checked, int *untested, int *said, char **err)
 {
 	struct instance *src = NULL;
 	int rc;
@@ -38,7 +96,7 @@ verify_object(struct cli *c, struct instance *sink, const struct manifest_source
 		return 0;
 	}
 	if (level == VERIFY_RESTORE_TEST && src->lp->source.restore_test) {
-		log_info("%s: test restore of %s", src->ctx.label, ms->object);
+		log_info("%s: test restore of %s from %s", src->ctx.label, ms->object, sink->name);
 		rc = pipeline_restore_test(sink, ms, src, err);
 	} else {
 		if (level == VERIFY_RESTORE_TEST) {
@@ -48,6 +106,16 @@ verify_object(struct cli *c, struct instance *sink, const struct manifest_source
 		}
 		rc = pipeline_verify(sink, ms, src, err);
 	}
+	if (!rc) {
+		json_t *mine = json_object();
+		enum verify_level done = *untested ? VERIFY_DEEP : level;
+		rc = compare_stats(src, ms, done, mine, err);
+		if (!rc)
+			log_checked(src, mine);
+		if (!rc && json_object_size(mine))
+			json_object_set(checked, ms->name, mine);
+		json_decref(mine);
+	}
 	instance_destroy(src);
 	return rc;
 }
@@ -55,17 +123,34 @@ verify_object(struct cli *c, struct instance *sink, const struct manifest_source
 /* --json: one element per set checked, printed at the end; NULL without */
 static json_t *json_results;
 
-/* One set's result for --json. */
+/* One set's result in one sink for --json; id is NULL when the sink could
+ * not be listed, checked (stolen, may be NULL) holds the statistics
+ * compared per source. */
 static void
 json_result(const struct cfg_job *job, const char *sink, const char *id, enum verify_level level,
-            int ok, const char *detail)
+            int ok, const char *detail, json_t *checked)
 {
 	static const char *const words[] = {"sums", "deep", "restore-test"};
 	if (json_results)
 		json_array_append_new(json_results,
-		                      json_pack("{s:s, s:s, s:s, s:s, s:b, s:s?}", "job", job->name,
-		                                "sink", sink, "id", id, "level", words[level], "ok",
-		                                ok, "detail", ok ? NULL : detail));
+		                      json_pack("{s:s, s:s, s:s?, s:s, s:b, s:s?, s:o}", "job",
+		                                job->name, "sink", sink, "id", id, "level",
+		                                words[level], "ok", ok, "detail",
+		                                ok ? NULL : detail, "checked",
+		                                checked ? checked : json_object()));
+	else
+		json_decref(checked);
+}
+
+/* Recorded for status, check and the metrics; a restore test checks sizes
+ * and checksums too, so it is a verify as well. */
+static void
+record(struct cli *c, const struct cfg_job *job, const char *sink, const char *id,
+       enum verify_level level, int ok, const char *detail)
+{
+	status_after_verify(c, job, sink, id, 0, ok, detail);
+	if (level == VERIFY_RESTORE_TEST)
+		status_after_verify(c, job, sink, id, 1, ok, detail);
 }
 
 /* Verify every object of one set in one sink.  Returns an exit code. */
@@ -79,22 +164,23 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 	int rc = 0;
 	uint64_t bytes = 0;
 	struct strvec untested = {0};
+	json_t *checked = json_object();
 	int mrc = set_read_manifest(sink, job->name, id, &m, &err);
 	char *first = NULL; /* the first failure, for cairn status */
 	if (mrc) {
 		if (!json_results)
 			print_line("%s/%s in %s: %s: %s", job->name, id, sink->name,
 			           mrc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
-		json_result(job, sink->name, id, level, 0, err);
+		json_result(job, sink->name, id, level, 0, err, checked);
 		if (mrc != CAIRN_E_CANCELLED)
-			status_after_verify(c, job, sink->name, id, 0, 0, err);
+			record(c, job, sink->name, id, level, 0, err);
 		free(err);
 		return exit_for(mrc);
 	}
 	for (size_t s = 0; s < m->nsources; s++) {
 		const struct manifest_source *ms = &m->sources[s];
 		int no_test = 0, said = 0;
-		int vrc = verify_object(c, sink, ms, level, &no_test, &said, &err);
+		int vrc = verify_object(c, sink, ms, level, checked, &no_test, &said, &err);
 		if (said) {
 			rc = rc ? rc : said;
 			if (!first)
@@ -132,18 +218,84 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 		           note ? "; deep only, no restore test: " : "", note ? note : "");
 		free(note);
 	}
-	/* recorded for status, check and the metrics; a restore test checks
-	 * sizes and checksums too, so it is a verify as well */
 	if (!cancel_signal) {
-		json_result(job, sink->name, id, level, rc == 0, first);
+		json_result(job, sink->name, id, level, rc == 0, first, checked);
 		status_after_verify(c, job, sink->name, id, 0, rc == 0, first);
 		if (level == VERIFY_RESTORE_TEST && untested.n < m->nsources)
 			status_after_verify(c, job, sink->name, id, 1, rc == 0, first);
-	}
+	} else
+		json_decref(checked);
 	free(first);
 	strvec_free(&untested);
 	manifest_free(m);
 	return rc;
+}
+
+/* How bad an exit code is, to keep the worst over sinks and sets: an
+ * interruption, then damage, then any other failure (a sink that cannot
+ * be reached included), then "no set matches", then success. */
+static int
+badness(int rc)
+{
+	if (rc >= 128)
+		return 4;
+	if (rc == CAIRN_EXIT_CORRUPT)
+		return 3;
+	if (rc == CAIRN_EXIT_NOTFOUND)
+		return 1;
+	return rc ? 2 : 0;
+}
+
+static int
+worse(int a, int b)
+{
+	return badness(b) > badness(a) ? b : a;
+}
+
+/* Verify one sink's copy: its set with id (the newest without), or with
+ * all every complete set it holds.  A sink that cannot be listed is a
+ * failure (exit 1) naming it, recorded as a failed verify; 7 only when it
+ * answered and holds no matching set.  Returns an exit code. */
+static int
+verify_sink(struct cli *c, const struct cfg_job *job, struct instance *sink, const char *id,
+            int all, enum verify_level level)
+{
+	struct set_list l;
+	char *err = NULL;
+	int worst = 0, any = 0;
+	if (sets_list(sink, job->name, &l, &err)) {
+		log_error("%s; its copy was not verified", err);
+		if (!cancel_signal) {
+			json_result(job, sink->name, NULL, level, 0, err, NULL);
+			record(c, job, sink->name, "", level, 0, err);
+		}
+		free(err);
+		return cancel_signal ? exit_for(CAIRN_E_CANCELLED) : CAIRN_EXIT_FAILED;
+	}
+	if (all) {
+		for (size_t s = 0; s < l.n && !cancel_signal; s++) {
+			if (!l.v[s].complete)
+				continue;
+			any = 1;
+			worst = worse(worst, verify_set(c, job, sink, l.v[s].id, level));
+		}
+	} else {
+		const struct set_info *s = sets_select(&l, id, NULL);
+		if (s) {
+			any = 1;
+			/* the id of the set's place, never the one its manifest claims */
+			worst = verify_set(c, job, sink, s->id, level);
+		}
+	}
+	if (!any && !cancel_signal) {
+		log_error(
+		        "no complete backup set of job %s%s%s in sink %s to verify; see cairn list "
+		        "%s",
+		        job->name, id ? " with id " : "", id ? id : "", sink->name, job->name);
+		worst = CAIRN_EXIT_NOTFOUND;
+	}
+	set_list_free(&l);
+	return worst;
 }
 
 /* --json: {"results": [...]} on stdout; passes rc on. */
@@ -172,7 +324,7 @@ cmd_verify(struct cli *c, int argc, char **argv)
 	                                     {"json", no_argument, NULL, 'j'},
 	                                     {NULL, 0, NULL, 0}};
 	const char *id = NULL, *only_sink = NULL;
-	int opt, all = 0, rc;
+	int opt, all = 0, rc, worst = 0;
 	enum verify_level level = VERIFY_SUMS;
 	const struct cfg_job *job;
 
@@ -200,50 +352,23 @@ cmd_verify(struct cli *c, int argc, char **argv)
 	if ((rc = parse_when(id, NULL, NULL)) || (rc = load_config(c)) ||
 	    (rc = find_job(c, argv[optind], &job)))
 		return rc;
-	if (!all) {
-		struct instance *sink = NULL;
-		char found[BACKUP_ID_LEN + 1];
-		if ((rc = locate_set(c, job, only_sink, id, NULL, &sink, NULL, found)))
-			return rc;
-		/* the id of the set's place, never the one its manifest claims */
-		rc = verify_set(c, job, sink, found, level);
-		instance_destroy(sink);
-		metrics_refresh(c);
-		return print_json(rc);
+	if (only_sink && !strvec_contains(&job->sinks, only_sink)) {
+		log_error("job %s has no sink named \"%s\"", job->name, only_sink);
+		return CAIRN_EXIT_USAGE;
 	}
-	/* --all: every complete set, each from the first sink holding it */
-	struct instance **sinks = NULL;
-	size_t nsinks = 0;
-	struct strvec done = {0};
-	int worst = 0, any = 0;
-	if ((rc = make_sinks(c, job, only_sink, &sinks, &nsinks)))
-		worst = rc;
-	for (size_t k = 0; k < nsinks && !cancel_signal; k++) {
-		struct set_list l;
-		char *err = NULL;
-		if (sets_list(sinks[k], job->name, &l, &err)) {
-			log_error("%s", err);
-			free(err);
-			worst = worst ? worst : exit_for(CAIRN_E_IO);
+	/* every sink of the job (or the one named): a copy nobody reads back
+	 * is a copy nobody knows to be good */
+	for (size_t k = 0; k < job->sinks.n && !cancel_signal; k++) {
+		struct instance *sink = NULL;
+		if (only_sink && strcmp(only_sink, job->sinks.v[k]) != 0)
+			continue;
+		if ((rc = make_instance(c, SECTION_SINK, job->sinks.v[k], NULL, &sink))) {
+			worst = worse(worst, rc);
 			continue;
 		}
-		for (size_t s = 0; s < l.n && !cancel_signal; s++) {
-			if (!l.v[s].complete || strvec_contains(&done, l.v[s].id))
-				continue;
-			strvec_push(&done, l.v[s].id);
-			any = 1;
-			rc = verify_set(c, job, sinks[k], l.v[s].id, level);
-			if (rc && (worst == 0 || rc == CAIRN_EXIT_CORRUPT))
-				worst = rc;
-		}
-		set_list_free(&l);
+		worst = worse(worst, verify_sink(c, job, sink, id, all, level));
+		instance_destroy(sink);
 	}
-	if (!any && !worst) {
-		log_error("job %s has no complete backup set to verify", job->name);
-		worst = CAIRN_EXIT_NOTFOUND;
-	}
-	strvec_free(&done);
-	free_instances(sinks, nsinks);
 	metrics_refresh(c);
 	return print_json(cancel_signal ? exit_for(CAIRN_E_CANCELLED) : worst);
 }

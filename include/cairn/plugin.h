@@ -45,8 +45,15 @@
  *  - Open every descriptor with O_CLOEXEC (SOCK_CLOEXEC, pipe2, ...), so a
  *    child started by another plugin never inherits it.  Give every file
  *    and directory you create an explicit mode; the umask is the user's.
- *  - Statistics (host->stat) reach the manifest only from backup(); those
- *    recorded in other ops are discarded.
+ *  - Statistics (host->stat) reach the manifest only from backup().  Those
+ *    recorded in verify() and restore_test() are compared by the core with
+ *    the same keys in the manifest's stats of the object (those backup()
+ *    recorded): a key in both with another value is damage (verify exits
+ *    6 naming the source, the key and both values); keys on one side only
+ *    are not compared.  So record there only what means the same as in
+ *    backup() ("files", "documents.DB.COLL"), counted from what was read
+ *    or restored; never warnings, times or server versions.  Those
+ *    recorded in restore() are discarded.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -297,10 +304,13 @@ struct cairn_source_ops {
 	 * before it changes the target. */
 	int (*restore)(void *instance, struct cairn_in *in, unsigned flags);
 	/* Optional: read the whole backup and check its format deeply;
-	 * CAIRN_E_CORRUPT when it is damaged. */
+	 * CAIRN_E_CORRUPT when it is damaged.  Stats recorded here are
+	 * compared with the manifest's, as for restore_test. */
 	int (*verify)(void *instance, struct cairn_in *in);
 	/* Optional: restore somewhere harmless (host->scratch_dir, ABI
-	 * 1.1), compare, clean up. */
+	 * 1.1), compare, clean up.  Record with host->stat what was restored
+	 * under the keys backup() used: the core compares them with the
+	 * manifest (see "Statistics" above). */
 	int (*restore_test)(void *instance, struct cairn_in *in);
 
 	/* ---- ABI 1.1 ---- */

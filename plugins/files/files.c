@@ -52,13 +52,19 @@ files_warn(struct files_inst *fi, struct files_stats *st, const char *fmt, ...)
 }
 
 void
-files_emit_stats(struct files_inst *fi, const struct files_stats *st)
+files_emit_counts(struct files_inst *fi, const struct files_stats *st)
 {
 	files_host->stat(fi->ctx, "files", st->files);
 	files_host->stat(fi->ctx, "directories", st->dirs);
 	files_host->stat(fi->ctx, "symlinks", st->symlinks);
 	files_host->stat(fi->ctx, "hardlinks", st->hardlinks);
 	files_host->stat(fi->ctx, "bytes", st->bytes);
+}
+
+void
+files_emit_stats(struct files_inst *fi, const struct files_stats *st)
+{
+	files_emit_counts(fi, st);
 	files_host->stat(fi->ctx, "warnings", st->warnings);
 }
 
@@ -269,9 +275,9 @@ static const struct cairn_source_ops files_ops = {
         .backup = files_backup,
         .restore = files_restore,
         .verify = files_verify,
-        /* restore_test: a deep verify reads every byte already; a trial
-	 * restore would need a scratch directory as large as the tree. */
-        .restore_test = NULL,
+        /* restore_test.c: extracts into the scratch directory as a
+	 * restore does, counts what is there, removes it */
+        .restore_test = files_restore_test,
         /* restore.c extracts into a staging directory and touches the
 	 * target only after in->read() returned 0 */
         .flags = CAIRN_SOURCE_STAGED_RESTORE,

@@ -123,6 +123,10 @@ void files_log(struct files_inst *fi, enum cairn_log_level level, const char *fm
         CAIRN_PRINTF(3, 4);
 void files_warn(struct files_inst *fi, struct files_stats *st, const char *fmt, ...)
         CAIRN_PRINTF(3, 4);
+/* files, directories, symlinks, hardlinks, bytes: what a verify and a
+ * restore test record, for the core to compare with the backup's */
+void files_emit_counts(struct files_inst *fi, const struct files_stats *st);
+/* those and warnings: what backup and restore record */
 void files_emit_stats(struct files_inst *fi, const struct files_stats *st);
 void files_count(struct files_stats *st, struct archive_entry *e, int64_t size);
 void files_locale_enter(struct files_locale *l);
@@ -133,5 +137,18 @@ int files_backup(void *instance, struct cairn_out *out);
 /* restore.c */
 int files_restore(void *instance, struct cairn_in *in, unsigned flags);
 int files_verify(void *instance, struct cairn_in *in);
+/* Extract the whole tar from in into the empty directory root with the
+ * restore's own code, counting entries in st; *had_root says whether the
+ * tar had an entry for the root itself.  The directories keep the modes
+ * they were made with (a restore sets theirs last).  0 means every entry
+ * was written and in->read() returned 0. */
+int files_extract(struct files_inst *fi, struct cairn_in *in, int root, struct files_stats *st,
+                  int *had_root);
+/* Remove name in at and everything below it without following symlinks;
+ * with st, count what was removed as a backup counts (the root directory
+ * included).  0, or -1 with errno. */
+int files_rm_count(int at, const char *name, struct files_stats *st);
+/* restore_test.c */
+int files_restore_test(void *instance, struct cairn_in *in);
 
 #endif

@@ -1358,20 +1358,48 @@ done:
 
 /* ------------------------------------------- trees: remove, merge */
 
+/* unlinkat(at, name, 0), and with st (the restore test) count what goes:
+ * a regular file with other links still there is a hard link, the last
+ * link of one is the file with its bytes, as the backup counted them. */
+static int
+files_unlink_counted(int at, const char *name, struct files_stats *st)
+{
+	struct stat s;
+	if (st == NULL)
+		return unlinkat(at, name, 0);
+	if (fstatat(at, name, &s, AT_SYMLINK_NOFOLLOW) != 0)
+		return -1;
+	if (S_ISDIR(s.st_mode)) {
+		errno = EISDIR;
+		return -1;
+	}
+	if (unlinkat(at, name, 0) != 0)
+		return -1;
+	if (S_ISREG(s.st_mode) && s.st_nlink > 1)
+		st->hardlinks++;
+	else if (S_ISREG(s.st_mode)) {
+		st->files++;
+		st->bytes += s.st_size;
+	} else if (S_ISLNK(s.st_mode))
+		st->symlinks++;
+	return 0;
+}
+
 /*
  * Remove name in dirfd and everything below it, never following a
  * symlink.  One directory is open at a time (the way back up is ".."
- * of a directory reached without symlinks), so any depth works.
+ * of a directory reached without symlinks), so any depth works.  With
+ * st, count the entries removed (files_unlink_counted).
  * 0, or -1 with errno.
  */
-static int
-files_rm_tree(int at, const char *name)
+int
+files_rm_count(int at, const char *name, struct files_stats *st)
 {
 	char **stack = NULL;
 	size_t n = 0, cap = 0;
 	int cur = -1, rc = -1, err = 0;
 
-	if (unlinkat(at, name, 0) == 0 || errno == ENOENT)
+	if (files_unlink_counted(at, name, st) == 0 || errno == ENOENT)
 		return 0;
 	if (errno != EISDIR && errno != EPERM)
 		return -1;
@@ -1396,7 +1424,8 @@ files_rm_tree(int at, const char *name)
 		while ((de = readdir(d)) != NULL) {
 			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 				continue;
-			if (de->d_type != DT_DIR && unlinkat(dirfd(d), de->d_name, 0) == 0)
+			if (de->d_type != DT_DIR &&
+			    files_unlink_counted(dirfd(d), de->d_name, st) == 0)
 				continue;
 			if (de->d_type != DT_DIR && errno != EISDIR && errno != EPERM &&
 			    errno != ENOENT) {
@@ -1458,6 +1487,8 @@ files_rm_tree(int at, const char *name)
 				goto out;
 			continue;
 		}
+		if (st != NULL)
+			st->dirs++;
 		free(stack[--n]);
 		if (n > 0)
 			cur = parent;
@@ -1472,6 +1503,12 @@ out:
 	if (rc != 0)
 		errno = err ? err : EIO;
 	return rc;
+}
+
+static int
+files_rm_tree(int at, const char *name)
+{
+	return files_rm_count(at, name, NULL);
 }
 
 static int
@@ -1882,6 +1919,36 @@ files_rmparents(const char *parent, int made)
 	free(p);
 }
 
+/* Set up x to extract into the empty directory root. */
+static void
+files_x_begin(struct files_x *x, struct files_inst *fi, struct files_stats *st, int root)
+{
+	x->fi = fi;
+	x->st = st;
+	x->root = root;
+	x->is_root = geteuid() == 0;
+	x->euid = geteuid();
+	x->egid = getegid();
+	files_read_umask(x);
+	files_walk_init(&x->w, root);
+	files_walk_init(&x->lw, root);
+}
+
+int
+files_extract(struct files_inst *fi, struct cairn_in *in, int root, struct files_stats *st,
+              int *had_root)
+{
+	struct files_x x;
+	int rc;
+	memset(&x, 0, sizeof(x));
+	x.fd = -1;
+	files_x_begin(&x, fi, st, root);
+	rc = files_read_all(fi, in, &x, st);
+	*had_root = x.root_entry != NULL;
+	files_x_free(&x);
+	return rc;
+}
+
 /*
  * Restore: pick the staging place, extract there, prove, publish.
  */
@@ -2036,15 +2103,7 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 		(void)fremovexattr(sfd, "system.posix_acl_access");
 	}
 
-	x.fi = fi;
-	x.st = &st;
-	x.root = sfd;
-	x.is_root = geteuid() == 0;
-	x.euid = geteuid();
-	x.egid = getegid();
-	files_read_umask(&x);
-	files_walk_init(&x.w, sfd);
-	files_walk_init(&x.lw, sfd);
+	files_x_begin(&x, fi, &st, sfd);
 	rc = files_read_all(fi, in, &x, &st);
 	files_walk_free(&x.w);
 	files_walk_free(&x.lw);
@@ -2152,7 +2211,8 @@ files_verify(void *instance, struct cairn_in *in)
 
 	files_locale_enter(&loc);
 	rc = files_read_all(fi, in, NULL, &st);
-	files_emit_stats(fi, &st);
+	/* no "warnings": the core compares these with the backup's */
+	files_emit_counts(fi, &st);
 	files_locale_leave(&loc);
 	return rc;
 }

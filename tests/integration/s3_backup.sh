@@ -12,7 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/s3_lib.sh"
 need_s3
-plan 34
+plan 39
 
 s3_start bkt-main bkt-empty || exit 99
 mkdir -p "$T/data/sub" "$T/data/empty"
@@ -95,6 +95,11 @@ s3aws s3 cp --quiet "$T/garbage" "s3://bkt-main/site/a/daily/$id1/docs.tar.zst" 
 	diag "$T/err"
 check_exit "verify finds the replaced object" 6 cairn verify daily --sink cloud --id "$id1"
 out_has "daily/$id1/docs.tar.zst has 20 bytes, the manifest says"
+check_exit "verify without --sink checks the s3 copy too, and finds it" 6 cairn verify daily --id "$id1"
+out_has "daily/$id1 in cloud: DAMAGED"
+err_has "in sink here"
+check_exit "so does the restore test" 6 cairn verify daily --id "$id1" --restore-test
+out_has "daily/$id1 in cloud: DAMAGED"
 check_exit "restore refuses it" 6 cairn restore daily --sink cloud --id "$id1" --set path="$T/r5"
 check "and leaves no target" test ! -e "$T/r5/a.txt"
 

@@ -13,6 +13,7 @@
 #include "../../plugins/files/files.c"
 #include "../../plugins/files/backup.c"
 #include "../../plugins/files/restore.c"
+#include "../../plugins/files/restore_test.c"
 
 #include <ftw.h>
 #include <limits.h>
@@ -408,7 +409,7 @@ test_descriptor_names_keys_and_extension(void **state)
 	assert_int_equal(pl->abi_major, CAIRN_ABI_MAJOR);
 	assert_int_equal(pl->struct_size, sizeof(struct cairn_plugin));
 	assert_non_null(pl->source->verify);
-	assert_null(pl->source->restore_test);
+	assert_non_null(pl->source->restore_test);
 	for (k = 0; pl->keys[k].name; k++) {
 		assert_true(k < 6);
 		assert_string_equal(pl->keys[k].name, names[k]);

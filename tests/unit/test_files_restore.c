@@ -14,6 +14,7 @@
 #include "../../plugins/files/files.c"
 #include "../../plugins/files/backup.c"
 #include "../../plugins/files/restore.c"
+#include "../../plugins/files/restore_test.c"
 
 #include <ftw.h>
 #include <grp.h>
@@ -1078,6 +1079,196 @@ test_verify_writes_nothing(void **state)
 	assert_int_equal(staging_left(f->dir), 0);
 }
 
+/* ------------------------------------------------- the restore test */
+
+static char rt_scratch[128];
+static struct cairn_host rt_host;
+
+static const char *
+rt_scratch_dir(cairn_ctx *ctx)
+{
+	(void)ctx;
+	return rt_scratch;
+}
+
+/* The restore test of f->tar (or of m) with f->dir/scratch as the host's
+ * scratch directory; the stats recorded start empty. */
+static int
+restore_test(struct fx *f, struct memin *m)
+{
+	struct memin local;
+	rt_host = fake_host;
+	rt_host.scratch_dir = rt_scratch_dir;
+	files_host = &rt_host; /* teardown puts fake_host back */
+	snprintf(rt_scratch, sizeof(rt_scratch), "%s/scratch", f->dir);
+	assert_true(mkdir(rt_scratch, 0700) == 0 || errno == EEXIST);
+	if (m == NULL) {
+		memin_init(&local, &f->tar, f->ctx);
+		m = &local;
+	}
+	memset(f->ctx->error, 0, sizeof(f->ctx->error));
+	f->ctx->nstats = 0;
+	return f->ops->restore_test(inst(f, f->target), &m->in);
+}
+
+static int
+scratch_empty(void)
+{
+	DIR *d = opendir(rt_scratch);
+	struct dirent *de;
+	int n = 0;
+	assert_non_null(d);
+	while ((de = readdir(d)) != NULL)
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return n == 0;
+}
+
+static void
+test_restore_test_counts_as_the_backup_did_and_leaves_nothing(void **state)
+{
+	static const char *const keys[] = {"files", "directories", "symlinks", "hardlinks",
+	                                   "bytes"};
+	struct fx *f = *state;
+	char src[128], a[256], b[256];
+	int64_t want[5];
+	struct {
+		struct cairn_out out;
+		struct buf b;
+	} out = {{sizeof(struct cairn_out), memout_write}, {0}};
+	snprintf(src, sizeof(src), "%s/src", f->dir);
+	assert_int_equal(mkdir(src, 0755), 0);
+	put(src, "one", "shared", 0640);
+	put(src, "secret", "read-only", 0400);
+	mkd(src, "sub");
+	mkd(src, "sub/deeper");
+	put(src, "sub/deeper/three", "3", 0644);
+	snprintf(a, sizeof(a), "%s/one", src);
+	snprintf(b, sizeof(b), "%s/sub/two", src);
+	assert_int_equal(link(a, b), 0);
+	snprintf(b, sizeof(b), "%s/sub/ln", src);
+	assert_int_equal(symlink("../one", b), 0);
+	assert_int_equal(chmod(src, 0500), 0); /* set last, so removal must cope */
+
+	assert_int_equal(f->ops->backup(inst(f, src), &out.out), 0);
+	assert_int_equal(chmod(src, 0755), 0);
+	f->tar = out.b;
+	for (size_t k = 0; k < 5; k++)
+		want[k] = fake_stat(f->ctx, keys[k]);
+	assert_int_equal(want[0], 3); /* one (or two), secret, three */
+	assert_int_equal(want[1], 3); /* the root, sub, sub/deeper */
+	assert_int_equal(want[2], 1);
+	assert_int_equal(want[3], 1);
+
+	assert_int_equal(restore_test(f, NULL), 0);
+	for (size_t k = 0; k < 5; k++)
+		assert_int_equal(fake_stat(f->ctx, keys[k]), want[k]);
+	assert_int_equal(fake_stat(f->ctx, "warnings"), -1); /* never compared */
+	assert_true(scratch_empty());
+	assert_false(exists(f->dir, "t")); /* the target is never touched */
+}
+
+static void
+test_restore_test_records_what_a_tar_holds(void **state)
+{
+	struct fx *f = *state;
+	const struct ent full[] = {
+	        {.name = "d", .type = 'd'},
+	        {.name = "d/a", .content = "alpha"},
+	        {.name = "d/b", .content = "beta"},
+	};
+	/* the same tree with d/b missing, and with d/b one byte longer */
+	const struct ent missing[] = {full[0], full[1]};
+	const struct ent longer[] = {full[0], full[1], {.name = "d/b", .content = "betas"}};
+	make_tar(&f->tar, full, 3);
+	assert_int_equal(restore_test(f, NULL), 0);
+	assert_int_equal(fake_stat(f->ctx, "files"), 2);
+	assert_int_equal(fake_stat(f->ctx, "bytes"), 9);
+	/* no root entry in these tars: the root is not counted */
+	assert_int_equal(fake_stat(f->ctx, "directories"), 1);
+	make_tar(&f->tar, missing, 2);
+	assert_int_equal(restore_test(f, NULL), 0);
+	assert_int_equal(fake_stat(f->ctx, "files"), 1);
+	assert_int_equal(fake_stat(f->ctx, "bytes"), 5);
+	make_tar(&f->tar, longer, 3);
+	assert_int_equal(restore_test(f, NULL), 0);
+	assert_int_equal(fake_stat(f->ctx, "bytes"), 10);
+	assert_true(scratch_empty());
+}
+
+static void
+test_restore_test_finds_damage_and_leaves_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct memin m;
+	const struct ent twice[] = {
+	        {.name = "a", .content = "first"},
+	        {.name = "a", .content = "second"},
+	};
+	const struct ent dangling[] = {
+	        {.name = "ok", .content = "fine"},
+	        {.name = "link", .type = 'h', .target = "missing"},
+	};
+	const struct ent outside[] = {{.name = "../evil", .content = "x"}};
+
+	tar_www(f, 100000);
+	memin_init(&m, &f->tar, f->ctx);
+	m.end_code = CAIRN_E_CORRUPT; /* damage found at the very end */
+	assert_int_equal(restore_test(f, &m), CAIRN_E_CORRUPT);
+	assert_int_equal(fake_stat(f->ctx, "files"), -1);
+	assert_true(scratch_empty());
+
+	memin_init(&m, &f->tar, f->ctx);
+	m.len = 30000; /* cut inside a.png's data */
+	assert_int_equal(restore_test(f, &m), CAIRN_E_CORRUPT);
+	assert_true(scratch_empty());
+
+	make_tar(&f->tar, dangling, 2);
+	assert_int_equal(restore_test(f, NULL), CAIRN_E_CORRUPT);
+	assert_contains(f->ctx->error, "missing");
+	assert_true(scratch_empty());
+
+	make_tar(&f->tar, outside, 1);
+	assert_int_equal(restore_test(f, NULL), CAIRN_E_CORRUPT);
+	assert_contains(f->ctx->error, "outside");
+	assert_false(exists(f->dir, "evil"));
+	assert_true(scratch_empty());
+
+	/* a tar whose entries do not all land: its count and the tree's differ */
+	make_tar(&f->tar, twice, 2);
+	assert_int_equal(restore_test(f, NULL), CAIRN_E_CORRUPT);
+	assert_contains(f->ctx->error, "1 files on disk where the backup stream holds 2");
+	assert_true(scratch_empty());
+	assert_false(exists(f->dir, "t"));
+}
+
+static void
+test_restore_test_needs_a_scratch_directory(void **state)
+{
+	struct fx *f = *state;
+	struct memin m;
+	tar_www(f, 10);
+	memin_init(&m, &f->tar, f->ctx);
+	/* fake_host has no scratch_dir, as a core without one */
+	assert_int_equal(f->ops->restore_test(inst(f, f->target), &m.in), CAIRN_E_UNSUPPORTED);
+	assert_contains(f->ctx->error, "scratch directory");
+}
+
+static void
+test_verify_records_counts_but_not_warnings(void **state)
+{
+	struct fx *f = *state;
+	struct memin m;
+	tar_www(f, 10);
+	memin_init(&m, &f->tar, f->ctx);
+	f->ctx->nstats = 0;
+	assert_int_equal(f->ops->verify(inst(f, f->target), &m.in), 0);
+	assert_int_equal(fake_stat(f->ctx, "files"), 4);
+	/* the backup's warnings (a file that changed while read) are not the
+	 * verify's: recording both under one key would be a false alarm */
+	assert_int_equal(fake_stat(f->ctx, "warnings"), -1);
+}
+
 int
 main(void)
 {
@@ -1104,6 +1295,11 @@ main(void)
 	        T(test_no_chdir_and_cwd_unchanged),
 	        T(test_stale_staging_of_ours_is_removed),
 	        T(test_verify_writes_nothing),
+	        T(test_restore_test_counts_as_the_backup_did_and_leaves_nothing),
+	        T(test_restore_test_records_what_a_tar_holds),
+	        T(test_restore_test_finds_damage_and_leaves_nothing),
+	        T(test_restore_test_needs_a_scratch_directory),
+	        T(test_verify_records_counts_but_not_warnings),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
