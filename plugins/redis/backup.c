@@ -373,6 +373,89 @@ rb_sync_fill(struct rdb_walk *w)
 	return 1;
 }
 
+/* SYNC and PSYNC were refused with err: say why in words the user can act
+ * on, each refusal with its own cause. */
+static int
+rb_sync_refused(struct redis *r, const char *err)
+{
+	if (strncmp(err, "NOAUTH", 6) == 0) {
+		redis_error(r,
+		            "%s refuses to send a snapshot (SYNC: %s): it needs a password; set "
+		            "password (or password_file, password_env), and username for an ACL "
+		            "user",
+		            r->name, err);
+		return CAIRN_E_AUTH;
+	}
+	if (strncmp(err, "NOMASTERLINK", 12) == 0 || strncmp(err, "MASTERDOWN", 10) == 0) {
+		redis_error(r,
+		            "%s refuses to send a snapshot (SYNC: %s): it is a replica whose link "
+		            "to its master is down, so it has no current data to give; back up "
+		            "the master, or wait until INFO replication says master_link_status:up",
+		            r->name, err);
+		return CAIRN_E_IO;
+	}
+	redis_error(r,
+	            "%s refuses to send a snapshot (SYNC: %s); give the user +sync +psync "
+	            "+replconf, or set mode = dump",
+	            r->name, err);
+	return CAIRN_E_UNSUPPORTED;
+}
+
+/* A replica whose link to its master is down and that holds no key has
+ * not finished its first sync (or lost its data): a backup of it would be
+ * an empty set that looks fine.  Refuse it, with the replica's state.  A
+ * server that refuses INFO is not checked. */
+static int
+rb_replica_check(struct redis *r, redisContext *ctx)
+{
+	char role[16], link[16], sync[8], host[64], port[8];
+	unsigned long long keys = 0;
+	redisReply *rep;
+	const char *p;
+	int rc;
+
+	rep = redis_command(r, ctx, r->name, 1, &rc, "INFO replication");
+	if (!rep)
+		return rc;
+	if (rep->type != REDIS_REPLY_STRING) {
+		freeReplyObject(rep);
+		return 0;
+	}
+	if (rb_info_field(rep->str, "role", role, sizeof(role)) || strcmp(role, "slave") != 0 ||
+	    rb_info_field(rep->str, "master_link_status", link, sizeof(link)) ||
+	    strcmp(link, "down") != 0) {
+		freeReplyObject(rep);
+		return 0;
+	}
+	if (rb_info_field(rep->str, "master_sync_in_progress", sync, sizeof(sync)))
+		snprintf(sync, sizeof(sync), "?");
+	if (rb_info_field(rep->str, "master_host", host, sizeof(host)))
+		snprintf(host, sizeof(host), "?");
+	if (rb_info_field(rep->str, "master_port", port, sizeof(port)))
+		snprintf(port, sizeof(port), "?");
+	freeReplyObject(rep);
+	rep = redis_command(r, ctx, r->name, 1, &rc, "INFO keyspace");
+	if (!rep)
+		return rc;
+	for (p = rep->type == REDIS_REPLY_STRING ? rep->str : NULL; p && (p = strstr(p, "keys="));)
+		keys += strtoull(p += 5, NULL, 10);
+	freeReplyObject(rep);
+	if (keys > 0) {
+		redis_log(r, CAIRN_LOG_WARN,
+		          "%s is a replica whose link to its master %s:%s is down: its %llu keys "
+		          "may be stale",
+		          r->name, host, port, keys);
+		return 0;
+	}
+	redis_error(r,
+	            "%s is a replica that holds no keys and whose link to its master %s:%s is "
+	            "down (master_link_status:down, master_sync_in_progress:%s): it has not "
+	            "finished its first sync; back up the master, or wait until the replica is "
+	            "in sync",
+	            r->name, host, port, sync);
+	return CAIRN_E_IO;
+}
+
 /* Send SYNC (or PSYNC ? -1) and read up to the snapshot's bulk header. */
 static int
 rb_sync_start(struct rconn *c, struct rbackup *b, struct rb_sync *s, char *mark)
@@ -396,13 +479,8 @@ rb_sync_start(struct rconn *c, struct rbackup *b, struct rb_sync *s, char *mark)
 			break;
 		if (first_err[0] == '\0')
 			snprintf(first_err, sizeof(first_err), "%.150s", line + 1);
-		if (tried_psync) {
-			redis_error(r,
-			            "%s refuses to send a snapshot (SYNC: %s); give the user +sync "
-			            "+psync +replconf, or set mode = dump",
-			            r->name, first_err);
-			return CAIRN_E_UNSUPPORTED;
-		}
+		if (tried_psync)
+			return rb_sync_refused(r, first_err);
 		/* SYNC renamed or denied: PSYNC may still be allowed */
 		tried_psync = 1;
 		cmd = "PSYNC ? -1\r\n";
@@ -1004,6 +1082,8 @@ rb_dump(struct rbackup *b, redisContext *ctx)
 	char *trailer = NULL, *t;
 	size_t tcap;
 
+	if ((rc = rb_replica_check(r, ctx)) < 0)
+		return rc;
 	/* ABSTTL came with Redis 5.0; without a version, stay relative. */
 	abs_ttl = b->server_version >= 50000;
 	c.buf = malloc(RB_BUF);

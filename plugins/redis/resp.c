@@ -126,6 +126,12 @@ resp_line(struct resp_in *r, char *line, size_t max)
 				resp_err(r, start, "a line without CRLF within %zu bytes", max - 1);
 				return CAIRN_E_CORRUPT;
 			}
+			if (ch == '\0') {
+				/* a line is text: a NUL would cut it short for the
+				 * number parsers ("$5\0junk" read as "$5") */
+				resp_err(r, r->offset - 1, "a NUL byte inside a line");
+				return CAIRN_E_CORRUPT;
+			}
 			line[n++] = (char)ch;
 		}
 	}
@@ -546,7 +552,7 @@ dump_count_add(struct dump_count *d, const struct resp_cmd *c)
 	/* "cairn-dump-end keys=N dbD=n ...": every database with keys, once. */
 	const char *p = c->echo;
 	size_t plen = strlen(REDIS_DUMP_END);
-	uint64_t total = 0, seen_keys = UINT64_MAX, listed = 0;
+	uint64_t total = 0, seen_keys = UINT64_MAX, listed = 0, last_db = UINT64_MAX;
 	if (c->echolen != strlen(c->echo) || strncmp(p, REDIS_DUMP_END, plen) ||
 	    (p[plen] != ' ' && p[plen] != '\0')) {
 		snprintf(d->err, sizeof(d->err),
@@ -573,8 +579,12 @@ dump_count_add(struct dump_count *d, const struct resp_cmd *c)
 			seen_keys = v;
 			continue;
 		}
-		if (strncmp(word, "db", 2) || resp_parse_u64(word + 2, RESP_MAX_DB, &db) || v == 0)
+		/* the writer lists databases in ascending order: one named
+		 * twice ("db0=1 db0=1") would stand in for another unchecked */
+		if (strncmp(word, "db", 2) || resp_parse_u64(word + 2, RESP_MAX_DB, &db) ||
+		    v == 0 || (last_db != UINT64_MAX && db <= last_db))
 			goto bad;
+		last_db = db;
 		if (db >= d->ndb || d->db_keys[db] != v) {
 			snprintf(d->err, sizeof(d->err),
 			         "the end mark says db%" PRIu64 " holds %" PRIu64

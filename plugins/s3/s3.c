@@ -544,9 +544,16 @@ s3_set_endpoint(struct s3 *s3, const char *ep)
 	else if (!strncmp(ep, "http://", 7))
 		host = ep + 7;
 	else
+		host = NULL;
+	/* user:password@ may be there: never repeat what precedes the '@' */
+	if (strchr(ep, '@'))
+		return s3_err(s3->ctx, CAIRN_E_CONFIG,
+		              "endpoint must not hold a user or password (it has an '@'); give "
+		              "the credentials as access_key and secret_key");
+	if (!host)
 		return s3_err(s3->ctx, CAIRN_E_CONFIG,
 		              "endpoint \"%s\" is not an http:// or https:// URL", ep);
-	if (!*host || *host == '/' || strpbrk(ep, "?#@ \t\"\\"))
+	if (!*host || *host == '/' || strpbrk(ep, "?# \t\"\\"))
 		return s3_err(s3->ctx, CAIRN_E_CONFIG,
 		              "endpoint \"%s\" must be scheme://host[:port][/path] "
 		              "without user, query or spaces",

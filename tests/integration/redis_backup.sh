@@ -15,7 +15,7 @@ need_plugin redis local
 . "$(dirname "$0")/redis_lib.sh"
 redis_need
 
-plan 56
+plan 63
 cd "$T" || exit 99
 
 # json FILE FILTER
@@ -160,11 +160,30 @@ check "auth: ... the password appears nowhere" sh -c "! grep -rq 'wrong-pass-123
 check "auth: ... and no set is left in the sink" no_set wrong
 check_exit "auth: no password where one is needed fails" 1 C backup nopw
 err_has "NOAUTH"
+check "auth: ... saying to set a password, not to grant +sync" sh -c "grep -q 'set password' '$T/err' && ! grep -q '+sync' '$T/err'" || diag "$T/err"
 check_exit "nosync: a user without +sync/+psync fails in rdb mode" 1 C backup nosync
 err_has "set mode = dump"
 check "nosync: ... and no set is left in the sink" no_set nosync
 check_exit "nosync: the same user backs up in dump mode" 0 C backup nosyncdump
 redis_stop pw
+
+# --- a replica that never synced: no data, link down ---------------------------
+dead=$(redis_free_port)
+redis_start lonely --replicaof 127.0.0.1 "$dead" || exit 99
+write_base
+{
+	source_ini lonelydump "$lonely_port" mode=dump
+	source_ini lonelyrdb "$lonely_port"
+	job_ini lonelydump lonelydump
+	job_ini lonelyrdb lonelyrdb
+} >>"$T/cairn.ini"
+check_exit "replica: dump mode of a replica that never synced fails" 1 C backup lonelydump
+err_has "is a replica that holds no keys and whose link to its master 127.0.0.1:$dead is down"
+check "replica: ... and no set is left in the sink" no_set lonelydump
+check_exit "replica: rdb mode fails too" 1 C backup lonelyrdb
+err_has "it is a replica whose link to its master is down"
+check "replica: ... not with the ACL hint, which would mislead" sh -c "! grep -q '+sync' '$T/err'"
+redis_stop lonely
 
 # --- snapshots cut short ----------------------------------------------------------
 for mode in cut-len cut-eof; do
@@ -194,7 +213,13 @@ write_base
 } >>"$T/cairn.ini"
 C backup dies >"$T/out" 2>"$T/err" &
 bpid=$!
-sleep 1.5
+# kill it once the snapshot is under way (a fixed sleep lost the race on
+# a busy machine), and some of it has been sent
+for _ in $(seq 200); do
+	rcli "$dies_port" INFO persistence 2>/dev/null | grep -q '^rdb_bgsave_in_progress:1' && break
+	sleep 0.05
+done
+sleep 0.5
 { kill -9 "$dies_pid" && wait "$dies_pid"; } 2>/dev/null
 wait "$bpid"
 got=$?

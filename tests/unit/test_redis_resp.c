@@ -403,6 +403,60 @@ test_damage(void **state)
 	}
 }
 
+/* Issue 16, found by fuzzing: a NUL inside a "*N" or "$N" line was kept
+ * by the line reader and cut the number short for the parsers, so a
+ * damaged stream passed; and an end mark that named one database twice
+ * stood in for another it never checked. */
+static void
+test_nul_and_twice(void **state)
+{
+	(void)state;
+	static const char pl[] = "0123456789abcdef";
+	static const struct {
+		const char *text;
+		size_t len;
+	} nul[] = {
+	        {"*2\0junk\r\n$6\r\nSELECT\r\n$1\r\n0\r\n", 28},
+	        {"*2\r\n$6\0x\r\nSELECT\r\n$1\r\n0\r\n", 25},
+	};
+	char err[512];
+
+	for (size_t i = 0; i < 2; i++) {
+		struct buf b = {0};
+		struct dump_count d;
+		buf_add(&b, nul[i].text, nul[i].len);
+		for (size_t chunk = 1; chunk <= 4096; chunk *= 4096) {
+			assert_int_equal(parse_all(&b, chunk, NULL, &d, err, sizeof(err)),
+			                 CAIRN_E_CORRUPT);
+			assert_contains(err, "a NUL byte inside a line");
+			dump_count_free(&d);
+		}
+		free(b.p);
+	}
+
+	struct buf b = {0};
+	struct dump_count d;
+	cmd(&b, 2, S("SELECT"), S("0"));
+	cmd(&b, 4, S("RESTORE"), S("k"), S("0"), S(pl));
+	cmd(&b, 2, S("SELECT"), S("3"));
+	cmd(&b, 4, S("RESTORE"), S("k"), S("0"), S(pl));
+	cmd(&b, 2, S("ECHO"), S("cairn-dump-end keys=2 db0=1 db0=1"));
+	assert_int_equal(parse_all(&b, 3, NULL, &d, err, sizeof(err)), CAIRN_E_CORRUPT);
+	assert_contains(err, "malformed end mark");
+	dump_count_free(&d);
+	free(b.p);
+	/* the same stream with its true end mark passes */
+	b = (struct buf){0};
+	cmd(&b, 2, S("SELECT"), S("0"));
+	cmd(&b, 4, S("RESTORE"), S("k"), S("0"), S(pl));
+	cmd(&b, 2, S("SELECT"), S("3"));
+	cmd(&b, 4, S("RESTORE"), S("k"), S("0"), S(pl));
+	cmd(&b, 2, S("ECHO"), S("cairn-dump-end keys=2 db0=1 db3=1"));
+	assert_int_equal(parse_all(&b, 3, NULL, &d, err, sizeof(err)), 0);
+	dump_count_free(&d);
+	free(b.p);
+}
+
 /* IDLETIME and FREQ take a number and are accepted. */
 static void
 test_restore_options(void **state)
@@ -559,6 +613,7 @@ main(void)
 	        cmocka_unit_test(test_big_values_stream),
 	        cmocka_unit_test(test_damage),
 	        cmocka_unit_test(test_restore_options),
+	        cmocka_unit_test(test_nul_and_twice),
 	        cmocka_unit_test(test_callbacks_and_input_errors),
 	        cmocka_unit_test(test_end_mark_bound),
 	        cmocka_unit_test(test_numbers),

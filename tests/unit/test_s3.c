@@ -723,7 +723,8 @@ test_create_checks(void **state)
 	           {"kms_key_id", "k1", "kms_key_id needs sse = aws:kms"},
 	           {"endpoint", "ftp://x", "endpoint"},
 	           {"endpoint", "http://", "endpoint"},
-	           {"endpoint", "http://user@host", "endpoint"},
+	           {"endpoint", "http://user@host", "endpoint must not hold a user"},
+	           {"endpoint", "https://key:pw-sekrit@host", "endpoint must not hold a user"},
 	           {"bucket", "ab", "bucket"},
 	           {"bucket", "a/b", "bucket"},
 	           {"region", "eu west", "region"},
@@ -737,6 +738,8 @@ test_create_checks(void **state)
 		assert_int_equal(fx_create(f, bad[i].key, bad[i].value, NULL), CAIRN_E_CONFIG);
 		assert_null(f->s3);
 		assert_contains(f->ctx->error, bad[i].says);
+		/* issue 16: the secret of user:password@ was repeated */
+		assert_null(strstr(f->ctx->error, "sekrit"));
 	}
 	assert_int_equal(fx_create(f, "sse", "aws:kms", "kms_key_id", "arn:aws:kms:eu:1:key/x-1",
 	                           "storage_class", "STANDARD_IA", "part_size", "5242880",

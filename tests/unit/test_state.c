@@ -276,7 +276,7 @@ check_defaults_are_the_seeds(void **state)
 	assert_int_equal(c->max_verify_age.crit, 0);
 	assert_int_equal(c->max_usage.crit, 90);
 	assert_string_equal(cfg->serve.listen, "127.0.0.1:9135");
-	assert_int_equal(cfg->serve.max_connections, 32);
+	assert_int_equal(cfg->serve.max_connections, 512);
 	assert_null(cfg->metrics_file);
 	config_free(cfg);
 }
