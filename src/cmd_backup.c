@@ -71,13 +71,21 @@ struct run {
 	char id[BACKUP_ID_LEN + 1];
 };
 
-/* Leave sink i out of the run: it failed as the run started. */
+/* Sink name failed as the run started (err, taken): say so, and keep
+ * why for the run record. */
+static void
+note_dropped(struct run *r, const char *name, char *err)
+{
+	log_error("%s; this sink gets no backup set from this run", err);
+	strvec_push(&r->dropped, name);
+	strvec_push_own(&r->why, err);
+}
+
+/* Leave sink i out of the run: it could not be locked or listed. */
 static void
 drop_sink(struct run *r, size_t i, char *err)
 {
-	log_error("%s; this sink gets no backup set from this run", err);
-	strvec_push(&r->dropped, r->sinks[i]->name);
-	strvec_push_own(&r->why, err);
+	note_dropped(r, r->sinks[i]->name, err);
 	if (r->locks) {
 		sink_unlock(r->sinks[i], r->locks[i]);
 		memmove(&r->locks[i], &r->locks[i + 1], (r->nsinks - i - 1) * sizeof(*r->locks));
@@ -98,13 +106,10 @@ make_run_sinks(struct run *r)
 	for (size_t k = 0; k < r->targets.n; k++) {
 		char *err = NULL;
 		if (try_instance(r->c, SECTION_SINK, r->targets.v[k], NULL, &r->sinks[r->nsinks],
-		                 &err) == 0) {
+		                 &err) == 0)
 			r->nsinks++;
-			continue;
-		}
-		log_error("%s; this sink gets no backup set from this run", err);
-		strvec_push(&r->dropped, r->targets.v[k]);
-		strvec_push_own(&r->why, err);
+		else
+			note_dropped(r, r->targets.v[k], err);
 	}
 }
 
