@@ -418,7 +418,7 @@ run_pipeline(struct run *r, struct run_report *rr)
 	int rc;
 	gethostname(host, sizeof(host) - 1);
 	struct manifest_failed *skipped = left_out(r->c, r->job, &r->only, &nskipped);
-	if (r->only_sink)
+	if (r->only_sink && r->job->sinks.n > 1) /* a subset of the job's sinks */
 		strvec_push(&run_sinks, r->only_sink);
 	struct backup_request rq = {.job = r->job,
 	                            .id = r->id,
@@ -432,7 +432,7 @@ run_pipeline(struct run *r, struct run_report *rr)
 	                            .skipped = skipped,
 	                            .nskipped = nskipped,
 	                            .overrides = r->overrides,
-	                            .run_sinks = r->only_sink ? &run_sinks : NULL};
+	                            .run_sinks = run_sinks.n ? &run_sinks : NULL};
 	int prc = pipeline_backup(&rq, &res);
 	for (size_t i = 0; i < r->nsinks; i++)
 		if (res.sinks[i].ok)
