@@ -27,7 +27,8 @@ static cmd_fn cmd_help;
  * load_config(), CMD_JOB_LOCK take_job_lock() (released here after it
  * returns). */
 static const struct command commands[] = {
-        {"backup", cmd_backup, CMD_CONFIG | CMD_JOB_LOCK, "JOB [--source NAME]...",
+        {"backup", cmd_backup, CMD_CONFIG | CMD_JOB_LOCK,
+         "JOB [--source NAME]... [--sink NAME]\n[--set [SOURCE.]KEY=VALUE]...",
          "back up a job's sources into its sinks"},
         {"list", cmd_list, CMD_CONFIG, "[JOB] [--sink NAME] [--json]", "list complete backup sets"},
         {"restore", cmd_restore, CMD_CONFIG,

@@ -70,11 +70,22 @@ cmd_fn cmd_prune;
 int prune_sink(const struct cfg_job *job, struct instance *sink, unsigned flags, json_t *json);
 
 struct backup_outcome;
+/* What a backup run did, for its record. */
+struct backup_record {
+	const char *id;          /* "" when the run got no id */
+	struct instance **sinks; /* the sinks the pipeline ran with */
+	size_t nsinks;
+	const struct backup_outcome *res; /* NULL: no sink was left to run */
+	const struct strvec *targets;     /* the sinks the run was for: the job's,
+	                                     or --sink's; the others' records stay */
+	const struct strvec *dropped;     /* left out as the run started, */
+	const struct strvec *why;         /* and why (one line each) */
+	int one_off;                      /* --set or --source: its success is not the job's */
+};
 /* backup and verify record their outcome for status, check and the
  * metrics (STATE_DIR/status/JOB.json) and refresh [cairn] metrics_file;
  * a failure to record is a warning.  After a backup run: */
-void status_after_backup(struct cli *c, const struct cfg_job *job, const char *id,
-                         struct instance **sinks, size_t nsinks, const struct backup_outcome *res);
+void status_after_backup(struct cli *c, const struct cfg_job *job, const struct backup_record *br);
 /* After one verify (restore_test 0) or restore test (1) of set id in sink;
  * detail says what failed (NULL when ok).  metrics_refresh() once at the
  * end of the command. */
@@ -108,7 +119,10 @@ int find_job(struct cli *c, const char *name, const struct cfg_job **job);
 int take_job_lock(struct cli *c, const struct cfg_job *job);
 
 /* Make the instance of [KIND NAME] with overrides (may be NULL): 0, or
- * an exit code with the error said. */
+ * an exit code with the error said.  try_instance says nothing: it
+ * returns the CAIRN_E_* code (or INSTANCE_E_PLUGIN) with *err, one line. */
+int try_instance(struct cli *c, enum section_kind kind, const char *name,
+                 const struct strvec *overrides, struct instance **out, char **err);
 int make_instance(struct cli *c, enum section_kind kind, const char *name,
                   const struct strvec *overrides, struct instance **out);
 void free_instances(struct instance **v, size_t n);
@@ -128,13 +142,28 @@ int locate_set(struct cli *c, const struct cfg_job *job, const char *only_sink, 
  * at_text is): 0 or CAIRN_EXIT_USAGE with the error said. */
 int parse_when(const char *id, const char *at_text, time_t *at);
 
-/* The --set rules of restore (and verify --deep, without sets): */
+/* The --set rules of restore and backup (and verify --deep, without
+ * sets): */
 /* Does the plugin take KEY (the first len bytes of key), or KEY_file /
  * KEY_env for one of its secrets? */
 int plugin_takes(const struct loaded_plugin *lp, const char *key, size_t len);
 /* Split "[SOURCE.]KEY=VALUE": *source (may be NULL) and the KEY=VALUE
  * part. */
 const char *split_set(const char *s, char **source);
+/* Every --set must reach a source of this run (sources: their names): a
+ * scoped one names one of them, a plain one is a key of at least one of
+ * their plugins.  0, or CAIRN_EXIT_USAGE with the error said (its words
+ * for a backup when backup is set, else for a restore). */
+int check_sets(struct cli *c, const struct strvec *sets, const struct strvec *sources, int backup);
+/* The instance of [source NAME] with the --set values that reach it;
+ * with record, each of them is appended as the manifest records it
+ * (set_for_record).  0, or an exit code with the error said. */
+int make_source(struct cli *c, const char *name, const struct strvec *sets, struct instance **out,
+                struct strvec *record);
+/* KEY=VALUE as a manifest may keep it: the value of a secret key (the
+ * plugin's CAIRN_KEY_SECRET, given inline) is "(secret)"; its _file and
+ * _env forms name where the secret is, and are kept. */
+char *set_for_record(const struct loaded_plugin *lp, const char *kv);
 /* The instance of the source a manifest names, checked against the INI
  * file, with the --set values that reach it. */
 int source_for_manifest(struct cli *c, const struct manifest_source *ms, const struct strvec *sets,

@@ -1,6 +1,9 @@
 /* cmd_backup.c - back up a job's sources into its sinks: one new set in
  * each, under the job's lock and each sink's own.  The pipeline does the
- * work. */
+ * work.  Each sink costs only itself: one that cannot be made, locked or
+ * listed as the run starts is left out of it, named, and its failed run
+ * recorded, while the others get their set.  --set and --sink make a
+ * one-off run, recorded as what it was (doc/design.md). */
 #include "autoconf.h"
 
 #include "cmd.h"
@@ -51,65 +54,109 @@ remove_leftovers(const struct cfg_job *job, struct instance *sink, int locked,
 	}
 }
 
+/* One backup run: what it is for and how far it got. */
+struct run {
+	struct cli *c;
+	const struct cfg_job *job;
+	struct strvec only, sets; /* --source, --set */
+	const char *only_sink;    /* --sink, or NULL */
+	struct strvec targets;    /* the sinks the run is for */
+	struct instance **sinks;  /* those still in the run */
+	cairn_sink_lock **locks;  /* each one's lock (NULL: it has none) */
+	size_t nsinks;
+	struct strvec dropped, why; /* the sinks left out at the start, and why */
+	struct instance **sources;
+	struct strvec *overrides; /* per source: the --set that reached it */
+	size_t nsources;
+	char id[BACKUP_ID_LEN + 1];
+};
+
+/* Sink name failed as the run started (err, taken): say so, and keep
+ * why for the run record. */
+static void
+note_dropped(struct run *r, const char *name, char *err)
+{
+	log_error("%s; this sink gets no backup set from this run", err);
+	strvec_push(&r->dropped, name);
+	strvec_push_own(&r->why, err);
+}
+
+/* Leave sink i out of the run: it could not be locked or listed. */
+static void
+drop_sink(struct run *r, size_t i, char *err)
+{
+	note_dropped(r, r->sinks[i]->name, err);
+	if (r->locks) {
+		sink_unlock(r->sinks[i], r->locks[i]);
+		memmove(&r->locks[i], &r->locks[i + 1], (r->nsinks - i - 1) * sizeof(*r->locks));
+	}
+	instance_destroy(r->sinks[i]);
+	memmove(&r->sinks[i], &r->sinks[i + 1], (r->nsinks - i - 1) * sizeof(*r->sinks));
+	r->nsinks--;
+}
+
+/* Make the sinks of the run; one that cannot be made is left out. */
+static void
+make_run_sinks(struct run *r)
+{
+	for (size_t k = 0; k < r->job->sinks.n; k++)
+		if (!r->only_sink || strcmp(r->only_sink, r->job->sinks.v[k]) == 0)
+			strvec_push(&r->targets, r->job->sinks.v[k]);
+	r->sinks = xcalloc(r->targets.n ? r->targets.n : 1, sizeof(*r->sinks));
+	for (size_t k = 0; k < r->targets.n; k++) {
+		char *err = NULL;
+		if (try_instance(r->c, SECTION_SINK, r->targets.v[k], NULL, &r->sinks[r->nsinks],
+		                 &err) == 0)
+			r->nsinks++;
+		else
+			note_dropped(r, r->targets.v[k], err);
+	}
+}
+
 /* A new id: the start time, or one second past the newest set any sink
- * holds, so ids stay unique and sorted even for runs within a second. */
-static int
-choose_id(const struct cfg_job *job, struct instance **sinks, cairn_sink_lock **locks, size_t n,
-          char id[BACKUP_ID_LEN + 1])
+ * holds, so ids stay unique and sorted even for runs within a second.  A
+ * sink that cannot be listed is left out of the run. */
+static void
+choose_id(struct run *r)
 {
 	time_t t = time(NULL);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < r->nsinks;) {
 		struct set_list l;
 		char *err = NULL;
-		if (sets_list(sinks[i], job->name, &l, &err)) {
-			log_error("%s", err);
-			free(err);
-			return -1;
+		if (sets_list(r->sinks[i], r->job->name, &l, &err)) {
+			drop_sink(r, i, err);
+			continue;
 		}
 		if (l.n && l.v[l.n - 1].time >= t)
 			t = l.v[l.n - 1].time + 1;
-		remove_leftovers(job, sinks[i], locks[i] != NULL, &l);
+		remove_leftovers(r->job, r->sinks[i], r->locks[i] != NULL, &l);
 		set_list_free(&l);
+		i++;
 	}
-	backup_id_format(t, id);
-	return 0;
+	backup_id_format(t, r->id);
 }
 
 /* Take every sink's own lock of the job.  A sink held by another run stops
  * the whole run before anything is touched (exit 5); a sink whose lock
- * fails otherwise is left out of this run, which then fails (exit 1) while
- * the other sinks still get their set. */
+ * fails otherwise is left out of this run. */
 static int
-lock_sinks(const struct cfg_job *job, struct instance **sinks, size_t *nsinks,
-           cairn_sink_lock **locks, int *dropped)
+lock_sinks(struct run *r)
 {
-	size_t kept = 0;
-	*dropped = 0;
-	for (size_t i = 0; i < *nsinks; i++) {
+	r->locks = xcalloc(r->nsinks ? r->nsinks : 1, sizeof(*r->locks));
+	for (size_t i = 0; i < r->nsinks;) {
 		char *err = NULL;
-		int rc = sink_lock(sinks[i], job->name, &locks[kept], &err);
+		int rc = sink_lock(r->sinks[i], r->job->name, &r->locks[i], &err);
 		if (rc == CAIRN_E_LOCKED) {
 			log_error("%s", err);
 			free(err);
-			for (size_t k = 0; k < kept; k++)
-				sink_unlock(sinks[k], locks[k]);
-			memset(locks, 0, *nsinks * sizeof(*locks));
-			for (size_t k = i; k < *nsinks; k++) /* keep them for freeing */
-				sinks[kept++] = sinks[k];
-			*nsinks = kept;
 			return CAIRN_EXIT_LOCKED;
 		}
-		if (rc) {
-			log_error("%s; this sink gets no backup set from this run", err);
-			free(err);
-			instance_destroy(sinks[i]);
-			(*dropped)++;
-			continue;
-		}
-		sinks[kept++] = sinks[i];
+		if (rc)
+			drop_sink(r, i, err);
+		else
+			i++;
 	}
-	*nsinks = kept;
-	return kept ? 0 : CAIRN_EXIT_FAILED;
+	return 0;
 }
 
 /* What the hooks after the run are told: ok when every sink holds the set
@@ -193,165 +240,283 @@ left_out(struct cli *c, const struct cfg_job *job, const struct strvec *only, si
 	return v;
 }
 
-int
-cmd_backup(struct cli *c, int argc, char **argv)
+/* --set: every one must reach a source of this run, as restore's do. */
+static int
+check_run_sets(struct run *r)
+{
+	struct strvec names = {0};
+	for (size_t i = 0; i < r->job->sources.n; i++)
+		if (!r->only.n || strvec_contains(&r->only, r->job->sources.v[i]))
+			strvec_push(&names, r->job->sources.v[i]);
+	/* the phase check (a key that has no effect on a backup) goes here */
+	int rc = check_sets(r->c, &r->sets, &names, 1);
+	strvec_free(&names);
+	return rc;
+}
+
+/* Make the sources of the run, each with the --set that reach it. */
+static int
+make_run_sources(struct run *r)
+{
+	int rc = 0;
+	r->sources = xcalloc(r->job->sources.n ? r->job->sources.n : 1, sizeof(*r->sources));
+	r->overrides = xcalloc(r->job->sources.n ? r->job->sources.n : 1, sizeof(*r->overrides));
+	for (size_t i = 0; i < r->job->sources.n && !rc; i++) {
+		if (r->only.n && !strvec_contains(&r->only, r->job->sources.v[i]))
+			continue;
+		rc = make_source(r->c, r->job->sources.v[i], &r->sets, &r->sources[r->nsources],
+		                 &r->overrides[r->nsources]);
+		if (!rc)
+			r->nsources++;
+	}
+	return rc;
+}
+
+/* The options; one a row of the table and a case of the switch. */
+static int
+parse_options(struct run *r, int argc, char **argv)
 {
 	static const struct option opts[] = {{"source", required_argument, NULL, 's'},
+	                                     {"set", required_argument, NULL, 'S'},
+	                                     {"sink", required_argument, NULL, 'k'},
 	                                     {NULL, 0, NULL, 0}};
-	struct strvec only = {0};
-	const struct cfg_job *job;
-	struct instance **sinks = NULL, **sources = NULL;
-	size_t nsinks = 0, nsources = 0, nskipped = 0;
-	int opt, rc, dropped = 0, hooks = 0;
-	char id[BACKUP_ID_LEN + 1] = "", host[256] = "", *herr = NULL;
-	cairn_sink_lock **locks = NULL;
-	struct manifest_failed *skipped = NULL;
-	struct run_report rr = {.status = "failed"};
-
-	while ((opt = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
-		if (opt != 's')
-			return usage_error("backup: unknown option");
-		strvec_push(&only, optarg);
+	int opt;
+	while ((opt = getopt_long(argc, argv, "s:S:k:", opts, NULL)) != -1) {
+		switch (opt) {
+		case 's': strvec_push(&r->only, optarg); break;
+		case 'S':
+			if (!strchr(optarg, '='))
+				return usage_error("--set %s: use --set KEY=VALUE", optarg);
+			strvec_push(&r->sets, optarg);
+			break;
+		case 'k': r->only_sink = optarg; break;
+		default: return usage_error("backup: unknown option");
+		}
 	}
-	if (optind + 1 != argc) {
-		strvec_free(&only);
+	if (optind + 1 != argc)
 		return usage_error("backup takes one JOB");
-	}
-	if ((rc = load_config(c)) || (rc = find_job(c, argv[optind], &job)))
-		goto out;
-	for (size_t i = 0; i < only.n; i++)
-		if (!strvec_contains(&job->sources, only.v[i])) {
-			log_error("job %s has no source named \"%s\"", job->name, only.v[i]);
-			rc = CAIRN_EXIT_USAGE;
-			goto out;
+	return 0;
+}
+
+/* The job, its --source and --sink names checked, and the --set. */
+static int
+find_run_job(struct run *r, const char *name)
+{
+	int rc;
+	if ((rc = load_config(r->c)) || (rc = find_job(r->c, name, &r->job)))
+		return rc;
+	for (size_t i = 0; i < r->only.n; i++)
+		if (!strvec_contains(&r->job->sources, r->only.v[i])) {
+			log_error("job %s has no source named \"%s\"", r->job->name, r->only.v[i]);
+			return CAIRN_EXIT_USAGE;
 		}
-	if ((rc = make_sinks(c, job, NULL, &sinks, &nsinks)))
-		goto out;
-	sources = xcalloc(job->sources.n, sizeof(*sources));
-	for (size_t i = 0; i < job->sources.n && !rc; i++) {
-		if (only.n && !strvec_contains(&only, job->sources.v[i]))
-			continue;
-		rc = make_instance(c, SECTION_SOURCE, job->sources.v[i], NULL, &sources[nsources]);
-		if (!rc)
-			nsources++;
+	if (r->only_sink && !strvec_contains(&r->job->sinks, r->only_sink)) {
+		char *names = strvec_join(&r->job->sinks, ", ");
+		log_error("job %s has no sink named \"%s\"; its sinks: %s", r->job->name,
+		          r->only_sink, names);
+		free(names);
+		return CAIRN_EXIT_USAGE;
 	}
-	if (rc)
-		goto out;
-	if ((rc = take_job_lock(c, job)))
-		goto out;
-	/* From here on the hooks after the run are owed one call. */
-	hooks = 1;
-	struct run_report before = {.status = ""};
-	if (job_hook(c, job, "before", job->hooks.before, "", &before, &herr)) {
-		log_error("%s; job %s was not backed up and nothing was written", herr, job->name);
-		report_error(&rr, herr);
-		free(herr);
-		rc = CAIRN_EXIT_FAILED;
-		goto out;
+	return check_run_sets(r);
+}
+
+/* What the run record says of the run: status, check and the metrics. */
+static void
+record_run(struct run *r, const struct backup_outcome *res)
+{
+	struct backup_record br = {.id = r->id,
+	                           .sinks = r->sinks,
+	                           .nsinks = r->nsinks,
+	                           .res = res,
+	                           .targets = &r->targets,
+	                           .dropped = &r->dropped,
+	                           .why = &r->why,
+	                           .one_off = r->only.n || r->sets.n};
+	status_after_backup(r->c, r->job, &br);
+}
+
+/* Say how the pipeline's run went and set the report; the exit code. */
+static int
+report_outcome(struct run *r, int prc, const struct backup_outcome *res, struct run_report *rr)
+{
+	const struct cfg_job *job = r->job;
+	char raw[32], stored[32];
+	if (prc == 0 && res->nfailed) {
+		struct strvec names = {0};
+		for (size_t i = 0; i < res->nfailed; i++)
+			strvec_push(&names, res->failed[i].name);
+		char *failed = strvec_join(&names, ", ");
+		strvec_free(&names);
+		log_error("backup %s/%s is partial: written without source%s %s, which "
+		          "failed (see above); cairn restore takes each of them from an "
+		          "older set",
+		          job->name, r->id, res->nfailed == 1 ? "" : "s", failed);
+		free(failed);
+		report_error(rr, res->failed[0].error);
+		rr->status = "partial";
+		return CAIRN_EXIT_PARTIAL;
 	}
-	locks = xcalloc(nsinks ? nsinks : 1, sizeof(*locks));
-	if ((rc = lock_sinks(job, sinks, &nsinks, locks, &dropped))) {
-		report_error(&rr, "no sink of the job could be locked");
-		goto out;
-	}
-	if (choose_id(job, sinks, locks, nsinks, id)) {
-		report_error(&rr, "the sinks could not be listed");
-		rc = CAIRN_EXIT_FAILED;
-		goto out;
-	}
-	gethostname(host, sizeof(host) - 1);
-	skipped = left_out(c, job, &only, &nskipped);
-	struct backup_request rq = {.job = job,
-	                            .id = id,
-	                            .sources = sources,
-	                            .nsources = nsources,
-	                            .sinks = sinks,
-	                            .nsinks = nsinks,
-	                            .host = host,
-	                            .keep_partial = job->on_source_failure == SOURCE_FAILURE_KEEP,
-	                            .skipped = skipped,
-	                            .nskipped = nskipped};
-	struct backup_outcome res;
-	int prc = pipeline_backup(&rq, &res);
-	for (size_t i = 0; i < nsinks; i++)
-		if (res.sinks[i].ok)
-			strvec_push(&rr.sinks, sinks[i]->name);
 	if (prc == 0) {
-		char raw[32], stored[32];
-		if (res.nfailed) {
-			struct strvec names = {0};
-			for (size_t i = 0; i < res.nfailed; i++)
-				strvec_push(&names, res.failed[i].name);
-			char *failed = strvec_join(&names, ", ");
-			strvec_free(&names);
-			log_error("backup %s/%s is partial: written without source%s %s, which "
-			          "failed (see above); cairn restore takes each of them from an "
-			          "older set",
-			          job->name, id, res.nfailed == 1 ? "" : "s", failed);
-			free(failed);
-			report_error(&rr, res.failed[0].error);
-			rr.status = "partial";
-			rc = CAIRN_EXIT_PARTIAL;
-		} else {
-			log_info("backup %s/%s complete in %zu sink%s: %s read, %s stored",
-			         job->name, id, nsinks, nsinks == 1 ? "" : "s",
-			         format_bytes(res.raw_bytes, raw, sizeof(raw)),
-			         format_bytes(res.stored_bytes, stored, sizeof(stored)));
-			rr.status = "ok";
-			rc = CAIRN_EXIT_OK;
-		}
-	} else if (res.cancelled) {
+		log_info("backup %s/%s complete in %zu sink%s: %s read, %s stored", job->name,
+		         r->id, r->nsinks, r->nsinks == 1 ? "" : "s",
+		         format_bytes(res->raw_bytes, raw, sizeof(raw)),
+		         format_bytes(res->stored_bytes, stored, sizeof(stored)));
+		rr->status = "ok";
+		return CAIRN_EXIT_OK;
+	}
+	if (res->cancelled) {
 		log_error("backup %s interrupted; nothing of it was kept", job->name);
-		report_error(&rr, "interrupted");
-		rc = exit_for(CAIRN_E_CANCELLED);
-	} else {
-		size_t ok = rr.sinks.n;
-		if (ok) {
-			struct strvec names = {0};
-			for (size_t i = 0; i < nsinks; i++)
-				if (!res.sinks[i].ok) {
-					strvec_push(&names, sinks[i]->name);
-					report_error(&rr, res.sinks[i].error);
-				}
-			char *failed = strvec_join(&names, ", ");
-			strvec_free(&names);
+		report_error(rr, "interrupted");
+		return exit_for(CAIRN_E_CANCELLED);
+	}
+	report_error(rr, res->source_error);
+	for (size_t i = 0; i < r->nsinks; i++)
+		report_error(rr, res->sinks[i].error);
+	return CAIRN_EXIT_FAILED;
+}
+
+/* After the run: which sinks lack the set, in one line, and the status
+ * the hooks are told. */
+static int
+report_sinks(struct run *r, int rc, const struct backup_outcome *res, struct run_report *rr)
+{
+	struct strvec failed = {0};
+	for (size_t i = 0; i < r->dropped.n; i++) {
+		strvec_push(&failed, r->dropped.v[i]);
+		report_error(rr, r->why.v[i]);
+	}
+	for (size_t i = 0; res && i < r->nsinks; i++)
+		if (!res->sinks[i].ok)
+			strvec_push(&failed, r->sinks[i]->name);
+	if (failed.n && !(res && res->cancelled)) {
+		char *names = strvec_join(&failed, ", ");
+		if (rr->sinks.n)
 			log_error("backup %s/%s is complete in %zu of %zu sinks; failed: %s",
-			          job->name, id, ok, nsinks, failed);
-			free(failed);
-			rr.status = "partial";
-		} else if (!res.source_error) {
-			log_error("backup %s failed: no sink could store it", job->name);
-		}
-		report_error(&rr, res.source_error);
-		for (size_t i = 0; i < nsinks; i++)
-			report_error(&rr, res.sinks[i].error);
-		rc = CAIRN_EXIT_FAILED;
+			          r->job->name, r->id, rr->sinks.n, r->targets.n, names);
+		else if (!res || !res->source_error)
+			log_error("backup %s failed: no sink could store it; failed: %s",
+			          r->job->name, names);
+		free(names);
+		if (rr->sinks.n && strcmp(rr->status, "ok") == 0)
+			rr->status = "partial";
+		if (rc == CAIRN_EXIT_OK)
+			rc = CAIRN_EXIT_FAILED; /* each said why above */
 	}
-	status_after_backup(c, job, id, sinks, nsinks, &res); /* status, check, metrics */
-	backup_outcome_free(&res, nsinks);
-	if (rc == CAIRN_EXIT_OK && dropped) {
-		rc = CAIRN_EXIT_FAILED; /* each said why above */
-		rr.status = "partial";
-		report_error(&rr, "a sink could not be locked");
-	}
+	strvec_free(&failed);
+	return rc;
+}
+
+/* Back the sources up into the sinks still in the run, record it, and
+ * prune after a run that wrote its whole set everywhere. */
+static int
+run_pipeline(struct run *r, struct run_report *rr)
+{
+	char host[256] = "";
+	size_t nskipped = 0;
+	struct backup_outcome res;
+	struct strvec run_sinks = {0};
+	int rc;
+	gethostname(host, sizeof(host) - 1);
+	struct manifest_failed *skipped = left_out(r->c, r->job, &r->only, &nskipped);
+	if (r->only_sink && r->job->sinks.n > 1) /* a subset of the job's sinks */
+		strvec_push(&run_sinks, r->only_sink);
+	struct backup_request rq = {.job = r->job,
+	                            .id = r->id,
+	                            .sources = r->sources,
+	                            .nsources = r->nsources,
+	                            .sinks = r->sinks,
+	                            .nsinks = r->nsinks,
+	                            .host = host,
+	                            .keep_partial =
+	                                    r->job->on_source_failure == SOURCE_FAILURE_KEEP,
+	                            .skipped = skipped,
+	                            .nskipped = nskipped,
+	                            .overrides = r->overrides,
+	                            .run_sinks = run_sinks.n ? &run_sinks : NULL};
+	int prc = pipeline_backup(&rq, &res);
+	for (size_t i = 0; i < r->nsinks; i++)
+		if (res.sinks[i].ok)
+			strvec_push(&rr->sinks, r->sinks[i]->name);
+	rc = report_outcome(r, prc, &res, rr);
+	rc = report_sinks(r, rc, &res, rr);
+	record_run(r, &res);
+	backup_outcome_free(&res, r->nsinks);
+	free(skipped);
+	strvec_free(&run_sinks);
 	/* Prune only after a run that wrote its whole set everywhere, still
 	 * under the job's lock and every sink's: never after a failure, and
 	 * a prune that cannot remove a set says so without undoing the
 	 * backup's success. */
-	if (rc == CAIRN_EXIT_OK && job->prune && job->retention)
-		for (size_t i = 0; i < nsinks && !cancel_signal; i++)
-			prune_sink(job, sinks[i], 0, NULL);
+	if (rc == CAIRN_EXIT_OK && r->job->prune && r->job->retention)
+		for (size_t i = 0; i < r->nsinks && !cancel_signal; i++)
+			prune_sink(r->job, r->sinks[i], 0, NULL);
+	return rc;
+}
+
+/* From the job's lock on: the before hook, the sinks' locks and listing,
+ * the run.  The hooks after it are the caller's. */
+static int
+run_locked(struct run *r, struct run_report *rr)
+{
+	struct run_report before = {.status = ""};
+	char *herr = NULL;
+	int rc;
+	if (job_hook(r->c, r->job, "before", r->job->hooks.before, "", &before, &herr)) {
+		log_error("%s; job %s was not backed up and nothing was written", herr,
+		          r->job->name);
+		report_error(rr, herr);
+		free(herr);
+		return CAIRN_EXIT_FAILED;
+	}
+	if ((rc = lock_sinks(r)))
+		return rc;
+	choose_id(r);
+	if (r->nsinks)
+		return run_pipeline(r, rr);
+	/* no sink answered: nothing is written, the failure is recorded */
+	r->id[0] = '\0';
+	rc = report_sinks(r, CAIRN_EXIT_FAILED, NULL, rr);
+	record_run(r, NULL);
+	return rc;
+}
+
+static void
+run_free(struct run *r)
+{
+	for (size_t i = 0; r->locks && i < r->nsinks; i++)
+		sink_unlock(r->sinks[i], r->locks[i]);
+	free(r->locks);
+	free_instances(r->sinks, r->nsinks);
+	free_instances(r->sources, r->nsources);
+	for (size_t i = 0; r->overrides && i < r->job->sources.n; i++)
+		strvec_free(&r->overrides[i]);
+	free(r->overrides);
+	strvec_free(&r->only);
+	strvec_free(&r->sets);
+	strvec_free(&r->targets);
+	strvec_free(&r->dropped);
+	strvec_free(&r->why);
+}
+
+int
+cmd_backup(struct cli *c, int argc, char **argv)
+{
+	struct run r = {.c = c};
+	struct run_report rr = {.status = "failed"};
+	int rc;
+
+	if ((rc = parse_options(&r, argc, argv)) || (rc = find_run_job(&r, argv[optind])) ||
+	    (rc = make_run_sources(&r)))
+		goto out;
+	make_run_sinks(&r);
+	if ((rc = take_job_lock(c, r.job)))
+		goto out;
+	/* From here on the hooks after the run are owed one call. */
+	rc = run_locked(&r, &rr);
+	after_hooks(c, r.job, r.id, &rr);
 out:
-	for (size_t i = 0; locks && i < nsinks; i++)
-		sink_unlock(sinks[i], locks[i]);
-	if (hooks)
-		after_hooks(c, job, id, &rr);
-	free(locks);
-	free(skipped);
 	free(rr.error);
 	strvec_free(&rr.sinks);
-	free_instances(sources, nsources);
-	free_instances(sinks, nsinks);
-	strvec_free(&only);
+	run_free(&r);
 	return rc;
 }

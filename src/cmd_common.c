@@ -136,17 +136,25 @@ take_job_lock(struct cli *c, const struct cfg_job *job)
 }
 
 int
+try_instance(struct cli *c, enum section_kind kind, const char *name,
+             const struct strvec *overrides, struct instance **out, char **err)
+{
+	const struct cfg_section *sec = config_section(c->cfg, kind, name);
+	*out = NULL;
+	if (!sec) {
+		*err = xasprintf("%s: no [%s %s] section", c->cfg->path, section_kind_name(kind),
+		                 name);
+		return CAIRN_E_CONFIG;
+	}
+	return instance_create(&c->reg, c->cfg, sec, overrides, out, err);
+}
+
+int
 make_instance(struct cli *c, enum section_kind kind, const char *name,
               const struct strvec *overrides, struct instance **out)
 {
 	char *err = NULL;
-	const struct cfg_section *sec = config_section(c->cfg, kind, name);
-	int rc;
-	if (!sec) {
-		log_error("%s: no [%s %s] section", c->cfg->path, section_kind_name(kind), name);
-		return exit_for(CAIRN_E_CONFIG);
-	}
-	rc = instance_create(&c->reg, c->cfg, sec, overrides, out, &err);
+	int rc = try_instance(c, kind, name, overrides, out, &err);
 	if (rc) {
 		log_error("%s", err);
 		free(err);
@@ -276,13 +284,93 @@ overrides_for(const struct strvec *sets, const char *source, const struct loaded
 	}
 }
 
+char *
+set_for_record(const struct loaded_plugin *lp, const char *kv)
+{
+	const char *eq = strchr(kv, '=');
+	size_t len = eq ? (size_t)(eq - kv) : strlen(kv);
+	for (const struct cairn_key *k = lp->desc.keys; eq && k && k->name; k++)
+		if (key_match(k, kv, len) == KEY_EXACT && (k->flags & CAIRN_KEY_SECRET))
+			return xasprintf("%.*s=(secret)", (int)len, kv);
+	return xstrdup(kv);
+}
+
+int
+check_sets(struct cli *c, const struct strvec *sets, const struct strvec *sources, int backup)
+{
+	for (size_t i = 0; i < sets->n; i++) {
+		char *scope;
+		const char *kv = split_set(sets->v[i], &scope);
+		size_t klen = (size_t)(strchr(kv, '=') - kv);
+		int reached = 0;
+		for (size_t s = 0; s < sources->n && !reached; s++) {
+			const struct cfg_section *sec =
+			        config_section(c->cfg, SECTION_SOURCE, sources->v[s]);
+			struct loaded_plugin *lp;
+			char *err = NULL;
+			if (scope) {
+				reached = strcmp(scope, sources->v[s]) == 0;
+				continue;
+			}
+			if (!sec || !(lp = registry_load(&c->reg, sec->plugin, &err))) {
+				free(err);
+				continue; /* reported when that source is made */
+			}
+			reached = plugin_takes(lp, kv, klen);
+		}
+		if (!reached) {
+			if (scope)
+				log_error(
+				        backup ? "--set %s: this backup backs up no source named %s"
+				               : "--set %s: this restore restores no source named "
+				                 "%s",
+				        sets->v[i], scope);
+			else
+				log_error(backup ? "--set %s: none of the sources being backed up "
+				                   "has "
+				                   "a key %.*s; see cairn plugins -v"
+				                 : "--set %s: none of the sources being restored "
+				                   "has a "
+				                   "key %.*s; see cairn plugins -v",
+				          sets->v[i], (int)klen, kv);
+			free(scope);
+			return CAIRN_EXIT_USAGE;
+		}
+		free(scope);
+	}
+	return 0;
+}
+
+int
+make_source(struct cli *c, const char *name, const struct strvec *sets, struct instance **out,
+            struct strvec *record)
+{
+	const struct cfg_section *sec = config_section(c->cfg, SECTION_SOURCE, name);
+	struct loaded_plugin *lp;
+	struct strvec ov = {0};
+	char *err = NULL;
+	int rc;
+	if (!sec)
+		return make_instance(c, SECTION_SOURCE, name, NULL, out);
+	if (!(lp = registry_load(&c->reg, sec->plugin, &err))) {
+		log_error("%s:%d: [source %s] plugin: %s", c->cfg->path, sec->plugin_line, name,
+		          err);
+		free(err);
+		return exit_for(INSTANCE_E_PLUGIN);
+	}
+	overrides_for(sets, name, lp, &ov);
+	rc = make_instance(c, SECTION_SOURCE, name, &ov, out);
+	for (size_t i = 0; !rc && record && i < ov.n; i++)
+		strvec_push_own(record, set_for_record(lp, ov.v[i]));
+	strvec_free(&ov);
+	return rc;
+}
+
 int
 source_for_manifest(struct cli *c, const struct manifest_source *ms, const struct strvec *sets,
                     struct instance **out)
 {
 	const struct cfg_section *sec = config_section(c->cfg, SECTION_SOURCE, ms->name);
-	struct strvec ov = {0};
-	int rc;
 	if (!sec) {
 		log_error("the set holds source %s, which %s does not define; add [source %s] with "
 		          "plugin = %s to restore or check it",
@@ -294,18 +382,7 @@ source_for_manifest(struct cli *c, const struct manifest_source *ms, const struc
 		          c->cfg->path, sec->line, ms->name, sec->plugin, ms->plugin);
 		return exit_for(CAIRN_E_CONFIG);
 	}
-	struct loaded_plugin *lp;
-	char *err = NULL;
-	if (!(lp = registry_load(&c->reg, sec->plugin, &err))) {
-		log_error("%s:%d: [source %s] plugin: %s", c->cfg->path, sec->plugin_line, ms->name,
-		          err);
-		free(err);
-		return exit_for(INSTANCE_E_PLUGIN);
-	}
-	overrides_for(sets, ms->name, lp, &ov);
-	rc = make_instance(c, SECTION_SOURCE, ms->name, &ov, out);
-	strvec_free(&ov);
-	return rc;
+	return make_source(c, ms->name, sets, out, NULL);
 }
 
 int

@@ -29,10 +29,25 @@ print_set_row(const char *job, const struct set_info *s, const char *sink, const
 			strvec_push_own(&missing,
 			                xasprintf("%s %s", m->failed[i].name,
 			                          m->failed[i].skipped ? "left out" : "failed"));
+		for (size_t i = 0; i < m->nsources; i++) {
+			if (!m->sources[i].overrides.n)
+				continue; /* a one-off backup --set run's object */
+			char *ov = strvec_join(&m->sources[i].overrides, " --set ");
+			strvec_push_own(&missing, xasprintf("%s backed up with --set %s",
+			                                    m->sources[i].name, ov));
+			free(ov);
+		}
 		char *miss = strvec_join(&missing, ", ");
 		char *both = xasprintf("%s (partial: %s)", names, miss);
 		strvec_free(&missing);
 		free(miss);
+		free(names);
+		names = both;
+	}
+	if (m && m->run_sinks.n) {
+		char *to = strvec_join(&m->run_sinks, ", ");
+		char *both = xasprintf("%s (backup --sink: only to %s)", names, to);
+		free(to);
 		free(names);
 		names = both;
 	}

@@ -211,62 +211,71 @@ cmd_status(struct cli *c, int argc, char **argv)
 /* ------------------------------------------- recording, for backup/verify */
 
 struct run_note {
-	const struct cfg_job *job;
-	const char *id;
-	struct instance **sinks;
-	size_t nsinks;
-	const struct backup_outcome *res;
+	const struct backup_record *br;
 	time_t started, finished;
 };
+
+/* What one sink of the run is recorded as; 0 when its record stays. */
+static enum run_status
+sink_run(const struct backup_record *br, const char *name, char **text)
+{
+	const struct backup_outcome *res = br->res;
+	const struct sink_outcome *o = NULL;
+	*text = NULL;
+	for (size_t i = 0; i < br->dropped->n; i++)
+		if (strcmp(br->dropped->v[i], name) == 0) {
+			*text = xstrdup(br->why->v[i]);
+			return RUN_FAILED;
+		}
+	for (size_t i = 0; res && i < br->nsinks; i++)
+		if (strcmp(br->sinks[i]->name, name) == 0)
+			o = &res->sinks[i];
+	if (!o) {
+		*text = xstrdup("the sink was left out of the run");
+		return RUN_FAILED;
+	}
+	if (o->ok && res->nfailed) {
+		/* a set, but without the sources that failed */
+		struct strvec names = {0};
+		for (size_t f = 0; f < res->nfailed; f++)
+			strvec_push(&names, res->failed[f].name);
+		char *list = strvec_join(&names, ", ");
+		*text = xasprintf("partial: source%s %s failed: %s", names.n == 1 ? "" : "s", list,
+		                  res->failed[0].error ? res->failed[0].error : "no detail");
+		free(list);
+		strvec_free(&names);
+		return RUN_PARTIAL;
+	}
+	if (o->ok) /* a one-off run's set is no full backup of the job */
+		return br->one_off ? RUN_NONE : RUN_OK;
+	*text = xstrdup(res->cancelled      ? "interrupted"
+	                : o->error          ? o->error
+	                : res->source_error ? res->source_error
+	                                    : "failed");
+	return RUN_FAILED;
+}
 
 static void
 note_run(struct job_state *st, void *ud)
 {
 	const struct run_note *n = ud;
-	const char *why = n->res->source_error;
-	for (size_t k = 0; k < n->job->sinks.n; k++) {
-		const char *name = n->job->sinks.v[k];
-		struct state_sink *s = state_sink_add(st, name);
-		const struct sink_outcome *o = NULL;
-		for (size_t i = 0; i < n->nsinks; i++)
-			if (strcmp(n->sinks[i]->name, name) == 0)
-				o = &n->res->sinks[i];
-		if (!o)
-			state_set_run(s, RUN_FAILED, n->id,
-			              "the sink could not be locked or opened", n->started,
+	for (size_t k = 0; k < n->br->targets->n; k++) {
+		const char *name = n->br->targets->v[k];
+		char *text;
+		enum run_status rs = sink_run(n->br, name, &text);
+		if (rs != RUN_NONE)
+			state_set_run(state_sink_add(st, name), rs, n->br->id, text, n->started,
 			              n->finished);
-		else if (o->ok && n->res->nfailed) {
-			/* a set, but without the sources that failed */
-			struct strvec names = {0};
-			for (size_t f = 0; f < n->res->nfailed; f++)
-				strvec_push(&names, n->res->failed[f].name);
-			char *list = strvec_join(&names, ", ");
-			char *text = xasprintf(
-			        "partial: source%s %s failed: %s", names.n == 1 ? "" : "s", list,
-			        n->res->failed[0].error ? n->res->failed[0].error : "no detail");
-			state_set_run(s, RUN_PARTIAL, n->id, text, n->started, n->finished);
-			free(text);
-			free(list);
-			strvec_free(&names);
-		} else if (o->ok)
-			state_set_run(s, RUN_OK, n->id, NULL, n->started, n->finished);
-		else
-			state_set_run(s, RUN_FAILED, n->id,
-			              n->res->cancelled ? "interrupted"
-			              : o->error        ? o->error
-			              : why             ? why
-			                                : "failed",
-			              n->started, n->finished);
+		free(text);
 	}
 }
 
 void
-status_after_backup(struct cli *c, const struct cfg_job *job, const char *id,
-                    struct instance **sinks, size_t nsinks, const struct backup_outcome *res)
+status_after_backup(struct cli *c, const struct cfg_job *job, const struct backup_record *br)
 {
-	struct run_note n = {job, id, sinks, nsinks, res, 0, time(NULL)};
+	struct run_note n = {br, 0, time(NULL)};
 	char *err = NULL;
-	if (backup_id_parse(id, &n.started))
+	if (backup_id_parse(br->id, &n.started))
 		n.started = n.finished;
 	if (state_update(c->cfg->state_dir, job->name, note_run, &n, &err)) {
 		log_warn("cannot record the run of job %s for cairn status: %s", job->name, err);

@@ -41,6 +41,34 @@ manifest_failed_source(const struct manifest *m, const char *name)
 }
 
 static json_t *
+strvec_json(const struct strvec *v)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < v->n; i++)
+		json_array_append_new(a, json_string(v->v[i]));
+	return a;
+}
+
+/* An optional array of strings: 0, or -1 when it is something else. */
+static int
+strvec_parse(json_t *a, struct strvec *out)
+{
+	size_t i;
+	json_t *o;
+	if (!a)
+		return 0;
+	if (!json_is_array(a))
+		return -1;
+	json_array_foreach(a, i, o)
+	{
+		if (!json_is_string(o))
+			return -1;
+		strvec_push(out, json_string_value(o));
+	}
+	return 0;
+}
+
+static json_t *
 time_json(time_t t)
 {
 	char buf[32];
@@ -64,6 +92,8 @@ manifest_to_jansson(const struct manifest *m)
 		json_object_set_new(o, "stored_bytes", json_integer((json_int_t)s->stored_bytes));
 		json_object_set_new(o, "sha256", json_string(s->sha256));
 		json_object_set_new(o, "stats", s->stats ? json_incref(s->stats) : json_object());
+		if (s->overrides.n)
+			json_object_set_new(o, "overrides", strvec_json(&s->overrides));
 		json_array_append_new(srcs, o);
 	}
 	json_t *root = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "format",
@@ -85,6 +115,8 @@ manifest_to_jansson(const struct manifest *m)
 		json_object_set_new(root, "partial", json_true());
 		json_object_set_new(root, "failed_sources", failed);
 	}
+	if (m->run_sinks.n)
+		json_object_set_new(root, "run_sinks", strvec_json(&m->run_sinks));
 	return root;
 }
 
@@ -154,11 +186,12 @@ manifest_parse(const char *buf, size_t len, char **err)
 	{
 		const char *name, *plugin, *pv = "", *object, *comp, *sha;
 		json_int_t raw, stored;
-		json_t *stats = NULL;
-		if (json_unpack_ex(o, &je, 0, "{s:s, s:s, s?s, s:s, s:s, s:I, s:I, s:s, s?o}",
+		json_t *stats = NULL, *ov = NULL;
+		if (json_unpack_ex(o, &je, 0, "{s:s, s:s, s?s, s:s, s:s, s:I, s:I, s:s, s?o, s?o}",
 		                   "name", &name, "plugin", &plugin, "plugin_version", &pv,
 		                   "object", &object, "compression", &comp, "raw_bytes", &raw,
-		                   "stored_bytes", &stored, "sha256", &sha, "stats", &stats) != 0 ||
+		                   "stored_bytes", &stored, "sha256", &sha, "stats", &stats,
+		                   "overrides", &ov) != 0 ||
 		    strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64 || raw < 0 ||
 		    stored < 0 || (stats && !json_is_object(stats))) {
 			*err = xasprintf("not a cairn manifest: source %zu: %s", i,
@@ -175,6 +208,14 @@ manifest_parse(const char *buf, size_t len, char **err)
 		s->stored_bytes = (uint64_t)stored;
 		memcpy(s->sha256, sha, 65);
 		s->stats = stats ? json_incref(stats) : NULL;
+		if (strvec_parse(ov, &s->overrides)) {
+			*err = xasprintf("not a cairn manifest: source %zu: bad overrides", i);
+			goto fail;
+		}
+	}
+	if (strvec_parse(json_object_get(root, "run_sinks"), &m->run_sinks)) {
+		*err = xstrdup("not a cairn manifest: bad run_sinks");
+		goto fail;
 	}
 	{
 		json_t *partial = json_object_get(root, "partial"),
@@ -197,8 +238,11 @@ manifest_parse(const char *buf, size_t len, char **err)
 			}
 			manifest_add_failed(m, name, plugin, error, skipped);
 		}
-		/* failed sources without the flag: still partial */
+		/* failed sources without the flag, or a source backed up with
+		 * --set: still partial */
 		m->partial = m->partial || m->nfailed;
+		for (size_t k = 0; k < m->nsources; k++)
+			m->partial = m->partial || m->sources[k].overrides.n;
 	}
 	json_decref(root);
 	return m;
@@ -219,6 +263,7 @@ manifest_clear(struct manifest *m)
 		free(s->object);
 		free(s->compression);
 		json_decref(s->stats);
+		strvec_free(&s->overrides);
 	}
 	free(m->sources);
 	for (size_t i = 0; i < m->nfailed; i++) {
@@ -227,6 +272,7 @@ manifest_clear(struct manifest *m)
 		free(m->failed[i].error);
 	}
 	free(m->failed);
+	strvec_free(&m->run_sinks);
 	free(m->cairn_version);
 	free(m->job);
 	free(m->id);

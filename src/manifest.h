@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "util.h"
+
 #define MANIFEST_FORMAT 1
 
 struct manifest_source {
@@ -19,6 +21,10 @@ struct manifest_source {
 	uint64_t stored_bytes;
 	char sha256[65]; /* of the stored object, lowercase hex */
 	json_t *stats;   /* object of plugin stats, may be NULL */
+	/* "overrides": the backup --set KEY=VALUE that reached this source
+	 * (a secret's value "(secret)"): a one-off run's object, which a
+	 * restore takes only from a set named with --id */
+	struct strvec overrides;
 };
 
 /* A source of the job that the set lacks: it failed (the set is partial,
@@ -47,6 +53,9 @@ struct manifest {
 	int partial;
 	struct manifest_failed *failed;
 	size_t nfailed;
+	/* "run_sinks": the sinks of a backup --sink run; empty when the run
+	 * went to every sink of the job */
+	struct strvec run_sinks;
 };
 
 /* Append a source entry (strings copied, stats referenced). */

@@ -57,6 +57,7 @@ struct run {
 	char *stream_error; /* compression's own failure */
 	const char *key;
 	int keep_others; /* a failed source rolls back only its own object */
+	size_t source;   /* the index in rq->sources of the one running */
 };
 
 /* Remove what this run committed to s; a set must never stay half there. */
@@ -245,6 +246,8 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 		ms->stored_bytes = r->stored;
 		memcpy(ms->sha256, sha, sizeof(sha));
 		ms->stats = src->ctx.stats ? json_deep_copy(src->ctx.stats) : NULL;
+		for (size_t o = 0; rq->overrides && o < rq->overrides[r->source].n; o++)
+			strvec_push(&ms->overrides, rq->overrides[r->source].v[o]);
 	}
 	if (src->ctx.warnings)
 		log_warn("source %s: finished with %d warning%s", src->name, src->ctx.warnings,
@@ -298,6 +301,7 @@ pipeline_backup(const struct backup_request *rq, struct backup_outcome *out)
 	for (size_t i = 0; i < rq->nsources && !rc; i++) {
 		char *serr = NULL;
 		struct instance *src = rq->sources[i];
+		r.source = i;
 		rc = backup_source(&r, src, &serr);
 		if (rc && serr && rc != CAIRN_E_CANCELLED && rq->keep_partial && alive_count(&r)) {
 			/* this source is lost, the others go on */
@@ -348,6 +352,10 @@ pipeline_backup(const struct backup_request *rq, struct backup_outcome *out)
 			for (size_t f = 0; f < rq->nskipped; f++)
 				manifest_add_failed(&s->m, rq->skipped[f].name,
 				                    rq->skipped[f].plugin, rq->skipped[f].error, 1);
+			for (size_t k = 0; rq->run_sinks && k < rq->run_sinks->n; k++)
+				strvec_push(&s->m.run_sinks, rq->run_sinks->v[k]);
+			for (size_t k = 0; k < s->m.nsources; k++)
+				s->m.partial = s->m.partial || s->m.sources[k].overrides.n;
 			json = manifest_to_json(&s->m);
 			int wrc = sink_write_all(s->sink, key, json, strlen(json), &err);
 			free(json);

@@ -33,6 +33,13 @@ struct backup_request {
 	 * manifest lists them, so the set counts as partial */
 	const struct manifest_failed *skipped;
 	size_t nskipped;
+	/* backup --set: per source (nsources of them, or NULL) the KEY=VALUE
+	 * that reached it, as the manifest records them; a source with any
+	 * makes the set partial (a one-off, no full backup of the job) */
+	const struct strvec *overrides;
+	/* backup --sink: the sinks of this run, recorded in the manifest;
+	 * NULL when the run goes to every sink of the job */
+	const struct strvec *run_sinks;
 };
 
 struct sink_outcome {

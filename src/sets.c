@@ -157,8 +157,11 @@ sets_select_source(struct instance *sink, const char *job, struct set_list *l, c
 			free(err);
 			continue;
 		}
+		/* a one-off run's object (backup --set) is not the source's
+		 * full backup: taken only with --id */
 		for (size_t k = 0; k < (*m)->nsources; k++)
-			if (strcmp((*m)->sources[k].name, source) == 0)
+			if (strcmp((*m)->sources[k].name, source) == 0 &&
+			    !(*m)->sources[k].overrides.n)
 				return s;
 	}
 	*m = NULL;

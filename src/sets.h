@@ -43,8 +43,9 @@ int set_manifest(struct instance *sink, const char *job, struct set_info *s,
                  const struct manifest **m, char **err);
 
 /* For restore --at, one source at a time: the newest complete set taken at
- * or before *at (any time when at is NULL) whose manifest holds source,
- * with that manifest in *m.  Sets whose manifest cannot be read are
+ * or before *at (any time when at is NULL) whose manifest holds source
+ * without overrides (a backup --set run's object is no full backup of
+ * it), with that manifest in *m.  Sets whose manifest cannot be read are
  * passed over.  NULL if none. */
 struct set_info *sets_select_source(struct instance *sink, const char *job, struct set_list *l,
                                     const char *source, const time_t *at,

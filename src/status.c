@@ -504,6 +504,18 @@ perf_add(char **perf, const char *job, const char *sink, const char *what, const
 	free(old);
 }
 
+/* The last run did not give this sink a complete set: said also when the
+ * sink cannot be read now, as the run that found it down is recorded. */
+static void
+check_run(const char *job, const struct sink_status *ss, struct check_result *c)
+{
+	if (ss->state.run.status == RUN_FAILED || ss->state.run.status == RUN_PARTIAL)
+		problem(c, CHECK_WARNING, "%s in %s: the last backup run%s%s %s: %s", job, ss->name,
+		        ss->state.run.id[0] ? " " : "", ss->state.run.id,
+		        ss->state.run.status == RUN_FAILED ? "failed" : "was partial",
+		        ss->state.run.error ? ss->state.run.error : "no detail");
+}
+
 static void
 check_sink(const struct job_status *js, const struct sink_status *ss, time_t now,
            struct check_result *c)
@@ -517,6 +529,7 @@ check_sink(const struct job_status *js, const struct sink_status *ss, time_t now
 	if (!ss->reachable) {
 		problem(c, CHECK_UNKNOWN, "%s in %s: the sink cannot be read: %s", job, sink,
 		        ss->error ? ss->error : "unknown error");
+		check_run(job, ss, c);
 		return;
 	}
 	/* max_age */
@@ -596,12 +609,7 @@ check_sink(const struct job_status *js, const struct sink_status *ss, time_t now
 		snprintf(v, sizeof(v), "%.1f%%", pct);
 		perf_add(&c->perfdata, job, sink, "usage", v, &ck->max_usage, "0;100");
 	}
-	/* the last run did not give this sink a complete set */
-	if (ss->state.run.status == RUN_FAILED || ss->state.run.status == RUN_PARTIAL)
-		problem(c, CHECK_WARNING, "%s in %s: the last backup run%s%s %s: %s", job, sink,
-		        ss->state.run.id[0] ? " " : "", ss->state.run.id,
-		        ss->state.run.status == RUN_FAILED ? "failed" : "was partial",
-		        ss->state.run.error ? ss->state.run.error : "no detail");
+	check_run(job, ss, c);
 }
 
 static int

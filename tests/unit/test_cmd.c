@@ -144,6 +144,32 @@ make_instance_a_plugins_not_found_is_a_failure(void **state)
 	assert_null(in);
 }
 
+/* What a manifest keeps of backup --set: a secret's inline value never,
+ * where it is read from (_file, _env) and every other key as given. */
+static void
+set_for_record_hides_a_secrets_value(void **state)
+{
+	static const struct cairn_key keys[] = {
+	        {.name = "password", .type = CAIRN_KEY_STRING, .flags = CAIRN_KEY_SECRET},
+	        {.name = "include", .type = CAIRN_KEY_LIST},
+	        {.name = NULL}};
+	struct loaded_plugin lp = {.name = (char *)"fake"};
+	static const char *const cases[][2] = {
+	        {"password=hunter2", "password=(secret)"},
+	        {"password=", "password=(secret)"},
+	        {"password_file=/etc/cairn/pw", "password_file=/etc/cairn/pw"},
+	        {"password_env=PW", "password_env=PW"},
+	        {"include=orders=x", "include=orders=x"},
+	        {"passwordx=1", "passwordx=1"}};
+	(void)state;
+	lp.desc.keys = keys;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *r = set_for_record(&lp, cases[i][0]);
+		assert_string_equal(r, cases[i][1]);
+		free(r);
+	}
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -154,6 +180,7 @@ main(void)
 	        cmocka_unit_test(exit_for_a_cancel_names_the_signal),
 	        T(make_instance_tells_the_failures_apart),
 	        T(make_instance_a_plugins_not_found_is_a_failure),
+	        cmocka_unit_test(set_for_record_hides_a_secrets_value),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

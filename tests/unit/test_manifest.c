@@ -229,6 +229,50 @@ manifest_parse_fills_optional_fields(void **state)
 	manifest_free(m);
 }
 
+/* A one-off run's fields: overrides per source and run_sinks round-trip,
+ * and overrides make a set partial even when "partial" is missing (the
+ * sink is untrusted: a set narrowed by --set never passes for a full
+ * one). */
+static void
+manifest_one_off_fields_round_trip(void **state)
+{
+	struct manifest *m = *state, *back;
+	char *text, *err = NULL;
+	json_t *j;
+
+	strvec_push(&m->sources[0].overrides, "exclude=cache");
+	strvec_push(&m->sources[0].overrides, "password=(secret)");
+	strvec_push(&m->run_sinks, "local");
+	text = manifest_to_json(m);
+	back = manifest_parse(text, strlen(text), &err);
+	if (!back)
+		fail_msg("parse: %s", err);
+	assert_int_equal(back->sources[0].overrides.n, 2);
+	assert_string_equal(back->sources[0].overrides.v[1], "password=(secret)");
+	assert_int_equal(back->run_sinks.n, 1);
+	assert_string_equal(back->run_sinks.v[0], "local");
+	manifest_free(back);
+	free(text);
+
+	j = manifest_to_jansson(m);
+	json_object_del(j, "partial");
+	text = json_dumps(j, 0);
+	back = manifest_parse(text, strlen(text), &err);
+	if (!back)
+		fail_msg("parse: %s", err);
+	assert_true(back->partial);
+	manifest_free(back);
+	free(text);
+
+	json_object_set_new(j, "run_sinks", json_string("local"));
+	text = json_dumps(j, 0);
+	assert_null(manifest_parse(text, strlen(text), &err));
+	assert_non_null(strstr(err, "run_sinks"));
+	free(err);
+	free(text);
+	json_decref(j);
+}
+
 static void
 manifest_parse_accepts_no_sources(void **state)
 {
@@ -452,6 +496,8 @@ main(void)
 	        cmocka_unit_test_setup_teardown(manifest_parse_refuses_bad_sha256_length, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(manifest_parse_refuses_negative_sizes, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(manifest_one_off_fields_round_trip, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(manifest_parse_refuses_a_newer_format, setup,
 	                                        teardown),
