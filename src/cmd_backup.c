@@ -197,21 +197,25 @@ int
 cmd_backup(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {{"source", required_argument, NULL, 's'},
+	                                     {"pin", no_argument, NULL, 'p'},
 	                                     {NULL, 0, NULL, 0}};
 	struct strvec only = {0};
 	const struct cfg_job *job;
 	struct instance **sinks = NULL, **sources = NULL;
 	size_t nsinks = 0, nsources = 0, nskipped = 0;
-	int opt, rc, dropped = 0, hooks = 0;
+	int opt, rc, dropped = 0, hooks = 0, pin = 0;
 	char id[BACKUP_ID_LEN + 1] = "", host[256] = "", *herr = NULL;
 	cairn_sink_lock **locks = NULL;
 	struct manifest_failed *skipped = NULL;
 	struct run_report rr = {.status = "failed"};
 
-	while ((opt = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
-		if (opt != 's')
+	while ((opt = getopt_long(argc, argv, "s:p", opts, NULL)) != -1) {
+		if (opt == 'p')
+			pin = 1;
+		else if (opt == 's')
+			strvec_push(&only, optarg);
+		else
 			return usage_error("backup: unknown option");
-		strvec_push(&only, optarg);
 	}
 	if (optind + 1 != argc) {
 		strvec_free(&only);
@@ -276,6 +280,15 @@ cmd_backup(struct cli *c, int argc, char **argv)
 	for (size_t i = 0; i < nsinks; i++)
 		if (res.sinks[i].ok)
 			strvec_push(&rr.sinks, sinks[i]->name);
+	/* backup --pin: the new set is pinned in every sink that holds it,
+	 * before the prune below; a pin that fails fails the run */
+	for (size_t i = 0; pin && i < nsinks; i++)
+		if (res.sinks[i].ok && set_pin(sinks[i], job->name, id, NULL, &herr)) {
+			log_error("%s; set %s/%s is not pinned there", herr, job->name, id);
+			free(herr);
+			herr = NULL;
+			pin = -1;
+		}
 	if (prc == 0) {
 		char raw[32], stored[32];
 		if (res.nfailed) {
@@ -329,6 +342,8 @@ cmd_backup(struct cli *c, int argc, char **argv)
 	}
 	status_after_backup(c, job, id, sinks, nsinks, &res); /* status, check, metrics */
 	backup_outcome_free(&res, nsinks);
+	if (rc == CAIRN_EXIT_OK && pin < 0)
+		rc = CAIRN_EXIT_FAILED; /* said above; nothing is pruned */
 	if (rc == CAIRN_EXIT_OK && dropped) {
 		rc = CAIRN_EXIT_FAILED; /* each said why above */
 		rr.status = "partial";

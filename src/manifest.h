@@ -47,6 +47,11 @@ struct manifest {
 	int partial;
 	struct manifest_failed *failed;
 	size_t nfailed;
+	/* "copied_from": {"sink": NAME, "at": TIME}, only in a set cairn copy
+	 * wrote (then "sink" names the sink it was copied to); NULL if none.
+	 * Shown, never acted on. */
+	char *copied_from;
+	time_t copied_at;
 };
 
 /* Append a source entry (strings copied, stats referenced). */

@@ -13,6 +13,11 @@
  * by waiting).  A set is kept when any rule keeps it, and the newest
  * complete set is always kept.
  *
+ * A pinned set (complete or partial) is always kept, with the reason
+ * "pinned", and kept outside the rules: it takes no place of keep_last or
+ * of a period rule, so a set pinned at 14:00 does not push that day's
+ * 02:00 set out of keep_daily.  A pin does not keep an incomplete set.
+ *
  * Periods are computed in the policy's time zone: local time (the process's
  * TZ, through localtime_r), UTC, or a fixed offset such as +01:00.  glibc
  * has no per-call time zone, and the core may not setenv("TZ") behind the
@@ -61,6 +66,7 @@ struct retention_set {
 	time_t time;  /* when it was taken (its id) */
 	time_t mtime; /* its newest object changed; 0 if unknown */
 	enum retention_state state;
+	int pinned; /* kept on purpose (cairn pin) */
 };
 
 struct retention_verdict {
