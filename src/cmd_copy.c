@@ -226,12 +226,38 @@ choose_sets(const struct cfg_job *job, struct instance *from, struct set_list *s
 	return 0;
 }
 
+/* An incomplete set with the id to copy in the target (a run that died
+ * there, a copy that crashed): a sink never overwrites an object, so it
+ * goes first, when the target's lock is held or it is an old leftover.
+ * 0, or a CAIRN_E_* code with the error said. */
+static int
+clear_leftover(const struct cfg_job *job, struct instance *to, int locked, const struct set_info *t)
+{
+	char *err = NULL;
+	if (!t || t->complete)
+		return 0;
+	if (!locked && t->newest_mtime > time(NULL) - SET_LEFTOVER_GRACE) {
+		log_error("%s: incomplete set %s/%s changed within the last day and this sink has "
+		          "no lock, so another run may still be writing it; try again later",
+		          to->ctx.label, job->name, t->id);
+		return CAIRN_E_IO;
+	}
+	log_info("%s: removing incomplete set %s/%s left by an interrupted run", to->ctx.label,
+	         job->name, t->id);
+	if (set_remove(to, job->name, t, &err)) {
+		log_error("%s; set %s/%s was not copied", err, job->name, t->id);
+		free(err);
+		return CAIRN_E_IO;
+	}
+	return 0;
+}
+
 /* List both sinks, choose and copy.  Returns an exit code: 6 when a set
  * was damaged in the source (the others are still copied), else 1 for
  * any other failure. */
 static int
-copy_sets(const struct cfg_job *job, struct instance *from, struct instance *to, const char *id,
-          int missing)
+copy_sets(const struct cfg_job *job, struct instance *from, struct instance *to, int locked,
+          const char *id, int missing)
 {
 	struct set_list src = {0}, dst = {0};
 	char *err = NULL;
@@ -251,7 +277,9 @@ copy_sets(const struct cfg_job *job, struct instance *from, struct instance *to,
 		int crc;
 		if (!want[i])
 			continue;
-		crc = copy_set(job, from, to, &src.v[i]);
+		crc = clear_leftover(job, to, locked, find_set(&dst, src.v[i].id));
+		if (!crc)
+			crc = copy_set(job, from, to, &src.v[i]);
 		if (!crc) {
 			copied++;
 			continue;
@@ -321,7 +349,7 @@ cmd_copy(struct cli *c, int argc, char **argv)
 		rc = rc == CAIRN_E_LOCKED ? CAIRN_EXIT_LOCKED : CAIRN_EXIT_FAILED;
 		goto out;
 	}
-	rc = copy_sets(job, src[0], dst[0], id, missing);
+	rc = copy_sets(job, src[0], dst[0], lk != NULL, id, missing);
 	sink_unlock(dst[0], lk);
 out:
 	free_instances(src, nsrc);

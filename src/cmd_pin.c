@@ -29,7 +29,12 @@ pin_in_sink(const struct cfg_job *job, struct instance *sink, const char *id, in
 				s = &l.v[i];
 		if (s && pin) {
 			*held = 1;
-			rc = set_pin(sink, job->name, id, note, &err);
+			/* a sink never overwrites an object: the old pin goes
+			 * first (under both locks, so no prune sees the gap) */
+			if (s->pinned)
+				rc = set_unpin(sink, job->name, id, &err);
+			if (!rc)
+				rc = set_pin(sink, job->name, id, note, &err);
 			if (!rc)
 				print_line("pinned %s/%s in %s%s", job->name, id, sink->name,
 				           s->pinned ? " (it was already; the note is renewed)"

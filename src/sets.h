@@ -17,6 +17,11 @@
  * SOURCE.EXT) can be taken for it. */
 #define SET_PIN_NAME "pin"
 
+/* An incomplete set in a sink without a lock of its own may belong to a
+ * run from another host that is still writing: only one untouched this
+ * long is taken for a leftover (backup's and copy's rule). */
+#define SET_LEFTOVER_GRACE (24 * 60 * 60)
+
 struct set_info {
 	char id[BACKUP_ID_LEN + 1];
 	time_t time;

@@ -10,7 +10,7 @@ command -v jq >/dev/null || {
 	echo "1..0 # SKIP needs jq"
 	exit 0
 }
-plan 50
+plan 53
 
 mkdir -p "$T/data" "$T/extra" "$T/store" "$T/offsite"
 printf 'alpha\n' >"$T/data/a.txt"
@@ -125,6 +125,17 @@ out_has ", partial, pinned"
 check "partial in the target too" test "$(jq -r .partial "$T/offsite/p/$pid1/manifest.json")" = true
 check "and pinned there with its note" test \
 	"$(jq -r .note "$T/offsite/p/$pid1/pin")" = "before the deploy"
+
+# --- a leftover of a run that died in the target is replaced ----------------
+down
+check_exit "j: a backup the offsite sink misses" 1 cairn backup j
+id6=$(newest_id "$T/store" j)
+up
+# what a crash half way leaves: an object of the set, no manifest
+mkdir -p "$T/offsite/j/$id6"
+echo partial-write >"$T/offsite/j/$id6/docs.tar.zst"
+check_exit "copy replaces the leftover (the target's lock is held)" 0 cairn copy j --from here --to off --id "$id6"
+check "the object is the source's now" cmp "$T/store/j/$id6/docs.tar.zst" "$T/offsite/j/$id6/docs.tar.zst"
 
 # --- --missing skips what the target's retention would remove at once --------
 down

@@ -21,7 +21,7 @@ command -v jq >/dev/null || {
 	echo "1..0 # SKIP needs jq"
 	exit 0
 }
-plan 41
+plan 44
 
 mkdir -p "$T/data" "$T/store"
 echo one >"$T/data/a"
@@ -77,6 +77,9 @@ check_exit "02:00 backup" 0 at "2021-01-06 02:00:00" "$CAIRN" -c "$T/cairn.ini" 
 check_exit "cairn pin" 0 cairn pin j 20210106T020000Z --note "before the deploy"
 out_has "pinned j/20210106T020000Z in here"
 check "the note is kept" test "$(jq -r .note "$T/store/j/20210106T020000Z/pin")" = "before the deploy"
+check_exit "pinning again renews the note" 0 cairn pin j 20210106T020000Z --note "the deploy of the 6th"
+out_has "it was already; the note is renewed"
+check "the new note" test "$(jq -r .note "$T/store/j/20210106T020000Z/pin")" = "the deploy of the 6th"
 check_exit "14:00 backup" 0 at "2021-01-06 14:00:00" "$CAIRN" -c "$T/cairn.ini" backup j
 check "the pinned 02:00 set stayed" test -f "$T/store/j/20210106T020000Z/manifest.json"
 
