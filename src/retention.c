@@ -248,8 +248,10 @@ retention_apply(const struct retention_policy *p, const struct retention_set *se
 					add_reason(&why, "%s %d/%d", rule_names[r], used[r],
 					           counts[r]);
 			}
+			/* strictly within, as restic's
+			 * cur.Time.After(latest - within) */
 			if (p->keep_within > 0 && newest &&
-			    newest->time - s->time <= p->keep_within) {
+			    newest->time - s->time < p->keep_within) {
 				v->keep = 1;
 				add_reason(&why, "within %s", within);
 			}

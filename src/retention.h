@@ -8,7 +8,8 @@
  * count.  Walking them newest first, keep_last keeps the N newest; each
  * period rule (hourly, daily, weekly = ISO week, monthly, yearly) keeps the
  * newest set of each of the last N periods that hold a set; keep_within
- * keeps every set taken within that long before the newest complete set
+ * keeps every set taken less than that long before the newest complete set
+ * (a set exactly that long before is outside, as in restic)
  * (not before now: a job that stopped backing up must not lose its history
  * by waiting).  A set is kept when any rule keeps it, and the newest
  * complete set is always kept.
