@@ -28,7 +28,7 @@ static cmd_fn cmd_help;
  * returns). */
 static const struct command commands[] = {
         {"backup", cmd_backup, CMD_CONFIG | CMD_JOB_LOCK,
-         "JOB [--source NAME]... [--sink NAME]\n[--set [SOURCE.]KEY=VALUE]...",
+         "JOB [--source NAME]... [--sink NAME] [--pin]\n[--set [SOURCE.]KEY=VALUE]...",
          "back up a job's sources into its sinks"},
         {"list", cmd_list, CMD_CONFIG, "[JOB] [--sink NAME] [--json]", "list complete backup sets"},
         {"restore", cmd_restore, CMD_CONFIG,
@@ -45,6 +45,13 @@ static const struct command commands[] = {
          "a read-only HTTP endpoint: /status, /metrics, /healthz"},
         {"prune", cmd_prune, CMD_CONFIG | CMD_JOB_LOCK, "JOB [--sink NAME] [--dry-run] [--json]",
          "remove the sets the job's retention no longer keeps"},
+        {"copy", cmd_copy, CMD_CONFIG | CMD_JOB_LOCK,
+         "JOB --from SINK --to SINK [--id ID | --missing]",
+         "copy complete sets the target sink lacks"},
+        {"pin", cmd_pin, CMD_CONFIG | CMD_JOB_LOCK, "JOB ID [--sink NAME] [--note TEXT]",
+         "keep a set on purpose: prune leaves it"},
+        {"unpin", cmd_unpin, CMD_CONFIG | CMD_JOB_LOCK, "JOB ID [--sink NAME]",
+         "let the job's retention decide again"},
         {"config", cmd_config, CMD_CONFIG, "check", "check the INI file and every plugin key"},
         {"plugins", cmd_plugins, CMD_CONFIG, "[-v]", "list the plugins found"},
         {"help", cmd_help, 0, NULL, NULL},

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "manifest.h"
 #include "plugin.h"
+#include "retention.h"
 #include "sets.h"
 #include "timeutil.h"
 #include "util.h"
@@ -59,6 +60,8 @@ cmd_fn cmd_backup, cmd_list, cmd_restore, cmd_verify, cmd_config, cmd_plugins;
 cmd_fn cmd_status, cmd_check, cmd_serve;
 /* prune (cmd_prune.c) */
 cmd_fn cmd_prune;
+/* copy (cmd_copy.c); pin and unpin (cmd_pin.c) */
+cmd_fn cmd_copy, cmd_pin, cmd_unpin;
 
 /* Flags of prune_sink(). */
 #define PRUNE_DRY_RUN 0x1u /* decide and say, remove nothing */
@@ -68,6 +71,16 @@ cmd_fn cmd_prune;
  * appended instead of printing.  0, or an exit code: 1 when a set could
  * not be removed (named; the others still were). */
 int prune_sink(const struct cfg_job *job, struct instance *sink, unsigned flags, json_t *json);
+
+/* The job's [retention] as retention.c's policy. */
+void job_policy(const struct cfg_job *job, struct retention_policy *p);
+/* What retention.c is told of each set of l in sink (rs has l->n
+ * entries, pointing into l): its time, whether it is complete, partial,
+ * incomplete or damaged (each manifest read once, a damaged one said
+ * with a warning), and whether it is pinned.  With only, just the sets
+ * l->v[i] with only[i] set. */
+void sets_for_retention(struct instance *sink, const char *job, struct set_list *l, const int *only,
+                        struct retention_set *rs);
 
 struct backup_outcome;
 /* What a backup run did, for its record. */

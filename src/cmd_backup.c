@@ -69,6 +69,7 @@ struct run {
 	struct strvec *overrides; /* per source: the --set that reached it */
 	size_t nsources;
 	char id[BACKUP_ID_LEN + 1];
+	int pin; /* --pin; -1 once a pin failed */
 };
 
 /* Sink name failed as the run started (err, taken): say so, and keep
@@ -279,9 +280,10 @@ parse_options(struct run *r, int argc, char **argv)
 	static const struct option opts[] = {{"source", required_argument, NULL, 's'},
 	                                     {"set", required_argument, NULL, 'S'},
 	                                     {"sink", required_argument, NULL, 'k'},
+	                                     {"pin", no_argument, NULL, 'p'},
 	                                     {NULL, 0, NULL, 0}};
 	int opt;
-	while ((opt = getopt_long(argc, argv, "s:S:k:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:S:k:p", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's': strvec_push(&r->only, optarg); break;
 		case 'S':
@@ -290,6 +292,7 @@ parse_options(struct run *r, int argc, char **argv)
 			strvec_push(&r->sets, optarg);
 			break;
 		case 'k': r->only_sink = optarg; break;
+		case 'p': r->pin = 1; break;
 		default: return usage_error("backup: unknown option");
 		}
 	}
@@ -437,10 +440,22 @@ run_pipeline(struct run *r, struct run_report *rr)
 	for (size_t i = 0; i < r->nsinks; i++)
 		if (res.sinks[i].ok)
 			strvec_push(&rr->sinks, r->sinks[i]->name);
+	/* backup --pin: the new set is pinned in every sink that holds it,
+	 * before the prune below; a pin that fails fails the run */
+	for (size_t i = 0; r->pin && i < r->nsinks; i++) {
+		char *perr = NULL;
+		if (res.sinks[i].ok && set_pin(r->sinks[i], r->job->name, r->id, NULL, &perr)) {
+			log_error("%s; set %s/%s is not pinned there", perr, r->job->name, r->id);
+			free(perr);
+			r->pin = -1;
+		}
+	}
 	rc = report_outcome(r, prc, &res, rr);
 	rc = report_sinks(r, rc, &res, rr);
 	record_run(r, &res);
 	backup_outcome_free(&res, r->nsinks);
+	if (rc == CAIRN_EXIT_OK && r->pin < 0)
+		rc = CAIRN_EXIT_FAILED; /* said above; nothing is pruned */
 	free(skipped);
 	strvec_free(&run_sinks);
 	/* Prune only after a run that wrote its whole set everywhere, still

@@ -399,3 +399,49 @@ parse_when(const char *id, const char *at_text, time_t *at)
 		                   at_text);
 	return 0;
 }
+
+void
+job_policy(const struct cfg_job *job, struct retention_policy *p)
+{
+	const struct cfg_retention *r = &job->keep;
+	memset(p, 0, sizeof(*p));
+	p->keep_last = r->keep_last;
+	p->keep_hourly = r->keep_hourly;
+	p->keep_daily = r->keep_daily;
+	p->keep_weekly = r->keep_weekly;
+	p->keep_monthly = r->keep_monthly;
+	p->keep_yearly = r->keep_yearly;
+	p->keep_within = r->keep_within;
+	p->incomplete_grace = r->incomplete_grace;
+	p->tz = r->tz;
+}
+
+void
+sets_for_retention(struct instance *sink, const char *job, struct set_list *l, const int *only,
+                   struct retention_set *rs)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		struct set_info *s = &l->v[i];
+		const struct manifest *m;
+		char *err = NULL;
+		if (only && !only[i])
+			continue;
+		rs[i].id = s->id;
+		rs[i].time = s->time;
+		rs[i].mtime = (time_t)s->newest_mtime;
+		rs[i].pinned = s->pinned;
+		if (!s->complete) {
+			rs[i].state = RETENTION_INCOMPLETE;
+		} else if (set_manifest(sink, job, s, &m, &err)) {
+			/* kept, never counted: a set nobody can read is not
+			 * removed on a guess either */
+			log_warn("%s; the set is kept and not counted: check it with cairn "
+			         "verify %s --id %s",
+			         err, job, s->id);
+			free(err);
+			rs[i].state = RETENTION_DAMAGED;
+		} else {
+			rs[i].state = m->partial ? RETENTION_PARTIAL : RETENTION_COMPLETE;
+		}
+	}
+}

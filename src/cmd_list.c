@@ -51,8 +51,9 @@ print_set_row(const char *job, const struct set_info *s, const char *sink, const
 		free(names);
 		names = both;
 	}
-	print_line("%-12s %-17s %-19s %-10s %10s  %s", job, s->id, when, sink, size,
-	           m ? names : "(manifest unreadable)");
+	/* a pinned set is marked: prune keeps it (cairn unpin to let it go) */
+	print_line("%-12s %-17s %-19s %-10s %10s  %s%s", job, s->id, when, sink, size,
+	           m ? names : "(manifest unreadable)", s->pinned ? " [pinned]" : "");
 	free(names);
 }
 
@@ -112,13 +113,14 @@ cmd_list(struct cli *c, int argc, char **argv)
 					iso8601_format_utc(l.v[s].time, when, sizeof(when));
 					json_array_append_new(
 					        jsets,
-					        json_pack("{s:s, s:s, s:s, s:s, s:I, s:b, s:o}",
-					                  "job", job->name, "id", l.v[s].id, "sink",
-					                  sinks[k]->name, "time", when, "bytes",
-					                  (json_int_t)l.v[s].bytes, "partial",
-					                  m && m->partial, "manifest",
-					                  m ? manifest_to_jansson(m)
-					                    : json_null()));
+					        json_pack(
+					                "{s:s, s:s, s:s, s:s, s:I, s:b, s:b, s:o}",
+					                "job", job->name, "id", l.v[s].id, "sink",
+					                sinks[k]->name, "time", when, "bytes",
+					                (json_int_t)l.v[s].bytes, "partial",
+					                m && m->partial, "pinned", l.v[s].pinned,
+					                "manifest",
+					                m ? manifest_to_jansson(m) : json_null()));
 				} else {
 					if (!header++)
 						print_line("%-12s %-17s %-19s %-10s %10s  %s",

@@ -20,21 +20,6 @@ static const char *const state_words[] = {[RETENTION_COMPLETE] = "complete",
                                           [RETENTION_INCOMPLETE] = "incomplete",
                                           [RETENTION_DAMAGED] = "damaged"};
 
-static void
-policy_of(const struct cfg_retention *r, struct retention_policy *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->keep_last = r->keep_last;
-	p->keep_hourly = r->keep_hourly;
-	p->keep_daily = r->keep_daily;
-	p->keep_weekly = r->keep_weekly;
-	p->keep_monthly = r->keep_monthly;
-	p->keep_yearly = r->keep_yearly;
-	p->keep_within = r->keep_within;
-	p->incomplete_grace = r->incomplete_grace;
-	p->tz = r->tz;
-}
-
 int
 prune_sink(const struct cfg_job *job, struct instance *sink, unsigned flags, json_t *json)
 {
@@ -52,30 +37,10 @@ prune_sink(const struct cfg_job *job, struct instance *sink, unsigned flags, jso
 		free(err);
 		return exit_for(rc);
 	}
-	policy_of(&job->keep, &p);
+	job_policy(job, &p);
 	rs = xcalloc(l.n ? l.n : 1, sizeof(*rs));
 	v = xcalloc(l.n ? l.n : 1, sizeof(*v));
-	for (size_t i = 0; i < l.n; i++) {
-		struct set_info *s = &l.v[i];
-		const struct manifest *m;
-		rs[i].id = s->id;
-		rs[i].time = s->time;
-		rs[i].mtime = (time_t)s->newest_mtime;
-		if (!s->complete) {
-			rs[i].state = RETENTION_INCOMPLETE;
-		} else if (set_manifest(sink, job->name, s, &m, &err)) {
-			/* kept, never counted: a set nobody can read is not
-			 * removed on a guess either */
-			log_warn("%s; the set is kept and not counted: check it with cairn "
-			         "verify %s --id %s",
-			         err, job->name, s->id);
-			free(err);
-			err = NULL;
-			rs[i].state = RETENTION_DAMAGED;
-		} else {
-			rs[i].state = m->partial ? RETENTION_PARTIAL : RETENTION_COMPLETE;
-		}
-	}
+	sets_for_retention(sink, job->name, &l, NULL, rs);
 	retention_apply(&p, rs, l.n, now, v);
 	for (size_t i = 0; i < l.n; i++)
 		keep += v[i].keep != 0;
@@ -91,11 +56,11 @@ prune_sink(const struct cfg_job *job, struct instance *sink, unsigned flags, jso
 		if (json) {
 			char utc[32];
 			iso8601_format_utc(rs[i].time, utc, sizeof(utc));
-			json_array_append_new(jsets, json_pack("{s:s, s:s, s:s, s:s, s:s}", "id",
-			                                       rs[i].id, "time", utc, "state",
-			                                       state_words[rs[i].state], "action",
-			                                       v[i].keep ? "keep" : "remove", "why",
-			                                       v[i].why));
+			json_array_append_new(
+			        jsets, json_pack("{s:s, s:s, s:s, s:b, s:s, s:s}", "id", rs[i].id,
+			                         "time", utc, "state", state_words[rs[i].state],
+			                         "pinned", rs[i].pinned, "action",
+			                         v[i].keep ? "keep" : "remove", "why", v[i].why));
 		} else if (flags & PRUNE_PRINT) {
 			print_line("  %s  %s  %-10s  %-6s  %s", rs[i].id, when,
 			           state_words[rs[i].state], v[i].keep ? "keep" : "remove",

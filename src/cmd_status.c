@@ -138,6 +138,13 @@ print_table(const struct status_report *r, int tty)
 			const struct state_sink *st = &ss->state;
 			if (ss->reachable && ss->error)
 				print_line("  %s in %s: %s", js->job->name, ss->name, ss->error);
+			if (ss->pinned.n) {
+				char *ids = strvec_join(&ss->pinned, " ");
+				print_line(
+				        "  %s in %s: pinned (kept by prune until cairn unpin): %s",
+				        js->job->name, ss->name, ids);
+				free(ids);
+			}
 			if (st->partial || st->failed)
 				print_line(
 				        "  %s in %s: %u partial and %u failed run%s since the last "

@@ -117,6 +117,10 @@ manifest_to_jansson(const struct manifest *m)
 	}
 	if (m->run_sinks.n)
 		json_object_set_new(root, "run_sinks", strvec_json(&m->run_sinks));
+	if (m->copied_from)
+		json_object_set_new(root, "copied_from",
+		                    json_pack("{s:s, s:o}", "sink", m->copied_from, "at",
+		                              time_json(m->copied_at)));
 	return root;
 }
 
@@ -244,6 +248,15 @@ manifest_parse(const char *buf, size_t len, char **err)
 		for (size_t k = 0; k < m->nsources; k++)
 			m->partial = m->partial || m->sources[k].overrides.n;
 	}
+	{
+		/* informational: a malformed one is left out, not an error */
+		json_t *cf = json_object_get(root, "copied_from");
+		const char *from = NULL;
+		json_t *at = NULL;
+		if (json_unpack(cf, "{s:s, s:o}", "sink", &from, "at", &at) == 0 &&
+		    parse_time(at, &m->copied_at) == 0)
+			m->copied_from = xstrdup(from);
+	}
 	json_decref(root);
 	return m;
 fail:
@@ -278,6 +291,7 @@ manifest_clear(struct manifest *m)
 	free(m->id);
 	free(m->host);
 	free(m->sink);
+	free(m->copied_from);
 	memset(m, 0, sizeof(*m));
 }
 

@@ -56,6 +56,11 @@ struct manifest {
 	/* "run_sinks": the sinks of a backup --sink run; empty when the run
 	 * went to every sink of the job */
 	struct strvec run_sinks;
+	/* "copied_from": {"sink": NAME, "at": TIME}, only in a set cairn copy
+	 * wrote (then "sink" names the sink it was copied to); NULL if none.
+	 * Shown, never acted on. */
+	char *copied_from;
+	time_t copied_at;
 };
 
 /* Append a source entry (strings copied, stats referenced). */

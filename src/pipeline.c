@@ -755,3 +755,59 @@ pipeline_restore_test(struct instance *sink, const struct manifest_source *ms,
 	object_close(&os);
 	return rc;
 }
+
+/* pipeline_copy's writing side: the stream's bytes, unchanged, into w. */
+static int
+copy_stream(struct object_stream *os, struct instance *to, cairn_sink_writer *w, char **err)
+{
+	char *buf = xmalloc(CAIRN_BUFSIZE);
+	int rc = 0;
+	for (;;) {
+		ssize_t n = pull_stored(os, buf, CAIRN_BUFSIZE);
+		if (n < 0) {
+			rc = os->rc ? os->rc : (int)n;
+			*err = os->err ? xstrdup(os->err)
+			               : xasprintf("reading %s failed: %s", os->ms->object,
+			                           status_str(rc));
+			break;
+		}
+		if (n == 0)
+			break;
+		if ((rc = op_write(to, w, buf, (size_t)n)) != 0) {
+			*err = xasprintf("%s: writing %s failed: %s", to->ctx.label, os->ms->object,
+			                 instance_error(to, rc));
+			break;
+		}
+		progress_add((uint64_t)n);
+	}
+	free(buf);
+	return rc ? rc : object_check(os, err);
+}
+
+int
+pipeline_copy(struct instance *from, struct instance *to, const struct manifest_source *ms,
+              char **err)
+{
+	struct object_stream os;
+	cairn_sink_writer *w = NULL;
+	int rc = object_open(&os, from, ms, err);
+	if (rc)
+		return rc;
+	progress_begin(ms->name);
+	progress_total(ms->stored_bytes);
+	rc = op_open_write(to, ms->object, &w);
+	if (rc) {
+		*err = xasprintf("%s: cannot write %s: %s", to->ctx.label, ms->object,
+		                 instance_error(to, rc));
+	} else if ((rc = copy_stream(&os, to, w, err)) != 0) {
+		op_abort(to, w); /* nothing of a damaged or unread object stays */
+	} else if ((rc = op_commit(to, w)) != 0) {
+		*err = xasprintf("%s: cannot commit %s: %s", to->ctx.label, ms->object,
+		                 instance_error(to, rc));
+	}
+	progress_end();
+	object_close(&os);
+	if (cancel_signal)
+		rc = CAIRN_E_CANCELLED;
+	return rc;
+}

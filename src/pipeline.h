@@ -78,6 +78,15 @@ int pipeline_restore(struct instance *sink, const struct manifest_source *ms,
 int pipeline_verify(struct instance *sink, const struct manifest_source *ms,
                     struct instance *source, char **err);
 
+/* Copy one stored object from sink from to the same key in sink to
+ * (cairn copy), checked as a restore checks it: the whole object is read,
+ * its size and SHA-256 compared with the manifest, and only then is it
+ * committed in to; a damaged object is aborted there, never committed.
+ * CAIRN_E_CORRUPT when it is damaged (*err names it), another code when
+ * reading or writing failed. */
+int pipeline_copy(struct instance *from, struct instance *to, const struct manifest_source *ms,
+                  char **err);
+
 /* Let source restore one stored object somewhere harmless and compare
  * (its restore_test op, which it must have), checking the object's size
  * and SHA-256 on the way.  CAIRN_E_CORRUPT when the object is damaged,

@@ -210,7 +210,10 @@ retention_apply(const struct retention_policy *p, const struct retention_set *se
 			add_reason(&why, "its manifest cannot be read; not counted, not removed");
 			break;
 		case RETENTION_PARTIAL:
-			if (newer_complete) {
+			if (s->pinned) {
+				v->keep = 1;
+				add_reason(&why, "pinned");
+			} else if (newer_complete) {
 				add_reason(&why, "partial, and complete set %s is newer",
 				           newer_complete->id);
 			} else {
@@ -219,6 +222,14 @@ retention_apply(const struct retention_policy *p, const struct retention_set *se
 			}
 			break;
 		case RETENTION_COMPLETE:
+			if (s->pinned) {
+				/* kept on purpose, outside the rules: it takes no
+				 * place another set would have had */
+				v->keep = 1;
+				add_reason(&why, "pinned");
+				newer_complete = s;
+				break;
+			}
 			retention_tm(&p->tz, s->time, &tm);
 			for (int r = 0; r < NRULES; r++) {
 				long period;
@@ -237,8 +248,10 @@ retention_apply(const struct retention_policy *p, const struct retention_set *se
 					add_reason(&why, "%s %d/%d", rule_names[r], used[r],
 					           counts[r]);
 			}
+			/* strictly within, as restic's
+			 * cur.Time.After(latest - within) */
 			if (p->keep_within > 0 && newest &&
-			    newest->time - s->time <= p->keep_within) {
+			    newest->time - s->time < p->keep_within) {
 				v->keep = 1;
 				add_reason(&why, "within %s", within);
 			}

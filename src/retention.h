@@ -8,10 +8,16 @@
  * count.  Walking them newest first, keep_last keeps the N newest; each
  * period rule (hourly, daily, weekly = ISO week, monthly, yearly) keeps the
  * newest set of each of the last N periods that hold a set; keep_within
- * keeps every set taken within that long before the newest complete set
+ * keeps every set taken less than that long before the newest complete set
+ * (a set exactly that long before is outside, as in restic)
  * (not before now: a job that stopped backing up must not lose its history
  * by waiting).  A set is kept when any rule keeps it, and the newest
  * complete set is always kept.
+ *
+ * A pinned set (complete or partial) is always kept, with the reason
+ * "pinned", and kept outside the rules: it takes no place of keep_last or
+ * of a period rule, so a set pinned at 14:00 does not push that day's
+ * 02:00 set out of keep_daily.  A pin does not keep an incomplete set.
  *
  * Periods are computed in the policy's time zone: local time (the process's
  * TZ, through localtime_r), UTC, or a fixed offset such as +01:00.  glibc
@@ -61,6 +67,7 @@ struct retention_set {
 	time_t time;  /* when it was taken (its id) */
 	time_t mtime; /* its newest object changed; 0 if unknown */
 	enum retention_state state;
+	int pinned; /* kept on purpose (cairn pin) */
 };
 
 struct retention_verdict {

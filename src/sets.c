@@ -3,8 +3,10 @@
 
 #include "sets.h"
 
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cairn.h"
 
@@ -59,6 +61,8 @@ on_object(void *ud, const char *key, uint64_t size, int64_t mtime)
 		s->newest_mtime = mtime;
 	if (strcmp(slash + 1, CAIRN_MANIFEST_NAME) == 0)
 		s->complete = 1;
+	else if (strcmp(slash + 1, SET_PIN_NAME) == 0)
+		s->pinned = 1;
 	return 0;
 }
 
@@ -240,13 +244,29 @@ int
 set_read_manifest(struct instance *sink, const char *job, const char *id, struct manifest **out,
                   char **err)
 {
+	return set_read_manifest_text(sink, job, id, out, NULL, NULL, err);
+}
+
+int
+set_read_manifest_text(struct instance *sink, const char *job, const char *id,
+                       struct manifest **out, char **text, size_t *text_len, char **err)
+{
 	char *key = xasprintf("%s/%s/%s", job, id, CAIRN_MANIFEST_NAME), *buf, *why = NULL;
 	size_t len;
 	int rc = sink_read_all(sink, key, 64 << 20, &buf, &len, err);
 	if (rc == 0) {
 		*out = manifest_parse(buf, len, &why);
-		free(buf);
+		if (*out && text) { /* the very bytes that were judged */
+			*text = buf;
+			*text_len = len;
+		} else {
+			free(buf);
+		}
 		if (*out && manifest_check_place(*out, job, id, &why)) {
+			if (text) {
+				free(*text);
+				*text = NULL;
+			}
 			manifest_free(*out);
 			*out = NULL;
 		}
@@ -290,7 +310,7 @@ manifest_check_place(const struct manifest *m, const char *job, const char *id, 
 		/* One plain name inside this set's own prefix: never another
 		 * set's object, never a path that climbs out. */
 		if (name == ms->object || !*name || strchr(name, '/') || name[0] == '.' ||
-		    strcmp(name, CAIRN_MANIFEST_NAME) == 0) {
+		    strcmp(name, CAIRN_MANIFEST_NAME) == 0 || strcmp(name, SET_PIN_NAME) == 0) {
 			*why = xasprintf("source %s names object \"%s\", which is not an object of "
 			                 "this set",
 			                 ms->name, ms->object);
@@ -378,5 +398,45 @@ set_check_objects(struct instance *sink, const char *job, const char *id, const 
 			rc = CAIRN_E_IO;
 		}
 	set_list_free(&l);
+	return rc;
+}
+
+int
+set_pin(struct instance *sink, const char *job, const char *id, const char *note, char **err)
+{
+	char *key = xasprintf("%s/%s/%s", job, id, SET_PIN_NAME), when[32], host[256] = "";
+	struct passwd *pw = getpwuid(geteuid());
+	json_t *o;
+	char *text, *line;
+	int rc;
+	iso8601_format_utc(time(NULL), when, sizeof(when));
+	gethostname(host, sizeof(host) - 1);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s}", "job", job, "id", id, "pinned_at", when, "host",
+	              host, "user", pw && pw->pw_name ? pw->pw_name : "");
+	if (note)
+		json_object_set_new(o, "note", json_string(note));
+	text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(o);
+	if (!text)
+		abort();
+	line = xasprintf("%s\n", text);
+	free(text);
+	rc = sink_write_all(sink, key, line, strlen(line), err);
+	free(line);
+	free(key);
+	return rc;
+}
+
+int
+set_unpin(struct instance *sink, const char *job, const char *id, char **err)
+{
+	char *key = xasprintf("%s/%s/%s", job, id, SET_PIN_NAME);
+	int rc = op_remove(sink, key);
+	if (rc == CAIRN_E_NOTFOUND)
+		rc = 0;
+	if (rc)
+		*err = xasprintf("%s: cannot remove %s: %s", sink->ctx.label, key,
+		                 instance_error(sink, rc));
+	free(key);
 	return rc;
 }

@@ -11,10 +11,22 @@
 #include "timeutil.h"
 #include "util.h"
 
+/* The object that pins a set (cairn pin, backup --pin): JOB/ID/pin.  Its
+ * presence is the pin; its content (when, host, user, note) is only
+ * shown.  A name without a dot, so that no source's object (always
+ * SOURCE.EXT) can be taken for it. */
+#define SET_PIN_NAME "pin"
+
+/* An incomplete set in a sink without a lock of its own may belong to a
+ * run from another host that is still writing: only one untouched this
+ * long is taken for a leftover (backup's and copy's rule). */
+#define SET_LEFTOVER_GRACE (24 * 60 * 60)
+
 struct set_info {
 	char id[BACKUP_ID_LEN + 1];
 	time_t time;
 	int complete;         /* has a manifest */
+	int pinned;           /* has a pin object: prune keeps it */
 	uint64_t bytes;       /* all its objects */
 	int64_t newest_mtime; /* of its newest object, seconds since the epoch */
 	struct strvec keys;   /* its objects' keys, manifest included */
@@ -56,6 +68,12 @@ struct set_info *sets_select_source(struct instance *sink, const char *job, stru
 int set_read_manifest(struct instance *sink, const char *job, const char *id, struct manifest **out,
                       char **err);
 
+/* The same, also giving the manifest's bytes as read (text, text_len;
+ * the caller frees text) when it was believed: cairn copy writes them on
+ * with only "sink" and "copied_from" changed. */
+int set_read_manifest_text(struct instance *sink, const char *job, const char *id,
+                           struct manifest **out, char **text, size_t *text_len, char **err);
+
 /* A manifest read from JOB/ID/ must say job JOB and id ID, list at least
  * one source, and name only objects directly inside JOB/ID/, each once:
  * the sink's content is untrusted, and a manifest copied from another
@@ -78,6 +96,14 @@ void sink_unlock(struct instance *sink, cairn_sink_lock *lk);
  * CAIRN_E_IO with *err naming the first missing key. */
 int set_check_objects(struct instance *sink, const char *job, const char *id,
                       const struct strvec *keys, char **err);
+
+/* Pin set JOB/ID in the sink: write JOB/ID/pin (atomically, as every
+ * object) saying when, from which host, by whom and why (note may be
+ * NULL).  0, or a CAIRN_E_* code with *err. */
+int set_pin(struct instance *sink, const char *job, const char *id, const char *note, char **err);
+/* Remove the pin of JOB/ID: 0 (also when there was none), or a code with
+ * *err. */
+int set_unpin(struct instance *sink, const char *job, const char *id, char **err);
 
 /* Read a whole (small) object into memory, at most max bytes. */
 int sink_read_all(struct instance *sink, const char *key, size_t max, char **buf, size_t *len,

@@ -88,6 +88,8 @@ status_gather_sink(struct plugin_registry *reg, const struct config *cfg, const 
 		if (l.v[i].complete) {
 			ss->sets++;
 			ss->bytes_kept += l.v[i].bytes;
+			if (l.v[i].pinned)
+				strvec_push(&ss->pinned, l.v[i].id);
 		}
 	/* the newest complete sets, newest last */
 	for (size_t i = l.n, k = 0; i-- > 0 && k < STATUS_RECENT;)
@@ -166,6 +168,7 @@ status_sink_free(struct sink_status *ss)
 	free(ss->name);
 	free(ss->plugin);
 	free(ss->error);
+	strvec_free(&ss->pinned);
 	if (ss->state.name) {
 		free(ss->state.name);
 		free(ss->state.run.error);
@@ -286,6 +289,10 @@ sink_json(const struct sink_status *ss, time_t now)
 	json_object_set_new(o, "error", jstr(ss->error));
 	json_object_set_new(o, "sets", json_integer((json_int_t)ss->sets));
 	json_object_set_new(o, "bytesKept", jbytes(ss->bytes_kept));
+	json_t *pins = json_array();
+	for (size_t i = 0; i < ss->pinned.n; i++)
+		json_array_append_new(pins, json_string(ss->pinned.v[i]));
+	json_object_set_new(o, "pinned", pins);
 	json_object_set_new(o, "lastBackup",
 	                    ss->have_last ? backup_json(&ss->last, now) : json_null());
 	json_object_set_new(o, "previousBackup",

@@ -38,9 +38,10 @@ struct set_summary {
 struct sink_status {
 	char *name;
 	char *plugin;
-	int reachable; /* created and listed */
-	char *error;   /* why not reachable, or a damaged manifest */
-	size_t sets;   /* complete sets */
+	int reachable;        /* created and listed */
+	char *error;          /* why not reachable, or a damaged manifest */
+	size_t sets;          /* complete sets */
+	struct strvec pinned; /* ids of the complete sets pinned, oldest first */
 	uint64_t bytes_kept;
 	int have_last, have_prev;
 	struct set_summary last, prev;            /* the newest complete sets, not partial */

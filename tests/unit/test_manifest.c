@@ -19,6 +19,7 @@
 #include "testutil.h"
 
 #include "manifest.h"
+#include "util.h"
 
 #define SHA_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define SHA_B "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
@@ -273,6 +274,53 @@ manifest_one_off_fields_round_trip(void **state)
 	json_decref(j);
 }
 
+/* A set written by cairn copy says where it came from; a malformed
+ * "copied_from" is only shown, so it is left out, not an error. */
+static void
+manifest_copied_from(void **state)
+{
+	static const char head[] =
+	        "{\"format\": 1, \"cairn_version\": \"1.0\", \"job\": \"j\", "
+	        "\"id\": \"20261126T020000Z\", \"sink\": \"s3\", "
+	        "\"started\": \"2026-11-26T02:00:00Z\", "
+	        "\"finished\": \"2026-11-26T02:00:00Z\", \"sources\": [{\"name\": \"a\", "
+	        "\"plugin\": \"files\", \"object\": \"j/20261126T020000Z/a.tar\", "
+	        "\"compression\": \"none\", \"raw_bytes\": 1, \"stored_bytes\": 1, "
+	        "\"sha256\": \"" SHA_B "\"}], \"copied_from\": ";
+	static const char *const bad[] = {"\"local\"}",
+	                                  "{\"sink\": 3, \"at\": "
+	                                  "\"2026-11-26T09:00:00Z\"}}",
+	                                  "{\"sink\": \"local\", \"at\": \"soon\"}}"};
+	char *err = NULL, *text = xasprintf("%s%s", head,
+	                                    "{\"sink\": \"local\", \"at\": "
+	                                    "\"2026-11-26T09:00:00Z\"}}");
+	struct manifest *m = manifest_parse(text, strlen(text), &err), *back;
+	(void)state;
+	free(text);
+	if (!m)
+		fail_msg("parse: %s", err);
+	assert_string_equal(m->sink, "s3");
+	assert_string_equal(m->copied_from, "local");
+	assert_int_equal(m->copied_at, T_STARTED + 7 * 3600);
+	text = manifest_to_json(m);
+	back = manifest_parse(text, strlen(text), &err);
+	assert_non_null(back);
+	assert_string_equal(back->copied_from, "local");
+	assert_int_equal(back->copied_at, m->copied_at);
+	free(text);
+	manifest_free(back);
+	manifest_free(m);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		text = xasprintf("%s%s", head, bad[i]);
+		m = manifest_parse(text, strlen(text), &err);
+		free(text);
+		if (!m)
+			fail_msg("parse %zu: %s", i, err);
+		assert_null(m->copied_from);
+		manifest_free(m);
+	}
+}
+
 static void
 manifest_parse_accepts_no_sources(void **state)
 {
@@ -485,6 +533,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(manifest_without_host_and_sink_writes_empty_strings,
 	                                        setup, teardown),
 	        cmocka_unit_test(manifest_parse_fills_optional_fields),
+	        cmocka_unit_test(manifest_copied_from),
 	        cmocka_unit_test_setup_teardown(manifest_parse_accepts_no_sources, setup, teardown),
 	        cmocka_unit_test(manifest_parse_refuses_invalid_json),
 	        cmocka_unit_test(manifest_parse_refuses_a_json_array),

@@ -327,6 +327,61 @@ damaged_objects_fail_restore_and_verify(void **state)
 	manifest_free(m);
 }
 
+/* cairn copy (issue 15): an object reaches the target only once all of it
+ * was read and matched the manifest; a damaged, cut or unwritable one is
+ * aborted there and leaves nothing. */
+static void
+copy_commits_only_checked_objects(void **state)
+{
+	struct fixture *f = *state;
+	struct backup_outcome out;
+	char *err = NULL;
+	assert_int_equal(run(f, 1, &out), 0);
+	backup_outcome_free(&out, 2);
+	struct manifest *m = manifest_of(&f->a);
+	const char *key = m->sources[0].object;
+	struct memobj *o = memsink_get(&f->a, key);
+	memsink_clear(&f->b);
+
+	assert_int_equal(pipeline_copy(f->sinks[0], f->sinks[1], &m->sources[0], &err), 0);
+	struct memobj *c = memsink_get(&f->b, key);
+	assert_non_null(c);
+	assert_int_equal(c->len, o->len);
+	assert_memory_equal(c->data, o->data, o->len);
+	memsink_clear(&f->b);
+
+	int aborts = f->b.aborts;
+	o->data[o->len - 1] ^= 0x01; /* the last byte: seen only at the end */
+	assert_int_equal(pipeline_copy(f->sinks[0], f->sinks[1], &m->sources[0], &err),
+	                 CAIRN_E_CORRUPT);
+	assert_non_null(strstr(err, "SHA-256"));
+	assert_non_null(strstr(err, key));
+	free(err);
+	err = NULL;
+	assert_null(memsink_get(&f->b, key));
+	assert_int_equal(f->b.aborts, aborts + 1);
+	o->data[o->len - 1] ^= 0x01;
+
+	o->len -= 10; /* cut */
+	assert_int_equal(pipeline_copy(f->sinks[0], f->sinks[1], &m->sources[0], &err),
+	                 CAIRN_E_CORRUPT);
+	assert_non_null(strstr(err, "bytes"));
+	free(err);
+	err = NULL;
+	assert_null(memsink_get(&f->b, key));
+	o->len += 10;
+
+	f->b.fail_write_at = 10; /* the target fails */
+	int rc = pipeline_copy(f->sinks[0], f->sinks[1], &m->sources[0], &err);
+	if (rc == 0 || rc == CAIRN_E_CORRUPT)
+		fail_msg("rc %d: %s", rc, err ? err : "");
+	assert_non_null(strstr(err, "writing"));
+	free(err);
+	assert_null(memsink_get(&f->b, key));
+	assert_int_equal(f->b.open_writers, 0);
+	manifest_free(m);
+}
+
 /* verify --restore-test: the source's restore_test reads the object once,
  * checked on the way; damage is reported as damage even when the source
  * gives up on it before the end, and a source's own failure as its own. */
@@ -533,6 +588,8 @@ a_manifest_must_match_where_it_lies(void **state)
 	check_place_fails("nightly", ID, "nightly/" ID "/", "not an object of");
 	check_place_fails("nightly", ID, "nightly/" ID "/manifest.json", "not an object of");
 	check_place_fails("nightly", ID, "nightly/" ID "/.hidden", "not an object of");
+	/* the pin is no object a manifest may name (sets.h) */
+	check_place_fails("nightly", ID, "nightly/" ID "/pin", "not an object of");
 	/* a set without sources */
 	check_place_fails("nightly", ID, NULL, "no sources");
 	/* twice */
@@ -700,6 +757,7 @@ main(void)
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(cancelling_aborts_everything, setup, teardown),
 	        cmocka_unit_test_setup_teardown(restore_test_checks_the_object, setup, teardown),
+	        cmocka_unit_test_setup_teardown(copy_commits_only_checked_objects, setup, teardown),
 	        cmocka_unit_test_setup_teardown(damaged_objects_fail_restore_and_verify, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(

@@ -292,8 +292,9 @@ dst_fall_back_berlin(void **state)
 	free(got);
 }
 
-/* keep_within counts back from the newest complete set, not from now, and
- * the boundary itself is inside. */
+/* keep_within counts back from the newest complete set, not from now; as
+ * in restic (cur.Time.After(latest - within)) a set exactly that long
+ * before the newest is outside. */
 static void
 keep_within_from_newest(void **state)
 {
@@ -306,10 +307,10 @@ keep_within_from_newest(void **state)
 	struct retention_policy p = {.keep_within = 36 * 3600, .incomplete_grace = 86400};
 	run(&p, utc("2022-06-10T12:00:00Z")); /* a year later: nothing expires by waiting */
 	char *got = kept_ids();
-	assert_string_equal(got, "20210609T000000Z 20210609T120000Z 20210610T120000Z "
-	                         "20210611T000000Z");
+	assert_string_equal(got, "20210609T120000Z 20210610T120000Z 20210611T000000Z");
 	free(got);
-	assert_string_equal(fx.v[1].why, "within 36h");
+	assert_string_equal(fx.v[2].why, "within 36h");
+	assert_string_equal(fx.v[1].why, "no rule keeps it");
 	assert_string_equal(fx.v[0].why, "no rule keeps it");
 }
 
@@ -465,6 +466,77 @@ parse_tz_words(void **state)
 	assert_string_equal(buf, "90s");
 }
 
+/* issue 15: a second backup in a day pushed the night's set out of
+ * keep_daily.  A pinned set is kept ("pinned") outside the rules: pinning
+ * the 14:00 set keeps the 02:00 set's daily place, pinning the 02:00 set
+ * keeps it beside the 14:00 one, and a pinned set no rule reaches any
+ * more (last year's) stays too. */
+static void
+pinned_kept_outside_rules(void **state)
+{
+	(void)state;
+	size_t old = add_set(utc("2020-03-01T02:00:00Z"), RETENTION_COMPLETE);
+	size_t night = add_set(utc("2021-01-05T02:00:00Z"), RETENTION_COMPLETE);
+	size_t deploy = add_set(utc("2021-01-05T14:00:00Z"), RETENTION_COMPLETE);
+	struct retention_policy p = {.keep_daily = 1, .incomplete_grace = 86400};
+	/* without a pin: the 14:00 set is the day's newest, 02:00 goes */
+	run(&p, utc("2021-01-05T14:05:00Z"));
+	assert_int_equal(fx.v[night].keep, 0);
+	assert_int_equal(fx.v[old].keep, 0);
+	/* backup --pin at 14:00 */
+	fx.sets[deploy].pinned = 1;
+	fx.sets[old].pinned = 1;
+	for (size_t i = 0; i < fx.n; i++)
+		free(fx.v[i].why);
+	run(&p, utc("2021-01-05T14:05:00Z"));
+	assert_int_equal(fx.v[deploy].keep, 1);
+	assert_string_equal(fx.v[deploy].why, "pinned");
+	assert_int_equal(fx.v[night].keep, 1);
+	assert_string_equal(fx.v[night].why, "daily 1/1");
+	assert_int_equal(fx.v[old].keep, 1);
+	assert_string_equal(fx.v[old].why, "pinned");
+	/* cairn pin on the 02:00 set instead */
+	fx.sets[deploy].pinned = 0;
+	fx.sets[night].pinned = 1;
+	for (size_t i = 0; i < fx.n; i++)
+		free(fx.v[i].why);
+	run(&p, utc("2021-01-05T14:05:00Z"));
+	assert_string_equal(fx.v[night].why, "pinned");
+	assert_string_equal(fx.v[deploy].why, "daily 1/1");
+	/* unpinned, it goes */
+	fx.sets[night].pinned = 0;
+	for (size_t i = 0; i < fx.n; i++)
+		free(fx.v[i].why);
+	run(&p, utc("2021-01-05T14:05:00Z"));
+	assert_int_equal(fx.v[night].keep, 0);
+	assert_string_equal(fx.v[night].why, "no rule keeps it");
+}
+
+/* keep_last counts the N newest sets that are not pinned: a pinned set
+ * takes no place of it.  A pinned partial set stays after a newer complete
+ * one; a pin keeps no incomplete set past its grace. */
+static void
+pinned_partial_incomplete_last(void **state)
+{
+	(void)state;
+	size_t part = add_set(utc("2021-01-01T02:00:00Z"), RETENTION_PARTIAL);
+	size_t inc = add_set(utc("2021-01-02T02:00:00Z"), RETENTION_INCOMPLETE);
+	size_t a = add_set(utc("2021-01-03T02:00:00Z"), RETENTION_COMPLETE);
+	size_t b = add_set(utc("2021-01-04T02:00:00Z"), RETENTION_COMPLETE);
+	size_t c = add_set(utc("2021-01-05T02:00:00Z"), RETENTION_COMPLETE);
+	fx.sets[part].pinned = fx.sets[inc].pinned = fx.sets[c].pinned = 1;
+	struct retention_policy p = {.keep_last = 1, .incomplete_grace = 86400};
+	run(&p, utc("2021-01-06T00:00:00Z"));
+	assert_int_equal(fx.v[part].keep, 1);
+	assert_string_equal(fx.v[part].why, "pinned");
+	assert_int_equal(fx.v[inc].keep, 0);
+	assert_int_equal(fx.v[c].keep, 1);
+	assert_string_equal(fx.v[c].why, "pinned");
+	assert_int_equal(fx.v[b].keep, 1);
+	assert_string_equal(fx.v[b].why, "last 1/1");
+	assert_int_equal(fx.v[a].keep, 0);
+}
+
 int
 main(void)
 {
@@ -482,6 +554,8 @@ main(void)
 	        cmocka_unit_test_setup_teardown(order_does_not_matter, reset, reset),
 	        cmocka_unit_test_setup_teardown(fixed_offset_days, reset, reset),
 	        cmocka_unit_test_setup_teardown(parse_tz_words, reset, reset),
+	        cmocka_unit_test_setup_teardown(pinned_kept_outside_rules, reset, reset),
+	        cmocka_unit_test_setup_teardown(pinned_partial_incomplete_last, reset, reset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
