@@ -184,7 +184,14 @@ restore_from(struct cli *c, const struct cfg_job *job, const char *name, const c
 	}
 	if ((rc = check_sets(c, sets, &plan)) || (rc = source_for_manifest(c, &ms, sets, &src)))
 		goto out;
-	if (!restore_file_fits(sec->plugin, op_file_extension(src), f.fmt.kind, &expects)) {
+	int fits = restore_file_fits(sec->plugin, op_file_extension(src), f.fmt.kind, &expects);
+	if (!fits && f.fmt.kind == FILE_KIND_UNKNOWN) {
+		err = restore_file_unknown(&f);
+		log_error("%s", err);
+		rc = CAIRN_EXIT_USAGE;
+		goto out;
+	}
+	if (!fits) {
 		log_error("%s is %s%s, but source %s (plugin %s) restores %s; give it a file of "
 		          "that kind, or name the source that restores this one",
 		          path, file_kind_what(f.fmt.kind),
@@ -205,8 +212,8 @@ restore_from(struct cli *c, const struct cfg_job *job, const char *name, const c
 	} else {
 		log_info("restored source %s from %s", name, path);
 	}
-	free(err);
 out:
+	free(err);
 	instance_destroy(src);
 	restore_file_close(&f);
 	return rc;

@@ -188,7 +188,8 @@ kind_of(const unsigned char *b, size_t n)
 	return FILE_KIND_UNKNOWN;
 }
 
-/* Recognise f's compression and kind from its first bytes. */
+/* Recognise f's compression and kind from its first bytes (the kind stays
+ * FILE_KIND_UNKNOWN when they name none). */
 static int
 recognise(struct restore_file *f, char **err)
 {
@@ -205,19 +206,24 @@ recognise(struct restore_file *f, char **err)
 	    (n = read_head(f, f->fmt.comp, head, sizeof(head), err)) < 0)
 		return (int)n;
 	f->fmt.kind = kind_of(head, (size_t)n);
-	if (f->fmt.kind != FILE_KIND_UNKNOWN)
-		return 0;
+	f->nhead = (size_t)n < sizeof(f->head) ? (size_t)n : sizeof(f->head);
+	memcpy(f->head, head, f->nhead);
+	return 0;
+}
+
+char *
+restore_file_unknown(const struct restore_file *f)
+{
 	char first[64] = "";
-	for (ssize_t i = 0; i < n && i < 4; i++)
-		snprintf(first + strlen(first), sizeof(first) - strlen(first), " %02x", head[i]);
-	*err = xasprintf(
+	for (size_t i = 0; i < f->nhead; i++)
+		snprintf(first + strlen(first), sizeof(first) - strlen(first), " %02x", f->head[i]);
+	return xasprintf(
 	        "%s holds %s%sdata of a kind cairn does not recognise (%sit starts with%s); "
 	        "name it with --format (tar, rdb, resp or archive, with .gz, .zst or .xz "
 	        "when compressed)",
 	        f->path, f->fmt.comp == COMP_NONE ? "" : compression_name(f->fmt.comp),
 	        f->fmt.comp == COMP_NONE ? "" : "-compressed ",
 	        f->fmt.comp == COMP_NONE ? "" : "once decompressed, ", first);
-	return CAIRN_E_UNSUPPORTED;
 }
 
 int

@@ -46,19 +46,24 @@ struct restore_file {
 	const char *path; /* as given; not owned */
 	int fd;
 	uint64_t size;
-	struct file_format fmt;
+	struct file_format fmt; /* kind FILE_KIND_UNKNOWN: not recognised */
+	unsigned char head[4];  /* its first bytes (decompressed), for messages */
+	size_t nhead;
 };
 
 /* Open path (a regular file) and recognise what it is from its first
  * bytes, decompressed when they are gzip, zstd or xz; forced (--format,
- * may be NULL) is taken instead of the recognition.  0, or with *err one
- * line naming the file: CAIRN_E_NOTFOUND (it cannot be opened or is no
- * regular file), CAIRN_E_UNSUPPORTED (not a kind cairn knows),
- * CAIRN_E_CORRUPT (its compression is damaged at the start) or
- * CAIRN_E_IO. */
+ * may be NULL) is taken instead of the recognition.  0 (the kind may be
+ * FILE_KIND_UNKNOWN), or with *err one line naming the file:
+ * CAIRN_E_NOTFOUND (it cannot be opened or is no regular file),
+ * CAIRN_E_UNSUPPORTED (it is empty), CAIRN_E_CORRUPT (its compression is
+ * damaged at the start) or CAIRN_E_IO. */
 int restore_file_open(const char *path, const struct file_format *forced, struct restore_file *f,
                       char **err);
 void restore_file_close(struct restore_file *f);
+/* "FILE holds data of a kind cairn does not recognise (...); name it with
+ * --format ...", for a file of FILE_KIND_UNKNOWN.  Caller frees. */
+char *restore_file_unknown(const struct restore_file *f);
 
 /* Does a source of plugin `plugin` (its objects named *.EXT) restore
  * files of kind k?  When not, *expects says what it takes ("a tar"). */
