@@ -8,7 +8,7 @@
 # (exit 6); the file itself is never changed.
 . "$(dirname "$0")/lib.sh"
 need_plugin files local
-plan 50
+plan 55
 
 # cairn with a time limit (lib.sh's cairn is a function timeout cannot run)
 tcairn() { timeout 300 "$CAIRN" -c "$T/cairn.ini" "$@"; }
@@ -64,6 +64,20 @@ check "the target is untouched" test "$(ls -A keep)" = a.txt -a "$(cat keep/a.tx
 check_exit "a missing file is one clear line" 2 tcairn restore j --source docs --from nosuch.tar
 check "it names the file and why" test "$(cat "$T/err")" = \
 	"cairn: error: cannot open nosuch.tar: No such file or directory"
+check_exit "a directory is refused" 2 tcairn restore j --source docs --from data
+err_has "data is no regular file"
+: >empty.tar
+check_exit "an empty file is refused" 2 tcairn restore j --source docs --from empty.tar
+err_has "empty.tar is empty"
+# memory stays flat: a 48 MiB file in a tar.zst
+mkdir -p big && head -c 50331648 /dev/urandom >big/blob && tar -C big --zstd -cf big.tar.zst . && rm -rf big
+rss=$(/usr/bin/python3 -c '
+import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)' \
+	timeout 300 "$CAIRN" -c "$T/cairn.ini" restore j --source docs --from big.tar.zst --set path="$T/r-big")
+check "restore --from of a 48 MiB tar.zst peaks below 40 MiB ($rss KiB)" test "${rss:-999999}" -lt 40960
+rm -rf r-big big.tar.zst
 check_exit "--from needs exactly one --source" 2 tcairn restore j --from up.tar
 check_exit "--from takes no --id" 2 tcairn restore j --source docs --from up.tar \
 	--id 20260101T000000Z
