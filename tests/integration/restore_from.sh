@@ -8,7 +8,7 @@
 # (exit 6); the file itself is never changed.
 . "$(dirname "$0")/lib.sh"
 need_plugin files local
-plan 55
+plan 56
 
 # cairn with a time limit (lib.sh's cairn is a function timeout cannot run)
 tcairn() { timeout 300 "$CAIRN" -c "$T/cairn.ini" "$@"; }
@@ -83,6 +83,8 @@ check_exit "--from takes no --id" 2 tcairn restore j --source docs --from up.tar
 	--id 20260101T000000Z
 check_exit "an unknown --format is a usage error" 2 tcairn restore j --source docs \
 	--from up.tar --format zip
+check_exit "a --set key the source does not have is a usage error" 2 \
+	tcairn restore j --source docs --from up.tar --set nosuchkey=1
 check_exit "--source not in the job" 2 tcairn restore j --source doc --from up.tar
 err_has 'job j has no source named "doc"; its sources are: docs'
 
