@@ -33,8 +33,9 @@ static const struct command commands[] = {
         {"list", cmd_list, CMD_CONFIG, "[JOB] [--sink NAME] [--json]", "list complete backup sets"},
         {"restore", cmd_restore, CMD_CONFIG,
          "JOB [--id ID | --at TIME] [--sink NAME] [--source NAME]...\n"
-         "[--set [SOURCE.]KEY=VALUE]... [--force]",
-         "restore a set (default: the newest)"},
+         "[--set [SOURCE.]KEY=VALUE]... [--force]\n"
+         "JOB --source NAME --from FILE [--format FORMAT] [--set ...] [--force]",
+         "restore a set (default: the newest) or a tool's file"},
         {"verify", cmd_verify, CMD_CONFIG,
          "JOB [--id ID | --all] [--sink NAME]\n[--deep | --restore-test] [--json]",
          "check stored sets against their manifests"},

@@ -200,6 +200,7 @@ locate_set(struct cli *c, const struct cfg_job *job, const char *only_sink, cons
 {
 	struct instance **sinks = NULL;
 	size_t nsinks = 0;
+	struct strvec unlisted = {0}; /* sinks that could not be listed */
 	int rc = make_sinks(c, job, only_sink, &sinks, &nsinks);
 	*sink_out = NULL;
 	for (size_t k = 0; k < nsinks && !rc && !*sink_out; k++) {
@@ -208,6 +209,7 @@ locate_set(struct cli *c, const struct cfg_job *job, const char *only_sink, cons
 		if (sets_list(sinks[k], job->name, &l, &err)) {
 			log_warn("%s", err);
 			free(err);
+			strvec_push(&unlisted, sinks[k]->name);
 			continue;
 		}
 		const struct set_info *s = sets_select(&l, id, at);
@@ -229,6 +231,24 @@ locate_set(struct cli *c, const struct cfg_job *job, const char *only_sink, cons
 		set_list_free(&l);
 	}
 	free_instances(sinks, nsinks);
+	if (!rc && !*sink_out && unlisted.n) {
+		/* exit 7 says "no set matches"; a sink that could not be read
+		 * may hold one, so that is a failure naming it */
+		char *names = strvec_join(&unlisted, ", ");
+		if (only_sink)
+			log_error("cannot list the backups of job %s in sink %s (see above); try "
+			          "again once it can be reached",
+			          job->name, names);
+		else
+			log_error(
+			        "cannot list the backups of job %s in sink %s (see above), and no "
+			        "other sink holds a matching complete set; try again once it can "
+			        "be reached",
+			        job->name, names);
+		free(names);
+		rc = CAIRN_EXIT_FAILED;
+	}
+	strvec_free(&unlisted);
 	if (!rc && !*sink_out) {
 		char what[64] = "";
 		if (id)

@@ -444,6 +444,9 @@ pull_stored(void *ud, void *buf, size_t len)
 	}
 	EVP_DigestUpdate(os->sha, buf, (size_t)n);
 	os->stored += (uint64_t)n;
+	/* progress counts the stored bytes, against the manifest's
+	 * stored_bytes: known before a byte is read */
+	progress_add((uint64_t)n);
 	return n;
 }
 
@@ -484,7 +487,6 @@ in_read(struct cairn_in *in, void *buf, size_t len)
 		return 0;
 	}
 	os->raw += (uint64_t)n;
-	progress_add((uint64_t)n);
 	return n;
 }
 
@@ -639,18 +641,22 @@ pipeline_restore(struct instance *sink, const struct manifest_source *ms, struct
 	int staged = (source->lp->source.flags & CAIRN_SOURCE_STAGED_RESTORE) != 0;
 	int rc;
 
-	progress_begin(source->name);
-	progress_total(ms->raw_bytes);
 	if (!staged) {
 		/* The source writes into its target as it reads: prove the
 		 * whole object good before it sees a byte.  It is read twice;
 		 * the second read is checked again, since the sink is not
-		 * trusted to return the same bytes. */
+		 * trusted to return the same bytes.  Each read is a phase of
+		 * its own on the progress line. */
 		log_info("%s: checking %s before restoring it", source->ctx.label, ms->object);
+		progress_begin_phase(source->name, "checking");
+		progress_total(ms->stored_bytes);
 		rc = object_scan(sink, ms, 1, err);
+		progress_end();
 		if (rc)
 			goto out;
 	}
+	progress_begin_phase(source->name, "restoring");
+	progress_total(ms->stored_bytes);
 	rc = object_open(&os, sink, ms, err);
 	if (rc)
 		goto out;
@@ -696,8 +702,7 @@ pipeline_verify(struct instance *sink, const struct manifest_source *ms, struct 
 		return rc;
 	os.decompress = source != NULL;
 	progress_begin(ms->name);
-	if (os.decompress)
-		progress_total(ms->raw_bytes);
+	progress_total(ms->stored_bytes);
 	if (source && source->lp->source.verify) {
 		instance_reset(source);
 		rc = op_verify(source, &os.in);
@@ -723,7 +728,7 @@ pipeline_restore_test(struct instance *sink, const struct manifest_source *ms,
 		return rc;
 	os.decompress = 1;
 	progress_begin(ms->name);
-	progress_total(ms->raw_bytes);
+	progress_total(ms->stored_bytes);
 	instance_reset(source);
 	/* One read: the source loads the data somewhere harmless (its
 	 * scratch directory, a temporary database) while the stream is

@@ -13,7 +13,7 @@
 int progress_enabled;
 
 static struct {
-	char label[128];
+	char label[160]; /* "NAME: " or "NAME: PHASE " */
 	uint64_t bytes;
 	uint64_t total; /* expected bytes; 0: unknown */
 	double start, last;
@@ -40,7 +40,14 @@ clear_line(void)
 void
 progress_begin(const char *label)
 {
-	snprintf(pg.label, sizeof(pg.label), "%s", label);
+	progress_begin_phase(label, NULL);
+}
+
+void
+progress_begin_phase(const char *label, const char *phase)
+{
+	snprintf(pg.label, sizeof(pg.label), "%.100s: %.40s%s", label, phase ? phase : "",
+	         phase ? " " : "");
 	pg.bytes = 0;
 	pg.total = 0;
 	pg.start = pg.last = now();
@@ -74,11 +81,11 @@ progress_add(uint64_t bytes)
 		double left = rate > 0 ? (double)(pg.total - pg.bytes) / rate : 0;
 		unsigned long s = left < 360000 ? (unsigned long)left : 359999;
 		format_bytes(pg.total, all, sizeof(all));
-		fprintf(stderr, "\r\033[K%s: %s of %s (%d%%), %s/s, %lu:%02lu:%02lu left", pg.label,
+		fprintf(stderr, "\r\033[K%s%s of %s (%d%%), %s/s, %lu:%02lu:%02lu left", pg.label,
 		        done, all, (int)((double)pg.bytes * 100 / (double)pg.total), speed,
 		        s / 3600, s / 60 % 60, s % 60);
 	} else {
-		fprintf(stderr, "\r\033[K%s: %s, %s/s", pg.label, done, speed);
+		fprintf(stderr, "\r\033[K%s%s, %s/s", pg.label, done, speed);
 	}
 	pg.shown = 1;
 }

@@ -9,6 +9,9 @@
 extern int progress_enabled;
 
 void progress_begin(const char *label);
+/* The same for one phase of the work ("checking", "restoring"): the line
+ * reads "LABEL: PHASE 1.2 MiB of 3.4 MiB (35%), ...", counted from 0. */
+void progress_begin_phase(const char *label, const char *phase);
 /* The bytes the work is expected to take in all; 0: unknown.  Reset by
  * progress_begin. */
 void progress_total(uint64_t bytes);

@@ -3,7 +3,7 @@
 # non-empty target, --set reaching the right source.
 . "$(dirname "$0")/lib.sh"
 need_plugin files local
-plan 19
+plan 25
 
 mkdir -p "$T/data/sub" "$T/store" "$T/store2"
 printf 'alpha\n' >"$T/data/a.txt"
@@ -53,3 +53,41 @@ err_has "none of the sources being restored has a key nosuchkey"
 check_exit "a --set scoped to a source not in the set is a usage error" 2 \
 	cairn restore two --set other.path="$T/r-y"
 err_has "restores no source named other"
+
+# --- a --source the job lacks is a usage error, not a missing set ----------
+check_exit "restore --source that the job does not have" 2 cairn restore two --source web.upp
+err_has 'job two has no source named "web.upp"; its sources are: docs, web.up'
+
+# --- a sink that cannot be listed is a failure naming it, never exit 7 -----
+if have_plugin s3; then
+	port=$(/usr/bin/python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()')
+	cat >>"$T/cairn.ini" <<INI
+
+[sink off]
+plugin = s3
+endpoint = http://127.0.0.1:$port
+bucket = nobody-listens
+region = us-east-1
+access_key_env = CAIRN_TEST_AK
+secret_key_env = CAIRN_TEST_SK
+max_retries = 0
+timeout = 5
+
+[job far]
+sources = docs
+sinks = off here
+INI
+	export CAIRN_TEST_AK=AKIAEXAMPLE CAIRN_TEST_SK=secret-example
+	check_exit "restore with the only sink that may hold a set unreachable" 1 \
+		cairn restore far --set path="$T/r-far"
+	err_has "cannot list the backups of job far in sink off"
+	check_exit "the same with --sink" 1 cairn restore far --sink off --set path="$T/r-far"
+	check_exit "a sink that answers and holds nothing is still exit 7" 7 \
+		cairn restore far --sink here --set path="$T/r-far"
+else
+	for i in 1 2 3 4; do skip "unreachable sink" "needs the s3 plugin"; done
+fi
