@@ -44,7 +44,8 @@ static const struct command commands[] = {
          "a read-only HTTP endpoint: /status, /metrics, /healthz"},
         {"prune", cmd_prune, CMD_CONFIG | CMD_JOB_LOCK, "JOB [--sink NAME] [--dry-run] [--json]",
          "remove the sets the job's retention no longer keeps"},
-        {"config", cmd_config, CMD_CONFIG, "check", "check the INI file and every plugin key"},
+        {"config", cmd_config, CMD_CONFIG, "check [--connect [JOB]]",
+         "check the INI file; --connect: reach its servers"},
         {"plugins", cmd_plugins, CMD_CONFIG, "[-v]", "list the plugins found"},
         {"help", cmd_help, 0, NULL, NULL},
         {NULL, NULL, 0, NULL, NULL}};
