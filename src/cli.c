@@ -53,7 +53,8 @@ static const struct command commands[] = {
          "keep a set on purpose: prune leaves it"},
         {"unpin", cmd_unpin, CMD_CONFIG | CMD_JOB_LOCK, "JOB ID [--sink NAME]",
          "let the job's retention decide again"},
-        {"config", cmd_config, CMD_CONFIG, "check", "check the INI file and every plugin key"},
+        {"config", cmd_config, CMD_CONFIG, "check [--connect [JOB]]",
+         "check the INI file; --connect: reach its servers"},
         {"plugins", cmd_plugins, CMD_CONFIG, "[-v]", "list the plugins found"},
         {"help", cmd_help, 0, NULL, NULL},
         {NULL, NULL, 0, NULL, NULL}};

@@ -16,174 +16,9 @@
 #include <unistd.h>
 
 #include "hooks.h"
-#include "host.h" /* cancel_signal */
 #include "util.h"
 
 /* ----------------------------------------------------------- loading */
-
-/* Why read_bounded() failed. */
-enum read_fail {
-	READ_OPEN,     /* open or fstat failed: errno */
-	READ_NOT_FILE, /* not a regular file: st says what it is */
-	READ_TOO_BIG,  /* over max bytes: st_size says how many */
-	READ_GREW,     /* grew over max bytes while being read */
-	READ_IO,       /* read failed: errno */
-	READ_CANCELLED /* a signal asked cairn to stop */
-};
-
-/* What kind of file st describes, for "not a regular file but ...". */
-static const char *
-file_kind(const struct stat *st)
-{
-	if (S_ISDIR(st->st_mode))
-		return "a directory";
-	if (S_ISFIFO(st->st_mode))
-		return "a FIFO";
-	if (S_ISCHR(st->st_mode))
-		return "a character device";
-	if (S_ISBLK(st->st_mode))
-		return "a block device";
-	if (S_ISSOCK(st->st_mode))
-		return "a socket";
-	return "not a plain file";
-}
-
-/* Read all of the regular file path, at most max bytes, into *data (with a
- * NUL after its *len bytes).  Opened without blocking (a FIFO or a device
- * would hang open() or read() forever) and checked through the descriptor,
- * so what is checked is what is read.  The size is checked again while
- * reading, as the file may grow, so the loop ends after max + 1 bytes
- * whatever the file is.  Returns 0, or -1 with *why and errno set. */
-static int
-read_bounded(const char *path, size_t max, struct stat *st, char **data, size_t *len,
-             enum read_fail *why)
-{
-	int fd, flags, saved;
-	size_t n = 0, cap;
-	char *buf = NULL;
-
-	*data = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0) {
-		*why = READ_OPEN;
-		return -1;
-	}
-	if (fstat(fd, st) != 0) {
-		*why = READ_OPEN;
-		goto fail;
-	}
-	if (!S_ISREG(st->st_mode)) {
-		*why = READ_NOT_FILE;
-		goto fail;
-	}
-	if ((uintmax_t)st->st_size > max) {
-		*why = READ_TOO_BIG;
-		goto fail;
-	}
-	/* a regular file: plain blocking reads from here on */
-	if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
-		*why = READ_IO;
-		goto fail;
-	}
-	cap = (size_t)st->st_size + 2; /* room to see that it grew */
-	buf = xmalloc(cap);
-	for (;;) {
-		ssize_t got;
-		if (n + 1 >= cap) {
-			cap = cap * 2 < max + 2 ? cap * 2 : max + 2;
-			buf = xrealloc(buf, cap);
-		}
-		got = read(fd, buf + n, cap - 1 - n);
-		if (got < 0 && errno == EINTR && !cancel_signal)
-			continue;
-		if (cancel_signal) {
-			*why = READ_CANCELLED;
-			goto fail;
-		}
-		if (got < 0) {
-			*why = READ_IO;
-			goto fail;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-		if (n > max) {
-			*why = READ_GREW;
-			goto fail;
-		}
-	}
-	close(fd);
-	buf[n] = '\0';
-	*data = buf;
-	*len = n;
-	return 0;
-fail:
-	saved = errno;
-	free(buf);
-	close(fd);
-	errno = saved;
-	return -1;
-}
-
-/* The one line for a failed read_bounded() of file, the configuration
- * itself (secret NULL) or a KEY_file secret. */
-static char *
-read_fail_text(const char *file, const char *secret, enum read_fail why, const struct stat *st,
-               size_t max)
-{
-	switch (why) {
-	case READ_OPEN:
-		if (secret)
-			return xasprintf("cannot read %s: %s", file, strerror(errno));
-		return xasprintf("%s: cannot read the configuration: %s%s", file, strerror(errno),
-		                 errno == ENOENT ? "; give another with -c FILE "
-		                                   "or $CAIRN_CONFIG"
-		                                 : "");
-	case READ_NOT_FILE:
-		if (secret)
-			return xasprintf("%s is not a regular file but %s; %s_file takes a file "
-			                 "holding the secret",
-			                 file, file_kind(st), secret);
-		if (S_ISDIR(st->st_mode))
-			return xasprintf("%s: is a directory, not a regular file; give the INI "
-			                 "file with -c FILE",
-			                 file);
-		return xasprintf("%s: not a regular file but %s; -c takes an INI file", file,
-		                 file_kind(st));
-	case READ_TOO_BIG:
-	case READ_GREW: {
-		char *size = why == READ_GREW ? xstrdup("grew while being read to more than")
-		                              : xasprintf("is %jd bytes,", (intmax_t)st->st_size);
-		char *r = secret ? xasprintf("%s %s over %zu KiB; a secret is one short line, "
-		                             "check the "
-		                             "path",
-		                             file, size, max >> 10)
-		                 : xasprintf("%s %s over %zu MiB; an INI file that large is not a "
-		                             "cairn "
-		                             "configuration, check the path",
-		                             file, size, max >> 20);
-		free(size);
-		return r;
-	}
-	case READ_IO:
-		return xasprintf("%s: cannot read %s: %s", file,
-		                 secret ? "the secret" : "the configuration", strerror(errno));
-	case READ_CANCELLED:
-	default: return xasprintf("%s: reading was interrupted by a signal", file);
-	}
-}
-
-int
-config_read_file(const char *path, const char *secret, size_t max, struct stat *st, char **data,
-                 size_t *len, char **err)
-{
-	enum read_fail why;
-	if (read_bounded(path, max, st, data, len, &why) == 0)
-		return 0;
-	*err = read_fail_text(path, secret, why, st, max);
-	return -1;
-}
 
 static const char *const kind_names[] = {
         [SECTION_CAIRN] = "cairn",         [SECTION_SOURCE] = "source", [SECTION_SINK] = "sink",
@@ -209,21 +44,42 @@ struct loader {
 	char *err;        /* the first error */
 	int err_line;     /* its line */
 	size_t sec_cap;
+	/* config_load_all(): every error, with its line, not only the first */
+	struct strvec *all;
+	int *all_lines;
+	int skip_keys;    /* the section header was refused: skip its keys */
+	int pending_line; /* a line inih must hand to on_key, or 0 */
 };
+
+/* How many errors were said so far. */
+static size_t
+error_count(const struct loader *ld)
+{
+	return ld->all ? ld->all->n : ld->err != NULL;
+}
 
 static void __attribute__((format(printf, 3, 4)))
 fail_at(struct loader *ld, int line, const char *fmt, ...)
 {
 	va_list ap;
-	char *msg;
-	if (ld->err)
+	char *msg, *text;
+	if (ld->err && !ld->all)
 		return;
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	ld->err = xasprintf("%s:%d: %s", ld->cfg->path, line, msg);
-	ld->err_line = line;
+	text = xasprintf("%s:%d: %s", ld->cfg->path, line, msg);
 	free(msg);
+	if (ld->all) {
+		ld->all_lines = xrealloc(ld->all_lines, (ld->all->n + 1) * sizeof(int));
+		ld->all_lines[ld->all->n] = line;
+		strvec_push(ld->all, text);
+	}
+	if (!ld->err) {
+		ld->err = text;
+		ld->err_line = line;
+	} else
+		free(text);
 }
 
 void
@@ -243,6 +99,7 @@ open_section(struct loader *ld, const char *text)
 	int kind = -1;
 
 	ld->in_section = 1;
+	ld->skip_keys = 1; /* until the header is taken */
 	if ((sp = strpbrk(hdr, " \t"))) {
 		*sp++ = '\0';
 		while (*sp == ' ' || *sp == '\t')
@@ -298,6 +155,7 @@ open_section(struct loader *ld, const char *text)
 	s->kind = (enum section_kind)kind;
 	s->name = name ? xstrdup(name) : NULL;
 	s->line = ld->line;
+	ld->skip_keys = 0;
 out:
 	free(hdr);
 }
@@ -309,6 +167,26 @@ out:
  * line is skipped.  A line that is not text or too long is reported here
  * and handed to inih as an empty line, so inih's own line count stays
  * right and reports nothing more about it. */
+/* A line inih could not read (it hands only its first to the caller). */
+static void
+syntax_error(struct loader *ld, int line)
+{
+	fail_at(ld, line,
+	        "not a section header, key = value line, continuation or comment; fix or "
+	        "remove it");
+}
+
+/* config_load_all(): was the line before handed to on_key, as every line
+ * that is no blank, comment or section header must be?  If not, inih
+ * refused it. */
+static void
+check_pending(struct loader *ld)
+{
+	if (ld->all && ld->pending_line)
+		syntax_error(ld, ld->pending_line);
+	ld->pending_line = 0;
+}
+
 static char *
 read_line(char *buf, int size, void *stream)
 {
@@ -316,6 +194,7 @@ read_line(char *buf, int size, void *stream)
 	const char *p, *eol;
 	size_t len;
 
+	check_pending(ld);
 	if (ld->pos >= ld->len)
 		return NULL;
 	if (ld->pos == 0 && ld->len >= 3 && memcmp(ld->data, "\xef\xbb\xbf", 3) == 0)
@@ -358,8 +237,11 @@ read_line(char *buf, int size, void *stream)
 			char *text = xstrndup(p + 1, (size_t)(end - p - 1));
 			open_section(ld, text);
 			free(text);
+			return buf;
 		}
 	}
+	if (*p && *p != ';' && *p != '#' && !(*p == '[' && strchr(p, ']')))
+		ld->pending_line = ld->line;
 	return buf;
 }
 
@@ -377,7 +259,8 @@ on_key(void *user, const char *section, const char *key, const char *value)
 		        key);
 		return 1;
 	}
-	if (ld->err || cfg->nsections == 0)
+	ld->pending_line = 0; /* inih took the line */
+	if ((ld->err && !ld->all) || ld->skip_keys || cfg->nsections == 0)
 		return 1; /* the section header was already refused */
 	struct cfg_section *s = &cfg->sections[cfg->nsections - 1];
 	struct cfg_entry *last = s->nentries ? &s->entries[s->nentries - 1] : NULL;
@@ -624,15 +507,18 @@ check_serve_section(struct loader *ld, const struct cfg_section *s)
 static void
 check_plugin_section(struct loader *ld, struct cfg_section *s)
 {
+	size_t said = error_count(ld);
 	for (size_t i = 0; i < s->nentries; i++)
 		if (strcmp(s->entries[i].key, "plugin") == 0) {
-			if (!valid_name(s->entries[i].value))
+			if (!valid_name(s->entries[i].value)) {
 				fail_key(ld, s, &s->entries[i], "\"%s\" is not a plugin name",
 				         s->entries[i].value);
+				continue;
+			}
 			s->plugin = s->entries[i].value;
 			s->plugin_line = s->entries[i].line;
 		}
-	if (!s->plugin)
+	if (!s->plugin && error_count(ld) == said)
 		fail_key(ld, s, NULL,
 		         "no plugin = key; say which plugin serves this %s, "
 		         "e.g. plugin = %s",
@@ -798,6 +684,7 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 		const struct cfg_entry *e = &s->entries[i];
 		if (strcmp(e->key, "sources") == 0 || strcmp(e->key, "sinks") == 0) {
 			int sources = e->key[1] == 'o';
+			size_t said = error_count(ld);
 			enum section_kind kind = sources ? SECTION_SOURCE : SECTION_SINK;
 			struct strvec *list = sources ? &job->sources : &job->sinks;
 			struct strvec words = {0};
@@ -815,7 +702,7 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 					strvec_push(list, words.v[w]);
 			}
 			strvec_free(&words);
-			if (!list->n && !ld->err)
+			if (!list->n && error_count(ld) == said)
 				fail_key(ld, s, e, "empty list; name at least one %s",
 				         section_kind_name(kind));
 			if (sources)
@@ -906,10 +793,56 @@ default_state_dir(void)
 	return xstrdup("/tmp/cairn-state");
 }
 
-struct config *
-config_load(const char *path, char **err)
+/* Every section's keys and every job checked; with ld->all each error is
+ * said, else the first ends the check. */
+static void
+check_sections(struct loader *ld)
 {
-	struct loader ld = {0};
+	struct config *cfg = ld->cfg;
+	for (size_t i = 0; i < cfg->nsections && (!ld->err || ld->all); i++) {
+		struct cfg_section *s = &cfg->sections[i];
+		switch (s->kind) {
+		case SECTION_CAIRN: check_cairn_section(ld, s); break;
+		case SECTION_SOURCE:
+		case SECTION_SINK: check_plugin_section(ld, s); break;
+		case SECTION_RETENTION: check_retention(ld, s); break;
+		case SECTION_JOB: cfg->njobs++; break;
+		case SECTION_CHECK: check_check_section(ld, s); break;
+		case SECTION_SERVE: check_serve_section(ld, s); break;
+		}
+	}
+	if (!ld->err || ld->all) {
+		cfg->jobs = xcalloc(cfg->njobs, sizeof(*cfg->jobs));
+		size_t j = 0;
+		for (size_t i = 0; i < cfg->nsections && (!ld->err || ld->all); i++)
+			if (cfg->sections[i].kind == SECTION_JOB)
+				check_job(ld, &cfg->sections[i], &cfg->jobs[j++]);
+	}
+}
+
+/* ld->all in the order of the file's lines (stable: a line's errors stay
+ * in the order they were found). */
+static void
+sort_by_line(struct loader *ld)
+{
+	char **v = ld->all->v;
+	int *lines = ld->all_lines;
+	for (size_t i = 1; i < ld->all->n; i++)
+		for (size_t j = i; j > 0 && lines[j - 1] > lines[j]; j--) {
+			int l = lines[j];
+			char *t = v[j];
+			lines[j] = lines[j - 1];
+			v[j] = v[j - 1];
+			lines[j - 1] = l;
+			v[j - 1] = t;
+		}
+}
+
+/* config_load() (all NULL) and config_load_all(). */
+static struct config *
+load(const char *path, char **err, struct strvec *all)
+{
+	struct loader ld = {.all = all};
 	struct config *cfg = xcalloc(1, sizeof(*cfg));
 	struct stat st;
 	char *data;
@@ -932,47 +865,56 @@ config_load(const char *path, char **err)
 	cfg->other_readable = (st.st_mode & S_IROTH) != 0;
 	rc = ini_parse_stream(read_line, &ld, on_key, &ld);
 	free(data);
-	if (rc > 0 && ld.err && rc < ld.err_line) {
+	if (rc > 0 && ld.err && rc < ld.err_line && !all) {
 		/* inih's syntax error comes first in the file: report that one */
 		free(ld.err);
 		ld.err = NULL;
 	}
-	if (rc > 0 && !ld.err)
-		ld.err = xasprintf("%s:%d: not a section header, key = value line, continuation "
-		                   "or comment; fix or remove it",
-		                   path, rc);
-	else if (rc < 0 && !ld.err)
-		ld.err = xasprintf("%s: cannot parse the file (error %d)", path, rc);
-
-	for (size_t i = 0; i < cfg->nsections && !ld.err; i++) {
-		struct cfg_section *s = &cfg->sections[i];
-		switch (s->kind) {
-		case SECTION_CAIRN: check_cairn_section(&ld, s); break;
-		case SECTION_SOURCE:
-		case SECTION_SINK: check_plugin_section(&ld, s); break;
-		case SECTION_RETENTION: check_retention(&ld, s); break;
-		case SECTION_JOB: cfg->njobs++; break;
-		case SECTION_CHECK: check_check_section(&ld, s); break;
-		case SECTION_SERVE: check_serve_section(&ld, s); break;
-		}
+	if (rc > 0 && (!ld.err || all)) {
+		/* every line inih refused was said by check_pending() */
+		int said = 0;
+		for (size_t i = 0; all && i < all->n; i++)
+			said |= ld.all_lines[i] == rc;
+		if (!said)
+			syntax_error(&ld, rc);
+	} else if (rc < 0) {
+		/* inih failed as a whole (out of memory): nothing more to say */
+		free(ld.err);
+		free(ld.all_lines);
+		*err = xasprintf("%s: cannot parse the file (error %d)", path, rc);
+		config_free(cfg);
+		return NULL;
 	}
-	if (!ld.err) {
-		cfg->jobs = xcalloc(cfg->njobs, sizeof(*cfg->jobs));
-		size_t j = 0;
-		for (size_t i = 0; i < cfg->nsections && !ld.err; i++)
-			if (cfg->sections[i].kind == SECTION_JOB)
-				check_job(&ld, &cfg->sections[i], &cfg->jobs[j++]);
+
+	check_sections(&ld);
+	if (!cfg->state_dir)
+		cfg->state_dir = default_state_dir();
+	if (!cfg->serve.listen)
+		cfg->serve.listen = xstrdup("127.0.0.1:9135");
+	if (all) {
+		sort_by_line(&ld);
+		free(ld.all_lines);
+		free(ld.err);
+		return cfg;
 	}
 	if (ld.err) {
 		*err = ld.err;
 		config_free(cfg);
 		return NULL;
 	}
-	if (!cfg->state_dir)
-		cfg->state_dir = default_state_dir();
-	if (!cfg->serve.listen)
-		cfg->serve.listen = xstrdup("127.0.0.1:9135");
 	return cfg;
+}
+
+struct config *
+config_load(const char *path, char **err)
+{
+	return load(path, err, NULL);
+}
+
+struct config *
+config_load_all(const char *path, struct strvec *errs, char **err)
+{
+	return load(path, err, errs);
 }
 
 void

@@ -135,6 +135,14 @@ struct config {
  * config_free. */
 struct config *config_load(const char *path, char **err);
 void config_free(struct config *cfg);
+/* For config check: the same, but every error is said, not only the
+ * first: each goes to errs as its own line, in the order of the file's
+ * lines.  What is in error is left out of the configuration returned (a
+ * refused section with its keys, a job's name of a missing sink, a
+ * section's plugin when plugin = is missing), so the plugin sections that
+ * are sound can still be checked.  NULL, with *err set, only when the file
+ * cannot be read or parsed at all. */
+struct config *config_load_all(const char *path, struct strvec *errs, char **err);
 
 const struct cfg_job *config_job(const struct config *cfg, const char *name);
 const struct cfg_section *config_section(const struct config *cfg, enum section_kind kind,

@@ -383,10 +383,11 @@ registry_scan(const struct plugin_registry *reg, struct strvec *names)
 static void instance_call(struct instance *in);
 static void instance_done(struct instance *in);
 
-int
-instance_create(struct plugin_registry *reg, const struct config *cfg,
-                const struct cfg_section *sec, const struct strvec *overrides,
-                struct instance **out, char **err)
+/* instance_create() (errs NULL) and instance_create_all(). */
+static int
+instance_make(struct plugin_registry *reg, const struct config *cfg, const struct cfg_section *sec,
+              const struct strvec *overrides, struct instance **out, char **err,
+              struct strvec *errs)
 {
 	struct loaded_plugin *lp;
 	struct typed_config *tc = NULL;
@@ -411,7 +412,8 @@ instance_create(struct plugin_registry *reg, const struct config *cfg,
 		                 section_kind_name(sec->kind));
 		return CAIRN_E_CONFIG;
 	}
-	rc = config_typed(cfg, sec, lp->name, lp->desc.keys, overrides, &tc, err);
+	rc = errs ? config_typed_all(cfg, sec, lp->name, lp->desc.keys, overrides, &tc, errs)
+	          : config_typed(cfg, sec, lp->name, lp->desc.keys, overrides, &tc, err);
 	if (rc)
 		return rc;
 	in = xcalloc(1, sizeof(*in));
@@ -435,6 +437,25 @@ instance_create(struct plugin_registry *reg, const struct config *cfg,
 	}
 	*out = in;
 	return 0;
+}
+
+int
+instance_create(struct plugin_registry *reg, const struct config *cfg,
+                const struct cfg_section *sec, const struct strvec *overrides,
+                struct instance **out, char **err)
+{
+	return instance_make(reg, cfg, sec, overrides, out, err, NULL);
+}
+
+int
+instance_create_all(struct plugin_registry *reg, const struct config *cfg,
+                    const struct cfg_section *sec, struct instance **out, struct strvec *errs)
+{
+	char *err = NULL;
+	int rc = instance_make(reg, cfg, sec, NULL, out, &err, errs);
+	if (err)
+		strvec_push_own(errs, err);
+	return rc;
 }
 
 void
@@ -538,6 +559,22 @@ op_restore_test(struct instance *in, struct cairn_in *cin)
 	instance_call(in);
 	rc = in->lp->source.restore_test(in->inst, cin);
 	instance_done(in);
+	return rc;
+}
+
+int
+op_probe(struct instance *in, char *summary, size_t len)
+{
+	int rc;
+	if (in->kind != SECTION_SOURCE || !in->lp->source.probe)
+		return CAIRN_E_UNSUPPORTED;
+	if (len)
+		summary[0] = '\0';
+	instance_call(in);
+	rc = in->lp->source.probe(in->inst, summary, len);
+	instance_done(in);
+	if (len)
+		summary[len - 1] = '\0'; /* whatever the plugin wrote */
 	return rc;
 }
 

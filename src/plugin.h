@@ -72,6 +72,11 @@ struct instance {
 int instance_create(struct plugin_registry *reg, const struct config *cfg,
                     const struct cfg_section *sec, const struct strvec *overrides,
                     struct instance **out, char **err);
+/* The same for config check, without overrides: every error of the
+ * section's keys goes to errs (a plugin that cannot be loaded, or whose
+ * create() fails, is one error), one line each. */
+int instance_create_all(struct plugin_registry *reg, const struct config *cfg,
+                        const struct cfg_section *sec, struct instance **out, struct strvec *errs);
 void instance_destroy(struct instance *in);
 
 /* The plugin's detail for its last failure, or a generic word for rc. */
@@ -89,6 +94,9 @@ int op_backup(struct instance *in, struct cairn_out *out);
 int op_restore(struct instance *in, struct cairn_in *cin, unsigned flags);
 int op_verify(struct instance *in, struct cairn_in *cin);
 int op_restore_test(struct instance *in, struct cairn_in *cin);
+/* A source's probe (ABI 1.2): CAIRN_E_UNSUPPORTED, without a call, when
+ * the plugin has none. */
+int op_probe(struct instance *in, char *summary, size_t len);
 int op_open_write(struct instance *in, const char *key, cairn_sink_writer **w);
 int op_write(struct instance *in, cairn_sink_writer *w, const void *buf, size_t len);
 int op_commit(struct instance *in, cairn_sink_writer *w);

@@ -252,14 +252,46 @@ apply_key(struct typed_config *tc, const struct key_source *ks, const struct cai
 	return r;
 }
 
+/* The required keys the section lacks (not those given with a value in
+ * error: that error is said already), each an error into errs. */
+static void
+missing_required(const struct config *cfg, const struct cfg_section *sec, const char *plugin,
+                 const struct cairn_key *keys, const struct typed_config *tc, struct strvec *errs)
+{
+	char label[300];
+	section_label(sec, label, sizeof(label));
+	for (size_t k = 0; keys[k].name; k++)
+		if ((keys[k].flags & CAIRN_KEY_REQUIRED) && !tc->values[k].set && !tc->line[k])
+			strvec_push_own(
+			        errs,
+			        xasprintf("%s:%d: %s %s: required by plugin %s; add %s = ...%s%s%s",
+			                  cfg->path, sec->line, label, keys[k].name, plugin,
+			                  keys[k].name, keys[k].help ? " (" : "",
+			                  keys[k].help ? keys[k].help : "",
+			                  keys[k].help ? ")" : ""));
+}
+
+/* A warning for a secret key set inline in a file others can read. */
+static void
+warn_readable_secret(const struct config *cfg, const struct cfg_entry *en,
+                     const struct cairn_key *keys)
+{
+	for (size_t k = 0; keys[k].name; k++)
+		if ((keys[k].flags & CAIRN_KEY_SECRET) && !strcmp(en->key, keys[k].name))
+			log_warn("%s:%d: %s holds a secret but others can read the file; chmod 600 "
+			         "it "
+			         "or use %s_file =",
+			         cfg->path, en->line, en->key, en->key);
+}
+
 int
-config_typed(const struct config *cfg, const struct cfg_section *sec, const char *plugin,
-             const struct cairn_key *keys, const struct strvec *overrides,
-             struct typed_config **out, char **err)
+config_typed_all(const struct config *cfg, const struct cfg_section *sec, const char *plugin,
+                 const struct cairn_key *keys, const struct strvec *overrides,
+                 struct typed_config **out, struct strvec *errs)
 {
 	struct typed_config *tc = xcalloc(1, sizeof(*tc));
-	size_t nkeys = 0;
-	char *e = NULL;
+	size_t nkeys = 0, nerrs = errs->n;
+	char *e;
 	struct key_source ks = {.cfg = cfg, .sec = sec, .plugin = plugin};
 	static const struct cairn_key no_keys[] = {{.name = NULL}};
 
@@ -269,7 +301,7 @@ config_typed(const struct config *cfg, const struct cfg_section *sec, const char
 		nkeys++;
 	tc->values = xcalloc(nkeys + 1, sizeof(*tc->values));
 	tc->line = xcalloc(nkeys + 1, sizeof(*tc->line));
-	for (size_t k = 0; k < nkeys && !e; k++) {
+	for (size_t k = 0; k < nkeys; k++) {
 		tc->values[k].name = keys[k].name;
 		tc->values[k].type = keys[k].type;
 		if (keys[k].default_value) {
@@ -279,32 +311,27 @@ config_typed(const struct config *cfg, const struct cfg_section *sec, const char
 			              cfg->dir);
 			if (e) { /* the plugin's own default is broken */
 				free(e);
-				e = xasprintf(
-				        "plugin %s: the default of key %s (\"%s\") is not %s; "
-				        "report this to the plugin's author",
-				        plugin, keys[k].name, keys[k].default_value,
-				        key_type_word(keys[k].type));
+				strvec_push_own(
+				        errs, xasprintf("plugin %s: the default of key %s (\"%s\") "
+				                        "is not %s; report this to the plugin's "
+				                        "author",
+				                        plugin, keys[k].name, keys[k].default_value,
+				                        key_type_word(keys[k].type)));
 			}
 		}
 	}
-	for (size_t i = 0; i < sec->nentries && !e; i++) {
+	for (size_t i = 0; i < sec->nentries; i++) {
 		const struct cfg_entry *en = &sec->entries[i];
 		if (strcmp(en->key, "plugin") == 0)
 			continue;
 		ks.key = en->key;
 		ks.line = en->line;
-		e = apply_key(tc, &ks, keys, en->value, cfg->dir);
-		if (!e && cfg->other_readable) {
-			for (size_t k = 0; k < nkeys; k++)
-				if ((keys[k].flags & CAIRN_KEY_SECRET) &&
-				    !strcmp(en->key, keys[k].name)) {
-					log_warn("%s:%d: %s holds a secret but others can read the "
-					         "file; chmod 600 it or use %s_file =",
-					         cfg->path, en->line, en->key, en->key);
-				}
-		}
+		if ((e = apply_key(tc, &ks, keys, en->value, cfg->dir)))
+			strvec_push_own(errs, e);
+		else if (cfg->other_readable)
+			warn_readable_secret(cfg, en, keys);
 	}
-	for (size_t i = 0; overrides && i < overrides->n && !e; i++) {
+	for (size_t i = 0; overrides && i < overrides->n; i++) {
 		const char *eq = strchr(overrides->v[i], '=');
 		char *key = eq ? xstrndup(overrides->v[i], (size_t)(eq - overrides->v[i]))
 		               : xstrdup(overrides->v[i]);
@@ -314,24 +341,12 @@ config_typed(const struct config *cfg, const struct cfg_section *sec, const char
 			e = xasprintf("--set %s: use --set KEY=VALUE", overrides->v[i]);
 		else
 			e = apply_key(tc, &ks, keys, eq + 1, NULL);
+		if (e)
+			strvec_push_own(errs, e);
 		free(key);
 	}
-	for (size_t k = 0; k < nkeys && !e; k++)
-		if ((keys[k].flags & CAIRN_KEY_REQUIRED) && !tc->values[k].set) {
-			char label[300];
-			section_label(sec, label, sizeof(label));
-			e = xasprintf("%s:%d: %s %s: required by plugin %s; add %s = ...%s%s",
-			              cfg->path, sec->line, label, keys[k].name, plugin,
-			              keys[k].name, keys[k].help ? " (" : "",
-			              keys[k].help ? keys[k].help : "");
-			if (keys[k].help) {
-				char *t = xasprintf("%s)", e);
-				free(e);
-				e = t;
-			}
-		}
-	if (e) {
-		*err = e;
+	missing_required(cfg, sec, plugin, keys, tc, errs);
+	if (errs->n > nerrs) {
 		typed_config_free(tc);
 		return CAIRN_E_CONFIG;
 	}
@@ -340,6 +355,21 @@ config_typed(const struct config *cfg, const struct cfg_section *sec, const char
 	tc->pub.instance = sec->name;
 	*out = tc;
 	return 0;
+}
+
+int
+config_typed(const struct config *cfg, const struct cfg_section *sec, const char *plugin,
+             const struct cairn_key *keys, const struct strvec *overrides,
+             struct typed_config **out, char **err)
+{
+	struct strvec errs = {0};
+	int rc = config_typed_all(cfg, sec, plugin, keys, overrides, out, &errs);
+	if (rc) { /* the first error is the one to say */
+		*err = errs.v[0];
+		errs.v[0] = NULL;
+	}
+	strvec_free(&errs);
+	return rc;
 }
 
 void

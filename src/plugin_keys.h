@@ -46,6 +46,14 @@ struct typed_config {
 int config_typed(const struct config *cfg, const struct cfg_section *sec, const char *plugin_name,
                  const struct cairn_key *keys, const struct strvec *overrides,
                  struct typed_config **out, char **err);
+/* The same for config check: every error goes to errs, one line each (in
+ * the order: the plugin's defaults, the section's keys, the overrides, the
+ * required keys missing); CAIRN_E_CONFIG when there was any.
+ * config_typed() says the first of them. */
+int config_typed_all(const struct config *cfg, const struct cfg_section *sec,
+                     const char *plugin_name, const struct cairn_key *keys,
+                     const struct strvec *overrides, struct typed_config **out,
+                     struct strvec *errs);
 void typed_config_free(struct typed_config *tc);
 
 #endif

@@ -70,7 +70,7 @@ extern "C" {
 #endif
 
 #define CAIRN_ABI_MAJOR 1
-#define CAIRN_ABI_MINOR 1
+#define CAIRN_ABI_MINOR 2
 
 #if defined(__GNUC__)
 #define CAIRN_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -315,6 +315,20 @@ struct cairn_source_ops {
 
 	/* ---- ABI 1.1 ---- */
 	unsigned flags; /* CAIRN_SOURCE_* */
+
+	/* ---- ABI 1.2 ---- */
+	/* Optional, for `cairn config check --connect`: reach the data without
+	 * reading it.  Connect, authenticate and list what backup() would
+	 * read (the databases, the collections, the top of the tree), change
+	 * nothing, and return within the instance's own timeouts.  On success
+	 * write one line into summary (len bytes, NUL-terminated; it may be
+	 * cut) saying what was reached, e.g. "mongodb://db1:27017 reached, 3
+	 * databases, 12 collections"; never a secret.  On failure a CAIRN_E_*
+	 * code (CAIRN_E_AUTH for refused credentials) with set_error naming
+	 * the server or path and what to do.  The core reads this member only
+	 * when the plugin's struct_size has it; a plugin without it is shown
+	 * as "not checked". */
+	int (*probe)(void *instance, char *summary, size_t len);
 };
 
 /* -------------------------------------------------------------- sink ops */

@@ -265,6 +265,60 @@ files_file_extension(void *instance)
 	return "tar";
 }
 
+/* config check --connect: the tree backup() would read is there and can
+ * be read (its top directory opened and listed, as backup() starts). */
+static int
+files_probe(void *instance, char *summary, size_t len)
+{
+	struct files_inst *fi = instance;
+	struct stat st;
+	struct dirent *de;
+	DIR *d;
+	long n = 0;
+	int fd = open(fi->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), err;
+
+	if (fd < 0) {
+		err = errno;
+		if (err == ENOENT) {
+			files_host->set_error(fi->ctx,
+			                      "path %s does not exist; check the source's `path`",
+			                      fi->path);
+			return CAIRN_E_NOTFOUND;
+		}
+		if (err == ENOTDIR) {
+			files_host->set_error(
+			        fi->ctx,
+			        "path %s is not a directory; set `path` to the directory "
+			        "to back up",
+			        fi->path);
+			return CAIRN_E_CONFIG;
+		}
+		files_host->set_error(fi->ctx, "cannot read path %s: %s", fi->path, strerror(err));
+		return CAIRN_E_IO;
+	}
+	if (fstatat(fd, ".", &st, 0) != 0 || !(d = fdopendir(fd))) {
+		err = errno;
+		close(fd);
+		files_host->set_error(fi->ctx, "cannot read path %s: %s", fi->path, strerror(err));
+		return CAIRN_E_IO;
+	}
+	errno = 0;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			n++;
+		errno = 0;
+	}
+	err = errno;
+	closedir(d);
+	if (err) {
+		files_host->set_error(fi->ctx, "cannot list path %s: %s", fi->path, strerror(err));
+		return CAIRN_E_IO;
+	}
+	snprintf(summary, len, "%s readable, %ld entr%s at its top", fi->path, n,
+	         n == 1 ? "y" : "ies");
+	return 0;
+}
+
 /* ---------------------------------------------------------- descriptor */
 
 static const struct cairn_source_ops files_ops = {
@@ -281,6 +335,7 @@ static const struct cairn_source_ops files_ops = {
         /* restore.c extracts into a staging directory and touches the
 	 * target only after in->read() returned 0 */
         .flags = CAIRN_SOURCE_STAGED_RESTORE,
+        .probe = files_probe,
 };
 
 static const struct cairn_plugin files_plugin = {

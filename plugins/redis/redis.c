@@ -597,6 +597,56 @@ redis_file_extension(void *instance)
 	return r->mode == REDIS_MODE_DUMP ? "resp" : "rdb";
 }
 
+/* config check --connect: connect and AUTH as backup() does, PING, and
+ * list what it would read: the server's role and the keys of the
+ * databases the configuration asks for (INFO replication, INFO keyspace). */
+static int
+redis_probe(void *inst, char *summary, size_t len)
+{
+	struct redis *r = inst;
+	redisContext *c;
+	redisReply *rep;
+	char role[32] = "unknown";
+	long long keys = 0;
+	long dbs = 0;
+	int rc = redis_connect(r, &c);
+
+	if (rc < 0)
+		return rc;
+	if ((rep = redis_command(r, c, r->name, 0, &rc, "PING")) != NULL) {
+		freeReplyObject(rep);
+		rep = redis_command(r, c, r->name, 0, &rc, "INFO replication");
+	}
+	if (rep != NULL) {
+		const char *p = rep->type == REDIS_REPLY_STRING ? strstr(rep->str, "role:") : NULL;
+		if (p != NULL)
+			snprintf(role, sizeof(role), "%.*s", (int)strcspn(p + 5, "\r\n"), p + 5);
+		freeReplyObject(rep);
+		rep = redis_command(r, c, r->name, 0, &rc, "INFO keyspace");
+	}
+	if (rep != NULL && (rep->type == REDIS_REPLY_STRING)) {
+		/* lines "db0:keys=3,expires=0,avg_ttl=0" */
+		for (const char *p = strstr(rep->str, "\ndb"); p != NULL;
+		     p = strstr(p + 1, "\ndb")) {
+			long db;
+			long long n;
+			if (sscanf(p + 1, "db%ld:keys=%lld", &db, &n) == 2 &&
+			    redis_db_wanted(r, db)) {
+				keys += n;
+				dbs++;
+			}
+		}
+	}
+	if (rep != NULL)
+		freeReplyObject(rep);
+	redisFree(c);
+	if (rc < 0)
+		return rc;
+	snprintf(summary, len, "%s reached (role %s), %lld key%s in %ld database%s", r->name, role,
+	         keys, keys == 1 ? "" : "s", dbs, dbs == 1 ? "" : "s");
+	return 0;
+}
+
 /* ---------------------------------------------------------- descriptor */
 
 static const struct cairn_source_ops redis_ops = {
@@ -611,6 +661,7 @@ static const struct cairn_source_ops redis_ops = {
         /* No CAIRN_SOURCE_STAGED_RESTORE: a dump replays straight into
 	 * the target, so the core checks the object in full first. */
         .flags = 0,
+        .probe = redis_probe,
 };
 
 static const struct cairn_plugin redis_plugin = {

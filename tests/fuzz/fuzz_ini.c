@@ -1,6 +1,7 @@
 /* fuzz_ini.c - libFuzzer target: the INI loader on any bytes, then every
  * source and sink section typed against a key table with every key type
- * (secrets included), as a plugin's table would be. */
+ * (secrets included), as a plugin's table would be; then the same with
+ * config check's every-error loader, which goes on past errors. */
 #include "autoconf.h"
 
 #include <stddef.h>
@@ -38,24 +39,42 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	close(fd);
 
-	char *err = NULL;
+	char *err = NULL, *err_all = NULL;
+	struct strvec errs = {0};
 	/* __auto_type: the struct's name is the core's to change */
 	__auto_type cfg = config_load(path, &err);
+	__auto_type all = config_load_all(path, &errs, &err_all);
 	unlink(path);
-	if (!cfg) {
-		free(err);
-		return 0;
+	if (cfg) {
+		for (size_t i = 0; i < cfg->nsections; i++) {
+			const struct cfg_section *sec = &cfg->sections[i];
+			struct typed_config *tc = NULL;
+			if (sec->kind != SECTION_SOURCE && sec->kind != SECTION_SINK)
+				continue;
+			char *e = NULL;
+			if (config_typed(cfg, sec, "fuzz", keys, NULL, &tc, &e) == 0)
+				typed_config_free(tc);
+			free(e);
+		}
+		/* a file config_load() takes has no error for config check */
+		if (all && errs.n)
+			abort();
 	}
-	for (size_t i = 0; i < cfg->nsections; i++) {
-		const struct cfg_section *sec = &cfg->sections[i];
+	for (size_t i = 0; all && i < all->nsections; i++) {
+		const struct cfg_section *sec = &all->sections[i];
 		struct typed_config *tc = NULL;
 		if (sec->kind != SECTION_SOURCE && sec->kind != SECTION_SINK)
 			continue;
-		err = NULL;
-		if (config_typed(cfg, sec, "fuzz", keys, NULL, &tc, &err) == 0)
+		if (config_typed_all(all, sec, "fuzz", keys, NULL, &tc, &errs) == 0)
 			typed_config_free(tc);
-		free(err);
 	}
+	/* and one it refuses has at least one */
+	if (!cfg && all && !errs.n)
+		abort();
+	strvec_free(&errs);
+	free(err);
+	free(err_all);
 	config_free(cfg);
+	config_free(all);
 	return 0;
 }

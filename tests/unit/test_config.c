@@ -1685,6 +1685,144 @@ typed_warns_about_a_secret_others_can_read(void **state)
 	free(out);
 }
 
+/* ============================================ every error: config check */
+
+/* Load text with config_load_all(); its errors into errs, one line each. */
+static void
+load_all(struct fx *f, const char *text, struct strvec *errs)
+{
+	char *err = NULL;
+	write_ini(f, text);
+	config_free(f->cfg);
+	f->cfg = config_load_all(f->path, errs, &err);
+	if (!f->cfg)
+		fail_msg("config_load_all: %s", err);
+	for (size_t i = 0; i < errs->n; i++)
+		assert_null(strchr(errs->v[i], '\n'));
+}
+
+static void
+load_all_says_every_error_in_the_order_of_the_file(void **state)
+{
+	struct fx *f = *state;
+	struct strvec errs = {0};
+	load_all(f,
+	         "[cairn]\n"           /* 1 */
+	         "statedir = x\n"      /* 2: unknown key */
+	         "[retention r]\n"     /* 3 */
+	         "keep_daily = lots\n" /* 4: not a count */
+	         "[job j]\n"           /* 5 */
+	         "sources = nosuch\n"  /* 6: no such source */
+	         "sinks = gone\n"      /* 7: no such sink */
+	         "compression = rar\n" /* 8: not a compression */
+	         "bad line\n"          /* 9: syntax */
+	         "another bad line\n"  /* 10: syntax */
+	         "[check]\n"           /* 11 */
+	         "max_usage = 200%\n", /* 12: not a threshold */
+	         &errs);
+	assert_int_equal(errs.n, 9);
+	assert_contains(errs.v[0], "cfg.ini:2: [cairn] statedir: unknown key");
+	assert_contains(errs.v[1], "cfg.ini:3: [retention r]: keeps no backups at all");
+	assert_contains(errs.v[2], "cfg.ini:4: [retention r] keep_daily: \"lots\" is not a count");
+	assert_contains(errs.v[3], "cfg.ini:6: [job j] sources: no source named \"nosuch\"");
+	assert_contains(errs.v[4], "cfg.ini:7: [job j] sinks: no sink named \"gone\"");
+	assert_contains(errs.v[5], "cfg.ini:8: [job j] compression: \"rar\" is not a compression");
+	assert_contains(errs.v[6], "cfg.ini:9: not a section header");
+	assert_contains(errs.v[7], "cfg.ini:10: not a section header");
+	assert_contains(errs.v[8], "cfg.ini:12: [check] max_usage:");
+	/* what is sound is still there to check */
+	assert_int_equal(f->cfg->njobs, 1);
+	assert_int_equal(f->cfg->jobs[0].sources.n, 0);
+	strvec_free(&errs);
+
+	/* config_load() says only one: a line inih refused comes first */
+	char *err = NULL;
+	assert_null(config_load(f->path, &err));
+	assert_contains(err, "cfg.ini:9: not a section header");
+	free(err);
+}
+
+static void
+load_all_of_a_good_file_says_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct strvec errs = {0};
+	load_all(f, BASE "sources = db files\nsinks = local\nretention = std\n", &errs);
+	assert_int_equal(errs.n, 0);
+	assert_int_equal(f->cfg->jobs[0].sources.n, 2);
+	assert_string_equal(config_section(f->cfg, SECTION_SOURCE, "db")->plugin, "mongo");
+}
+
+static void
+load_all_skips_the_keys_of_a_refused_section(void **state)
+{
+	struct fx *f = *state;
+	struct strvec errs = {0};
+	/* the keys under the refused headers are neither errors of their
+	 * own nor set twice in the section before */
+	load_all(f,
+	         "[sink a]\nplugin = local\n[sink a]\nplugin = s3\n[sink b!]\nplugin = x\n"
+	         "[sink c]\nplugin = no/such\n[source d]\npath = x\n",
+	         &errs);
+	assert_int_equal(errs.n, 4);
+	assert_contains(errs.v[0], "cfg.ini:3: [sink a]: defined twice (first at line 1)");
+	assert_contains(errs.v[1], "cfg.ini:5: [sink b!]: \"b!\" is not a valid name");
+	assert_contains(errs.v[2], "cfg.ini:8: [sink c] plugin: \"no/such\" is not a plugin name");
+	assert_contains(errs.v[3], "cfg.ini:9: [source d]: no plugin = key");
+	/* a refused plugin name is not kept to be loaded */
+	assert_null(config_section(f->cfg, SECTION_SINK, "c")->plugin);
+	assert_string_equal(config_section(f->cfg, SECTION_SINK, "a")->plugin, "local");
+	strvec_free(&errs);
+}
+
+static void
+load_all_stops_only_when_the_file_cannot_be_read(void **state)
+{
+	struct fx *f = *state;
+	struct strvec errs = {0};
+	char *err = NULL, *missing = xasprintf("%s/nosuch.ini", f->dir);
+	assert_null(config_load_all(missing, &errs, &err));
+	assert_int_equal(errs.n, 0);
+	assert_contains(err, "nosuch.ini: cannot read the configuration");
+	free(err);
+	free(missing);
+}
+
+static void
+typed_all_says_every_key_error(void **state)
+{
+	struct fx *f = *state;
+	struct strvec errs = {0};
+	struct typed_config *tc = NULL;
+	load(f, "[source s]\nplugin = test\npth = /srv\nfsync = maybe\nretries = many\n");
+	assert_int_equal(config_typed_all(f->cfg, config_section(f->cfg, SECTION_SOURCE, "s"),
+	                                  "test", test_keys, NULL, &tc, &errs),
+	                 CAIRN_E_CONFIG);
+	assert_null(tc);
+	assert_int_equal(errs.n, 4);
+	assert_contains(errs.v[0], "cfg.ini:3: [source s] pth: unknown key for plugin test; did "
+	                           "you mean path?");
+	assert_contains(errs.v[1], "cfg.ini:4: [source s] fsync: \"maybe\" is not yes or no");
+	assert_contains(errs.v[2], "cfg.ini:5: [source s] retries: \"many\" is not a whole number");
+	assert_contains(errs.v[3], "cfg.ini:1: [source s] path: required by plugin test");
+	strvec_free(&errs);
+
+	/* config_typed() says the first; a key given with a bad value is not
+	 * also "required" */
+	char *err = NULL;
+	load(f, "[source s]\nplugin = test\npath =\nfsync = maybe\n");
+	assert_int_equal(config_typed(f->cfg, config_section(f->cfg, SECTION_SOURCE, "s"), "test",
+	                              test_keys, NULL, &tc, &err),
+	                 CAIRN_E_CONFIG);
+	assert_contains(err, "cfg.ini:3: [source s] path: empty path");
+	free(err);
+	assert_int_equal(config_typed_all(f->cfg, config_section(f->cfg, SECTION_SOURCE, "s"),
+	                                  "test", test_keys, NULL, &tc, &errs),
+	                 CAIRN_E_CONFIG);
+	assert_int_equal(errs.n, 2);
+	strvec_free(&errs);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -1759,6 +1897,11 @@ main(void)
 	        T(typed_error_secret_variable_unset),
 	        T(typed_file_and_env_only_for_secrets),
 	        T(typed_warns_about_a_secret_others_can_read),
+	        T(load_all_says_every_error_in_the_order_of_the_file),
+	        T(load_all_of_a_good_file_says_nothing),
+	        T(load_all_skips_the_keys_of_a_refused_section),
+	        T(load_all_stops_only_when_the_file_cannot_be_read),
+	        T(typed_all_says_every_key_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -395,6 +395,49 @@ dac_restore(void)
 
 /* ----------------------------------------------------------- tests */
 
+/* config check --connect: probe() lists the tree's top, or names what is
+ * wrong with path. */
+static void
+test_probe_reads_the_top_or_names_the_path(void **state)
+{
+	struct fx *f = *state;
+	char summary[256], missing[600];
+	struct files_inst *fi;
+
+	put(f->src, "a.txt", "a\n", 0644);
+	mkd(f->src, "sub", 0755);
+	fi = inst_new(f, f->src, NULL, NULL, NULL, NULL);
+	assert_non_null(f->ops->probe);
+	assert_int_equal(f->ops->probe(fi, summary, sizeof(summary)), 0);
+	assert_non_null(strstr(summary, f->src));
+	assert_non_null(strstr(summary, "readable, 2 entries at its top"));
+	/* a cut summary stays a string */
+	assert_int_equal(f->ops->probe(fi, summary, 8), 0);
+	assert_int_equal(strlen(summary), 7);
+	f->ops->destroy(fi);
+
+	snprintf(missing, sizeof(missing), "%s/nothere", f->dir);
+	fi = inst_new(f, missing, NULL, NULL, NULL, NULL);
+	assert_int_equal(f->ops->probe(fi, summary, sizeof(summary)), CAIRN_E_NOTFOUND);
+	assert_non_null(strstr(f->ctx->error, "nothere does not exist"));
+	f->ops->destroy(fi);
+
+	snprintf(missing, sizeof(missing), "%s/a.txt", f->src);
+	fi = inst_new(f, missing, NULL, NULL, NULL, NULL);
+	assert_int_equal(f->ops->probe(fi, summary, sizeof(summary)), CAIRN_E_CONFIG);
+	assert_non_null(strstr(f->ctx->error, "is not a directory"));
+	f->ops->destroy(fi);
+
+	if (geteuid() != 0) { /* root reads it anyway */
+		assert_int_equal(chmod(f->src, 0), 0);
+		fi = inst_new(f, f->src, NULL, NULL, NULL, NULL);
+		assert_int_equal(f->ops->probe(fi, summary, sizeof(summary)), CAIRN_E_IO);
+		assert_non_null(strstr(f->ctx->error, "cannot read path"));
+		f->ops->destroy(fi);
+		assert_int_equal(chmod(f->src, 0755), 0);
+	}
+}
+
 static void
 test_descriptor_names_keys_and_extension(void **state)
 {
@@ -1581,6 +1624,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 	        T(test_descriptor_names_keys_and_extension),
+	        T(test_probe_reads_the_top_or_names_the_path),
 	        T(test_create_does_not_look_at_the_disk),
 	        T(test_create_refuses_exclude_of_everything),
 	        T(test_roundtrip_keeps_content_and_metadata),

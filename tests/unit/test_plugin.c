@@ -332,6 +332,7 @@ plugins_built_against_abi_1_0_load_with_the_new_fields_empty(void **state)
 	assert_true(snk->desc.sink->struct_size < sizeof(struct cairn_sink_ops));
 	assert_non_null(src->source.restore);
 	assert_int_equal(src->source.flags, 0); /* so the core pre-checks restores */
+	assert_null(src->source.probe);         /* ABI 1.2: "not checked" */
 	assert_non_null(snk->sink.remove);
 	assert_null(snk->sink.lock); /* so leftovers wait for the grace period */
 	assert_null(snk->sink.unlock);
