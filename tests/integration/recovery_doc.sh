@@ -74,14 +74,13 @@ mkdir -p "$T/bin" "$T/etc" "$T/tmp" "$T/var/lib/redis" "$T/srv/plato/uploads/img
 # The stand-ins read their settings from here.
 cat >"$T/bin/rb-env" <<EOF
 T='$T'
-top_builddir='$top_builddir'
 top_srcdir='$top_srcdir'
 LIVE_REDIS_PORT=$LIVE_REDIS_PORT
 LIVE_MONGO='$LIVE_MONGO'
 S3_ENDPOINT='$S3_ENDPOINT'
 EOF
 # systemctl: redis-server is the test's live Redis (its data in
-# $T/var/lib/redis/dump.rdb); cairn's units must be the shipped ones.
+# $T/var/lib/redis/dump.rdb); cairn's units must be the shipped ones (etc/).
 cat >"$T/bin/systemctl" <<'EOF'
 #!/bin/bash
 . "$(dirname "$0")/rb-env"
@@ -109,7 +108,7 @@ case "$1 ${2:-}" in
 	for u in "$@"; do
 		tmpl=$(echo "$u" | sed 's/@[^.]*\./@./')
 		for f in "$tmpl" "${tmpl%.timer}.service"; do
-			[ -f "$top_builddir/units/$f" ] || { echo "systemctl: no unit $f" >&2; exit 1; }
+			[ -f "$top_srcdir/etc/$f" ] || { echo "systemctl: no unit $f" >&2; exit 1; }
 		done
 		echo "$u" >>"$T/enabled"
 	done ;;
