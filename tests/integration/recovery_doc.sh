@@ -38,7 +38,7 @@ trap _rb_cleanup EXIT
 doc=$top_srcdir/doc/recovery.md
 example=$top_srcdir/etc/cairn.ini.example
 nblocks=$(grep -c '^```sh$' "$doc")
-plan $((nblocks + 20))
+plan $((nblocks + 21))
 cd "$T" || exit 99
 PY=/usr/bin/python3
 
@@ -213,6 +213,8 @@ i=0
 for b in "$T"/block.[0-9][0-9]; do
 	i=$((i + 1))
 	grep -q mongorestore "$b" && mutate # the standard tools must undo it too
+	# the offsite store "missed" the set: cairn copy must bring it back
+	grep -q 'cairn copy' "$b" && s3aws s3 rm --quiet --recursive "s3://acme-backups/cairn/web1/nightly/$offsite_id/"
 	{
 		sed -e "s|/var/backups/cairn|$T/backups|g" -e "s|/var/lib/redis/|$T/var/lib/redis/|g" \
 			-e "s|/srv/|$T/srv/|g" -e "s|/tmp/files.want|$T/files.want|g" \
@@ -254,5 +256,9 @@ check_same "and of MongoDB (mongorestore --archive --drop)" "$T/mongo.want" "$T/
 	"collection shop.people"
 redis_digest "$LIVE_REDIS_PORT" >"$T/redis.byhand"
 check_same "and of Redis (its dump.rdb)" "$T/redis.want" "$T/redis.byhand"
+cairn list nightly --sink local --json | jq -r '.sets[].id' >"$T/ids.local"
+cairn list nightly --sink offsite --json | jq -r '.sets[].id' >"$T/ids.offsite"
+check_same "after the outage, cairn copy put back every set the offsite store missed" \
+	"$T/ids.local" "$T/ids.offsite" "$offsite_id"
 check "the schedule's timers are the shipped units" test "$(cat "$T/enabled" 2>/dev/null | tr '\n' ' ')" = \
 	"cairn@nightly.timer cairn-verify@nightly.timer cairn-restore-test@nightly.timer "
