@@ -463,7 +463,7 @@ check_serve_section(struct loader *ld, const struct cfg_section *s)
 			const char *colon = strrchr(e->value, ':');
 			int64_t port;
 			if (!colon || colon == e->value || parse_int(colon + 1, &port) ||
-			    port < 1 || port > 65535) {
+			    port < 0 || port > 65535) {
 				fail_key(ld, s, e,
 				         "\"%s\" is not ADDR:PORT; e.g. 127.0.0.1:9135 or "
 				         "[::1]:9135",

@@ -14,7 +14,7 @@ MAKE=${MAKE:-make}
 PKG_CONFIG=${PKG_CONFIG:-pkg-config}
 tmp=$T
 
-plan 22
+plan 23
 
 # --- 1: install into a DESTDIR ---------------------------------------------
 root=$tmp/root
@@ -50,6 +50,11 @@ check "man1/cairn.1 is installed" \
 	test -n "$(find "$root" -path '*/man1/cairn.1' -print -quit)"
 check "man5/cairn.ini.5 is installed" \
 	test -n "$(find "$root" -path '*/man5/cairn.ini.5' -print -quit)"
+# quickstart.ini backs up the checkout's doc/ into the checkout: it runs
+# from a source tree only, so it is not installed; the example is.
+check "the examples hold cairn.ini.example and no quickstart.ini, which runs from a checkout only" \
+	test -n "$(find "$root" -path '*/examples/cairn.ini.example' -print -quit)" -a \
+	-z "$(find "$root" -name quickstart.ini -print -quit)"
 
 # --- 8-11: build the example out of tree -----------------------------------
 # A copy, because the source tree may be read-only (make distcheck).

@@ -13,7 +13,7 @@ if ! command -v curl >/dev/null; then
 	echo "1..0 # SKIP curl is missing"
 	exit 0
 fi
-plan 34
+plan 38
 
 mkdir -p "$T/data" "$T/store"
 echo hello >"$T/data/a.txt"
@@ -40,11 +40,11 @@ TOKEN=s3cr3t-token-$RANDOM-$RANDOM
 printf '%s\nthe second line is not part of it\n' "$TOKEN" >"$T/token"
 chmod 600 "$T/token"
 
-# start_server: cairn serve in the background on a port the OS chose;
-# sets PID and URL, or fails after 10 s
+# start_server [ARG]...: cairn serve ARGs in the background on a port the
+# OS chose; sets PID and URL, or fails after 10 s
 start_server() {
 	: >"$T/serve.out"
-	"$CAIRN" -c "$T/cairn.ini" serve --listen 127.0.0.1:0 >"$T/serve.out" 2>"$T/serve.err" &
+	"$CAIRN" -c "$T/cairn.ini" serve "$@" >"$T/serve.out" 2>"$T/serve.err" &
 	PID=$!
 	for _ in $(seq 100); do
 		URL=$(sed -n 's/^cairn serve: listening on //p' "$T/serve.out")
@@ -72,7 +72,7 @@ check_exit "a missing token file is refused" 3 timeout 10 "$CAIRN" -c "$T/cairn.
 err_has "token_file"
 mv "$T/token.away" "$T/token"
 
-check "the server starts" start_server || diag "$T/serve.err"
+check "the server starts" start_server --listen 127.0.0.1:0 || diag "$T/serve.err"
 
 # --- authentication
 check "no token: 401" test "$(get /status)" = 401
@@ -139,3 +139,12 @@ for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
 check "SIGTERM stops it within 5 s" bash -c "! kill -0 $PID 2>/dev/null"
 wait "$PID"
 check "with exit 0" test $? = 0
+
+# --- [serve] listen = ADDR:0 as --listen ADDR:0: a port the OS picks
+echo 'listen = 127.0.0.1:0' >>"$T/cairn.ini"
+check_exit "config check takes [serve] listen = 127.0.0.1:0" 0 "$CAIRN" -c "$T/cairn.ini" config check
+check "serve listens where [serve] listen says, on a port the OS chose" start_server || diag "$T/serve.err"
+check "and answers there" test "$(get /status "${auth[@]}")" = 200
+kill -TERM "$PID"
+wait "$PID"
+check "and ends with exit 0" test $? = 0
