@@ -128,15 +128,44 @@ int locate_set(struct cli *c, const struct cfg_job *job, const char *only_sink, 
  * at_text is): 0 or CAIRN_EXIT_USAGE with the error said. */
 int parse_when(const char *id, const char *at_text, time_t *at);
 
-/* The --set rules of restore (and verify --deep, without sets): */
+/* The --set rules of restore, verify and backup.  A key's table flags
+ * say in which runs it has an effect (CAIRN_KEY_NO_RESTORE,
+ * CAIRN_KEY_NO_BACKUP); a --set of a key in a run it has none in is
+ * refused, naming the key and the source. */
+enum set_phase {
+	SET_BACKUP,  /* backup --set */
+	SET_RESTORE, /* restore --set */
+	SET_VERIFY   /* verify's deep check and restore test: a restore */
+};
+/* "backup", "restore", "verify" */
+const char *set_phase_name(enum set_phase phase);
+/* How a plugin takes a --set key in a phase. */
+enum set_take {
+	TAKES_NOT = 0,  /* it has no such key */
+	TAKES_YES,      /* it has the key (or KEY_file / KEY_env of a secret) */
+	TAKES_NO_EFFECT /* it has the key, which does nothing in this phase */
+};
 /* Does the plugin take KEY (the first len bytes of key), or KEY_file /
- * KEY_env for one of its secrets? */
-int plugin_takes(const struct loaded_plugin *lp, const char *key, size_t len);
+ * KEY_env for one of its secrets, in phase? */
+enum set_take plugin_takes(const struct loaded_plugin *lp, const char *key, size_t len,
+                           enum set_phase phase);
 /* Split "[SOURCE.]KEY=VALUE": *source (may be NULL) and the KEY=VALUE
  * part. */
 const char *split_set(const char *s, char **source);
+/* Every --set must reach one of the sources named (those the run
+ * backs up or restores, each a [source NAME] of the INI file) and have an
+ * effect there in phase: a scoped one names one of them, a plain one is a
+ * key of at least one of their plugins.  0, or CAIRN_EXIT_USAGE with the
+ * error said (a refused key named with its source, never its value). */
+int check_sets(struct cli *c, const struct strvec *sets, const char *const *sources, size_t n,
+               enum set_phase phase);
+/* The --set values for one source whose plugin is lp: SOURCE.KEY=VALUE
+ * for it, and plain KEY=VALUE where its plugin takes that key in phase;
+ * appended to out (check_sets() refused the rest beforehand). */
+void overrides_for(const struct strvec *sets, const char *source, const struct loaded_plugin *lp,
+                   enum set_phase phase, struct strvec *out);
 /* The instance of the source a manifest names, checked against the INI
- * file, with the --set values that reach it. */
+ * file, with the --set values that reach it (phase SET_RESTORE). */
 int source_for_manifest(struct cli *c, const struct manifest_source *ms, const struct strvec *sets,
                         struct instance **out);
 

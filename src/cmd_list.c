@@ -41,6 +41,28 @@ print_set_row(const char *job, const struct set_info *s, const char *sink, const
 	free(names);
 }
 
+/* One line when there is nothing to list: which job and sinks were
+ * looked at, or that no job has a set. */
+static void
+say_none(struct cli *c, const char *job_name, const char *only_sink)
+{
+	const struct cfg_job *job = job_name ? config_job(c->cfg, job_name) : NULL;
+	if (!job) {
+		print_line(only_sink ? "no jobs have backup sets in sink %s"
+		                     : "no jobs have backup sets%s",
+		           only_sink ? only_sink : "");
+		return;
+	}
+	if (only_sink) {
+		print_line("no backup sets of job %s in sink %s", job->name, only_sink);
+		return;
+	}
+	char *names = strvec_join(&job->sinks, ", ");
+	print_line("no backup sets of job %s in sink%s %s", job->name, job->sinks.n == 1 ? "" : "s",
+	           names);
+	free(names);
+}
+
 int
 cmd_list(struct cli *c, int argc, char **argv)
 {
@@ -129,7 +151,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 		free(s);
 		json_decref(root);
 	} else if (!rc && !header) {
-		log_info("no backup sets yet");
+		say_none(c, optind < argc ? argv[optind] : NULL, only_sink);
 	}
 out:
 	json_decref(jsets);

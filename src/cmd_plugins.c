@@ -52,9 +52,12 @@ cmd_plugins(struct cli *c, int argc, char **argv)
 				print_line("    %s", lp->desc.description);
 			for (const struct cairn_key *k = lp->desc.keys; k && k->name; k++) {
 				const char *type = key_type_name(k->type);
-				print_line("    %s (%s%s%s%s%s)%s%s", k->name, type ? type : "?",
+				print_line("    %s (%s%s%s%s%s%s)%s%s", k->name, type ? type : "?",
 				           k->flags & CAIRN_KEY_REQUIRED ? ", required" : "",
 				           k->flags & CAIRN_KEY_SECRET ? ", secret" : "",
+				           k->flags & CAIRN_KEY_NO_RESTORE  ? ", backup only"
+				           : k->flags & CAIRN_KEY_NO_BACKUP ? ", restore only"
+				                                            : "",
 				           k->default_value ? ", default " : "",
 				           k->default_value ? k->default_value : "",
 				           k->help ? ": " : "", k->help ? k->help : "");

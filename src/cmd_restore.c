@@ -27,48 +27,6 @@ plan_add(struct plan *p, const struct manifest_source *ms, const char *id)
 	p->ids[p->n++] = id;
 }
 
-/* Every --set must reach a source being restored: a scoped one names one
- * of them, a plain one is a key of at least one of their plugins. */
-static int
-check_sets(struct cli *c, const struct strvec *sets, const struct plan *p)
-{
-	for (size_t i = 0; i < sets->n; i++) {
-		char *scope;
-		const char *kv = split_set(sets->v[i], &scope);
-		size_t klen = (size_t)(strchr(kv, '=') - kv);
-		int reached = 0;
-		for (size_t s = 0; s < p->n && !reached; s++) {
-			const struct manifest_source *ms = p->ms[s];
-			const struct cfg_section *sec =
-			        config_section(c->cfg, SECTION_SOURCE, ms->name);
-			struct loaded_plugin *lp;
-			char *err = NULL;
-			if (scope) {
-				reached = strcmp(scope, ms->name) == 0;
-				continue;
-			}
-			if (!sec || !(lp = registry_load(&c->reg, sec->plugin, &err))) {
-				free(err);
-				continue; /* reported when that source is restored */
-			}
-			reached = plugin_takes(lp, kv, klen);
-		}
-		if (!reached) {
-			if (scope)
-				log_error("--set %s: this restore restores no source named %s",
-				          sets->v[i], scope);
-			else
-				log_error("--set %s: none of the sources being restored has a key "
-				          "%.*s; see cairn plugins -v",
-				          sets->v[i], (int)klen, kv);
-			free(scope);
-			return CAIRN_EXIT_USAGE;
-		}
-		free(scope);
-	}
-	return 0;
-}
-
 /* Why set m lacks source name, for messages: ": it failed in that run:
  * ERROR", ": it was left out of that run", or "". */
 static char *
@@ -204,7 +162,14 @@ cmd_restore(struct cli *c, int argc, char **argv)
 		rc = CAIRN_EXIT_NOTFOUND;
 	}
 	strvec_free(&want);
-	if (rc || (rc = check_sets(c, &sets, &plan)))
+	if (rc)
+		goto out;
+	const char **names = xcalloc(plan.n ? plan.n : 1, sizeof(*names));
+	for (size_t s = 0; s < plan.n; s++)
+		names[s] = plan.ms[s]->name;
+	rc = check_sets(c, &sets, names, plan.n, SET_RESTORE);
+	free(names);
+	if (rc)
 		goto out;
 	for (size_t s = 0; s < plan.n && !rc; s++) {
 		const struct manifest_source *ms = plan.ms[s];
