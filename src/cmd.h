@@ -11,7 +11,9 @@
 #ifndef CAIRN_CMD_H
 #define CAIRN_CMD_H
 
+#include <getopt.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "cairn.h"
@@ -25,6 +27,7 @@
 /* Flags of a command's table row. */
 #define CMD_CONFIG 0x1u   /* reads the INI file: may call load_config() */
 #define CMD_JOB_LOCK 0x2u /* takes a job's lock: may call take_job_lock() */
+#define CMD_OWN_ARGS 0x4u /* no global options are taken from its arguments */
 
 struct cli;
 
@@ -39,7 +42,20 @@ struct command {
 	const char *synopsis; /* after the name; a '\n' starts a continuation
 	                         line.  NULL: not listed in --help */
 	const char *help;     /* what it does, one short line */
+	/* Its long options: the array its getopt_long() takes (a val that
+	 * is a letter is also the short option), ended by a zeroed entry;
+	 * NULL: it takes none.  cli.c scans the command's arguments with it
+	 * for the global options (-c, -v, -q, -h) that may follow the
+	 * command, and `cairn __complete` offers them.  Completion of an
+	 * option's argument goes by its name: --sink a sink, --source a
+	 * source, --id a set id, --prometheus a file. */
+	const struct option *opts;
 };
+
+/* The rows of cli.c, ended by a row with a NULL name. */
+const struct command *command_table(void);
+/* "Usage: cairn NAME SYNOPSIS", its help line and the global options. */
+void command_usage(const struct command *t, FILE *out);
 
 /* The state of one cairn run, shared by the dispatcher and the command. */
 struct cli {
@@ -59,6 +75,11 @@ cmd_fn cmd_backup, cmd_list, cmd_restore, cmd_verify, cmd_config, cmd_plugins;
 cmd_fn cmd_status, cmd_check, cmd_serve;
 /* prune (cmd_prune.c) */
 cmd_fn cmd_prune;
+/* the hidden helper of the bash completion (cmd_complete.c) */
+cmd_fn cmd_complete;
+/* Their options (struct command's opts), in their files. */
+extern const struct option backup_options[], list_options[], restore_options[], verify_options[],
+        status_options[], check_options[], serve_options[], prune_options[], plugins_options[];
 
 /* Flags of prune_sink(). */
 #define PRUNE_DRY_RUN 0x1u /* decide and say, remove nothing */

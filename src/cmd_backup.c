@@ -193,11 +193,14 @@ left_out(struct cli *c, const struct cfg_job *job, const struct strvec *only, si
 	return v;
 }
 
+/* The options of backup: its row in cli.c gives them to the scan for global
+ * options after the command and to completion. */
+const struct option backup_options[] = {{"source", required_argument, NULL, 's'},
+                                        {NULL, 0, NULL, 0}};
+
 int
 cmd_backup(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"source", required_argument, NULL, 's'},
-	                                     {NULL, 0, NULL, 0}};
 	struct strvec only = {0};
 	const struct cfg_job *job;
 	struct instance **sinks = NULL, **sources = NULL;
@@ -208,7 +211,7 @@ cmd_backup(struct cli *c, int argc, char **argv)
 	struct manifest_failed *skipped = NULL;
 	struct run_report rr = {.status = "failed"};
 
-	while ((opt = getopt_long(argc, argv, "s:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:", backup_options, NULL)) != -1) {
 		if (opt != 's')
 			return usage_error("backup: unknown option");
 		strvec_push(&only, optarg);

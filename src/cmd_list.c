@@ -63,17 +63,20 @@ say_none(struct cli *c, const char *job_name, const char *only_sink)
 	free(names);
 }
 
+/* The options of list: its row in cli.c gives them to the scan for global
+ * options after the command and to completion. */
+const struct option list_options[] = {{"json", no_argument, NULL, 'j'},
+                                      {"sink", required_argument, NULL, 's'},
+                                      {NULL, 0, NULL, 0}};
+
 int
 cmd_list(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-	                                     {"sink", required_argument, NULL, 's'},
-	                                     {NULL, 0, NULL, 0}};
 	int opt, json = 0, rc = 0, header = 0;
 	const char *only_sink = NULL;
 	json_t *jsets = json_array();
 
-	while ((opt = getopt_long(argc, argv, "js:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "js:", list_options, NULL)) != -1) {
 		if (opt == 'j')
 			json = 1;
 		else if (opt == 's')

@@ -3,12 +3,18 @@
 
 #include "cmd.h"
 
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "plugin_keys.h"
+
+/* The options of plugins (read by hand below): its row in cli.c gives
+ * them to the scan for global options after the command and to
+ * completion.  Its own -v wins over the global one there. */
+const struct option plugins_options[] = {{"verbose", no_argument, NULL, 'v'}, {NULL, 0, NULL, 0}};
 
 int
 cmd_plugins(struct cli *c, int argc, char **argv)

@@ -53,16 +53,19 @@ pointer_to(struct instance *sink, const struct cfg_job *job, struct set_list *l,
 	                 s->id, job->name, s->id, name);
 }
 
+/* The options of restore: its row in cli.c gives them to the scan for global
+ * options after the command and to completion. */
+const struct option restore_options[] = {{"id", required_argument, NULL, 'i'},
+                                         {"at", required_argument, NULL, 'a'},
+                                         {"sink", required_argument, NULL, 'k'},
+                                         {"source", required_argument, NULL, 's'},
+                                         {"set", required_argument, NULL, 'S'},
+                                         {"force", no_argument, NULL, 'f'},
+                                         {NULL, 0, NULL, 0}};
+
 int
 cmd_restore(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
-	                                     {"at", required_argument, NULL, 'a'},
-	                                     {"sink", required_argument, NULL, 'k'},
-	                                     {"source", required_argument, NULL, 's'},
-	                                     {"set", required_argument, NULL, 'S'},
-	                                     {"force", no_argument, NULL, 'f'},
-	                                     {NULL, 0, NULL, 0}};
 	const char *id = NULL, *at_text = NULL, *only_sink = NULL;
 	struct strvec only = {0}, sets = {0};
 	unsigned flags = 0;
@@ -75,7 +78,7 @@ cmd_restore(struct cli *c, int argc, char **argv)
 	const struct manifest *bm = NULL;
 	struct plan plan = {0};
 
-	while ((opt = getopt_long(argc, argv, "i:a:k:s:S:f", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "i:a:k:s:S:f", restore_options, NULL)) != -1) {
 		switch (opt) {
 		case 'i': id = optarg; break;
 		case 'a': at_text = optarg; break;

@@ -300,11 +300,14 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	free(msg);
 }
 
+/* The options of serve: its row in cli.c gives them to the scan for global
+ * options after the command and to completion. */
+const struct option serve_options[] = {{"listen", required_argument, NULL, 'l'},
+                                       {NULL, 0, NULL, 0}};
+
 int
 cmd_serve(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
-	                                     {NULL, 0, NULL, 0}};
 	const char *listen = NULL;
 	struct server sv = {.c = c};
 	struct sockaddr_storage addr;
@@ -314,7 +317,7 @@ cmd_serve(struct cli *c, int argc, char **argv)
 	unsigned port, flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 	int opt, rc, v6 = 0;
 
-	while ((opt = getopt_long(argc, argv, "l:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "l:", serve_options, NULL)) != -1) {
 		if (opt != 'l')
 			return usage_error("serve: unknown option");
 		listen = optarg;
