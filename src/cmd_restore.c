@@ -27,6 +27,19 @@ plan_add(struct plan *p, const struct manifest_source *ms, const char *id)
 	p->ids[p->n++] = id;
 }
 
+/* Every --set must reach a source being restored and do something
+ * there (check_sets()). */
+static int
+check_plan_sets(struct cli *c, const struct strvec *sets, const struct plan *p)
+{
+	const char **names = xcalloc(p->n ? p->n : 1, sizeof(*names));
+	for (size_t s = 0; s < p->n; s++)
+		names[s] = p->ms[s]->name;
+	int rc = check_sets(c, sets, names, p->n, SET_RESTORE);
+	free(names);
+	return rc;
+}
+
 /* Why set m lacks source name, for messages: ": it failed in that run:
  * ERROR", ": it was left out of that run", or "". */
 static char *
@@ -165,14 +178,7 @@ cmd_restore(struct cli *c, int argc, char **argv)
 		rc = CAIRN_EXIT_NOTFOUND;
 	}
 	strvec_free(&want);
-	if (rc)
-		goto out;
-	const char **names = xcalloc(plan.n ? plan.n : 1, sizeof(*names));
-	for (size_t s = 0; s < plan.n; s++)
-		names[s] = plan.ms[s]->name;
-	rc = check_sets(c, &sets, names, plan.n, SET_RESTORE);
-	free(names);
-	if (rc)
+	if (rc || (rc = check_plan_sets(c, &sets, &plan)))
 		goto out;
 	for (size_t s = 0; s < plan.n && !rc; s++) {
 		const struct manifest_source *ms = plan.ms[s];
