@@ -2,8 +2,8 @@
  * the bash completion (etc/bash-completion/cairn) asks for the words
  * that may stand where CURRENT is: the commands, a command's options and
  * positional words from its row in cli.c, and from the INI file (-c
- * honoured) job, sink and source names and, for --id, the ids of the
- * job's sets.  One candidate a line on stdout; the line __FILES__ asks
+ * honoured) job, sink and source names, for --set SOURCE. and KEY=, and
+ * for --id the ids of the job's sets.  One candidate a line on stdout; the line __FILES__ asks
  * the shell to complete a file name.  It says nothing else, ever: a
  * broken INI file completes nothing. */
 #include "autoconf.h"
@@ -147,6 +147,49 @@ offer_ids(struct cli *c, const char *cur, const struct words *w)
 	strvec_free(&ids);
 }
 
+/* --set's argument: "SOURCE." for the job's sources and "KEY=" for the
+ * keys of their plugins that shape this run (restore's unless the
+ * command is backup); after "SOURCE.", that source's keys. */
+static void
+offer_set(struct cli *c, const char *cur, const struct words *w)
+{
+	const struct cfg_job *job = w->job ? config_job(c->cfg, w->job) : NULL;
+	enum set_phase phase = strcmp(w->cmd->name, "backup") == 0 ? SET_BACKUP : SET_RESTORE;
+	const char *dot = strrchr(cur, '.');
+	struct strvec seen = {0};
+	registry_init(&c->reg, c->cfg->plugin_dir);
+	c->reg_ready = 1;
+	for (size_t i = 0; i < c->cfg->nsections; i++) {
+		const struct cfg_section *sec = &c->cfg->sections[i];
+		struct loaded_plugin *lp;
+		char *err = NULL, *scope = dot ? xstrndup(cur, (size_t)(dot - cur + 1)) : NULL;
+		if (sec->kind != SECTION_SOURCE ||
+		    (job && !strvec_contains(&job->sources, sec->name)))
+			goto next;
+		char *name_dot = xasprintf("%s.", sec->name);
+		if (!dot || strcmp(scope, name_dot) != 0)
+			offer(cur, name_dot);
+		free(name_dot);
+		if ((dot && strncmp(scope, sec->name, strlen(sec->name)) != 0) ||
+		    !(lp = registry_load(&c->reg, sec->plugin, &err)))
+			goto next;
+		for (const struct cairn_key *k = lp->desc.keys; k && k->name; k++) {
+			char *kv = xasprintf("%s%s=", dot ? scope : "", k->name);
+			if ((!dot || strlen(scope) == strlen(sec->name) + 1) &&
+			    plugin_takes(lp, k->name, strlen(k->name), phase) == TAKES_YES &&
+			    !strvec_contains(&seen, kv)) {
+				offer(cur, kv);
+				strvec_push(&seen, kv);
+			}
+			free(kv);
+		}
+	next:
+		free(err);
+		free(scope);
+	}
+	strvec_free(&seen);
+}
+
 /* The argument of option name, or the positional word of a synopsis
  * (JOB, ID, COMMAND, or a literal word such as config's "check"). */
 static void
@@ -179,6 +222,8 @@ offer_slot(struct cli *c, const char *cur, const char *what, int is_option, cons
 		offer_names(c, cur, SECTION_SINK, w);
 	else if (is_option && strcmp(what, "source") == 0)
 		offer_names(c, cur, SECTION_SOURCE, w);
+	else if (is_option && strcmp(what, "set") == 0)
+		offer_set(c, cur, w);
 	else if (is_option ? strcmp(what, "id") == 0 : strcmp(what, "ID") == 0)
 		offer_ids(c, cur, w);
 }

@@ -4,7 +4,7 @@
 # word from `cairn __complete` (the command table and the INI file).
 . "$(dirname "$0")/lib.sh"
 need_plugin files local
-plan 18
+plan 21
 
 . "$top_srcdir/etc/bash-completion/cairn"
 
@@ -54,6 +54,11 @@ is "cairn restore weekly --source <TAB>: the job's sources" "db docs" restore we
 is "cairn restore daily --sink=<TAB>: the job's sinks" "here there" restore daily --sink = ""
 is "cairn restore daily --sink=th<TAB>" "there" restore daily --sink = th
 is "cairn verify weekly --sink <TAB>: only its sinks" "here" verify weekly --sink ""
+is "cairn restore weekly --set <TAB>: sources, and keys that shape a restore" \
+	"acls= db. docs. path= xattrs=" restore weekly --set ""
+is "cairn restore weekly --set db.<TAB>: that source's keys" \
+	"db.acls= db.path= db.xattrs=" restore weekly --set db.
+is "after --set path=/x, the next option" "--sink" restore weekly --set path = /x --si
 is "cairn config <TAB>: its word" "check" config ""
 is "cairn help pr<TAB>: commands" "prune" help pr
 is "cairn prune --<TAB>: its options and the global ones" \
