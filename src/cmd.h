@@ -46,9 +46,11 @@ struct command {
 	 * is a letter is also the short option), ended by a zeroed entry;
 	 * NULL: it takes none.  cli.c scans the command's arguments with it
 	 * for the global options (-c, -v, -q, -h) that may follow the
-	 * command, and `cairn __complete` offers them.  Completion of an
-	 * option's argument goes by its name: --sink a sink, --source a
-	 * source, --id a set id, --prometheus a file. */
+	 * command (an option missing here keeps working, but an argument of
+	 * it such as "-q" would be taken for the global option), and `cairn
+	 * __complete` offers them.  Completion of an option's argument goes
+	 * by its name: --sink, --from, --to a sink of the job, --source a
+	 * source, --set SOURCE. or KEY=, --id a set id, --prometheus a file. */
 	const struct option *opts;
 };
 
