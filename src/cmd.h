@@ -11,7 +11,9 @@
 #ifndef CAIRN_CMD_H
 #define CAIRN_CMD_H
 
+#include <getopt.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "cairn.h"
@@ -26,6 +28,7 @@
 /* Flags of a command's table row. */
 #define CMD_CONFIG 0x1u   /* reads the INI file: may call load_config() */
 #define CMD_JOB_LOCK 0x2u /* takes a job's lock: may call take_job_lock() */
+#define CMD_OWN_ARGS 0x4u /* no global options are taken from its arguments */
 
 struct cli;
 
@@ -40,7 +43,22 @@ struct command {
 	const char *synopsis; /* after the name; a '\n' starts a continuation
 	                         line.  NULL: not listed in --help */
 	const char *help;     /* what it does, one short line */
+	/* Its long options: the array its getopt_long() takes (a val that
+	 * is a letter is also the short option), ended by a zeroed entry;
+	 * NULL: it takes none.  cli.c scans the command's arguments with it
+	 * for the global options (-c, -v, -q, -h) that may follow the
+	 * command (an option missing here keeps working, but an argument of
+	 * it such as "-q" would be taken for the global option), and `cairn
+	 * __complete` offers them.  Completion of an option's argument goes
+	 * by its name: --sink, --from, --to a sink of the job, --source a
+	 * source, --set SOURCE. or KEY=, --id a set id, --prometheus a file. */
+	const struct option *opts;
 };
+
+/* The rows of cli.c, ended by a row with a NULL name. */
+const struct command *command_table(void);
+/* "Usage: cairn NAME SYNOPSIS", its help line and the global options. */
+void command_usage(const struct command *t, FILE *out);
 
 /* The state of one cairn run, shared by the dispatcher and the command. */
 struct cli {
@@ -62,6 +80,12 @@ cmd_fn cmd_status, cmd_check, cmd_serve;
 cmd_fn cmd_prune;
 /* copy (cmd_copy.c); pin and unpin (cmd_pin.c) */
 cmd_fn cmd_copy, cmd_pin, cmd_unpin;
+/* the hidden helper of the bash completion (cmd_complete.c) */
+cmd_fn cmd_complete;
+/* Their options (struct command's opts), in their files. */
+extern const struct option backup_options[], list_options[], restore_options[], verify_options[],
+        status_options[], check_options[], serve_options[], prune_options[], plugins_options[],
+        copy_options[], pin_options[], unpin_options[], config_options[];
 
 /* Flags of prune_sink(). */
 #define PRUNE_DRY_RUN 0x1u /* decide and say, remove nothing */
@@ -155,30 +179,53 @@ int locate_set(struct cli *c, const struct cfg_job *job, const char *only_sink, 
  * at_text is): 0 or CAIRN_EXIT_USAGE with the error said. */
 int parse_when(const char *id, const char *at_text, time_t *at);
 
-/* The --set rules of restore and backup (and verify --deep, without
- * sets): */
+/* The --set rules of restore, verify and backup.  A key's table flags
+ * say in which runs it has an effect (CAIRN_KEY_NO_RESTORE,
+ * CAIRN_KEY_NO_BACKUP); a --set of a key in a run it has none in is
+ * refused, naming the key and the source. */
+enum set_phase {
+	SET_BACKUP,  /* backup --set */
+	SET_RESTORE, /* restore --set */
+	SET_VERIFY   /* verify's deep check and restore test: a restore */
+};
+/* "backup", "restore", "verify" */
+const char *set_phase_name(enum set_phase phase);
+/* How a plugin takes a --set key in a phase. */
+enum set_take {
+	TAKES_NOT = 0,  /* it has no such key */
+	TAKES_YES,      /* it has the key (or KEY_file / KEY_env of a secret) */
+	TAKES_NO_EFFECT /* it has the key, which does nothing in this phase */
+};
 /* Does the plugin take KEY (the first len bytes of key), or KEY_file /
- * KEY_env for one of its secrets? */
-int plugin_takes(const struct loaded_plugin *lp, const char *key, size_t len);
+ * KEY_env for one of its secrets, in phase? */
+enum set_take plugin_takes(const struct loaded_plugin *lp, const char *key, size_t len,
+                           enum set_phase phase);
 /* Split "[SOURCE.]KEY=VALUE": *source (may be NULL) and the KEY=VALUE
  * part. */
 const char *split_set(const char *s, char **source);
-/* Every --set must reach a source of this run (sources: their names): a
- * scoped one names one of them, a plain one is a key of at least one of
- * their plugins.  0, or CAIRN_EXIT_USAGE with the error said (its words
- * for a backup when backup is set, else for a restore). */
-int check_sets(struct cli *c, const struct strvec *sets, const struct strvec *sources, int backup);
-/* The instance of [source NAME] with the --set values that reach it;
- * with record, each of them is appended as the manifest records it
+/* Every --set must reach one of the sources named (those the run
+ * backs up or restores, each a [source NAME] of the INI file) and have an
+ * effect there in phase: a scoped one names one of them, a plain one is a
+ * key of at least one of their plugins.  0, or CAIRN_EXIT_USAGE with the
+ * error said (a refused key named with its source, never its value). */
+int check_sets(struct cli *c, const struct strvec *sets, const char *const *sources, size_t n,
+               enum set_phase phase);
+/* The --set values for one source whose plugin is lp: SOURCE.KEY=VALUE
+ * for it, and plain KEY=VALUE where its plugin takes that key in phase;
+ * appended to out (check_sets() refused the rest beforehand). */
+void overrides_for(const struct strvec *sets, const char *source, const struct loaded_plugin *lp,
+                   enum set_phase phase, struct strvec *out);
+/* The instance of [source NAME] with the --set values that reach it in
+ * phase; with record, each of them is appended as the manifest records it
  * (set_for_record).  0, or an exit code with the error said. */
-int make_source(struct cli *c, const char *name, const struct strvec *sets, struct instance **out,
-                struct strvec *record);
+int make_source(struct cli *c, const char *name, const struct strvec *sets, enum set_phase phase,
+                struct instance **out, struct strvec *record);
 /* KEY=VALUE as a manifest may keep it: the value of a secret key (the
  * plugin's CAIRN_KEY_SECRET, given inline) is "(secret)"; its _file and
  * _env forms name where the secret is, and are kept. */
 char *set_for_record(const struct loaded_plugin *lp, const char *kv);
 /* The instance of the source a manifest names, checked against the INI
- * file, with the --set values that reach it. */
+ * file, with the --set values that reach it (phase SET_RESTORE). */
 int source_for_manifest(struct cli *c, const struct manifest_source *ms, const struct strvec *sets,
                         struct instance **out);
 

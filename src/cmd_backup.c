@@ -249,8 +249,7 @@ check_run_sets(struct run *r)
 	for (size_t i = 0; i < r->job->sources.n; i++)
 		if (!r->only.n || strvec_contains(&r->only, r->job->sources.v[i]))
 			strvec_push(&names, r->job->sources.v[i]);
-	/* the phase check (a key that has no effect on a backup) goes here */
-	int rc = check_sets(r->c, &r->sets, &names, 1);
+	int rc = check_sets(r->c, &r->sets, (const char *const *)names.v, names.n, SET_BACKUP);
 	strvec_free(&names);
 	return rc;
 }
@@ -265,25 +264,28 @@ make_run_sources(struct run *r)
 	for (size_t i = 0; i < r->job->sources.n && !rc; i++) {
 		if (r->only.n && !strvec_contains(&r->only, r->job->sources.v[i]))
 			continue;
-		rc = make_source(r->c, r->job->sources.v[i], &r->sets, &r->sources[r->nsources],
-		                 &r->overrides[r->nsources]);
+		rc = make_source(r->c, r->job->sources.v[i], &r->sets, SET_BACKUP,
+		                 &r->sources[r->nsources], &r->overrides[r->nsources]);
 		if (!rc)
 			r->nsources++;
 	}
 	return rc;
 }
 
-/* The options; one a row of the table and a case of the switch. */
+/* The options of backup: its row in cli.c gives them to the scan for global
+ * options after the command and to completion.  A new one is a row here
+ * and a case of the switch below. */
+const struct option backup_options[] = {{"source", required_argument, NULL, 's'},
+                                        {"set", required_argument, NULL, 'S'},
+                                        {"sink", required_argument, NULL, 'k'},
+                                        {"pin", no_argument, NULL, 'p'},
+                                        {NULL, 0, NULL, 0}};
+
 static int
 parse_options(struct run *r, int argc, char **argv)
 {
-	static const struct option opts[] = {{"source", required_argument, NULL, 's'},
-	                                     {"set", required_argument, NULL, 'S'},
-	                                     {"sink", required_argument, NULL, 'k'},
-	                                     {"pin", no_argument, NULL, 'p'},
-	                                     {NULL, 0, NULL, 0}};
 	int opt;
-	while ((opt = getopt_long(argc, argv, "s:S:k:p", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:S:k:p", backup_options, NULL)) != -1) {
 		switch (opt) {
 		case 's': strvec_push(&r->only, optarg); break;
 		case 'S':

@@ -17,17 +17,20 @@
 #include "log.h"
 #include "status.h"
 
+/* The options of check: its row in cli.c gives them to the scan for global
+ * options after the command and to completion. */
+const struct option check_options[] = {{NULL, 0, NULL, 0}};
+
 int
 cmd_check(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{NULL, 0, NULL, 0}};
 	const char *only = NULL;
 	struct status_report r;
 	struct check_result cr;
 	size_t nsinks = 0;
 	int opt;
 
-	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "", check_options, NULL)) != -1) {
 		usage_error("check: unknown option");
 		return CHECK_UNKNOWN;
 	}

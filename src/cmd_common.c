@@ -266,13 +266,20 @@ locate_set(struct cli *c, const struct cfg_job *job, const char *only_sink, cons
 	return rc;
 }
 
-int
-plugin_takes(const struct loaded_plugin *lp, const char *key, size_t len)
+const char *
+set_phase_name(enum set_phase phase)
 {
+	return phase == SET_BACKUP ? "backup" : phase == SET_RESTORE ? "restore" : "verify";
+}
+
+enum set_take
+plugin_takes(const struct loaded_plugin *lp, const char *key, size_t len, enum set_phase phase)
+{
+	unsigned not_here = phase == SET_BACKUP ? CAIRN_KEY_NO_BACKUP : CAIRN_KEY_NO_RESTORE;
 	for (const struct cairn_key *k = lp->desc.keys; k && k->name; k++)
 		if (key_match(k, key, len) != KEY_NO_MATCH)
-			return 1;
-	return 0;
+			return k->flags & not_here ? TAKES_NO_EFFECT : TAKES_YES;
+	return TAKES_NOT;
 }
 
 /* Plugin keys never contain dots, so the last dot before '=' ends the
@@ -288,17 +295,97 @@ split_set(const char *s, char **source)
 	return dot ? dot + 1 : s;
 }
 
-/* The --set values for one source: SOURCE.KEY=VALUE for this source, and
- * plain KEY=VALUE where its plugin has that key. */
-static void
+/* The plugin of [source NAME], or NULL when the INI file has no such
+ * section or its plugin cannot be loaded (said where that source is
+ * made). */
+static struct loaded_plugin *
+source_plugin(struct cli *c, const char *name)
+{
+	const struct cfg_section *sec = config_section(c->cfg, SECTION_SOURCE, name);
+	struct loaded_plugin *lp;
+	char *err = NULL;
+	if (!sec || !(lp = registry_load(&c->reg, sec->plugin, &err))) {
+		free(err);
+		return NULL;
+	}
+	return lp;
+}
+
+/* "restore --set: key exclude of source uploads (files) has no effect on
+ * restore; it only shapes backups" */
+static int
+no_effect(const char *source, const struct loaded_plugin *lp, const char *kv, size_t klen,
+          enum set_phase phase)
+{
+	log_error("%s --set: key %.*s of source %s (%s) has no effect on %s; it only shapes %s",
+	          set_phase_name(phase), (int)klen, kv, source, lp->name, set_phase_name(phase),
+	          phase == SET_BACKUP ? "restores" : "backups");
+	return CAIRN_EXIT_USAGE;
+}
+
+/* One --set against the sources: 0, or an exit code with the error said. */
+static int
+check_set(struct cli *c, const char *set, const char *const *sources, size_t n,
+          enum set_phase phase)
+{
+	char *scope;
+	const char *kv = split_set(set, &scope);
+	size_t klen = (size_t)(strchr(kv, '=') - kv);
+	const char *idle = NULL; /* a source that has the key to no effect */
+	struct loaded_plugin *idle_lp = NULL;
+	int rc = 0, reached = 0;
+	for (size_t s = 0; s < n && !reached; s++) {
+		struct loaded_plugin *lp;
+		if (scope && strcmp(scope, sources[s]) != 0)
+			continue;
+		if (!(lp = source_plugin(c, sources[s]))) {
+			reached = scope != NULL; /* the key is checked when it is made */
+			continue;
+		}
+		enum set_take t = plugin_takes(lp, kv, klen, phase);
+		if (t == TAKES_NO_EFFECT && !idle) {
+			idle = sources[s];
+			idle_lp = lp;
+		}
+		/* a scoped key the plugin lacks is refused when the source is
+		 * made, naming the file and the key's place */
+		reached = t == TAKES_YES || (scope && t == TAKES_NOT);
+	}
+	if (!reached && idle)
+		rc = no_effect(idle, idle_lp, kv, klen, phase);
+	else if (!reached && scope)
+		log_error("--set %s: this %s %s no source named %s", set, set_phase_name(phase),
+		          phase == SET_BACKUP ? "backs up" : "restores", scope);
+	else if (!reached)
+		log_error("--set %s: none of the sources being %s has a key %.*s; see cairn "
+		          "plugins -v",
+		          set, phase == SET_BACKUP ? "backed up" : "restored", (int)klen, kv);
+	if (!reached && !idle)
+		rc = CAIRN_EXIT_USAGE;
+	free(scope);
+	return rc;
+}
+
+int
+check_sets(struct cli *c, const struct strvec *sets, const char *const *sources, size_t n,
+           enum set_phase phase)
+{
+	int rc = 0;
+	for (size_t i = 0; i < sets->n && !rc; i++)
+		rc = check_set(c, sets->v[i], sources, n, phase);
+	return rc;
+}
+
+void
 overrides_for(const struct strvec *sets, const char *source, const struct loaded_plugin *lp,
-              struct strvec *out)
+              enum set_phase phase, struct strvec *out)
 {
 	for (size_t i = 0; i < sets->n; i++) {
 		char *scope;
 		const char *kv = split_set(sets->v[i], &scope);
 		if (scope ? strcmp(scope, source) == 0
-		          : plugin_takes(lp, kv, (size_t)(strchr(kv, '=') - kv)))
+		          : plugin_takes(lp, kv, (size_t)(strchr(kv, '=') - kv), phase) ==
+		                    TAKES_YES)
 			strvec_push(out, kv);
 		free(scope);
 	}
@@ -316,54 +403,8 @@ set_for_record(const struct loaded_plugin *lp, const char *kv)
 }
 
 int
-check_sets(struct cli *c, const struct strvec *sets, const struct strvec *sources, int backup)
-{
-	for (size_t i = 0; i < sets->n; i++) {
-		char *scope;
-		const char *kv = split_set(sets->v[i], &scope);
-		size_t klen = (size_t)(strchr(kv, '=') - kv);
-		int reached = 0;
-		for (size_t s = 0; s < sources->n && !reached; s++) {
-			const struct cfg_section *sec =
-			        config_section(c->cfg, SECTION_SOURCE, sources->v[s]);
-			struct loaded_plugin *lp;
-			char *err = NULL;
-			if (scope) {
-				reached = strcmp(scope, sources->v[s]) == 0;
-				continue;
-			}
-			if (!sec || !(lp = registry_load(&c->reg, sec->plugin, &err))) {
-				free(err);
-				continue; /* reported when that source is made */
-			}
-			reached = plugin_takes(lp, kv, klen);
-		}
-		if (!reached) {
-			if (scope)
-				log_error(
-				        backup ? "--set %s: this backup backs up no source named %s"
-				               : "--set %s: this restore restores no source named "
-				                 "%s",
-				        sets->v[i], scope);
-			else
-				log_error(backup ? "--set %s: none of the sources being backed up "
-				                   "has "
-				                   "a key %.*s; see cairn plugins -v"
-				                 : "--set %s: none of the sources being restored "
-				                   "has a "
-				                   "key %.*s; see cairn plugins -v",
-				          sets->v[i], (int)klen, kv);
-			free(scope);
-			return CAIRN_EXIT_USAGE;
-		}
-		free(scope);
-	}
-	return 0;
-}
-
-int
-make_source(struct cli *c, const char *name, const struct strvec *sets, struct instance **out,
-            struct strvec *record)
+make_source(struct cli *c, const char *name, const struct strvec *sets, enum set_phase phase,
+            struct instance **out, struct strvec *record)
 {
 	const struct cfg_section *sec = config_section(c->cfg, SECTION_SOURCE, name);
 	struct loaded_plugin *lp;
@@ -378,7 +419,7 @@ make_source(struct cli *c, const char *name, const struct strvec *sets, struct i
 		free(err);
 		return exit_for(INSTANCE_E_PLUGIN);
 	}
-	overrides_for(sets, name, lp, &ov);
+	overrides_for(sets, name, lp, phase, &ov);
 	rc = make_instance(c, SECTION_SOURCE, name, &ov, out);
 	for (size_t i = 0; !rc && record && i < ov.n; i++)
 		strvec_push_own(record, set_for_record(lp, ov.v[i]));
@@ -402,7 +443,7 @@ source_for_manifest(struct cli *c, const struct manifest_source *ms, const struc
 		          c->cfg->path, sec->line, ms->name, sec->plugin, ms->plugin);
 		return exit_for(CAIRN_E_CONFIG);
 	}
-	return make_source(c, ms->name, sets, out, NULL);
+	return make_source(c, ms->name, sets, SET_RESTORE, out, NULL);
 }
 
 int

@@ -233,6 +233,9 @@ connect_all(struct cli *c, struct instance **made, const struct cfg_job *job)
 
 /* ---------------------------------------------------------------- check */
 
+/* For --help and the completion: config reads its words itself. */
+const struct option config_options[] = {{"connect", no_argument, NULL, 'C'}, {NULL, 0, NULL, 0}};
+
 int
 cmd_config(struct cli *c, int argc, char **argv)
 {

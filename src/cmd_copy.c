@@ -304,14 +304,15 @@ out:
 	return rc;
 }
 
+const struct option copy_options[] = {{"from", required_argument, NULL, 'f'},
+                                      {"to", required_argument, NULL, 't'},
+                                      {"id", required_argument, NULL, 'i'},
+                                      {"missing", no_argument, NULL, 'm'},
+                                      {NULL, 0, NULL, 0}};
+
 int
 cmd_copy(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"from", required_argument, NULL, 'f'},
-	                                     {"to", required_argument, NULL, 't'},
-	                                     {"id", required_argument, NULL, 'i'},
-	                                     {"missing", no_argument, NULL, 'm'},
-	                                     {NULL, 0, NULL, 0}};
 	const char *from = NULL, *to = NULL, *id = NULL;
 	const struct cfg_job *job;
 	struct instance **src = NULL, **dst = NULL;
@@ -320,7 +321,7 @@ cmd_copy(struct cli *c, int argc, char **argv)
 	char *err = NULL;
 	int opt, rc, missing = 0;
 
-	while ((opt = getopt_long(argc, argv, "f:t:i:m", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "f:t:i:m", copy_options, NULL)) != -1) {
 		switch (opt) {
 		case 'f': from = optarg; break;
 		case 't': to = optarg; break;

@@ -57,17 +57,42 @@ print_set_row(const char *job, const struct set_info *s, const char *sink, const
 	free(names);
 }
 
+/* One line when there is nothing to list: which job and sinks were
+ * looked at, or that no job has a set. */
+static void
+say_none(struct cli *c, const char *job_name, const char *only_sink)
+{
+	const struct cfg_job *job = job_name ? config_job(c->cfg, job_name) : NULL;
+	if (!job) {
+		print_line(only_sink ? "no jobs have backup sets in sink %s"
+		                     : "no jobs have backup sets%s",
+		           only_sink ? only_sink : "");
+		return;
+	}
+	if (only_sink) {
+		print_line("no backup sets of job %s in sink %s", job->name, only_sink);
+		return;
+	}
+	char *names = strvec_join(&job->sinks, ", ");
+	print_line("no backup sets of job %s in sink%s %s", job->name, job->sinks.n == 1 ? "" : "s",
+	           names);
+	free(names);
+}
+
+/* The options of list: its row in cli.c gives them to the scan for global
+ * options after the command and to completion. */
+const struct option list_options[] = {{"json", no_argument, NULL, 'j'},
+                                      {"sink", required_argument, NULL, 's'},
+                                      {NULL, 0, NULL, 0}};
+
 int
 cmd_list(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-	                                     {"sink", required_argument, NULL, 's'},
-	                                     {NULL, 0, NULL, 0}};
 	int opt, json = 0, rc = 0, header = 0;
 	const char *only_sink = NULL;
 	json_t *jsets = json_array();
 
-	while ((opt = getopt_long(argc, argv, "js:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "js:", list_options, NULL)) != -1) {
 		if (opt == 'j')
 			json = 1;
 		else if (opt == 's')
@@ -146,7 +171,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 		free(s);
 		json_decref(root);
 	} else if (!rc && !header) {
-		log_info("no backup sets yet");
+		say_none(c, optind < argc ? argv[optind] : NULL, only_sink);
 	}
 out:
 	json_decref(jsets);

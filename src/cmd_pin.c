@@ -63,19 +63,22 @@ pin_in_sink(const struct cfg_job *job, struct instance *sink, const char *id, in
 	return 0;
 }
 
+const struct option pin_options[] = {{"sink", required_argument, NULL, 's'},
+                                     {"note", required_argument, NULL, 'n'},
+                                     {NULL, 0, NULL, 0}};
+const struct option unpin_options[] = {{"sink", required_argument, NULL, 's'}, {NULL, 0, NULL, 0}};
+
 static int
 pin_command(struct cli *c, int argc, char **argv, int pin)
 {
-	static const struct option opts[] = {{"sink", required_argument, NULL, 's'},
-	                                     {"note", required_argument, NULL, 'n'},
-	                                     {NULL, 0, NULL, 0}};
 	const char *only_sink = NULL, *note = NULL, *what = pin ? "pin" : "unpin";
 	const struct cfg_job *job;
 	struct instance **sinks = NULL;
 	size_t nsinks = 0;
 	int opt, rc, held = 0;
 
-	while ((opt = getopt_long(argc, argv, pin ? "s:n:" : "s:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, pin ? "s:n:" : "s:",
+	                          pin ? pin_options : unpin_options, NULL)) != -1) {
 		if (opt == 's')
 			only_sink = optarg;
 		else if (opt == 'n' && pin)

@@ -3,12 +3,18 @@
 
 #include "cmd.h"
 
+#include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "plugin_keys.h"
+
+/* The options of plugins (read by hand below): its row in cli.c gives
+ * them to the scan for global options after the command and to
+ * completion.  Its own -v wins over the global one there. */
+const struct option plugins_options[] = {{"verbose", no_argument, NULL, 'v'}, {NULL, 0, NULL, 0}};
 
 int
 cmd_plugins(struct cli *c, int argc, char **argv)
@@ -52,9 +58,12 @@ cmd_plugins(struct cli *c, int argc, char **argv)
 				print_line("    %s", lp->desc.description);
 			for (const struct cairn_key *k = lp->desc.keys; k && k->name; k++) {
 				const char *type = key_type_name(k->type);
-				print_line("    %s (%s%s%s%s%s)%s%s", k->name, type ? type : "?",
+				print_line("    %s (%s%s%s%s%s%s)%s%s", k->name, type ? type : "?",
 				           k->flags & CAIRN_KEY_REQUIRED ? ", required" : "",
 				           k->flags & CAIRN_KEY_SECRET ? ", secret" : "",
+				           k->flags & CAIRN_KEY_NO_RESTORE  ? ", backup only"
+				           : k->flags & CAIRN_KEY_NO_BACKUP ? ", restore only"
+				                                            : "",
 				           k->default_value ? ", default " : "",
 				           k->default_value ? k->default_value : "",
 				           k->help ? ": " : "", k->help ? k->help : "");

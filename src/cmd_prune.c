@@ -109,13 +109,16 @@ prune_sink(const struct cfg_job *job, struct instance *sink, unsigned flags, jso
 	return failed ? CAIRN_EXIT_FAILED : 0;
 }
 
+/* The options of prune: its row in cli.c gives them to the scan for global
+ * options after the command and to completion. */
+const struct option prune_options[] = {{"sink", required_argument, NULL, 's'},
+                                       {"dry-run", no_argument, NULL, 'n'},
+                                       {"json", no_argument, NULL, 'j'},
+                                       {NULL, 0, NULL, 0}};
+
 int
 cmd_prune(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"sink", required_argument, NULL, 's'},
-	                                     {"dry-run", no_argument, NULL, 'n'},
-	                                     {"json", no_argument, NULL, 'j'},
-	                                     {NULL, 0, NULL, 0}};
 	const char *only_sink = NULL;
 	const struct cfg_job *job;
 	struct instance **sinks = NULL;
@@ -124,7 +127,7 @@ cmd_prune(struct cli *c, int argc, char **argv)
 	int opt, rc, json = 0;
 	json_t *jsinks = NULL;
 
-	while ((opt = getopt_long(argc, argv, "s:nj", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:nj", prune_options, NULL)) != -1) {
 		switch (opt) {
 		case 's': only_sink = optarg; break;
 		case 'n': flags |= PRUNE_DRY_RUN; break;

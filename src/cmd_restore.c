@@ -29,6 +29,19 @@ plan_add(struct plan *p, const struct manifest_source *ms, const char *id)
 	p->ids[p->n++] = id;
 }
 
+/* Every --set must reach a source being restored and do something
+ * there (check_sets()). */
+static int
+check_plan_sets(struct cli *c, const struct strvec *sets, const struct plan *p)
+{
+	const char **names = xcalloc(p->n ? p->n : 1, sizeof(*names));
+	for (size_t s = 0; s < p->n; s++)
+		names[s] = p->ms[s]->name;
+	int rc = check_sets(c, sets, names, p->n, SET_RESTORE);
+	free(names);
+	return rc;
+}
+
 /* Why set m lacks source name, for messages: ": it failed in that run:
  * ERROR", ": it was left out of that run", or "". */
 static char *
@@ -55,18 +68,6 @@ pointer_to(struct instance *sink, const struct cfg_job *job, struct set_list *l,
 	                 s->id, job->name, s->id, name);
 }
 
-/* The --set of a restore, checked against the sources of the plan. */
-static int
-check_plan_sets(struct cli *c, const struct strvec *sets, const struct plan *plan)
-{
-	struct strvec names = {0};
-	for (size_t s = 0; s < plan->n; s++)
-		strvec_push(&names, plan->ms[s]->name);
-	int rc = check_sets(c, sets, &names, 0);
-	strvec_free(&names);
-	return rc;
-}
-
 /* Restore each source of the plan from sink.  0 or an exit code. */
 static int
 run_plan(struct cli *c, const struct cfg_job *job, struct instance *sink, const struct plan *plan,
@@ -81,7 +82,8 @@ run_plan(struct cli *c, const struct cfg_job *job, struct instance *sink, const 
 			break;
 		if (ms->overrides.n) {
 			char *ov = strvec_join(&ms->overrides, " --set ");
-			log_warn("source %s of set %s/%s was backed up with --set %s, a one-off run: it "
+			log_warn("source %s of set %s/%s was backed up with --set %s, a one-off "
+			         "run: it "
 			         "holds what that run took, which may be less than the source",
 			         ms->name, job->name, plan->ids[s], ov);
 			free(ov);
@@ -197,18 +199,21 @@ out:
 	return rc;
 }
 
+/* The options of restore: its row in cli.c gives them to the scan for global
+ * options after the command and to completion. */
+const struct option restore_options[] = {{"id", required_argument, NULL, 'i'},
+                                         {"at", required_argument, NULL, 'a'},
+                                         {"sink", required_argument, NULL, 'k'},
+                                         {"source", required_argument, NULL, 's'},
+                                         {"set", required_argument, NULL, 'S'},
+                                         {"force", no_argument, NULL, 'f'},
+                                         {"from", required_argument, NULL, 'F'},
+                                         {"format", required_argument, NULL, 'm'},
+                                         {NULL, 0, NULL, 0}};
+
 int
 cmd_restore(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
-	                                     {"at", required_argument, NULL, 'a'},
-	                                     {"sink", required_argument, NULL, 'k'},
-	                                     {"source", required_argument, NULL, 's'},
-	                                     {"set", required_argument, NULL, 'S'},
-	                                     {"force", no_argument, NULL, 'f'},
-	                                     {"from", required_argument, NULL, 'F'},
-	                                     {"format", required_argument, NULL, 'm'},
-	                                     {NULL, 0, NULL, 0}};
 	const char *id = NULL, *at_text = NULL, *only_sink = NULL, *from = NULL;
 	struct file_format format, *forced = NULL;
 	struct strvec only = {0}, sets = {0};
@@ -222,7 +227,7 @@ cmd_restore(struct cli *c, int argc, char **argv)
 	const struct manifest *bm = NULL;
 	struct plan plan = {0};
 
-	while ((opt = getopt_long(argc, argv, "i:a:k:s:S:fF:m:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "i:a:k:s:S:fF:m:", restore_options, NULL)) != -1) {
 		switch (opt) {
 		case 'i': id = optarg; break;
 		case 'a': at_text = optarg; break;

@@ -342,12 +342,14 @@ start_daemon(struct server *sv, struct serve_front *front, const char *key, cons
 	                        key ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, key,
 	                        MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_END);
 }
+/* The options of serve: its row in cli.c gives them to the scan for global
+ * options after the command and to completion. */
+const struct option serve_options[] = {{"listen", required_argument, NULL, 'l'},
+                                       {NULL, 0, NULL, 0}};
 
 int
 cmd_serve(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"listen", required_argument, NULL, 'l'},
-	                                     {NULL, 0, NULL, 0}};
 	const char *listen = NULL;
 	struct server sv = {.c = c};
 	struct sockaddr_storage addr;
@@ -357,7 +359,7 @@ cmd_serve(struct cli *c, int argc, char **argv)
 	int opt, rc;
 	size_t left = 0;
 
-	while ((opt = getopt_long(argc, argv, "l:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "l:", serve_options, NULL)) != -1) {
 		if (opt != 'l')
 			return usage_error("serve: unknown option");
 		listen = optarg;

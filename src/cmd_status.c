@@ -165,17 +165,20 @@ print_table(const struct status_report *r, int tty)
 	}
 }
 
+/* The options of status: its row in cli.c gives them to the scan for global
+ * options after the command and to completion. */
+const struct option status_options[] = {{"json", no_argument, NULL, 'j'},
+                                        {"prometheus", required_argument, NULL, 'p'},
+                                        {NULL, 0, NULL, 0}};
+
 int
 cmd_status(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"json", no_argument, NULL, 'j'},
-	                                     {"prometheus", required_argument, NULL, 'p'},
-	                                     {NULL, 0, NULL, 0}};
 	const char *prom = NULL, *only = NULL;
 	int opt, json = 0, rc;
 	struct status_report r;
 
-	while ((opt = getopt_long(argc, argv, "jp:", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "jp:", status_options, NULL)) != -1) {
 		if (opt == 'j')
 			json = 1;
 		else if (opt == 'p')

@@ -313,22 +313,25 @@ print_json(int rc)
 	return rc;
 }
 
+/* The options of verify: its row in cli.c gives them to the scan for global
+ * options after the command and to completion. */
+const struct option verify_options[] = {{"id", required_argument, NULL, 'i'},
+                                        {"all", no_argument, NULL, 'A'},
+                                        {"sink", required_argument, NULL, 'k'},
+                                        {"deep", no_argument, NULL, 'd'},
+                                        {"restore-test", no_argument, NULL, 'r'},
+                                        {"json", no_argument, NULL, 'j'},
+                                        {NULL, 0, NULL, 0}};
+
 int
 cmd_verify(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {{"id", required_argument, NULL, 'i'},
-	                                     {"all", no_argument, NULL, 'A'},
-	                                     {"sink", required_argument, NULL, 'k'},
-	                                     {"deep", no_argument, NULL, 'd'},
-	                                     {"restore-test", no_argument, NULL, 'r'},
-	                                     {"json", no_argument, NULL, 'j'},
-	                                     {NULL, 0, NULL, 0}};
 	const char *id = NULL, *only_sink = NULL;
 	int opt, all = 0, rc, worst = 0;
 	enum verify_level level = VERIFY_SUMS;
 	const struct cfg_job *job;
 
-	while ((opt = getopt_long(argc, argv, "i:Ak:drj", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "i:Ak:drj", verify_options, NULL)) != -1) {
 		switch (opt) {
 		case 'i': id = optarg; break;
 		case 'A': all = 1; break;

@@ -146,6 +146,13 @@ check_key_table(const char *path, const char *plugin, const struct cairn_key *ke
 			        path);
 			return -1;
 		}
+		if ((keys[k].flags & CAIRN_KEY_NO_RESTORE) &&
+		    (keys[k].flags & CAIRN_KEY_NO_BACKUP)) {
+			*err = xasprintf("plugin %s marks the key \"%s\" both backup-only and "
+			                 "restore-only, so it does nothing; fix the plugin",
+			                 path, name);
+			return -1;
+		}
 		for (size_t j = 0; j < k; j++) {
 			if (strcmp(keys[j].name, name) == 0) {
 				*err = xasprintf(

@@ -129,6 +129,19 @@ enum cairn_key_type {
 #define CAIRN_KEY_SECRET \
 	0x2u /* never logged; may also be given as
 	                           NAME_file = PATH or NAME_env = VARIABLE */
+/* When a key has an effect (since cairn 0.2; no ABI change).  A key
+ * marked with neither shapes both backups and restores.  `--set` refuses
+ * a key in a run it has no effect on, naming the key and the source:
+ * `restore --set` (and verify's restore test) a CAIRN_KEY_NO_RESTORE key,
+ * `backup --set` a CAIRN_KEY_NO_BACKUP key; the INI file may set either.
+ * These are bits of the flags every key already has: a core that predates
+ * them ignores them (it tests only the bits it knows), so a plugin that
+ * sets them still loads there, and accepts the key in every run as
+ * before; a plugin that does not set them behaves as before here.  That
+ * is why CAIRN_ABI_MINOR did not grow for them (it grows when a struct
+ * does). */
+#define CAIRN_KEY_NO_RESTORE 0x4u /* only shapes backups (what is read, and how) */
+#define CAIRN_KEY_NO_BACKUP 0x8u  /* only shapes restores (where to, flush, drop) */
 
 /* One entry of a plugin's key table; the table ends with { .name = NULL }.
  *

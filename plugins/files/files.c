@@ -123,14 +123,17 @@ static const struct cairn_key files_keys[] = {
                  "(elsewhere with --set path=DIR)"},
         {.name = "exclude",
          .type = CAIRN_KEY_LIST,
+         .flags = CAIRN_KEY_NO_RESTORE,
          .help = "glob patterns to leave out: without '/' they match any "
                  "entry's name, with '/' the path below `path`"},
         {.name = "one_file_system",
          .type = CAIRN_KEY_BOOL,
+         .flags = CAIRN_KEY_NO_RESTORE,
          .default_value = "no",
          .help = "do not descend into directories on other file systems"},
         {.name = "ignore_unreadable",
          .type = CAIRN_KEY_BOOL,
+         .flags = CAIRN_KEY_NO_RESTORE,
          .default_value = "no",
          .help = "skip files and directories that cannot be read, with a "
                  "warning, instead of failing the backup"},

@@ -2,7 +2,7 @@
 # cmd_plugins.sh - cairn plugins lists what the plugin path holds: each
 # plugin configure built, its kind and ABI, and -v its keys.
 . "$(dirname "$0")/lib.sh"
-plan 6
+plan 9
 
 # no config file: the environment's plugin path alone
 check_exit "plugins without a config file" 0 "$CAIRN" -c "$T/none.ini" plugins
@@ -21,4 +21,13 @@ if have_plugin local; then
 else
 	skip "plugins -v" "needs the local plugin"
 	skip "plugins -v shows a key" "needs the local plugin"
+fi
+if have_plugin files; then
+	check_exit "plugins -v, after the command" 0 "$CAIRN" plugins -v -c "$T/none.ini"
+	out_has "exclude (list, backup only)"
+	out_has "path (path, required)"
+else
+	skip "plugins -v" "needs the files plugin"
+	skip "plugins -v marks a backup-only key" "needs the files plugin"
+	skip "plugins -v leaves other keys unmarked" "needs the files plugin"
 fi

@@ -3,7 +3,7 @@
 # non-empty target, --set reaching the right source.
 . "$(dirname "$0")/lib.sh"
 need_plugin files local
-plan 25
+plan 32
 
 mkdir -p "$T/data/sub" "$T/store" "$T/store2"
 printf 'alpha\n' >"$T/data/a.txt"
@@ -91,3 +91,14 @@ INI
 else
 	for i in 1 2 3 4; do skip "unreachable sink" "needs the s3 plugin"; done
 fi
+# --- a key that only shapes backups is refused at restore ----------------
+check_exit "--set SOURCE.KEY of a backup-only key is a usage error" 2 \
+	cairn restore two --set web.up.exclude=menus --set path="$T/r-z"
+err_has "restore --set: key exclude of source web.up (files) has no effect on restore; it only shapes backups"
+check "nothing was restored" test ! -e "$T/r-z"
+check_exit "a plain backup-only KEY is a usage error too" 2 \
+	cairn restore two --set one_file_system=yes --set path="$T/r-z"
+err_has "key one_file_system of source docs (files) has no effect on restore"
+check_exit "a key that shapes restores still works" 0 \
+	cairn restore two --source web.up --set web.up.xattrs=no --set path="$T/r-xa"
+check "and restored" test -f "$T/r-xa/u.txt"

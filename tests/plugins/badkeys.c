@@ -70,6 +70,14 @@ static const struct cairn_key keys[] = {{.name = "path", .type = CAIRN_KEY_PATH}
 #define BK_NAME "keyplugin"
 static const struct cairn_key keys[] = {{.name = "plugin", .type = CAIRN_KEY_STRING},
                                         {.name = NULL}};
+#elif BADKEYS_CASE == 7
+#define BK_NAME "keyboth"
+/* a key that shapes neither backups nor restores */
+static const struct cairn_key keys[] = {{.name = "path", .type = CAIRN_KEY_PATH},
+                                        {.name = "idle",
+                                         .type = CAIRN_KEY_STRING,
+                                         .flags = CAIRN_KEY_NO_RESTORE | CAIRN_KEY_NO_BACKUP},
+                                        {.name = NULL}};
 #else
 #error "set BADKEYS_CASE"
 #endif

@@ -170,6 +170,54 @@ set_for_record_hides_a_secrets_value(void **state)
 	}
 }
 
+/* A key's flags say in which runs --set may give it. */
+static void
+plugin_takes_is_phase_aware(void **state)
+{
+	static const struct cairn_key keys[] = {
+	        {.name = "path", .type = CAIRN_KEY_PATH},
+	        {.name = "exclude", .type = CAIRN_KEY_LIST, .flags = CAIRN_KEY_NO_RESTORE},
+	        {.name = "flush", .type = CAIRN_KEY_BOOL, .flags = CAIRN_KEY_NO_BACKUP},
+	        {.name = "password",
+	         .type = CAIRN_KEY_STRING,
+	         .flags = CAIRN_KEY_SECRET | CAIRN_KEY_NO_BACKUP},
+	        {.name = NULL}};
+	struct loaded_plugin lp = {.name = "t", .desc = {.keys = keys}};
+	struct strvec sets = {0}, ov = {0};
+	(void)state;
+	assert_int_equal(plugin_takes(&lp, "path=x", 4, SET_RESTORE), TAKES_YES);
+	assert_int_equal(plugin_takes(&lp, "path", 4, SET_BACKUP), TAKES_YES);
+	assert_int_equal(plugin_takes(&lp, "exclude", 7, SET_RESTORE), TAKES_NO_EFFECT);
+	assert_int_equal(plugin_takes(&lp, "exclude", 7, SET_VERIFY), TAKES_NO_EFFECT);
+	assert_int_equal(plugin_takes(&lp, "exclude", 7, SET_BACKUP), TAKES_YES);
+	assert_int_equal(plugin_takes(&lp, "flush", 5, SET_RESTORE), TAKES_YES);
+	assert_int_equal(plugin_takes(&lp, "flush", 5, SET_BACKUP), TAKES_NO_EFFECT);
+	/* a secret's _file and _env forms are the key, flags and all */
+	assert_int_equal(plugin_takes(&lp, "password_file", 13, SET_BACKUP), TAKES_NO_EFFECT);
+	assert_int_equal(plugin_takes(&lp, "password_env", 12, SET_RESTORE), TAKES_YES);
+	assert_int_equal(plugin_takes(&lp, "exclud", 6, SET_BACKUP), TAKES_NOT);
+	assert_string_equal(set_phase_name(SET_BACKUP), "backup");
+	assert_string_equal(set_phase_name(SET_RESTORE), "restore");
+
+	/* plain keys reach a plugin only where they have an effect; a scoped
+	 * one always reaches its source (check_sets refused it before) */
+	strvec_push(&sets, "exclude=a");
+	strvec_push(&sets, "flush=yes");
+	strvec_push(&sets, "src.exclude=b");
+	strvec_push(&sets, "other.path=c");
+	overrides_for(&sets, "src", &lp, SET_RESTORE, &ov);
+	assert_int_equal(ov.n, 2);
+	assert_string_equal(ov.v[0], "flush=yes");
+	assert_string_equal(ov.v[1], "exclude=b");
+	strvec_free(&ov);
+	overrides_for(&sets, "src", &lp, SET_BACKUP, &ov);
+	assert_int_equal(ov.n, 2);
+	assert_string_equal(ov.v[0], "exclude=a");
+	assert_string_equal(ov.v[1], "exclude=b");
+	strvec_free(&ov);
+	strvec_free(&sets);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -178,6 +226,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(exit_for_maps_every_outcome),
 	        cmocka_unit_test(exit_for_a_cancel_names_the_signal),
+	        cmocka_unit_test(plugin_takes_is_phase_aware),
 	        T(make_instance_tells_the_failures_apart),
 	        T(make_instance_a_plugins_not_found_is_a_failure),
 	        cmocka_unit_test(set_for_record_hides_a_secrets_value),

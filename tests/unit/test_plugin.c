@@ -262,6 +262,10 @@ key_tables_are_checked_at_load(void **state)
 	err = load_error("keyplugin.so");
 	assert_non_null(strstr(err, "named \"plugin\", which is cairn's own key"));
 	free(err);
+	err = load_error("keyboth.so");
+	assert_non_null(strstr(err, "keyboth.so marks the key \"idle\" both backup-only and "
+	                            "restore-only"));
+	free(err);
 }
 
 static void
