@@ -351,15 +351,20 @@ check_set(struct cli *c, const char *set, const char *const *sources, size_t n,
 		 * made, naming the file and the key's place */
 		reached = t == TAKES_YES || (scope && t == TAKES_NOT);
 	}
+	/* [SOURCE.]KEY without its value: the value may be a secret, and a
+	 * key nobody knows cannot be told to be no secret */
+	int named = (int)(kv + klen - set);
 	if (!reached && idle)
 		rc = no_effect(idle, idle_lp, kv, klen, phase);
 	else if (!reached && scope)
-		log_error("--set %s: this %s %s no source named %s", set, set_phase_name(phase),
-		          phase == SET_BACKUP ? "backs up" : "restores", scope);
+		log_error("--set %.*s: this %s %s no source named %s", named, set,
+		          set_phase_name(phase), phase == SET_BACKUP ? "backs up" : "restores",
+		          scope);
 	else if (!reached)
-		log_error("--set %s: none of the sources being %s has a key %.*s; see cairn "
+		log_error("--set %.*s: none of the sources being %s has a key %.*s; see cairn "
 		          "plugins -v",
-		          set, phase == SET_BACKUP ? "backed up" : "restored", (int)klen, kv);
+		          named, set, phase == SET_BACKUP ? "backed up" : "restored", (int)klen,
+		          kv);
 	if (!reached && !idle)
 		rc = CAIRN_EXIT_USAGE;
 	free(scope);

@@ -131,21 +131,15 @@ key_error(const struct key_source *ks, const char *fmt, ...)
 	return r;
 }
 
-/* Read the first line of a secret file (without its CR LF).  Nothing of
- * the content goes into a message. */
+/* The secret in data (a file's content or an environment variable's
+ * value): its first line without CR LF, a control character in it refused
+ * naming where (a path, "$NAME").  Nothing of the content goes into a
+ * message.  File and environment follow this one rule. */
 static char *
-read_secret_file(const char *path, const char *key, char **why)
+secret_first_line(const char *data, size_t len, const char *where, char **why)
 {
-	struct stat st;
-	char *data, *r;
-	size_t len, n;
-
-	if (config_read_file(path, key, SECRET_MAX_BYTES, &st, &data, &len, why) != 0)
-		return NULL;
-	{
-		const char *eol = memchr(data, '\n', len);
-		n = eol ? (size_t)(eol - data) : len;
-	}
+	const char *eol = memchr(data, '\n', len);
+	size_t n = eol ? (size_t)(eol - data) : len;
 	if (n > 0 && data[n - 1] == '\r')
 		n--;
 	for (size_t i = 0; i < n; i++) {
@@ -153,12 +147,26 @@ read_secret_file(const char *path, const char *key, char **why)
 		if ((c < 0x20 && c != '\t') || c == 0x7f) {
 			*why = xasprintf("control character 0x%02x in the first line of %s; the "
 			                 "secret is its first line, as text",
-			                 c, path);
-			free(data);
+			                 c, where);
 			return NULL;
 		}
 	}
-	r = xstrndup(data, n);
+	return xstrndup(data, n);
+}
+
+/* Read the secret of a KEY_file; *readable says whether others may read
+ * the file. */
+static char *
+read_secret_file(const char *path, const char *key, int *readable, char **why)
+{
+	struct stat st;
+	char *data, *r;
+	size_t len;
+
+	if (config_read_file(path, key, SECRET_MAX_BYTES, &st, &data, &len, why) != 0)
+		return NULL;
+	*readable = (st.st_mode & S_IROTH) != 0;
+	r = secret_first_line(data, len, path, why);
 	free(data);
 	return r;
 }
@@ -177,6 +185,9 @@ set_value(struct typed_config *tc, const struct key_source *ks, const struct cai
 	case CAIRN_KEY_DURATION: bad = parse_duration(text, &n); break;
 	default: break;
 	}
+	if (bad && (k->flags & CAIRN_KEY_SECRET)) /* never repeat a secret */
+		return key_error(ks, "the value given is not %s (not shown: the key is secret)",
+		                 key_type_word(k->type));
 	if (bad)
 		return key_error(ks, "\"%s\" is not %s", text, key_type_word(k->type));
 	if (k->type == CAIRN_KEY_PATH && !*text)
@@ -229,18 +240,29 @@ apply_key(struct typed_config *tc, const struct key_source *ks, const struct cai
 		char *secret, *why = NULL, *r;
 		if (m == KEY_SECRET_FILE) {
 			char *path = path_absolute(text, base);
-			secret = read_secret_file(path, keys[k].name, &why);
-			free(path);
-			if (!secret) {
-				r = key_error(ks, "%s", why);
-				free(why);
-				return r;
+			int readable = 0;
+			secret = read_secret_file(path, keys[k].name, &readable, &why);
+			if (secret && readable) { /* as for a secret inline in the INI */
+				r = key_error(ks,
+				              "%s holds a secret but others can read it; "
+				              "chmod 600 %s",
+				              path, path);
+				log_warn("%s", r);
+				free(r);
 			}
+			free(path);
 		} else {
 			const char *env = getenv(text);
 			if (!env)
 				return key_error(ks, "environment variable %s is not set", text);
-			secret = xstrdup(env);
+			char *where = xasprintf("$%s", text);
+			secret = secret_first_line(env, strlen(env), where, &why);
+			free(where);
+		}
+		if (!secret) {
+			r = key_error(ks, "%s", why);
+			free(why);
+			return r;
 		}
 		r = set_value(tc, ks, &keys[k], &tc->values[k], secret, base);
 		free(secret);
@@ -271,17 +293,53 @@ missing_required(const struct config *cfg, const struct cfg_section *sec, const 
 			                  keys[k].help ? ")" : ""));
 }
 
-/* A warning for a secret key set inline in a file others can read. */
+/* Does text hold a URL with a password (scheme://user:password@host)? */
+static int
+url_has_password(const char *text)
+{
+	for (const char *p = strstr(text, "://"); p; p = strstr(p, "://")) {
+		p += 3;
+		size_t auth = strcspn(p, "/?# \t"); /* the authority */
+		const char *at = NULL, *colon;
+		for (size_t i = 0; i < auth; i++)
+			if (p[i] == '@')
+				at = p + i;
+		if (at && (colon = memchr(p, ':', (size_t)(at - p))) && colon + 1 < at)
+			return 1;
+	}
+	return 0;
+}
+
+/* A warning for a secret set inline in a file others can read: a secret
+ * key's value, or a password inside a URL (a mongo uri, say). */
 static void
 warn_readable_secret(const struct config *cfg, const struct cfg_entry *en,
                      const struct cairn_key *keys)
 {
-	for (size_t k = 0; keys[k].name; k++)
-		if ((keys[k].flags & CAIRN_KEY_SECRET) && !strcmp(en->key, keys[k].name))
+	const char *secret_key = NULL;
+	for (size_t k = 0; keys[k].name; k++) {
+		if (!(keys[k].flags & CAIRN_KEY_SECRET))
+			continue;
+		if (!strcmp(en->key, keys[k].name)) {
 			log_warn("%s:%d: %s holds a secret but others can read the file; chmod 600 "
-			         "it "
-			         "or use %s_file =",
+			         "it or use %s_file =",
 			         cfg->path, en->line, en->key, en->key);
+			return;
+		}
+		if (!secret_key)
+			secret_key = keys[k].name;
+	}
+	if (!url_has_password(en->value))
+		return;
+	if (secret_key)
+		log_warn("%s:%d: %s holds a password (user:password@ in a URL) but others can "
+		         "read the file; chmod 600 it, or take the password out of the URL and "
+		         "use %s_file =",
+		         cfg->path, en->line, en->key, secret_key);
+	else
+		log_warn("%s:%d: %s holds a password (user:password@ in a URL) but others can "
+		         "read the file; chmod 600 it",
+		         cfg->path, en->line, en->key);
 }
 
 int
@@ -337,8 +395,10 @@ config_typed_all(const struct config *cfg, const struct cfg_section *sec, const 
 		               : xstrdup(overrides->v[i]);
 		ks.key = key;
 		ks.line = 0;
-		if (!eq || eq == overrides->v[i])
+		if (!eq) /* no value to keep quiet about */
 			e = xasprintf("--set %s: use --set KEY=VALUE", overrides->v[i]);
+		else if (eq == overrides->v[i])
+			e = xstrdup("--set with no key before '=': use --set KEY=VALUE");
 		else
 			e = apply_key(tc, &ks, keys, eq + 1, NULL);
 		if (e)

@@ -12,7 +12,7 @@ command -v jq >/dev/null || {
 	echo "1..0 # SKIP needs jq"
 	exit 0
 }
-plan 55
+plan 57
 
 cd "$T" || exit 99
 mkdir -p data/sub data/menus web store store2
@@ -41,10 +41,12 @@ sleep 1
 check_exit "--set without = is a usage error" 2 cairn backup j --set exclude
 err_has "--set exclude: use --set KEY=VALUE"
 check_exit "--set of a key no source has is a usage error" 2 cairn backup j --set nosuchkey=1
-err_has "--set nosuchkey=1: none of the sources being backed up has a key nosuchkey"
+err_has "--set nosuchkey: none of the sources being backed up has a key nosuchkey"
 check_exit "--set scoped to a source not in the job is a usage error" 2 \
 	cairn backup j --set other.exclude=x
-err_has "--set other.exclude=x: this backup backs up no source named other"
+err_has "--set other.exclude: this backup backs up no source named other"
+check_exit "--set of a secret no source has" 2 cairn backup j --set other.password=hunter2
+check "the value is not repeated" sh -c '! grep -q hunter2 "$1"' sh "$T/err"
 check_exit "--set scoped to a source left out by --source is a usage error" 2 \
 	cairn backup j --source web --set docs.exclude=x
 err_has "this backup backs up no source named docs"

@@ -3,7 +3,7 @@
 # non-empty target, --set reaching the right source.
 . "$(dirname "$0")/lib.sh"
 need_plugin files local
-plan 32
+plan 38
 
 mkdir -p "$T/data/sub" "$T/store" "$T/store2"
 printf 'alpha\n' >"$T/data/a.txt"
@@ -53,6 +53,15 @@ err_has "none of the sources being restored has a key nosuchkey"
 check_exit "a --set scoped to a source not in the set is a usage error" 2 \
 	cairn restore two --set other.path="$T/r-y"
 err_has "restores no source named other"
+# a --set value may be a secret: errors name the key and the source, never the value
+check_exit "a --set secret for a source not in the set" 2 \
+	cairn restore two --set other.password=hunter2 --set path="$T/r-y"
+err_has "--set other.password: this restore restores no source named other"
+check "its value is not repeated" sh -c '! grep -q hunter2 "$1"' sh "$T/err"
+check_exit "a --set secret no restored source has" 2 \
+	cairn restore two --set password=hunter2 --set path="$T/r-y"
+err_has "--set password: none of the sources being restored has a key password"
+check "its value is not repeated either" sh -c '! grep -q hunter2 "$1"' sh "$T/err"
 
 # --- a --source the job lacks is a usage error, not a missing set ----------
 check_exit "restore --source that the job does not have" 2 cairn restore two --source web.upp

@@ -1052,6 +1052,7 @@ static const struct cairn_key test_keys[] = {
          .help = "the directory to back up"},
         {.name = "password", .type = CAIRN_KEY_STRING, .flags = CAIRN_KEY_SECRET},
         {.name = "spool", .type = CAIRN_KEY_PATH, .default_value = "spool"},
+        {.name = "pin", .type = CAIRN_KEY_INT, .flags = CAIRN_KEY_SECRET},
         {.name = NULL},
 };
 enum {
@@ -1064,6 +1065,7 @@ enum {
 	K_PATH,
 	K_PASSWORD,
 	K_SPOOL,
+	K_PIN,
 	K_COUNT
 };
 
@@ -1472,6 +1474,45 @@ typed_secret_from_environment(void **state)
 	unsetenv("CAIRN_TEST_SECRET");
 }
 
+/* An environment value is checked like a file's content: its first line
+ * without CR LF, control characters in it refused, never repeated. */
+static void
+typed_secret_from_environment_checked_like_a_file(void **state)
+{
+	struct fx *f = *state;
+
+	setenv("CAIRN_TEST_SECRET", "from-env\n", 1);
+	if (typed(f, "path = /srv\npassword_env = CAIRN_TEST_SECRET\n", NULL))
+		fail_msg("%s", f->err);
+	assert_string_equal(val(f, K_PASSWORD)->text, "from-env");
+	setenv("CAIRN_TEST_SECRET", "dos\r\n", 1);
+	assert_int_equal(typed(f, "path = /srv\npassword_env = CAIRN_TEST_SECRET\n", NULL), 0);
+	assert_string_equal(val(f, K_PASSWORD)->text, "dos");
+	setenv("CAIRN_TEST_SECRET", "s3cr\x01t", 1);
+	assert_int_equal(typed(f, "path = /srv\npassword_env = CAIRN_TEST_SECRET\n", NULL),
+	                 CAIRN_E_CONFIG);
+	assert_contains(f->err, "cfg.ini:4: [source s] password_env:");
+	assert_contains(f->err, "control character 0x01 in the first line of $CAIRN_TEST_SECRET");
+	assert_null(strstr(f->err, "s3cr"));
+	unsetenv("CAIRN_TEST_SECRET");
+}
+
+/* A value given for a secret key is never repeated, even a bad one. */
+static void
+typed_error_bad_secret_value_not_repeated(void **state)
+{
+	struct fx *f = *state;
+	const char *ov[] = {"pin=12x4", NULL};
+
+	assert_int_equal(typed(f, "path = /srv\n", ov), CAIRN_E_CONFIG);
+	assert_contains(f->err, "--set pin: ");
+	assert_contains(f->err, "not a whole number");
+	assert_null(strstr(f->err, "12x4"));
+	assert_int_equal(typed(f, "path = /srv\npin = 98x7\n", NULL), CAIRN_E_CONFIG);
+	assert_contains(f->err, "cfg.ini:4: [source s] pin:");
+	assert_null(strstr(f->err, "98x7"));
+}
+
 static void
 typed_error_secret_file_missing(void **state)
 {
@@ -1685,6 +1726,54 @@ typed_warns_about_a_secret_others_can_read(void **state)
 	free(out);
 }
 
+static int
+lines_in(const char *text)
+{
+	int n = 0;
+	for (; *text; text++)
+		n += *text == '\n';
+	return n;
+}
+
+/* A secret in a file others can read draws the warning an inline one
+ * does: a URL's user:password in the INI, a 0644 KEY_file. */
+static void
+typed_warns_about_a_readable_secret_elsewhere(void **state)
+{
+	struct fx *f = *state;
+	char *out, *pw;
+
+	out = typed_stderr(f, 0644, "path = /srv\nlabel = mongodb://bk:hunter2@db1/?x=1\n");
+	assert_contains(out, "cfg.ini:4:");
+	assert_contains(out, "label holds a password");
+	assert_contains(out, "chmod 600");
+	assert_null(strstr(out, "hunter2"));
+	assert_int_equal(lines_in(out), 1);
+	free(out);
+	out = typed_stderr(f, 0600, "path = /srv\nlabel = mongodb://bk:hunter2@db1/\n");
+	assert_string_equal(out, "");
+	free(out);
+	/* a user without a password, or an @ after the host, is no secret */
+	out = typed_stderr(f, 0644, "path = /srv\nlabel = mongodb://bk@db1/?a=b:c@d\n");
+	assert_string_equal(out, "");
+	free(out);
+
+	write_file_mode(f, "pw", "hunter2\n", 0644);
+	out = typed_stderr(f, 0600, "path = /srv\npassword_file = pw\n");
+	pw = xasprintf("%s/pw", f->dir);
+	assert_contains(out, pw);
+	assert_contains(out, "password_file");
+	assert_contains(out, "chmod 600");
+	assert_null(strstr(out, "hunter2"));
+	assert_int_equal(lines_in(out), 1);
+	free(out);
+	free(pw);
+	write_file_mode(f, "pw", "hunter2\n", 0640);
+	out = typed_stderr(f, 0600, "path = /srv\npassword_file = pw\n");
+	assert_string_equal(out, "");
+	free(out);
+}
+
 /* ============================================ every error: config check */
 
 /* Load text with config_load_all(); its errors into errs, one line each. */
@@ -1889,6 +1978,8 @@ main(void)
 	        T(typed_error_bad_override),
 	        T(typed_secret_from_file_takes_its_first_line),
 	        T(typed_secret_from_environment),
+	        T(typed_secret_from_environment_checked_like_a_file),
+	        T(typed_error_bad_secret_value_not_repeated),
 	        T(typed_error_secret_given_twice),
 	        T(state_dir_check_creates_a_private_directory),
 	        T(state_dir_check_names_what_is_wrong),
@@ -1897,6 +1988,7 @@ main(void)
 	        T(typed_error_secret_variable_unset),
 	        T(typed_file_and_env_only_for_secrets),
 	        T(typed_warns_about_a_secret_others_can_read),
+	        T(typed_warns_about_a_readable_secret_elsewhere),
 	        T(load_all_says_every_error_in_the_order_of_the_file),
 	        T(load_all_of_a_good_file_says_nothing),
 	        T(load_all_skips_the_keys_of_a_refused_section),
