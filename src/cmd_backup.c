@@ -194,7 +194,7 @@ job_hook(struct cli *c, const struct cfg_job *job, const char *name, const char 
 		free(sinks);
 		return 0;
 	}
-	hook_secret_vars(c->cfg, &hidden);
+	hook_secret_vars(c->cfg, &c->reg, &hidden);
 	rc = hook_run(name, command, job->hooks.timeout, &env, &hidden, err);
 	strvec_free(&hidden);
 	free(sinks);

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "host.h" /* cancel_signal */
 #include "log.h"
+#include "plugin.h" /* registry_load */
 
 extern char **environ;
 
@@ -79,7 +80,7 @@ hook_split(const char *value, struct strvec *words, char **why)
 }
 
 void
-hook_secret_vars(const struct config *cfg, struct strvec *out)
+hook_secret_vars(const struct config *cfg, struct plugin_registry *reg, struct strvec *out)
 {
 	for (size_t i = 0; i < cfg->nsections; i++) {
 		const struct cfg_section *s = &cfg->sections[i];
@@ -90,6 +91,17 @@ hook_secret_vars(const struct config *cfg, struct strvec *out)
 			if (len > 4 && strcmp(s->entries[e].key + len - 4, "_env") == 0)
 				strvec_push(out, s->entries[e].value);
 		}
+		/* what the plugin itself may take from the environment (s3's
+		 * AWS_SECRET_ACCESS_KEY, say); a plugin that cannot be loaded
+		 * is said where its section is made */
+		struct loaded_plugin *lp;
+		char *err = NULL;
+		if (!reg || !s->plugin || !(lp = registry_load(reg, s->plugin, &err))) {
+			free(err);
+			continue;
+		}
+		for (const char *const *v = lp->desc.secret_env; v && *v; v++)
+			strvec_push(out, *v);
 	}
 }
 

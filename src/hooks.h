@@ -37,8 +37,10 @@ struct hook_env {
 };
 
 /* The environment variables named by KEY_env keys of the sources and sinks
- * of cfg: never handed to a hook. */
-void hook_secret_vars(const struct config *cfg, struct strvec *out);
+ * of cfg, and those their plugins list as secret_env (loaded from reg;
+ * NULL: none): never handed to a hook. */
+struct plugin_registry;
+void hook_secret_vars(const struct config *cfg, struct plugin_registry *reg, struct strvec *out);
 
 /* Run hook name (before, after, ...) with command and wait for it, at most
  * timeout seconds.  0 when it exited with status 0, else -1 with *err one

@@ -117,6 +117,21 @@ is_secret_alias(const char *name, const char *secret)
 	       (strcmp(name + n, "_file") == 0 || strcmp(name + n, "_env") == 0);
 }
 
+/* Check a plugin's secret_env list (ABI 1.3): 0, or -1 with *err. */
+static int
+check_secret_env(const char *path, const char *const *names, char **err)
+{
+	for (size_t i = 0; names && names[i]; i++)
+		if (!*names[i] || strchr(names[i], '=')) {
+			*err = xasprintf(
+			        "plugin %s lists \"%s\" (entry %zu of its secret_env) as an "
+			        "environment variable; a name is non-empty and has no '='",
+			        path, names[i], i + 1);
+			return -1;
+		}
+	return 0;
+}
+
 /* Check a plugin's key table.  0, or -1 with *err.  A key type this cairn
  * does not know means the plugin was built for a newer cairn, not that it
  * is broken, and the message says so. */
@@ -300,7 +315,8 @@ plugin_load_path_newer(const char *path, const char *expect_name, char **err, in
 		*err = xasprintf("plugin %s lacks the required op %s()", path, bad);
 		goto fail;
 	}
-	if (check_key_table(path, lp->desc.name, lp->desc.keys, err, needs_newer))
+	if (check_key_table(path, lp->desc.name, lp->desc.keys, err, needs_newer) ||
+	    check_secret_env(path, lp->desc.secret_env, err))
 		goto fail;
 	lp->name = xstrdup(lp->desc.name);
 	lp->path = xstrdup(path);

@@ -70,7 +70,7 @@ extern "C" {
 #endif
 
 #define CAIRN_ABI_MAJOR 1
-#define CAIRN_ABI_MINOR 2
+#define CAIRN_ABI_MINOR 3
 
 #if defined(__GNUC__)
 #define CAIRN_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -415,6 +415,16 @@ struct cairn_plugin {
 	const struct cairn_key *keys;
 	const struct cairn_source_ops *source; /* kind == CAIRN_KIND_SOURCE */
 	const struct cairn_sink_ops *sink;     /* kind == CAIRN_KIND_SINK */
+
+	/* ---- ABI 1.3 ---- */
+	/* Optional: a NULL-terminated list of the environment variables the
+	 * plugin may take a secret from on its own (a default credential,
+	 * e.g. "AWS_SECRET_ACCESS_KEY"), not counting the KEY_env keys a
+	 * user names.  The core removes them, like the KEY_env variables,
+	 * from the environment of the hooks it runs.  Names only, each
+	 * non-empty and without '='.  The core reads this member only when
+	 * the descriptor's struct_size has it. */
+	const char *const *secret_env;
 };
 
 #define CAIRN_PLUGIN_ENTRY_SYMBOL "cairn_plugin_entry"

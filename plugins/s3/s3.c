@@ -945,6 +945,9 @@ static const struct cairn_plugin s3_plugin = {
         .description = "an S3-compatible bucket as backup store, with streaming multipart uploads",
         .keys = s3_keys,
         .sink = &s3_ops,
+        /* the credentials taken from the environment: kept from hooks */
+        .secret_env = (const char *const[]){"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                                            "AWS_SESSION_TOKEN", NULL},
 };
 
 CAIRN_EXPORT const struct cairn_plugin *

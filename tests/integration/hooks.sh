@@ -6,7 +6,7 @@
 # group killed, and after hooks whose failure costs no backup.
 . "$(dirname "$0")/lib.sh"
 need_plugin files local
-plan 28
+plan 32
 
 cd "$T" || exit 99
 mkdir -p data
@@ -72,3 +72,22 @@ job "after = sh -c 'exit 7'" "on_success = no-such-program-cairn"
 check_exit "after and on_success fail, the backup stands" 0 cairn backup j
 err_has "hook after (sh -c 'exit 7') failed with exit status 7"
 check "the set is there" [ "$(sets)" = $((n + 1)) ]
+
+# ------------------------------------------- secrets stay out of hooks
+# The credentials a sink takes from the environment (s3: AWS_*) and the
+# variables named by KEY_env never reach a hook; other variables do.
+if have_plugin s3; then
+	job "before = sh -c 'env >env.before; exit 1'"
+	printf '\n[sink far]\nplugin = s3\nbucket = bkt\nendpoint = http://127.0.0.1:9\nmax_retries = 0\n' >>cairn.ini
+	sed -i 's/^sinks = here$/sinks = here far/' cairn.ini
+	AWS_ACCESS_KEY_ID=AKIDHOOK AWS_SECRET_ACCESS_KEY=sekrit-in-env \
+		AWS_SESSION_TOKEN=tok-in-env CAIRN_HOOK_VISIBLE=yes \
+		check_exit "a before hook sees the environment" 1 cairn backup j
+	check "the hook ran" grep -qx CAIRN_HOOK_VISIBLE=yes env.before
+	check "AWS_SECRET_ACCESS_KEY is not passed to hooks" \
+		sh -c '! grep -q "^AWS_SECRET_ACCESS_KEY=\|sekrit-in-env" env.before'
+	check "AWS_ACCESS_KEY_ID and AWS_SESSION_TOKEN are not either" \
+		sh -c '! grep -q "^AWS_ACCESS_KEY_ID=\|^AWS_SESSION_TOKEN=" env.before'
+else
+	for i in 1 2 3 4; do skip "hooks and sink credentials" "needs the s3 plugin"; done
+fi
