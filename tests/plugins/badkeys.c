@@ -78,6 +78,11 @@ static const struct cairn_key keys[] = {{.name = "path", .type = CAIRN_KEY_PATH}
                                          .type = CAIRN_KEY_STRING,
                                          .flags = CAIRN_KEY_NO_RESTORE | CAIRN_KEY_NO_BACKUP},
                                         {.name = NULL}};
+#elif BADKEYS_CASE == 8
+#define BK_NAME "keyenv"
+/* secret_env (ABI 1.3) names variables, never NAME=VALUE */
+static const struct cairn_key keys[] = {{.name = "path", .type = CAIRN_KEY_PATH}, {.name = NULL}};
+#define BK_SECRET_ENV ((const char *const[]){"GOOD_TOKEN", "BAD=1", NULL})
 #else
 #error "set BADKEYS_CASE"
 #endif
@@ -100,6 +105,9 @@ static const struct cairn_plugin plugin = {
         .kind = CAIRN_KIND_SOURCE,
         .keys = keys,
         .source = &ops,
+#ifdef BK_SECRET_ENV
+        .secret_env = BK_SECRET_ENV,
+#endif
 };
 
 const struct cairn_plugin *

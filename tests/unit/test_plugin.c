@@ -251,6 +251,9 @@ key_tables_are_checked_at_load(void **state)
 	err = load_error("keyempty.so");
 	assert_non_null(strstr(err, "keyempty.so has a key with an empty name (entry 2"));
 	free(err);
+	err = load_error("keyenv.so");
+	assert_non_null(strstr(err, "keyenv.so lists \"BAD=1\" (entry 2 of its secret_env)"));
+	free(err);
 	err = load_error("keydup.so");
 	assert_non_null(strstr(err, "keydup.so has the key \"path\" twice"));
 	free(err);
