@@ -625,6 +625,12 @@ check_sink(const struct job_status *js, const struct sink_status *ss, time_t now
 		snprintf(v, sizeof(v), "%.1f%%", pct);
 		perf_add(&c->perfdata, job, sink, "usage", v, &ck->max_usage, "0;100");
 	}
+	/* a manifest that cannot be read or believed (damaged, or a planted
+	 * directory): the set counts for nothing, and is said */
+	if (ss->error)
+		problem(c, CHECK_WARNING,
+		        "%s in %s: a damaged set, not counted: %s; see cairn verify %s --all", job,
+		        sink, ss->error, job);
 	for (size_t i = 0; i < ss->future.n; i++)
 		problem(c, CHECK_WARNING,
 		        "%s in %s: set %s: id lies in the future; a host with a wrong clock, or "

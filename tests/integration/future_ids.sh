@@ -17,7 +17,7 @@ if [ -z "$FAKETIME_LIB" ]; then
 	echo "1..0 # SKIP needs libfaketime (Debian: faketime)"
 	exit 0
 fi
-plan 30
+plan 35
 
 cd "$T" || exit 99
 mkdir data
@@ -119,3 +119,16 @@ check_exit "a dry-run prune keeps the garbage set and counts it for nothing" 0 a
 check "the garbage set is kept, not counted" grep -q "$FUTURE.*keep.*not counted" "$T/out"
 check_exit "check warns of the garbage set" 1 at "2030-01-04 11:00:00" "$CAIRN" -c "$T/cairn.ini" check
 out_has "WARNING: j in here: set $FUTURE: id lies in the future"
+
+# a planted directory in the clock's past with a garbage manifest is
+# damage: check names it, prune keeps it without counting it, and it
+# takes no day of keep_daily from the real sets
+PAST=20300103T120000Z
+mkdir -p "store/j/$PAST"
+echo 'no manifest either' >"store/j/$PAST/manifest.json"
+check_exit "check warns of the damaged set" 1 at "2030-01-04 11:00:00" "$CAIRN" -c "$T/cairn.ini" check
+out_has "WARNING: j in here: a damaged set, not counted: "
+check "naming it" grep -q "$PAST" "$T/out"
+check_exit "prune keeps it, counts it for nothing, and keeps day 3's set" 0 at "2030-01-04 11:00:00" "$CAIRN" -c "$T/cairn.ini" prune j --dry-run
+check "the damaged set is kept, not counted" grep -q "$PAST.*keep.*not counted" "$T/out"
+check "and day 3's set keeps its day" grep -q "20300103T100000Z.*keep.*daily" "$T/out"
