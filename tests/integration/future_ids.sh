@@ -17,7 +17,7 @@ if [ -z "$FAKETIME_LIB" ]; then
 	echo "1..0 # SKIP needs libfaketime (Debian: faketime)"
 	exit 0
 fi
-plan 35
+plan 36
 
 cd "$T" || exit 99
 mkdir data
