@@ -114,27 +114,59 @@ make_run_sinks(struct run *r)
 	}
 }
 
-/* A new id: the start time, or one second past the newest set any sink
- * holds, so ids stay unique and sorted even for runs within a second.  A
- * sink that cannot be listed is left out of the run. */
-static void
+/* Is t the id of a set in one of the lists? */
+static int
+id_taken(const struct set_list *ls, size_t n, time_t t)
+{
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = ls[k].n; i-- > 0 && ls[k].v[i].time >= t;)
+			if (ls[k].v[i].time == t)
+				return 1;
+	return 0;
+}
+
+/* A new id: the start time, from the clock and never from the sink.  When
+ * a set of that very second exists (two runs within a second), the next
+ * free second, but never more than BACKUP_ID_FUTURE_TOLERANCE past the
+ * clock: a set whose id lies further ahead (a wrong clock, or planted) is
+ * reported and else ignored, so it cannot drag every later id to its day.
+ * A sink that cannot be listed is left out of the run.  0, or -1 when no
+ * second within the tolerance is free. */
+static int
 choose_id(struct run *r)
 {
-	time_t t = time(NULL);
+	time_t now = time(NULL), t = now;
+	struct set_list *ls = xcalloc(r->nsinks ? r->nsinks : 1, sizeof(*ls));
+	size_t n = 0;
+	int rc = 0;
 	for (size_t i = 0; i < r->nsinks;) {
-		struct set_list l;
 		char *err = NULL;
-		if (sets_list(r->sinks[i], r->job->name, &l, &err)) {
+		if (sets_list(r->sinks[i], r->job->name, &ls[n], &err)) {
 			drop_sink(r, i, err);
 			continue;
 		}
-		if (l.n && l.v[l.n - 1].time >= t)
-			t = l.v[l.n - 1].time + 1;
-		remove_leftovers(r->job, r->sinks[i], r->locks[i] != NULL, &l);
-		set_list_free(&l);
+		for (size_t k = ls[n].n; k-- > 0 && set_in_future(&ls[n].v[k], now);)
+			log_warn("%s%s: its id lies in the future (a host with a wrong clock, or "
+			         "planted); it is kept, not counted, and not used for new ids: "
+			         "check it with cairn verify %s --id %s",
+			         ls[n].where, ls[n].v[k].id, r->job->name, ls[n].v[k].id);
+		remove_leftovers(r->job, r->sinks[i], r->locks[i] != NULL, &ls[n]);
+		n++;
 		i++;
 	}
+	while (id_taken(ls, n, t) && t - now < BACKUP_ID_FUTURE_TOLERANCE)
+		t++;
+	if (id_taken(ls, n, t)) {
+		log_error("every id from now to %d s ahead is taken by a set of job %s: see cairn "
+		          "list %s; nothing was written",
+		          BACKUP_ID_FUTURE_TOLERANCE, r->job->name, r->job->name);
+		rc = -1;
+	}
+	for (size_t k = 0; k < n; k++)
+		set_list_free(&ls[k]);
+	free(ls);
 	backup_id_format(t, r->id);
+	return rc;
 }
 
 /* Take every sink's own lock of the job.  A sink held by another run stops
@@ -487,11 +519,14 @@ run_locked(struct run *r, struct run_report *rr)
 	}
 	if ((rc = lock_sinks(r)))
 		return rc;
-	choose_id(r);
-	if (r->nsinks)
+	int idrc = choose_id(r);
+	if (r->nsinks && !idrc)
 		return run_pipeline(r, rr);
-	/* no sink answered: nothing is written, the failure is recorded */
+	/* no sink answered, or no free id: nothing is written, the failure
+	 * is recorded */
 	r->id[0] = '\0';
+	if (idrc)
+		report_error(rr, "no free backup id within a minute of the clock");
 	rc = report_sinks(r, CAIRN_EXIT_FAILED, NULL, rr);
 	record_run(r, NULL);
 	return rc;

@@ -12,7 +12,8 @@
 #include "log.h"
 
 static void
-print_set_row(const char *job, const struct set_info *s, const char *sink, const struct manifest *m)
+print_set_row(const char *job, const struct set_info *s, const char *sink, const struct manifest *m,
+              int future)
 {
 	char when[32], size[32], *names;
 	struct strvec sources = {0};
@@ -51,9 +52,12 @@ print_set_row(const char *job, const struct set_info *s, const char *sink, const
 		free(names);
 		names = both;
 	}
-	/* a pinned set is marked: prune keeps it (cairn unpin to let it go) */
-	print_line("%-12s %-17s %-19s %-10s %10s  %s%s", job, s->id, when, sink, size,
-	           m ? names : "(manifest unreadable)", s->pinned ? " [pinned]" : "");
+	/* a pinned set is marked: prune keeps it (cairn unpin to let it go);
+	 * so is one whose id lies in the future (a wrong clock, or planted):
+	 * no rule counts it and no new id or default choice follows it */
+	print_line("%-12s %-17s %-19s %-10s %10s  %s%s%s", job, s->id, when, sink, size,
+	           m ? names : "(manifest unreadable)", s->pinned ? " [pinned]" : "",
+	           future ? " [id in the future]" : "");
 	free(names);
 }
 
@@ -89,6 +93,7 @@ int
 cmd_list(struct cli *c, int argc, char **argv)
 {
 	int opt, json = 0, rc = 0, header = 0;
+	time_t now = time(NULL);
 	const char *only_sink = NULL;
 	json_t *jsets = json_array();
 
@@ -126,6 +131,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 			}
 			for (size_t s = 0; s < l.n; s++) {
 				struct manifest *m = NULL;
+				int future = set_in_future(&l.v[s], now);
 				if (!l.v[s].complete)
 					continue;
 				if (set_read_manifest(sinks[k], job->name, l.v[s].id, &m, &err)) {
@@ -138,20 +144,22 @@ cmd_list(struct cli *c, int argc, char **argv)
 					iso8601_format_utc(l.v[s].time, when, sizeof(when));
 					json_array_append_new(
 					        jsets,
-					        json_pack(
-					                "{s:s, s:s, s:s, s:s, s:I, s:b, s:b, s:o}",
-					                "job", job->name, "id", l.v[s].id, "sink",
-					                sinks[k]->name, "time", when, "bytes",
-					                (json_int_t)l.v[s].bytes, "partial",
-					                m && m->partial, "pinned", l.v[s].pinned,
-					                "manifest",
-					                m ? manifest_to_jansson(m) : json_null()));
+					        json_pack("{s:s, s:s, s:s, s:s, s:I, s:b, s:b, "
+					                  "s:b, s:o}",
+					                  "job", job->name, "id", l.v[s].id, "sink",
+					                  sinks[k]->name, "time", when, "bytes",
+					                  (json_int_t)l.v[s].bytes, "partial",
+					                  m && m->partial, "pinned", l.v[s].pinned,
+					                  "future", future, "manifest",
+					                  m ? manifest_to_jansson(m)
+					                    : json_null()));
 				} else {
 					if (!header++)
 						print_line("%-12s %-17s %-19s %-10s %10s  %s",
 						           "JOB", "ID", "TAKEN", "SINK", "SIZE",
 						           "SOURCES");
-					print_set_row(job->name, &l.v[s], sinks[k]->name, m);
+					print_set_row(job->name, &l.v[s], sinks[k]->name, m,
+					              future);
 				}
 				manifest_free(m);
 			}

@@ -138,6 +138,12 @@ print_table(const struct status_report *r, int tty)
 			const struct state_sink *st = &ss->state;
 			if (ss->reachable && ss->error)
 				print_line("  %s in %s: %s", js->job->name, ss->name, ss->error);
+			for (size_t f = 0; f < ss->future.n; f++)
+				print_line(
+				        "  %s in %s: set %s: its id lies in the future (a host "
+				        "with a wrong clock, or planted); not counted, not taken "
+				        "for the last backup",
+				        js->job->name, ss->name, ss->future.v[f]);
 			if (ss->pinned.n) {
 				char *ids = strvec_join(&ss->pinned, " ");
 				print_line(

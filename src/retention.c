@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "timeutil.h"
 #include "util.h"
 
 int
@@ -144,6 +145,12 @@ newest_first(const void *a, const void *b)
 	return -strcmp(x->id, y->id);
 }
 
+int
+retention_in_future(const struct retention_set *s, time_t now)
+{
+	return s->time > now && s->time - now > BACKUP_ID_FUTURE_TOLERANCE;
+}
+
 static void add_reason(struct strvec *why, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
 
@@ -179,7 +186,7 @@ retention_apply(const struct retention_policy *p, const struct retention_set *se
 	if (n > 1)
 		qsort(o, n, sizeof(*o), newest_first);
 	for (size_t k = 0; k < n && !newest; k++)
-		if (o[k].s->state == RETENTION_COMPLETE)
+		if (o[k].s->state == RETENTION_COMPLETE && !retention_in_future(o[k].s, now))
 			newest = o[k].s;
 
 	for (size_t k = 0; k < n; k++) {
@@ -189,6 +196,17 @@ retention_apply(const struct retention_policy *p, const struct retention_set *se
 		struct tm tm;
 
 		v->keep = 0;
+		if (retention_in_future(s, now)) {
+			/* a wrong clock or a planted set: its time says nothing,
+			 * so it takes no place, is not the newest, and is not
+			 * removed on a guess either */
+			v->keep = 1;
+			add_reason(&why, "its id lies in the future (a host with a wrong clock, or "
+			                 "planted); not counted, not removed");
+			v->why = strvec_join(&why, ", ");
+			strvec_free(&why);
+			continue;
+		}
 		switch (s->state) {
 		case RETENTION_INCOMPLETE: {
 			time_t touched = s->mtime > s->time ? s->mtime : s->time;

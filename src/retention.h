@@ -14,6 +14,14 @@
  * by waiting).  A set is kept when any rule keeps it, and the newest
  * complete set is always kept.
  *
+ * A set whose id lies in the future (more than BACKUP_ID_FUTURE_TOLERANCE
+ * seconds past now: a host with a wrong clock, or a set planted in the
+ * sink) is kept with the reason "its id lies in the future" and counted
+ * by no rule: it takes no period, is never the newest complete set
+ * (keep_within is measured from the newest one in the clock's past), and
+ * lets no partial set go.  Its time says nothing, so it neither eats the
+ * others' places nor is removed on a guess.
+ *
  * A pinned set (complete or partial) is always kept, with the reason
  * "pinned", and kept outside the rules: it takes no place of keep_last or
  * of a period rule, so a set pinned at 14:00 does not push that day's
@@ -79,6 +87,9 @@ struct retention_verdict {
  * sets[i].  Free each out[i].why. */
 void retention_apply(const struct retention_policy *p, const struct retention_set *sets, size_t n,
                      time_t now, struct retention_verdict *out);
+
+/* Does s's id lie in the future as seen at now (see above)? */
+int retention_in_future(const struct retention_set *s, time_t now);
 
 /* "local", "UTC" (or "utc", "Z"), or a fixed offset "+01:00", "-0530",
  * "+02": 0, or -1 when text is none of them. */

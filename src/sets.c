@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cairn.h"
+#include "log.h"
 
 struct lister {
 	struct set_list *l;
@@ -81,6 +82,7 @@ sets_list(struct instance *sink, const char *job, struct set_list *out, char **e
 	memset(out, 0, sizeof(*out));
 	rc = op_list(sink, prefix, on_object, &ls);
 	free(prefix);
+	out->where = xasprintf("%s: set %s/", sink->ctx.label, job);
 	if (rc) {
 		*err = xasprintf("%s: cannot list the backups of job %s: %s", sink->ctx.label, job,
 		                 instance_error(sink, rc));
@@ -101,12 +103,20 @@ set_list_free(struct set_list *l)
 		free(l->v[i].manifest_error);
 	}
 	free(l->v);
+	free(l->where);
 	memset(l, 0, sizeof(*l));
+}
+
+int
+set_in_future(const struct set_info *s, time_t now)
+{
+	return s->time > now && s->time - now > BACKUP_ID_FUTURE_TOLERANCE;
 }
 
 const struct set_info *
 sets_select(const struct set_list *l, const char *id, const time_t *at)
 {
+	time_t now = time(NULL);
 	for (size_t i = l->n; i-- > 0;) {
 		const struct set_info *s = &l->v[i];
 		if (!s->complete)
@@ -114,6 +124,10 @@ sets_select(const struct set_list *l, const char *id, const time_t *at)
 		if (id) {
 			if (strcmp(s->id, id) == 0)
 				return s;
+		} else if (set_in_future(s, now)) {
+			log_warn("%s%s: its id lies in the future (a host with a wrong clock, or "
+			         "planted); passed over, name it with --id %s to use it",
+			         l->where ? l->where : "set ", s->id, s->id);
 		} else if (!at || s->time <= *at) {
 			return s;
 		}
@@ -152,10 +166,11 @@ struct set_info *
 sets_select_source(struct instance *sink, const char *job, struct set_list *l, const char *source,
                    const time_t *at, const struct manifest **m)
 {
+	time_t now = time(NULL);
 	for (size_t i = l->n; i-- > 0;) {
 		struct set_info *s = &l->v[i];
 		char *err = NULL;
-		if (!s->complete || (at && s->time > *at))
+		if (!s->complete || (at && s->time > *at) || set_in_future(s, now))
 			continue;
 		if (set_manifest(sink, job, s, m, &err)) {
 			free(err);

@@ -39,14 +39,21 @@ struct set_info {
 struct set_list {
 	struct set_info *v;
 	size_t n;
+	char *where; /* "LABEL: set JOB/" for messages about one of its sets */
 };
+
+/* Does s's id lie in the future as seen at now (more than
+ * BACKUP_ID_FUTURE_TOLERANCE seconds past it)? */
+int set_in_future(const struct set_info *s, time_t now);
 
 /* The sets of job in sink, oldest first.  0 or a CAIRN_E_* code with *err. */
 int sets_list(struct instance *sink, const char *job, struct set_list *out, char **err);
 void set_list_free(struct set_list *l);
 
 /* The complete set with this id, or the newest complete set taken at or
- * before *at, or (both NULL) the newest complete set.  NULL if none. */
+ * before *at, or (both NULL) the newest complete set.  NULL if none.
+ * Without an id, a set whose id lies in the future is passed over with a
+ * warning: it is taken only when named with its id. */
 const struct set_info *sets_select(const struct set_list *l, const char *id, const time_t *at);
 
 /* The manifest of complete set s, read and checked once and then kept in
@@ -57,8 +64,8 @@ int set_manifest(struct instance *sink, const char *job, struct set_info *s,
 /* For restore --at, one source at a time: the newest complete set taken at
  * or before *at (any time when at is NULL) whose manifest holds source
  * without overrides (a backup --set run's object is no full backup of
- * it), with that manifest in *m.  Sets whose manifest cannot be read are
- * passed over.  NULL if none. */
+ * it), with that manifest in *m.  Sets whose manifest cannot be read, and
+ * sets whose id lies in the future, are passed over.  NULL if none. */
 struct set_info *sets_select_source(struct instance *sink, const char *job, struct set_list *l,
                                     const char *source, const time_t *at,
                                     const struct manifest **m);

@@ -84,6 +84,10 @@ status_gather_sink(struct plugin_registry *reg, const struct config *cfg, const 
 		return;
 	}
 	ss->reachable = 1;
+	time_t now = time(NULL);
+	for (size_t i = 0; i < l.n; i++)
+		if (set_in_future(&l.v[i], now))
+			strvec_push(&ss->future, l.v[i].id);
 	for (size_t i = 0; i < l.n; i++)
 		if (l.v[i].complete) {
 			ss->sets++;
@@ -93,7 +97,7 @@ status_gather_sink(struct plugin_registry *reg, const struct config *cfg, const 
 		}
 	/* the newest complete sets, newest last */
 	for (size_t i = l.n, k = 0; i-- > 0 && k < STATUS_RECENT;)
-		if (l.v[i].complete)
+		if (l.v[i].complete && !set_in_future(&l.v[i], now))
 			summarise(&l.v[i], &ss->recent[STATUS_RECENT - 1 - k++]);
 	for (size_t k = 0; k < STATUS_RECENT; k++)
 		if (ss->recent[k].id[0])
@@ -104,7 +108,7 @@ status_gather_sink(struct plugin_registry *reg, const struct config *cfg, const 
 	 * one it is compared with */
 	for (size_t i = l.n; i-- > 0 && !ss->have_prev && tries < MANIFEST_TRIES;) {
 		struct set_summary s;
-		if (!l.v[i].complete)
+		if (!l.v[i].complete || set_in_future(&l.v[i], now))
 			continue;
 		tries++;
 		if (read_summary(inst, job->name, &l.v[i], &s, &err)) {
@@ -169,6 +173,7 @@ status_sink_free(struct sink_status *ss)
 	free(ss->plugin);
 	free(ss->error);
 	strvec_free(&ss->pinned);
+	strvec_free(&ss->future);
 	if (ss->state.name) {
 		free(ss->state.name);
 		free(ss->state.run.error);
@@ -293,6 +298,10 @@ sink_json(const struct sink_status *ss, time_t now)
 	for (size_t i = 0; i < ss->pinned.n; i++)
 		json_array_append_new(pins, json_string(ss->pinned.v[i]));
 	json_object_set_new(o, "pinned", pins);
+	json_t *future = json_array();
+	for (size_t i = 0; i < ss->future.n; i++)
+		json_array_append_new(future, json_string(ss->future.v[i]));
+	json_object_set_new(o, "futureSets", future);
 	json_object_set_new(o, "lastBackup",
 	                    ss->have_last ? backup_json(&ss->last, now) : json_null());
 	json_object_set_new(o, "previousBackup",
@@ -616,6 +625,17 @@ check_sink(const struct job_status *js, const struct sink_status *ss, time_t now
 		snprintf(v, sizeof(v), "%.1f%%", pct);
 		perf_add(&c->perfdata, job, sink, "usage", v, &ck->max_usage, "0;100");
 	}
+	/* a manifest that cannot be read or believed (damaged, or a planted
+	 * directory): the set counts for nothing, and is said */
+	if (ss->error)
+		problem(c, CHECK_WARNING,
+		        "%s in %s: a damaged set, not counted: %s; see cairn verify %s --all", job,
+		        sink, ss->error, job);
+	for (size_t i = 0; i < ss->future.n; i++)
+		problem(c, CHECK_WARNING,
+		        "%s in %s: set %s: id lies in the future; a host with a wrong clock, or "
+		        "planted: not counted, see cairn list %s",
+		        job, sink, ss->future.v[i], job);
 	check_run(job, ss, c);
 }
 

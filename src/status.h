@@ -42,6 +42,9 @@ struct sink_status {
 	char *error;          /* why not reachable, or a damaged manifest */
 	size_t sets;          /* complete sets */
 	struct strvec pinned; /* ids of the complete sets pinned, oldest first */
+	/* ids of the sets whose id lies in the future (a host with a wrong
+	 * clock, or planted), oldest first: not taken for the last backup */
+	struct strvec future;
 	uint64_t bytes_kept;
 	int have_last, have_prev;
 	struct set_summary last, prev;            /* the newest complete sets, not partial */

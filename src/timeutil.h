@@ -7,6 +7,15 @@
 
 #define BACKUP_ID_LEN 16 /* "20261126T020000Z" */
 
+/* A new set's id is the clock's time when its run starts (the next free
+ * second when a set already has that id).  A set whose id lies more than
+ * this many seconds past the clock (a host with a wrong clock, or a set
+ * planted in the sink) is "in the future": it is reported, never used to
+ * make a new id, not counted by retention, and passed over when the
+ * newest set is wanted.  The margin allows for hosts whose clocks differ
+ * a little. */
+#define BACKUP_ID_FUTURE_TOLERANCE 60
+
 /* Format t as a backup id: the sortable UTC time YYYYmmddTHHMMSSZ. */
 void backup_id_format(time_t t, char out[BACKUP_ID_LEN + 1]);
 /* Parse a backup id; 0 and *t on success, -1 if s is not one. */

@@ -374,6 +374,55 @@ newest_complete_guard(void **state)
 	assert_contains(fx.v[3].why, "cannot be read");
 }
 
+/* issue 16: a set whose id lies in the future (a wrong clock, or planted)
+ * is kept and counted by no rule: it is not the newest complete set (so
+ * keep_within and the guard are measured from the clock's past), takes no
+ * day of keep_daily, and lets no partial set go.  A set within the
+ * tolerance (60 s) is an ordinary set. */
+static void
+future_set_not_counted(void **state)
+{
+	(void)state;
+	time_t now = utc("2021-01-05T12:00:00Z");
+	add_set(utc("2021-01-01T02:00:00Z"), RETENTION_COMPLETE);
+	add_set(utc("2021-01-02T02:00:00Z"), RETENTION_COMPLETE);
+	add_set(utc("2021-01-03T02:00:00Z"), RETENTION_COMPLETE);
+	size_t partial = add_set(utc("2021-01-04T02:00:00Z"), RETENTION_PARTIAL);
+	size_t near = add_set(now + 60, RETENTION_COMPLETE);
+	size_t future = add_set(utc("2099-12-31T00:00:00Z"), RETENTION_COMPLETE);
+	size_t garbage = add_set(utc("2098-12-31T00:00:00Z"), RETENTION_DAMAGED);
+	struct retention_policy p = {
+	        .keep_daily = 2, .keep_within = 36 * 3600, .incomplete_grace = 86400};
+	run(&p, now);
+	char *got = kept_ids();
+	/* daily 1/2 is the set 60 s ahead (within the tolerance), daily 2/2
+	 * is 01-03; within 36h of the newest (now + 60) is nothing more; the
+	 * partial set stays until a complete set newer than it is counted */
+	assert_string_equal(got, "20210103T020000Z 20210105T120100Z 20991231T000000Z "
+	                         "20981231T000000Z");
+	free(got);
+	assert_string_equal(fx.v[near].why, "daily 1/2, within 36h");
+	assert_contains(fx.v[future].why, "its id lies in the future");
+	assert_contains(fx.v[future].why, "not counted, not removed");
+	assert_contains(fx.v[garbage].why, "its id lies in the future");
+	assert_int_equal(fx.v[partial].keep, 0);
+	assert_string_equal(fx.v[partial].why,
+	                    "partial, and complete set 20210105T120100Z is newer");
+
+	/* without the set 60 s ahead, the newest complete set is 01-03: the
+	 * future one does not stand in for it */
+	reset(NULL);
+	add_set(utc("2021-01-01T02:00:00Z"), RETENTION_COMPLETE);
+	add_set(utc("2021-01-03T02:00:00Z"), RETENTION_COMPLETE);
+	add_set(utc("2099-12-31T00:00:00Z"), RETENTION_COMPLETE);
+	struct retention_policy q = {.keep_within = 3600, .incomplete_grace = 86400};
+	run(&q, now);
+	got = kept_ids();
+	assert_string_equal(got, "20210103T020000Z 20991231T000000Z");
+	free(got);
+	assert_string_equal(fx.v[1].why, "within 1h");
+}
+
 static void
 incomplete_grace(void **state)
 {
@@ -551,6 +600,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(partial_superseded, reset, reset),
 	        cmocka_unit_test_setup_teardown(newest_complete_guard, reset, reset),
 	        cmocka_unit_test_setup_teardown(incomplete_grace, reset, reset),
+	        cmocka_unit_test_setup_teardown(future_set_not_counted, reset, reset),
 	        cmocka_unit_test_setup_teardown(order_does_not_matter, reset, reset),
 	        cmocka_unit_test_setup_teardown(fixed_offset_days, reset, reset),
 	        cmocka_unit_test_setup_teardown(parse_tz_words, reset, reset),
