@@ -13,7 +13,7 @@
  * restore that was killed leaves them behind, and the next restore into
  * the same database removes them (stage_sweep).  Targets that --force
  * adds to (non-empty, drop = no) cannot be staged and are written in
- * place.
+ * place, as is system.js (nothing is renamed into system.*).
  *
  * SPDX-License-Identifier: MIT
  */
@@ -113,6 +113,8 @@ stage_plan(struct rs *rs)
 		}
 		if (st->exists && !rs->mi->drop && st->count != 0)
 			continue; /* --force adds to it: in place */
+		if (!strncmp(st->tcoll, "system.", 7))
+			continue; /* system.js: mongod renames nothing into system.* */
 		n = asprintf(&st->scoll, "%s%s_%s", STAGE_PREFIX, rs->run, st->tcoll);
 		if (n >= 0 && strlen(st->tdb) + 1 + (size_t)n > STAGE_NS_MAX) {
 			free(st->scoll);
