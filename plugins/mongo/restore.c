@@ -2,17 +2,19 @@
  * restore.c - a `mongodump --archive` stream back into a deployment, its
  * deep verify, and the test restore into databases of its own.
  *
- * Restore does not stage: the documents go into the server as they are
- * read, so the core checks the whole stored object (size, SHA-256) before
- * it calls restore(), and restore reads it a second time.  Before anything
- * is written, every target collection is checked: a non-empty one is
- * refused (CAIRN_E_EXISTS) unless --force or drop = yes.  Then each
- * namespace, as its first block arrives, is dropped (drop = yes) and
- * created with its options (capped, validator, collation, views' viewOn
- * and pipeline); its documents go in unordered bulk inserts that stay
- * within the server's limits; at its EOF block its indexes are built and
- * the count of documents the server took is checked against the archive's.
- * Every write error names the namespace and fails the restore.  The test
+ * The core checks the whole stored object (size, SHA-256) before it calls
+ * restore(), and restore reads it a second time.  Before anything is
+ * written, every target collection is checked: a non-empty one is refused
+ * (CAIRN_E_EXISTS) unless --force or drop = yes.  Then each namespace, as
+ * its first block arrives, is created with its options (capped, validator,
+ * collation) under a temporary name in its target database (stage.c); its
+ * documents go in unordered bulk inserts that stay within the server's
+ * limits; at its EOF block its indexes are built and the count of
+ * documents the server took is checked against the archive's.  Only when
+ * every namespace is loaded does stage.c rename them into place and
+ * create the views; a failure or a signal before that drops the temporary
+ * collections.  Every write error names the namespace and fails the
+ * restore.  The test
  * restore then holds each collection's count, options and indexes against
  * the archive's (indexes.c).
  *
