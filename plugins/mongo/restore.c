@@ -2,60 +2,31 @@
  * restore.c - a `mongodump --archive` stream back into a deployment, its
  * deep verify, and the test restore into databases of its own.
  *
- * Restore does not stage: the documents go into the server as they are
- * read, so the core checks the whole stored object (size, SHA-256) before
- * it calls restore(), and restore reads it a second time.  Before anything
- * is written, every target collection is checked: a non-empty one is
- * refused (CAIRN_E_EXISTS) unless --force or drop = yes.  Then each
- * namespace, as its first block arrives, is dropped (drop = yes) and
- * created with its options (capped, validator, collation, views' viewOn
- * and pipeline); its documents go in unordered bulk inserts that stay
- * within the server's limits; at its EOF block its indexes are built and
- * the count of documents the server took is checked against the archive's.
- * Every write error names the namespace and fails the restore.  The test
+ * The core checks the whole stored object (size, SHA-256) before it calls
+ * restore(), and restore reads it a second time.  Before anything is
+ * written, every target collection is checked: a non-empty one is refused
+ * (CAIRN_E_EXISTS) unless --force or drop = yes.  Then each namespace, as
+ * its first block arrives, is created with its options (capped, validator,
+ * collation) under a temporary name in its target database (stage.c); its
+ * documents go in unordered bulk inserts that stay within the server's
+ * limits; at its EOF block its indexes are built and the count of
+ * documents the server took is checked against the archive's.  Only when
+ * every namespace is loaded does stage.c rename them into place and
+ * create the views; a failure or a signal before that drops the temporary
+ * collections.  Every write error names the namespace and fails the
+ * restore.  The test
  * restore then holds each collection's count, options and indexes against
  * the archive's (indexes.c).
  *
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
-#include "archive.h"
-#include "mongo.h"
+#include "restore.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/random.h>
 #include <unistd.h>
-
-/* A bulk insert is sent once it holds this many bytes (libmongoc splits
- * it further by the server's maxMessageSizeBytes and maxWriteBatchSize). */
-#define RS_BULK_BYTES (8 * 1024 * 1024)
-
-struct rs_ns {
-	int selected;
-	char *tdb, *tcoll;
-	int exists;       /* the target was there before */
-	int prepared;     /* dropped/created as asked */
-	int64_t inserted; /* documents the server took */
-};
-
-struct rs {
-	struct mongo_inst *mi;
-	mongoc_client_t *client;
-	struct arc_reader rd;
-	struct arc_prelude pre;
-	struct rs_ns *st; /* one per pre.ns */
-	int force;
-	int test;
-	char rt[32]; /* the test restore's database prefix */
-	bson_t insert_opts;
-	mongoc_collection_t *bulk_coll;
-	mongoc_bulk_operation_t *bulk;
-	struct arc_ns *bulk_ns;
-	size_t bulk_docs, bulk_bytes, max_docs, max_bytes;
-	int64_t docs, collections;
-	int64_t verified, views; /* the test restore's */
-};
 
 static struct rs_ns *
 rs_st(struct rs *rs, const struct arc_ns *ns)
@@ -71,7 +42,7 @@ rs_nomem(struct rs *rs)
 }
 
 /* The metadata of ns as BSON ({} when the archive has none). */
-static int
+int
 rs_metadata(struct rs *rs, const struct arc_ns *ns, bson_t **meta)
 {
 	bson_error_t err;
@@ -161,7 +132,7 @@ rs_target_state(struct rs *rs, struct rs_ns *st, int *exists, int64_t *count, bs
 	return 0;
 }
 
-static int
+int
 rs_command(struct rs *rs, struct rs_ns *st, const char *what, const bson_t *cmd)
 {
 	mongoc_database_t *db = mongoc_client_get_database(rs->client, st->tdb);
@@ -178,13 +149,16 @@ static int
 rs_prepare(struct rs *rs, struct arc_ns *ns)
 {
 	struct rs_ns *st = rs_st(rs, ns);
-	bson_t *meta = NULL, opts, cmd = BSON_INITIALIZER;
 	int rc;
 
 	if (st->prepared || !st->selected)
 		return 0;
 	st->prepared = 1;
-	if (st->exists && rs->mi->drop) {
+	rs->cur = ns;
+	if (st->view)
+		return 0; /* created after the renames (stage.c) */
+	/* a staged target is replaced by the rename, never dropped here */
+	if (st->exists && rs->mi->drop && !st->scoll) {
 		bson_t drop = BSON_INITIALIZER;
 		BSON_APPEND_UTF8(&drop, "drop", st->tcoll);
 		rc = rs_command(rs, st, "dropping", &drop);
@@ -193,15 +167,28 @@ rs_prepare(struct rs *rs, struct arc_ns *ns)
 			return rc;
 		st->exists = 0;
 	}
-	if (st->exists) {
+	if (st->exists && !st->scoll) {
 		/* --force: add to what is there, as mongorestore does */
-		mongo_log(rs->mi, CAIRN_LOG_WARN, "restoring into the existing %s.%s (--force)",
+		mongo_log(rs->mi, CAIRN_LOG_WARN,
+		          "restoring into the existing %s.%s in place (--force): a failure or "
+		          "signal leaves part of the archive in it",
 		          st->tdb, st->tcoll);
 		return 0;
 	}
+	return rs_create(rs, ns, rs_wcoll(st));
+}
+
+/* Create db.coll with the options ns has in the archive. */
+int
+rs_create(struct rs *rs, struct arc_ns *ns, const char *coll)
+{
+	struct rs_ns *st = rs_st(rs, ns);
+	bson_t *meta = NULL, opts, cmd = BSON_INITIALIZER;
+	int rc;
+
 	if ((rc = rs_metadata(rs, ns, &meta)) < 0)
 		return rc;
-	BSON_APPEND_UTF8(&cmd, "create", st->tcoll);
+	BSON_APPEND_UTF8(&cmd, "create", coll);
 	if (rs_sub(meta, "options", 0, &opts)) {
 		bson_iter_t it;
 		bson_iter_init(&it, &opts);
@@ -213,7 +200,10 @@ rs_prepare(struct rs *rs, struct arc_ns *ns)
 			bson_append_iter(&cmd, k, -1, &it);
 		}
 	}
-	rc = rs_command(rs, st, "creating", &cmd);
+	rc = rs_command(rs, st, st->scoll ? "creating the temporary collection for" : "creating",
+	                &cmd);
+	if (rc == 0)
+		st->created = 1;
 	bson_destroy(&cmd);
 	bson_destroy(meta);
 	return rc;
@@ -230,7 +220,7 @@ rs_indexes(struct rs *rs, struct arc_ns *ns)
 
 	if ((rc = rs_metadata(rs, ns, &meta)) < 0)
 		return rc;
-	BSON_APPEND_UTF8(&cmd, "createIndexes", st->tcoll);
+	BSON_APPEND_UTF8(&cmd, "createIndexes", rs_wcoll(st));
 	BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
 	if (rs_sub(meta, "indexes", 1, &list) && bson_iter_init(&it, &list)) {
 		while (bson_iter_next(&it)) {
@@ -325,6 +315,7 @@ rs_flush(struct rs *rs)
 static int
 rs_cb_block(void *u, struct arc_ns *ns)
 {
+	((struct rs *)u)->cur = ns;
 	return rs_prepare(u, ns);
 }
 
@@ -347,7 +338,7 @@ rs_cb_doc(void *u, struct arc_ns *ns, const uint8_t *doc, uint32_t len)
 	if (!rs->bulk) {
 		bson_t opts = BSON_INITIALIZER;
 		BSON_APPEND_BOOL(&opts, "ordered", false);
-		rs->bulk_coll = mongoc_client_get_collection(rs->client, st->tdb, st->tcoll);
+		rs->bulk_coll = mongoc_client_get_collection(rs->client, st->tdb, rs_wcoll(st));
 		rs->bulk = mongoc_collection_create_bulk_operation_with_opts(rs->bulk_coll, &opts);
 		bson_destroy(&opts);
 		rs->bulk_ns = ns;
@@ -384,8 +375,11 @@ rs_cb_eof(void *u, struct arc_ns *ns)
 		return 0;
 	if ((rc = rs_flush(rs)) < 0 || (rc = rs_prepare(rs, ns)) < 0)
 		return rc;
-	if (strcmp(ns->type, "view") != 0 && (rc = rs_indexes(rs, ns)) < 0)
+	if (strcmp(ns->type, "view") != 0 && !st->view && (rc = rs_indexes(rs, ns)) < 0)
 		return rc;
+	/* a signal stops the restore on the collection it was on */
+	if (!rs->test && mongo_host->cancelled(rs->mi->ctx))
+		return CAIRN_E_CANCELLED;
 	if (st->inserted != ns->docs) {
 		mongo_err(rs->mi,
 		          "server %s: restoring %s.%s: the archive holds %lld documents "
@@ -403,25 +397,35 @@ rs_cb_eof(void *u, struct arc_ns *ns)
 
 /* ------------------------------------------------------------ planning */
 
-static int
-rs_random_prefix(struct rs *rs)
+/* 12 random hex digits into out (n > 12). */
+int
+rs_random_hex(struct rs *rs, char *out, size_t n)
 {
 	uint8_t r[6];
 	size_t got = 0;
 	while (got < sizeof(r)) {
-		ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
-		if (n < 0 && errno == EINTR)
+		ssize_t k = getrandom(r + got, sizeof(r) - got, 0);
+		if (k < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			mongo_err(rs->mi, "no random bytes for the test database's name: %s",
+		if (k <= 0) {
+			mongo_err(rs->mi, "no random bytes for a temporary collection's name: %s",
 			          strerror(errno));
 			return CAIRN_E_IO;
 		}
-		got += (size_t)n;
+		got += (size_t)k;
 	}
-	snprintf(rs->rt, sizeof(rs->rt), "cairn_rt_%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
-	         r[3], r[4], r[5]);
+	snprintf(out, n, "%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5]);
 	return 0;
+}
+
+static int
+rs_random_prefix(struct rs *rs)
+{
+	char hex[13];
+	int rc = rs_random_hex(rs, hex, sizeof(hex));
+	if (rc == 0)
+		snprintf(rs->rt, sizeof(rs->rt), "cairn_rt_%s", hex);
+	return rc;
 }
 
 /* Where each selected namespace goes, checked before anything is written. */
@@ -529,6 +533,7 @@ rs_check_targets(struct rs *rs)
 			continue;
 		if ((rc = rs_target_state(rs, st, &st->exists, &count, NULL)) < 0)
 			return rc;
+		st->count = count;
 		if (!st->exists || count == 0 || rs->force || rs->mi->drop)
 			continue;
 		if (count < 0)
@@ -583,6 +588,7 @@ rs_free(struct rs *rs)
 		for (size_t k = 0; k < rs->pre.nns; k++) {
 			free(rs->st[k].tdb);
 			free(rs->st[k].tcoll);
+			free(rs->st[k].scoll);
 		}
 	free(rs->st);
 	if (rs->client)
@@ -632,15 +638,17 @@ mongo_restore(void *instance, struct cairn_in *in, unsigned flags)
 
 	rs.force = (flags & CAIRN_RESTORE_FORCE) != 0;
 	if (rc == 0 && (rc = rs_plan(&rs)) == 0 && (rs.client = mongo_connect(mi, 1, &rc)) &&
-	    (rc = rs_check_targets(&rs)) == 0) {
+	    (rc = stage_sweep(&rs)) == 0 && (rc = rs_check_targets(&rs)) == 0 &&
+	    (rc = rs_random_hex(&rs, rs.run, sizeof(rs.run))) == 0 && (rc = stage_plan(&rs)) == 0) {
 		rs_limits(&rs);
 		rc = rs_walk(&rs);
+		/* every collection is loaded and checked: put them in place */
+		if (rc == 0 && mongo_host->cancelled(mi->ctx))
+			rc = CAIRN_E_CANCELLED;
+		if (rc == 0)
+			rc = stage_commit(&rs);
 		if (rc < 0)
-			/* no staging: say what is there now */
-			mongo_log(mi, CAIRN_LOG_WARN,
-			          "%lld collections were restored in full "
-			          "before the failure; the one named is not",
-			          (long long)rs.collections);
+			stage_abort(&rs, rc);
 	}
 	if (rc == 0)
 		mongo_log(mi, CAIRN_LOG_INFO, "restored %lld collections, %lld documents to %s",
@@ -794,10 +802,10 @@ rt_drop(struct rs *rs)
 		mongoc_database_t *db;
 		bson_error_t err;
 		int seen = 0;
-		if (!st->selected)
-			continue;
+		if (!st->selected || !st->prepared)
+			continue; /* never created: nothing to drop */
 		for (size_t j = 0; j < k; j++)
-			seen |= rs->st[j].selected && !strcmp(rs->st[j].tdb, st->tdb);
+			seen |= rs->st[j].prepared && !strcmp(rs->st[j].tdb, st->tdb);
 		if (seen)
 			continue;
 		db = mongoc_client_get_database(rs->client, st->tdb);

@@ -85,6 +85,9 @@ struct target {
 	int check_each; /* INFO refused: DBSIZE each database on entry */
 	int absttl;     /* RESTORE takes ABSTTL (Redis 5+) */
 	long cur_db;
+	uint64_t *dbw; /* RESTOREs answered OK per database, ndbw entries */
+	size_t ndbw;
+	uint64_t total; /* keys the object holds (0: not known) */
 };
 
 static int
@@ -106,6 +109,9 @@ target_free(struct target *t)
 	free(t->ring);
 	free(t->fail);
 	free(t->entered);
+	free(t->dbw);
+	t->dbw = NULL;
+	t->ndbw = 0;
 	t->obuf = NULL;
 	t->ring = NULL;
 	t->fail = NULL;
@@ -209,6 +215,58 @@ describe(const struct sent *e, char *dst, size_t size)
 }
 
 /* Read the oldest unanswered reply. */
+/* One more key written into database db (the per-database counts are
+ * only for the report: without memory for them the total still holds). */
+static void
+target_count_db(struct target *t, long db)
+{
+	if (db < 0)
+		return;
+	if ((size_t)db >= t->ndbw) {
+		size_t n = (size_t)db + 1;
+		uint64_t *p = realloc(t->dbw, n * sizeof(*p));
+		if (!p)
+			return;
+		memset(p + t->ndbw, 0, (n - t->ndbw) * sizeof(*p));
+		t->dbw = p;
+		t->ndbw = n;
+	}
+	t->dbw[db]++;
+}
+
+/* v with thousands separators: 588,184. */
+static const char *
+fmt_count(uint64_t v, char *buf, size_t n)
+{
+	char digits[32];
+	size_t len = (size_t)snprintf(digits, sizeof(digits), "%" PRIu64, v), o = 0;
+	for (size_t i = 0; i < len && o + 2 < n; i++) {
+		if (i > 0 && (len - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = digits[i];
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* "db0 588,184, db3 12": what the target holds of the restore so far. */
+static void
+target_written_dbs(const struct target *t, char *buf, size_t n)
+{
+	size_t o = 0;
+	char num[32];
+	buf[0] = '\0';
+	for (size_t db = 0; db < t->ndbw && o < n; db++) {
+		if (!t->dbw[db])
+			continue;
+		int k = snprintf(buf + o, n - o, "%sdb%zu %s", o ? ", " : "", db,
+		                 fmt_count(t->dbw[db], num, sizeof(num)));
+		if (k < 0)
+			break;
+		o += (size_t)k;
+	}
+}
+
 static int
 target_reply(struct target *t)
 {
@@ -238,6 +296,7 @@ target_reply(struct target *t)
 		}
 	} else if (e->kind == SENT_RESTORE) {
 		t->written++;
+		target_count_db(t, e->db);
 	}
 	freeReplyObject(rep);
 	return 0;
@@ -450,24 +509,36 @@ target_report(struct target *t, int rc, const char *what)
 {
 	struct redis *r = t->r;
 
+	char dbs[512], n[32], of[64] = "";
+
 	target_drain(t);
-	if (t->fail) {
+	target_written_dbs(t, dbs, sizeof(dbs));
+	if (t->total)
+		snprintf(of, sizeof(of), " of %s", fmt_count(t->total, n, sizeof(n)));
+	if (rc == CAIRN_E_CANCELLED && t->written == 0 && !t->fail) {
+		redis_error(r, "%s: stopped before any key was written; the target is as it was",
+		            t->name);
+	} else if (rc == CAIRN_E_CANCELLED && !t->fail) {
+		/* a live server cannot be staged: say exactly what it holds */
+		redis_error(r,
+		            "%s: stopped after restoring %s%s keys: %s; the target holds them "
+		            "(restore again with --force and flush = yes to replace them)",
+		            t->name, fmt_count(t->written, n, sizeof(n)), of, dbs);
+	} else if (t->fail) {
 		rc = t->fail_rc ? t->fail_rc : CAIRN_E_IO;
 		redis_error(r,
-		            "%s; %" PRIu64 " keys were written before the %s stopped%s (fix the "
+		            "%s; %" PRIu64
+		            " keys were written before the %s stopped%s%s%s (fix the "
 		            "cause, then restore again with --force and flush = yes)",
-		            t->fail, t->written, what,
+		            t->fail, t->written, what, dbs[0] ? ": " : "", dbs,
 		            t->broken && t->count ? " (some more may have been)" : "");
-	} else if (rc != CAIRN_E_CANCELLED && rc != CAIRN_E_EXISTS && t->written > 0) {
+	} else if (rc != CAIRN_E_EXISTS && t->written > 0) {
 		/* The detail is already set by whoever failed; the count is
 		 * logged beside it. */
 		redis_log(r, CAIRN_LOG_ERROR,
-		          "%s: %" PRIu64 " keys were written before the %s stopped", t->name,
-		          t->written, what);
-	} else if (rc == CAIRN_E_CANCELLED) {
-		redis_log(r, CAIRN_LOG_WARN,
-		          "%s: %" PRIu64 " keys were written before the %s stopped", t->name,
-		          t->written, what);
+		          "%s: %" PRIu64 " keys were written before the %s stopped: %s; the "
+		          "target holds them",
+		          t->name, t->written, what, dbs);
 	}
 	return rc;
 }
@@ -1095,6 +1166,7 @@ restore_rdb_scratch(struct redis *r, struct cairn_in *in, unsigned flags)
 	if (!rc && (rc = redis_connect(r, &c)) == 0) {
 		t.c = c;
 		target_probe_version(&t);
+		t.total = sum(db_keys, ndb);
 		if (!(rc = target_check_empty(&t, force)))
 			rc = copy_scratch(r, &s, &t, force, db_keys, ndb, &vanished);
 		if (rc)

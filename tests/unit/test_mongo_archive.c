@@ -11,6 +11,7 @@
 #include "../../plugins/mongo/archive.c"
 #include "../../plugins/mongo/backup.c"
 #include "../../plugins/mongo/restore.c"
+#include "../../plugins/mongo/stage.c"
 #include "../../plugins/mongo/indexes.c"
 
 #include <setjmp.h>

@@ -1,0 +1,73 @@
+/*
+ * restore.h - the state of a mongo restore, shared by restore.c (the walk)
+ * and stage.c (temporary collections, renames, views, cleanup).
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef CAIRN_MONGO_RESTORE_H
+#define CAIRN_MONGO_RESTORE_H
+
+#include "archive.h"
+#include "mongo.h"
+
+/* A bulk insert is sent once it holds this many bytes (libmongoc splits
+ * it further by the server's maxMessageSizeBytes and maxWriteBatchSize). */
+#define RS_BULK_BYTES (8 * 1024 * 1024)
+
+/* Temporary collections: STAGE_PREFIX, 12 hex digits, '_', the target's
+ * name (or its index in the archive when db.name would pass 255 bytes). */
+#define STAGE_PREFIX "cairn_tmp_"
+#define STAGE_NS_MAX 255
+
+struct rs_ns {
+	int selected;
+	char *tdb, *tcoll;
+	char *scoll;      /* the temporary collection written, NULL: tcoll itself */
+	int exists;       /* the target was there before */
+	int64_t count;    /* its documents then (-1: a view) */
+	int view;         /* a view: created after the renames */
+	int prepared;     /* dropped/created as asked */
+	int created;      /* scoll (or the test database) was created */
+	int renamed;      /* scoll is in place */
+	int64_t inserted; /* documents the server took */
+};
+
+struct rs {
+	struct mongo_inst *mi;
+	mongoc_client_t *client;
+	struct arc_reader rd;
+	struct arc_prelude pre;
+	struct rs_ns *st; /* one per pre.ns */
+	int force;
+	int test;
+	char rt[32];              /* the test restore's database prefix */
+	char run[13];             /* the temporary collections' 12 hex digits */
+	const struct arc_ns *cur; /* the namespace being restored */
+	bson_t insert_opts;
+	mongoc_collection_t *bulk_coll;
+	mongoc_bulk_operation_t *bulk;
+	struct arc_ns *bulk_ns;
+	size_t bulk_docs, bulk_bytes, max_docs, max_bytes;
+	int64_t docs, collections;
+	int64_t verified, views; /* the test restore's */
+};
+
+/* The collection a namespace's documents go into now. */
+static inline const char *
+rs_wcoll(const struct rs_ns *st)
+{
+	return st->scoll ? st->scoll : st->tcoll;
+}
+
+int rs_random_hex(struct rs *rs, char *out, size_t n);
+int rs_command(struct rs *rs, struct rs_ns *st, const char *what, const bson_t *cmd);
+int rs_metadata(struct rs *rs, const struct arc_ns *ns, bson_t **meta);
+int rs_create(struct rs *rs, struct arc_ns *ns, const char *coll);
+
+/* stage.c */
+int stage_sweep(struct rs *rs);
+int stage_plan(struct rs *rs);
+int stage_commit(struct rs *rs);
+void stage_abort(struct rs *rs, int rc);
+
+#endif
