@@ -390,6 +390,10 @@ cli_main(int argc, char **argv)
 
 	c.cmd = t;
 	rc = t->run(&c, argc, argv);
+	/* a signal ends every command but serve (whose way to stop it is)
+	 * with 128 + N, whatever the loop it stopped in returned */
+	if (cancel_signal && strcmp(t->name, "serve") != 0)
+		rc = interrupted_code();
 
 	unlock_job(c.lockfd);
 	if (c.reg_ready)

@@ -496,7 +496,10 @@ sets_for_retention(struct instance *sink, const char *job, struct set_list *l, c
 		rs[i].time = s->time;
 		rs[i].mtime = (time_t)s->newest_mtime;
 		rs[i].pinned = s->pinned;
-		if (!s->complete) {
+		if (cancel_signal) {
+			/* stopping: kept without a look, never removed on a guess */
+			rs[i].state = RETENTION_DAMAGED;
+		} else if (!s->complete) {
 			rs[i].state = RETENTION_INCOMPLETE;
 		} else if (set_manifest(sink, job, s, &m, &err)) {
 			/* kept, never counted: a set nobody can read is not

@@ -129,7 +129,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 				rc = CAIRN_EXIT_FAILED;
 				break;
 			}
-			for (size_t s = 0; s < l.n; s++) {
+			for (size_t s = 0; s < l.n && !cancel_signal; s++) {
 				struct manifest *m = NULL;
 				int future = set_in_future(&l.v[s], now);
 				if (!l.v[s].complete)

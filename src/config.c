@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "hooks.h"
+#include "manifest.h" /* MANIFEST_MAX_SOURCES */
 #include "util.h"
 
 /* ----------------------------------------------------------- loading */
@@ -702,6 +703,11 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 					strvec_push(list, words.v[w]);
 			}
 			strvec_free(&words);
+			if (sources && list->n > MANIFEST_MAX_SOURCES)
+				fail_key(ld, s, e,
+				         "%zu sources, more than the %d a backup set may hold; "
+				         "split them over several jobs",
+				         list->n, MANIFEST_MAX_SOURCES);
 			if (!list->n && error_count(ld) == said)
 				fail_key(ld, s, e, "empty list; name at least one %s",
 				         section_kind_name(kind));

@@ -147,14 +147,18 @@ struct manifest *
 manifest_parse(const char *buf, size_t len, char **err)
 {
 	json_error_t je;
-	json_t *root = json_loadb(buf, len, 0, &je), *srcs = NULL, *started = NULL,
-	       *finished = NULL;
+	json_t *root = NULL, *srcs = NULL, *started = NULL, *finished = NULL;
 	struct manifest *m = xcalloc(1, sizeof(*m));
 	const char *version = NULL, *job = NULL, *id = NULL, *host = "", *sink = "";
 	size_t i;
 	json_t *o;
 
-	if (!root) {
+	if (len > MANIFEST_MAX_BYTES) {
+		*err = xasprintf("it is %zu bytes, more than the limit of %u (16 MiB)", len,
+		                 MANIFEST_MAX_BYTES);
+		goto fail;
+	}
+	if (!(root = json_loadb(buf, len, 0, &je))) {
 		*err = xasprintf("not valid JSON (line %d: %s)", je.line, je.text);
 		goto fail;
 	}
@@ -179,6 +183,11 @@ manifest_parse(const char *buf, size_t len, char **err)
 	if (parse_time(started, &m->started) || parse_time(finished, &m->finished) ||
 	    !json_is_array(srcs)) {
 		*err = xstrdup("not a cairn manifest: bad started, finished or sources");
+		goto fail;
+	}
+	if (json_array_size(srcs) > MANIFEST_MAX_SOURCES) {
+		*err = xasprintf("it lists %zu sources, more than the limit of %d",
+		                 json_array_size(srcs), MANIFEST_MAX_SOURCES);
 		goto fail;
 	}
 	m->cairn_version = xstrdup(version);
@@ -229,6 +238,11 @@ manifest_parse(const char *buf, size_t len, char **err)
 			goto fail;
 		}
 		m->partial = json_is_true(partial);
+		if (json_array_size(failed) > MANIFEST_MAX_FAILED) {
+			*err = xasprintf("it lists %zu failed sources, more than the limit of %d",
+			                 json_array_size(failed), MANIFEST_MAX_FAILED);
+			goto fail;
+		}
 		json_array_foreach(failed, i, o)
 		{
 			const char *name, *plugin = "", *error = "";

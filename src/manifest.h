@@ -11,6 +11,16 @@
 
 #define MANIFEST_FORMAT 1
 
+/* Bounds on a manifest read from a sink, whose content is untrusted: a
+ * manifest beyond them is damage (CAIRN_E_CORRUPT), refused before any
+ * work that grows with it.  A real one is a few hundred bytes per source,
+ * and a job with more sources than MANIFEST_MAX_SOURCES is refused by the
+ * configuration check, so no backup can write one cairn would refuse.
+ * doc/design.md says why these numbers. */
+#define MANIFEST_MAX_BYTES (16u << 20) /* 16 MiB */
+#define MANIFEST_MAX_SOURCES 1024      /* entries of "sources" */
+#define MANIFEST_MAX_FAILED 1024       /* entries of "failed_sources" */
+
 struct manifest_source {
 	char *name; /* the [source NAME] */
 	char *plugin;

@@ -357,7 +357,15 @@ pipeline_backup(const struct backup_request *rq, struct backup_outcome *out)
 			for (size_t k = 0; k < s->m.nsources; k++)
 				s->m.partial = s->m.partial || s->m.sources[k].overrides.n;
 			json = manifest_to_json(&s->m);
-			int wrc = sink_write_all(s->sink, key, json, strlen(json), &err);
+			int wrc = CAIRN_E_IO;
+			if (strlen(json) > MANIFEST_MAX_BYTES) /* cairn would refuse it */
+				err = xasprintf("%s: the manifest %s would be %zu bytes, more than "
+				                "the limit of %u (16 MiB); the sources record too "
+				                "many statistics",
+				                s->sink->ctx.label, key, strlen(json),
+				                MANIFEST_MAX_BYTES);
+			else
+				wrc = sink_write_all(s->sink, key, json, strlen(json), &err);
 			free(json);
 			if (!wrc) {
 				/* The manifest counts as committed from here on, so a

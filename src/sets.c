@@ -10,11 +10,13 @@
 
 #include "cairn.h"
 #include "log.h"
+#include "host.h" /* cancel_signal */
 
 struct lister {
 	struct set_list *l;
 	size_t prefix_len;
 	int unordered; /* an id came before one it sorts after */
+	int cancelled; /* stopped by a signal */
 };
 
 static struct set_info *
@@ -48,6 +50,10 @@ on_object(void *ud, const char *key, uint64_t size, int64_t mtime)
 	const char *rest = key + ls->prefix_len, *slash = strchr(rest, '/');
 	char id[BACKUP_ID_LEN + 1];
 	time_t t;
+	if (cancel_signal) { /* a listing of millions stops within a second */
+		ls->cancelled = 1;
+		return 1;
+	}
 	/* JOB/ID/NAME, nothing deeper: anything else is not ours */
 	if (!slash || slash - rest != BACKUP_ID_LEN || strchr(slash + 1, '/') || !slash[1])
 		return 0;
@@ -83,6 +89,8 @@ sets_list(struct instance *sink, const char *job, struct set_list *out, char **e
 	rc = op_list(sink, prefix, on_object, &ls);
 	free(prefix);
 	out->where = xasprintf("%s: set %s/", sink->ctx.label, job);
+	if (!rc && (ls.cancelled || cancel_signal))
+		rc = CAIRN_E_CANCELLED;
 	if (rc) {
 		*err = xasprintf("%s: cannot list the backups of job %s: %s", sink->ctx.label, job,
 		                 instance_error(sink, rc));
@@ -202,10 +210,16 @@ sink_read_all(struct instance *sink, const char *key, size_t max, char **buf, si
 	}
 	b = xmalloc(cap);
 	for (;;) {
+		if (cancel_signal) {
+			*err = xasprintf("%s: reading %s was interrupted", sink->ctx.label, key);
+			rc = CAIRN_E_CANCELLED;
+			break;
+		}
 		if (n == cap) {
 			if (cap >= max) {
-				*err = xasprintf("%s: %s is larger than %zu bytes", sink->ctx.label,
-				                 key, max);
+				*err = xasprintf("%s: %s is larger than the limit of %zu bytes; it "
+				                 "is damaged or was planted",
+				                 sink->ctx.label, key, max);
 				rc = CAIRN_E_CORRUPT;
 				break;
 			}
@@ -268,7 +282,12 @@ set_read_manifest_text(struct instance *sink, const char *job, const char *id,
 {
 	char *key = xasprintf("%s/%s/%s", job, id, CAIRN_MANIFEST_NAME), *buf, *why = NULL;
 	size_t len;
-	int rc = sink_read_all(sink, key, 64 << 20, &buf, &len, err);
+	int rc = sink_read_all(sink, key, MANIFEST_MAX_BYTES, &buf, &len, err);
+	if (rc == 0 && cancel_signal) { /* read whole, but the run is over */
+		free(buf);
+		*err = xasprintf("%s: reading %s was interrupted", sink->ctx.label, key);
+		rc = CAIRN_E_CANCELLED;
+	}
 	if (rc == 0) {
 		*out = manifest_parse(buf, len, &why);
 		if (*out && text) { /* the very bytes that were judged */
@@ -296,6 +315,58 @@ set_read_manifest_text(struct instance *sink, const char *job, const char *id,
 	return rc;
 }
 
+/* A name of a manifest, for finding the ones listed twice. */
+struct name_ref {
+	const char *s;
+	int failed; /* a failed_sources entry */
+};
+
+static int
+cmp_ref(const void *a, const void *b)
+{
+	const struct name_ref *x = a, *y = b;
+	int c = strcmp(x->s, y->s);
+	return c ? c : x->failed - y->failed;
+}
+
+/* Names or objects listed twice: sorted, then only neighbours compared,
+ * so n log n however many the manifest lists (never each with every
+ * earlier one).  0, or -1 with *why. */
+static int
+check_twice(const struct manifest *m, char **why)
+{
+	size_t n = m->nsources + m->nfailed, k = 0;
+	struct name_ref *v = xcalloc(n ? n : 1, sizeof(*v));
+	struct name_ref *o = xcalloc(m->nsources ? m->nsources : 1, sizeof(*o));
+	int rc = 0;
+	for (size_t i = 0; i < m->nsources; i++) {
+		v[k++].s = m->sources[i].name;
+		o[i].s = m->sources[i].object;
+	}
+	for (size_t i = 0; i < m->nfailed; i++) {
+		v[k].s = m->failed[i].name;
+		v[k++].failed = 1;
+	}
+	qsort(v, n, sizeof(*v), cmp_ref);
+	qsort(o, m->nsources, sizeof(*o), cmp_ref);
+	for (size_t i = 1; i < n && !rc; i++) {
+		if (strcmp(v[i - 1].s, v[i].s) != 0 || v[i - 1].failed)
+			continue; /* a source failed twice tells nothing false */
+		*why = v[i].failed ? xasprintf("source %s is listed both as stored and as failed",
+		                               v[i].s)
+		                   : xasprintf("source %s is listed twice", v[i].s);
+		rc = -1;
+	}
+	for (size_t i = 1; i < m->nsources && !rc; i++)
+		if (strcmp(o[i - 1].s, o[i].s) == 0) {
+			*why = xasprintf("object %s is listed twice", o[i].s);
+			rc = -1;
+		}
+	free(v);
+	free(o);
+	return rc;
+}
+
 int
 manifest_check_place(const struct manifest *m, const char *job, const char *id, char **why)
 {
@@ -310,13 +381,15 @@ manifest_check_place(const struct manifest *m, const char *job, const char *id, 
 		*why = xstrdup("it lists no sources");
 		return -1;
 	}
-	for (size_t i = 0; i < m->nfailed; i++)
-		for (size_t k = 0; k < m->nsources; k++)
-			if (strcmp(m->failed[i].name, m->sources[k].name) == 0) {
-				*why = xasprintf("source %s is listed both as stored and as failed",
-				                 m->failed[i].name);
-				return -1;
-			}
+	/* parse refuses more; a manifest built in memory is checked too */
+	if (m->nsources > MANIFEST_MAX_SOURCES || m->nfailed > MANIFEST_MAX_FAILED) {
+		*why = xasprintf("it lists %zu sources and %zu failed ones, more than the limit "
+		                 "of %d each",
+		                 m->nsources, m->nfailed, MANIFEST_MAX_SOURCES);
+		return -1;
+	}
+	if (check_twice(m, why))
+		return -1;
 	prefix = xasprintf("%s/%s/", job, id);
 	plen = strlen(prefix);
 	for (size_t i = 0; i < m->nsources; i++) {
@@ -332,14 +405,6 @@ manifest_check_place(const struct manifest *m, const char *job, const char *id, 
 			free(prefix);
 			return -1;
 		}
-		for (size_t k = 0; k < i; k++)
-			if (strcmp(m->sources[k].name, ms->name) == 0 ||
-			    strcmp(m->sources[k].object, ms->object) == 0) {
-				*why = xasprintf("source %s or its object %s is listed twice",
-				                 ms->name, ms->object);
-				free(prefix);
-				return -1;
-			}
 	}
 	free(prefix);
 	return 0;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "host.h" /* cancel_signal */
 #include "sets.h"
 #include "util.h"
 
@@ -106,7 +107,8 @@ status_gather_sink(struct plugin_registry *reg, const struct config *cfg, const 
 		memset(&ss->recent[i], 0, sizeof(ss->recent[i]));
 	/* the two newest sets with a good manifest: the last backup and the
 	 * one it is compared with */
-	for (size_t i = l.n; i-- > 0 && !ss->have_prev && tries < MANIFEST_TRIES;) {
+	for (size_t i = l.n;
+	     i-- > 0 && !ss->have_prev && tries < MANIFEST_TRIES && !cancel_signal;) {
 		struct set_summary s;
 		if (!l.v[i].complete || set_in_future(&l.v[i], now))
 			continue;

@@ -523,6 +523,67 @@ manifest_parse_refuses_a_newer_format(void **state)
 	free(err);
 }
 
+/* j's "sources" (or "failed_sources") grown to n entries, copies of the
+ * first (failed ones named fN). */
+static void
+grow(json_t *j, const char *key, size_t n)
+{
+	json_t *a = json_object_get(j, key);
+	if (!a) {
+		a = json_array();
+		json_object_set_new(j, key, a);
+		json_object_set_new(j, "partial", json_true());
+	}
+	while (json_array_size(a) < n) {
+		char name[32];
+		snprintf(name, sizeof(name), "f%zu", json_array_size(a));
+		json_array_append_new(a, json_array_size(a) && strcmp(key, "sources") == 0
+		                                 ? json_deep_copy(json_array_get(a, 0))
+		                                 : json_pack("{s:s}", "name", name));
+	}
+}
+
+/* Bounded work for untrusted manifests: more sources, failed sources or
+ * bytes than the limits is refused, naming the limit; the limits
+ * themselves are allowed. */
+static void
+manifest_parse_refuses_beyond_the_limits(void **state)
+{
+	struct manifest *m = *state, *ok;
+	json_t *j = manifest_to_jansson(m);
+	char *err = NULL, *text, *big;
+
+	grow(j, "sources", MANIFEST_MAX_SOURCES);
+	grow(j, "failed_sources", MANIFEST_MAX_FAILED);
+	text = json_dumps(j, 0);
+	ok = manifest_parse(text, strlen(text), &err);
+	assert_non_null(ok);
+	assert_int_equal(ok->nsources, MANIFEST_MAX_SOURCES);
+	assert_int_equal(ok->nfailed, MANIFEST_MAX_FAILED);
+	manifest_free(ok);
+	free(text);
+
+	grow(j, "failed_sources", MANIFEST_MAX_FAILED + 1);
+	err = parse_fails(json_deep_copy(j));
+	assert_contains(err, "1025 failed sources, more than the limit of 1024");
+	free(err);
+
+	json_object_del(j, "failed_sources");
+	grow(j, "sources", MANIFEST_MAX_SOURCES + 1);
+	err = parse_fails(j);
+	assert_contains(err, "1025 sources, more than the limit of 1024");
+	free(err);
+
+	big = xmalloc((size_t)MANIFEST_MAX_BYTES + 2);
+	memset(big, ' ', (size_t)MANIFEST_MAX_BYTES + 1);
+	big[0] = '{';
+	big[MANIFEST_MAX_BYTES] = '}';
+	assert_null(manifest_parse(big, (size_t)MANIFEST_MAX_BYTES + 1, &err));
+	assert_contains(err, "16777217 bytes, more than the limit of 16777216");
+	free(err);
+	free(big);
+}
+
 int
 main(void)
 {
@@ -549,6 +610,8 @@ main(void)
 	        cmocka_unit_test_setup_teardown(manifest_one_off_fields_round_trip, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(manifest_parse_refuses_a_newer_format, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(manifest_parse_refuses_beyond_the_limits, setup,
 	                                        teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
