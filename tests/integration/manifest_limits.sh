@@ -73,8 +73,10 @@ check "list still shows both good sets" grep -q "$a.*$b\|$b.*$a" <(tr '\n' ' ' <
 check_exit "status finishes" 0 tcairn status
 out_has "$limit"
 out_has "$b"
-check_exit "check finishes, on the good sets" 0 tcairn check
-out_has "OK: cairn: 1 job in 1 sink fine"
+# the planted set is damage among the newest: a warning (future_ids.sh),
+# reached quickly, naming the limit
+check_exit "check finishes, warning of the planted set" 1 tcairn check
+out_has "$limit"
 check_exit "prune --dry-run finishes" 0 tcairn prune j --dry-run
 err_has "$limit"
 check "prune keeps the planted set as damaged" grep -q "$p .*damaged *keep" "$T/out"
