@@ -48,6 +48,7 @@ struct cairn_sink_lock {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int stop;
+	atomic_int stopping; /* ends a refresh request in flight */
 };
 
 /* What a lock object says, cleaned for a message. */
@@ -416,7 +417,7 @@ s3_lock_thread(void *arg)
 			r.body = (const unsigned char *)body;
 			r.body_len = strlen(body);
 			r.content_type = "text/plain";
-			r.stop = NULL;
+			r.stop = &lk->stopping;
 			s3_request(s3, curl, &r, &st);
 			s3_req_reset(&r);
 		}
@@ -546,6 +547,7 @@ s3_unlock(cairn_sink_lock *lk)
 	if (lk->have_thread) {
 		pthread_mutex_lock(&lk->mu);
 		lk->stop = 1;
+		atomic_store(&lk->stopping, 1);
 		pthread_cond_signal(&lk->cv);
 		pthread_mutex_unlock(&lk->mu);
 		pthread_join(lk->thread, NULL);

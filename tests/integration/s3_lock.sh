@@ -81,7 +81,12 @@ one_won() {
 }
 
 # --- the same second, lock = conditional (the default) ---------------------
+# The first upload of a data object stalls 5 s (then the connection drops
+# and the sink retries), so the two runs overlap however the machine
+# schedules them.
+printf 'PUT ^/bkt/same/daily/[^/]+/docs 1 stall 5\n' >"$T/faults"
 together default same
+: >"$T/faults"
 check "one run holds the lock and writes, the other exits 5 (conditional)" one_won
 check "the loser's message names the holder's state_dir and pid" \
 	grep -q "state-${WIN:-x}.*pid\|pid.*state-${WIN:-x}" "$T/err-${LOSE:-x}"
@@ -98,7 +103,9 @@ check "it is the winner's data, whole" diff -r "$T/data-${WIN:-x}" "$T/r1"
 # Lock objects cannot be made atomically: each run writes its own, then
 # looks for others.  Two at once may both see the other and both give up;
 # never may both write.
+printf 'PUT ^/bkt/fresh/daily/[^/]+/docs 1 stall 5\n' >"$T/faults"
 together refresh fresh
+: >"$T/faults"
 ra=$(cat "$T/rc-a") rb=$(cat "$T/rc-b")
 check "a run that did not write exits 5 (refresh; exits $ra $rb)" \
 	sh -c 'for r; do [ "$r" = 0 ] || [ "$r" = 5 ] || exit 1; done' sh "$ra" "$rb"
