@@ -102,6 +102,16 @@ static const struct cairn_key s3_keys[] = {
          .default_value = "0",
          .help = "bytes per second for the uploads of one object together; "
                  "0: no limit"},
+        {.name = "lock",
+         .type = CAIRN_KEY_STRING,
+         .default_value = "conditional",
+         .help = "the job's lock in the bucket: conditional (If-None-Match: *; AWS "
+                 "S3, MinIO, Ceph RGW), refresh (lock objects, any store) or none"},
+        {.name = "lock_stale",
+         .type = CAIRN_KEY_DURATION,
+         .default_value = "1800",
+         .help = "a lock not refreshed for this long is a dead run's and is taken "
+                 "over; the holder refreshes it every sixth of it"},
         {.name = "ca_file",
          .type = CAIRN_KEY_PATH,
          .help = "PEM file of the CAs that sign the store's certificate"},
@@ -728,6 +738,23 @@ s3_create(cairn_ctx *ctx, const struct cairn_config *cfg, void **instance)
 		goto fail;
 	}
 	s3->max_rate = n;
+	v = s3_cfg_text(cfg, "lock");
+	if (!v || !strcmp(v, "conditional"))
+		s3->lock_mode = S3_LOCK_CONDITIONAL;
+	else if (!strcmp(v, "refresh"))
+		s3->lock_mode = S3_LOCK_REFRESH;
+	else if (!strcmp(v, "none"))
+		s3->lock_mode = S3_LOCK_NONE;
+	else {
+		s3_err(ctx, rc, "lock \"%s\" is not conditional, refresh or none", v);
+		goto fail;
+	}
+	s3->lock_stale = s3_int(cfg, "lock_stale", 1800);
+	if (s3->lock_stale < 60 || s3->lock_stale > 7 * 86400) {
+		s3_err(ctx, rc, "lock_stale %lld s is outside 60 s to 7 days",
+		       (long long)s3->lock_stale);
+		goto fail;
+	}
 	if ((v = s3_cfg_text(cfg, "ca_file")))
 		s3->ca_file = strdup(v);
 	s3->insecure = s3_int(cfg, "insecure", 0) != 0;
@@ -752,7 +779,7 @@ fail:
 
 /* The op thread's handle, made on first use and kept for its
  * connections. */
-static CURL *
+CURL *
 s3_op_curl(struct s3 *s3, struct s3_status *st)
 {
 	if (!s3->curl && !(s3->curl = s3_curl_new()))
@@ -853,7 +880,7 @@ s3_walk(struct s3 *s3, const char *sub, struct s3_walk *w)
 	return rc;
 }
 
-static int
+int
 s3_list(void *instance, const char *prefix, cairn_list_cb cb, void *userdata)
 {
 	struct s3_walk w = {.cb = cb, .userdata = userdata};
@@ -933,6 +960,8 @@ static const struct cairn_sink_ops s3_ops = {
         .list = s3_list,
         .remove = s3_remove,
         .usage = s3_usage,
+        .lock = s3_lock,
+        .unlock = s3_unlock,
 };
 
 static const struct cairn_plugin s3_plugin = {

@@ -9,6 +9,7 @@
  *   read.c    the reader: a GET streamed by a thread into a ring buffer,
  *             resumed with Range after a dropped connection
  *   xml.c     libxml2 parsing of listings, errors and upload results
+ *   lock.c    the job's lock: a conditional create or refreshed objects
  *
  * Nothing here is process-wide except curl_global_init and xmlInitParser,
  * run once through pthread_once as both libraries ask of a library.
@@ -67,6 +68,14 @@ struct s3 {
 	char *cred_from;     /* where the keys came from, for messages */
 	char *sigv4;         /* "aws:amz:REGION:s3" */
 	CURL *curl;          /* the op thread's handle, kept for reuse */
+	int lock_mode;       /* S3_LOCK_* */
+	int64_t lock_stale;  /* seconds without refresh: the holder is dead */
+};
+
+enum {
+	S3_LOCK_CONDITIONAL = 0,
+	S3_LOCK_REFRESH = 1,
+	S3_LOCK_NONE = 2
 };
 
 /* The outcome of a request, made on any thread and handed to the op's
@@ -172,6 +181,14 @@ int64_t s3_parse_time(const char *s);
 char *s3_full_key(const struct s3 *s3, const char *key, struct s3_status *st);
 /* Hand st to set_error on the op's thread; returns st->rc. */
 int s3_report(struct s3 *s3, const struct s3_status *st);
+/* The op thread's handle, made on first use; NULL with st filled. */
+CURL *s3_op_curl(struct s3 *s3, struct s3_status *st);
+/* The sink's list op. */
+int s3_list(void *instance, const char *prefix, cairn_list_cb cb, void *userdata);
+
+/* ---- lock.c ---- */
+int s3_lock(void *instance, const char *name, cairn_sink_lock **lock);
+void s3_unlock(cairn_sink_lock *lock);
 
 /* Credentials file parsing (s3.c), exposed for the tests. */
 struct s3_creds {

@@ -18,6 +18,7 @@
 #include "../../plugins/s3/xml.c"
 #include "../../plugins/s3/upload.c"
 #include "../../plugins/s3/read.c"
+#include "../../plugins/s3/lock.c"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
