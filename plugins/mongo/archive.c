@@ -479,6 +479,17 @@ arc_ns_cmp(const void *a, const void *b)
 	return c ? c : strcmp(x->data_coll, y->data_coll);
 }
 
+/* Two prelude entries name one namespace: say so at the later one. */
+static int
+arc_twice(struct arc_reader *r, const struct arc_ns *a, const struct arc_ns *b)
+{
+	unsigned long long at = a->at > b->at ? a->at : b->at;
+	mongo_host->set_error(r->ctx,
+	                      "archive offset %llu: namespace %s.%s is in the prelude twice", at,
+	                      b->db, b->data_coll);
+	return CAIRN_E_CORRUPT;
+}
+
 /* Sort the prelude's entries into p->index and refuse a namespace named
  * twice: n log n, where comparing each entry with the earlier ones was
  * quadratic in a hostile archive's thousands of namespaces. */
@@ -493,15 +504,8 @@ arc_index(struct arc_reader *r, struct arc_prelude *p)
 		p->index[k] = &p->ns[k];
 	qsort(p->index, p->nns, sizeof(*p->index), arc_ns_cmp);
 	for (size_t k = 1; k < p->nns; k++)
-		if (arc_ns_cmp(&p->index[k - 1], &p->index[k]) == 0) {
-			const struct arc_ns *a = p->index[k - 1], *b = p->index[k];
-			mongo_host->set_error(r->ctx,
-			                      "archive offset %llu: prelude entry: namespace "
-			                      "%s.%s appears twice",
-			                      (unsigned long long)(a->at > b->at ? a->at : b->at),
-			                      b->db, b->data_coll);
-			return CAIRN_E_CORRUPT;
-		}
+		if (arc_ns_cmp(&p->index[k - 1], &p->index[k]) == 0)
+			return arc_twice(r, p->index[k - 1], p->index[k]);
 	return 0;
 }
 
