@@ -417,12 +417,17 @@ arc_parse_meta(struct arc_reader *r, struct arc_prelude *p, const uint8_t *doc, 
 	int rc = arc_doc(r, "prelude entry", doc, len, &b);
 	if (rc < 0)
 		return rc;
-	grown = realloc(p->ns, (p->nns + 1) * sizeof(*p->ns));
-	if (!grown)
-		return CAIRN_E_NOMEM;
-	p->ns = grown;
+	if (p->nns == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 16;
+		grown = realloc(p->ns, cap * sizeof(*p->ns));
+		if (!grown)
+			return CAIRN_E_NOMEM;
+		p->ns = grown;
+		p->cap = cap;
+	}
 	ns = &p->ns[p->nns++];
 	memset(ns, 0, sizeof(*ns));
+	ns->at = r->item;
 	bson_iter_init(&it, &b);
 	while (bson_iter_next(&it)) {
 		const char *k = bson_iter_key(&it);
@@ -461,9 +466,46 @@ arc_parse_meta(struct arc_reader *r, struct arc_prelude *p, const uint8_t *doc, 
 		ns->data_coll = strdup(ns->coll);
 	if (!ns->data_coll)
 		return CAIRN_E_NOMEM;
-	for (size_t k = 0; k + 1 < p->nns; k++)
-		if (!strcmp(p->ns[k].db, ns->db) && !strcmp(p->ns[k].data_coll, ns->data_coll))
-			return arc_bad(r, "prelude entry", "a namespace appears twice");
+	return 0;
+}
+
+/* Namespaces in the order of (db, data_coll). */
+static int
+arc_ns_cmp(const void *a, const void *b)
+{
+	const struct arc_ns *x = *(const struct arc_ns *const *)a;
+	const struct arc_ns *y = *(const struct arc_ns *const *)b;
+	int c = strcmp(x->db, y->db);
+	return c ? c : strcmp(x->data_coll, y->data_coll);
+}
+
+/* Two prelude entries name one namespace: say so at the later one. */
+static int
+arc_twice(struct arc_reader *r, const struct arc_ns *a, const struct arc_ns *b)
+{
+	unsigned long long at = a->at > b->at ? a->at : b->at;
+	mongo_host->set_error(r->ctx,
+	                      "archive offset %llu: namespace %s.%s is in the prelude twice", at,
+	                      b->db, b->data_coll);
+	return CAIRN_E_CORRUPT;
+}
+
+/* Sort the prelude's entries into p->index and refuse a namespace named
+ * twice: n log n, where comparing each entry with the earlier ones was
+ * quadratic in a hostile archive's thousands of namespaces. */
+static int
+arc_index(struct arc_reader *r, struct arc_prelude *p)
+{
+	free(p->index);
+	p->index = malloc((p->nns ? p->nns : 1) * sizeof(*p->index));
+	if (!p->index)
+		return CAIRN_E_NOMEM;
+	for (size_t k = 0; k < p->nns; k++)
+		p->index[k] = &p->ns[k];
+	qsort(p->index, p->nns, sizeof(*p->index), arc_ns_cmp);
+	for (size_t k = 1; k < p->nns; k++)
+		if (arc_ns_cmp(&p->index[k - 1], &p->index[k]) == 0)
+			return arc_twice(r, p->index[k - 1], p->index[k]);
 	return 0;
 }
 
@@ -488,7 +530,7 @@ arc_read_prelude(struct arc_reader *r, struct arc_prelude *p)
 		if (rc < 0)
 			return rc;
 		if (rc == ARC_TERM)
-			return 0;
+			return arc_index(r, p);
 		if (rc == ARC_END)
 			return arc_bad(r, "prelude", "the archive ends before its terminator");
 		rc = arc_parse_meta(r, p, doc, len);
@@ -508,6 +550,7 @@ arc_prelude_free(struct arc_prelude *p)
 		free(p->ns[k].data_coll);
 	}
 	free(p->ns);
+	free(p->index);
 	free(p->header.version);
 	free(p->header.server_version);
 	free(p->header.tool_version);
@@ -563,13 +606,17 @@ arc_parse_ns_header(struct arc_reader *r, const uint8_t *doc, uint32_t len, cons
 	return 0;
 }
 
+/* The prelude's entry for a block, by binary search in arc_index's order. */
 static struct arc_ns *
 arc_find(struct arc_prelude *p, const char *db, const char *coll)
 {
-	for (size_t k = 0; k < p->nns; k++)
-		if (!strcmp(p->ns[k].db, db) && !strcmp(p->ns[k].data_coll, coll))
-			return &p->ns[k];
-	return NULL;
+	struct arc_ns key = {.db = (char *)db, .data_coll = (char *)coll};
+	const struct arc_ns *kp = &key;
+	struct arc_ns **hit;
+	if (!p->index)
+		return NULL; /* arc_read_prelude did not finish */
+	hit = bsearch(&kp, p->index, p->nns, sizeof(*p->index), arc_ns_cmp);
+	return hit ? *hit : NULL;
 }
 
 int

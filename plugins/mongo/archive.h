@@ -122,7 +122,8 @@ struct arc_ns {
 	uint64_t crc;
 	int64_t docs;
 	int64_t bytes;
-	void *user; /* the restore's own state */
+	void *user;  /* the restore's own state */
+	uint64_t at; /* archive offset of its prelude entry */
 };
 enum {
 	ARC_NS_UNOPENED = 0,
@@ -134,6 +135,8 @@ struct arc_prelude {
 	struct arc_header header;
 	struct arc_ns *ns;
 	size_t nns;
+	size_t cap;            /* of ns */
+	struct arc_ns **index; /* ns by (db, data_coll), for arc_walk's look-ups */
 };
 
 /* Parse a header document's fields; the text names what is wrong. */

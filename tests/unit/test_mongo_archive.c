@@ -8,7 +8,18 @@
  * reads, so every item straddles reads somewhere.
  */
 #include "../../plugins/mongo/mongo.c"
+/* Every strcmp() of archive.c is counted: matching namespaces must not
+ * compare each one with every other (test_many_namespaces). */
+static unsigned long long arc_strcmps;
+static int
+counted_strcmp(const char *a, const char *b)
+{
+	arc_strcmps++;
+	return strcmp(a, b);
+}
+#define strcmp counted_strcmp
 #include "../../plugins/mongo/archive.c"
+#undef strcmp
 #include "../../plugins/mongo/backup.c"
 #include "../../plugins/mongo/restore.c"
 #include "../../plugins/mongo/stage.c"
@@ -641,6 +652,65 @@ test_verify_op(void **state)
 	free(m.data);
 }
 
+/* 50,000 namespaces: reading the prelude and finding each block's entry
+ * must not compare every namespace with every other (2.5 billion string
+ * comparisons, minutes): n log n is about 4 million here.  The alarm only
+ * turns a hang into a failure; nothing here is timed. */
+static void
+test_many_namespaces(void **state)
+{
+	cairn_ctx *ctx = *state;
+	enum {
+		N = 50000
+	};
+	struct arc_walk cb = {.ctx = ctx};
+	struct arc_prelude p = {0};
+	struct arc_reader r;
+	struct arc_writer w;
+	struct mem_out m;
+	struct mem_in in;
+	char coll[32];
+
+	for (int dup = 0; dup < 2; dup++) {
+		mem_out_init(&m);
+		assert_int_equal(arc_writer_init(&w, &m.out), 0);
+		assert_int_equal(arc_write_header(&w, "6.0.8"), 0);
+		for (int i = 0; i < N; i++) {
+			/* the duplicate: the last entry names the first again */
+			snprintf(coll, sizeof(coll), "orders_%05d", dup && i == N - 1 ? 0 : i);
+			assert_int_equal(arc_write_meta(&w, "shop", coll, "", "collection"), 0);
+		}
+		assert_int_equal(arc_write_terminator(&w), 0);
+		for (int i = N - 1; i >= 0; i--) {
+			snprintf(coll, sizeof(coll), "orders_%05d", i);
+			assert_int_equal(arc_begin_ns(&w, "shop", coll), 0);
+			assert_int_equal(arc_end_ns(&w, "shop", coll), 0);
+		}
+		assert_int_equal(arc_flush(&w), 0);
+		arc_writer_free(&w);
+
+		alarm(300);
+		arc_strcmps = 0;
+		mem_in_init(&in, m.data, m.len, 4096);
+		assert_int_equal(arc_reader_init(&r, &in.in, ctx), 0);
+		if (dup) {
+			assert_int_equal(arc_read_prelude(&r, &p), CAIRN_E_CORRUPT);
+			assert_non_null(strstr(
+			        ctx->error, "namespace shop.orders_00000 is in the prelude twice"));
+		} else {
+			assert_int_equal(arc_read_prelude(&r, &p), 0);
+			assert_int_equal(p.nns, N);
+			assert_int_equal(arc_walk(&r, &p, &cb, 1), 0);
+		}
+		alarm(0);
+		/* about 80 per namespace; quadratic would be 50,000 */
+		assert_true(arc_strcmps < 400ull * N);
+		arc_prelude_free(&p);
+		arc_reader_free(&r);
+		free(m.data);
+	}
+}
+
 /* Where a restore and a test restore put each namespace, before anything
  * is written: renames, names the server would refuse, two sources into one
  * target, and the test restore's databases of its own. */
@@ -925,6 +995,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_config, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_squeeze, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_verify_op, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_many_namespaces, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_plan, setup, teardown),
 	        cmocka_unit_test(test_index_spec),
 	        cmocka_unit_test(test_index_diff),
