@@ -29,7 +29,8 @@ for h in a b; do
 done
 
 # host_ini HOST MODE PREFIX: host HOST's config, its own state_dir and data;
-# both wait in their before hook (10 s at most) until the other got there.
+# both wait in their before hook (60 s at most: a loaded machine may start
+# one much later) until the other got there.
 host_ini() {
 	local h=$1 other=b
 	[ "$1" = b ] && other=a
@@ -42,7 +43,7 @@ host_ini() {
 			s3_sink_ini cloud bkt "$FP_ENDPOINT" prefix="$3" lock="$2"
 		fi
 		printf '\n[job daily]\nsources = docs\nsinks = cloud\n'
-		printf "before = sh -c 'touch %s/at-%s; i=0; while [ ! -e %s/at-%s ] && [ \$i -lt 100 ]; do sleep 0.1; i=\$((i+1)); done'\n" \
+		printf "before = sh -c 'touch %s/at-%s; i=0; while [ ! -e %s/at-%s ] && [ \$i -lt 600 ]; do sleep 0.1; i=\$((i+1)); done'\n" \
 			"$T" "$h" "$T" "$other"
 	} >"$T/$h.ini"
 	chmod 600 "$T/$h.ini"
