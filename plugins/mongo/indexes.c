@@ -52,24 +52,6 @@ idx_in(const char *const *list, const char *k)
 	return 0;
 }
 
-/* A sub-document (or array) of b, as a static bson_t; 0 when absent. */
-static int
-idx_sub(const bson_t *b, const char *key, int array, bson_t *out)
-{
-	bson_iter_t it;
-	uint32_t len;
-	const uint8_t *data;
-	if (!bson_iter_init_find(&it, b, key))
-		return 0;
-	if (array ? !BSON_ITER_HOLDS_ARRAY(&it) : !BSON_ITER_HOLDS_DOCUMENT(&it))
-		return 0;
-	if (array)
-		bson_iter_array(&it, &len, &data);
-	else
-		bson_iter_document(&it, &len, &data);
-	return bson_init_static(out, data, len);
-}
-
 /* Is the iterator's collation the simple one (or not a collation)? */
 static int
 idx_simple_collation(const bson_iter_t *it)
@@ -431,7 +413,7 @@ idx_compare(struct mongo_inst *mi, mongoc_client_t *client, const char *tdb, con
 	const bson_t *got;
 	bson_t list, want;
 	bson_error_t err;
-	int have = idx_sub(meta, "indexes", 1, &list), rc = 0;
+	int have = mongo_bson_sub(meta, "indexes", 1, &list), rc = 0;
 	uint32_t n = have ? bson_count_keys(&list) : 0;
 	char *seen = calloc(n + 1, 1);
 

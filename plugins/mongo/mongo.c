@@ -676,3 +676,20 @@ cairn_plugin_entry(const struct cairn_host *host)
 	mongo_host = host;
 	return &mongo_plugin;
 }
+
+int
+mongo_bson_sub(const bson_t *b, const char *key, int array, bson_t *out)
+{
+	bson_iter_t it;
+	uint32_t len;
+	const uint8_t *data;
+	if (!bson_iter_init_find(&it, b, key))
+		return 0;
+	if (array ? !BSON_ITER_HOLDS_ARRAY(&it) : !BSON_ITER_HOLDS_DOCUMENT(&it))
+		return 0;
+	if (array)
+		bson_iter_array(&it, &len, &data);
+	else
+		bson_iter_document(&it, &len, &data);
+	return bson_init_static(out, data, len);
+}

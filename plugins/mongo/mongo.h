@@ -69,6 +69,9 @@ struct mongo_inst {
 /* mongo.c */
 void mongo_global_init(void);
 void mongo_err(struct mongo_inst *mi, const char *fmt, ...) CAIRN_PRINTF(2, 3);
+/* The sub-document (array: the array) under key in b, as a static bson_t
+ * over b's bytes: non-zero, or 0 when b has no such key of that type. */
+int mongo_bson_sub(const bson_t *b, const char *key, int array, bson_t *out);
 void mongo_log(struct mongo_inst *mi, enum cairn_log_level level, const char *fmt, ...)
         CAIRN_PRINTF(3, 4);
 /* A connected client reading from read_preference (primary: from the

@@ -60,23 +60,6 @@ rs_metadata(struct rs *rs, const struct arc_ns *ns, bson_t **meta)
 }
 
 static int
-rs_sub(const bson_t *b, const char *key, int array, bson_t *out)
-{
-	bson_iter_t it;
-	uint32_t len;
-	const uint8_t *data;
-	if (!bson_iter_init_find(&it, b, key))
-		return 0;
-	if (array ? !BSON_ITER_HOLDS_ARRAY(&it) : !BSON_ITER_HOLDS_DOCUMENT(&it))
-		return 0;
-	if (array)
-		bson_iter_array(&it, &len, &data);
-	else
-		bson_iter_document(&it, &len, &data);
-	return bson_init_static(out, data, len);
-}
-
-static int
 rs_fail_cmd(struct rs *rs, struct rs_ns *st, const char *what, const bson_error_t *err)
 {
 	mongo_err(rs->mi, "server %s: %s %s.%s failed: %s", rs->mi->server, what, st->tdb,
@@ -110,7 +93,7 @@ rs_target_state(struct rs *rs, struct rs_ns *st, int *exists, int64_t *count, bs
 		*exists = 1;
 		if (bson_iter_init_find(&it, info, "type") && BSON_ITER_HOLDS_UTF8(&it))
 			view = !strcmp(bson_iter_utf8(&it, NULL), "view");
-		if (options && rs_sub(info, "options", 0, &sub))
+		if (options && mongo_bson_sub(info, "options", 0, &sub))
 			bson_copy_to_excluding_noinit(&sub, options, "", NULL);
 	}
 	if (mongoc_cursor_error(cur, &err))
@@ -189,7 +172,7 @@ rs_create(struct rs *rs, struct arc_ns *ns, const char *coll)
 	if ((rc = rs_metadata(rs, ns, &meta)) < 0)
 		return rc;
 	BSON_APPEND_UTF8(&cmd, "create", coll);
-	if (rs_sub(meta, "options", 0, &opts)) {
+	if (mongo_bson_sub(meta, "options", 0, &opts)) {
 		bson_iter_t it;
 		bson_iter_init(&it, &opts);
 		while (bson_iter_next(&it)) {
@@ -222,7 +205,7 @@ rs_indexes(struct rs *rs, struct arc_ns *ns)
 		return rc;
 	BSON_APPEND_UTF8(&cmd, "createIndexes", rs_wcoll(st));
 	BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
-	if (rs_sub(meta, "indexes", 1, &list) && bson_iter_init(&it, &list)) {
+	if (mongo_bson_sub(meta, "indexes", 1, &list) && bson_iter_init(&it, &list)) {
 		while (bson_iter_next(&it)) {
 			bson_iter_t f, name;
 			bson_t spec, archived;
@@ -714,7 +697,7 @@ rt_compare_one(struct rs *rs, size_t k, int64_t *count, int64_t *nidx)
 		rc = CAIRN_E_IO;
 	}
 	if (rc == 0 && (rc = rs_metadata(rs, ns, &meta)) == 0) {
-		if (!rs_sub(meta, "options", 0, &want))
+		if (!mongo_bson_sub(meta, "options", 0, &want))
 			bson_init(&want);
 		if ((rc = idx_options_diff(&want, &got, &why)) > 0)
 			mongo_err(rs->mi, "test restore: %s.%s: %s", ns->db, ns->coll, why);
