@@ -63,6 +63,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -256,6 +258,91 @@ struct cairn_host {
 
 #define CAIRN_HOST_HAS(host, member) \
 	((host)->struct_size >= offsetof(struct cairn_host, member) + sizeof((host)->member))
+
+/* Logging and error helpers for every plugin: they use the host's va_list
+ * members (ABI 1.1) and fall back, on a 1.0 host, to formatting the line
+ * here (never cut: the buffer is sized to the message) and passing it as
+ * "%s".  So no plugin writes its own fallback. */
+static inline void cairn_vlog(const struct cairn_host *host, cairn_ctx *ctx,
+                              enum cairn_log_level level, const char *fmt, va_list ap)
+        CAIRN_PRINTF(4, 0);
+static inline void
+cairn_vlog(const struct cairn_host *host, cairn_ctx *ctx, enum cairn_log_level level,
+           const char *fmt, va_list ap)
+{
+	va_list aq;
+	char small[256], *line = small;
+	int n;
+
+	if (CAIRN_HOST_HAS(host, vlog) && host->vlog) {
+		host->vlog(ctx, level, fmt, ap);
+		return;
+	}
+	va_copy(aq, ap);
+	n = vsnprintf(small, sizeof(small), fmt, aq);
+	va_end(aq);
+	if (n < 0) {
+		host->log(ctx, level, "%s", fmt);
+		return;
+	}
+	if ((size_t)n >= sizeof(small) && (line = (char *)malloc((size_t)n + 1)) != NULL)
+		vsnprintf(line, (size_t)n + 1, fmt, ap);
+	host->log(ctx, level, "%s", line ? line : small);
+	if (line != small)
+		free(line);
+}
+
+static inline void cairn_verror(const struct cairn_host *host, cairn_ctx *ctx, const char *fmt,
+                                va_list ap) CAIRN_PRINTF(3, 0);
+static inline void
+cairn_verror(const struct cairn_host *host, cairn_ctx *ctx, const char *fmt, va_list ap)
+{
+	va_list aq;
+	char small[256], *line = small;
+	int n;
+
+	if (CAIRN_HOST_HAS(host, vset_error) && host->vset_error) {
+		host->vset_error(ctx, fmt, ap);
+		return;
+	}
+	va_copy(aq, ap);
+	n = vsnprintf(small, sizeof(small), fmt, aq);
+	va_end(aq);
+	if (n < 0) {
+		host->set_error(ctx, "%s", fmt);
+		return;
+	}
+	if ((size_t)n >= sizeof(small) && (line = (char *)malloc((size_t)n + 1)) != NULL)
+		vsnprintf(line, (size_t)n + 1, fmt, ap);
+	host->set_error(ctx, "%s", line ? line : small);
+	if (line != small)
+		free(line);
+}
+
+static inline void cairn_log(const struct cairn_host *host, cairn_ctx *ctx,
+                             enum cairn_log_level level, const char *fmt, ...) CAIRN_PRINTF(4, 5);
+static inline void
+cairn_log(const struct cairn_host *host, cairn_ctx *ctx, enum cairn_log_level level,
+          const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cairn_vlog(host, ctx, level, fmt, ap);
+	va_end(ap);
+}
+
+/* Sets the error detail and returns rc, for `return cairn_error(...)`. */
+static inline int cairn_error(const struct cairn_host *host, cairn_ctx *ctx, int rc,
+                              const char *fmt, ...) CAIRN_PRINTF(4, 5);
+static inline int
+cairn_error(const struct cairn_host *host, cairn_ctx *ctx, int rc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cairn_verror(host, ctx, fmt, ap);
+	va_end(ap);
+	return rc;
+}
 
 /* --------------------------------------------------------------- streams */
 
