@@ -120,29 +120,29 @@ local_fail(cairn_ctx *ctx, int err, const char *what, const char *path, const ch
 	switch (err) {
 	case EACCES:
 	case EPERM:
-		local_error(ctx,
-		            "%s %s: permission denied: run cairn as the "
-		            "user owning %s or fix its permissions",
-		            what, path, fix);
+		local_error(
+		        ctx,
+		        "%s %s: permission denied: run cairn as the user owning %s or fix its permissions",
+		        what, path, fix);
 		break;
 	case ENOSPC:
 	case EDQUOT:
-		local_error(ctx,
-		            "%s %s: disk full (or quota exceeded): free "
-		            "space on the file system holding it",
-		            what, path);
+		local_error(
+		        ctx,
+		        "%s %s: disk full (or quota exceeded): free space on the file system holding it",
+		        what, path);
 		break;
 	case EROFS:
-		local_error(ctx,
-		            "%s %s: read-only file system: remount it "
-		            "read-write or point the sink elsewhere",
-		            what, path);
+		local_error(
+		        ctx,
+		        "%s %s: read-only file system: remount it read-write or point the sink elsewhere",
+		        what, path);
 		break;
 	case EIO:
-		local_error(ctx,
-		            "%s %s: input/output error: the disk may be "
-		            "failing, check the kernel log",
-		            what, path);
+		local_error(
+		        ctx,
+		        "%s %s: input/output error: the disk may be failing, check the kernel log",
+		        what, path);
 		break;
 	default:
 		local_error(ctx, "%s %s: %s", what, path, strerror_r(err, buf, sizeof(buf)));
@@ -177,33 +177,27 @@ local_key_check(cairn_ctx *ctx, const char *key)
 	}
 	if (key[0] == '/') {
 		local_error(ctx,
-		            "invalid object key \"%s\": it must be "
-		            "relative, not start with '/'",
+		            "invalid object key \"%s\": it must be relative, not start with '/'",
 		            key);
 		return CAIRN_E_CONFIG;
 	}
 	for (c = key; *c; c += len + (c[len] == '/')) {
 		len = strcspn(c, "/");
 		if (len == 0)
-			why = "it has an empty component (\"//\" or a "
-			      "trailing '/')";
+			why = "it has an empty component (\"//\" or a trailing '/')";
 		else if (c[0] == '.')
-			why = "a component starts with '.' (\".\", \"..\" "
-			      "and hidden names are reserved)";
+			why = "a component starts with '.' (\".\", \"..\" and hidden names are reserved)";
 		else if (len > NAME_MAX)
 			why = "a component is longer than a file name may be";
 		if (why) {
-			local_error(ctx,
-			            "invalid object key \"%s\": %s; "
-			            "rename the job or source it comes from",
-			            key, why);
+			local_error(
+			        ctx,
+			        "invalid object key \"%s\": %s; rename the job or source it comes from",
+			        key, why);
 			return CAIRN_E_CONFIG;
 		}
 		if (c[len] == '/' && c[len + 1] == '\0') {
-			local_error(ctx,
-			            "invalid object key \"%s\": it ends "
-			            "with '/'",
-			            key);
+			local_error(ctx, "invalid object key \"%s\": it ends with '/'", key);
 			return CAIRN_E_CONFIG;
 		}
 	}
@@ -228,13 +222,11 @@ static const struct cairn_key local_keys[] = {
         {.name = "path",
          .type = CAIRN_KEY_PATH,
          .flags = CAIRN_KEY_REQUIRED,
-         .help = "directory that holds the backups (created with mode 0700 "
-                 "if missing)"},
+         .help = "directory that holds the backups (created with mode 0700 if missing)"},
         {.name = "fsync",
          .type = CAIRN_KEY_BOOL,
          .default_value = "yes",
-         .help = "fsync files and directories on commit; \"no\" is faster but "
-                 "a power failure may lose the newest backup"},
+         .help = "fsync files and directories on commit; \"no\" is faster but a power failure may lose the newest backup"},
         {.name = NULL}};
 
 static void
@@ -258,10 +250,10 @@ local_create(cairn_ctx *ctx, const struct cairn_config *cfg, void **instance)
 
 	*instance = NULL;
 	if (!path || !path->set || !path->text || !*path->text) {
-		local_error(ctx,
-		            "sink %s: \"path\" is not set; give the "
-		            "directory that should hold the backups",
-		            cfg->instance ? cfg->instance : "local");
+		local_error(
+		        ctx,
+		        "sink %s: \"path\" is not set; give the directory that should hold the backups",
+		        cfg->instance ? cfg->instance : "local");
 		return CAIRN_E_CONFIG;
 	}
 	lc = calloc(1, sizeof(*lc));
@@ -362,10 +354,10 @@ local_mkdirs(struct local *lc, const char *dir)
 	if (stat(dir, &st) < 0) {
 		rc = local_fail(lc->ctx, errno, "cannot use directory", dir, NULL);
 	} else if (!S_ISDIR(st.st_mode)) {
-		local_error(lc->ctx,
-		            "cannot use directory %s: it exists but is "
-		            "not a directory; move it away",
-		            dir);
+		local_error(
+		        lc->ctx,
+		        "cannot use directory %s: it exists but is not a directory; move it away",
+		        dir);
 		rc = CAIRN_E_IO;
 	}
 out:
@@ -409,16 +401,15 @@ local_planted(struct local *lc, unsigned flags, const char *path, mode_t mode, c
 	if (flags & LOCAL_AT_QUIET)
 		;
 	else if (flags & LOCAL_AT_WARN)
-		local_host->log(lc->ctx, CAIRN_LOG_WARN,
-		                "skipping %s: it is %s, not %s (planted in the "
-		                "store?); cairn does not follow or open it: "
-		                "remove it",
-		                path ? path : "an entry", local_kind(mode), want);
+		local_host->log(
+		        lc->ctx, CAIRN_LOG_WARN,
+		        "skipping %s: it is %s, not %s (planted in the store?); cairn does not follow or open it: remove it",
+		        path ? path : "an entry", local_kind(mode), want);
 	else
-		local_error(lc->ctx,
-		            "%s is %s, not %s (planted in the store?); "
-		            "cairn does not follow or open it: remove it",
-		            path ? path : "an entry", local_kind(mode), want);
+		local_error(
+		        lc->ctx,
+		        "%s is %s, not %s (planted in the store?); cairn does not follow or open it: remove it",
+		        path ? path : "an entry", local_kind(mode), want);
 	return CAIRN_E_CORRUPT;
 }
 
@@ -568,10 +559,10 @@ wrong_type:
 			goto out;
 		}
 		if (!(flags & LOCAL_AT_QUIET))
-			local_error(lc->ctx,
-			            "cannot use directory %s: it exists but "
-			            "is not a directory; move it away",
-			            path ? path : c);
+			local_error(
+			        lc->ctx,
+			        "cannot use directory %s: it exists but is not a directory; move it away",
+			        path ? path : c);
 		rc = CAIRN_E_IO;
 		goto out;
 	}
@@ -752,10 +743,10 @@ local_walk_rmdir(struct local_walk *w, int dfd, const char *name, const char *pa
 
 	if (unlinkat(dfd, name, AT_REMOVEDIR) == 0) {
 		if (w->rmdirs)
-			local_host->log(w->lc->ctx, CAIRN_LOG_INFO,
-			                "removed %s, an empty directory left by a "
-			                "failed or interrupted backup",
-			                path);
+			local_host->log(
+			        w->lc->ctx, CAIRN_LOG_INFO,
+			        "removed %s, an empty directory left by a failed or interrupted backup",
+			        path);
 	} else if (errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT && errno != EBUSY &&
 	           errno != ENOTDIR) {
 		local_host->log(w->lc->ctx, CAIRN_LOG_WARN,
@@ -938,10 +929,10 @@ local_walk(struct local_walk *w, const char *prefix)
 		 * planted one was warned about and holds nothing of ours. */
 		rc = fd == CAIRN_E_NOTFOUND || fd == CAIRN_E_CORRUPT ? 0 : fd;
 		if (rc && w->hidden) {
-			local_host->log(w->lc->ctx, CAIRN_LOG_WARN,
-			                "looking for leftover temporary files: cannot "
-			                "open directory %s",
-			                start);
+			local_host->log(
+			        w->lc->ctx, CAIRN_LOG_WARN,
+			        "looking for leftover temporary files: cannot open directory %s",
+			        start);
 			rc = 0;
 		}
 		goto out;
@@ -985,15 +976,15 @@ local_sweep_visit(struct local_walk *w, int dfd, const char *name, const char *k
 	path = local_join(w->lc, key);
 	if (unlinkat(dfd, name, 0) < 0) {
 		if (errno != ENOENT)
-			local_host->log(w->lc->ctx, CAIRN_LOG_WARN,
-			                "could not remove %s, a temporary file left "
-			                "by an interrupted backup: %s; delete it by hand",
-			                path ? path : key, strerror_r(errno, buf, sizeof(buf)));
+			local_host->log(
+			        w->lc->ctx, CAIRN_LOG_WARN,
+			        "could not remove %s, a temporary file left by an interrupted backup: %s; delete it by hand",
+			        path ? path : key, strerror_r(errno, buf, sizeof(buf)));
 	} else {
-		local_host->log(w->lc->ctx, CAIRN_LOG_INFO,
-		                "removed %s, a temporary file left by an "
-		                "interrupted backup (%lld bytes)",
-		                path ? path : key, (long long)st->st_size);
+		local_host->log(
+		        w->lc->ctx, CAIRN_LOG_INFO,
+		        "removed %s, a temporary file left by an interrupted backup (%lld bytes)",
+		        path ? path : key, (long long)st->st_size);
 		w->removed++;
 	}
 	free(path);
@@ -1136,11 +1127,10 @@ local_open_write(void *instance, const char *key, cairn_sink_writer **writer)
 	/* Backups are never overwritten; say so now rather than after the
 	 * whole stream has been written.  commit() checks again, atomically. */
 	if (fstatat(w->dirfd, w->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		local_error(lc->ctx,
-		            "backup object %s already exists; cairn "
-		            "never overwrites a backup: remove it by hand or make "
-		            "sure no two jobs or hosts write to the same place",
-		            w->path);
+		local_error(
+		        lc->ctx,
+		        "backup object %s already exists; cairn never overwrites a backup: remove it by hand or make sure no two jobs or hosts write to the same place",
+		        w->path);
 		rc = CAIRN_E_EXISTS;
 		goto fail;
 	} else if (errno != ENOENT) {
@@ -1176,9 +1166,7 @@ local_write(cairn_sink_writer *w, const void *buf, size_t len)
 	ssize_t n;
 
 	if (w->failed) {
-		local_error(w->lc->ctx,
-		            "not writing to %s: an earlier write "
-		            "to it failed",
+		local_error(w->lc->ctx, "not writing to %s: an earlier write to it failed",
 		            w->path);
 		return CAIRN_E_IO;
 	}
@@ -1227,12 +1215,10 @@ local_publish(cairn_sink_writer *w, enum local_publish_how how)
 	if (how <= LOCAL_PUBLISH_LINK) {
 		if (linkat(w->dirfd, w->tmpname, w->dirfd, w->name, 0) == 0) {
 			if (unlinkat(w->dirfd, w->tmpname, 0) < 0)
-				local_host->log(ctx, CAIRN_LOG_WARN,
-				                "published %s but could not remove "
-				                "its temporary name %s: %s; the next "
-				                "backup of the job removes it",
-				                w->path, w->tmppath,
-				                strerror_r(errno, buf, sizeof(buf)));
+				local_host->log(
+				        ctx, CAIRN_LOG_WARN,
+				        "published %s but could not remove its temporary name %s: %s; the next backup of the job removes it",
+				        w->path, w->tmppath, strerror_r(errno, buf, sizeof(buf)));
 			return 0;
 		}
 		if (errno == EEXIST)
@@ -1248,12 +1234,10 @@ local_publish(cairn_sink_writer *w, enum local_publish_how how)
 		return 0;
 	return local_fail(ctx, errno, "cannot publish", w->path, NULL);
 exists:
-	local_error(ctx,
-	            "backup object %s appeared while it was being "
-	            "written; cairn never overwrites a backup, so this copy was "
-	            "discarded: make sure no two jobs or hosts write to the "
-	            "same place",
-	            w->path);
+	local_error(
+	        ctx,
+	        "backup object %s appeared while it was being written; cairn never overwrites a backup, so this copy was discarded: make sure no two jobs or hosts write to the same place",
+	        w->path);
 	return CAIRN_E_EXISTS;
 }
 
@@ -1264,10 +1248,7 @@ local_commit(cairn_sink_writer *w)
 	int rc, fd;
 
 	if (w->failed) {
-		local_error(lc->ctx,
-		            "not publishing %s: an earlier write to it "
-		            "failed",
-		            w->path);
+		local_error(lc->ctx, "not publishing %s: an earlier write to it failed", w->path);
 		rc = CAIRN_E_IO;
 		goto fail;
 	}
@@ -1320,10 +1301,10 @@ local_abort(cairn_sink_writer *w)
 		w->fd = -1;
 	}
 	if (unlinkat(w->dirfd, w->tmpname, 0) < 0 && errno != ENOENT)
-		local_host->log(w->lc->ctx, CAIRN_LOG_WARN,
-		                "could not remove temporary file %s: %s; delete "
-		                "it by hand (the next backup of the job removes it)",
-		                w->tmppath, strerror_r(errno, buf, sizeof(buf)));
+		local_host->log(
+		        w->lc->ctx, CAIRN_LOG_WARN,
+		        "could not remove temporary file %s: %s; delete it by hand (the next backup of the job removes it)",
+		        w->tmppath, strerror_r(errno, buf, sizeof(buf)));
 	/* A failed run must not leave its empty set directory behind. */
 	local_prune(w->lc, w->key);
 	local_writer_free(w);
@@ -1520,11 +1501,10 @@ local_remove(void *instance, const char *key)
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode))
-		local_host->log(lc->ctx, CAIRN_LOG_WARN,
-		                "removed %s, %s planted in the store where a backup "
-		                "object belongs (only the entry itself, nothing it "
-		                "points at)",
-		                path, local_kind(st.st_mode));
+		local_host->log(
+		        lc->ctx, CAIRN_LOG_WARN,
+		        "removed %s, %s planted in the store where a backup object belongs (only the entry itself, nothing it points at)",
+		        path, local_kind(st.st_mode));
 	local_prune(lc, key);
 	goto out;
 notfound:
@@ -1570,10 +1550,8 @@ local_usage(void *instance, struct cairn_usage *usage)
 		return local_nomem(lc->ctx, "measuring the store");
 	while (statvfs(p, &vfs) < 0) {
 		if ((errno != ENOENT && errno != ENOTDIR) || !strcmp(p, "/") || !strcmp(p, ".")) {
-			rc = local_fail(lc->ctx, errno,
-			                "cannot measure the file "
-			                "system holding",
-			                p, NULL);
+			rc = local_fail(lc->ctx, errno, "cannot measure the file system holding", p,
+			                NULL);
 			free(p);
 			return rc;
 		}
@@ -1651,8 +1629,7 @@ local_holder(int fd, char *out, size_t size)
 		         word[2]);
 	else
 		snprintf(out, size,
-		         "another run (it has not written its pid "
-		         "into the lock file yet)");
+		         "another run (it has not written its pid into the lock file yet)");
 }
 
 /* Write "PID HOST START" into the lock file for local_holder; a courtesy
@@ -1741,10 +1718,10 @@ local_lock(void *instance, const char *name, cairn_sink_lock **lock)
 		}
 		if (tries >= LOCAL_LOCK_TRIES || local_host->cancelled(lc->ctx)) {
 			local_holder(fd, holder, sizeof(holder));
-			local_error(lc->ctx,
-			            "backup store %s is locked for job %s "
-			            "by %s; wait for that run or stop it",
-			            lc->root, name, holder);
+			local_error(
+			        lc->ctx,
+			        "backup store %s is locked for job %s by %s; wait for that run or stop it",
+			        lc->root, name, holder);
 			rc = CAIRN_E_LOCKED;
 			goto fail;
 		}
