@@ -81,20 +81,6 @@ struct cairn_sink_reader {
 
 /* -------------------------------------------------------------- errors */
 
-static void local_error(cairn_ctx *ctx, const char *fmt, ...) CAIRN_PRINTF(2, 3);
-
-static void
-local_error(cairn_ctx *ctx, const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	local_host->set_error(ctx, "%s", line);
-}
-
 /* Map errno to a status.  ENOENT is only "not found" where the caller
  * says so: on the write side a vanished directory is an I/O failure. */
 static int
@@ -114,48 +100,43 @@ static int
 local_fail(cairn_ctx *ctx, int err, const char *what, const char *path, const char *fix)
 {
 	char buf[256];
+	int rc = local_status(err);
 
 	if (!fix)
 		fix = path;
 	switch (err) {
 	case EACCES:
 	case EPERM:
-		local_error(
-		        ctx,
+		return cairn_error(
+		        local_host, ctx, rc,
 		        "%s %s: permission denied: run cairn as the user owning %s or fix its permissions",
 		        what, path, fix);
-		break;
 	case ENOSPC:
 	case EDQUOT:
-		local_error(
-		        ctx,
+		return cairn_error(
+		        local_host, ctx, rc,
 		        "%s %s: disk full (or quota exceeded): free space on the file system holding it",
 		        what, path);
-		break;
 	case EROFS:
-		local_error(
-		        ctx,
+		return cairn_error(
+		        local_host, ctx, rc,
 		        "%s %s: read-only file system: remount it read-write or point the sink elsewhere",
 		        what, path);
-		break;
 	case EIO:
-		local_error(
-		        ctx,
+		return cairn_error(
+		        local_host, ctx, rc,
 		        "%s %s: input/output error: the disk may be failing, check the kernel log",
 		        what, path);
-		break;
 	default:
-		local_error(ctx, "%s %s: %s", what, path, strerror_r(err, buf, sizeof(buf)));
-		break;
+		return cairn_error(local_host, ctx, rc, "%s %s: %s", what, path,
+		                   strerror_r(err, buf, sizeof(buf)));
 	}
-	return local_status(err);
 }
 
 static int
 local_nomem(cairn_ctx *ctx, const char *what)
 {
-	local_error(ctx, "out of memory while %s", what);
-	return CAIRN_E_NOMEM;
+	return cairn_error(local_host, ctx, CAIRN_E_NOMEM, "out of memory while %s", what);
 }
 
 /* ---------------------------------------------------------------- keys */
@@ -172,14 +153,13 @@ local_key_check(cairn_ctx *ctx, const char *key)
 	size_t len;
 
 	if (!key || !*key) {
-		local_error(ctx, "invalid object key \"\": it is empty");
-		return CAIRN_E_CONFIG;
+		return cairn_error(local_host, ctx, CAIRN_E_CONFIG,
+		                   "invalid object key \"\": it is empty");
 	}
 	if (key[0] == '/') {
-		local_error(ctx,
-		            "invalid object key \"%s\": it must be relative, not start with '/'",
-		            key);
-		return CAIRN_E_CONFIG;
+		return cairn_error(
+		        local_host, ctx, CAIRN_E_CONFIG,
+		        "invalid object key \"%s\": it must be relative, not start with '/'", key);
 	}
 	for (c = key; *c; c += len + (c[len] == '/')) {
 		len = strcspn(c, "/");
@@ -190,15 +170,14 @@ local_key_check(cairn_ctx *ctx, const char *key)
 		else if (len > NAME_MAX)
 			why = "a component is longer than a file name may be";
 		if (why) {
-			local_error(
-			        ctx,
+			return cairn_error(
+			        local_host, ctx, CAIRN_E_CONFIG,
 			        "invalid object key \"%s\": %s; rename the job or source it comes from",
 			        key, why);
-			return CAIRN_E_CONFIG;
 		}
 		if (c[len] == '/' && c[len + 1] == '\0') {
-			local_error(ctx, "invalid object key \"%s\": it ends with '/'", key);
-			return CAIRN_E_CONFIG;
+			return cairn_error(local_host, ctx, CAIRN_E_CONFIG,
+			                   "invalid object key \"%s\": it ends with '/'", key);
 		}
 	}
 	return 0;
@@ -250,11 +229,10 @@ local_create(cairn_ctx *ctx, const struct cairn_config *cfg, void **instance)
 
 	*instance = NULL;
 	if (!path || !path->set || !path->text || !*path->text) {
-		local_error(
-		        ctx,
+		return cairn_error(
+		        local_host, ctx, CAIRN_E_CONFIG,
 		        "sink %s: \"path\" is not set; give the directory that should hold the backups",
 		        cfg->instance ? cfg->instance : "local");
-		return CAIRN_E_CONFIG;
 	}
 	lc = calloc(1, sizeof(*lc));
 	if (!lc || !(lc->root = strdup(path->text))) {
@@ -354,11 +332,10 @@ local_mkdirs(struct local *lc, const char *dir)
 	if (stat(dir, &st) < 0) {
 		rc = local_fail(lc->ctx, errno, "cannot use directory", dir, NULL);
 	} else if (!S_ISDIR(st.st_mode)) {
-		local_error(
-		        lc->ctx,
+		rc = cairn_error(
+		        local_host, lc->ctx, CAIRN_E_IO,
 		        "cannot use directory %s: it exists but is not a directory; move it away",
 		        dir);
-		rc = CAIRN_E_IO;
 	}
 out:
 	free(parent);
@@ -399,18 +376,18 @@ static int
 local_planted(struct local *lc, unsigned flags, const char *path, mode_t mode, const char *want)
 {
 	if (flags & LOCAL_AT_QUIET)
-		;
-	else if (flags & LOCAL_AT_WARN)
-		local_host->log(
-		        lc->ctx, CAIRN_LOG_WARN,
+		return CAIRN_E_CORRUPT;
+	if (flags & LOCAL_AT_WARN) {
+		cairn_log(
+		        local_host, lc->ctx, CAIRN_LOG_WARN,
 		        "skipping %s: it is %s, not %s (planted in the store?); cairn does not follow or open it: remove it",
 		        path ? path : "an entry", local_kind(mode), want);
-	else
-		local_error(
-		        lc->ctx,
-		        "%s is %s, not %s (planted in the store?); cairn does not follow or open it: remove it",
-		        path ? path : "an entry", local_kind(mode), want);
-	return CAIRN_E_CORRUPT;
+		return CAIRN_E_CORRUPT;
+	}
+	return cairn_error(
+	        local_host, lc->ctx, CAIRN_E_CORRUPT,
+	        "%s is %s, not %s (planted in the store?); cairn does not follow or open it: remove it",
+	        path ? path : "an entry", local_kind(mode), want);
 }
 
 /* ROOT/KEY[0..len), or NULL when out of memory. */
@@ -558,12 +535,12 @@ wrong_type:
 			rc = CAIRN_E_NOTFOUND;
 			goto out;
 		}
+		rc = CAIRN_E_IO;
 		if (!(flags & LOCAL_AT_QUIET))
-			local_error(
-			        lc->ctx,
+			cairn_error(
+			        local_host, lc->ctx, rc,
 			        "cannot use directory %s: it exists but is not a directory; move it away",
 			        path ? path : c);
-		rc = CAIRN_E_IO;
 		goto out;
 	}
 	rc = local_planted(lc, flags, path, st.st_mode, "a directory");
@@ -621,9 +598,9 @@ local_prune(struct local *lc, const char *key)
 		if (err != ENOTEMPTY && err != EEXIST && err != ENOENT && err != EBUSY &&
 		    err != ENOTDIR && err != EACCES && err != EPERM && err != EROFS) {
 			path = local_join(lc, k);
-			local_host->log(lc->ctx, CAIRN_LOG_WARN,
-			                "could not remove empty directory %s: %s", path ? path : k,
-			                strerror_r(err, buf, sizeof(buf)));
+			cairn_log(local_host, lc->ctx, CAIRN_LOG_WARN,
+			          "could not remove empty directory %s: %s", path ? path : k,
+			          strerror_r(err, buf, sizeof(buf)));
 			free(path);
 		}
 		break;
@@ -688,9 +665,9 @@ local_walk_fail(struct local_walk *w, int err, const char *what, const char *pat
 
 	if (!w->hidden)
 		return local_fail(w->lc->ctx, err, what, path, NULL);
-	local_host->log(w->lc->ctx, CAIRN_LOG_WARN,
-	                "looking for leftover temporary files: %s %s: %s", what, path,
-	                strerror_r(err, buf, sizeof(buf)));
+	cairn_log(local_host, w->lc->ctx, CAIRN_LOG_WARN,
+	          "looking for leftover temporary files: %s %s: %s", what, path,
+	          strerror_r(err, buf, sizeof(buf)));
 	return 0;
 }
 
@@ -743,15 +720,15 @@ local_walk_rmdir(struct local_walk *w, int dfd, const char *name, const char *pa
 
 	if (unlinkat(dfd, name, AT_REMOVEDIR) == 0) {
 		if (w->rmdirs)
-			local_host->log(
-			        w->lc->ctx, CAIRN_LOG_INFO,
+			cairn_log(
+			        local_host, w->lc->ctx, CAIRN_LOG_INFO,
 			        "removed %s, an empty directory left by a failed or interrupted backup",
 			        path);
 	} else if (errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT && errno != EBUSY &&
 	           errno != ENOTDIR) {
-		local_host->log(w->lc->ctx, CAIRN_LOG_WARN,
-		                "could not remove empty directory %s: %s", path,
-		                strerror_r(errno, buf, sizeof(buf)));
+		cairn_log(local_host, w->lc->ctx, CAIRN_LOG_WARN,
+		          "could not remove empty directory %s: %s", path,
+		          strerror_r(errno, buf, sizeof(buf)));
 	}
 }
 
@@ -929,10 +906,9 @@ local_walk(struct local_walk *w, const char *prefix)
 		 * planted one was warned about and holds nothing of ours. */
 		rc = fd == CAIRN_E_NOTFOUND || fd == CAIRN_E_CORRUPT ? 0 : fd;
 		if (rc && w->hidden) {
-			local_host->log(
-			        w->lc->ctx, CAIRN_LOG_WARN,
-			        "looking for leftover temporary files: cannot open directory %s",
-			        start);
+			cairn_log(local_host, w->lc->ctx, CAIRN_LOG_WARN,
+			          "looking for leftover temporary files: cannot open directory %s",
+			          start);
 			rc = 0;
 		}
 		goto out;
@@ -976,15 +952,14 @@ local_sweep_visit(struct local_walk *w, int dfd, const char *name, const char *k
 	path = local_join(w->lc, key);
 	if (unlinkat(dfd, name, 0) < 0) {
 		if (errno != ENOENT)
-			local_host->log(
-			        w->lc->ctx, CAIRN_LOG_WARN,
+			cairn_log(
+			        local_host, w->lc->ctx, CAIRN_LOG_WARN,
 			        "could not remove %s, a temporary file left by an interrupted backup: %s; delete it by hand",
 			        path ? path : key, strerror_r(errno, buf, sizeof(buf)));
 	} else {
-		local_host->log(
-		        w->lc->ctx, CAIRN_LOG_INFO,
-		        "removed %s, a temporary file left by an interrupted backup (%lld bytes)",
-		        path ? path : key, (long long)st->st_size);
+		cairn_log(local_host, w->lc->ctx, CAIRN_LOG_INFO,
+		          "removed %s, a temporary file left by an interrupted backup (%lld bytes)",
+		          path ? path : key, (long long)st->st_size);
 		w->removed++;
 	}
 	free(path);
@@ -1127,11 +1102,10 @@ local_open_write(void *instance, const char *key, cairn_sink_writer **writer)
 	/* Backups are never overwritten; say so now rather than after the
 	 * whole stream has been written.  commit() checks again, atomically. */
 	if (fstatat(w->dirfd, w->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-		local_error(
-		        lc->ctx,
+		rc = cairn_error(
+		        local_host, lc->ctx, CAIRN_E_EXISTS,
 		        "backup object %s already exists; cairn never overwrites a backup: remove it by hand or make sure no two jobs or hosts write to the same place",
 		        w->path);
-		rc = CAIRN_E_EXISTS;
 		goto fail;
 	} else if (errno != ENOENT) {
 		rc = local_fail(lc->ctx, errno, "cannot check for", w->path, dir);
@@ -1166,9 +1140,8 @@ local_write(cairn_sink_writer *w, const void *buf, size_t len)
 	ssize_t n;
 
 	if (w->failed) {
-		local_error(w->lc->ctx, "not writing to %s: an earlier write to it failed",
-		            w->path);
-		return CAIRN_E_IO;
+		return cairn_error(local_host, w->lc->ctx, CAIRN_E_IO,
+		                   "not writing to %s: an earlier write to it failed", w->path);
 	}
 	while (len > 0) {
 		n = write(w->fd, p, len);
@@ -1215,8 +1188,8 @@ local_publish(cairn_sink_writer *w, enum local_publish_how how)
 	if (how <= LOCAL_PUBLISH_LINK) {
 		if (linkat(w->dirfd, w->tmpname, w->dirfd, w->name, 0) == 0) {
 			if (unlinkat(w->dirfd, w->tmpname, 0) < 0)
-				local_host->log(
-				        ctx, CAIRN_LOG_WARN,
+				cairn_log(
+				        local_host, ctx, CAIRN_LOG_WARN,
 				        "published %s but could not remove its temporary name %s: %s; the next backup of the job removes it",
 				        w->path, w->tmppath, strerror_r(errno, buf, sizeof(buf)));
 			return 0;
@@ -1234,11 +1207,10 @@ local_publish(cairn_sink_writer *w, enum local_publish_how how)
 		return 0;
 	return local_fail(ctx, errno, "cannot publish", w->path, NULL);
 exists:
-	local_error(
-	        ctx,
+	return cairn_error(
+	        local_host, ctx, CAIRN_E_EXISTS,
 	        "backup object %s appeared while it was being written; cairn never overwrites a backup, so this copy was discarded: make sure no two jobs or hosts write to the same place",
 	        w->path);
-	return CAIRN_E_EXISTS;
 }
 
 static int
@@ -1248,8 +1220,8 @@ local_commit(cairn_sink_writer *w)
 	int rc, fd;
 
 	if (w->failed) {
-		local_error(lc->ctx, "not publishing %s: an earlier write to it failed", w->path);
-		rc = CAIRN_E_IO;
+		rc = cairn_error(local_host, lc->ctx, CAIRN_E_IO,
+		                 "not publishing %s: an earlier write to it failed", w->path);
 		goto fail;
 	}
 	if (lc->fsync && fsync(w->fd) < 0) {
@@ -1301,8 +1273,8 @@ local_abort(cairn_sink_writer *w)
 		w->fd = -1;
 	}
 	if (unlinkat(w->dirfd, w->tmpname, 0) < 0 && errno != ENOENT)
-		local_host->log(
-		        w->lc->ctx, CAIRN_LOG_WARN,
+		cairn_log(
+		        local_host, w->lc->ctx, CAIRN_LOG_WARN,
 		        "could not remove temporary file %s: %s; delete it by hand (the next backup of the job removes it)",
 		        w->tmppath, strerror_r(errno, buf, sizeof(buf)));
 	/* A failed run must not leave its empty set directory behind. */
@@ -1388,8 +1360,8 @@ local_open_read(void *instance, const char *key, cairn_sink_reader **reader)
 	*reader = r;
 	return 0;
 notfound:
-	local_error(lc->ctx, "backup object %s not found: there is no file %s", key, r->path);
-	rc = CAIRN_E_NOTFOUND;
+	rc = cairn_error(local_host, lc->ctx, CAIRN_E_NOTFOUND,
+	                 "backup object %s not found: there is no file %s", key, r->path);
 fail:
 	if (dfd >= 0)
 		close(dfd);
@@ -1501,15 +1473,15 @@ local_remove(void *instance, const char *key)
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode))
-		local_host->log(
-		        lc->ctx, CAIRN_LOG_WARN,
+		cairn_log(
+		        local_host, lc->ctx, CAIRN_LOG_WARN,
 		        "removed %s, %s planted in the store where a backup object belongs (only the entry itself, nothing it points at)",
 		        path, local_kind(st.st_mode));
 	local_prune(lc, key);
 	goto out;
 notfound:
-	local_error(lc->ctx, "backup object %s not found: there is no file %s", key, path);
-	rc = CAIRN_E_NOTFOUND;
+	rc = cairn_error(local_host, lc->ctx, CAIRN_E_NOTFOUND,
+	                 "backup object %s not found: there is no file %s", key, path);
 out:
 	if (dfd >= 0)
 		close(dfd);
@@ -1598,8 +1570,8 @@ local_job_check(cairn_ctx *ctx, const char *name)
 		why = "it is longer than a file name may be";
 	if (!why)
 		return 0;
-	local_error(ctx, "invalid job name \"%s\": %s; rename the job", name ? name : "", why);
-	return CAIRN_E_CONFIG;
+	return cairn_error(local_host, ctx, CAIRN_E_CONFIG,
+	                   "invalid job name \"%s\": %s; rename the job", name ? name : "", why);
 }
 
 /* "pid P on host H since T" from the holder's line "P H T" in the lock
@@ -1718,11 +1690,10 @@ local_lock(void *instance, const char *name, cairn_sink_lock **lock)
 		}
 		if (tries >= LOCAL_LOCK_TRIES || local_host->cancelled(lc->ctx)) {
 			local_holder(fd, holder, sizeof(holder));
-			local_error(
-			        lc->ctx,
+			rc = cairn_error(
+			        local_host, lc->ctx, CAIRN_E_LOCKED,
 			        "backup store %s is locked for job %s by %s; wait for that run or stop it",
 			        lc->root, name, holder);
-			rc = CAIRN_E_LOCKED;
 			goto fail;
 		}
 		nanosleep(&pause, NULL); /* EINTR: one try less, no harm */
