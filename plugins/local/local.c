@@ -608,6 +608,44 @@ local_prune(struct local *lc, const char *key)
 	free(k);
 }
 
+/* "backup object KEY not found" naming the file it would be; returns
+ * CAIRN_E_NOTFOUND. */
+static int
+local_notfound(struct local *lc, const char *key, const char *path)
+{
+	return cairn_error(local_host, lc->ctx, CAIRN_E_NOTFOUND,
+	                   "backup object %s not found: there is no file %s", key, path);
+}
+
+/* Find the object of a checked key for open_read and remove: open its
+ * directory (never through a link, see local_dir_at) and lstat the object
+ * in there.  Returns the directory's descriptor, with *name the object's
+ * name in it and *st what it is, or a negative status with the error set:
+ * CAIRN_E_NOTFOUND when there is no such file or it is a directory (a set,
+ * or a directory of names, is not an object).  path (ROOT/KEY) and what
+ * ("cannot open") are for the messages. */
+static int
+local_object_at(struct local *lc, const char *key, const char *path, const char *what,
+                const char **name, struct stat *st)
+{
+	const char *cut = strrchr(key, '/');
+	int dfd, rc;
+
+	*name = cut ? cut + 1 : key;
+	dfd = local_dir_at(lc, key, cut ? (size_t)(cut - key) : 0, 0);
+	if (dfd < 0)
+		return dfd == CAIRN_E_NOTFOUND ? local_notfound(lc, key, path) : dfd;
+	if (fstatat(dfd, *name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = errno == ENOENT ? local_notfound(lc, key, path)
+		                     : local_fail(lc->ctx, errno, what, path, NULL);
+	else if (S_ISDIR(st->st_mode))
+		rc = local_notfound(lc, key, path);
+	else
+		return dfd;
+	close(dfd);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- walks */
 
 /* A recursive walk of the store for list(), usage() and the sweeps.  It
@@ -1289,7 +1327,7 @@ local_open_read(void *instance, const char *key, cairn_sink_reader **reader)
 {
 	struct local *lc = instance;
 	cairn_sink_reader *r;
-	const char *cut, *name;
+	const char *name;
 	struct stat st;
 	int rc, dfd = -1, fl;
 
@@ -1304,25 +1342,13 @@ local_open_read(void *instance, const char *key, cairn_sink_reader **reader)
 	}
 	r->lc = lc;
 	r->fd = -1;
-	cut = strrchr(key, '/');
-	name = cut ? cut + 1 : key;
-	dfd = local_dir_at(lc, key, cut ? (size_t)(cut - key) : 0, 0);
-	if (dfd < 0) {
-		rc = dfd;
-		if (rc == CAIRN_E_NOTFOUND)
-			goto notfound;
-		goto fail;
-	}
 	/* Look before opening: opening a FIFO waits for a writer, and
 	 * opening a device can do things of its own (rewind a tape). */
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT)
-			goto notfound;
-		rc = local_fail(lc->ctx, errno, "cannot open", r->path, NULL);
+	dfd = local_object_at(lc, key, r->path, "cannot open", &name, &st);
+	if (dfd < 0) {
+		rc = dfd;
 		goto fail;
 	}
-	if (S_ISDIR(st.st_mode))
-		goto notfound; /* a set, or a directory of names, not an object */
 	if (!S_ISREG(st.st_mode)) {
 		rc = local_planted(lc, 0, r->path, st.st_mode, "a regular file");
 		goto fail;
@@ -1360,8 +1386,7 @@ local_open_read(void *instance, const char *key, cairn_sink_reader **reader)
 	*reader = r;
 	return 0;
 notfound:
-	rc = cairn_error(local_host, lc->ctx, CAIRN_E_NOTFOUND,
-	                 "backup object %s not found: there is no file %s", key, r->path);
+	rc = local_notfound(lc, key, r->path);
 fail:
 	if (dfd >= 0)
 		close(dfd);
@@ -1428,10 +1453,10 @@ static int
 local_remove(void *instance, const char *key)
 {
 	struct local *lc = instance;
-	const char *cut, *name;
+	const char *name;
 	struct stat st;
-	char *path;
-	int rc, dfd = -1;
+	char *path, *dir;
+	int rc, dfd, err;
 
 	rc = local_key_check(lc->ctx, key);
 	if (rc)
@@ -1439,52 +1464,35 @@ local_remove(void *instance, const char *key)
 	path = local_join(lc, key);
 	if (!path)
 		return local_nomem(lc->ctx, "removing an object");
-	cut = strrchr(key, '/');
-	name = cut ? cut + 1 : key;
-	dfd = local_dir_at(lc, key, cut ? (size_t)(cut - key) : 0, 0);
-	if (dfd < 0) {
-		rc = dfd;
-		if (rc == CAIRN_E_NOTFOUND)
-			goto notfound;
-		goto out;
-	}
-	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT)
-			goto notfound;
-		rc = local_fail(lc->ctx, errno, "cannot remove", path, NULL);
-		goto out;
-	}
 	/* Only what list() reports is an object; never rmdir a set. */
-	if (S_ISDIR(st.st_mode))
-		goto notfound;
+	dfd = local_object_at(lc, key, path, "cannot remove", &name, &st);
+	if (dfd < 0) {
+		free(path);
+		return dfd;
+	}
 	/* Anything else planted where an object belongs goes too: unlinkat
 	 * removes the name itself and never opens it, so a symlink goes as
 	 * a link (its target is left alone) and a FIFO or device without
 	 * being touched. */
 	if (unlinkat(dfd, name, 0) < 0) {
-		int err = errno;
-		char *dir;
-		if (err == ENOENT) /* removed since the fstatat */
-			goto notfound;
-		/* Unlinking needs write permission on the directory. */
-		dir = local_dirname(path);
-		rc = local_fail(lc->ctx, err, "cannot remove", path, dir);
-		free(dir);
-		goto out;
+		err = errno;
+		if (err == ENOENT) { /* removed since the fstatat */
+			rc = local_notfound(lc, key, path);
+		} else {
+			/* Unlinking needs write permission on the directory. */
+			dir = local_dirname(path);
+			rc = local_fail(lc->ctx, err, "cannot remove", path, dir);
+			free(dir);
+		}
+	} else {
+		if (!S_ISREG(st.st_mode))
+			cairn_log(
+			        local_host, lc->ctx, CAIRN_LOG_WARN,
+			        "removed %s, %s planted in the store where a backup object belongs (only the entry itself, nothing it points at)",
+			        path, local_kind(st.st_mode));
+		local_prune(lc, key);
 	}
-	if (!S_ISREG(st.st_mode))
-		cairn_log(
-		        local_host, lc->ctx, CAIRN_LOG_WARN,
-		        "removed %s, %s planted in the store where a backup object belongs (only the entry itself, nothing it points at)",
-		        path, local_kind(st.st_mode));
-	local_prune(lc, key);
-	goto out;
-notfound:
-	rc = cairn_error(local_host, lc->ctx, CAIRN_E_NOTFOUND,
-	                 "backup object %s not found: there is no file %s", key, path);
-out:
-	if (dfd >= 0)
-		close(dfd);
+	close(dfd);
 	free(path);
 	return rc;
 }
