@@ -426,6 +426,133 @@ local_root_open(struct local *lc, unsigned flags)
 	return local_fail(lc->ctx, errno, "cannot open directory", lc->root, NULL);
 }
 
+/* Where local_dir_at stands: the key's directory part, copied into comp,
+ * and the component c of comp being opened ('\0'-terminated there). */
+struct local_at {
+	struct local *lc;
+	const char *key;
+	unsigned flags;
+	char *comp;
+	char *c;
+};
+
+/* ROOT/KEY up to the end of the component being opened, or up to its
+ * parent; NULL when out of memory. */
+static char *
+local_at_path(const struct local_at *a, int parent)
+{
+	size_t start = (size_t)(a->c - a->comp);
+
+	return local_joinn(a->lc, a->key, parent ? start - (start != 0) : start + strlen(a->c));
+}
+
+/* Set "WHAT PATH: REASON" (unless LOCAL_AT_QUIET) for the component, or
+ * for its parent, and return the status for err.  fix_parent: permission
+ * trouble is the parent's, so the message names it. */
+static int
+local_at_fail(const struct local_at *a, int err, const char *what, int of_parent, int fix_parent)
+{
+	char *path, *parent = NULL;
+	int rc;
+
+	if (a->flags & LOCAL_AT_QUIET)
+		return local_status(err);
+	path = local_at_path(a, of_parent);
+	if (fix_parent)
+		parent = local_at_path(a, 1);
+	rc = local_fail(a->lc->ctx, err, what,
+	                path        ? path
+	                : of_parent ? a->lc->root
+	                            : a->c,
+	                parent);
+	free(parent);
+	free(path);
+	return rc;
+}
+
+/* Something that is not a directory (st says what) stands where the
+ * component belongs. */
+static int
+local_at_wrong_type(const struct local_at *a, const struct stat *st)
+{
+	char *path;
+	int rc;
+
+	/* A file where a directory belongs: a key through an object
+	 * ("JOB/ID/NAME/x"), simply not there for a reader. */
+	if (S_ISREG(st->st_mode) && !(a->flags & LOCAL_AT_CREATE))
+		return CAIRN_E_NOTFOUND;
+	path = local_at_path(a, 0);
+	if (!S_ISREG(st->st_mode)) {
+		rc = local_planted(a->lc, a->flags, path, st->st_mode, "a directory");
+	} else {
+		rc = CAIRN_E_IO;
+		if (!(a->flags & LOCAL_AT_QUIET))
+			cairn_error(
+			        local_host, a->lc->ctx, rc,
+			        "cannot use directory %s: it exists but is not a directory; move it away",
+			        path ? path : a->c);
+	}
+	free(path);
+	return rc;
+}
+
+/* Open the component below fd, never through a symlink; with
+ * LOCAL_AT_CREATE make it when it is missing (*made set).  Returns its
+ * descriptor or a negative status. */
+static int
+local_at_open(const struct local_at *a, int fd, int *made)
+{
+	struct stat st;
+	int nfd, err, tries;
+
+	*made = 0;
+	for (tries = 0;; tries++) {
+		nfd = openat(fd, a->c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd >= 0)
+			return nfd;
+		err = errno;
+		if (tries >= 3) /* it keeps changing under us */
+			break;
+		if (err == ENOENT && (a->flags & LOCAL_AT_CREATE)) {
+			if (mkdirat(fd, a->c, 0700) == 0)
+				*made = 1;
+			else if (errno != EEXIST)
+				/* Permission trouble is the parent's: name it. */
+				return local_at_fail(a, errno, "cannot create directory", 0, 1);
+			continue;
+		}
+		if (err != ENOTDIR && err != ELOOP)
+			break;
+		/* Something else is there: what? */
+		if (fstatat(fd, a->c, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno == ENOENT)
+				continue; /* gone meanwhile */
+			err = errno;
+			break;
+		}
+		if (S_ISDIR(st.st_mode))
+			continue; /* made a directory meanwhile */
+		return local_at_wrong_type(a, &st);
+	}
+	if (err == ENOENT && !(a->flags & LOCAL_AT_CREATE))
+		return CAIRN_E_NOTFOUND;
+	return local_at_fail(a, err, "cannot open directory", 0, 0);
+}
+
+/* The component was made as nfd in fd: the umask may take bits away (the
+ * owner needs all three and nobody else needs any), and with fsync on the
+ * new entry is made durable in its parent. */
+static int
+local_at_made(const struct local_at *a, int fd, int nfd)
+{
+	if (fchmod(nfd, 0700) < 0)
+		return local_at_fail(a, errno, "cannot set mode 0700 on", 0, 0);
+	if (a->lc->fsync && fsync(fd) < 0 && errno != EINVAL)
+		return local_at_fail(a, errno, "cannot fsync directory", 1, 0);
+	return 0;
+}
+
 /* Open the directory ROOT/KEY[0..len) (the key's directory part) one
  * component at a time from the root, never following a symlink: a link
  * planted as ROOT/JOB -> /etc must not make a backup write into /etc nor
@@ -439,129 +566,35 @@ local_root_open(struct local *lc, unsigned flags)
 static int
 local_dir_at(struct local *lc, const char *key, size_t len, unsigned flags)
 {
-	char *comp, *c, *end, *path = NULL, *parent = NULL;
-	int fd, nfd = -1, rc = 0, err, made, tries;
-	struct stat st;
+	struct local_at a = {.lc = lc, .key = key, .flags = flags};
+	char *end;
+	int fd, nfd, made, rc;
 
 	fd = local_root_open(lc, flags);
 	if (fd < 0 || len == 0)
 		return fd;
-	comp = strndup(key, len);
-	if (!comp) {
+	a.comp = strndup(key, len);
+	if (!a.comp) {
 		close(fd);
 		return (flags & LOCAL_AT_QUIET) ? CAIRN_E_NOMEM
 		                                : local_nomem(lc->ctx, "opening a directory");
 	}
-	for (c = comp; c; c = end ? end + 1 : NULL) {
-		end = strchr(c, '/');
+	for (a.c = a.comp; a.c; a.c = end ? end + 1 : NULL) {
+		end = strchr(a.c, '/');
 		if (end)
 			*end = '\0';
-		made = 0;
-		for (tries = 0;; tries++) {
-			nfd = openat(fd, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (nfd >= 0)
-				break;
-			err = errno;
-			if (tries >= 3) /* it keeps changing under us */
-				goto fail;
-			if (err == ENOENT && (flags & LOCAL_AT_CREATE)) {
-				if (mkdirat(fd, c, 0700) == 0)
-					made = 1;
-				else if (errno != EEXIST) {
-					err = errno;
-					goto fail_mkdir;
-				}
-				continue;
-			}
-			if (err != ENOTDIR && err != ELOOP)
-				goto fail;
-			/* Something else is there: what? */
-			if (fstatat(fd, c, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-				if (errno == ENOENT)
-					continue; /* gone meanwhile */
-				err = errno;
-				goto fail;
-			}
-			if (S_ISDIR(st.st_mode))
-				continue; /* made a directory meanwhile */
-			goto wrong_type;
-		}
-		if (made) {
-			/* The umask may take bits away; the owner needs all
-			 * three and nobody else needs any. */
-			if (fchmod(nfd, 0700) < 0) {
-				err = errno;
-				goto fail_named;
-			}
-			if (lc->fsync && fsync(fd) < 0 && errno != EINVAL) {
-				err = errno;
-				free(path);
-				path = local_joinn(lc, key, (size_t)(c - comp) - (c != comp));
-				if (!(flags & LOCAL_AT_QUIET))
-					rc = local_fail(lc->ctx, err, "cannot fsync directory",
-					                path ? path : lc->root, NULL);
-				else
-					rc = local_status(err);
-				goto out;
-			}
+		nfd = local_at_open(&a, fd, &made);
+		if (nfd >= 0 && made && (rc = local_at_made(&a, fd, nfd)) != 0) {
+			close(nfd);
+			nfd = rc;
 		}
 		close(fd);
 		fd = nfd;
-		nfd = -1;
+		if (fd < 0)
+			break;
 	}
-	free(comp);
+	free(a.comp);
 	return fd;
-
-fail_named:
-	path = local_joinn(lc, key, (size_t)(c - comp) + strlen(c));
-	rc = (flags & LOCAL_AT_QUIET)
-	             ? local_status(err)
-	             : local_fail(lc->ctx, err, "cannot set mode 0700 on", path ? path : c, NULL);
-	goto out;
-fail_mkdir:
-	path = local_joinn(lc, key, (size_t)(c - comp) + strlen(c));
-	parent = local_joinn(lc, key, (size_t)(c - comp) - (c != comp));
-	/* Permission trouble is the parent's: name it. */
-	rc = (flags & LOCAL_AT_QUIET)
-	             ? local_status(err)
-	             : local_fail(lc->ctx, err, "cannot create directory", path ? path : c, parent);
-	goto out;
-wrong_type:
-	path = local_joinn(lc, key, (size_t)(c - comp) + strlen(c));
-	if (S_ISREG(st.st_mode)) {
-		/* A file where a directory belongs: a key through an object
-		 * ("JOB/ID/NAME/x"), simply not there for a reader. */
-		if (!(flags & LOCAL_AT_CREATE)) {
-			rc = CAIRN_E_NOTFOUND;
-			goto out;
-		}
-		rc = CAIRN_E_IO;
-		if (!(flags & LOCAL_AT_QUIET))
-			cairn_error(
-			        local_host, lc->ctx, rc,
-			        "cannot use directory %s: it exists but is not a directory; move it away",
-			        path ? path : c);
-		goto out;
-	}
-	rc = local_planted(lc, flags, path, st.st_mode, "a directory");
-	goto out;
-fail:
-	if (err == ENOENT && !(flags & LOCAL_AT_CREATE)) {
-		rc = CAIRN_E_NOTFOUND;
-		goto out;
-	}
-	path = local_joinn(lc, key, (size_t)(c - comp) + strlen(c));
-	rc = (flags & LOCAL_AT_QUIET)
-	             ? local_status(err)
-	             : local_fail(lc->ctx, err, "cannot open directory", path ? path : c, NULL);
-out:
-	if (nfd >= 0)
-		close(nfd);
-	close(fd);
-	free(parent);
-	free(path);
-	free(comp);
-	return rc;
 }
 
 /* Remove the directories of key that are now empty, deepest first, up to
@@ -770,30 +803,86 @@ local_walk_rmdir(struct local_walk *w, int dfd, const char *name, const char *pa
 	}
 }
 
-/* Walk the directory open as fd (taken over: closed here); path names it
- * in messages, keybase is its key with a trailing '/' ("" for the root). */
-static int
-local_walk_dir(struct local_walk *w, int fd, const char *path, const char *keybase)
-{
-	struct local_entry *ents = NULL, *e;
-	size_t n = 0, cap = 0, i;
-	struct dirent *de;
-	DIR *d;
-	int rc = 0;
+/* The entries of one directory that a walk visits, in key order. */
+struct local_entries {
+	struct local_entry *v;
+	size_t n, cap;
+};
 
-	d = fdopendir(fd);
-	if (!d) {
-		rc = local_walk_fail(w, errno, "cannot list directory", path);
-		close(fd);
-		return rc;
+static int
+local_entries_add(struct local_walk *w, struct local_entries *l, const char *name,
+                  const struct stat *st)
+{
+	struct local_entry *e;
+
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? 2 * l->cap : 32;
+		e = realloc(l->v, ncap * sizeof(*l->v));
+		if (!e)
+			return local_nomem(w->lc->ctx, "listing the store");
+		l->v = e;
+		l->cap = ncap;
 	}
-	/* Read the whole directory first: entries are sorted before any is
-	 * reported, and the sweep may unlink while we iterate. */
+	e = &l->v[l->n];
+	e->name = strdup(name);
+	if (!e->name)
+		return local_nomem(w->lc->ctx, "listing the store");
+	e->isdir = S_ISDIR(st->st_mode);
+	e->st = *st;
+	l->n++;
+	return 0;
+}
+
+static void
+local_entries_free(struct local_entries *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i].name);
+	free(l->v);
+}
+
+/* Does the walk visit entry name (st: its lstat) of the directory whose
+ * key is keybase?  1 yes, 0 no, or a negative status. */
+static int
+local_walk_wants(struct local_walk *w, const char *name, const char *keybase, const struct stat *st)
+{
+	int isdir = S_ISDIR(st->st_mode), ok;
+	char *key;
+
+	if (isdir ? name[0] == '.' : S_ISREG(st->st_mode) && (name[0] == '.') != w->hidden)
+		return 0;
+	if (asprintf(&key, "%s%s%s", keybase, name, isdir ? "/" : "") < 0)
+		return local_nomem(w->lc->ctx, "listing the store");
+	ok = isdir ? local_dir_matches(w, key) : strncmp(key, w->prefix, w->prefix_len) == 0;
+	if (ok && !isdir && !S_ISREG(st->st_mode)) {
+		/* Objects are regular files; a symlink could lead out
+		 * of the store, a FIFO or device hang a reader. */
+		if (w->warn && name[0] != '.') {
+			char *p = local_join(w->lc, key);
+			local_planted(w->lc, LOCAL_AT_WARN, p ? p : key, st->st_mode,
+			              "a backup object or set directory");
+			free(p);
+		}
+		ok = 0;
+	}
+	free(key);
+	return ok;
+}
+
+/* Read the whole directory d into l before any entry is reported: the
+ * entries are sorted first, and the sweep may unlink while we iterate. */
+static int
+local_walk_read(struct local_walk *w, DIR *d, const char *path, const char *keybase,
+                struct local_entries *l)
+{
+	struct dirent *de;
+	struct stat st;
+	int rc;
+
 	for (errno = 0; (de = readdir(d)); errno = 0) {
 		const char *name = de->d_name;
-		struct stat st;
-		char *key;
-		int isdir, ok;
 
 		if (!strcmp(name, ".") || !strcmp(name, ".."))
 			continue;
@@ -804,107 +893,107 @@ local_walk_dir(struct local_walk *w, int fd, const char *path, const char *keyba
 				continue;
 			rc = local_walk_fail(w, errno, "cannot stat a file in", path);
 			if (rc)
-				goto out;
+				return rc;
 			continue;
 		}
-		isdir = S_ISDIR(st.st_mode);
-		if (isdir ? name[0] == '.' : S_ISREG(st.st_mode) && (name[0] == '.') != w->hidden)
-			continue;
-		if (asprintf(&key, "%s%s%s", keybase, name, isdir ? "/" : "") < 0) {
-			rc = local_nomem(w->lc->ctx, "listing the store");
-			goto out;
-		}
-		ok = isdir ? local_dir_matches(w, key)
-		           : strncmp(key, w->prefix, w->prefix_len) == 0;
-		if (ok && !isdir && !S_ISREG(st.st_mode)) {
-			/* Objects are regular files; a symlink could lead out
-			 * of the store, a FIFO or device hang a reader. */
-			if (w->warn && name[0] != '.') {
-				char *p = local_join(w->lc, key);
-				local_planted(w->lc, LOCAL_AT_WARN, p ? p : key, st.st_mode,
-				              "a backup object or set directory");
-				free(p);
-			}
-			ok = 0;
-		}
-		free(key);
-		if (!ok)
-			continue;
-		if (n == cap) {
-			size_t ncap = cap ? 2 * cap : 32;
-			e = realloc(ents, ncap * sizeof(*ents));
-			if (!e) {
-				rc = local_nomem(w->lc->ctx, "listing the store");
-				goto out;
-			}
-			ents = e;
-			cap = ncap;
-		}
-		ents[n].name = strdup(name);
-		if (!ents[n].name) {
-			rc = local_nomem(w->lc->ctx, "listing the store");
-			goto out;
-		}
-		ents[n].isdir = isdir;
-		ents[n].st = st;
-		n++;
+		rc = local_walk_wants(w, name, keybase, &st);
+		if (rc > 0)
+			rc = local_entries_add(w, l, name, &st);
+		if (rc)
+			return rc;
 	}
-	if (errno) {
-		rc = local_walk_fail(w, errno, "cannot list directory", path);
-		goto out;
-	}
-	if (n > 1)
-		qsort(ents, n, sizeof(*ents), local_entry_cmp);
-	for (i = 0; i < n && !rc && !w->stopped; i++) {
-		char *sub = NULL, *key = NULL;
-		int subfd, lockfd = -1;
-		unsigned long before;
+	if (errno)
+		return local_walk_fail(w, errno, "cannot list directory", path);
+	return 0;
+}
 
-		e = &ents[i];
-		if (asprintf(&key, "%s%s%s", keybase, e->name, e->isdir ? "/" : "") < 0)
-			key = NULL;
-		if (!key || (e->isdir && asprintf(&sub, "%s%s%s", path,
-		                                  strcmp(path, "/") ? "/" : "", e->name) < 0)) {
-			free(key);
-			rc = local_nomem(w->lc->ctx, "listing the store");
-			break;
+static int local_walk_dir(struct local_walk *w, int fd, const char *path, const char *keybase);
+
+/* Walk the subdirectory name of d, whose path and key are sub and key;
+ * keybase is d's key. */
+static int
+local_walk_sub(struct local_walk *w, DIR *d, const char *name, const char *sub, const char *key,
+               const char *keybase)
+{
+	int subfd, lockfd = -1, rc = 0;
+	unsigned long before;
+
+	subfd = openat(dirfd(d), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (subfd < 0) {
+		/* Gone under a concurrent remove(), or swapped for a
+		 * link since the fstatat: either way not a directory
+		 * of the store any more. */
+		if (errno == ELOOP || errno == ENOTDIR) {
+			if (w->warn)
+				local_planted(w->lc, LOCAL_AT_WARN, sub, S_IFLNK,
+				              "a set directory");
+		} else if (errno != ENOENT) {
+			rc = local_walk_fail(w, errno, "cannot list directory", sub);
 		}
-		if (!e->isdir) {
-			rc = w->visit(w, dirfd(d), e->name, key, &e->st);
-			free(key);
-			continue;
-		}
-		subfd = openat(dirfd(d), e->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (subfd < 0) {
-			/* Gone under a concurrent remove(), or swapped for a
-			 * link since the fstatat: either way not a directory
-			 * of the store any more. */
-			if (errno == ELOOP || errno == ENOTDIR) {
-				if (w->warn)
-					local_planted(w->lc, LOCAL_AT_WARN, sub, S_IFLNK,
-					              "a set directory");
-			} else if (errno != ENOENT) {
-				rc = local_walk_fail(w, errno, "cannot list directory", sub);
-			}
-		} else if (w->joblocks && !*keybase && local_job_busy(subfd, &lockfd)) {
-			close(subfd);
-		} else {
-			before = w->removed;
-			rc = local_walk_dir(w, subfd, sub, key);
-			/* Set directories a dead writer left, or that are
-			 * empty now; never a job's own directory. */
-			if (*keybase && (w->rmdirs || w->removed > before))
-				local_walk_rmdir(w, dirfd(d), e->name, sub);
-			if (lockfd >= 0)
-				close(lockfd); /* releases the flock */
-		}
-		free(sub);
-		free(key);
+		return rc;
 	}
-out:
-	for (i = 0; i < n; i++)
-		free(ents[i].name);
-	free(ents);
+	if (w->joblocks && !*keybase && local_job_busy(subfd, &lockfd)) {
+		close(subfd);
+		return 0;
+	}
+	before = w->removed;
+	rc = local_walk_dir(w, subfd, sub, key);
+	/* Set directories a dead writer left, or that are
+	 * empty now; never a job's own directory. */
+	if (*keybase && (w->rmdirs || w->removed > before))
+		local_walk_rmdir(w, dirfd(d), name, sub);
+	if (lockfd >= 0)
+		close(lockfd); /* releases the flock */
+	return rc;
+}
+
+/* Visit the entry e of d: a file is handed to the visitor, a directory
+ * walked.  path and keybase are d's. */
+static int
+local_walk_entry(struct local_walk *w, DIR *d, const struct local_entry *e, const char *path,
+                 const char *keybase)
+{
+	char *sub = NULL, *key = NULL;
+	int rc;
+
+	if (asprintf(&key, "%s%s%s", keybase, e->name, e->isdir ? "/" : "") < 0)
+		key = NULL;
+	if (!key || (e->isdir &&
+	             asprintf(&sub, "%s%s%s", path, strcmp(path, "/") ? "/" : "", e->name) < 0)) {
+		free(key);
+		return local_nomem(w->lc->ctx, "listing the store");
+	}
+	if (e->isdir)
+		rc = local_walk_sub(w, d, e->name, sub, key, keybase);
+	else
+		rc = w->visit(w, dirfd(d), e->name, key, &e->st);
+	free(sub);
+	free(key);
+	return rc;
+}
+
+/* Walk the directory open as fd (taken over: closed here); path names it
+ * in messages, keybase is its key with a trailing '/' ("" for the root). */
+static int
+local_walk_dir(struct local_walk *w, int fd, const char *path, const char *keybase)
+{
+	struct local_entries l = {0};
+	size_t i;
+	DIR *d;
+	int rc;
+
+	d = fdopendir(fd);
+	if (!d) {
+		rc = local_walk_fail(w, errno, "cannot list directory", path);
+		close(fd);
+		return rc;
+	}
+	rc = local_walk_read(w, d, path, keybase, &l);
+	if (!rc && l.n > 1)
+		qsort(l.v, l.n, sizeof(*l.v), local_entry_cmp);
+	for (i = 0; i < l.n && !rc && !w->stopped; i++)
+		rc = local_walk_entry(w, d, &l.v[i], path, keybase);
+	local_entries_free(&l);
 	closedir(d);
 	return rc;
 }
