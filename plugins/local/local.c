@@ -95,7 +95,10 @@ local_status(int err)
 
 /* Set "WHAT PATH: REASON" and return the status for err.  The reason says
  * what to do when that is obvious; `fix` names the directory whose
- * permissions matter (NULL: path itself). */
+ * permissions matter (NULL: path itself).  Here and in local_nomem and
+ * local_notfound the status is returned as such, not through cairn_error()
+ * (variadic: scan-build does not follow it), so the analyzer sees that a
+ * failure is negative in the callers' checks. */
 static int
 local_fail(cairn_ctx *ctx, int err, const char *what, const char *path, const char *fix)
 {
@@ -107,36 +110,43 @@ local_fail(cairn_ctx *ctx, int err, const char *what, const char *path, const ch
 	switch (err) {
 	case EACCES:
 	case EPERM:
-		return cairn_error(
+		cairn_error(
 		        local_host, ctx, rc,
 		        "%s %s: permission denied: run cairn as the user owning %s or fix its permissions",
 		        what, path, fix);
+		break;
 	case ENOSPC:
 	case EDQUOT:
-		return cairn_error(
+		cairn_error(
 		        local_host, ctx, rc,
 		        "%s %s: disk full (or quota exceeded): free space on the file system holding it",
 		        what, path);
+		break;
 	case EROFS:
-		return cairn_error(
+		cairn_error(
 		        local_host, ctx, rc,
 		        "%s %s: read-only file system: remount it read-write or point the sink elsewhere",
 		        what, path);
+		break;
 	case EIO:
-		return cairn_error(
+		cairn_error(
 		        local_host, ctx, rc,
 		        "%s %s: input/output error: the disk may be failing, check the kernel log",
 		        what, path);
+		break;
 	default:
-		return cairn_error(local_host, ctx, rc, "%s %s: %s", what, path,
-		                   strerror_r(err, buf, sizeof(buf)));
+		cairn_error(local_host, ctx, rc, "%s %s: %s", what, path,
+		            strerror_r(err, buf, sizeof(buf)));
+		break;
 	}
+	return rc;
 }
 
 static int
 local_nomem(cairn_ctx *ctx, const char *what)
 {
-	return cairn_error(local_host, ctx, CAIRN_E_NOMEM, "out of memory while %s", what);
+	cairn_error(local_host, ctx, CAIRN_E_NOMEM, "out of memory while %s", what);
+	return CAIRN_E_NOMEM;
 }
 
 /* ---------------------------------------------------------------- keys */
@@ -646,8 +656,9 @@ local_prune(struct local *lc, const char *key)
 static int
 local_notfound(struct local *lc, const char *key, const char *path)
 {
-	return cairn_error(local_host, lc->ctx, CAIRN_E_NOTFOUND,
-	                   "backup object %s not found: there is no file %s", key, path);
+	cairn_error(local_host, lc->ctx, CAIRN_E_NOTFOUND,
+	            "backup object %s not found: there is no file %s", key, path);
+	return CAIRN_E_NOTFOUND;
 }
 
 /* Find the object of a checked key for open_read and remove: open its
@@ -1225,7 +1236,6 @@ local_open_write(void *instance, const char *key, cairn_sink_writer **writer)
 	if (rc < 0)
 		goto fail;
 	w->dirfd = rc;
-	rc = 0;
 	/* Backups are never overwritten; say so now rather than after the
 	 * whole stream has been written.  commit() checks again, atomically. */
 	if (fstatat(w->dirfd, w->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
