@@ -1,10 +1,17 @@
 /*
  * test_local.c - unit tests of the "local" sink plugin.
  *
- * The plugin's .c is included to reach its statics (the writer struct, the
- * key check); the core is replaced by tests/unit/fakehost.c.  Every test
- * works in its own mkdtemp directory, removed afterwards.
+ * The plugin's .c files are included to reach their statics (the writer
+ * struct, the temporary names); the core is replaced by
+ * tests/unit/fakehost.c.  Every test works in its own mkdtemp directory,
+ * removed afterwards.
  */
+#include "../../plugins/local/common.c"
+#include "../../plugins/local/dir.c"
+#include "../../plugins/local/walk.c"
+#include "../../plugins/local/write.c"
+#include "../../plugins/local/read.c"
+#include "../../plugins/local/lock.c"
 #include "../../plugins/local/local.c"
 
 #include <ftw.h>
