@@ -28,9 +28,8 @@ cmd_check(struct cli *c, int argc, char **argv)
 	struct status_report r;
 	struct check_result cr;
 	size_t nsinks = 0;
-	int opt;
 
-	while ((opt = getopt_long(argc, argv, "", check_options, NULL)) != -1) {
+	if (getopt_long(argc, argv, "", check_options, NULL) != -1) {
 		usage_error("check: unknown option");
 		return CHECK_UNKNOWN;
 	}

@@ -154,7 +154,8 @@ static void
 offer_set(struct cli *c, const char *cur, const struct words *w)
 {
 	const struct cfg_job *job = w->job ? config_job(c->cfg, w->job) : NULL;
-	enum set_phase phase = strcmp(w->cmd->name, "backup") == 0 ? SET_BACKUP : SET_RESTORE;
+	enum set_phase phase =
+	        w->cmd && strcmp(w->cmd->name, "backup") == 0 ? SET_BACKUP : SET_RESTORE;
 	const char *dot = strrchr(cur, '.');
 	struct strvec seen = {0};
 	registry_init(&c->reg, c->cfg->plugin_dir);

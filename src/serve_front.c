@@ -105,7 +105,11 @@ serve_front_new(const struct sockaddr_storage *addr, unsigned max_connections, s
 		return NULL;
 	}
 	len = sizeof(bound);
-	getsockname(fd, (struct sockaddr *)&bound, &len);
+	if (getsockname(fd, (struct sockaddr *)&bound, &len) != 0) {
+		*err = xasprintf("cannot read the bound address: %s", strerror(errno));
+		close(fd);
+		return NULL;
+	}
 	f = xcalloc(1, sizeof(*f));
 	f->lfd = fd;
 	f->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
