@@ -11,7 +11,7 @@
 need_mongo_fixture
 
 checks="hello-replset replset-status standalone-unchanged oplog-listed entry-shapes
-ts-increasing newest-natural uuid-new-on-recreate periodic-noop tail-await tail-pymongo
+ts-increasing newest-natural ts-range-find uuid-new-on-recreate periodic-noop tail-await tail-pymongo
 apply-to-second apply-old-form apply-errors apply-ops-entry capped-drops-old
 capped-position-lost"
 nchecks=$(echo $checks | wc -w)
@@ -150,6 +150,7 @@ db.items.insert_many(docs)
 items_uuid = next(i for i in db.list_collections() if i["name"] == "items")["info"]["uuid"]
 db.items.update_one({"_id": 1}, {"$set": {"b": 2, "s.k": 5}, "$push": {"arr": 3},
                                  "$unset": {"gone": ""}, "$inc": {"a": 1}})
+after_update = db.get_collection("items", codec_options=RAW).find_one({"_id": 1}).raw
 db.items.update_one({"_id": 1}, {"$set": {"b": 2}})  # no change: no entry
 db.items.replace_one({"_id": 2}, {"x": 1})
 db.items.update_many({"_id": {"$in": [1, 3]}}, {"$set": {"m": 1}})
@@ -222,7 +223,11 @@ def entry_shapes():
         if not isinstance(d["ts"], Timestamp) or type(d["t"]) is not Int64 or d["t"] != 1 or \
                 type(d["v"]) is not Int64 or d["v"] != 2 or not isinstance(d["wall"], datetime.datetime):
             return "entry %d: ts/t/v/wall %r" % (n, d)
-    # the collection left behind is as the entries say
+    # the documents are as the entries say
+    want = enc(SON([("_id", 1), ("a", 2), ("s", SON([("k", 5), ("j", 2)])), ("arr", [1, 2, 3]),
+                    ("b", 2)]))
+    if after_update != want:
+        return "after the update with operators: %r" % bson.decode(after_update)
     got = [d.raw for d in rs.get_database("w", codec_options=RAW).items.find()]
     if got != [enc(SON([("_id", 9), ("r", 1)]))]:
         return "w.items holds %r" % got
@@ -241,6 +246,17 @@ def newest_natural():
     got = r["cursor"]["firstBatch"]
     if len(got) != 1 or got[0]["ts"] < last["ts"]:
         return "the newest entry by $natural: -1: %r, a forward scan ends at %r" % (got, last["ts"])
+
+def ts_range_find():
+    ents = list(oplog.find())
+    lo, hi = ents[3]["ts"], ents[-3]["ts"]
+    for flt, want in ((SON([("ts", SON([("$gt", lo), ("$lte", hi)]))]), ents[4:-2]),
+                      ({"ts": {"$gte": lo, "$lt": hi}}, ents[3:-3]),
+                      ({"ts": lo}, [ents[3]]),
+                      ({"ts": {"$gte": lo}, "op": "i"}, [e for e in ents[3:] if e["op"] == "i"])):
+        got = list(oplog.find(flt, batch_size=3))
+        if [e.raw for e in got] != [e.raw for e in want]:
+            return "find %r: %d entries, want %d" % (flt, len(got), len(want))
 
 def uuid_new_on_recreate():
     if items_uuid == items2_uuid or not isinstance(items2_uuid, uuid.UUID):
@@ -446,7 +462,8 @@ def capped_position_lost():
 for name, fn in [("hello-replset", hello_replset), ("replset-status", replset_status),
                  ("standalone-unchanged", standalone_unchanged), ("oplog-listed", oplog_listed),
                  ("entry-shapes", entry_shapes), ("ts-increasing", ts_increasing),
-                 ("newest-natural", newest_natural), ("uuid-new-on-recreate", uuid_new_on_recreate),
+                 ("newest-natural", newest_natural), ("ts-range-find", ts_range_find),
+                 ("uuid-new-on-recreate", uuid_new_on_recreate),
                  ("periodic-noop", periodic_noop), ("tail-await", tail_await),
                  ("tail-pymongo", tail_pymongo), ("apply-to-second", apply_to_second),
                  ("apply-old-form", apply_old_form), ("apply-errors", apply_errors),
