@@ -11,7 +11,7 @@
 need_mongo_fixture
 
 checks="hello-replset replset-status standalone-unchanged oplog-listed entry-shapes
-ts-increasing newest-natural ts-range-find uuid-new-on-recreate periodic-noop tail-await tail-pymongo
+ts-increasing newest-natural ts-range-find uuid-new-on-recreate update-command periodic-noop tail-await tail-pymongo
 apply-to-second apply-old-form apply-errors apply-ops-entry capped-drops-old
 capped-position-lost"
 nchecks=$(echo $checks | wc -w)
@@ -262,6 +262,51 @@ def uuid_new_on_recreate():
     if items_uuid == items2_uuid or not isinstance(items2_uuid, uuid.UUID):
         return "the re-created collection kept uuid %r" % items2_uuid
 
+def update_command():
+    u = rs.get_database("upd", codec_options=STD).c
+    t0 = newest()["ts"]
+    r = u.update_one({"k": 5}, {"$set": {"v": 1}, "$setOnInsert": {"w": 2}}, upsert=True)
+    oid = r.upserted_id
+    if not isinstance(oid, ObjectId) or r.matched_count != 0:
+        return "upsert: %r" % r.raw_result
+    got = rs.get_database("upd", codec_options=RAW).c.find_one({"_id": oid}).raw
+    if got != enc(SON([("_id", oid), ("k", 5), ("v", 1), ("w", 2)])):
+        return "upserted %r" % bson.decode(got)
+    ins = [e for e in entries_after(t0) if e["op"] == "i"]
+    if len(ins) != 1 or ins[0]["o"].raw != got:
+        return "the upsert's entries: %r" % [bson.decode(e.raw) for e in entries_after(t0)]
+    u.insert_one({"_id": 2, "n": Int64(1), "m": 2**31 - 1})
+    u.update_one({"_id": 2}, {"$inc": {"n": 1, "m": 1}})
+    d = u.find_one({"_id": 2})
+    if type(d["n"]) is not Int64 or d["n"] != 2 or type(d["m"]) is not Int64 or d["m"] != 2**31:
+        return "$inc kept types %r" % d
+    r = u.update_one({"_id": 2}, {"$set": {"n": Int64(2)}})
+    if r.matched_count != 1 or r.modified_count != 0:
+        return "an update changing nothing: %r" % r.raw_result
+    for what, fn, code in (
+            ("a replacement changing _id", lambda: u.replace_one({"_id": 2}, {"_id": 3}), 66),
+            ("$rename", lambda: u.update_one({"_id": 2}, {"$rename": {"n": "o"}}), 2),
+            ("$inc of a string", lambda: u.update_one({"_id": 2}, {"$inc": {"n": "x"}}), 14),
+            ("a conflict", lambda: u.update_one({"_id": 2}, {"$set": {"a": 1, "a.b": 2}}), 40)):
+        try:
+            fn()
+        except pymongo.errors.OperationFailure as e:
+            if e.code != code:
+                return "%s: code %r, want %d" % (what, e.code, code)
+            continue
+        return "%s succeeded" % what
+    u.create_index("k", unique=True)
+    try:
+        u.update_one({"_id": 2}, {"$set": {"k": 5}})
+    except pymongo.errors.DuplicateKeyError as e:
+        if e.details.get("keyPattern") != {"k": 1}:
+            return "duplicate key by update: %r" % e.details
+    else:
+        return "an update broke a unique index"
+    u.update_one({"_id": 2}, {"$set": {"k": 6}})
+    u.update_one({"_id": oid}, {"$set": {"k": 7}})
+    u.insert_one({"_id": 4, "k": 5})  # 5 is free again
+
 def periodic_noop():
     t0 = newest()["ts"]
     for _ in range(100):
@@ -464,6 +509,7 @@ for name, fn in [("hello-replset", hello_replset), ("replset-status", replset_st
                  ("entry-shapes", entry_shapes), ("ts-increasing", ts_increasing),
                  ("newest-natural", newest_natural), ("ts-range-find", ts_range_find),
                  ("uuid-new-on-recreate", uuid_new_on_recreate),
+                 ("update-command", update_command),
                  ("periodic-noop", periodic_noop), ("tail-await", tail_await),
                  ("tail-pymongo", tail_pymongo), ("apply-to-second", apply_to_second),
                  ("apply-old-form", apply_old_form), ("apply-errors", apply_errors),
