@@ -34,7 +34,7 @@ from bson.son import SON
 from bson.int64 import Int64
 from bson.raw_bson import RawBSONDocument
 from bson.codec_options import CodecOptions
-from bson.binary import UuidRepresentation
+from bson.binary import Binary, UuidRepresentation
 from bson.timestamp import Timestamp
 from bson.objectid import ObjectId
 import pymongo, pymongo.errors
@@ -425,12 +425,16 @@ def apply_errors():
             d.get("codeName") != "BadValue" or d.get("ok") != 0:
         return "a bad op type: %r" % d
     code, d = cmd_error(solo.admin, SON([("applyOps", [
-        {"op": "i", "ns": "err.c", "ui": uuid.uuid4(), "o": {"_id": 3}}])]))
+        {"op": "i", "ns": "err.c", "ui": Binary(uuid.uuid4().bytes, 4), "o": {"_id": 3}}])]))
     if code != 26 or d.get("results") != [False]:
         return "an unknown ui: %r" % d
     code, d = cmd_error(solo.admin, SON([("applyOps", [{"ns": "err.c", "o": {}}])]))
     if code != 40414:
         return "an entry without op: %r" % d
+    code, d = cmd_error(solo.admin, SON([("applyOps", [
+        {"op": "i", "ns": "err.c", "ui": Binary(uuid.uuid4().bytes, 3), "o": {"_id": 3}}])]))
+    if code != 14:
+        return "a ui of the legacy UUID subtype 3: %r" % d
     # command entries apply idempotently, as oplog application does
     r = solo.admin.command(SON([("applyOps", [
         {"op": "c", "ns": "err.$cmd", "o": {"create": "c"}},
@@ -460,7 +464,7 @@ def apply_ops_entry():
             list(inner[2]) != ["op", "ns", "ui", "o", "o2"]:
         return "the applyOps entry holds %r" % inner
     # and that entry (a nested applyOps) applies on another server
-    solo.admin.command(SON([("applyOps", [bson.decode(e.raw, codec_options=STD) for e in got])]))
+    solo.admin.command(SON([("applyOps", got)]))
     a = [d.raw for d in rs.get_database("w", codec_options=RAW).ao.find()]
     b = [d.raw for d in solo.get_database("w", codec_options=RAW).ao.find()]
     if a != b or len(a) != 2:
