@@ -163,6 +163,13 @@ db.items.insert_one({"_id": 9, "r": 1})
 items2_uuid = next(i for i in db.list_collections() if i["name"] == "items")["info"]["uuid"]
 db.create_collection("cap", capped=True, size=1000, max=5)
 cap_uuid = next(i for i in db.list_collections() if i["name"] == "cap")["info"]["uuid"]
+db.command(SON([("create", "v"), ("viewOn", "cap"), ("pipeline", [{"$match": {"a": 1}}])]))
+views_uuid = next(i for i in db.list_collections() if i["name"] == "system.views")["info"]["uuid"]
+db.t1.insert_one({"_id": 1})
+db.t2.insert_one({"_id": 2})
+t1_uuid, t2_uuid = (next(i for i in db.list_collections() if i["name"] == n)["info"]["uuid"]
+                    for n in ("t1", "t2"))
+rs.admin.command(SON([("renameCollection", "w.t1"), ("to", "w.t2"), ("dropTarget", True)]))
 rs.w2.z.insert_one({"_id": "z"})
 z_uuid = next(i for i in rs.get_database("w2", codec_options=STD).list_collections())["info"]["uuid"]
 rs.drop_database("w2")
@@ -195,6 +202,16 @@ def expected():
         ("i", "w.items", items2_uuid, SON([("_id", 9), ("r", 1)]), {"_id": 9}),
         ("c", cmd, cap_uuid, SON([("create", "cap"), ("capped", True), ("size", 1024), ("max", 5),
                                   ("idIndex", ID)]), None),
+        ("c", cmd, views_uuid, SON([("create", "system.views"), ("idIndex", ID)]), None),
+        ("c", cmd, None, SON([("create", "v"), ("viewOn", "cap"),
+                              ("pipeline", [{"$match": {"a": 1}}])]), None),
+        ("c", cmd, t1_uuid, SON([("create", "t1"), ("idIndex", ID)]), None),
+        ("i", "w.t1", t1_uuid, {"_id": 1}, {"_id": 1}),
+        ("c", cmd, t2_uuid, SON([("create", "t2"), ("idIndex", ID)]), None),
+        ("i", "w.t2", t2_uuid, {"_id": 2}, {"_id": 2}),
+        ("c", cmd, t1_uuid, SON([("renameCollection", "w.t1"), ("to", "w.t2"),
+                                 ("stayTemp", False), ("dropTarget", t2_uuid)]),
+         {"numRecords": Int64(1)}),
         ("c", "w2.$cmd", z_uuid, SON([("create", "z"), ("idIndex", ID)]), None),
         ("i", "w2.z", z_uuid, {"_id": "z"}, {"_id": "z"}),
         ("c", "w2.$cmd", z_uuid, {"drop": "z"}, {"numRecords": Int64(1)}),
@@ -377,6 +394,9 @@ def copy_db_state(c, dbs):
         for info in d.list_collections():
             info = dict(info)
             coll = d[info["name"]]
+            if info["type"] == "view":
+                out[(dbn, info["name"])] = (info, None, None)
+                continue
             out[(dbn, info["name"])] = (info, bson.decode(bson.encode({"i": list(coll.list_indexes())})),
                                          [x.raw for x in coll.find()])
     return out
@@ -407,9 +427,11 @@ def apply_old_form():
            {"op": "u", "ns": "old.c", "o2": {"_id": 1},
             "o": SON([("$set", SON([("b", 5), ("s.y", 2)])), ("$unset", {"r": True})])},
            {"op": "u", "ns": "old.c", "o2": {"_id": 1}, "o": SON([("$v", 1), ("$set", {"a": 7})])},
-           {"op": "u", "ns": "old.c", "o2": {"_id": 2}, "o": SON([("$set", {"a": 1})])}]
+           {"op": "u", "ns": "old.c", "o2": {"_id": 2}, "o": SON([("$set", {"a": 1})])},
+           {"op": "i", "ns": "old.c", "o": SON([("_id", 2), ("z", 1)])},
+           {"op": "i", "ns": "old.c", "o": SON([("_id", 2), ("a", 1)])}]
     r = solo.admin.command(SON([("applyOps", ops)]))
-    if r["applied"] != 4 or r["results"] != [True] * 4:
+    if r["applied"] != 6 or r["results"] != [True] * 6:
         return "applyOps: %r" % r
     got = [d.raw for d in sdb.c.find()]
     want = [enc(SON([("_id", 1), ("a", 7), ("s", SON([("x", 1), ("y", 2)])), ("b", 5)])),
