@@ -15,7 +15,7 @@ ts-increasing newest-natural ts-range-find uuid-new-on-recreate update-command p
 apply-to-second apply-old-form apply-errors apply-ops-entry capped-drops-old
 capped-position-lost"
 nchecks=$(echo $checks | wc -w)
-plan $((nchecks + 3))
+plan $((nchecks + 8))
 
 check "a replica-set server starts" mongo_start --replset rs0 --noop-interval 1 || exit 1
 RS=$MONGO_URI
@@ -558,4 +558,56 @@ for name in $checks; do
 	esac
 done
 grep -q FAIL "$T/py.out" && diag "$T/py.err"
+
+# --state-file: a server stopped (SIGTERM) and started again on its port
+# keeps its databases and its oplog, which goes on from where it was.
+cat >"$T/state.py" <<'EOF'
+import sys, bson, pymongo
+from bson.raw_bson import RawBSONDocument
+from bson.codec_options import CodecOptions
+from bson.binary import UuidRepresentation
+RAW = CodecOptions(document_class=RawBSONDocument, uuid_representation=UuidRepresentation.STANDARD)
+mode, uri, out = sys.argv[1:4]
+c = pymongo.MongoClient(uri, serverSelectionTimeoutMS=10000)
+if mode == "write":
+    c.k.c.insert_many([{"_id": i, "v": "x" * i} for i in range(5)])
+    c.k.c.update_one({"_id": 1}, {"$set": {"w": 1}})
+    c.k.c.create_index("v")
+    c.k.d.insert_one({"_id": "d"})
+def state():
+    k = c.get_database("k", codec_options=RAW)
+    lines = []
+    for info in sorted(k.list_collections(), key=lambda i: i["name"]):
+        lines.append("coll %s %r" % (info["name"], dict(info)))
+        lines.append("indexes %r" % [dict(i) for i in k[info["name"]].list_indexes()])
+        lines += ["doc " + d.raw.hex() for d in k[info["name"]].find()]
+    ol = c.get_database("local", codec_options=RAW)["oplog.rs"]
+    lines += ["entry " + e.raw.hex() for e in ol.find() if e["op"] != "n"]
+    return lines
+if mode in ("write", "compare"):
+    open(out, "w").write("\n".join(state()) + "\n")
+if mode == "go-on":
+    before = [bytes.fromhex(l.split()[1]) for l in open(out) if l.startswith("entry ")]
+    last = bson.decode(before[-1])["ts"]
+    ol = c.get_database("local", codec_options=RAW)["oplog.rs"]
+    c.k.c.insert_one({"_id": "new"})
+    after = [e for e in ol.find({"ts": {"$gt": last}}) if e["op"] != "n"]
+    ok = len(after) == 1 and after[0]["o"]["_id"] == "new"
+    print("go-on ok" if ok else "go-on: %r" % [bson.decode(e.raw) for e in after])
+EOF
+check "a replica-set server with a state file starts" \
+	mongo_start --replset rs9 --state-file "$T/state" --noop-interval 600 || exit 1
+P9=$MONGO_PORT
+timeout 60 "$MONGO_PYTHON" "$T/state.py" write "$MONGO_URI" "$T/before" 2>"$T/state.err" ||
+	diag "$T/state.err"
+mongo_stop
+check "SIGTERM saves the state file" test -s "$T/state"
+check "it starts again on its port from the state file" \
+	mongo_start --replset rs9 --state-file "$T/state" --noop-interval 600 --port "$P9" || exit 1
+timeout 60 "$MONGO_PYTHON" "$T/state.py" compare "$MONGO_URI" "$T/after" 2>>"$T/state.err" ||
+	diag "$T/state.err"
+check_same "the databases and the oplog are as they were" "$T/before" "$T/after" "coll c" "doc " "entry "
+timeout 60 "$MONGO_PYTHON" "$T/state.py" go-on "$MONGO_URI" "$T/before" >"$T/go-on" 2>>"$T/state.err" ||
+	diag "$T/state.err"
+check "the oplog goes on after the last entry it had" grep -qx "go-on ok" "$T/go-on" || diag "$T/go-on"
 exit 0
