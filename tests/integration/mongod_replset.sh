@@ -11,7 +11,7 @@
 need_mongo_fixture
 
 checks="hello-replset replset-status standalone-unchanged oplog-listed entry-shapes
-ts-increasing newest-natural ts-range-find uuid-new-on-recreate update-command periodic-noop tail-await tail-pymongo
+ts-increasing newest-natural ts-range-find uuid-new-on-recreate update-command periodic-noop tail-await tail-cut tail-pymongo
 apply-to-second apply-old-form apply-errors apply-ops-entry capped-drops-old
 capped-position-lost"
 nchecks=$(echo $checks | wc -w)
@@ -366,6 +366,25 @@ def tail_await():
     if code != 43:
         return "getMore on the killed cursor: %r" % d
 
+def tail_cut():
+    t0 = newest()["ts"]
+    r = rs.local.command(SON([("find", "oplog.rs"), ("filter", {"ts": {"$gt": t0}, "op": "i"}),
+                              ("tailable", True), ("awaitData", True)]))
+    cid = r["cursor"]["id"]
+    rs.admin.command(SON([("configureFailPoint", "failCommand"), ("mode", {"times": 1}),
+                          ("data", {"failCommands": ["getMore"], "closeConnection": True})]))
+    gm = SON([("getMore", cid), ("collection", "oplog.rs"), ("maxTimeMS", 200)])
+    try:
+        rs.local.command(gm)
+    except pymongo.errors.AutoReconnect:
+        pass
+    else:
+        return "the failpoint did not cut the connection"
+    rs.w.tail.insert_one({"_id": "cut"})
+    r = rs.local.command(SON([("getMore", cid), ("collection", "oplog.rs"), ("maxTimeMS", 30000)]))
+    if [e["o"]["_id"] for e in r["cursor"]["nextBatch"]] != ["cut"]:
+        return "after the cut, the cursor gave %r" % r["cursor"]
+
 def tail_pymongo():
     t0 = newest()["ts"]
     cur = oplog.find({"ts": {"$gt": t0}}, cursor_type=CursorType.TAILABLE_AWAIT,
@@ -537,7 +556,7 @@ for name, fn in [("hello-replset", hello_replset), ("replset-status", replset_st
                  ("uuid-new-on-recreate", uuid_new_on_recreate),
                  ("update-command", update_command),
                  ("periodic-noop", periodic_noop), ("tail-await", tail_await),
-                 ("tail-pymongo", tail_pymongo), ("apply-to-second", apply_to_second),
+                 ("tail-cut", tail_cut), ("tail-pymongo", tail_pymongo), ("apply-to-second", apply_to_second),
                  ("apply-old-form", apply_old_form), ("apply-errors", apply_errors),
                  ("apply-ops-entry", apply_ops_entry), ("capped-drops-old", capped_drops_old),
                  ("capped-position-lost", capped_position_lost)]:
