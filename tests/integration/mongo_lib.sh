@@ -38,19 +38,32 @@ _mongo_cleanup() {
 }
 trap _mongo_cleanup EXIT
 
-# mongo_start [--auth USER:PASSWORD] [mongod.py OPTION]...: start a server
-# and wait (20 s at most) until it listens.  Sets MONGO_PORT, MONGO_PID,
-# MONGO_URI (no credentials), MONGO_AUTH_URI (with them, authSource=admin;
-# equal to MONGO_URI without --auth) and MONGO_LOG (its stderr).  Other
-# options go to mongod.py: --close-after-docs N drops the connection of
-# every find/getMore once N documents have gone out; --verbose logs each
-# command.  A second call starts a second server (save the variables).
+# mongo_start [--auth USER:PASSWORD] [--replset NAME] [mongod.py OPTION]...:
+# start a server and wait (20 s at most) until it listens.  Sets MONGO_PORT,
+# MONGO_PID, MONGO_URI (no credentials), MONGO_AUTH_URI (with them,
+# authSource=admin; equal to MONGO_URI without --auth) and MONGO_LOG (its
+# stderr).  --replset NAME starts it as the primary of replica set NAME
+# (with an oplog) and sets MONGO_RS_URI (MONGO_AUTH_URI with
+# replicaSet=NAME); MONGO_RS_URI is empty otherwise.  Other options go to
+# mongod.py: --close-after-docs N drops the connection of every
+# find/getMore once N documents have gone out; --oplog-size BYTES and
+# --noop-interval SECONDS shape the oplog; --verbose logs each command.  A
+# second call starts a second server (save the variables).
 mongo_start() {
-	local auth="" user pw i
-	if [ "${1:-}" = --auth ]; then
-		auth=$2
+	local auth="" rs="" user pw i
+	while [ "${1:-}" = --auth ] || [ "${1:-}" = --replset ]; do
+		if [ "$1" = --auth ]; then
+			auth=$2
+		else
+			rs=$2
+		fi
 		shift 2
+	done
+	if [ -n "$auth" ]; then
 		set -- --user "$auth" "$@"
+	fi
+	if [ -n "$rs" ]; then
+		set -- --replset "$rs" "$@"
 	fi
 	_mongo_n=$((_mongo_n + 1))
 	local pf="$T/mongod$_mongo_n.port"
@@ -83,6 +96,13 @@ mongo_start() {
 		user=${auth%%:*}
 		pw=${auth#*:}
 		MONGO_AUTH_URI="mongodb://$(_mongo_esc "$user"):$(_mongo_esc "$pw")@127.0.0.1:$MONGO_PORT/?authSource=admin"
+	fi
+	MONGO_RS_URI=""
+	if [ -n "$rs" ]; then
+		case $MONGO_AUTH_URI in
+		*\?*) MONGO_RS_URI="$MONGO_AUTH_URI&replicaSet=$rs" ;;
+		*) MONGO_RS_URI="$MONGO_AUTH_URI/?replicaSet=$rs" ;;
+		esac
 	fi
 }
 
