@@ -1,11 +1,12 @@
 /*
- * rdb.c - a streaming walker of Redis's RDB format, and verify --deep.
+ * rdb.c - a streaming walker of Redis's RDB format.
  *
  * The walker reads the file as Redis's loader does, but keeps nothing: it
  * decodes the lengths that say how the bytes are laid out and skips the
  * payloads (strings, listpacks, LZF blobs) through the caller's buffer, so
  * a 100 MB value costs no more memory than a 10-byte one.  It counts keys
  * per database, notes a few aux fields, and checks the CRC-64 trailer.
+ * It reads only through fill(): no server, no sink, no messages of its own.
  *
  * The layout (as written by Redis 2.6 to 7.4, RDB versions 1 to 12):
  *   "REDIS" + 4 ASCII digits of version
@@ -17,7 +18,7 @@
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
-#include "redis.h"
+#include "rdb.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -704,87 +705,4 @@ eof:
 		}
 	}
 	return 0;
-}
-
-/* ------------------------------------------------------ verify --deep */
-
-struct rdb_in {
-	struct cairn_in *in;
-	int rc; /* in->read()'s failure */
-};
-
-static int
-rdb_in_fill(struct rdb_walk *w)
-{
-	struct rdb_in *ri = w->arg;
-	ssize_t n;
-
-	n = ri->in->read(ri->in, w->buf, w->bufsize);
-	if (n < 0) {
-		ri->rc = (int)n;
-		return (int)n;
-	}
-	w->pos = 0;
-	w->len = (size_t)n;
-	return n > 0;
-}
-
-#define RDB_VERIFY_BUF (256 * 1024)
-
-int
-redis_verify_rdb(struct redis *r, struct cairn_in *in)
-{
-	struct rdb_walk *w;
-	struct rdb_in ri = {.in = in};
-	int rc;
-
-	w = calloc(1, sizeof(*w));
-	if (w == NULL)
-		return CAIRN_E_NOMEM;
-	w->buf = malloc(RDB_VERIFY_BUF);
-	if (w->buf == NULL) {
-		free(w);
-		return CAIRN_E_NOMEM;
-	}
-	w->bufsize = RDB_VERIFY_BUF;
-	w->fill = rdb_in_fill;
-	w->arg = &ri;
-	rdb_walk_init(w);
-	rc = rdb_walk(w);
-	if (rc == 0) {
-		/* A stored RDB is exactly the snapshot: nothing may follow. */
-		int more = w->pos < w->len;
-		while (!more) {
-			unsigned char extra[512];
-			ssize_t n = in->read(in, extra, sizeof(extra));
-			if (n < 0) {
-				ri.rc = (int)n;
-				rc = (int)n;
-				break;
-			}
-			if (n == 0)
-				break;
-			more = 1;
-		}
-		if (rc == 0 && more) {
-			redis_error(r,
-			            "the stored RDB has bytes after its end (at byte %" PRIu64
-			            "); it is damaged: take a new backup",
-			            rdb_walk_offset(w));
-			rc = CAIRN_E_CORRUPT;
-		}
-	} else if (rc != CAIRN_E_NOMEM && (ri.rc == 0 || rc != ri.rc)) {
-		redis_error(r, "the stored RDB is %s: %s; take a new backup",
-		            rc == CAIRN_E_UNSUPPORTED ? "not readable by this cairn" : "damaged",
-		            w->err);
-	}
-	/* ri.rc: the core's own message (size, SHA-256, sink) stands */
-	if (rc == 0)
-		redis_log(r, CAIRN_LOG_INFO, "RDB version %d, %" PRIu64 " keys, CRC-64 %s",
-		          w->version, w->keys,
-		          w->crc_checked ? "checked" : "absent (rdbchecksum no)");
-	rdb_walk_free(w);
-	free(w->buf);
-	free(w);
-	return rc;
 }

@@ -12,7 +12,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "restore.h"
+#include "resp.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -1,151 +1,124 @@
 /*
  * restore.h - what the redis source's restore side shares between its
- * files (not installed): the RESP reader and dump-stream parser (resp.c)
- * and the scratch redis-server (scratch.c), used by restore.c.
- *
- * Memory.  Nothing here holds a value: a RESTORE payload (which can be
- * hundreds of megabytes) and a long key pass through a fixed buffer on
- * their way to the server.  What is kept of a command is its name, the
- * first RESP_KEY_HEAD bytes of its key (for messages), its small numeric
- * arguments and the dump's end mark (at most RESP_ECHO_MAX bytes).
+ * files (not installed): the target server being written to (target.c),
+ * the dump replay (replay.c), the stored RDB as a file (rdb_file.c), the
+ * copy out of a scratch server (copy.c), the scratch redis-server
+ * (scratch.c), and the entries redis.c dispatches to (restore.c,
+ * restore_test.c, verify.c).
  *
  * SPDX-License-Identifier: MIT
  */
 #ifndef CAIRN_REDIS_RESTORE_H
 #define CAIRN_REDIS_RESTORE_H
 
-#include "redis.h"
+#include "rdb.h"
+#include "redis_internal.h"
+#include "resp.h"
 
-#include <sys/types.h>
+#define SCRATCH_NAME "scratch redis-server"
+#define ALL_DATABASES 65537 /* a dump may SELECT up to RESP_MAX_DB */
 
-/* ------------------------------------------------------------ resp.c */
+/* ---------------------------------------------------------- target.c */
 
-#define RESP_BUFSIZE 65536         /* the reader's buffer */
-#define RESP_KEY_HEAD 256          /* bytes of a key kept for messages */
-#define RESP_ECHO_MAX (1 << 20)    /* the end mark's text */
-#define RESP_MAX_ARGS 16           /* RESTORE has at most 10 */
-#define RESP_MAX_DB RDB_MAX_DB     /* a SELECT above this is damage */
-#define RESP_MAX_BULK (1ull << 40) /* a bulk length above this is damage */
+#define TARGET_WINDOW 512      /* commands in flight to one server */
+#define TARGET_OBUF_SIZE 65536 /* bytes gathered before hiredis sends them */
 
-/*
- * A buffered pull reader over any byte source: a cairn_in (the stored
- * object) or a socket (a server's replies).  read() returns bytes read,
- * 0 at the end, or a negative CAIRN_E_* code; it is called only when the
- * buffer is empty.  `offset` counts the bytes consumed, for messages.
- * On CAIRN_E_CORRUPT, err says what and where ("byte 4711: ...").
- */
-struct resp_in {
-	ssize_t (*read)(void *arg, void *buf, size_t len);
-	void *arg;
-	unsigned char *buf;
-	size_t pos, len;
-	uint64_t offset;
-	char err[512];
+enum sent_kind {
+	SENT_SELECT = 1,
+	SENT_FLUSHDB,
+	SENT_RESTORE
 };
 
-/* buf is malloc'd here (RESP_BUFSIZE); CAIRN_E_NOMEM if that fails. */
-int resp_in_init(struct resp_in *r, ssize_t (*read)(void *, void *, size_t), void *arg);
-void resp_in_free(struct resp_in *r);
-/* The same over a cairn_in. */
-int resp_in_init_cairn(struct resp_in *r, struct cairn_in *in);
-/* Bytes buffered but not consumed (a protocol must leave none). */
-size_t resp_in_pending(const struct resp_in *r);
-
-/*
- * One line ending in CRLF, without it, into line[max] (NUL-terminated).
- * 1 = a line, 0 = the input ended before its first byte, < 0 an error
- * (CAIRN_E_CORRUPT when the line is longer than max - 1 or cut short).
- */
-int resp_line(struct resp_in *r, char *line, size_t max);
-/*
- * Consume n bytes: pass them to out (when not NULL) in pieces of at most
- * RESP_BUFSIZE, and copy the first keepmax of them to keep (when not
- * NULL).  The input ending first is CAIRN_E_CORRUPT; out()'s negative
- * return is returned as it is.
- */
-int resp_take(struct resp_in *r, uint64_t n, int (*out)(void *, const void *, size_t), void *arg,
-              void *keep, size_t keepmax);
-/* A decimal without sign or leading zeros (but "0"), at most max. */
-int resp_parse_u64(const char *s, uint64_t max, uint64_t *v);
-/* A decimal with an optional '-'. */
-int resp_parse_i64(const char *s, int64_t *v);
-
-/*
- * Write `s` of length n into dst (dstsize bytes, NUL-terminated) for a
- * message: printable ASCII as is, '"' and '\\' and everything else as
- * \xNN, cut with "..." when it does not fit (or when n > RESP_KEY_HEAD:
- * `full` is then the key's real length and "... (N bytes)" follows).
- */
-void resp_quote(char *dst, size_t dstsize, const void *s, size_t n, uint64_t full);
-
-/* ------------------------------------------------ the dump stream */
-
-enum resp_kind {
-	RESP_SELECT = 1,
-	RESP_RESTORE,
-	RESP_ECHO
-};
-
-struct resp_cmd {
-	enum resp_kind kind;
-	unsigned argc;
-	uint64_t offset; /* of the command's '*' in the stream */
-	/* SELECT */
+struct sent {
+	enum sent_kind kind;
 	long db;
-	/* RESTORE */
 	char key[RESP_KEY_HEAD];
-	size_t keykept; /* bytes of key[] filled */
+	size_t keykept;
 	uint64_t keylen;
-	int64_t ttl; /* ms; 0 = none */
-	int absttl, replace;
-	uint64_t payload_len;
-	/* ECHO: malloc'd, NUL-terminated, echolen bytes */
-	char *echo;
-	size_t echolen;
 };
 
-/*
- * How a parsed command reaches a server.  begin() is called once the
- * command's name is known (c->kind, c->argc, c->offset set; nothing else
- * yet): return 1 to have its bytes passed to out(), 0 to drop it, or a
- * negative CAIRN_E_* code to stop.  out() then gets the command's exact
- * bytes, the payload in pieces as it is read.  Either may be NULL.
- */
-struct resp_cb {
-	int (*begin)(void *arg, const struct resp_cmd *c);
-	int (*out)(void *arg, const void *p, size_t n);
-	void *arg;
-};
-
-/*
- * Parse the next command of a dump stream (see redis.h: SELECT, RESTORE,
- * ECHO, as arrays of bulk strings, nothing else).  1 = a command in *c, 0 =
- * the stream ended cleanly between commands, < 0 an error: CAIRN_E_CORRUPT
- * with r->err set, or the code of the input or of a callback.  c->echo is
- * kept between calls (reallocated); free it with resp_cmd_free().
- */
-int resp_next(struct resp_in *r, struct resp_cmd *c, const struct resp_cb *cb);
-void resp_cmd_free(struct resp_cmd *c);
-
-/*
- * The whole-stream checks on top of resp_next(): RESTOREs counted per
- * database, exactly one end mark, last, whose counts equal them.  Feed
- * every command to dump_count_add(); call dump_count_end() at the end
- * of the stream.  Both return 0 or CAIRN_E_CORRUPT (err set) or
- * CAIRN_E_NOMEM.
- */
-struct dump_count {
-	uint64_t *db_keys; /* RESTOREs per database, ndb entries */
-	size_t ndb;
-	uint64_t keys;
+/* One server being written to, with the commands still unanswered. */
+struct target {
+	struct redis *r;
+	redisContext *c;
+	const char *name; /* "redis 127.0.0.1:6379" or the scratch's */
+	char *obuf;
+	size_t olen;
+	struct sent *ring; /* TARGET_WINDOW entries */
+	size_t head, count;
+	uint64_t written; /* RESTOREs answered OK */
+	int broken;       /* the link failed: nothing more can be read */
+	char *fail;       /* the first refusal, a message */
+	int fail_rc;
+	/* databases entered so far (for flush and the lazy check) */
+	unsigned char *entered;
+	size_t nentered;
+	int flush;
+	int check_each; /* INFO refused: DBSIZE each database on entry */
+	int absttl;     /* RESTORE takes ABSTTL (Redis 5+) */
 	long cur_db;
-	int ended; /* the end mark was seen */
-	char err[512];
+	uint64_t *dbw; /* RESTOREs answered OK per database, ndbw entries */
+	size_t ndbw;
+	uint64_t total; /* keys the object holds (0: not known) */
 };
-void dump_count_init(struct dump_count *d);
-int dump_count_add(struct dump_count *d, const struct resp_cmd *c);
-int dump_count_end(struct dump_count *d, const struct resp_in *r);
-void dump_count_free(struct dump_count *d);
+
+/* CAIRN_E_NOMEM when the buffers cannot be had. */
+int target_init(struct target *t, struct redis *r, redisContext *c, const char *name);
+/* Safe on a target zeroed or initialised (even when target_init failed). */
+void target_free(struct target *t);
+/* Hand the gathered bytes to hiredis and send everything it holds. */
+int target_send(struct target *t);
+/* Bytes of commands for the target, gathered (a target_out() callback). */
+int target_out(void *arg, const void *p, size_t n);
+/* A small command of our own, as RESP. */
+int target_cmd(struct target *t, const char *cmd, const char *arg);
+/* Note a command just passed to target_out() (c: the RESTORE's key);
+ * read a reply when TARGET_WINDOW are in flight.  Once a command was
+ * refused nothing more is sent. */
+int target_sent(struct target *t, enum sent_kind kind, const struct resp_cmd *c);
+/* Every reply still due; the first failure stays the one reported. */
+int target_drain(struct target *t);
+/* Before anything is written: refuse a target holding keys (unless
+ * force); a server refusing INFO is checked database by database. */
+int target_check_empty(struct target *t, int force);
+/* The first write into database db: the lazy emptiness check, flush. */
+int target_enter(struct target *t, long db, int force);
+/* Does the target take RESTORE ... ABSTTL (Redis 5.0 and later)? */
+void target_probe_version(struct target *t);
+/* The error of a restore that stopped (rc), with what it wrote. */
+int target_report(struct target *t, int rc, const char *what);
+
+/* ---------------------------------------------------------- replay.c */
+
+struct replay {
+	struct target *t;
+	struct dump_count count;
+	int force;
+	/* restore_test: RESTOREs with ABSTTL that may have run out already
+	 * (the server then creates no key), per database */
+	uint64_t *maybe_gone;
+	size_t nmaybe;
+	int64_t horizon_ms; /* ABSTTL at or before this may be gone */
+};
+
+/* Replay a whole dump stream into p->t.  The parse error, if any, is
+ * set as the error here. */
+int replay_stream(struct redis *r, struct cairn_in *in, struct replay *p);
+
+/* -------------------------------------------------------- rdb_file.c */
+
+/* Write the stored RDB to rdb_path: a temporary file, synced, renamed
+ * into place (never over an existing file without CAIRN_RESTORE_FORCE). */
+int restore_rdb_file(struct redis *r, struct cairn_in *in, unsigned flags);
+/*
+ * Write the stored RDB to `path` (the scratch server's dump.rdb) while
+ * walking it, so that its keys per database are known (*counted = 1).  A
+ * type the walker does not know (a newer Redis, a module) leaves the rest
+ * to the scratch server (*counted = 0).  w->buf is malloc'd here: free it
+ * (and rdb_walk_free(w)) whatever the result.
+ */
+int rdb_to_file(struct redis *r, struct cairn_in *in, const char *path, struct rdb_walk *w,
+                int *counted);
 
 /* --------------------------------------------------------- scratch.c */
 
@@ -180,9 +153,24 @@ int scratch_start(struct redis *r, struct scratch *s, long databases);
 void scratch_stop(struct redis *r, struct scratch *s);
 void scratch_free(struct scratch *s);
 
-/* INFO keyspace of c: keys per database into *db_keys (malloc'd, *ndb
- * entries: 1 + the highest database with keys).  `name` is for messages. */
-int redis_keyspace(struct redis *r, redisContext *c, const char *name, uint64_t **db_keys,
-                   size_t *ndb);
+/* ------------------------------------------------------------ copy.c */
+
+/* Copy every key of the databases of the scratch server s that hold keys
+ * (db_keys, ndb) into t; keys that expired on the way are counted into
+ * *vanished. */
+int copy_scratch(struct redis *r, struct scratch *s, struct target *t, int force,
+                 const uint64_t *db_keys, size_t ndb, uint64_t *vanished);
+
+/* ------------------------------------- restore.c, restore_test.c, verify.c */
+
+/* Restore into the configured server. */
+int restore_dump(struct redis *r, struct cairn_in *in, unsigned flags);
+int restore_rdb_scratch(struct redis *r, struct cairn_in *in, unsigned flags);
+/* Load into the scratch server s (initialised, not started) and count. */
+int restore_test_dump(struct redis *r, struct cairn_in *in, struct scratch *s);
+int restore_test_rdb(struct redis *r, struct cairn_in *in, struct scratch *s);
+/* verify --deep: walk the object to its end; nothing may follow. */
+int redis_verify_rdb(struct redis *r, struct cairn_in *in);
+int redis_verify_dump(struct redis *r, struct cairn_in *in);
 
 #endif /* CAIRN_REDIS_RESTORE_H */

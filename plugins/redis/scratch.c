@@ -33,7 +33,6 @@
 
 extern char **environ;
 
-#define SCRATCH_NAME "scratch redis-server"
 #define SCRATCH_MIN_WAIT_MS 5000 /* for the socket, at least */
 #define SCRATCH_STOP_MS 5000     /* for each way of stopping it */
 
