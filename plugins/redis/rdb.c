@@ -582,11 +582,12 @@ rdb_walk_free(struct rdb_walk *w)
 	w->ndb = w->db_alloc = 0;
 }
 
-int
-rdb_walk(struct rdb_walk *w)
+/* "REDIS" and the 4-digit version. */
+static int
+rdb_header(struct rdb_walk *w)
 {
 	unsigned char head[9];
-	int rc, expiry = 0;
+	int rc;
 
 	if ((rc = rdb_take(w, head, 9)) < 0) {
 		if (rc == CAIRN_E_CORRUPT) {
@@ -604,84 +605,73 @@ rdb_walk(struct rdb_walk *w)
 	}
 	if (w->version < 1)
 		return rdb_fail(w, CAIRN_E_CORRUPT, "RDB version 0 does not exist");
+	return 0;
+}
 
-	for (;;) {
-		unsigned op;
-		uint64_t a, b;
+/* One opcode that is not a key: 1 when op was one (and is read), 0 when
+ * op is a value type (a key follows), or < 0.  *expiry: the next key has
+ * an expiry. */
+static int
+rdb_opcode(struct rdb_walk *w, unsigned op, int *expiry)
+{
+	uint64_t a, b;
+	int rc;
 
-		if ((rc = rdb_byte(w, &op)) < 0)
+	switch (op) {
+	case OP_SELECTDB:
+		if ((rc = rdb_plain_len(w, &a)) < 0)
 			return rc;
-		switch (op) {
-		case OP_EOF: goto eof;
-		case OP_SELECTDB:
+		if (a >= RDB_MAX_DB)
+			return rdb_fail(w, CAIRN_E_CORRUPT, "database number %" PRIu64 " too large",
+			                a);
+		w->cur_db = (long)a;
+		return 1;
+	case OP_RESIZEDB:
+		if ((rc = rdb_plain_len(w, &a)) < 0 || (rc = rdb_plain_len(w, &b)) < 0)
+			return rc;
+		return 1;
+	case OP_SLOT_INFO: /* slot, its size, its expires' size */
+		for (int i = 0; i < 3; i++)
 			if ((rc = rdb_plain_len(w, &a)) < 0)
 				return rc;
-			if (a >= RDB_MAX_DB)
-				return rdb_fail(w, CAIRN_E_CORRUPT,
-				                "database number %" PRIu64 " too large", a);
-			w->cur_db = (long)a;
-			continue;
-		case OP_RESIZEDB:
-			if ((rc = rdb_plain_len(w, &a)) < 0 || (rc = rdb_plain_len(w, &b)) < 0)
-				return rc;
-			continue;
-		case OP_SLOT_INFO: /* slot, its size, its expires' size */
-			for (int i = 0; i < 3; i++)
-				if ((rc = rdb_plain_len(w, &a)) < 0)
-					return rc;
-			continue;
-		case OP_AUX:
-			if ((rc = rdb_aux(w)) < 0)
-				return rc;
-			continue;
-		case OP_FUNCTION2: /* a function library's source */
-			if ((rc = rdb_skip_string(w)) < 0)
-				return rc;
-			continue;
-		case OP_MODULE_AUX:
-			/* module id, when (UINT opcode + value), then opcodes */
-			if ((rc = rdb_plain_len(w, &a)) < 0 || (rc = rdb_plain_len(w, &a)) < 0)
-				return rc;
-			if (a != MOD_UINT)
-				return rdb_fail(w, CAIRN_E_CORRUPT,
-				                "module aux data without its 'when'");
-			if ((rc = rdb_plain_len(w, &a)) < 0 || (rc = rdb_skip_module_ops(w)) < 0)
-				return rc;
-			continue;
-		case OP_IDLE:
-			if ((rc = rdb_plain_len(w, &a)) < 0)
-				return rc;
-			continue;
-		case OP_FREQ:
-			if ((rc = rdb_skip(w, 1)) < 0)
-				return rc;
-			continue;
-		case OP_EXPIRETIME:
-		case OP_EXPIRETIME_MS:
-			if ((rc = rdb_skip(w, op == OP_EXPIRETIME ? 4 : 8)) < 0)
-				return rc;
-			expiry = 1;
-			continue;
-		case OP_FUNCTION_PRE_GA:
-		case T_MODULE_PRE_GA:
-			w->unknown_type = (int)op;
-			return rdb_fail(w, CAIRN_E_UNSUPPORTED,
-			                "%s from a Redis 4.0 or 7.0 release candidate cannot be "
-			                "read; use mode = dump",
-			                op == T_MODULE_PRE_GA ? "a module value" : "function data");
-		default: break;
-		}
-		/* A key: its type (op), its name, its value. */
-		if ((rc = rdb_skip_string(w)) < 0 || (rc = rdb_skip_value(w, op)) < 0)
+		return 1;
+	case OP_AUX: return (rc = rdb_aux(w)) < 0 ? rc : 1;
+	case OP_FUNCTION2: /* a function library's source */
+		return (rc = rdb_skip_string(w)) < 0 ? rc : 1;
+	case OP_MODULE_AUX:
+		/* module id, when (UINT opcode + value), then opcodes */
+		if ((rc = rdb_plain_len(w, &a)) < 0 || (rc = rdb_plain_len(w, &a)) < 0)
 			return rc;
-		if ((rc = rdb_count_key(w)) < 0)
+		if (a != MOD_UINT)
+			return rdb_fail(w, CAIRN_E_CORRUPT, "module aux data without its 'when'");
+		if ((rc = rdb_plain_len(w, &a)) < 0 || (rc = rdb_skip_module_ops(w)) < 0)
 			return rc;
-		if (expiry)
-			w->expires++;
-		expiry = 0;
+		return 1;
+	case OP_IDLE: return (rc = rdb_plain_len(w, &a)) < 0 ? rc : 1;
+	case OP_FREQ: return (rc = rdb_skip(w, 1)) < 0 ? rc : 1;
+	case OP_EXPIRETIME:
+	case OP_EXPIRETIME_MS:
+		if ((rc = rdb_skip(w, op == OP_EXPIRETIME ? 4 : 8)) < 0)
+			return rc;
+		*expiry = 1;
+		return 1;
+	case OP_FUNCTION_PRE_GA:
+	case T_MODULE_PRE_GA:
+		w->unknown_type = (int)op;
+		return rdb_fail(
+		        w, CAIRN_E_UNSUPPORTED,
+		        "%s from a Redis 4.0 or 7.0 release candidate cannot be read; use mode = dump",
+		        op == T_MODULE_PRE_GA ? "a module value" : "function data");
+	default: return 0;
 	}
+}
 
-eof:
+/* After the EOF opcode: the CRC-64 trailer (RDB version >= 5). */
+static int
+rdb_trailer(struct rdb_walk *w)
+{
+	int rc;
+
 	/* Fold in everything up to and including the EOF byte. */
 	w->crc = rdb_crc64(&w->tab, w->crc, w->buf + w->crc_from, w->pos - w->crc_from);
 	w->crc_from = w->pos;
@@ -705,4 +695,34 @@ eof:
 		}
 	}
 	return 0;
+}
+
+int
+rdb_walk(struct rdb_walk *w)
+{
+	int rc, expiry = 0;
+
+	if ((rc = rdb_header(w)) < 0)
+		return rc;
+	for (;;) {
+		unsigned op;
+
+		if ((rc = rdb_byte(w, &op)) < 0)
+			return rc;
+		if (op == OP_EOF)
+			return rdb_trailer(w);
+		if ((rc = rdb_opcode(w, op, &expiry)) != 0) {
+			if (rc < 0)
+				return rc;
+			continue;
+		}
+		/* A key: its type (op), its name, its value. */
+		if ((rc = rdb_skip_string(w)) < 0 || (rc = rdb_skip_value(w, op)) < 0)
+			return rc;
+		if ((rc = rdb_count_key(w)) < 0)
+			return rc;
+		if (expiry)
+			w->expires++;
+		expiry = 0;
+	}
 }
