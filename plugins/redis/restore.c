@@ -61,14 +61,13 @@ restore_rdb_scratch(struct redis *r, struct cairn_in *in, unsigned flags)
 	redisContext *c = NULL;
 	uint64_t *db_keys = NULL, vanished = 0;
 	size_t ndb = 0;
-	int rc, counted = 0, have_target = 0;
+	int rc, counted = 0;
 
 	/* A server that is not empty is refused before the RDB is loaded. */
 	if ((rc = redis_connect(r, &c)))
 		return rc;
 	if ((rc = target_init(&t, r, c, r->name)))
 		goto out;
-	have_target = 1;
 	t.flush = r->flush;
 	if ((rc = target_check_empty(&t, force)))
 		goto out;
@@ -105,8 +104,7 @@ out:
 		rdb_walk_free(&w);
 	}
 	free(db_keys);
-	if (have_target)
-		target_free(&t);
+	target_free(&t); /* t is zeroed or initialised: safe either way */
 	if (c)
 		redisFree(c);
 	return rc;

@@ -31,7 +31,11 @@ target_init(struct target *t, struct redis *r, redisContext *c, const char *name
 	t->name = name;
 	t->obuf = malloc(TARGET_OBUF_SIZE);
 	t->ring = calloc(TARGET_WINDOW, sizeof(*t->ring));
-	return t->obuf && t->ring ? 0 : CAIRN_E_NOMEM;
+	if (t->obuf && t->ring)
+		return 0;
+	/* half set up: nothing stays for the caller to free */
+	target_free(t);
+	return CAIRN_E_NOMEM;
 }
 
 void
