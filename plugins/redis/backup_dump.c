@@ -115,7 +115,7 @@ static int
 rb_req(char **req, size_t *len, size_t *cap, const char *cmd, const char *key, size_t klen)
 {
 	size_t need = *len + klen + 64;
-	if (need > *cap) {
+	if (need > *cap || *req == NULL) {
 		size_t nc = need * 2;
 		char *p = realloc(*req, nc);
 		if (p == NULL)

@@ -163,7 +163,7 @@ rdb_refill(struct rdb_walk *w)
 	if (rc < 0)
 		return rc;
 	w->crc_from = 0;
-	if (rc == 0 || w->len == 0) {
+	if (rc == 0 || w->len == 0 || w->pos >= w->len) {
 		w->pos = w->len = 0;
 		return rdb_fail(w, CAIRN_E_CORRUPT, "the file ends inside the RDB (cut short)");
 	}
@@ -210,7 +210,7 @@ rdb_skip(struct rdb_walk *w, uint64_t n)
 static int
 rdb_byte(struct rdb_walk *w, unsigned *out)
 {
-	unsigned char b;
+	unsigned char b = 0;
 	int rc = rdb_take(w, &b, 1);
 	*out = b;
 	return rc;
@@ -225,6 +225,7 @@ rdb_len(struct rdb_walk *w, uint64_t *out, int *enc)
 	unsigned char x[8];
 	int rc;
 
+	*out = 0; /* also on failure: rdb_fail() is opaque to the analyzer */
 	if (enc != NULL)
 		*enc = -1;
 	if ((rc = rdb_byte(w, &b)) < 0)
