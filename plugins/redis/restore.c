@@ -34,6 +34,7 @@ restore_dump(struct redis *r, struct cairn_in *in, unsigned flags)
 	if ((rc = target_init(&t, r, c, r->name)))
 		goto out;
 	t.flush = r->flush;
+	t.stats = 1;
 	p.t = &t;
 	p.force = (flags & CAIRN_RESTORE_FORCE) != 0;
 	if ((rc = target_check_empty(&t, p.force)))
@@ -69,6 +70,7 @@ restore_rdb_scratch(struct redis *r, struct cairn_in *in, unsigned flags)
 	if ((rc = target_init(&t, r, c, r->name)))
 		goto out;
 	t.flush = r->flush;
+	t.stats = 1;
 	if ((rc = target_check_empty(&t, force)))
 		goto out;
 	/* It idles while the scratch server loads: connect again after. */

@@ -60,6 +60,10 @@ struct target {
 	uint64_t *dbw; /* RESTOREs answered OK per database, ndbw entries */
 	size_t ndbw;
 	uint64_t total; /* keys the object holds (0: not known) */
+	/* record what was written as it is answered: "keys" and "keys.dbN"
+	 * (host->stat, the names backup() uses); only for the user's
+	 * server, not for a restore test's scratch server */
+	int stats;
 };
 
 /* CAIRN_E_NOMEM when the buffers cannot be had. */

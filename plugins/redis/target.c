@@ -164,6 +164,20 @@ target_count_db(struct target *t, long db)
 	t->dbw[db]++;
 }
 
+/* The stats of a key just written into db: the target's count of it and
+ * the total, so a restore that stops leaves them exact. */
+static void
+target_stat(const struct target *t, long db)
+{
+	char key[32];
+
+	redis_host->stat(t->r->ctx, "keys", (int64_t)t->written);
+	if (db < 0 || (size_t)db >= t->ndbw)
+		return;
+	snprintf(key, sizeof(key), "keys.db%ld", db);
+	redis_host->stat(t->r->ctx, key, (int64_t)t->dbw[db]);
+}
+
 /* v with thousands separators: 588,184. */
 static const char *
 fmt_count(uint64_t v, char *buf, size_t n)
@@ -228,6 +242,8 @@ target_reply(struct target *t)
 	} else if (e->kind == SENT_RESTORE) {
 		t->written++;
 		target_count_db(t, e->db);
+		if (t->stats)
+			target_stat(t, e->db);
 	}
 	freeReplyObject(rep);
 	return 0;

@@ -7,6 +7,10 @@
  *  - An allocation that fails while the target is set up leaves nothing
  *    behind (the leak of the half-initialised target's buffer that the
  *    static analyzer found in restore_rdb_scratch).
+ *  - What a target wrote is recorded as it is written, per database, under
+ *    the stats backup() records ("keys", "keys.dbN"), so a restore that
+ *    stopped says exactly what the target holds.  The server here is the
+ *    other end of a socketpair, answering as the test tells it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -183,11 +187,145 @@ test_target_alloc_failure_leaks_nothing(void **state)
 	free(r.ctx);
 }
 
+/* A target on one end of a socketpair; the test answers on the other. */
+struct peer {
+	struct redis r;
+	struct target t;
+	int fd; /* the server's end */
+};
+
+static void
+peer_open(struct peer *p)
+{
+	int sv[2];
+	redisContext *c;
+
+	memset(p, 0, sizeof(*p));
+	redis_host = &fake_host;
+	p->r.ctx = fake_ctx_new();
+	p->r.name = "redis test";
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	c = redisConnectFd(sv[0]);
+	assert_non_null(c);
+	p->fd = sv[1];
+	alloc_reset(0);
+	assert_int_equal(target_init(&p->t, &p->r, c, "redis test"), 0);
+	p->t.stats = 1;
+}
+
+static void
+peer_close(struct peer *p)
+{
+	redisFree(p->t.c);
+	target_free(&p->t);
+	if (p->fd >= 0)
+		close(p->fd);
+	free(p->r.ctx);
+}
+
+static void
+answer(struct peer *p, const char *replies)
+{
+	assert_int_equal(write(p->fd, replies, strlen(replies)), (ssize_t)strlen(replies));
+}
+
+static void
+select_db(struct peer *p, long db)
+{
+	char num[24];
+	snprintf(num, sizeof(num), "%ld", db);
+	p->t.cur_db = db;
+	assert_int_equal(target_cmd(&p->t, "SELECT", num), 0);
+	assert_int_equal(target_sent(&p->t, SENT_SELECT, NULL), 0);
+}
+
+static void
+restore_key(struct peer *p, const char *key)
+{
+	struct resp_cmd c = {.kind = RESP_RESTORE};
+	c.keylen = c.keykept = strlen(key);
+	memcpy(c.key, key, c.keykept);
+	/* the bytes do not matter to the peer, only the count of replies */
+	assert_int_equal(target_cmd(&p->t, "RESTORE", key), 0);
+	assert_int_equal(target_sent(&p->t, SENT_RESTORE, &c), 0);
+}
+
+static void
+test_written_keys_recorded_per_database(void **state)
+{
+	struct peer p;
+	(void)state;
+
+	peer_open(&p);
+	select_db(&p, 0);
+	restore_key(&p, "a");
+	restore_key(&p, "b");
+	select_db(&p, 3);
+	restore_key(&p, "c");
+	answer(&p, "+OK\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n");
+	assert_int_equal(target_send(&p.t), 0);
+	assert_int_equal(target_drain(&p.t), 0);
+	assert_int_equal(fake_stat(p.r.ctx, "keys.db0"), 2);
+	assert_int_equal(fake_stat(p.r.ctx, "keys.db3"), 1);
+	assert_int_equal(fake_stat(p.r.ctx, "keys"), 3);
+	assert_int_equal(fake_stat(p.r.ctx, "keys.db1"), -1);
+	peer_close(&p);
+}
+
+/* The link breaks after some answers: the stats hold what was answered,
+ * the same counts the message gives. */
+static void
+test_interrupted_restore_records_what_was_written(void **state)
+{
+	struct peer p;
+	(void)state;
+
+	peer_open(&p);
+	select_db(&p, 2);
+	restore_key(&p, "x");
+	restore_key(&p, "y");
+	restore_key(&p, "z");
+	assert_int_equal(target_send(&p.t), 0);
+	answer(&p, "+OK\r\n+OK\r\n+OK\r\n");
+	close(p.fd);
+	p.fd = -1;
+	assert_int_equal(target_drain(&p.t), CAIRN_E_IO);
+	assert_int_equal(fake_stat(p.r.ctx, "keys.db2"), 2);
+	assert_int_equal(fake_stat(p.r.ctx, "keys"), 2);
+	assert_int_equal(target_report(&p.t, CAIRN_E_IO, "restore"), CAIRN_E_IO);
+	assert_contains(p.r.ctx->error, "2 keys were written before the restore stopped: db2 2");
+	peer_close(&p);
+}
+
+/* A restore test's target (the scratch server) records nothing: its
+ * stats would be compared with the manifest's. */
+static void
+test_scratch_target_records_nothing(void **state)
+{
+	struct peer p;
+	(void)state;
+
+	peer_open(&p);
+	p.t.stats = 0;
+	select_db(&p, 0);
+	restore_key(&p, "a");
+	answer(&p, "+OK\r\n+OK\r\n");
+	assert_int_equal(target_send(&p.t), 0);
+	assert_int_equal(target_drain(&p.t), 0);
+	assert_int_equal(p.t.written, 1);
+	assert_int_equal(fake_stat(p.r.ctx, "keys.db0"), -1);
+	assert_int_equal(fake_stat(p.r.ctx, "keys"), -1);
+	peer_close(&p);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_target_alloc_failure_leaks_nothing),
+	        cmocka_unit_test(test_written_keys_recorded_per_database),
+	        cmocka_unit_test(test_interrupted_restore_records_what_was_written),
+	        cmocka_unit_test(test_scratch_target_records_nothing),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
