@@ -324,10 +324,10 @@ rb_dump_db(struct rbackup *b, redisContext *ctx, struct rconn *c, long db, int a
 		    rep->element[0]->type != REDIS_REPLY_STRING ||
 		    rep->element[1]->type != REDIS_REPLY_ARRAY ||
 		    rep->element[0]->len >= sizeof(cursor)) {
-			redis_error(r,
-			            "%s: SCAN in db %ld gave an unexpected reply; is this a Redis "
-			            "server?",
-			            r->name, db);
+			redis_error(
+			        r,
+			        "%s: SCAN in db %ld gave an unexpected reply; is this a Redis server?",
+			        r->name, db);
 			freeReplyObject(rep);
 			rc = CAIRN_E_IO;
 			goto fail;
@@ -342,10 +342,10 @@ rb_dump_db(struct rbackup *b, redisContext *ctx, struct rconn *c, long db, int a
 				redisReply *key = keys->element[k];
 				if (key->type != REDIS_REPLY_STRING) {
 					rc = CAIRN_E_IO;
-					redis_error(r,
-					            "%s: SCAN in db %ld gave a key that is not a "
-					            "string",
-					            r->name, db);
+					redis_error(
+					        r,
+					        "%s: SCAN in db %ld gave a key that is not a string",
+					        r->name, db);
 					break;
 				}
 				if ((rc = rb_req(&req, &reqlen, &reqcap, "PTTL", key->str,
@@ -375,8 +375,7 @@ rb_dump_db(struct rbackup *b, redisContext *ctx, struct rconn *c, long db, int a
 			if (c->pos != c->len) {
 				redis_error(
 				        r,
-				        "%s: more replies than commands in db %ld; is this a Redis "
-				        "server?",
+				        "%s: more replies than commands in db %ld; is this a Redis server?",
 				        r->name, db);
 				freeReplyObject(rep);
 				rc = CAIRN_E_IO;
@@ -417,10 +416,10 @@ rb_dump_databases(struct rbackup *b, redisContext *ctx, int **dbs, size_t *ndbs)
 	}
 	rep = redis_command(r, ctx, r->name, 0, &rc, "INFO keyspace");
 	if (rep == NULL) {
-		redis_error(r,
-		            "%s: INFO keyspace failed, so the databases are unknown; allow the "
-		            "user +info, or list them in databases =",
-		            r->name);
+		redis_error(
+		        r,
+		        "%s: INFO keyspace failed, so the databases are unknown; allow the user +info, or list them in databases =",
+		        r->name);
 		return rc;
 	}
 	v = malloc(cap * sizeof(*v));

@@ -118,10 +118,10 @@ rb_rdb_end(struct rb_sync *s, struct rdb_walk *w)
 			have += (size_t)n;
 		}
 		if (memcmp(tail, s->mark, REPL_MARK_LEN) != 0) {
-			redis_error(r,
-			            "%s: the diskless snapshot does not end with its mark; the RDB "
-			            "inside is damaged or longer than it says",
-			            r->name);
+			redis_error(
+			        r,
+			        "%s: the diskless snapshot does not end with its mark; the RDB inside is damaged or longer than it says",
+			        r->name);
 			return CAIRN_E_IO;
 		}
 		return 0;

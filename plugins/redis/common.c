@@ -281,8 +281,7 @@ redis_connect(struct redis *r, redisContext **out)
 		    redis_reply_is(rep, "NOPERM"))
 			redis_error(
 			        r,
-			        "%s: the server refused the credentials (%.*s)%s; check username "
-			        "and password",
+			        "%s: the server refused the credentials (%.*s)%s; check username and password",
 			        r->name, (int)w, rep->str,
 			        r->username == NULL ? " for AUTH without user name" : "");
 		else
@@ -403,10 +402,10 @@ rconn_wait(struct rconn *c, short events, const char *what)
 		if (c->stop != NULL && c->stop(c->stop_arg))
 			return CAIRN_E_CANCELLED;
 		if (n == 0 && (waited += RCONN_POLL_SLICE) >= c->r->timeout_ms) {
-			redis_error(c->r,
-			            "%s: no data for %d s while %s; check the server, or raise "
-			            "timeout =",
-			            c->r->name, c->r->timeout_ms / 1000, what);
+			redis_error(
+			        c->r,
+			        "%s: no data for %d s while %s; check the server, or raise timeout =",
+			        c->r->name, c->r->timeout_ms / 1000, what);
 			return CAIRN_E_IO;
 		}
 	}
@@ -480,10 +479,10 @@ rconn_line(struct rconn *c, char *line, size_t max, int skip_nl, const char *wha
 			return 0;
 		}
 		if (n + 1 >= max) {
-			redis_error(c->r,
-			            "%s: a reply line longer than %zu bytes while %s; is this a "
-			            "Redis server?",
-			            c->r->name, max, what);
+			redis_error(
+			        c->r,
+			        "%s: a reply line longer than %zu bytes while %s; is this a Redis server?",
+			        c->r->name, max, what);
 			return CAIRN_E_IO;
 		}
 		line[n++] = (char)ch;

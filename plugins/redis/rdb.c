@@ -505,10 +505,10 @@ rdb_skip_value(struct rdb_walk *w, unsigned type)
 		return rdb_skip_module_ops(w);
 	default:
 		w->unknown_type = (int)type;
-		return rdb_fail(w, CAIRN_E_UNSUPPORTED,
-		                "value type %u unknown to this cairn (a Redis newer than 7.4?); "
-		                "use mode = dump or a newer cairn",
-		                type);
+		return rdb_fail(
+		        w, CAIRN_E_UNSUPPORTED,
+		        "value type %u unknown to this cairn (a Redis newer than 7.4?); use mode = dump or a newer cairn",
+		        type);
 	}
 }
 
@@ -689,8 +689,8 @@ rdb_trailer(struct rdb_walk *w)
 			if (got != want)
 				return rdb_fail(w, CAIRN_E_CORRUPT,
 				                "the CRC-64 trailer is %016" PRIx64
-				                " but the data sums to "
-				                "%016" PRIx64 "; the file is damaged",
+				                " but the data sums to %016" PRIx64
+				                "; the file is damaged",
 				                got, want);
 			w->crc_checked = 1;
 		}

@@ -67,10 +67,10 @@ restore_rdb_file(struct redis *r, struct cairn_in *in, unsigned flags)
 	struct stat st;
 
 	if (!force && lstat(path, &st) == 0) {
-		redis_error(r,
-		            "%s exists; restore with --force to replace it, or set rdb_path to "
-		            "a new file",
-		            path);
+		redis_error(
+		        r,
+		        "%s exists; restore with --force to replace it, or set rdb_path to a new file",
+		        path);
 		return CAIRN_E_EXISTS;
 	}
 	if (!(d = strdup(path)) || asprintf(&tmp, "%s.tmp-XXXXXX", path) < 0 ||
@@ -125,10 +125,10 @@ restore_rdb_file(struct redis *r, struct cairn_in *in, unsigned flags)
 	if (rc) {
 		int e = errno;
 		if (e == EEXIST) {
-			redis_error(r,
-			            "%s appeared while it was written; restore with --force to "
-			            "replace it, or set rdb_path to a new file",
-			            path);
+			redis_error(
+			        r,
+			        "%s appeared while it was written; restore with --force to replace it, or set rdb_path to a new file",
+			        path);
 			rc = CAIRN_E_EXISTS;
 		} else {
 			redis_error(r, "cannot rename %s to %s: %s", tmp, path, strerror(e));
@@ -236,10 +236,10 @@ rdb_to_file(struct redis *r, struct cairn_in *in, const char *path, struct rdb_w
 			rc = (int)n;
 		}
 	} else if (rc == CAIRN_E_UNSUPPORTED) {
-		redis_log(r, CAIRN_LOG_INFO,
-		          "the RDB holds what cairn cannot count (%s); the scratch server loads it "
-		          "as it is",
-		          w->err);
+		redis_log(
+		        r, CAIRN_LOG_INFO,
+		        "the RDB holds what cairn cannot count (%s); the scratch server loads it as it is",
+		        w->err);
 		if (write_all(cp.fd, w->buf, w->len)) {
 			redis_error(r, "%s: cannot write %s: %s", r->name, path, strerror(errno));
 			rc = CAIRN_E_IO;

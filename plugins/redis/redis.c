@@ -82,10 +82,10 @@ redis_peek(struct redis *r, struct cairn_in *inner, struct redis_peek *p)
 static int
 unknown_object(struct redis *r, const struct redis_peek *p)
 {
-	redis_error(r,
-	            "the stored object is neither an RDB file nor a cairn dump stream (it starts "
-	            "with byte 0x%02x); it is damaged or not from the redis source",
-	            p->head[0]);
+	redis_error(
+	        r,
+	        "the stored object is neither an RDB file nor a cairn dump stream (it starts with byte 0x%02x); it is damaged or not from the redis source",
+	        p->head[0]);
 	return CAIRN_E_CORRUPT;
 }
 
@@ -100,9 +100,9 @@ redis_restore(void *inst, struct cairn_in *in, unsigned flags)
 		return kind;
 	if (kind == REDIS_OBJ_DUMP) {
 		if (r->rdb_path) {
-			redis_error(r,
-			            "rdb_path is set, but the backup is a dump (mode = dump), not "
-			            "an RDB; unset rdb_path to replay it into the server");
+			redis_error(
+			        r,
+			        "rdb_path is set, but the backup is a dump (mode = dump), not an RDB; unset rdb_path to replay it into the server");
 			return CAIRN_E_CONFIG;
 		}
 		return restore_dump(r, &p.in, flags);
@@ -212,8 +212,7 @@ static const struct cairn_key redis_keys[] = {
          .type = CAIRN_KEY_STRING,
          .flags = CAIRN_KEY_NO_RESTORE,
          .default_value = "rdb",
-         .help = "rdb: a snapshot over the replication protocol; dump: SCAN and DUMP "
-                 "every key (for servers that refuse SYNC)"},
+         .help = "rdb: a snapshot over the replication protocol; dump: SCAN and DUMP every key (for servers that refuse SYNC)"},
         {.name = "flush",
          .type = CAIRN_KEY_BOOL,
          .flags = CAIRN_KEY_NO_BACKUP,
@@ -227,8 +226,7 @@ static const struct cairn_key redis_keys[] = {
          .type = CAIRN_KEY_STRING,
          .flags = CAIRN_KEY_NO_BACKUP,
          .default_value = "redis-server",
-         .help = "redis-server binary for scratch servers (restore, restore test); "
-                 "a name without '/' is looked up in PATH"},
+         .help = "redis-server binary for scratch servers (restore, restore test); a name without '/' is looked up in PATH"},
         {.name = NULL}};
 
 static void
@@ -293,10 +291,10 @@ redis_parse_databases(struct redis *r, const struct cairn_value *v)
 		errno = 0;
 		d = strtol(v->list[k], &end, 10);
 		if (errno != 0 || end == v->list[k] || *end != '\0' || d < 0 || d >= RDB_MAX_DB) {
-			redis_error(r,
-			            "key 'databases': '%s' is not a database number; use numbers "
-			            "like 0 1 15",
-			            v->list[k]);
+			redis_error(
+			        r,
+			        "key 'databases': '%s' is not a database number; use numbers like 0 1 15",
+			        v->list[k]);
 			return CAIRN_E_CONFIG;
 		}
 		r->databases[n++] = (int)d;
@@ -359,8 +357,9 @@ redis_create(cairn_ctx *ctx, const struct cairn_config *cfg, void **instance)
 		r->timeout_ms = (int)v->i * 1000;
 	}
 	if (r->username != NULL && r->password == NULL) {
-		redis_host->set_error(ctx, "key 'username' is set but no password; set password "
-		                           "(or password_file / password_env)");
+		redis_host->set_error(
+		        ctx,
+		        "key 'username' is set but no password; set password (or password_file / password_env)");
 		rc = CAIRN_E_CONFIG;
 		goto fail;
 	}
@@ -381,9 +380,9 @@ redis_create(cairn_ctx *ctx, const struct cairn_config *cfg, void **instance)
 	if (rc < 0)
 		goto fail;
 	if (r->mode == REDIS_MODE_RDB && (r->ndatabases > 0 || r->match != NULL)) {
-		redis_host->set_error(ctx, "keys 'databases' and 'match' need mode = dump: an RDB "
-		                           "snapshot always holds every key; set mode = dump or "
-		                           "remove them");
+		redis_host->set_error(
+		        ctx,
+		        "keys 'databases' and 'match' need mode = dump: an RDB snapshot always holds every key; set mode = dump or remove them");
 		rc = CAIRN_E_CONFIG;
 		goto fail;
 	}

@@ -44,25 +44,23 @@ static int
 repl_refused(struct redis *r, const char *err)
 {
 	if (strncmp(err, "NOAUTH", 6) == 0) {
-		redis_error(r,
-		            "%s refuses to send a snapshot (SYNC: %s): it needs a password; set "
-		            "password (or password_file, password_env), and username for an ACL "
-		            "user",
-		            r->name, err);
+		redis_error(
+		        r,
+		        "%s refuses to send a snapshot (SYNC: %s): it needs a password; set password (or password_file, password_env), and username for an ACL user",
+		        r->name, err);
 		return CAIRN_E_AUTH;
 	}
 	if (strncmp(err, "NOMASTERLINK", 12) == 0 || strncmp(err, "MASTERDOWN", 10) == 0) {
-		redis_error(r,
-		            "%s refuses to send a snapshot (SYNC: %s): it is a replica whose link "
-		            "to its master is down, so it has no current data to give; back up "
-		            "the master, or wait until INFO replication says master_link_status:up",
-		            r->name, err);
+		redis_error(
+		        r,
+		        "%s refuses to send a snapshot (SYNC: %s): it is a replica whose link to its master is down, so it has no current data to give; back up the master, or wait until INFO replication says master_link_status:up",
+		        r->name, err);
 		return CAIRN_E_IO;
 	}
-	redis_error(r,
-	            "%s refuses to send a snapshot (SYNC: %s); give the user +sync +psync "
-	            "+replconf, or set mode = dump",
-	            r->name, err);
+	redis_error(
+	        r,
+	        "%s refuses to send a snapshot (SYNC: %s); give the user +sync +psync +replconf, or set mode = dump",
+	        r->name, err);
 	return CAIRN_E_UNSUPPORTED;
 }
 
@@ -102,18 +100,16 @@ repl_replica_check(struct redis *r, redisContext *ctx)
 		keys += strtoull(p += 5, NULL, 10);
 	freeReplyObject(rep);
 	if (keys > 0) {
-		redis_log(r, CAIRN_LOG_WARN,
-		          "%s is a replica whose link to its master %s:%s is down: its %llu keys "
-		          "may be stale",
-		          r->name, host, port, keys);
+		redis_log(
+		        r, CAIRN_LOG_WARN,
+		        "%s is a replica whose link to its master %s:%s is down: its %llu keys may be stale",
+		        r->name, host, port, keys);
 		return 0;
 	}
-	redis_error(r,
-	            "%s is a replica that holds no keys and whose link to its master %s:%s is "
-	            "down (master_link_status:down, master_sync_in_progress:%s): it has not "
-	            "finished its first sync; back up the master, or wait until the replica is "
-	            "in sync",
-	            r->name, host, port, sync);
+	redis_error(
+	        r,
+	        "%s is a replica that holds no keys and whose link to its master %s:%s is down (master_link_status:down, master_sync_in_progress:%s): it has not finished its first sync; back up the master, or wait until the replica is in sync",
+	        r->name, host, port, sync);
 	return CAIRN_E_IO;
 }
 
@@ -148,10 +144,10 @@ repl_sync_start(struct rconn *c, struct repl_header *h)
 	}
 	if (strncmp(line, "$EOF:", 5) == 0) {
 		if (strlen(line + 5) != REPL_MARK_LEN) {
-			redis_error(r,
-			            "%s: a diskless snapshot header with a %zu-byte mark (not 40); "
-			            "is this a Redis server?",
-			            r->name, strlen(line + 5));
+			redis_error(
+			        r,
+			        "%s: a diskless snapshot header with a %zu-byte mark (not 40); is this a Redis server?",
+			        r->name, strlen(line + 5));
 			return CAIRN_E_IO;
 		}
 		memcpy(h->mark, line + 5, REPL_MARK_LEN);

@@ -380,11 +380,11 @@ resp_head(struct resp_in *r, struct resp_cmd *c, char *name, size_t namesize)
 	else {
 		char q[64];
 		resp_quote(q, sizeof(q), name, n, n);
-		resp_err(r, at,
-		         "command \"%s\" with %" PRIu64
-		         " arguments: a cairn dump holds only SELECT, "
-		         "RESTORE and its ECHO end mark",
-		         q, argc - 1);
+		resp_err(
+		        r, at,
+		        "command \"%s\" with %" PRIu64
+		        " arguments: a cairn dump holds only SELECT, RESTORE and its ECHO end mark",
+		        q, argc - 1);
 		return CAIRN_E_CORRUPT;
 	}
 	return 1;

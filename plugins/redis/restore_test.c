@@ -30,12 +30,11 @@ compare_counts(struct redis *r, const char *what, const uint64_t *want, size_t n
 		uint64_t w = db < nwant ? want[db] : 0, g = db < ngot ? got[db] : 0;
 		uint64_t slack = db < nmaybe ? maybe_gone[db] : 0;
 		if (g > w || (!expires_total && w - g > slack)) {
-			redis_error(r,
-			            "restore test: db%zu of the %s holds %" PRIu64
-			            " keys, but %" PRIu64
-			            " loaded into the %s; the backup is not what it claims: take a "
-			            "new one",
-			            db, what, w, g, SCRATCH_NAME);
+			redis_error(
+			        r,
+			        "restore test: db%zu of the %s holds %" PRIu64 " keys, but %" PRIu64
+			        " loaded into the %s; the backup is not what it claims: take a new one",
+			        db, what, w, g, SCRATCH_NAME);
 			return CAIRN_E_CORRUPT;
 		}
 		short_total += w - g;
@@ -43,8 +42,8 @@ compare_counts(struct redis *r, const char *what, const uint64_t *want, size_t n
 	if (expires_total && short_total > expires_total) {
 		redis_error(r,
 		            "restore test: %" PRIu64
-		            " keys of the %s did not load into the %s (only "
-		            "%" PRIu64 " have a TTL and may have expired); take a new backup",
+		            " keys of the %s did not load into the %s (only %" PRIu64
+		            " have a TTL and may have expired); take a new backup",
 		            short_total, what, SCRATCH_NAME, expires_total);
 		return CAIRN_E_CORRUPT;
 	}
@@ -76,9 +75,9 @@ restore_test_dump(struct redis *r, struct cairn_in *in, struct scratch *s)
 	}
 	/* While the dump was replayed, time went on. */
 	if ((int64_t)time(NULL) * 1000 + 1000 > p.horizon_ms)
-		redis_log(r, CAIRN_LOG_INFO,
-		          "restore test: keys with an ABSTTL within the last "
-		          "minute may count as expired");
+		redis_log(
+		        r, CAIRN_LOG_INFO,
+		        "restore test: keys with an ABSTTL within the last minute may count as expired");
 	if ((rc = redis_keyspace(r, s->c, SCRATCH_NAME, &db_keys, &ndb)))
 		goto out;
 	rc = compare_counts(r, "dump", p.count.db_keys, p.count.ndb, db_keys, ndb, p.maybe_gone,

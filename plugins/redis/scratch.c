@@ -86,10 +86,10 @@ scratch_init(struct redis *r, struct scratch *s)
 		return CAIRN_E_NOMEM;
 	}
 	if (strlen(s->sock) >= sizeof(sun.sun_path)) {
-		redis_error(r,
-		            "%s: the scratch socket %s is longer than a unix socket path can be "
-		            "(%zu bytes); set a shorter state_dir",
-		            r->name, s->sock, sizeof(sun.sun_path) - 1);
+		redis_error(
+		        r,
+		        "%s: the scratch socket %s is longer than a unix socket path can be (%zu bytes); set a shorter state_dir",
+		        r->name, s->sock, sizeof(sun.sun_path) - 1);
 		scratch_free(s);
 		return CAIRN_E_CONFIG;
 	}
@@ -270,10 +270,10 @@ write_pid(const struct scratch *s)
 static int
 spawn_error(struct redis *r, int e)
 {
-	redis_error(r,
-	            "%s: cannot start the %s %s: %s; install redis-server (Debian: "
-	            "redis-server) or set redis_server = its path",
-	            r->name, SCRATCH_NAME, r->redis_server, strerror(e));
+	redis_error(
+	        r,
+	        "%s: cannot start the %s %s: %s; install redis-server (Debian: redis-server) or set redis_server = its path",
+	        r->name, SCRATCH_NAME, r->redis_server, strerror(e));
 	return e == ENOMEM ? CAIRN_E_NOMEM : CAIRN_E_IO;
 }
 

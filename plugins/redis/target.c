@@ -287,8 +287,7 @@ target_drain(struct target *t)
 static const char *
 how_to_force(void)
 {
-	return "restore into an empty server, or add --force (keys of the same name are "
-	       "replaced; flush = yes empties each database the backup writes into)";
+	return "restore into an empty server, or add --force (keys of the same name are replaced; flush = yes empties each database the backup writes into)";
 }
 
 /* Before anything is written: refuse a target holding keys. */
@@ -307,10 +306,10 @@ target_check_empty(struct target *t, int force)
 	if (!rep)
 		return rc;
 	if (rep->type == REDIS_REPLY_ERROR) {
-		redis_log(r, CAIRN_LOG_INFO,
-		          "%s: INFO refused (%s); checking each database with DBSIZE as it is "
-		          "entered",
-		          t->name, rep->str);
+		redis_log(
+		        r, CAIRN_LOG_INFO,
+		        "%s: INFO refused (%s); checking each database with DBSIZE as it is entered",
+		        t->name, rep->str);
 		freeReplyObject(rep);
 		t->check_each = 1;
 		return 0;
@@ -363,10 +362,11 @@ target_enter(struct target *t, long db, int force)
 			/* INFO was refused, so this is found only now. */
 			char before[96] = "";
 			if (t->written)
-				snprintf(before, sizeof(before),
-				         " (%" PRIu64 " keys were written into other databases "
-				         "before it was checked)",
-				         t->written);
+				snprintf(
+				        before, sizeof(before),
+				        " (%" PRIu64
+				        " keys were written into other databases before it was checked)",
+				        t->written);
 			redis_error(t->r, "%s is not empty: db%ld holds %lld keys%s; %s", t->name,
 			            db, rep->integer, before, how_to_force());
 			freeReplyObject(rep);
@@ -415,24 +415,24 @@ target_report(struct target *t, int rc, const char *what)
 		            t->name);
 	} else if (rc == CAIRN_E_CANCELLED && !t->fail) {
 		/* a live server cannot be staged: say exactly what it holds */
-		redis_error(r,
-		            "%s: stopped after restoring %s%s keys: %s; the target holds them "
-		            "(restore again with --force and flush = yes to replace them)",
-		            t->name, fmt_count(t->written, n, sizeof(n)), of, dbs);
+		redis_error(
+		        r,
+		        "%s: stopped after restoring %s%s keys: %s; the target holds them (restore again with --force and flush = yes to replace them)",
+		        t->name, fmt_count(t->written, n, sizeof(n)), of, dbs);
 	} else if (t->fail) {
 		rc = t->fail_rc ? t->fail_rc : CAIRN_E_IO;
-		redis_error(r,
-		            "%s; %" PRIu64
-		            " keys were written before the %s stopped%s%s%s (fix the "
-		            "cause, then restore again with --force and flush = yes)",
-		            t->fail, t->written, what, dbs[0] ? ": " : "", dbs,
-		            t->broken && t->count ? " (some more may have been)" : "");
+		redis_error(
+		        r,
+		        "%s; %" PRIu64
+		        " keys were written before the %s stopped%s%s%s (fix the cause, then restore again with --force and flush = yes)",
+		        t->fail, t->written, what, dbs[0] ? ": " : "", dbs,
+		        t->broken && t->count ? " (some more may have been)" : "");
 	} else if (rc != CAIRN_E_EXISTS && t->written > 0) {
 		/* The detail is already set by whoever failed; the count is
 		 * logged beside it. */
 		redis_log(r, CAIRN_LOG_ERROR,
-		          "%s: %" PRIu64 " keys were written before the %s stopped: %s; the "
-		          "target holds them",
+		          "%s: %" PRIu64
+		          " keys were written before the %s stopped: %s; the target holds them",
 		          t->name, t->written, what, dbs);
 	}
 	return rc;
