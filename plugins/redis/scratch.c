@@ -16,7 +16,8 @@
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE /* pipe2 */
-#include "restore.h"
+#include "resp.h"
+#include "scratch.h"
 
 #include <errno.h>
 #include <fcntl.h>

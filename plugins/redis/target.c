@@ -14,7 +14,7 @@
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
-#include "restore.h"
+#include "target.h"
 
 #include <errno.h>
 #include <inttypes.h>
