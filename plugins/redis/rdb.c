@@ -1,11 +1,12 @@
 /*
- * rdb.c - a streaming walker of Redis's RDB format, and verify --deep.
+ * rdb.c - a streaming walker of Redis's RDB format.
  *
  * The walker reads the file as Redis's loader does, but keeps nothing: it
  * decodes the lengths that say how the bytes are laid out and skips the
  * payloads (strings, listpacks, LZF blobs) through the caller's buffer, so
  * a 100 MB value costs no more memory than a 10-byte one.  It counts keys
  * per database, notes a few aux fields, and checks the CRC-64 trailer.
+ * It reads only through fill(): no server, no sink, no messages of its own.
  *
  * The layout (as written by Redis 2.6 to 7.4, RDB versions 1 to 12):
  *   "REDIS" + 4 ASCII digits of version
@@ -17,7 +18,7 @@
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
-#include "redis.h"
+#include "rdb.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -162,7 +163,7 @@ rdb_refill(struct rdb_walk *w)
 	if (rc < 0)
 		return rc;
 	w->crc_from = 0;
-	if (rc == 0 || w->len == 0) {
+	if (rc == 0 || w->len == 0 || w->pos >= w->len) {
 		w->pos = w->len = 0;
 		return rdb_fail(w, CAIRN_E_CORRUPT, "the file ends inside the RDB (cut short)");
 	}
@@ -209,7 +210,7 @@ rdb_skip(struct rdb_walk *w, uint64_t n)
 static int
 rdb_byte(struct rdb_walk *w, unsigned *out)
 {
-	unsigned char b;
+	unsigned char b = 0;
 	int rc = rdb_take(w, &b, 1);
 	*out = b;
 	return rc;
@@ -224,6 +225,7 @@ rdb_len(struct rdb_walk *w, uint64_t *out, int *enc)
 	unsigned char x[8];
 	int rc;
 
+	*out = 0; /* also on failure: rdb_fail() is opaque to the analyzer */
 	if (enc != NULL)
 		*enc = -1;
 	if ((rc = rdb_byte(w, &b)) < 0)
@@ -503,10 +505,10 @@ rdb_skip_value(struct rdb_walk *w, unsigned type)
 		return rdb_skip_module_ops(w);
 	default:
 		w->unknown_type = (int)type;
-		return rdb_fail(w, CAIRN_E_UNSUPPORTED,
-		                "value type %u unknown to this cairn (a Redis newer than 7.4?); "
-		                "use mode = dump or a newer cairn",
-		                type);
+		return rdb_fail(
+		        w, CAIRN_E_UNSUPPORTED,
+		        "value type %u unknown to this cairn (a Redis newer than 7.4?); use mode = dump or a newer cairn",
+		        type);
 	}
 }
 
@@ -581,11 +583,12 @@ rdb_walk_free(struct rdb_walk *w)
 	w->ndb = w->db_alloc = 0;
 }
 
-int
-rdb_walk(struct rdb_walk *w)
+/* "REDIS" and the 4-digit version. */
+static int
+rdb_header(struct rdb_walk *w)
 {
 	unsigned char head[9];
-	int rc, expiry = 0;
+	int rc;
 
 	if ((rc = rdb_take(w, head, 9)) < 0) {
 		if (rc == CAIRN_E_CORRUPT) {
@@ -603,84 +606,73 @@ rdb_walk(struct rdb_walk *w)
 	}
 	if (w->version < 1)
 		return rdb_fail(w, CAIRN_E_CORRUPT, "RDB version 0 does not exist");
+	return 0;
+}
 
-	for (;;) {
-		unsigned op;
-		uint64_t a, b;
+/* One opcode that is not a key: 1 when op was one (and is read), 0 when
+ * op is a value type (a key follows), or < 0.  *expiry: the next key has
+ * an expiry. */
+static int
+rdb_opcode(struct rdb_walk *w, unsigned op, int *expiry)
+{
+	uint64_t a, b;
+	int rc;
 
-		if ((rc = rdb_byte(w, &op)) < 0)
+	switch (op) {
+	case OP_SELECTDB:
+		if ((rc = rdb_plain_len(w, &a)) < 0)
 			return rc;
-		switch (op) {
-		case OP_EOF: goto eof;
-		case OP_SELECTDB:
+		if (a >= RDB_MAX_DB)
+			return rdb_fail(w, CAIRN_E_CORRUPT, "database number %" PRIu64 " too large",
+			                a);
+		w->cur_db = (long)a;
+		return 1;
+	case OP_RESIZEDB:
+		if ((rc = rdb_plain_len(w, &a)) < 0 || (rc = rdb_plain_len(w, &b)) < 0)
+			return rc;
+		return 1;
+	case OP_SLOT_INFO: /* slot, its size, its expires' size */
+		for (int i = 0; i < 3; i++)
 			if ((rc = rdb_plain_len(w, &a)) < 0)
 				return rc;
-			if (a >= RDB_MAX_DB)
-				return rdb_fail(w, CAIRN_E_CORRUPT,
-				                "database number %" PRIu64 " too large", a);
-			w->cur_db = (long)a;
-			continue;
-		case OP_RESIZEDB:
-			if ((rc = rdb_plain_len(w, &a)) < 0 || (rc = rdb_plain_len(w, &b)) < 0)
-				return rc;
-			continue;
-		case OP_SLOT_INFO: /* slot, its size, its expires' size */
-			for (int i = 0; i < 3; i++)
-				if ((rc = rdb_plain_len(w, &a)) < 0)
-					return rc;
-			continue;
-		case OP_AUX:
-			if ((rc = rdb_aux(w)) < 0)
-				return rc;
-			continue;
-		case OP_FUNCTION2: /* a function library's source */
-			if ((rc = rdb_skip_string(w)) < 0)
-				return rc;
-			continue;
-		case OP_MODULE_AUX:
-			/* module id, when (UINT opcode + value), then opcodes */
-			if ((rc = rdb_plain_len(w, &a)) < 0 || (rc = rdb_plain_len(w, &a)) < 0)
-				return rc;
-			if (a != MOD_UINT)
-				return rdb_fail(w, CAIRN_E_CORRUPT,
-				                "module aux data without its 'when'");
-			if ((rc = rdb_plain_len(w, &a)) < 0 || (rc = rdb_skip_module_ops(w)) < 0)
-				return rc;
-			continue;
-		case OP_IDLE:
-			if ((rc = rdb_plain_len(w, &a)) < 0)
-				return rc;
-			continue;
-		case OP_FREQ:
-			if ((rc = rdb_skip(w, 1)) < 0)
-				return rc;
-			continue;
-		case OP_EXPIRETIME:
-		case OP_EXPIRETIME_MS:
-			if ((rc = rdb_skip(w, op == OP_EXPIRETIME ? 4 : 8)) < 0)
-				return rc;
-			expiry = 1;
-			continue;
-		case OP_FUNCTION_PRE_GA:
-		case T_MODULE_PRE_GA:
-			w->unknown_type = (int)op;
-			return rdb_fail(w, CAIRN_E_UNSUPPORTED,
-			                "%s from a Redis 4.0 or 7.0 release candidate cannot be "
-			                "read; use mode = dump",
-			                op == T_MODULE_PRE_GA ? "a module value" : "function data");
-		default: break;
-		}
-		/* A key: its type (op), its name, its value. */
-		if ((rc = rdb_skip_string(w)) < 0 || (rc = rdb_skip_value(w, op)) < 0)
+		return 1;
+	case OP_AUX: return (rc = rdb_aux(w)) < 0 ? rc : 1;
+	case OP_FUNCTION2: /* a function library's source */
+		return (rc = rdb_skip_string(w)) < 0 ? rc : 1;
+	case OP_MODULE_AUX:
+		/* module id, when (UINT opcode + value), then opcodes */
+		if ((rc = rdb_plain_len(w, &a)) < 0 || (rc = rdb_plain_len(w, &a)) < 0)
 			return rc;
-		if ((rc = rdb_count_key(w)) < 0)
+		if (a != MOD_UINT)
+			return rdb_fail(w, CAIRN_E_CORRUPT, "module aux data without its 'when'");
+		if ((rc = rdb_plain_len(w, &a)) < 0 || (rc = rdb_skip_module_ops(w)) < 0)
 			return rc;
-		if (expiry)
-			w->expires++;
-		expiry = 0;
+		return 1;
+	case OP_IDLE: return (rc = rdb_plain_len(w, &a)) < 0 ? rc : 1;
+	case OP_FREQ: return (rc = rdb_skip(w, 1)) < 0 ? rc : 1;
+	case OP_EXPIRETIME:
+	case OP_EXPIRETIME_MS:
+		if ((rc = rdb_skip(w, op == OP_EXPIRETIME ? 4 : 8)) < 0)
+			return rc;
+		*expiry = 1;
+		return 1;
+	case OP_FUNCTION_PRE_GA:
+	case T_MODULE_PRE_GA:
+		w->unknown_type = (int)op;
+		return rdb_fail(
+		        w, CAIRN_E_UNSUPPORTED,
+		        "%s from a Redis 4.0 or 7.0 release candidate cannot be read; use mode = dump",
+		        op == T_MODULE_PRE_GA ? "a module value" : "function data");
+	default: return 0;
 	}
+}
 
-eof:
+/* After the EOF opcode: the CRC-64 trailer (RDB version >= 5). */
+static int
+rdb_trailer(struct rdb_walk *w)
+{
+	int rc;
+
 	/* Fold in everything up to and including the EOF byte. */
 	w->crc = rdb_crc64(&w->tab, w->crc, w->buf + w->crc_from, w->pos - w->crc_from);
 	w->crc_from = w->pos;
@@ -697,8 +689,8 @@ eof:
 			if (got != want)
 				return rdb_fail(w, CAIRN_E_CORRUPT,
 				                "the CRC-64 trailer is %016" PRIx64
-				                " but the data sums to "
-				                "%016" PRIx64 "; the file is damaged",
+				                " but the data sums to %016" PRIx64
+				                "; the file is damaged",
 				                got, want);
 			w->crc_checked = 1;
 		}
@@ -706,85 +698,32 @@ eof:
 	return 0;
 }
 
-/* ------------------------------------------------------ verify --deep */
-
-struct rdb_in {
-	struct cairn_in *in;
-	int rc; /* in->read()'s failure */
-};
-
-static int
-rdb_in_fill(struct rdb_walk *w)
-{
-	struct rdb_in *ri = w->arg;
-	ssize_t n;
-
-	n = ri->in->read(ri->in, w->buf, w->bufsize);
-	if (n < 0) {
-		ri->rc = (int)n;
-		return (int)n;
-	}
-	w->pos = 0;
-	w->len = (size_t)n;
-	return n > 0;
-}
-
-#define RDB_VERIFY_BUF (256 * 1024)
-
 int
-redis_verify_rdb(struct redis *r, struct cairn_in *in)
+rdb_walk(struct rdb_walk *w)
 {
-	struct rdb_walk *w;
-	struct rdb_in ri = {.in = in};
-	int rc;
+	int rc, expiry = 0;
 
-	w = calloc(1, sizeof(*w));
-	if (w == NULL)
-		return CAIRN_E_NOMEM;
-	w->buf = malloc(RDB_VERIFY_BUF);
-	if (w->buf == NULL) {
-		free(w);
-		return CAIRN_E_NOMEM;
-	}
-	w->bufsize = RDB_VERIFY_BUF;
-	w->fill = rdb_in_fill;
-	w->arg = &ri;
-	rdb_walk_init(w);
-	rc = rdb_walk(w);
-	if (rc == 0) {
-		/* A stored RDB is exactly the snapshot: nothing may follow. */
-		int more = w->pos < w->len;
-		while (!more) {
-			unsigned char extra[512];
-			ssize_t n = in->read(in, extra, sizeof(extra));
-			if (n < 0) {
-				ri.rc = (int)n;
-				rc = (int)n;
-				break;
-			}
-			if (n == 0)
-				break;
-			more = 1;
+	if ((rc = rdb_header(w)) < 0)
+		return rc;
+	for (;;) {
+		unsigned op;
+
+		if ((rc = rdb_byte(w, &op)) < 0)
+			return rc;
+		if (op == OP_EOF)
+			return rdb_trailer(w);
+		if ((rc = rdb_opcode(w, op, &expiry)) != 0) {
+			if (rc < 0)
+				return rc;
+			continue;
 		}
-		if (rc == 0 && more) {
-			redis_error(r,
-			            "the stored RDB has bytes after its end (at byte %" PRIu64
-			            "); it is damaged: take a new backup",
-			            rdb_walk_offset(w));
-			rc = CAIRN_E_CORRUPT;
-		}
-	} else if (rc != CAIRN_E_NOMEM && (ri.rc == 0 || rc != ri.rc)) {
-		redis_error(r, "the stored RDB is %s: %s; take a new backup",
-		            rc == CAIRN_E_UNSUPPORTED ? "not readable by this cairn" : "damaged",
-		            w->err);
+		/* A key: its type (op), its name, its value. */
+		if ((rc = rdb_skip_string(w)) < 0 || (rc = rdb_skip_value(w, op)) < 0)
+			return rc;
+		if ((rc = rdb_count_key(w)) < 0)
+			return rc;
+		if (expiry)
+			w->expires++;
+		expiry = 0;
 	}
-	/* ri.rc: the core's own message (size, SHA-256, sink) stands */
-	if (rc == 0)
-		redis_log(r, CAIRN_LOG_INFO, "RDB version %d, %" PRIu64 " keys, CRC-64 %s",
-		          w->version, w->keys,
-		          w->crc_checked ? "checked" : "absent (rdbchecksum no)");
-	rdb_walk_free(w);
-	free(w->buf);
-	free(w);
-	return rc;
 }

@@ -1,309 +1,42 @@
 /*
  * redis.c - the `redis` source: Redis as RDB snapshots or key-level dumps.
  *
- * This file holds the configuration, the connection helper, the verify
- * dispatch and the descriptor; backup.c takes backups, rdb.c walks RDB
- * files, restore.c brings them back (see redis.h for who owns what).
+ * The top floor (see redis_internal.h for the others): the key table,
+ * create/destroy, config check's probe, the descriptor and the op
+ * dispatch: backup() runs backup_rdb.c or backup_dump.c, restore(),
+ * restore_test() and verify() tell the stored object's kind by its first
+ * bytes and hand it to restore.c, rdb_file.c, restore_test.c or verify.c.
  *
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
-#include "redis.h"
+#include "backup.h"
+#include "redis_internal.h"
+#include "restore.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
-
-const struct cairn_host *redis_host;
-
-/* ------------------------------------------------------------ messages */
-
-void
-redis_error(struct redis *r, const char *fmt, ...)
-{
-	va_list ap;
-	char *line = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&line, fmt, ap) < 0)
-		line = NULL;
-	va_end(ap);
-	redis_host->set_error(r->ctx, "%s", line != NULL ? line : fmt);
-	free(line);
-}
-
-void
-redis_log(struct redis *r, enum cairn_log_level level, const char *fmt, ...)
-{
-	va_list ap;
-	char *line = NULL;
-	va_start(ap, fmt);
-	if (vasprintf(&line, fmt, ap) < 0)
-		line = NULL;
-	va_end(ap);
-	redis_host->log(r->ctx, level, "%s", line != NULL ? line : fmt);
-	free(line);
-}
-
-int
-redis_db_wanted(const struct redis *r, long db)
-{
-	if (r->ndatabases == 0)
-		return 1;
-	for (size_t k = 0; k < r->ndatabases; k++)
-		if (r->databases[k] == db)
-			return 1;
-	return 0;
-}
-
-/* ---------------------------------------------------------- connecting */
-
-static int
-redis_wait_fd(int fd, short events, int timeout_ms)
-{
-	struct pollfd p = {.fd = fd, .events = events};
-	int n;
-	do
-		n = poll(&p, 1, timeout_ms);
-	while (n < 0 && errno == EINTR);
-	if (n == 0)
-		errno = ETIMEDOUT;
-	return n > 0 ? 0 : -1;
-}
-
-/* connect() on a non-blocking socket, waiting at most timeout_ms. */
-static int
-redis_connect_fd(int fd, const struct sockaddr *sa, socklen_t salen, int timeout_ms)
-{
-	int err = 0;
-	socklen_t elen = sizeof(err);
-
-	if (connect(fd, sa, salen) == 0)
-		return 0;
-	if (errno != EINPROGRESS && errno != EINTR)
-		return -1;
-	if (redis_wait_fd(fd, POLLOUT, timeout_ms) != 0)
-		return -1;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
-		return -1;
-	if (err != 0) {
-		errno = err;
-		return -1;
-	}
-	return 0;
-}
-
-/* A connected, blocking, close-on-exec descriptor, or -1 with a message. */
-static int
-redis_open_socket(struct redis *r, const char *name, const char *path, const char *host, int port)
-{
-	int fd = -1, e = 0;
-
-	if (path != NULL) {
-		struct sockaddr_un sun = {.sun_family = AF_UNIX};
-		if (strlen(path) >= sizeof(sun.sun_path)) {
-			redis_error(
-			        r,
-			        "%s: unix socket path is longer than %zu bytes; use a shorter one",
-			        name, sizeof(sun.sun_path) - 1);
-			return -1;
-		}
-		memcpy(sun.sun_path, path, strlen(path) + 1);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0 ||
-		    redis_connect_fd(fd, (struct sockaddr *)&sun, sizeof(sun), r->timeout_ms) != 0)
-			e = errno;
-	} else {
-		struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-		struct addrinfo *res = NULL, *ai;
-		char portstr[16];
-		int g;
-		snprintf(portstr, sizeof(portstr), "%d", port);
-		g = getaddrinfo(host, portstr, &hints, &res);
-		if (g != 0) {
-			redis_error(r, "%s: cannot resolve the host name: %s; check host =", name,
-			            gai_strerror(g));
-			return -1;
-		}
-		e = ENOENT;
-		for (ai = res; ai != NULL; ai = ai->ai_next) {
-			fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			            ai->ai_protocol);
-			if (fd < 0) {
-				e = errno;
-				continue;
-			}
-			if (redis_connect_fd(fd, ai->ai_addr, ai->ai_addrlen, r->timeout_ms) == 0) {
-				e = 0;
-				break;
-			}
-			e = errno;
-			close(fd);
-			fd = -1;
-		}
-		freeaddrinfo(res);
-	}
-	if (e != 0) {
-		if (fd >= 0)
-			close(fd);
-		redis_error(r,
-		            "%s: cannot connect: %s; is the server running and the address right?",
-		            name, e == ETIMEDOUT ? "no answer within the timeout" : strerror(e));
-		return -1;
-	}
-	/* hiredis does blocking I/O on it, with SO_RCVTIMEO/SO_SNDTIMEO. */
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
-		e = errno;
-		close(fd);
-		redis_error(r, "%s: cannot set up the socket: %s", name, strerror(e));
-		return -1;
-	}
-	return fd;
-}
-
-/* The first word of an error reply ("WRONGPASS", "NOPERM", "ERR"). */
-static int
-redis_reply_is(const redisReply *rep, const char *word)
-{
-	size_t n = strlen(word);
-	return rep->type == REDIS_REPLY_ERROR && rep->str != NULL &&
-	       strncmp(rep->str, word, n) == 0 && (rep->str[n] == ' ' || rep->str[n] == '\0');
-}
-
-static const char *
-redis_link_error(const redisContext *c, char *buf, size_t len)
-{
-	if (c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK))
-		snprintf(buf, len, "no answer within the timeout");
-	else if (c->err == REDIS_ERR_EOF)
-		snprintf(buf, len, "the server closed the connection");
-	else
-		snprintf(buf, len, "%s", c->errstr[0] != '\0' ? c->errstr : "link error");
-	return buf;
-}
-
-redisReply *
-redis_command(struct redis *r, redisContext *c, const char *name, int allow_error, int *rc,
-              const char *fmt, ...)
-{
-	va_list ap;
-	redisReply *rep;
-	char why[160];
-	size_t cmdlen = strcspn(fmt, " ");
-
-	va_start(ap, fmt);
-	rep = redisvCommand(c, fmt, ap);
-	va_end(ap);
-	if (rep == NULL) {
-		*rc = c->err == REDIS_ERR_OOM ? CAIRN_E_NOMEM : CAIRN_E_IO;
-		redis_error(r, "%s: %.*s failed: %s", name, (int)cmdlen, fmt,
-		            redis_link_error(c, why, sizeof(why)));
-		return NULL;
-	}
-	if (rep->type == REDIS_REPLY_ERROR && !allow_error) {
-		if (redis_reply_is(rep, "NOAUTH") || redis_reply_is(rep, "NOPERM") ||
-		    redis_reply_is(rep, "WRONGPASS"))
-			*rc = CAIRN_E_AUTH;
-		else
-			*rc = CAIRN_E_IO;
-		redis_error(r, "%s: %.*s failed: %s", name, (int)cmdlen, fmt, rep->str);
-		freeReplyObject(rep);
-		return NULL;
-	}
-	*rc = 0;
-	return rep;
-}
-
-static int
-redis_context(struct redis *r, const char *name, int fd, redisContext **out)
-{
-	struct timeval tv = {.tv_sec = r->timeout_ms / 1000,
-	                     .tv_usec = (r->timeout_ms % 1000) * 1000};
-	redisContext *c = redisConnectFd(fd);
-
-	if (c == NULL) {
-		close(fd);
-		return CAIRN_E_NOMEM;
-	}
-	if (c->err != 0 || redisSetTimeout(c, tv) != REDIS_OK) {
-		redis_error(r, "%s: cannot set up the connection: %s", name, c->errstr);
-		redisFree(c);
-		return CAIRN_E_IO;
-	}
-	*out = c;
-	return 0;
-}
-
-int
-redis_connect_to(struct redis *r, const char *name, const char *path, const char *host, int port,
-                 redisContext **out)
-{
-	int fd = redis_open_socket(r, name, path, host, port);
-	*out = NULL;
-	if (fd < 0)
-		return CAIRN_E_IO;
-	return redis_context(r, name, fd, out);
-}
-
-int
-redis_connect(struct redis *r, redisContext **out)
-{
-	redisContext *c;
-	redisReply *rep;
-	char why[160];
-	int rc;
-
-	*out = NULL;
-	rc = redis_connect_to(r, r->name, r->unix_socket, r->hostname, r->port, &c);
-	if (rc < 0)
-		return rc;
-	if (r->password == NULL) {
-		*out = c;
-		return 0;
-	}
-	/* The password goes out as a separate argument (%s), so it is never
-	 * part of a format string or of a message below. */
-	if (r->username != NULL)
-		rep = redisCommand(c, "AUTH %s %s", r->username, r->password);
-	else
-		rep = redisCommand(c, "AUTH %s", r->password);
-	if (rep == NULL) {
-		redis_error(r, "%s: AUTH failed: %s", r->name,
-		            redis_link_error(c, why, sizeof(why)));
-		redisFree(c);
-		return CAIRN_E_IO;
-	}
-	if (rep->type == REDIS_REPLY_ERROR) {
-		/* Only the reply's first word: the rest is the server's
-		 * prose, and nothing of what we sent is repeated. */
-		size_t w = rep->str != NULL ? strcspn(rep->str, " ") : 0;
-		if (redis_reply_is(rep, "WRONGPASS") || redis_reply_is(rep, "ERR") ||
-		    redis_reply_is(rep, "NOPERM"))
-			redis_error(
-			        r,
-			        "%s: the server refused the credentials (%.*s)%s; check username "
-			        "and password",
-			        r->name, (int)w, rep->str,
-			        r->username == NULL ? " for AUTH without user name" : "");
-		else
-			redis_error(r, "%s: AUTH failed (%.*s); check username and password",
-			            r->name, (int)w, rep->str);
-		freeReplyObject(rep);
-		redisFree(c);
-		return CAIRN_E_AUTH;
-	}
-	freeReplyObject(rep);
-	*out = c;
-	return 0;
-}
 
 /* ------------------------------------------------------- stored objects */
+
+/*
+ * A cairn_in that gives back bytes already read from another one first:
+ * redis_peek() reads up to 5 bytes of `inner` (fewer only at its end),
+ * says which kind of object it is, and makes `p->in` a stream that
+ * yields those bytes and then the rest of `inner`.  Use &p->in afterwards
+ * as if it were `inner`.  Returns the kind, or a negative CAIRN_E_* code
+ * when reading failed (in->read's code; an empty object is
+ * CAIRN_E_CORRUPT with the error set).
+ */
+struct redis_peek {
+	struct cairn_in in;
+	struct cairn_in *inner;
+	unsigned char head[8];
+	size_t hlen, hpos;
+};
 
 static ssize_t
 redis_peek_read(struct cairn_in *self, void *buf, size_t len)
@@ -320,7 +53,7 @@ redis_peek_read(struct cairn_in *self, void *buf, size_t len)
 	return p->inner->read(p->inner, buf, len);
 }
 
-int
+static int
 redis_peek(struct redis *r, struct cairn_in *inner, struct redis_peek *p)
 {
 	memset(p, 0, sizeof(*p));
@@ -347,6 +80,61 @@ redis_peek(struct redis *r, struct cairn_in *inner, struct redis_peek *p)
 }
 
 static int
+unknown_object(struct redis *r, const struct redis_peek *p)
+{
+	redis_error(
+	        r,
+	        "the stored object is neither an RDB file nor a cairn dump stream (it starts with byte 0x%02x); it is damaged or not from the redis source",
+	        p->head[0]);
+	return CAIRN_E_CORRUPT;
+}
+
+static int
+redis_restore(void *inst, struct cairn_in *in, unsigned flags)
+{
+	struct redis *r = inst;
+	struct redis_peek p;
+	int kind = redis_peek(r, in, &p);
+
+	if (kind < 0)
+		return kind;
+	if (kind == REDIS_OBJ_DUMP) {
+		if (r->rdb_path) {
+			redis_error(
+			        r,
+			        "rdb_path is set, but the backup is a dump (mode = dump), not an RDB; unset rdb_path to replay it into the server");
+			return CAIRN_E_CONFIG;
+		}
+		return restore_dump(r, &p.in, flags);
+	}
+	if (kind == REDIS_OBJ_RDB)
+		return r->rdb_path ? restore_rdb_file(r, &p.in, flags)
+		                   : restore_rdb_scratch(r, &p.in, flags);
+	return unknown_object(r, &p);
+}
+
+static int
+redis_restore_test(void *inst, struct cairn_in *in)
+{
+	struct redis *r = inst;
+	struct redis_peek p;
+	struct scratch s;
+	int kind = redis_peek(r, in, &p), rc;
+
+	if (kind < 0)
+		return kind;
+	if (kind != REDIS_OBJ_DUMP && kind != REDIS_OBJ_RDB)
+		return unknown_object(r, &p);
+	if ((rc = scratch_init(r, &s)))
+		return rc;
+	rc = kind == REDIS_OBJ_DUMP ? restore_test_dump(r, &p.in, &s)
+	                            : restore_test_rdb(r, &p.in, &s);
+	scratch_stop(r, &s);
+	scratch_free(&s);
+	return rc;
+}
+
+static int
 redis_verify(void *inst, struct cairn_in *in)
 {
 	struct redis *r = inst;
@@ -359,11 +147,35 @@ redis_verify(void *inst, struct cairn_in *in)
 		return redis_verify_rdb(r, &p.in);
 	if (kind == REDIS_OBJ_DUMP)
 		return redis_verify_dump(r, &p.in);
-	redis_error(r,
-	            "the stored object is neither an RDB file nor a cairn dump stream (it starts "
-	            "with byte 0x%02x); it is damaged or not from the redis source",
-	            p.head[0]);
-	return CAIRN_E_CORRUPT;
+	return unknown_object(r, &p);
+}
+
+/* -------------------------------------------------------------- backup */
+
+static int
+redis_backup(void *inst, struct cairn_out *out)
+{
+	struct redis *r = inst;
+	struct rbackup b = {.r = r, .out = out, .used_memory = -1};
+	redisContext *ctx = NULL;
+	int rc;
+
+	rc = redis_connect(r, &ctx);
+	if (rc < 0)
+		return rc;
+	rb_server_info(&b, ctx);
+	if (r->mode == REDIS_MODE_RDB)
+		rc = backup_rdb(&b, ctx);
+	else
+		rc = backup_dump(&b, ctx);
+	redisFree(ctx);
+	if (rc == 0) {
+		rb_stats(&b);
+		redis_log(r, CAIRN_LOG_INFO, "%s: %" PRIu64 " keys, %" PRIu64 " bytes", r->name,
+		          b.keys, b.bytes);
+	}
+	free(b.db_keys);
+	return rc;
 }
 
 /* -------------------------------------------------------------- config */
@@ -400,8 +212,7 @@ static const struct cairn_key redis_keys[] = {
          .type = CAIRN_KEY_STRING,
          .flags = CAIRN_KEY_NO_RESTORE,
          .default_value = "rdb",
-         .help = "rdb: a snapshot over the replication protocol; dump: SCAN and DUMP "
-                 "every key (for servers that refuse SYNC)"},
+         .help = "rdb: a snapshot over the replication protocol; dump: SCAN and DUMP every key (for servers that refuse SYNC)"},
         {.name = "flush",
          .type = CAIRN_KEY_BOOL,
          .flags = CAIRN_KEY_NO_BACKUP,
@@ -415,8 +226,7 @@ static const struct cairn_key redis_keys[] = {
          .type = CAIRN_KEY_STRING,
          .flags = CAIRN_KEY_NO_BACKUP,
          .default_value = "redis-server",
-         .help = "redis-server binary for scratch servers (restore, restore test); "
-                 "a name without '/' is looked up in PATH"},
+         .help = "redis-server binary for scratch servers (restore, restore test); a name without '/' is looked up in PATH"},
         {.name = NULL}};
 
 static void
@@ -481,10 +291,10 @@ redis_parse_databases(struct redis *r, const struct cairn_value *v)
 		errno = 0;
 		d = strtol(v->list[k], &end, 10);
 		if (errno != 0 || end == v->list[k] || *end != '\0' || d < 0 || d >= RDB_MAX_DB) {
-			redis_error(r,
-			            "key 'databases': '%s' is not a database number; use numbers "
-			            "like 0 1 15",
-			            v->list[k]);
+			redis_error(
+			        r,
+			        "key 'databases': '%s' is not a database number; use numbers like 0 1 15",
+			        v->list[k]);
 			return CAIRN_E_CONFIG;
 		}
 		r->databases[n++] = (int)d;
@@ -547,8 +357,9 @@ redis_create(cairn_ctx *ctx, const struct cairn_config *cfg, void **instance)
 		r->timeout_ms = (int)v->i * 1000;
 	}
 	if (r->username != NULL && r->password == NULL) {
-		redis_host->set_error(ctx, "key 'username' is set but no password; set password "
-		                           "(or password_file / password_env)");
+		redis_host->set_error(
+		        ctx,
+		        "key 'username' is set but no password; set password (or password_file / password_env)");
 		rc = CAIRN_E_CONFIG;
 		goto fail;
 	}
@@ -569,9 +380,9 @@ redis_create(cairn_ctx *ctx, const struct cairn_config *cfg, void **instance)
 	if (rc < 0)
 		goto fail;
 	if (r->mode == REDIS_MODE_RDB && (r->ndatabases > 0 || r->match != NULL)) {
-		redis_host->set_error(ctx, "keys 'databases' and 'match' need mode = dump: an RDB "
-		                           "snapshot always holds every key; set mode = dump or "
-		                           "remove them");
+		redis_host->set_error(
+		        ctx,
+		        "keys 'databases' and 'match' need mode = dump: an RDB snapshot always holds every key; set mode = dump or remove them");
 		rc = CAIRN_E_CONFIG;
 		goto fail;
 	}

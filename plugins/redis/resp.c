@@ -12,7 +12,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "restore.h"
+#include "resp.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -325,13 +325,15 @@ small_arg(struct resp_in *r, const struct resp_cb *cb, int fwd, char *dst, size_
 	return take_crlf(r, cb, fwd);
 }
 
-int
-resp_next(struct resp_in *r, struct resp_cmd *c, const struct resp_cb *cb)
+/* The command's head: "*N", then its name, whole, before anything is
+ * passed on; c->kind, c->argc, c->offset set.  1, 0 at a clean end of
+ * the stream, or < 0. */
+static int
+resp_head(struct resp_in *r, struct resp_cmd *c, char *name, size_t namesize)
 {
-	char line[32], name[16];
+	char line[32];
 	uint64_t argc, n, at = r->offset;
-	int fwd = 0, rc;
-	unsigned i;
+	int rc;
 
 	c->offset = at;
 	c->keykept = 0;
@@ -360,8 +362,7 @@ resp_next(struct resp_in *r, struct resp_cmd *c, const struct resp_cb *cb)
 	}
 	c->argc = (unsigned)argc;
 
-	/* The name, whole, before anything is passed on. */
-	rc = bulk_len(r, sizeof(name) - 1, &n, line, sizeof(line));
+	rc = bulk_len(r, namesize - 1, &n, line, sizeof(line));
 	if (rc)
 		return rc;
 	rc = resp_take(r, n, NULL, NULL, name, n);
@@ -379,63 +380,104 @@ resp_next(struct resp_in *r, struct resp_cmd *c, const struct resp_cb *cb)
 	else {
 		char q[64];
 		resp_quote(q, sizeof(q), name, n, n);
-		resp_err(r, at,
-		         "command \"%s\" with %" PRIu64
-		         " arguments: a cairn dump holds only SELECT, "
-		         "RESTORE and its ECHO end mark",
-		         q, argc - 1);
+		resp_err(
+		        r, at,
+		        "command \"%s\" with %" PRIu64
+		        " arguments: a cairn dump holds only SELECT, RESTORE and its ECHO end mark",
+		        q, argc - 1);
 		return CAIRN_E_CORRUPT;
 	}
-	if (cb && cb->begin) {
-		rc = cb->begin(cb->arg, c);
-		if (rc < 0)
-			return rc;
-		fwd = rc > 0 && cb->out;
-	}
-	if (fwd) {
-		char head[64];
-		int len = snprintf(head, sizeof(head), "*%u\r\n$%zu\r\n%s\r\n", c->argc,
-		                   strlen(name), name);
-		if ((rc = cb->out(cb->arg, head, (size_t)len)) < 0)
-			return rc;
-	}
+	return 1;
+}
 
-	if (c->kind == RESP_SELECT) {
-		char db[24];
-		uint64_t v;
+/* SELECT <db> */
+static int
+resp_select(struct resp_in *r, struct resp_cmd *c, const struct resp_cb *cb, int fwd)
+{
+	char db[24];
+	uint64_t v, at = r->offset;
+	int rc;
+
+	if ((rc = small_arg(r, cb, fwd, db, sizeof(db))))
+		return rc;
+	if (resp_parse_u64(db, RESP_MAX_DB, &v)) {
+		resp_err(r, at, "SELECT of database \"%s\" (0 to %d belong)", db, RESP_MAX_DB);
+		return CAIRN_E_CORRUPT;
+	}
+	c->db = (long)v;
+	return 1;
+}
+
+/* ECHO <end mark>, kept in c->echo. */
+static int
+resp_echo(struct resp_in *r, struct resp_cmd *c, const struct resp_cb *cb, int fwd)
+{
+	char line[32];
+	uint64_t n;
+	int rc;
+
+	if ((rc = bulk_len(r, RESP_ECHO_MAX, &n, line, sizeof(line))))
+		return rc;
+	if (fwd && (rc = out_line(cb, line)) < 0)
+		return rc;
+	char *e = realloc(c->echo, (size_t)n + 1);
+	if (!e)
+		return CAIRN_E_NOMEM;
+	c->echo = e;
+	rc = resp_take(r, n, fwd ? cb->out : NULL, cb ? cb->arg : NULL, e, n);
+	if (rc)
+		return rc;
+	e[n] = '\0';
+	c->echolen = (size_t)n;
+	if ((rc = take_crlf(r, cb, fwd)))
+		return rc;
+	return 1;
+}
+
+/* RESTORE's options: [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f] */
+static int
+resp_restore_options(struct resp_in *r, struct resp_cmd *c, const struct resp_cb *cb, int fwd)
+{
+	char word[24];
+	uint64_t at;
+	int rc;
+
+	for (unsigned i = 4; i < c->argc; i++) {
 		at = r->offset;
-		if ((rc = small_arg(r, cb, fwd, db, sizeof(db))))
+		if ((rc = small_arg(r, cb, fwd, word, sizeof(word))))
 			return rc;
-		if (resp_parse_u64(db, RESP_MAX_DB, &v)) {
-			resp_err(r, at, "SELECT of database \"%s\" (0 to %d belong)", db,
-			         RESP_MAX_DB);
+		if (!strcasecmp(word, "REPLACE") && !c->replace) {
+			c->replace = 1;
+		} else if (!strcasecmp(word, "ABSTTL") && !c->absttl) {
+			c->absttl = 1;
+		} else if ((!strcasecmp(word, "IDLETIME") || !strcasecmp(word, "FREQ")) &&
+		           i + 1 < c->argc) {
+			int64_t v;
+			i++;
+			at = r->offset;
+			if ((rc = small_arg(r, cb, fwd, word, sizeof(word))))
+				return rc;
+			if (resp_parse_i64(word, &v) || v < 0) {
+				resp_err(r, at, "RESTORE option with the value \"%s\"", word);
+				return CAIRN_E_CORRUPT;
+			}
+		} else {
+			resp_err(r, at, "RESTORE with the option \"%s\"", word);
 			return CAIRN_E_CORRUPT;
 		}
-		c->db = (long)v;
-		return 1;
 	}
+	return 1;
+}
 
-	if (c->kind == RESP_ECHO) {
-		at = r->offset;
-		if ((rc = bulk_len(r, RESP_ECHO_MAX, &n, line, sizeof(line))))
-			return rc;
-		if (fwd && (rc = out_line(cb, line)) < 0)
-			return rc;
-		char *e = realloc(c->echo, (size_t)n + 1);
-		if (!e)
-			return CAIRN_E_NOMEM;
-		c->echo = e;
-		rc = resp_take(r, n, fwd ? cb->out : NULL, cb ? cb->arg : NULL, e, n);
-		if (rc)
-			return rc;
-		e[n] = '\0';
-		c->echolen = (size_t)n;
-		if ((rc = take_crlf(r, cb, fwd)))
-			return rc;
-		return 1;
-	}
+/* RESTORE key ttl payload [options]: the key's head kept, the payload
+ * streamed. */
+static int
+resp_restore(struct resp_in *r, struct resp_cmd *c, const struct resp_cb *cb, int fwd)
+{
+	char line[32], word[24];
+	uint64_t at;
+	int rc;
 
-	/* RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f] */
 	if ((rc = bulk_len(r, RESP_MAX_BULK, &c->keylen, line, sizeof(line))))
 		return rc;
 	if (fwd && (rc = out_line(cb, line)) < 0)
@@ -448,7 +490,6 @@ resp_next(struct resp_in *r, struct resp_cmd *c, const struct resp_cb *cb)
 	if ((rc = take_crlf(r, cb, fwd)))
 		return rc;
 
-	char word[24];
 	at = r->offset;
 	if ((rc = small_arg(r, cb, fwd, word, sizeof(word))))
 		return rc;
@@ -474,32 +515,36 @@ resp_next(struct resp_in *r, struct resp_cmd *c, const struct resp_cb *cb)
 		return rc;
 	if ((rc = take_crlf(r, cb, fwd)))
 		return rc;
+	return resp_restore_options(r, c, cb, fwd);
+}
 
-	for (i = 4; i < c->argc; i++) {
-		at = r->offset;
-		if ((rc = small_arg(r, cb, fwd, word, sizeof(word))))
+int
+resp_next(struct resp_in *r, struct resp_cmd *c, const struct resp_cb *cb)
+{
+	char name[16];
+	int fwd = 0, rc;
+
+	if ((rc = resp_head(r, c, name, sizeof(name))) <= 0)
+		return rc;
+	if (cb && cb->begin) {
+		rc = cb->begin(cb->arg, c);
+		if (rc < 0)
 			return rc;
-		if (!strcasecmp(word, "REPLACE") && !c->replace) {
-			c->replace = 1;
-		} else if (!strcasecmp(word, "ABSTTL") && !c->absttl) {
-			c->absttl = 1;
-		} else if ((!strcasecmp(word, "IDLETIME") || !strcasecmp(word, "FREQ")) &&
-		           i + 1 < c->argc) {
-			int64_t v;
-			i++;
-			at = r->offset;
-			if ((rc = small_arg(r, cb, fwd, word, sizeof(word))))
-				return rc;
-			if (resp_parse_i64(word, &v) || v < 0) {
-				resp_err(r, at, "RESTORE option with the value \"%s\"", word);
-				return CAIRN_E_CORRUPT;
-			}
-		} else {
-			resp_err(r, at, "RESTORE with the option \"%s\"", word);
-			return CAIRN_E_CORRUPT;
-		}
+		fwd = rc > 0 && cb->out;
 	}
-	return 1;
+	if (fwd) {
+		char head[64];
+		int len = snprintf(head, sizeof(head), "*%u\r\n$%zu\r\n%s\r\n", c->argc,
+		                   strlen(name), name);
+		if ((rc = cb->out(cb->arg, head, (size_t)len)) < 0)
+			return rc;
+	}
+	switch (c->kind) {
+	case RESP_SELECT: return resp_select(r, c, cb, fwd);
+	case RESP_ECHO: return resp_echo(r, c, cb, fwd);
+	case RESP_RESTORE: break;
+	}
+	return resp_restore(r, c, cb, fwd);
 }
 
 /* ------------------------------------------------------ whole stream */

@@ -1,188 +1,73 @@
 /*
  * restore.h - what the redis source's restore side shares between its
- * files (not installed): the RESP reader and dump-stream parser (resp.c)
- * and the scratch redis-server (scratch.c), used by restore.c.
- *
- * Memory.  Nothing here holds a value: a RESTORE payload (which can be
- * hundreds of megabytes) and a long key pass through a fixed buffer on
- * their way to the server.  What is kept of a command is its name, the
- * first RESP_KEY_HEAD bytes of its key (for messages), its small numeric
- * arguments and the dump's end mark (at most RESP_ECHO_MAX bytes).
+ * files (not installed): the dump replay (replay.c), the stored RDB as a
+ * file (rdb_file.c), the copy out of a scratch server (copy.c), and the
+ * entries redis.c dispatches to (restore.c, restore_test.c, verify.c);
+ * below them the target (target.h) and the scratch server (scratch.h).
  *
  * SPDX-License-Identifier: MIT
  */
 #ifndef CAIRN_REDIS_RESTORE_H
 #define CAIRN_REDIS_RESTORE_H
 
-#include "redis.h"
+#include "rdb.h"
+#include "redis_internal.h"
+#include "resp.h"
+#include "scratch.h"
+#include "target.h"
 
-#include <sys/types.h>
+#define ALL_DATABASES 65537 /* a dump may SELECT up to RESP_MAX_DB */
 
-/* ------------------------------------------------------------ resp.c */
+/* ---------------------------------------------------------- replay.c */
 
-#define RESP_BUFSIZE 65536         /* the reader's buffer */
-#define RESP_KEY_HEAD 256          /* bytes of a key kept for messages */
-#define RESP_ECHO_MAX (1 << 20)    /* the end mark's text */
-#define RESP_MAX_ARGS 16           /* RESTORE has at most 10 */
-#define RESP_MAX_DB RDB_MAX_DB     /* a SELECT above this is damage */
-#define RESP_MAX_BULK (1ull << 40) /* a bulk length above this is damage */
-
-/*
- * A buffered pull reader over any byte source: a cairn_in (the stored
- * object) or a socket (a server's replies).  read() returns bytes read,
- * 0 at the end, or a negative CAIRN_E_* code; it is called only when the
- * buffer is empty.  `offset` counts the bytes consumed, for messages.
- * On CAIRN_E_CORRUPT, err says what and where ("byte 4711: ...").
- */
-struct resp_in {
-	ssize_t (*read)(void *arg, void *buf, size_t len);
-	void *arg;
-	unsigned char *buf;
-	size_t pos, len;
-	uint64_t offset;
-	char err[512];
+struct replay {
+	struct target *t;
+	struct dump_count count;
+	int force;
+	/* restore_test: RESTOREs with ABSTTL that may have run out already
+	 * (the server then creates no key), per database */
+	uint64_t *maybe_gone;
+	size_t nmaybe;
+	int64_t horizon_ms; /* ABSTTL at or before this may be gone */
 };
 
-/* buf is malloc'd here (RESP_BUFSIZE); CAIRN_E_NOMEM if that fails. */
-int resp_in_init(struct resp_in *r, ssize_t (*read)(void *, void *, size_t), void *arg);
-void resp_in_free(struct resp_in *r);
-/* The same over a cairn_in. */
-int resp_in_init_cairn(struct resp_in *r, struct cairn_in *in);
-/* Bytes buffered but not consumed (a protocol must leave none). */
-size_t resp_in_pending(const struct resp_in *r);
+/* Replay a whole dump stream into p->t.  The parse error, if any, is
+ * set as the error here. */
+int replay_stream(struct redis *r, struct cairn_in *in, struct replay *p);
 
+/* -------------------------------------------------------- rdb_file.c */
+
+/* Write the stored RDB to rdb_path: a temporary file, synced, renamed
+ * into place (never over an existing file without CAIRN_RESTORE_FORCE). */
+int restore_rdb_file(struct redis *r, struct cairn_in *in, unsigned flags);
 /*
- * One line ending in CRLF, without it, into line[max] (NUL-terminated).
- * 1 = a line, 0 = the input ended before its first byte, < 0 an error
- * (CAIRN_E_CORRUPT when the line is longer than max - 1 or cut short).
+ * Write the stored RDB to `path` (the scratch server's dump.rdb) while
+ * walking it, so that its keys per database are known (*counted = 1).  A
+ * type the walker does not know (a newer Redis, a module) leaves the rest
+ * to the scratch server (*counted = 0).  w->buf is malloc'd here: free it
+ * (and rdb_walk_free(w)) whatever the result.
  */
-int resp_line(struct resp_in *r, char *line, size_t max);
-/*
- * Consume n bytes: pass them to out (when not NULL) in pieces of at most
- * RESP_BUFSIZE, and copy the first keepmax of them to keep (when not
- * NULL).  The input ending first is CAIRN_E_CORRUPT; out()'s negative
- * return is returned as it is.
- */
-int resp_take(struct resp_in *r, uint64_t n, int (*out)(void *, const void *, size_t), void *arg,
-              void *keep, size_t keepmax);
-/* A decimal without sign or leading zeros (but "0"), at most max. */
-int resp_parse_u64(const char *s, uint64_t max, uint64_t *v);
-/* A decimal with an optional '-'. */
-int resp_parse_i64(const char *s, int64_t *v);
+int rdb_to_file(struct redis *r, struct cairn_in *in, const char *path, struct rdb_walk *w,
+                int *counted);
 
-/*
- * Write `s` of length n into dst (dstsize bytes, NUL-terminated) for a
- * message: printable ASCII as is, '"' and '\\' and everything else as
- * \xNN, cut with "..." when it does not fit (or when n > RESP_KEY_HEAD:
- * `full` is then the key's real length and "... (N bytes)" follows).
- */
-void resp_quote(char *dst, size_t dstsize, const void *s, size_t n, uint64_t full);
+/* ------------------------------------------------------------ copy.c */
 
-/* ------------------------------------------------ the dump stream */
+/* Copy every key of the databases of the scratch server s that hold keys
+ * (db_keys, ndb) into t; keys that expired on the way are counted into
+ * *vanished. */
+int copy_scratch(struct redis *r, struct scratch *s, struct target *t, int force,
+                 const uint64_t *db_keys, size_t ndb, uint64_t *vanished);
 
-enum resp_kind {
-	RESP_SELECT = 1,
-	RESP_RESTORE,
-	RESP_ECHO
-};
+/* ------------------------------------- restore.c, restore_test.c, verify.c */
 
-struct resp_cmd {
-	enum resp_kind kind;
-	unsigned argc;
-	uint64_t offset; /* of the command's '*' in the stream */
-	/* SELECT */
-	long db;
-	/* RESTORE */
-	char key[RESP_KEY_HEAD];
-	size_t keykept; /* bytes of key[] filled */
-	uint64_t keylen;
-	int64_t ttl; /* ms; 0 = none */
-	int absttl, replace;
-	uint64_t payload_len;
-	/* ECHO: malloc'd, NUL-terminated, echolen bytes */
-	char *echo;
-	size_t echolen;
-};
-
-/*
- * How a parsed command reaches a server.  begin() is called once the
- * command's name is known (c->kind, c->argc, c->offset set; nothing else
- * yet): return 1 to have its bytes passed to out(), 0 to drop it, or a
- * negative CAIRN_E_* code to stop.  out() then gets the command's exact
- * bytes, the payload in pieces as it is read.  Either may be NULL.
- */
-struct resp_cb {
-	int (*begin)(void *arg, const struct resp_cmd *c);
-	int (*out)(void *arg, const void *p, size_t n);
-	void *arg;
-};
-
-/*
- * Parse the next command of a dump stream (see redis.h: SELECT, RESTORE,
- * ECHO, as arrays of bulk strings, nothing else).  1 = a command in *c, 0 =
- * the stream ended cleanly between commands, < 0 an error: CAIRN_E_CORRUPT
- * with r->err set, or the code of the input or of a callback.  c->echo is
- * kept between calls (reallocated); free it with resp_cmd_free().
- */
-int resp_next(struct resp_in *r, struct resp_cmd *c, const struct resp_cb *cb);
-void resp_cmd_free(struct resp_cmd *c);
-
-/*
- * The whole-stream checks on top of resp_next(): RESTOREs counted per
- * database, exactly one end mark, last, whose counts equal them.  Feed
- * every command to dump_count_add(); call dump_count_end() at the end
- * of the stream.  Both return 0 or CAIRN_E_CORRUPT (err set) or
- * CAIRN_E_NOMEM.
- */
-struct dump_count {
-	uint64_t *db_keys; /* RESTOREs per database, ndb entries */
-	size_t ndb;
-	uint64_t keys;
-	long cur_db;
-	int ended; /* the end mark was seen */
-	char err[512];
-};
-void dump_count_init(struct dump_count *d);
-int dump_count_add(struct dump_count *d, const struct resp_cmd *c);
-int dump_count_end(struct dump_count *d, const struct resp_in *r);
-void dump_count_free(struct dump_count *d);
-
-/* --------------------------------------------------------- scratch.c */
-
-/*
- * A redis-server of our own on a unix socket in the instance's scratch
- * directory, with no TCP port, no persistence and nothing of the user's
- * configuration: for loading a stored RDB (dir/dump.rdb, when it is
- * there at start) or replaying a dump where nothing the user keeps can
- * change.  Always stopped with scratch_stop(), whatever happened.
- */
-struct scratch {
-	pid_t pid; /* 0: not running */
-	char *dir;
-	char *sock;
-	char *log;
-	char *rdb; /* dir/dump.rdb */
-	redisContext *c;
-};
-
-/* Paths only (dir from host->scratch_dir); nothing starts yet. */
-int scratch_init(struct redis *r, struct scratch *s);
-/*
- * Start it with `databases` databases (at least 16), wait until the socket
- * answers and the dataset is loaded (no LOADING), with r->timeout_ms for
- * the socket to appear and for every reply.  CAIRN_E_IO/CAIRN_E_CORRUPT
- * with the error set (the server's last log line when it exits: a bad
- * RDB).  s->c is then a connection to it.
- */
-int scratch_start(struct redis *r, struct scratch *s, long databases);
-/* SHUTDOWN NOSAVE, then SIGTERM, then SIGKILL; always reaps the child.
- * Safe to call when not started, and twice. */
-void scratch_stop(struct redis *r, struct scratch *s);
-void scratch_free(struct scratch *s);
-
-/* INFO keyspace of c: keys per database into *db_keys (malloc'd, *ndb
- * entries: 1 + the highest database with keys).  `name` is for messages. */
-int redis_keyspace(struct redis *r, redisContext *c, const char *name, uint64_t **db_keys,
-                   size_t *ndb);
+/* Restore into the configured server. */
+int restore_dump(struct redis *r, struct cairn_in *in, unsigned flags);
+int restore_rdb_scratch(struct redis *r, struct cairn_in *in, unsigned flags);
+/* Load into the scratch server s (initialised, not started) and count. */
+int restore_test_dump(struct redis *r, struct cairn_in *in, struct scratch *s);
+int restore_test_rdb(struct redis *r, struct cairn_in *in, struct scratch *s);
+/* verify --deep: walk the object to its end; nothing may follow. */
+int redis_verify_rdb(struct redis *r, struct cairn_in *in);
+int redis_verify_dump(struct redis *r, struct cairn_in *in);
 
 #endif /* CAIRN_REDIS_RESTORE_H */

@@ -16,7 +16,8 @@
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE /* pipe2 */
-#include "restore.h"
+#include "resp.h"
+#include "scratch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,7 +34,6 @@
 
 extern char **environ;
 
-#define SCRATCH_NAME "scratch redis-server"
 #define SCRATCH_MIN_WAIT_MS 5000 /* for the socket, at least */
 #define SCRATCH_STOP_MS 5000     /* for each way of stopping it */
 
@@ -87,10 +87,10 @@ scratch_init(struct redis *r, struct scratch *s)
 		return CAIRN_E_NOMEM;
 	}
 	if (strlen(s->sock) >= sizeof(sun.sun_path)) {
-		redis_error(r,
-		            "%s: the scratch socket %s is longer than a unix socket path can be "
-		            "(%zu bytes); set a shorter state_dir",
-		            r->name, s->sock, sizeof(sun.sun_path) - 1);
+		redis_error(
+		        r,
+		        "%s: the scratch socket %s is longer than a unix socket path can be (%zu bytes); set a shorter state_dir",
+		        r->name, s->sock, sizeof(sun.sun_path) - 1);
 		scratch_free(s);
 		return CAIRN_E_CONFIG;
 	}
@@ -271,10 +271,10 @@ write_pid(const struct scratch *s)
 static int
 spawn_error(struct redis *r, int e)
 {
-	redis_error(r,
-	            "%s: cannot start the %s %s: %s; install redis-server (Debian: "
-	            "redis-server) or set redis_server = its path",
-	            r->name, SCRATCH_NAME, r->redis_server, strerror(e));
+	redis_error(
+	        r,
+	        "%s: cannot start the %s %s: %s; install redis-server (Debian: redis-server) or set redis_server = its path",
+	        r->name, SCRATCH_NAME, r->redis_server, strerror(e));
 	return e == ENOMEM ? CAIRN_E_NOMEM : CAIRN_E_IO;
 }
 

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../plugins/redis/redis.h"
+#include "../../plugins/redis/rdb.h"
 #include "chunks.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -11,8 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../plugins/redis/redis.h"
-#include "../../plugins/redis/restore.h"
+#include "../../plugins/redis/resp.h"
 #include "chunks.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

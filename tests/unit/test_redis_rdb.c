@@ -14,7 +14,7 @@
  * refill boundary falls inside every kind of field.
  */
 #define _GNU_SOURCE
-#include "../../plugins/redis/redis.h"
+#include "../../plugins/redis/restore.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,0 +1,41 @@
+/*
+ * repl.h - the replication link of the redis source (repl.c), not
+ * installed: how cairn talks to a server as a replica would.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef CAIRN_REDIS_REPL_H
+#define CAIRN_REDIS_REPL_H
+
+#include "redis_internal.h"
+
+#define REPL_MARK_LEN 40 /* the diskless snapshot's end mark */
+
+/* The header of the snapshot a master sends after SYNC / PSYNC. */
+struct repl_header {
+	int eof_mode;   /* $EOF:<mark> (diskless) rather than $<length> */
+	uint64_t total; /* $<length>: the RDB's size */
+	char mark[REPL_MARK_LEN];
+};
+
+/* REPLCONF capa eof (we read the diskless form) and rdb-only 1 (Redis 7+:
+ * no replication stream after the snapshot; older servers refuse it). */
+int repl_replconf(struct redis *r, redisContext *ctx);
+/*
+ * Send SYNC (or, when it is refused, PSYNC ? -1) over c and read up to the
+ * snapshot's bulk header, into *h.  The RDB's first bytes may be in
+ * c->buf[c->pos..c->len) already.  A refusal is one line saying why in
+ * words the user can act on: CAIRN_E_AUTH, CAIRN_E_IO or
+ * CAIRN_E_UNSUPPORTED.
+ */
+int repl_sync_start(struct rconn *c, struct repl_header *h);
+/*
+ * A replica whose link to its master is down and that holds no key has
+ * not finished its first sync (or lost its data): a backup of it would be
+ * an empty set that looks fine.  CAIRN_E_IO with the replica's state then;
+ * a warning when it holds keys; 0 for any other server (or one that
+ * refuses INFO).
+ */
+int repl_replica_check(struct redis *r, redisContext *ctx);
+
+#endif /* CAIRN_REDIS_REPL_H */
