@@ -1430,6 +1430,7 @@ files_rm_count(int at, const char *name, struct files_stats *st)
 			if (de->d_type != DT_DIR && errno != EISDIR && errno != EPERM &&
 			    errno != ENOENT) {
 				err = errno;
+				free(sub);
 				closedir(d);
 				goto out;
 			}
