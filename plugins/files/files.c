@@ -15,29 +15,12 @@ const char files_zeros[64 * 1024];
 
 /* ------------------------------------------------------------ helpers */
 
-static void files_vlog(struct files_inst *fi, enum cairn_log_level level, const char *fmt,
-                       va_list ap) CAIRN_PRINTF(3, 0);
-
-static void
-files_vlog(struct files_inst *fi, enum cairn_log_level level, const char *fmt, va_list ap)
-{
-	char *line = NULL;
-	/* Never cut a message: a path below a deep tree can be longer than
-	 * any buffer, and the cause comes after it. */
-	if (vasprintf(&line, fmt, ap) < 0) {
-		files_host->log(fi->ctx, level, "%s", fmt);
-		return;
-	}
-	files_host->log(fi->ctx, level, "%s", line);
-	free(line);
-}
-
 void
 files_log(struct files_inst *fi, enum cairn_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	files_vlog(fi, level, fmt, ap);
+	cairn_vlog(files_host, fi->ctx, level, fmt, ap);
 	va_end(ap);
 }
 
@@ -46,7 +29,7 @@ files_warn(struct files_inst *fi, struct files_stats *st, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	files_vlog(fi, CAIRN_LOG_WARN, fmt, ap);
+	cairn_vlog(files_host, fi->ctx, CAIRN_LOG_WARN, fmt, ap);
 	va_end(ap);
 	st->warnings++;
 }
