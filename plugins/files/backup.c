@@ -253,10 +253,8 @@ files_tar_failed(struct files_bk *w, const char *what)
 	w->run.closed = 1;
 	if (w->run.out_err < 0)
 		return w->run.out_err;
-	files_host->set_error(w->run.fi->ctx,
-	                      "writing the tar entry for %s "
-	                      "failed: %s",
-	                      what, archive_error_string(w->tar));
+	files_host->set_error(w->run.fi->ctx, "writing the tar entry for %s failed: %s", what,
+	                      archive_error_string(w->tar));
 	return CAIRN_E_IO;
 }
 
@@ -273,9 +271,7 @@ files_unreadable(struct files_bk *w, const char *rel, int err, const char *conse
 	const char *why = err > 0 ? strerror(err) : "unknown error";
 
 	if (err == ENOENT || err == ENOTDIR) {
-		files_warn(fi, &w->run.st,
-		           "vanished before it could be read: "
-		           "%s (below %s); %s",
+		files_warn(fi, &w->run.st, "vanished before it could be read: %s (below %s); %s",
 		           rel, fi->path, consequence);
 		return 0;
 	}
@@ -284,11 +280,10 @@ files_unreadable(struct files_bk *w, const char *rel, int err, const char *conse
 		           consequence);
 		return 0;
 	}
-	files_host->set_error(fi->ctx,
-	                      "cannot read %s (below %s): %s; fix "
-	                      "its permissions, exclude it, or set "
-	                      "ignore_unreadable = yes",
-	                      rel, fi->path, why);
+	files_host->set_error(
+	        fi->ctx,
+	        "cannot read %s (below %s): %s; fix its permissions, exclude it, or set ignore_unreadable = yes",
+	        rel, fi->path, why);
 	return CAIRN_E_IO;
 }
 
@@ -426,19 +421,17 @@ files_bk_acls(struct files_bk *w, int fd, const char *proc, int has)
 		n = files_bk_getx(w, fd, proc, kinds[k].attr);
 		if (n < 0) {
 			if (errno != ENODATA && errno != ENOTSUP && errno != ENOENT)
-				files_warn(w->run.fi, &w->run.st,
-				           "%s (below %s): "
-				           "cannot read its ACL: %s; stored "
-				           "without it",
-				           w->rel, w->run.fi->path, strerror(errno));
+				files_warn(
+				        w->run.fi, &w->run.st,
+				        "%s (below %s): cannot read its ACL: %s; stored without it",
+				        w->rel, w->run.fi->path, strerror(errno));
 			continue;
 		}
 		if (files_bk_acl_decode(w, (unsigned char *)w->xval, (size_t)n, kinds[k].type) < 0)
-			files_warn(w->run.fi, &w->run.st,
-			           "%s (below %s): its "
-			           "ACL is in an unknown format; stored without "
-			           "it",
-			           w->rel, w->run.fi->path);
+			files_warn(
+			        w->run.fi, &w->run.st,
+			        "%s (below %s): its ACL is in an unknown format; stored without it",
+			        w->rel, w->run.fi->path);
 	}
 }
 
@@ -475,11 +468,10 @@ files_bk_xattrs(struct files_bk *w, int fd, const char *proc)
 	}
 	if (len < 0) {
 		if (errno != ENOTSUP && errno != ENOENT)
-			files_warn(w->run.fi, &w->run.st,
-			           "%s (below %s): cannot "
-			           "read its extended attributes: %s; stored "
-			           "without them",
-			           w->rel, w->run.fi->path, strerror(errno));
+			files_warn(
+			        w->run.fi, &w->run.st,
+			        "%s (below %s): cannot read its extended attributes: %s; stored without them",
+			        w->rel, w->run.fi->path, strerror(errno));
 		return 0;
 	}
 	for (ssize_t at = 0; at < len; at += (ssize_t)strlen(w->xlist + at) + 1) {
@@ -548,9 +540,7 @@ files_bk_copy_range(struct files_bk *w, int fd, int64_t off, int64_t len)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			files_host->set_error(w->run.fi->ctx,
-			                      "reading %s (below "
-			                      "%s) failed: %s",
+			files_host->set_error(w->run.fi->ctx, "reading %s (below %s) failed: %s",
 			                      w->rel, w->run.fi->path, strerror(errno));
 			return CAIRN_E_IO;
 		}
@@ -700,19 +690,17 @@ files_store(struct files_bk *w, int fd, int dfd, const char *name, const struct 
 		if (fstat(fd, &after) != 0)
 			return 0;
 		if (after.st_nlink == 0)
-			files_warn(fi, &w->run.st,
-			           "%s (below %s) vanished while "
-			           "it was read; the stored copy may be "
-			           "incomplete",
-			           shown, fi->path);
+			files_warn(
+			        fi, &w->run.st,
+			        "%s (below %s) vanished while it was read; the stored copy may be incomplete",
+			        shown, fi->path);
 		else if (after.st_size != st->st_size ||
 		         after.st_mtim.tv_sec != st->st_mtim.tv_sec ||
 		         after.st_mtim.tv_nsec != st->st_mtim.tv_nsec)
-			files_warn(fi, &w->run.st,
-			           "%s (below %s) changed while "
-			           "it was read (size %lld, now %lld); the stored "
-			           "copy may be inconsistent",
-			           shown, fi->path, (long long)size, (long long)after.st_size);
+			files_warn(
+			        fi, &w->run.st,
+			        "%s (below %s) changed while it was read (size %lld, now %lld); the stored copy may be inconsistent",
+			        shown, fi->path, (long long)size, (long long)after.st_size);
 		return 0;
 	}
 	if (archive_write_finish_entry(w->tar) < ARCHIVE_WARN)
@@ -834,10 +822,10 @@ files_bk_reopen(struct files_bk *w, size_t k, int cfd)
 		}
 	}
 	if (fd < 0) {
-		files_warn(w->run.fi, &w->run.st,
-		           "%s (below %s) was moved or "
-		           "removed during the backup; the rest of it skipped",
-		           files_bk_level_rel(w, k), w->run.fi->path);
+		files_warn(
+		        w->run.fi, &w->run.st,
+		        "%s (below %s) was moved or removed during the backup; the rest of it skipped",
+		        files_bk_level_rel(w, k), w->run.fi->path);
 		L->next = L->n;
 		return 0;
 	}
@@ -1011,17 +999,15 @@ files_bk_open_root(struct files_inst *fi, struct stat *st)
 	int fd = open(fi->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	int err = errno;
 	if (fd < 0 && err == ENOENT) {
-		files_host->set_error(fi->ctx,
-		                      "path %s does not exist; check "
-		                      "the source's `path`",
+		files_host->set_error(fi->ctx, "path %s does not exist; check the source's `path`",
 		                      fi->path);
 		return CAIRN_E_NOTFOUND;
 	}
 	if (fd < 0 && err == ENOTDIR && stat(fi->path, st) == 0 && !S_ISDIR(st->st_mode)) {
-		files_host->set_error(fi->ctx,
-		                      "path %s is not a directory; "
-		                      "set `path` to the directory to back up",
-		                      fi->path);
+		files_host->set_error(
+		        fi->ctx,
+		        "path %s is not a directory; set `path` to the directory to back up",
+		        fi->path);
 		return CAIRN_E_CONFIG;
 	}
 	/* An unreadable root is never "skipped": that would be an empty
@@ -1231,9 +1217,7 @@ files_backup(void *instance, struct cairn_out *out)
 	    archive_write_set_format_option(w.tar, "pax", "xattrheader", "SCHILY") < ARCHIVE_WARN ||
 	    archive_write_set_bytes_per_block(w.tar, files_block_size) != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(w.tar, FILES_RECORD) != ARCHIVE_OK) {
-		files_host->set_error(fi->ctx,
-		                      "setting up the tar writer "
-		                      "failed: %s",
+		files_host->set_error(fi->ctx, "setting up the tar writer failed: %s",
 		                      archive_error_string(w.tar));
 		close(rootfd);
 		rc = CAIRN_E_IO;

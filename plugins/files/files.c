@@ -102,13 +102,11 @@ static const struct cairn_key files_keys[] = {
         {.name = "path",
          .type = CAIRN_KEY_PATH,
          .flags = CAIRN_KEY_REQUIRED,
-         .help = "directory to back up; restore writes here too "
-                 "(elsewhere with --set path=DIR)"},
+         .help = "directory to back up; restore writes here too (elsewhere with --set path=DIR)"},
         {.name = "exclude",
          .type = CAIRN_KEY_LIST,
          .flags = CAIRN_KEY_NO_RESTORE,
-         .help = "glob patterns to leave out: without '/' they match any "
-                 "entry's name, with '/' the path below `path`"},
+         .help = "glob patterns to leave out: without '/' they match any entry's name, with '/' the path below `path`"},
         {.name = "one_file_system",
          .type = CAIRN_KEY_BOOL,
          .flags = CAIRN_KEY_NO_RESTORE,
@@ -118,8 +116,7 @@ static const struct cairn_key files_keys[] = {
          .type = CAIRN_KEY_BOOL,
          .flags = CAIRN_KEY_NO_RESTORE,
          .default_value = "no",
-         .help = "skip files and directories that cannot be read, with a "
-                 "warning, instead of failing the backup"},
+         .help = "skip files and directories that cannot be read, with a warning, instead of failing the backup"},
         {.name = "xattrs",
          .type = CAIRN_KEY_BOOL,
          .default_value = "yes",
@@ -170,10 +167,9 @@ files_pattern_parse(struct files_inst *fi, const char *text, struct files_patter
 		len--;
 	}
 	if (len == 0) {
-		files_host->set_error(fi->ctx,
-		                      "exclude pattern '%s' would leave out the "
-		                      "whole tree; remove it",
-		                      text);
+		files_host->set_error(
+		        fi->ctx, "exclude pattern '%s' would leave out the whole tree; remove it",
+		        text);
 		return CAIRN_E_CONFIG;
 	}
 	p->glob = strndup(s, len);
@@ -200,8 +196,8 @@ files_create(cairn_ctx *ctx, const struct cairn_config *cfg, void **instance)
 	/* The core checks REQUIRED keys; this guards a core that did not. */
 	v = cairn_config_get(cfg, "path");
 	if (v == NULL || !v->set || v->text == NULL || v->text[0] == '\0') {
-		files_host->set_error(ctx, "key 'path' is not set; set it to "
-		                           "the directory to back up");
+		files_host->set_error(ctx,
+		                      "key 'path' is not set; set it to the directory to back up");
 		rc = CAIRN_E_CONFIG;
 		goto fail;
 	}
@@ -274,8 +270,7 @@ files_probe(void *instance, char *summary, size_t len)
 		if (err == ENOTDIR) {
 			files_host->set_error(
 			        fi->ctx,
-			        "path %s is not a directory; set `path` to the directory "
-			        "to back up",
+			        "path %s is not a directory; set `path` to the directory to back up",
 			        fi->path);
 			return CAIRN_E_CONFIG;
 		}

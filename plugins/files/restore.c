@@ -356,10 +356,10 @@ static void
 files_warn_owner(struct files_x *x, struct archive_entry *e, const char *name, uid_t uid)
 {
 	const char *uname = archive_entry_uname(e);
-	files_warn(x->fi, x->st,
-	           "%s is owned by %s (uid %u) in the backup; restored as yours, since only "
-	           "root can give files away",
-	           name, uname && *uname ? uname : "another user", (unsigned)uid);
+	files_warn(
+	        x->fi, x->st,
+	        "%s is owned by %s (uid %u) in the backup; restored as yours, since only root can give files away",
+	        name, uname && *uname ? uname : "another user", (unsigned)uid);
 }
 
 static int
@@ -395,14 +395,13 @@ files_owner_failed(struct files_x *x, const char *name, uid_t uid, gid_t gid, in
 {
 	if (uid == (uid_t)-1)
 		files_warn(x->fi, x->st,
-		           "cannot give %s to group %u: %s; it "
-		           "keeps the restoring user's group",
+		           "cannot give %s to group %u: %s; it keeps the restoring user's group",
 		           name, (unsigned)gid, strerror(err));
 	else
-		files_warn(x->fi, x->st,
-		           "cannot give %s to uid %u, gid %u: %s; "
-		           "it keeps the restoring user's owner",
-		           name, (unsigned)uid, (unsigned)gid, strerror(err));
+		files_warn(
+		        x->fi, x->st,
+		        "cannot give %s to uid %u, gid %u: %s; it keeps the restoring user's owner",
+		        name, (unsigned)uid, (unsigned)gid, strerror(err));
 }
 
 /* ------------------------------------------------------------ ACLs */
@@ -533,9 +532,7 @@ files_acls(struct files_x *x, struct archive_entry *e, int fd, const char *name,
 		return;
 	if ((types & ARCHIVE_ENTRY_ACL_TYPE_NFS4) && !x->nfs4_logged) {
 		files_log(x->fi, CAIRN_LOG_INFO,
-		          "%s has an NFSv4 ACL; those "
-		          "are not restored on Linux",
-		          name);
+		          "%s has an NFSv4 ACL; those are not restored on Linux", name);
 		x->nfs4_logged = 1;
 	}
 	for (int k = 0; k < 2; k++) {
@@ -547,9 +544,7 @@ files_acls(struct files_x *x, struct archive_entry *e, int fd, const char *name,
 		if (len == 0)
 			continue;
 		if (fsetxattr(fd, kinds[k].xattr, v, len, 0) != 0)
-			files_warn(x->fi, x->st,
-			           "cannot restore the %s ACL of "
-			           "%s: %s",
+			files_warn(x->fi, x->st, "cannot restore the %s ACL of %s: %s",
 			           k ? "default" : "access", name, strerror(errno));
 		free(v);
 	}
@@ -570,9 +565,7 @@ files_xattrs(struct files_x *x, struct archive_entry *e, int fd, const char *nam
 		if (xn == NULL || strncmp(xn, "system.posix_acl_", 17) == 0)
 			continue;
 		if (fsetxattr(fd, xn, v, sz, 0) != 0)
-			files_warn(x->fi, x->st,
-			           "cannot restore extended "
-			           "attribute %s of %s: %s",
+			files_warn(x->fi, x->st, "cannot restore extended attribute %s of %s: %s",
 			           xn, name, strerror(errno));
 	}
 }
@@ -584,10 +577,10 @@ files_no_xattrs(struct files_x *x, struct archive_entry *e, const char *name)
 {
 	if ((x->fi->xattrs && archive_entry_xattr_count(e) > 0) ||
 	    (x->fi->acls && archive_entry_acl_types(e) != 0))
-		files_log(x->fi, CAIRN_LOG_DEBUG,
-		          "%s: extended attributes and "
-		          "ACLs of symlinks, FIFOs and devices are not restored",
-		          name);
+		files_log(
+		        x->fi, CAIRN_LOG_DEBUG,
+		        "%s: extended attributes and ACLs of symlinks, FIFOs and devices are not restored",
+		        name);
 }
 
 static void
@@ -596,11 +589,10 @@ files_fflags(struct files_x *x, struct archive_entry *e, const char *name)
 	unsigned long set = 0, clear = 0;
 	archive_entry_fflags(e, &set, &clear);
 	if (set != 0 && !x->fflags_logged) {
-		files_log(x->fi, CAIRN_LOG_INFO,
-		          "file flags (chattr) such as "
-		          "those of %s are not restored; set them again with "
-		          "chattr where they matter",
-		          name);
+		files_log(
+		        x->fi, CAIRN_LOG_INFO,
+		        "file flags (chattr) such as those of %s are not restored; set them again with chattr where they matter",
+		        name);
 		x->fflags_logged = 1;
 	}
 }
@@ -648,12 +640,9 @@ files_walk_refuse(struct files_x *x, int pfd, const char *comp, const char *name
 	    !S_ISDIR(s.st_mode)) {
 		int link = S_ISLNK(s.st_mode);
 		files_host->set_error(x->fi->ctx,
-		                      "refusing entry '%s': %.*s "
-		                      "is %s in the backup, %s",
-		                      name, (int)upto, name,
-		                      link ? "a symbolic link" : "not a directory",
-		                      link ? "and writing through it could leave the "
-		                             "restore target"
+		                      "refusing entry '%s': %.*s is %s in the backup, %s", name,
+		                      (int)upto, name, link ? "a symbolic link" : "not a directory",
+		                      link ? "and writing through it could leave the restore target"
 		                           : "so nothing can be below it");
 		return CAIRN_E_CORRUPT;
 	}
@@ -703,9 +692,7 @@ files_walk_parent(struct files_x *x, struct files_walk *w, const char *name, int
 		int fd;
 
 		if (clen > NAME_MAX)
-			return files_x_fail(x, name,
-			                    "a directory name on its "
-			                    "way is too long",
+			return files_x_fail(x, name, "a directory name on its way is too long",
 			                    ENAMETOOLONG);
 		memcpy(comp, p, clen);
 		comp[clen] = '\0';
@@ -713,16 +700,10 @@ files_walk_parent(struct files_x *x, struct files_walk *w, const char *name, int
 		if (fd < 0 && errno == ENOENT && create) {
 			/* no entry of its own (yet): as mkdir -p makes it */
 			if (mkdirat(parent, comp, 0700) != 0 && errno != EEXIST)
-				return files_x_fail(x, name,
-				                    "cannot create its "
-				                    "directory",
-				                    errno);
+				return files_x_fail(x, name, "cannot create its directory", errno);
 			if (fchmodat(parent, comp, x->umask_known ? 0777 & ~x->umask : 0755, 0) !=
 			    0)
-				return files_x_fail(x, name,
-				                    "cannot create its "
-				                    "directory",
-				                    errno);
+				return files_x_fail(x, name, "cannot create its directory", errno);
 			fd = openat(parent, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
 		if (fd < 0)
@@ -780,18 +761,14 @@ files_make_room(struct files_x *x, int pfd, const char *base, const char *name)
 	if (fstatat(pfd, base, &s, AT_SYMLINK_NOFOLLOW) != 0)
 		return files_x_fail(x, name, NULL, errno);
 	if (S_ISDIR(s.st_mode)) {
-		files_host->set_error(x->fi->ctx,
-		                      "backup stream holds %s twice, "
-		                      "as a directory and as another kind of "
-		                      "entry; it is damaged",
-		                      name);
+		files_host->set_error(
+		        x->fi->ctx,
+		        "backup stream holds %s twice, as a directory and as another kind of entry; it is damaged",
+		        name);
 		return CAIRN_E_CORRUPT;
 	}
 	if (unlinkat(pfd, base, 0) != 0)
-		return files_x_fail(x, name,
-		                    "cannot replace an earlier entry "
-		                    "of that name",
-		                    errno);
+		return files_x_fail(x, name, "cannot replace an earlier entry of that name", errno);
 	return 0;
 }
 
@@ -822,8 +799,7 @@ files_x_dir(struct files_x *x, struct archive_entry *e, const char *name)
 		if (!S_ISDIR(s.st_mode)) {
 			if (unlinkat(pfd, base, 0) != 0 || mkdirat(pfd, base, 0700) != 0)
 				return files_x_fail(x, name,
-				                    "cannot replace an "
-				                    "earlier entry of that name",
+				                    "cannot replace an earlier entry of that name",
 				                    errno);
 		}
 	} else if (x->umask_known && (x->umask & 0700) != 0) {
@@ -900,11 +876,10 @@ files_x_symlink(struct files_x *x, struct archive_entry *e, const char *name)
 	int pfd, rc;
 
 	if (to == NULL || *name == '\0') {
-		files_host->set_error(x->fi->ctx,
-		                      "backup stream holds a "
-		                      "symbolic link %s without a target; it is "
-		                      "damaged",
-		                      *name ? name : ".");
+		files_host->set_error(
+		        x->fi->ctx,
+		        "backup stream holds a symbolic link %s without a target; it is damaged",
+		        *name ? name : ".");
 		return CAIRN_E_CORRUPT;
 	}
 	rc = files_walk_parent(x, &x->w, name, 1, &pfd, &base);
@@ -946,9 +921,8 @@ files_x_node(struct files_x *x, struct archive_entry *e, const char *name, mode_
 		if (type != S_IFIFO && (errno == EPERM || errno == EACCES)) {
 			/* a non-root restore: everything else still comes */
 			files_warn(x->fi, x->st,
-			           "skipped device node %s: %s; "
-			           "restore as root to create it",
-			           name, strerror(errno));
+			           "skipped device node %s: %s; restore as root to create it", name,
+			           strerror(errno));
 			x->skipped++;
 			return 0;
 		}
@@ -970,10 +944,10 @@ files_x_hardlink(struct files_x *x, struct archive_entry *e, const char *name, c
 	if (rc < 0)
 		return rc;
 	if (*x->norm == '\0') {
-		files_host->set_error(x->fi->ctx,
-		                      "refusing entry '%s' linked "
-		                      "to the root of the backup; it is damaged",
-		                      name);
+		files_host->set_error(
+		        x->fi->ctx,
+		        "refusing entry '%s' linked to the root of the backup; it is damaged",
+		        name);
 		return CAIRN_E_CORRUPT;
 	}
 	lname = strdup(x->norm);
@@ -981,18 +955,15 @@ files_x_hardlink(struct files_x *x, struct archive_entry *e, const char *name, c
 		return CAIRN_E_NOMEM;
 	rc = files_walk_parent(x, &x->lw, lname, 0, &lfd, &lbase);
 	if (rc == CAIRN_E_CORRUPT)
-		files_host->set_error(x->fi->ctx,
-		                      "refusing entry '%s' linked to "
-		                      "%s: a symbolic link or a file is on the "
-		                      "way there in the backup, and following it "
-		                      "could leave the restore target",
-		                      name, lname);
+		files_host->set_error(
+		        x->fi->ctx,
+		        "refusing entry '%s' linked to %s: a symbolic link or a file is on the way there in the backup, and following it could leave the restore target",
+		        name, lname);
 	if (rc == CAIRN_E_IO) {
-		files_host->set_error(x->fi->ctx,
-		                      "restoring %s failed: it is a "
-		                      "hard link to %s, which is not earlier in "
-		                      "the backup",
-		                      name, lname);
+		files_host->set_error(
+		        x->fi->ctx,
+		        "restoring %s failed: it is a hard link to %s, which is not earlier in the backup",
+		        name, lname);
 		rc = CAIRN_E_CORRUPT;
 	}
 	if (rc < 0)
@@ -1009,11 +980,10 @@ files_x_hardlink(struct files_x *x, struct archive_entry *e, const char *name, c
 				goto linked;
 		}
 		if (errno == ENOENT)
-			files_host->set_error(x->fi->ctx,
-			                      "restoring %s failed: "
-			                      "it is a hard link to %s, which is "
-			                      "not earlier in the backup",
-			                      name, lname);
+			files_host->set_error(
+			        x->fi->ctx,
+			        "restoring %s failed: it is a hard link to %s, which is not earlier in the backup",
+			        name, lname);
 		rc = errno == ENOENT ? CAIRN_E_CORRUPT
 		                     : files_x_fail(x, name, "cannot link it", errno);
 		goto done;
@@ -1046,8 +1016,8 @@ files_x_file(struct files_x *x, struct archive_entry *e, const char *name)
 	const int fl = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
 
 	if (*name == '\0') {
-		files_host->set_error(x->fi->ctx, "backup stream holds its root "
-		                                  "\".\" as a file; it is damaged");
+		files_host->set_error(
+		        x->fi->ctx, "backup stream holds its root \".\" as a file; it is damaged");
 		return CAIRN_E_CORRUPT;
 	}
 	rc = files_walk_parent(x, &x->w, name, 1, &pfd, &base);
@@ -1166,8 +1136,7 @@ files_x_entry(struct files_x *x, struct archive_entry *e)
 	case AE_IFBLK: return files_x_node(x, e, x->norm, S_IFBLK);
 	case AE_IFSOCK:
 		files_warn(x->fi, x->st,
-		           "skipped socket %s: a socket belongs "
-		           "to the program that made it",
+		           "skipped socket %s: a socket belongs to the program that made it",
 		           x->norm);
 		x->skipped++;
 		return 0;
@@ -1186,14 +1155,10 @@ files_read_failed(struct files_inst *fi, struct files_src *s, struct archive *ar
 	if (s->in_err < 0)
 		return s->in_err;
 	if (after != NULL)
-		files_host->set_error(fi->ctx,
-		                      "backup stream is damaged at the "
-		                      "entry after %s: %s",
+		files_host->set_error(fi->ctx, "backup stream is damaged at the entry after %s: %s",
 		                      after, archive_error_string(ar));
 	else
-		files_host->set_error(fi->ctx,
-		                      "backup stream is damaged at its "
-		                      "first entry: %s",
+		files_host->set_error(fi->ctx, "backup stream is damaged at its first entry: %s",
 		                      archive_error_string(ar));
 	return CAIRN_E_CORRUPT;
 }
@@ -1246,10 +1211,9 @@ files_read_all(struct files_inst *fi, struct cairn_in *in, struct files_x *x,
 		}
 		name = archive_entry_pathname(e);
 		if (name == NULL || *name == '\0') {
-			files_host->set_error(fi->ctx,
-			                      "backup stream holds an "
-			                      "entry without a name after %s",
-			                      have_last ? last : "the start");
+			files_host->set_error(
+			        fi->ctx, "backup stream holds an entry without a name after %s",
+			        have_last ? last : "the start");
 			rc = CAIRN_E_CORRUPT;
 			goto done;
 		}
@@ -1268,13 +1232,11 @@ files_read_all(struct files_inst *fi, struct cairn_in *in, struct files_x *x,
 		if (r == ARCHIVE_WARN)
 			files_warn(fi, st, "%s: %s", last, archive_error_string(ar));
 		if (files_unsafe_name(last) || files_unsafe_name(archive_entry_hardlink(e))) {
-			files_host->set_error(fi->ctx,
-			                      "refusing entry '%s'%s%s: "
-			                      "it would be written outside the "
-			                      "restore target",
-			                      last, archive_entry_hardlink(e) ? " linked to " : "",
-			                      archive_entry_hardlink(e) ? archive_entry_hardlink(e)
-			                                                : "");
+			files_host->set_error(
+			        fi->ctx,
+			        "refusing entry '%s'%s%s: it would be written outside the restore target",
+			        last, archive_entry_hardlink(e) ? " linked to " : "",
+			        archive_entry_hardlink(e) ? archive_entry_hardlink(e) : "");
 			rc = CAIRN_E_CORRUPT;
 			goto done;
 		}
@@ -1298,10 +1260,9 @@ files_read_all(struct files_inst *fi, struct cairn_in *in, struct files_x *x,
 					rc = src.in_err;
 					goto done;
 				}
-				files_host->set_error(fi->ctx,
-				                      "backup stream is "
-				                      "damaged in the data of %s: %s",
-				                      last, archive_error_string(ar));
+				files_host->set_error(
+				        fi->ctx, "backup stream is damaged in the data of %s: %s",
+				        last, archive_error_string(ar));
 				rc = CAIRN_E_CORRUPT;
 				goto done;
 			}
@@ -1333,11 +1294,10 @@ files_read_all(struct files_inst *fi, struct cairn_in *in, struct files_x *x,
 		}
 	}
 	if (src.zrun < FILES_TRAILER) {
-		files_host->set_error(fi->ctx,
-		                      "backup stream ends after %s "
-		                      "without the tar end-of-archive marker; it "
-		                      "was cut short",
-		                      have_last ? last : "0 entries");
+		files_host->set_error(
+		        fi->ctx,
+		        "backup stream ends after %s without the tar end-of-archive marker; it was cut short",
+		        have_last ? last : "0 entries");
 		rc = CAIRN_E_CORRUPT;
 		goto done;
 	}
@@ -1552,8 +1512,7 @@ files_merge(struct files_x *x, int from, int to, const char *rel, int depth)
 
 	if (depth > 4096) {
 		files_host->set_error(x->fi->ctx,
-		                      "restoring %s failed: "
-		                      "directories nested too deeply to merge",
+		                      "restoring %s failed: directories nested too deeply to merge",
 		                      rel);
 		return CAIRN_E_IO;
 	}
@@ -1566,10 +1525,7 @@ files_merge(struct files_x *x, int from, int to, const char *rel, int depth)
 		if (d == NULL) {
 			if (dfd >= 0)
 				close(dfd);
-			return files_x_fail(x, rel,
-			                    "cannot read the staged "
-			                    "directory",
-			                    errno);
+			return files_x_fail(x, rel, "cannot read the staged directory", errno);
 		}
 		while ((de = readdir(d)) != NULL) {
 			const char *nm = de->d_name;
@@ -1589,9 +1545,7 @@ files_merge(struct files_x *x, int from, int to, const char *rel, int depth)
 			} else if (fstatat(to, nm, &t, AT_SYMLINK_NOFOLLOW) != 0) {
 				if (errno != ENOENT ||
 				    files_rename_noreplace(from, nm, to, nm) != 0)
-					rc = files_x_fail(x, path,
-					                  "cannot move it "
-					                  "into place",
+					rc = files_x_fail(x, path, "cannot move it into place",
 					                  errno);
 			} else if (S_ISDIR(s.st_mode) && S_ISDIR(t.st_mode)) {
 				int f2 = openat(from, nm,
@@ -1599,10 +1553,7 @@ files_merge(struct files_x *x, int from, int to, const char *rel, int depth)
 				int t2 = openat(to, nm,
 				                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 				if (f2 < 0 || t2 < 0)
-					rc = files_x_fail(x, path,
-					                  "cannot merge "
-					                  "it",
-					                  errno);
+					rc = files_x_fail(x, path, "cannot merge it", errno);
 				else
 					rc = files_merge(x, f2, t2, path, depth + 1);
 				if (f2 >= 0)
@@ -1611,26 +1562,21 @@ files_merge(struct files_x *x, int from, int to, const char *rel, int depth)
 					close(t2);
 				if (rc == 0 && unlinkat(from, nm, AT_REMOVEDIR) != 0)
 					rc = files_x_fail(x, path,
-					                  "cannot remove "
-					                  "the staged directory",
+					                  "cannot remove the staged directory",
 					                  errno);
 			} else {
 				/* --force: the backup's entry wins */
 				if (S_ISDIR(t.st_mode) && files_rm_tree(to, nm) != 0)
 					rc = files_x_fail(x, path,
-					                  "cannot remove "
-					                  "the directory it replaces",
+					                  "cannot remove the directory it replaces",
 					                  errno);
 				else if (S_ISDIR(s.st_mode) && !S_ISDIR(t.st_mode) &&
 				         unlinkat(to, nm, 0) != 0)
 					rc = files_x_fail(x, path,
-					                  "cannot remove "
-					                  "the file it replaces",
+					                  "cannot remove the file it replaces",
 					                  errno);
 				else if (renameat(from, nm, to, nm) != 0)
-					rc = files_x_fail(x, path,
-					                  "cannot move it "
-					                  "into place",
+					rc = files_x_fail(x, path, "cannot move it into place",
 					                  errno);
 			}
 			free(path);
@@ -1705,9 +1651,7 @@ files_dirs_finish(struct files_x *x, int root)
 			break;
 		fd = openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0) {
-			rc = files_x_fail(x, d->name,
-			                  "cannot open it to set its "
-			                  "mode and times",
+			rc = files_x_fail(x, d->name, "cannot open it to set its mode and times",
 			                  errno);
 			break;
 		}
@@ -1763,8 +1707,7 @@ files_stage_prefix(const char *base)
 static int
 files_mkstage(int dirfd, const char *prefix, char **name)
 {
-	static const char set[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop"
-	                          "qrstuvwxyz0123456789";
+	static const char set[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 	size_t plen = strlen(prefix);
 	char *s = malloc(plen + FILES_STAGE_RAND + 1);
 	if (s == NULL) {
@@ -1829,14 +1772,12 @@ files_clean_stale(struct files_inst *fi, int dirfd, const char *prefix, const ch
 		}
 		if (files_rm_tree(dirfd, de->d_name) == 0)
 			files_log(fi, CAIRN_LOG_INFO,
-			          "removed %s/%s, left by an "
-			          "interrupted restore",
-			          where, de->d_name);
+			          "removed %s/%s, left by an interrupted restore", where,
+			          de->d_name);
 		else
 			files_log(fi, CAIRN_LOG_WARN,
-			          "cannot remove %s/%s, left "
-			          "by an interrupted restore: %s",
-			          where, de->d_name, strerror(errno));
+			          "cannot remove %s/%s, left by an interrupted restore: %s", where,
+			          de->d_name, strerror(errno));
 		close(fd);
 	}
 	closedir(d);
@@ -1851,10 +1792,8 @@ files_dir_empty(struct files_inst *fi, int fd, const char *path)
 	struct dirent *de;
 	int empty = 1;
 	if (d == NULL) {
-		files_host->set_error(fi->ctx,
-		                      "cannot read restore target %s: "
-		                      "%s",
-		                      path, strerror(errno));
+		files_host->set_error(fi->ctx, "cannot read restore target %s: %s", path,
+		                      strerror(errno));
 		if (dfd >= 0)
 			close(dfd);
 		return CAIRN_E_IO;
@@ -1888,10 +1827,8 @@ files_mkparents(struct files_inst *fi, const char *parent, int *made)
 		if (mkdir(p, 0700) == 0)
 			(*made)++;
 		else if (errno != EEXIST) {
-			files_host->set_error(fi->ctx,
-			                      "cannot create restore "
-			                      "target %s: %s",
-			                      p, strerror(errno));
+			files_host->set_error(fi->ctx, "cannot create restore target %s: %s", p,
+			                      strerror(errno));
 			rc = CAIRN_E_IO;
 			break;
 		}
@@ -1968,12 +1905,10 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 	memset(&x, 0, sizeof(x));
 	x.fd = -1;
 	if (files_host->abi_minor < 1) {
-		files_host->set_error(fi->ctx,
-		                      "restoring needs cairn 1.1 or "
-		                      "newer, which proves an object good before "
-		                      "its end; this is cairn %s",
-		                      files_host->cairn_version ? files_host->cairn_version
-		                                                : "1.0");
+		files_host->set_error(
+		        fi->ctx,
+		        "restoring needs cairn 1.1 or newer, which proves an object good before its end; this is cairn %s",
+		        files_host->cairn_version ? files_host->cairn_version : "1.0");
 		return CAIRN_E_UNSUPPORTED;
 	}
 	files_locale_enter(&loc);
@@ -1982,10 +1917,10 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 	if (strcmp(fi->path, "/") != 0) {
 		const char *sl = strrchr(fi->path, '/');
 		if (sl == NULL) {
-			files_host->set_error(fi->ctx,
-			                      "restore target %s is not "
-			                      "an absolute path; set path to one",
-			                      fi->path);
+			files_host->set_error(
+			        fi->ctx,
+			        "restore target %s is not an absolute path; set path to one",
+			        fi->path);
 			rc = CAIRN_E_CONFIG;
 			goto done;
 		}
@@ -1998,19 +1933,16 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 	}
 	exists = stat(fi->path, &tst) == 0;
 	if (!exists && errno != ENOENT) {
-		files_host->set_error(fi->ctx,
-		                      "cannot stat restore target %s: "
-		                      "%s",
-		                      fi->path, strerror(errno));
+		files_host->set_error(fi->ctx, "cannot stat restore target %s: %s", fi->path,
+		                      strerror(errno));
 		rc = CAIRN_E_IO;
 		goto done;
 	}
 	if (exists && !S_ISDIR(tst.st_mode)) {
-		files_host->set_error(fi->ctx,
-		                      "restore target %s exists and is "
-		                      "not a directory; choose another with --set "
-		                      "path=DIR",
-		                      fi->path);
+		files_host->set_error(
+		        fi->ctx,
+		        "restore target %s exists and is not a directory; choose another with --set path=DIR",
+		        fi->path);
 		rc = CAIRN_E_EXISTS;
 		goto done;
 	}
@@ -2023,8 +1955,7 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 		pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (pfd < 0) {
 			files_host->set_error(fi->ctx,
-			                      "cannot open %s, the "
-			                      "restore target's parent: %s",
+			                      "cannot open %s, the restore target's parent: %s",
 			                      parent, strerror(errno));
 			rc = CAIRN_E_IO;
 			goto done;
@@ -2039,9 +1970,7 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 	if (exists) {
 		tfd = open(fi->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (tfd < 0) {
-			files_host->set_error(fi->ctx,
-			                      "cannot open restore target "
-			                      "%s: %s",
+			files_host->set_error(fi->ctx, "cannot open restore target %s: %s",
 			                      fi->path, strerror(errno));
 			rc = CAIRN_E_IO;
 			goto done;
@@ -2051,12 +1980,10 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 		if (rc < 0)
 			goto done;
 		if (rc == 0 && !(flags & CAIRN_RESTORE_FORCE)) {
-			files_host->set_error(fi->ctx,
-			                      "restore target %s is not "
-			                      "empty; choose another with --set "
-			                      "path=DIR or use --force to restore "
-			                      "into it",
-			                      fi->path);
+			files_host->set_error(
+			        fi->ctx,
+			        "restore target %s is not empty; choose another with --set path=DIR or use --force to restore into it",
+			        fi->path);
 			rc = CAIRN_E_EXISTS;
 			goto done;
 		}
@@ -2073,8 +2000,7 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 		int at = exists ? tfd : pfd;
 		if (files_mkstage(at, prefix, &stage) != 0) {
 			files_host->set_error(fi->ctx,
-			                      "cannot create a staging "
-			                      "directory in %s: %s",
+			                      "cannot create a staging directory in %s: %s",
 			                      exists ? fi->path : parent, strerror(errno));
 			rc = CAIRN_E_IO;
 			goto done;
@@ -2082,8 +2008,7 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 		sfd = openat(at, stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (sfd < 0) {
 			files_host->set_error(fi->ctx,
-			                      "cannot open the staging "
-			                      "directory %s/%s: %s",
+			                      "cannot open the staging directory %s/%s: %s",
 			                      exists ? fi->path : parent, stage, strerror(errno));
 			rc = CAIRN_E_IO;
 			goto done;
@@ -2093,9 +2018,7 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 		/* what it inherited (a setgid bit, a default ACL, a mode cut
 		 * by the umask) would reach every entry made inside */
 		if (fchmod(sfd, 0700) != 0) {
-			files_host->set_error(fi->ctx,
-			                      "cannot set up the staging "
-			                      "directory %s: %s",
+			files_host->set_error(fi->ctx, "cannot set up the staging directory %s: %s",
 			                      stage, strerror(errno));
 			rc = CAIRN_E_IO;
 			goto done;
@@ -2113,8 +2036,7 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 	/* errors the file system reports only at writeback count too */
 	if (syncfs(sfd) != 0) {
 		files_host->set_error(fi->ctx,
-		                      "restoring into %s failed: "
-		                      "writing to disk failed: %s",
+		                      "restoring into %s failed: writing to disk failed: %s",
 		                      fi->path, strerror(errno));
 		rc = CAIRN_E_IO;
 		goto done;
@@ -2126,17 +2048,14 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 		if (files_rename_noreplace(pfd, stage, pfd, base) != 0) {
 			int err = errno;
 			if (err == EEXIST || err == ENOTEMPTY) {
-				files_host->set_error(fi->ctx,
-				                      "restore target %s "
-				                      "appeared while restoring; it "
-				                      "was left alone, run the restore "
-				                      "again",
-				                      fi->path);
+				files_host->set_error(
+				        fi->ctx,
+				        "restore target %s appeared while restoring; it was left alone, run the restore again",
+				        fi->path);
 				rc = CAIRN_E_EXISTS;
 			} else {
 				files_host->set_error(fi->ctx,
-				                      "cannot move the "
-				                      "restored tree to %s: %s",
+				                      "cannot move the restored tree to %s: %s",
 				                      fi->path, strerror(err));
 				rc = CAIRN_E_IO;
 			}
@@ -2154,8 +2073,7 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 		sfd = -1;
 		if (unlinkat(tfd, stage, AT_REMOVEDIR) != 0) {
 			files_host->set_error(fi->ctx,
-			                      "cannot remove the staging "
-			                      "directory %s/%s: %s",
+			                      "cannot remove the staging directory %s/%s: %s",
 			                      fi->path, stage, strerror(errno));
 			rc = CAIRN_E_IO;
 			goto done;
@@ -2169,10 +2087,10 @@ done:
 		int at = exists ? tfd : pfd;
 		close(sfd);
 		if (stage != NULL && at >= 0 && files_rm_tree(at, stage) != 0)
-			files_log(fi, CAIRN_LOG_WARN,
-			          "cannot remove the staging "
-			          "directory %s/%s: %s; remove it by hand",
-			          exists ? fi->path : parent, stage, strerror(errno));
+			files_log(
+			        fi, CAIRN_LOG_WARN,
+			        "cannot remove the staging directory %s/%s: %s; remove it by hand",
+			        exists ? fi->path : parent, stage, strerror(errno));
 		else if (exists && !published && tfd >= 0) {
 			/* making and removing the staging directory changed the
 			 * target's times; nothing else of it was touched */
@@ -2184,8 +2102,7 @@ done:
 		files_rmparents(parent, made);
 	if (published && rc < 0)
 		files_log(fi, CAIRN_LOG_WARN,
-		          "the restore into %s failed "
-		          "after it had begun to change the target",
+		          "the restore into %s failed after it had begun to change the target",
 		          fi->path);
 	if (tfd >= 0)
 		close(tfd);

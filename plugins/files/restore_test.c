@@ -30,10 +30,10 @@ files_rt_compare(struct files_inst *fi, const struct files_stats *want,
 	for (size_t k = 0; k < sizeof(w) / sizeof(w[0]); k++) {
 		if (w[k] == g[k])
 			continue;
-		files_host->set_error(fi->ctx,
-		                      "the test restore into %s left %lld %s on disk where the "
-		                      "backup stream holds %lld",
-		                      fi->path, (long long)g[k], names[k], (long long)w[k]);
+		files_host->set_error(
+		        fi->ctx,
+		        "the test restore into %s left %lld %s on disk where the backup stream holds %lld",
+		        fi->path, (long long)g[k], names[k], (long long)w[k]);
 		return CAIRN_E_CORRUPT;
 	}
 	return 0;
@@ -46,11 +46,10 @@ files_rt_open(struct files_inst *fi, int *sfd, int *tfd)
 	const char *scratch;
 	if (files_host->abi_minor < 1 || !CAIRN_HOST_HAS(files_host, scratch_dir) ||
 	    files_host->scratch_dir == NULL) {
-		files_host->set_error(fi->ctx,
-		                      "a restore test needs cairn 1.1 or newer, which gives a "
-		                      "scratch directory; this is cairn %s",
-		                      files_host->cairn_version ? files_host->cairn_version
-		                                                : "1.0");
+		files_host->set_error(
+		        fi->ctx,
+		        "a restore test needs cairn 1.1 or newer, which gives a scratch directory; this is cairn %s",
+		        files_host->cairn_version ? files_host->cairn_version : "1.0");
 		return CAIRN_E_UNSUPPORTED;
 	}
 	scratch = files_host->scratch_dir(fi->ctx);
