@@ -33,7 +33,7 @@
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
-#include "files.h"
+#include "files_internal.h"
 
 #include <endian.h>
 #include <grp.h>

@@ -31,7 +31,7 @@
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
-#include "files.h"
+#include "files_internal.h"
 
 #include <grp.h>
 #include <pwd.h>

@@ -13,7 +13,7 @@
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
-#include "files.h"
+#include "files_internal.h"
 
 #define FILES_RT_TREE "tree"
 

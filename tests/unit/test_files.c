@@ -10,6 +10,7 @@
  * CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the effective set for the
  * backup (and raise them again); where that is impossible they skip().
  */
+#include "../../plugins/files/common.c"
 #include "../../plugins/files/files.c"
 #include "../../plugins/files/backup.c"
 #include "../../plugins/files/restore.c"

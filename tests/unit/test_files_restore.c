@@ -11,6 +11,7 @@
  * Some tests need root (a small tmpfs for "disk full", owners, dropping
  * to nobody for a non-root restore); they skip elsewhere.
  */
+#include "../../plugins/files/common.c"
 #include "../../plugins/files/files.c"
 #include "../../plugins/files/backup.c"
 #include "../../plugins/files/restore.c"

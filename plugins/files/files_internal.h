@@ -1,5 +1,5 @@
 /*
- * files.h - what the files source's modules share (not installed).
+ * files_internal.h - what the files source's files share (not installed).
  *
  * Backup walks `path` relative to directory descriptors (backup.c says how)
  * and streams a pax tar, written by libarchive, into out->write(); restore
@@ -14,8 +14,8 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#ifndef CAIRN_FILES_H
-#define CAIRN_FILES_H
+#ifndef CAIRN_FILES_INTERNAL_H
+#define CAIRN_FILES_INTERNAL_H
 
 #include <cairn/plugin.h>
 
