@@ -95,3 +95,21 @@ files_locale_leave(struct files_locale *l)
 	uselocale(l->old);
 	freelocale(l->utf8);
 }
+
+/* Grow *buf to hold need bytes. */
+int
+files_bk_grow(char **buf, size_t *cap, size_t need)
+{
+	size_t c = *cap ? *cap : 256;
+	char *n;
+	if (need <= *cap)
+		return 0;
+	while (c < need)
+		c *= 2;
+	n = realloc(*buf, c);
+	if (n == NULL)
+		return CAIRN_E_NOMEM;
+	*buf = n;
+	*cap = c;
+	return 0;
+}

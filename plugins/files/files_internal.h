@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <langinfo.h>
 #include <locale.h>
 #include <stdarg.h>
@@ -119,6 +120,8 @@ struct files_locale {
 	locale_t old;
 };
 
+/* ---------------------------------------------- common.c (the bottom) */
+
 void files_log(struct files_inst *fi, enum cairn_log_level level, const char *fmt, ...)
         CAIRN_PRINTF(3, 4);
 void files_warn(struct files_inst *fi, struct files_stats *st, const char *fmt, ...)
@@ -131,9 +134,111 @@ void files_emit_stats(struct files_inst *fi, const struct files_stats *st);
 void files_count(struct files_stats *st, struct archive_entry *e, int64_t size);
 void files_locale_enter(struct files_locale *l);
 void files_locale_leave(struct files_locale *l);
+/* Grow *buf to hold need bytes: 0 or CAIRN_E_NOMEM. */
+int files_bk_grow(char **buf, size_t *cap, size_t need);
 
-/* backup.c */
+/* ------------------------------------------------- the backup's floors
+ *
+ *   backup.c    the op: open `path`, set up the writer, walk, close
+ *   estimate.c  the expected tar size, for the progress line
+ *   walk.c      the directory walk, the exclude patterns
+ *   write.c     the pax writer, one entry's header and data
+ *   attrs.c     an entry's owner names, xattrs and POSIX ACLs
+ *
+ * each calling only the ones below it and common.c.
+ */
+
+/* Levels that keep their descriptor open; see the top of walk.c. */
+#define FILES_BK_FD_LEVELS 64
+/* Bytes read from a file per call. */
+#define FILES_BK_DATA_BUF (128 * 1024)
+/* getdents64() buffer. */
+#define FILES_BK_DENTS (32 * 1024)
+/* Cached uid and gid names, each; a slot is uid % FILES_BK_IDCACHE. */
+#define FILES_BK_IDCACHE 64
+
+/* One name of a directory: an offset into its level's blob. */
+struct files_bk_name {
+	size_t off;
+	unsigned char type; /* d_type: DT_UNKNOWN when the fs does not say */
+};
+
+/* One directory of the walk, listed in full when it was opened. */
+struct files_bk_level {
+	int fd; /* -1 while closed, see the top of walk.c */
+	dev_t dev;
+	ino_t ino;
+	size_t rellen; /* its name below `path` is rel[0, rellen) */
+	char *blob;    /* the names, each NUL-ended */
+	size_t blob_len, blob_cap;
+	struct files_bk_name *ents;
+	size_t n, next, cap;
+};
+
+struct files_bk_id {
+	unsigned long id;
+	int set;
+	char *name; /* NULL: no such user or group */
+};
+
+/* One backup run. */
+struct files_bk {
+	struct files_run run;
+	struct archive *tar;
+	struct archive_entry *e;
+	struct archive_entry_linkresolver *links;
+	struct files_bk_level *lv;
+	size_t depth, lv_cap;
+	size_t fd_levels;
+	char *rel; /* the current entry's name below `path` */
+	size_t rellen, relcap;
+	dev_t root_dev;
+	int noatime; /* O_NOATIME until it was refused once */
+	char *data;  /* FILES_BK_DATA_BUF bytes */
+	char *dents; /* FILES_BK_DENTS bytes */
+	char *xlist, *xval, *link, *pw;
+	size_t xlist_cap, xval_cap, link_cap, pw_cap;
+	struct files_bk_id users[FILES_BK_IDCACHE], groups[FILES_BK_IDCACHE];
+};
+
+/* /proc/self/fd/DIRFD/NAME: see files_bk_proc_path() */
+#define FILES_BK_PROC_PATH (sizeof("/proc/self/fd//") + 3 * sizeof(int) + NAME_MAX + 1)
+
+/* Which ACLs an entry has, as its list of xattr names says. */
+#define FILES_BK_HAS_ACCESS 1
+#define FILES_BK_HAS_DEFAULT 2
+
+/* attrs.c: the names of a uid and a gid (NULL: none); where a name
+ * without a descriptor of its own is reached; the entry's xattrs
+ * (returning FILES_BK_HAS_* for its ACLs) and its ACLs */
+const char *files_bk_uname(struct files_bk *w, uid_t uid);
+const char *files_bk_gname(struct files_bk *w, gid_t gid);
+void files_bk_proc_path(char *p, size_t cap, int dfd, const char *name);
+int files_bk_xattrs(struct files_bk *w, int fd, const char *proc);
+void files_bk_acls(struct files_bk *w, int fd, const char *proc, int has);
+
+/* write.c: libarchive's write callback (data is the struct files_run);
+ * the writer failed (out's code, or CAIRN_E_IO naming what); an entry
+ * could not be read (0: a warning said so, or CAIRN_E_IO); store the
+ * current entry w->rel (1: not stored, a warning said why) */
+la_ssize_t files_write_cb(struct archive *tar, void *data, const void *buf, size_t len);
+int files_tar_failed(struct files_bk *w, const char *what);
+int files_unreadable(struct files_bk *w, const char *rel, int err, const char *consequence);
+int files_store(struct files_bk *w, int fd, int dfd, const char *name, const struct stat *st);
+
+/* walk.c: whether an exclude pattern leaves rel out; walk the tree below
+ * the open root (rootfd is the walk's from then on) into w's writer */
+int files_excluded(const struct files_inst *fi, const char *rel, int is_dir);
+int files_bk_walk_tree(struct files_bk *w, int rootfd, const struct stat *st);
+
+/* estimate.c: tell the core the tar size to expect, where it is shown */
+void files_announce_total(struct files_inst *fi, int rootfd, const struct stat *root);
+
+/* backup.c: the op */
 int files_backup(void *instance, struct cairn_out *out);
+
+/* ------------------------------------------------ the restore's floors */
+
 /* restore.c */
 int files_restore(void *instance, struct cairn_in *in, unsigned flags);
 int files_verify(void *instance, struct cairn_in *in);

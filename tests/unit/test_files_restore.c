@@ -13,6 +13,10 @@
  */
 #include "../../plugins/files/common.c"
 #include "../../plugins/files/files.c"
+#include "../../plugins/files/attrs.c"
+#include "../../plugins/files/write.c"
+#include "../../plugins/files/walk.c"
+#include "../../plugins/files/estimate.c"
 #include "../../plugins/files/backup.c"
 #include "../../plugins/files/restore.c"
 #include "../../plugins/files/restore_test.c"
