@@ -113,3 +113,12 @@ files_bk_grow(char **buf, size_t *cap, size_t need)
 	*cap = c;
 	return 0;
 }
+
+/* An entry could not be written: fail, naming it below the target. */
+int
+files_x_fail(struct files_x *x, const char *name, const char *what, int err)
+{
+	files_host->set_error(x->fi->ctx, "restoring %s failed: %s%s%s", *name ? name : ".",
+	                      what ? what : "", what ? ": " : "", strerror(err));
+	return CAIRN_E_IO;
+}

@@ -237,23 +237,175 @@ void files_announce_total(struct files_inst *fi, int rootfd, const struct stat *
 /* backup.c: the op */
 int files_backup(void *instance, struct cairn_out *out);
 
-/* ------------------------------------------------ the restore's floors */
+/* ------------------------------------------------ the restore's floors
+ *
+ *   restore.c       the op: prepare the target, stage, extract, commit
+ *   restore_test.c  the restore test's op: extract into scratch, count
+ *   read.c          the tar read back; the verify op
+ *   extract.c       one entry into the staging tree
+ *   stage.c         the staging directory, the target, the commit
+ *   meta.c          owner, mode, times, xattrs, ACLs; directories last
+ *   pathwalk.c      the safe openat-based walker
+ *   rmtree.c        removing a tree without following symlinks
+ *
+ * each calling only the ones below it and common.c.
+ */
 
-/* restore.c */
-int files_restore(void *instance, struct cairn_in *in, unsigned flags);
+/* Names of staging directories: see stage.c. */
+#define FILES_STAGE_TAG ".cairn-restore."
+#define FILES_STAGE_RAND 6
+
+/* --------------------------------------------------- the path walker */
+
+/*
+ * The chain of directories leading to the current entry's parent, each
+ * open as an O_PATH descriptor.  Entries of a tar come grouped by
+ * directory, so nearly every lookup is a hit on the whole chain and costs
+ * no system call; a move to a sibling directory costs one openat.
+ */
+struct files_walk {
+	int root;   /* the tree's root; not owned */
+	char *path; /* the chain's components, '/'-joined */
+	size_t len, cap;
+	struct files_level {
+		size_t end; /* the component ends at path[end] */
+		int fd;     /* -1: closed to save descriptors */
+	} * lv;
+	size_t depth, lvcap;
+};
+
+/* -------------------------------------------------- restore state */
+
+/* A directory whose mode, owner, times, xattrs and ACLs are set last. */
+struct files_dir {
+	char *name;   /* normalised, below the root */
+	size_t depth; /* components */
+	size_t seq;   /* order in the tar: a later entry wins */
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	struct timespec ts[2];
+	struct archive_entry *extra; /* for xattrs and ACLs, or NULL */
+};
+
+struct files_id {
+	char *name;
+	unsigned id;
+	int found;
+};
+
+#define FILES_IDS 16
+
+/* One restore's extraction. */
+struct files_x {
+	struct files_inst *fi;
+	struct files_stats *st;
+	int root;             /* the staging directory (O_RDONLY) */
+	struct files_walk w;  /* for the entries */
+	struct files_walk lw; /* for hard links' targets */
+	int is_root;
+	uid_t euid;
+	gid_t egid;
+	mode_t umask;
+	int umask_known;
+	/* the regular file being written */
+	int fd;
+	int64_t size, end;
+	struct archive_entry *cur;
+	const char *name; /* its normalised name */
+	/* directories set last, and the root's own entry */
+	struct files_dir *dirs;
+	size_t ndirs, dircap, seq;
+	struct archive_entry *root_entry;
+	/* name -> id lookups, users [0] and groups [1] */
+	struct files_id ids[2][FILES_IDS];
+	size_t idnext[2];
+	char *pwbuf;
+	size_t pwcap;
+	int64_t skipped;
+	int fflags_logged;
+	int nfs4_logged;
+	char *norm; /* the current entry's normalised name */
+	size_t normcap;
+};
+
+/* common.c: an entry could not be written: CAIRN_E_IO, naming it below
+ * the target, what failed and the cause */
+int files_x_fail(struct files_x *x, const char *name, const char *what, int err);
+
+/* pathwalk.c: a walker from root (not owned); the parent of name
+ * (normalised, not the root) as a descriptor of w's in *pfd and name's
+ * last component in *base, missing directories made when create is set */
+void files_walk_init(struct files_walk *w, int root);
+void files_walk_free(struct files_walk *w);
+int files_walk_parent(struct files_x *x, struct files_walk *w, const char *name, int create,
+                      int *pfd, const char **base);
+
+/* meta.c: the umask, read without changing it; the entry's owner by name
+ * first; its times (UTIME_OMIT where unset) and whether any is set; whose
+ * it will be (1: fchown needed, to *uid and *gid) and the warnings when
+ * it cannot be; its xattrs, ACLs, file flags; every directory's
+ * attributes, deepest first, then the root's (root: the tree's top) */
+void files_read_umask(struct files_x *x);
+uid_t files_uid(struct files_x *x, struct archive_entry *e);
+gid_t files_gid(struct files_x *x, struct archive_entry *e);
+void files_times(struct archive_entry *e, struct timespec ts[2]);
+int files_times_set(const struct timespec ts[2]);
+void files_warn_owner(struct files_x *x, struct archive_entry *e, const char *name, uid_t uid);
+int files_owner(struct files_x *x, struct archive_entry *e, const char *name, int fresh, uid_t *uid,
+                gid_t *gid);
+void files_owner_failed(struct files_x *x, const char *name, uid_t uid, gid_t gid, int err);
+void files_xattrs(struct files_x *x, struct archive_entry *e, int fd, const char *name);
+void files_acls(struct files_x *x, struct archive_entry *e, int fd, const char *name, int is_dir);
+void files_no_xattrs(struct files_x *x, struct archive_entry *e, const char *name);
+void files_fflags(struct files_x *x, struct archive_entry *e, const char *name);
+int files_dirs_finish(struct files_x *x, int root);
+
+/* extract.c: set up x to extract into the empty directory root, and free
+ * it; one entry (its data still to come), its data, its end */
+void files_x_begin(struct files_x *x, struct files_inst *fi, struct files_stats *st, int root);
+void files_x_free(struct files_x *x);
+int files_x_entry(struct files_x *x, struct archive_entry *e);
+int files_x_data(struct files_x *x, const void *buf, size_t len, la_int64_t off);
+int files_x_finish(struct files_x *x);
+
+/* rmtree.c: remove name in at and everything below it without following
+ * symlinks; with st, count what was removed as a backup counts (the root
+ * directory included).  0, or -1 with errno. */
+int files_rm_count(int at, const char *name, struct files_stats *st);
+int files_rm_tree(int at, const char *name);
+
+/* stage.c: rename without replacing; the staging directory's name prefix
+ * (beside the target base, or inside it with base NULL), making one, and
+ * removing those a killed run left; whether the target is empty (1, 0 or
+ * CAIRN_E_IO); the target's missing parents, made and taken away again;
+ * every staged entry of from moved into to (rel names it for messages) */
+int files_rename_noreplace(int from, const char *a, int to, const char *b);
+char *files_stage_prefix(const char *base);
+int files_mkstage(int dirfd, const char *prefix, char **name);
+void files_clean_stale(struct files_inst *fi, int dirfd, const char *prefix, const char *where);
+int files_dir_empty(struct files_inst *fi, int fd, const char *path);
+int files_mkparents(struct files_inst *fi, const char *parent, int *made);
+void files_rmparents(const char *parent, int made);
+int files_merge(struct files_x *x, int from, int to, const char *rel, int depth);
+
+/* read.c: read the whole tar from in, with x extracting every entry (or
+ * NULL: verify); the verify op.  files_extract() extracts the whole tar
+ * from in into the empty directory root with the restore's own code,
+ * counting entries in st; *had_root says whether the tar had an entry for
+ * the root itself.  The directories keep the modes they were made with (a
+ * restore sets theirs last).  0 means every entry was written and
+ * in->read() returned 0. */
+int files_read_all(struct files_inst *fi, struct cairn_in *in, struct files_x *x,
+                   struct files_stats *st);
 int files_verify(void *instance, struct cairn_in *in);
-/* Extract the whole tar from in into the empty directory root with the
- * restore's own code, counting entries in st; *had_root says whether the
- * tar had an entry for the root itself.  The directories keep the modes
- * they were made with (a restore sets theirs last).  0 means every entry
- * was written and in->read() returned 0. */
 int files_extract(struct files_inst *fi, struct cairn_in *in, int root, struct files_stats *st,
                   int *had_root);
-/* Remove name in at and everything below it without following symlinks;
- * with st, count what was removed as a backup counts (the root directory
- * included).  0, or -1 with errno. */
-int files_rm_count(int at, const char *name, struct files_stats *st);
-/* restore_test.c */
+
+/* restore.c: the op */
+int files_restore(void *instance, struct cairn_in *in, unsigned flags);
+
+/* restore_test.c: the op */
 int files_restore_test(void *instance, struct cairn_in *in);
 
 #endif

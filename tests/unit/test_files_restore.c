@@ -18,6 +18,12 @@
 #include "../../plugins/files/walk.c"
 #include "../../plugins/files/estimate.c"
 #include "../../plugins/files/backup.c"
+#include "../../plugins/files/rmtree.c"
+#include "../../plugins/files/pathwalk.c"
+#include "../../plugins/files/meta.c"
+#include "../../plugins/files/extract.c"
+#include "../../plugins/files/stage.c"
+#include "../../plugins/files/read.c"
 #include "../../plugins/files/restore.c"
 #include "../../plugins/files/restore_test.c"
 
