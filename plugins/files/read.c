@@ -100,6 +100,140 @@ files_read_failed(struct files_inst *fi, struct files_src *s, struct archive *ar
 	return CAIRN_E_CORRUPT;
 }
 
+/* One read of the tar: its source, libarchive's reader, and the name of
+ * the last entry read, for messages. */
+struct files_rd {
+	struct files_inst *fi;
+	struct files_x *x; /* NULL: verify */
+	struct files_stats *st;
+	struct files_src src;
+	struct archive *ar;
+	char *last;
+	size_t lastcap;
+	int have_last;
+};
+
+/* Keep name as the last entry's. */
+static int
+files_rd_remember(struct files_rd *rd, const char *name)
+{
+	size_t len = strlen(name) + 1;
+	if (len > rd->lastcap) {
+		char *nl = realloc(rd->last, len);
+		if (nl == NULL)
+			return CAIRN_E_NOMEM;
+		rd->last = nl;
+		rd->lastcap = len;
+	}
+	memcpy(rd->last, name, len);
+	rd->have_last = 1;
+	return 0;
+}
+
+/* The next entry's header, checked and counted, in *e: 0, or 1 at the
+ * end of the archive, or an error. */
+static int
+files_rd_next(struct files_rd *rd, struct archive_entry **e)
+{
+	struct files_inst *fi = rd->fi;
+	const char *name, *link;
+	int r, rc;
+
+	if (files_host->cancelled(fi->ctx))
+		return CAIRN_E_CANCELLED;
+	r = archive_read_next_header(rd->ar, e);
+	if (r == ARCHIVE_EOF)
+		return 1;
+	if (r < ARCHIVE_WARN)
+		return files_read_failed(fi, &rd->src, rd->ar, rd->have_last ? rd->last : NULL);
+	name = archive_entry_pathname(*e);
+	if (name == NULL || *name == '\0') {
+		files_host->set_error(fi->ctx,
+		                      "backup stream holds an entry without a name after %s",
+		                      rd->have_last ? rd->last : "the start");
+		return CAIRN_E_CORRUPT;
+	}
+	rc = files_rd_remember(rd, name);
+	if (rc < 0)
+		return rc;
+	if (r == ARCHIVE_WARN)
+		files_warn(fi, rd->st, "%s: %s", rd->last, archive_error_string(rd->ar));
+	link = archive_entry_hardlink(*e);
+	if (files_unsafe_name(rd->last) || files_unsafe_name(link)) {
+		files_host->set_error(
+		        fi->ctx,
+		        "refusing entry '%s'%s%s: it would be written outside the restore target",
+		        rd->last, link ? " linked to " : "", link ? link : "");
+		return CAIRN_E_CORRUPT;
+	}
+	files_count(rd->st, *e, archive_entry_size(*e));
+	return 0;
+}
+
+/* The entry's data, every byte of it, and with x the entry itself. */
+static int
+files_rd_entry(struct files_rd *rd, struct archive_entry *e)
+{
+	struct files_inst *fi = rd->fi;
+	const void *buf;
+	size_t len;
+	la_int64_t off;
+	int r, rc;
+
+	if (rd->x != NULL) {
+		rc = files_x_entry(rd->x, e);
+		if (rc < 0)
+			return rc;
+	}
+	/* Read the data even in verify: a skip would not look at it. */
+	for (;;) {
+		if (files_host->cancelled(fi->ctx))
+			return CAIRN_E_CANCELLED;
+		r = archive_read_data_block(rd->ar, &buf, &len, &off);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_OK) {
+			if (rd->src.in_err < 0)
+				return rd->src.in_err;
+			files_host->set_error(fi->ctx,
+			                      "backup stream is damaged in the data of %s: %s",
+			                      rd->last, archive_error_string(rd->ar));
+			return CAIRN_E_CORRUPT;
+		}
+		/* Offsets skip holes, so sparse files stay sparse. */
+		if (rd->x != NULL) {
+			rc = files_x_data(rd->x, buf, len, off);
+			if (rc < 0)
+				return rc;
+		}
+	}
+	return rd->x != NULL ? files_x_finish(rd->x) : 0;
+}
+
+/* After the last entry: the rest of the stream, and the end marker. */
+static int
+files_rd_end(struct files_rd *rd)
+{
+	/* libarchive accepts a tar that simply stops between entries ("there
+	 * are tar writers that do this"); ours never does, so a stream
+	 * without the two zero blocks at its end was cut short.  Read to the
+	 * end first: only read() returning 0 proves the bytes good. */
+	while (!rd->src.eof) {
+		if (files_host->cancelled(rd->fi->ctx))
+			return CAIRN_E_CANCELLED;
+		if (files_pull(&rd->src) < 0)
+			return rd->src.in_err;
+	}
+	if (rd->src.zrun < FILES_TRAILER) {
+		files_host->set_error(
+		        rd->fi->ctx,
+		        "backup stream ends after %s without the tar end-of-archive marker; it was cut short",
+		        rd->have_last ? rd->last : "0 entries");
+		return CAIRN_E_CORRUPT;
+	}
+	return 0;
+}
+
 /*
  * Read the whole tar from in, to the end of the stream.  With x == NULL
  * (verify), read every byte and check it; else extract every entry into
@@ -110,134 +244,29 @@ int
 files_read_all(struct files_inst *fi, struct cairn_in *in, struct files_x *x,
                struct files_stats *st)
 {
-	struct files_src src = {.in = in};
-	struct archive *ar = NULL;
+	struct files_rd rd = {.fi = fi, .x = x, .st = st, .src = {.in = in}};
 	struct archive_entry *e;
-	char *last = NULL;
-	size_t lastcap = 0;
-	int have_last = 0;
-	const char *name;
-	const void *buf;
-	size_t len;
-	la_int64_t off;
-	int r, rc = 0;
+	int rc = 0;
 
-	src.buf = malloc(FILES_RESTORE_BUF);
-	ar = archive_read_new();
-	if (src.buf == NULL || ar == NULL) {
+	rd.src.buf = malloc(FILES_RESTORE_BUF);
+	rd.ar = archive_read_new();
+	if (rd.src.buf == NULL || rd.ar == NULL) {
 		rc = CAIRN_E_NOMEM;
 		goto done;
 	}
 	/* Only tar: the core has taken the compression off already. */
-	archive_read_support_format_tar(ar);
-	if (archive_read_open(ar, &src, NULL, files_read_cb, NULL) != ARCHIVE_OK) {
-		rc = files_read_failed(fi, &src, ar, NULL);
+	archive_read_support_format_tar(rd.ar);
+	if (archive_read_open(rd.ar, &rd.src, NULL, files_read_cb, NULL) != ARCHIVE_OK) {
+		rc = files_read_failed(fi, &rd.src, rd.ar, NULL);
 		goto done;
 	}
-	for (;;) {
-		if (files_host->cancelled(fi->ctx)) {
-			rc = CAIRN_E_CANCELLED;
-			goto done;
-		}
-		r = archive_read_next_header(ar, &e);
-		if (r == ARCHIVE_EOF)
+	while ((rc = files_rd_next(&rd, &e)) == 0) {
+		rc = files_rd_entry(&rd, e);
+		if (rc < 0)
 			break;
-		if (r < ARCHIVE_WARN) {
-			rc = files_read_failed(fi, &src, ar, have_last ? last : NULL);
-			goto done;
-		}
-		name = archive_entry_pathname(e);
-		if (name == NULL || *name == '\0') {
-			files_host->set_error(
-			        fi->ctx, "backup stream holds an entry without a name after %s",
-			        have_last ? last : "the start");
-			rc = CAIRN_E_CORRUPT;
-			goto done;
-		}
-		len = strlen(name) + 1;
-		if (len > lastcap) {
-			char *nl = realloc(last, len);
-			if (nl == NULL) {
-				rc = CAIRN_E_NOMEM;
-				goto done;
-			}
-			last = nl;
-			lastcap = len;
-		}
-		memcpy(last, name, len);
-		have_last = 1;
-		if (r == ARCHIVE_WARN)
-			files_warn(fi, st, "%s: %s", last, archive_error_string(ar));
-		if (files_unsafe_name(last) || files_unsafe_name(archive_entry_hardlink(e))) {
-			files_host->set_error(
-			        fi->ctx,
-			        "refusing entry '%s'%s%s: it would be written outside the restore target",
-			        last, archive_entry_hardlink(e) ? " linked to " : "",
-			        archive_entry_hardlink(e) ? archive_entry_hardlink(e) : "");
-			rc = CAIRN_E_CORRUPT;
-			goto done;
-		}
-		files_count(st, e, archive_entry_size(e));
-		if (x != NULL) {
-			rc = files_x_entry(x, e);
-			if (rc < 0)
-				goto done;
-		}
-		/* Read the data even in verify: a skip would not look at it. */
-		for (;;) {
-			if (files_host->cancelled(fi->ctx)) {
-				rc = CAIRN_E_CANCELLED;
-				goto done;
-			}
-			r = archive_read_data_block(ar, &buf, &len, &off);
-			if (r == ARCHIVE_EOF)
-				break;
-			if (r < ARCHIVE_OK) {
-				if (src.in_err < 0) {
-					rc = src.in_err;
-					goto done;
-				}
-				files_host->set_error(
-				        fi->ctx, "backup stream is damaged in the data of %s: %s",
-				        last, archive_error_string(ar));
-				rc = CAIRN_E_CORRUPT;
-				goto done;
-			}
-			/* Offsets skip holes, so sparse files stay sparse. */
-			if (x != NULL) {
-				rc = files_x_data(x, buf, len, off);
-				if (rc < 0)
-					goto done;
-			}
-		}
-		if (x != NULL) {
-			rc = files_x_finish(x);
-			if (rc < 0)
-				goto done;
-		}
 	}
-	/* libarchive accepts a tar that simply stops between entries ("there
-	 * are tar writers that do this"); ours never does, so a stream
-	 * without the two zero blocks at its end was cut short.  Read to the
-	 * end first: only read() returning 0 proves the bytes good. */
-	while (!src.eof) {
-		if (files_host->cancelled(fi->ctx)) {
-			rc = CAIRN_E_CANCELLED;
-			goto done;
-		}
-		if (files_pull(&src) < 0) {
-			rc = src.in_err;
-			goto done;
-		}
-	}
-	if (src.zrun < FILES_TRAILER) {
-		files_host->set_error(
-		        fi->ctx,
-		        "backup stream ends after %s without the tar end-of-archive marker; it was cut short",
-		        have_last ? last : "0 entries");
-		rc = CAIRN_E_CORRUPT;
-		goto done;
-	}
+	if (rc == 1)
+		rc = files_rd_end(&rd);
 
 done:
 	if (x != NULL && x->fd >= 0) {
@@ -246,10 +275,10 @@ done:
 	}
 	if (rc == CAIRN_E_CANCELLED)
 		files_host->set_error(fi->ctx, "cancelled");
-	if (ar != NULL)
-		archive_read_free(ar);
-	free(src.buf);
-	free(last);
+	if (rd.ar != NULL)
+		archive_read_free(rd.ar);
+	free(rd.src.buf);
+	free(rd.last);
 	return rc;
 }
 

@@ -37,23 +37,267 @@
 #include <sys/file.h>
 #include <sys/xattr.h>
 
+/* One restore: the target, the staging directory, the extraction. */
+struct files_rs {
+	struct files_inst *fi;
+	unsigned flags;
+	struct files_stats st;
+	struct files_x x;
+	char *parent, *base; /* the target's; NULL for "/" */
+	char *prefix, *stage;
+	struct stat tst; /* the target's, when it exists */
+	int exists;
+	int made;          /* parents of the target made, see files_mkparents */
+	int pfd, tfd, sfd; /* parent, target, staging directory */
+	int published;     /* the target has begun to change */
+};
+
+/* Where the target is: its parent and base name, whether it exists (and
+ * is a directory); its missing parents are made. */
+static int
+files_rs_locate(struct files_rs *rs)
+{
+	struct files_inst *fi = rs->fi;
+
+	if (strcmp(fi->path, "/") != 0) {
+		const char *sl = strrchr(fi->path, '/');
+		if (sl == NULL) {
+			files_host->set_error(
+			        fi->ctx,
+			        "restore target %s is not an absolute path; set path to one",
+			        fi->path);
+			return CAIRN_E_CONFIG;
+		}
+		rs->parent =
+		        sl == fi->path ? strdup("/") : strndup(fi->path, (size_t)(sl - fi->path));
+		rs->base = strdup(sl + 1);
+		if (rs->parent == NULL || rs->base == NULL)
+			return CAIRN_E_NOMEM;
+	}
+	rs->exists = stat(fi->path, &rs->tst) == 0;
+	if (!rs->exists && errno != ENOENT) {
+		files_host->set_error(fi->ctx, "cannot stat restore target %s: %s", fi->path,
+		                      strerror(errno));
+		return CAIRN_E_IO;
+	}
+	if (rs->exists && !S_ISDIR(rs->tst.st_mode)) {
+		files_host->set_error(
+		        fi->ctx,
+		        "restore target %s exists and is not a directory; choose another with --set path=DIR",
+		        fi->path);
+		return CAIRN_E_EXISTS;
+	}
+	/* "/" always exists: only a target with a parent can be missing */
+	if (!rs->exists && rs->parent != NULL)
+		return files_mkparents(fi, rs->parent, &rs->made);
+	return 0;
+}
+
+/* Open the target's parent and the target itself (if it exists), taking
+ * away the staging directories a killed run left in them; an existing
+ * target must be empty unless --force. */
+static int
+files_rs_open(struct files_rs *rs)
+{
+	struct files_inst *fi = rs->fi;
+	int rc;
+
+	if (rs->parent != NULL) {
+		rs->pfd = open(rs->parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (rs->pfd < 0) {
+			files_host->set_error(fi->ctx,
+			                      "cannot open %s, the restore target's parent: %s",
+			                      rs->parent, strerror(errno));
+			return CAIRN_E_IO;
+		}
+		rs->prefix = files_stage_prefix(rs->base);
+		if (rs->prefix == NULL)
+			return CAIRN_E_NOMEM;
+		files_clean_stale(fi, rs->pfd, rs->prefix, rs->parent);
+	}
+	if (!rs->exists)
+		return 0;
+	rs->tfd = open(fi->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rs->tfd < 0) {
+		files_host->set_error(fi->ctx, "cannot open restore target %s: %s", fi->path,
+		                      strerror(errno));
+		return CAIRN_E_IO;
+	}
+	files_clean_stale(fi, rs->tfd, FILES_STAGE_TAG, fi->path);
+	rc = files_dir_empty(fi, rs->tfd, fi->path);
+	if (rc < 0)
+		return rc;
+	if (rc == 0 && !(rs->flags & CAIRN_RESTORE_FORCE)) {
+		files_host->set_error(
+		        fi->ctx,
+		        "restore target %s is not empty; choose another with --set path=DIR or use --force to restore into it",
+		        fi->path);
+		return CAIRN_E_EXISTS;
+	}
+	free(rs->prefix);
+	rs->prefix = strdup(FILES_STAGE_TAG);
+	return rs->prefix == NULL ? CAIRN_E_NOMEM : 0;
+}
+
+/* The staging directory, on the target's file system: inside the target
+ * if it exists, else beside it. */
+static int
+files_rs_stage(struct files_rs *rs)
+{
+	struct files_inst *fi = rs->fi;
+	int at = rs->exists ? rs->tfd : rs->pfd;
+	const char *where = rs->exists ? fi->path : rs->parent;
+
+	if (files_mkstage(at, rs->prefix, &rs->stage) != 0) {
+		files_host->set_error(fi->ctx, "cannot create a staging directory in %s: %s", where,
+		                      strerror(errno));
+		return CAIRN_E_IO;
+	}
+	rs->sfd = openat(at, rs->stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (rs->sfd < 0) {
+		files_host->set_error(fi->ctx, "cannot open the staging directory %s/%s: %s", where,
+		                      rs->stage, strerror(errno));
+		return CAIRN_E_IO;
+	}
+	/* held while we live: files_clean_stale() leaves it alone */
+	(void)flock(rs->sfd, LOCK_EX | LOCK_NB);
+	/* what it inherited (a setgid bit, a default ACL, a mode cut
+	 * by the umask) would reach every entry made inside */
+	if (fchmod(rs->sfd, 0700) != 0) {
+		files_host->set_error(fi->ctx, "cannot set up the staging directory %s: %s",
+		                      rs->stage, strerror(errno));
+		return CAIRN_E_IO;
+	}
+	(void)fremovexattr(rs->sfd, "system.posix_acl_default");
+	(void)fremovexattr(rs->sfd, "system.posix_acl_access");
+	return 0;
+}
+
+/* The whole tar into the staging directory, and onto the disk. */
+static int
+files_rs_extract(struct files_rs *rs, struct cairn_in *in)
+{
+	int rc;
+
+	files_x_begin(&rs->x, rs->fi, &rs->st, rs->sfd);
+	rc = files_read_all(rs->fi, in, &rs->x, &rs->st);
+	files_walk_free(&rs->x.w);
+	files_walk_free(&rs->x.lw);
+	if (rc < 0)
+		return rc;
+	/* errors the file system reports only at writeback count too */
+	if (syncfs(rs->sfd) != 0) {
+		files_host->set_error(rs->fi->ctx,
+		                      "restoring into %s failed: writing to disk failed: %s",
+		                      rs->fi->path, strerror(errno));
+		return CAIRN_E_IO;
+	}
+	return 0;
+}
+
+/* Proven good and on disk: publish, the staging directory renamed to a
+ * missing target or its entries moved into an existing one.  No cancel
+ * from here on, the target would be left half changed; this part is
+ * quick.  Then every directory's attributes, in place. */
+static int
+files_rs_commit(struct files_rs *rs)
+{
+	struct files_inst *fi = rs->fi;
+	int rc;
+
+	if (!rs->exists) {
+		if (files_rename_noreplace(rs->pfd, rs->stage, rs->pfd, rs->base) != 0) {
+			int err = errno;
+			if (err == EEXIST || err == ENOTEMPTY) {
+				files_host->set_error(
+				        fi->ctx,
+				        "restore target %s appeared while restoring; it was left alone, run the restore again",
+				        fi->path);
+				return CAIRN_E_EXISTS;
+			}
+			files_host->set_error(fi->ctx, "cannot move the restored tree to %s: %s",
+			                      fi->path, strerror(err));
+			return CAIRN_E_IO;
+		}
+		rs->published = 1;
+		rs->tfd = rs->sfd;
+		rs->sfd = -1;
+	} else {
+		rs->published = 1;
+		rc = files_merge(&rs->x, rs->sfd, rs->tfd, "", 0);
+		if (rc < 0)
+			return rc;
+		close(rs->sfd);
+		rs->sfd = -1;
+		if (unlinkat(rs->tfd, rs->stage, AT_REMOVEDIR) != 0) {
+			files_host->set_error(fi->ctx,
+			                      "cannot remove the staging directory %s/%s: %s",
+			                      fi->path, rs->stage, strerror(errno));
+			return CAIRN_E_IO;
+		}
+	}
+	return files_dirs_finish(&rs->x, rs->tfd);
+}
+
+/* The end, whatever happened: a failed, damaged or cancelled restore
+ * takes its staging tree away (and the parents it made), leaving the
+ * target as it was; the counts are recorded and everything freed. */
+static void
+files_rs_end(struct files_rs *rs, int rc)
+{
+	struct files_inst *fi = rs->fi;
+
+	if (rs->sfd >= 0) {
+		int at = rs->exists ? rs->tfd : rs->pfd;
+		close(rs->sfd);
+		if (rs->stage != NULL && at >= 0 && files_rm_tree(at, rs->stage) != 0)
+			files_log(
+			        fi, CAIRN_LOG_WARN,
+			        "cannot remove the staging directory %s/%s: %s; remove it by hand",
+			        rs->exists ? fi->path : rs->parent, rs->stage, strerror(errno));
+		else if (rs->exists && !rs->published && rs->tfd >= 0) {
+			/* making and removing the staging directory changed the
+			 * target's times; nothing else of it was touched */
+			struct timespec ts[2] = {rs->tst.st_atim, rs->tst.st_mtim};
+			(void)futimens(rs->tfd, ts);
+		}
+	}
+	if (rc < 0 && !rs->exists && !rs->published && rs->parent != NULL)
+		files_rmparents(rs->parent, rs->made);
+	if (rs->published && rc < 0)
+		files_log(fi, CAIRN_LOG_WARN,
+		          "the restore into %s failed after it had begun to change the target",
+		          fi->path);
+	if (rs->tfd >= 0)
+		close(rs->tfd);
+	if (rs->pfd >= 0)
+		close(rs->pfd);
+	files_emit_stats(fi, &rs->st);
+	files_host->stat(fi->ctx, "skipped", rs->x.skipped);
+	files_x_free(&rs->x);
+	free(rs->parent);
+	free(rs->base);
+	free(rs->prefix);
+	free(rs->stage);
+}
+
 /*
- * Restore: pick the staging place, extract there, prove, publish.
+ * Restore: find the target, pick the staging place, extract there, prove,
+ * publish.
  */
 int
 files_restore(void *instance, struct cairn_in *in, unsigned flags)
 {
 	struct files_inst *fi = instance;
-	struct files_stats st = {0};
 	struct files_locale loc;
-	struct files_x x;
-	char *parent = NULL, *base = NULL, *prefix = NULL, *stage = NULL;
-	int pfd = -1, tfd = -1, sfd = -1, made = 0, exists = 0, published = 0;
-	int rc = 0;
-	struct stat tst;
+	struct files_rs rs;
+	int rc;
 
-	memset(&x, 0, sizeof(x));
-	x.fd = -1;
+	memset(&rs, 0, sizeof(rs));
+	rs.fi = fi;
+	rs.flags = flags;
+	rs.x.fd = -1;
+	rs.pfd = rs.tfd = rs.sfd = -1;
 	if (files_host->abi_minor < 1) {
 		files_host->set_error(
 		        fi->ctx,
@@ -62,209 +306,16 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 		return CAIRN_E_UNSUPPORTED;
 	}
 	files_locale_enter(&loc);
-
-	/* parent and base name of the target */
-	if (strcmp(fi->path, "/") != 0) {
-		const char *sl = strrchr(fi->path, '/');
-		if (sl == NULL) {
-			files_host->set_error(
-			        fi->ctx,
-			        "restore target %s is not an absolute path; set path to one",
-			        fi->path);
-			rc = CAIRN_E_CONFIG;
-			goto done;
-		}
-		parent = sl == fi->path ? strdup("/") : strndup(fi->path, (size_t)(sl - fi->path));
-		base = strdup(sl + 1);
-		if (parent == NULL || base == NULL) {
-			rc = CAIRN_E_NOMEM;
-			goto done;
-		}
-	}
-	exists = stat(fi->path, &tst) == 0;
-	if (!exists && errno != ENOENT) {
-		files_host->set_error(fi->ctx, "cannot stat restore target %s: %s", fi->path,
-		                      strerror(errno));
-		rc = CAIRN_E_IO;
-		goto done;
-	}
-	if (exists && !S_ISDIR(tst.st_mode)) {
-		files_host->set_error(
-		        fi->ctx,
-		        "restore target %s exists and is not a directory; choose another with --set path=DIR",
-		        fi->path);
-		rc = CAIRN_E_EXISTS;
-		goto done;
-	}
-	if (!exists) {
-		rc = files_mkparents(fi, parent, &made);
-		if (rc < 0)
-			goto done;
-	}
-	if (parent != NULL) {
-		pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (pfd < 0) {
-			files_host->set_error(fi->ctx,
-			                      "cannot open %s, the restore target's parent: %s",
-			                      parent, strerror(errno));
-			rc = CAIRN_E_IO;
-			goto done;
-		}
-		prefix = files_stage_prefix(base);
-		if (prefix == NULL) {
-			rc = CAIRN_E_NOMEM;
-			goto done;
-		}
-		files_clean_stale(fi, pfd, prefix, parent);
-	}
-	if (exists) {
-		tfd = open(fi->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (tfd < 0) {
-			files_host->set_error(fi->ctx, "cannot open restore target %s: %s",
-			                      fi->path, strerror(errno));
-			rc = CAIRN_E_IO;
-			goto done;
-		}
-		files_clean_stale(fi, tfd, FILES_STAGE_TAG, fi->path);
-		rc = files_dir_empty(fi, tfd, fi->path);
-		if (rc < 0)
-			goto done;
-		if (rc == 0 && !(flags & CAIRN_RESTORE_FORCE)) {
-			files_host->set_error(
-			        fi->ctx,
-			        "restore target %s is not empty; choose another with --set path=DIR or use --force to restore into it",
-			        fi->path);
-			rc = CAIRN_E_EXISTS;
-			goto done;
-		}
-		rc = 0;
-		free(prefix);
-		prefix = strdup(FILES_STAGE_TAG);
-		if (prefix == NULL) {
-			rc = CAIRN_E_NOMEM;
-			goto done;
-		}
-	}
-	/* the staging directory, on the target's file system */
-	{
-		int at = exists ? tfd : pfd;
-		if (files_mkstage(at, prefix, &stage) != 0) {
-			files_host->set_error(fi->ctx,
-			                      "cannot create a staging directory in %s: %s",
-			                      exists ? fi->path : parent, strerror(errno));
-			rc = CAIRN_E_IO;
-			goto done;
-		}
-		sfd = openat(at, stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (sfd < 0) {
-			files_host->set_error(fi->ctx,
-			                      "cannot open the staging directory %s/%s: %s",
-			                      exists ? fi->path : parent, stage, strerror(errno));
-			rc = CAIRN_E_IO;
-			goto done;
-		}
-		/* held while we live: files_clean_stale() leaves it alone */
-		(void)flock(sfd, LOCK_EX | LOCK_NB);
-		/* what it inherited (a setgid bit, a default ACL, a mode cut
-		 * by the umask) would reach every entry made inside */
-		if (fchmod(sfd, 0700) != 0) {
-			files_host->set_error(fi->ctx, "cannot set up the staging directory %s: %s",
-			                      stage, strerror(errno));
-			rc = CAIRN_E_IO;
-			goto done;
-		}
-		(void)fremovexattr(sfd, "system.posix_acl_default");
-		(void)fremovexattr(sfd, "system.posix_acl_access");
-	}
-
-	files_x_begin(&x, fi, &st, sfd);
-	rc = files_read_all(fi, in, &x, &st);
-	files_walk_free(&x.w);
-	files_walk_free(&x.lw);
-	if (rc < 0)
-		goto done;
-	/* errors the file system reports only at writeback count too */
-	if (syncfs(sfd) != 0) {
-		files_host->set_error(fi->ctx,
-		                      "restoring into %s failed: writing to disk failed: %s",
-		                      fi->path, strerror(errno));
-		rc = CAIRN_E_IO;
-		goto done;
-	}
-
-	/* Proven good and on disk: publish.  No cancel from here on, the
-	 * target would be left half changed; this part is quick. */
-	if (!exists) {
-		if (files_rename_noreplace(pfd, stage, pfd, base) != 0) {
-			int err = errno;
-			if (err == EEXIST || err == ENOTEMPTY) {
-				files_host->set_error(
-				        fi->ctx,
-				        "restore target %s appeared while restoring; it was left alone, run the restore again",
-				        fi->path);
-				rc = CAIRN_E_EXISTS;
-			} else {
-				files_host->set_error(fi->ctx,
-				                      "cannot move the restored tree to %s: %s",
-				                      fi->path, strerror(err));
-				rc = CAIRN_E_IO;
-			}
-			goto done;
-		}
-		published = 1;
-		tfd = sfd;
-		sfd = -1;
-	} else {
-		published = 1;
-		rc = files_merge(&x, sfd, tfd, "", 0);
-		if (rc < 0)
-			goto done;
-		close(sfd);
-		sfd = -1;
-		if (unlinkat(tfd, stage, AT_REMOVEDIR) != 0) {
-			files_host->set_error(fi->ctx,
-			                      "cannot remove the staging directory %s/%s: %s",
-			                      fi->path, stage, strerror(errno));
-			rc = CAIRN_E_IO;
-			goto done;
-		}
-	}
-	rc = files_dirs_finish(&x, tfd);
-
-done:
-	if (sfd >= 0) {
-		/* failed, damaged or cancelled: take the staging tree away */
-		int at = exists ? tfd : pfd;
-		close(sfd);
-		if (stage != NULL && at >= 0 && files_rm_tree(at, stage) != 0)
-			files_log(
-			        fi, CAIRN_LOG_WARN,
-			        "cannot remove the staging directory %s/%s: %s; remove it by hand",
-			        exists ? fi->path : parent, stage, strerror(errno));
-		else if (exists && !published && tfd >= 0) {
-			/* making and removing the staging directory changed the
-			 * target's times; nothing else of it was touched */
-			struct timespec ts[2] = {tst.st_atim, tst.st_mtim};
-			(void)futimens(tfd, ts);
-		}
-	}
-	if (rc < 0 && !exists && !published && parent != NULL)
-		files_rmparents(parent, made);
-	if (published && rc < 0)
-		files_log(fi, CAIRN_LOG_WARN,
-		          "the restore into %s failed after it had begun to change the target",
-		          fi->path);
-	if (tfd >= 0)
-		close(tfd);
-	if (pfd >= 0)
-		close(pfd);
-	files_emit_stats(fi, &st);
-	files_host->stat(fi->ctx, "skipped", x.skipped);
-	files_x_free(&x);
-	free(parent);
-	free(base);
-	free(prefix);
-	free(stage);
+	rc = files_rs_locate(&rs);
+	if (rc == 0)
+		rc = files_rs_open(&rs);
+	if (rc == 0)
+		rc = files_rs_stage(&rs);
+	if (rc == 0)
+		rc = files_rs_extract(&rs, in);
+	if (rc == 0)
+		rc = files_rs_commit(&rs);
+	files_rs_end(&rs, rc);
 	files_locale_leave(&loc);
 	return rc;
 }
