@@ -147,12 +147,16 @@ files_rs_stage(struct files_rs *rs)
 	struct files_inst *fi = rs->fi;
 	int at = rs->exists ? rs->tfd : rs->pfd;
 	const char *where = rs->exists ? fi->path : rs->parent;
+	char *stage = NULL;
 
-	if (files_mkstage(at, rs->prefix, &rs->stage) != 0) {
+	/* through a local: a pointer into rs handed away would let the
+	 * analyzer lose track of the rest of rs */
+	if (files_mkstage(at, rs->prefix, &stage) != 0) {
 		files_host->set_error(fi->ctx, "cannot create a staging directory in %s: %s", where,
 		                      strerror(errno));
 		return CAIRN_E_IO;
 	}
+	rs->stage = stage;
 	rs->sfd = openat(at, rs->stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (rs->sfd < 0) {
 		files_host->set_error(fi->ctx, "cannot open the staging directory %s/%s: %s", where,
