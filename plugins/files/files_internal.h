@@ -1,10 +1,10 @@
 /*
  * files_internal.h - what the files source's files share (not installed).
  *
- * Backup walks `path` relative to directory descriptors (backup.c says how)
+ * Backup walks `path` relative to directory descriptors (walk.c says how)
  * and streams a pax tar, written by libarchive, into out->write(); restore
- * pulls a tar from in->read() and extracts it with libarchive's disk writer;
- * verify reads every header and every data byte.  The tar is an ordinary
+ * pulls a tar from in->read(), parsed by libarchive, and extracts it with
+ * its own code (extract.c); verify reads every header and every data byte.  The tar is an ordinary
  * one: `zstd -dc x.tar.zst | tar -xf -` restores it without cairn.
  *
  * Entry names are relative to `path`.  The root directory itself is stored
@@ -104,7 +104,7 @@ struct files_src {
 
 /* A binary POSIX ACL as the kernel keeps it in system.posix_acl_access and
  * system.posix_acl_default (linux/posix_acl_xattr.h): a version word, then
- * (tag, perm, id) entries, little-endian.  backup.c decodes it, restore.c
+ * (tag, perm, id) entries, little-endian.  attrs.c decodes it, meta.c
  * encodes it. */
 #define FILES_ACL_VERSION 2u
 #define FILES_ACL_USER_OBJ 0x01u

@@ -181,7 +181,8 @@ files_owner_failed(struct files_x *x, const char *name, uid_t uid, gid_t gid, in
 
 /* ------------------------------------------------------------ ACLs */
 
-/* The xattr layout is in files.h (FILES_ACL_*), shared with backup.c. */
+/* The xattr layout is in files_internal.h (FILES_ACL_*), shared with
+ * attrs.c. */
 
 struct files_acl_ent {
 	unsigned tag, perm, id;

@@ -1,7 +1,7 @@
 /*
  * restore_test.c - the `files` source's restore test (verify
  * --restore-test): extract the stored tar into the instance's scratch
- * directory with the restore's own code (restore.c), count what landed
+ * directory with the restore's own code (read.c, extract.c), count what landed
  * on disk, remove it, and record the counts.
  *
  * The plugin never sees the manifest: it records files, directories,
