@@ -21,16 +21,14 @@ files_bk_open_root(struct files_inst *fi, struct stat *st)
 	int fd = open(fi->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	int err = errno;
 	if (fd < 0 && err == ENOENT) {
-		files_host->set_error(fi->ctx, "path %s does not exist; check the source's `path`",
-		                      fi->path);
-		return CAIRN_E_NOTFOUND;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_NOTFOUND,
+		                   "path %s does not exist; check the source's `path`", fi->path);
 	}
 	if (fd < 0 && err == ENOTDIR && stat(fi->path, st) == 0 && !S_ISDIR(st->st_mode)) {
-		files_host->set_error(
-		        fi->ctx,
+		return cairn_error(
+		        files_host, fi->ctx, CAIRN_E_CONFIG,
 		        "path %s is not a directory; set `path` to the directory to back up",
 		        fi->path);
-		return CAIRN_E_CONFIG;
 	}
 	/* An unreadable root is never "skipped": that would be an empty
 	 * backup that looks fine.  "." needs search permission. */
@@ -40,8 +38,8 @@ files_bk_open_root(struct files_inst *fi, struct stat *st)
 		fd = -1;
 	}
 	if (fd < 0) {
-		files_host->set_error(fi->ctx, "cannot read path %s: %s", fi->path, strerror(err));
-		return CAIRN_E_IO;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_IO, "cannot read path %s: %s",
+		                   fi->path, strerror(err));
 	}
 	return fd;
 }

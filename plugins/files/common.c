@@ -118,7 +118,6 @@ files_bk_grow(char **buf, size_t *cap, size_t need)
 int
 files_x_fail(struct files_x *x, const char *name, const char *what, int err)
 {
-	files_host->set_error(x->fi->ctx, "restoring %s failed: %s%s%s", *name ? name : ".",
-	                      what ? what : "", what ? ": " : "", strerror(err));
-	return CAIRN_E_IO;
+	return cairn_error(files_host, x->fi->ctx, CAIRN_E_IO, "restoring %s failed: %s%s%s",
+	                   *name ? name : ".", what ? what : "", what ? ": " : "", strerror(err));
 }

@@ -53,11 +53,10 @@ files_make_room(struct files_x *x, int pfd, const char *base, const char *name)
 	if (fstatat(pfd, base, &s, AT_SYMLINK_NOFOLLOW) != 0)
 		return files_x_fail(x, name, NULL, errno);
 	if (S_ISDIR(s.st_mode)) {
-		files_host->set_error(
-		        x->fi->ctx,
+		return cairn_error(
+		        files_host, x->fi->ctx, CAIRN_E_CORRUPT,
 		        "backup stream holds %s twice, as a directory and as another kind of entry; it is damaged",
 		        name);
-		return CAIRN_E_CORRUPT;
 	}
 	if (unlinkat(pfd, base, 0) != 0)
 		return files_x_fail(x, name, "cannot replace an earlier entry of that name", errno);
@@ -168,11 +167,10 @@ files_x_symlink(struct files_x *x, struct archive_entry *e, const char *name)
 	int pfd, rc;
 
 	if (to == NULL || *name == '\0') {
-		files_host->set_error(
-		        x->fi->ctx,
+		return cairn_error(
+		        files_host, x->fi->ctx, CAIRN_E_CORRUPT,
 		        "backup stream holds a symbolic link %s without a target; it is damaged",
 		        *name ? name : ".");
-		return CAIRN_E_CORRUPT;
 	}
 	rc = files_walk_parent(x, &x->w, name, 1, &pfd, &base);
 	if (rc < 0)
@@ -236,11 +234,10 @@ files_x_hardlink(struct files_x *x, struct archive_entry *e, const char *name, c
 	if (rc < 0)
 		return rc;
 	if (*x->norm == '\0') {
-		files_host->set_error(
-		        x->fi->ctx,
+		return cairn_error(
+		        files_host, x->fi->ctx, CAIRN_E_CORRUPT,
 		        "refusing entry '%s' linked to the root of the backup; it is damaged",
 		        name);
-		return CAIRN_E_CORRUPT;
 	}
 	lname = strdup(x->norm);
 	if (lname == NULL)
@@ -252,11 +249,10 @@ files_x_hardlink(struct files_x *x, struct archive_entry *e, const char *name, c
 		        "refusing entry '%s' linked to %s: a symbolic link or a file is on the way there in the backup, and following it could leave the restore target",
 		        name, lname);
 	if (rc == CAIRN_E_IO) {
-		files_host->set_error(
-		        x->fi->ctx,
+		rc = cairn_error(
+		        files_host, x->fi->ctx, CAIRN_E_CORRUPT,
 		        "restoring %s failed: it is a hard link to %s, which is not earlier in the backup",
 		        name, lname);
-		rc = CAIRN_E_CORRUPT;
 	}
 	if (rc < 0)
 		goto done;
@@ -308,9 +304,8 @@ files_x_file(struct files_x *x, struct archive_entry *e, const char *name)
 	const int fl = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
 
 	if (*name == '\0') {
-		files_host->set_error(
-		        x->fi->ctx, "backup stream holds its root \".\" as a file; it is damaged");
-		return CAIRN_E_CORRUPT;
+		return cairn_error(files_host, x->fi->ctx, CAIRN_E_CORRUPT,
+		                   "backup stream holds its root \".\" as a file; it is damaged");
 	}
 	rc = files_walk_parent(x, &x->w, name, 1, &pfd, &base);
 	if (rc < 0)

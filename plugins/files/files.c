@@ -83,10 +83,9 @@ files_pattern_parse(struct files_inst *fi, const char *text, struct files_patter
 		len--;
 	}
 	if (len == 0) {
-		files_host->set_error(
-		        fi->ctx, "exclude pattern '%s' would leave out the whole tree; remove it",
-		        text);
-		return CAIRN_E_CONFIG;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_CONFIG,
+		                   "exclude pattern '%s' would leave out the whole tree; remove it",
+		                   text);
 	}
 	p->glob = strndup(s, len);
 	if (p->glob == NULL)
@@ -112,9 +111,8 @@ files_create(cairn_ctx *ctx, const struct cairn_config *cfg, void **instance)
 	/* The core checks REQUIRED keys; this guards a core that did not. */
 	v = cairn_config_get(cfg, "path");
 	if (v == NULL || !v->set || v->text == NULL || v->text[0] == '\0') {
-		files_host->set_error(ctx,
-		                      "key 'path' is not set; set it to the directory to back up");
-		rc = CAIRN_E_CONFIG;
+		rc = cairn_error(files_host, ctx, CAIRN_E_CONFIG,
+		                 "key 'path' is not set; set it to the directory to back up");
 		goto fail;
 	}
 	fi->path = strdup(v->text);
@@ -178,26 +176,24 @@ files_probe(void *instance, char *summary, size_t len)
 	if (fd < 0) {
 		err = errno;
 		if (err == ENOENT) {
-			files_host->set_error(fi->ctx,
-			                      "path %s does not exist; check the source's `path`",
-			                      fi->path);
-			return CAIRN_E_NOTFOUND;
+			return cairn_error(files_host, fi->ctx, CAIRN_E_NOTFOUND,
+			                   "path %s does not exist; check the source's `path`",
+			                   fi->path);
 		}
 		if (err == ENOTDIR) {
-			files_host->set_error(
-			        fi->ctx,
+			return cairn_error(
+			        files_host, fi->ctx, CAIRN_E_CONFIG,
 			        "path %s is not a directory; set `path` to the directory to back up",
 			        fi->path);
-			return CAIRN_E_CONFIG;
 		}
-		files_host->set_error(fi->ctx, "cannot read path %s: %s", fi->path, strerror(err));
-		return CAIRN_E_IO;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_IO, "cannot read path %s: %s",
+		                   fi->path, strerror(err));
 	}
 	if (fstatat(fd, ".", &st, 0) != 0 || !(d = fdopendir(fd))) {
 		err = errno;
 		close(fd);
-		files_host->set_error(fi->ctx, "cannot read path %s: %s", fi->path, strerror(err));
-		return CAIRN_E_IO;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_IO, "cannot read path %s: %s",
+		                   fi->path, strerror(err));
 	}
 	errno = 0;
 	while ((de = readdir(d)) != NULL) {
@@ -208,8 +204,8 @@ files_probe(void *instance, char *summary, size_t len)
 	err = errno;
 	closedir(d);
 	if (err) {
-		files_host->set_error(fi->ctx, "cannot list path %s: %s", fi->path, strerror(err));
-		return CAIRN_E_IO;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_IO, "cannot list path %s: %s",
+		                   fi->path, strerror(err));
 	}
 	snprintf(summary, len, "%s readable, %ld entr%s at its top", fi->path, n,
 	         n == 1 ? "y" : "ies");

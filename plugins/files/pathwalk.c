@@ -52,12 +52,11 @@ files_walk_refuse(struct files_x *x, int pfd, const char *comp, const char *name
 	if ((err == ELOOP || err == ENOTDIR) && fstatat(pfd, comp, &s, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    !S_ISDIR(s.st_mode)) {
 		int link = S_ISLNK(s.st_mode);
-		files_host->set_error(x->fi->ctx,
-		                      "refusing entry '%s': %.*s is %s in the backup, %s", name,
-		                      (int)upto, name, link ? "a symbolic link" : "not a directory",
-		                      link ? "and writing through it could leave the restore target"
-		                           : "so nothing can be below it");
-		return CAIRN_E_CORRUPT;
+		return cairn_error(files_host, x->fi->ctx, CAIRN_E_CORRUPT,
+		                   "refusing entry '%s': %.*s is %s in the backup, %s", name,
+		                   (int)upto, name, link ? "a symbolic link" : "not a directory",
+		                   link ? "and writing through it could leave the restore target"
+		                        : "so nothing can be below it");
 	}
 	return files_x_fail(x, name, "cannot open its directory", err);
 }

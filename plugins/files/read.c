@@ -92,12 +92,12 @@ files_read_failed(struct files_inst *fi, struct files_src *s, struct archive *ar
 	if (s->in_err < 0)
 		return s->in_err;
 	if (after != NULL)
-		files_host->set_error(fi->ctx, "backup stream is damaged at the entry after %s: %s",
-		                      after, archive_error_string(ar));
-	else
-		files_host->set_error(fi->ctx, "backup stream is damaged at its first entry: %s",
-		                      archive_error_string(ar));
-	return CAIRN_E_CORRUPT;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_CORRUPT,
+		                   "backup stream is damaged at the entry after %s: %s", after,
+		                   archive_error_string(ar));
+	return cairn_error(files_host, fi->ctx, CAIRN_E_CORRUPT,
+	                   "backup stream is damaged at its first entry: %s",
+	                   archive_error_string(ar));
 }
 
 /* One read of the tar: its source, libarchive's reader, and the name of
@@ -148,10 +148,9 @@ files_rd_next(struct files_rd *rd, struct archive_entry **e)
 		return files_read_failed(fi, &rd->src, rd->ar, rd->have_last ? rd->last : NULL);
 	name = archive_entry_pathname(*e);
 	if (name == NULL || *name == '\0') {
-		files_host->set_error(fi->ctx,
-		                      "backup stream holds an entry without a name after %s",
-		                      rd->have_last ? rd->last : "the start");
-		return CAIRN_E_CORRUPT;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_CORRUPT,
+		                   "backup stream holds an entry without a name after %s",
+		                   rd->have_last ? rd->last : "the start");
 	}
 	rc = files_rd_remember(rd, name);
 	if (rc < 0)
@@ -160,11 +159,10 @@ files_rd_next(struct files_rd *rd, struct archive_entry **e)
 		files_warn(fi, rd->st, "%s: %s", rd->last, archive_error_string(rd->ar));
 	link = archive_entry_hardlink(*e);
 	if (files_unsafe_name(rd->last) || files_unsafe_name(link)) {
-		files_host->set_error(
-		        fi->ctx,
+		return cairn_error(
+		        files_host, fi->ctx, CAIRN_E_CORRUPT,
 		        "refusing entry '%s'%s%s: it would be written outside the restore target",
 		        rd->last, link ? " linked to " : "", link ? link : "");
-		return CAIRN_E_CORRUPT;
 	}
 	files_count(rd->st, *e, archive_entry_size(*e));
 	return 0;
@@ -195,10 +193,9 @@ files_rd_entry(struct files_rd *rd, struct archive_entry *e)
 		if (r < ARCHIVE_OK) {
 			if (rd->src.in_err < 0)
 				return rd->src.in_err;
-			files_host->set_error(fi->ctx,
-			                      "backup stream is damaged in the data of %s: %s",
-			                      rd->last, archive_error_string(rd->ar));
-			return CAIRN_E_CORRUPT;
+			return cairn_error(files_host, fi->ctx, CAIRN_E_CORRUPT,
+			                   "backup stream is damaged in the data of %s: %s",
+			                   rd->last, archive_error_string(rd->ar));
 		}
 		/* Offsets skip holes, so sparse files stay sparse. */
 		if (rd->x != NULL) {
@@ -225,11 +222,10 @@ files_rd_end(struct files_rd *rd)
 			return rd->src.in_err;
 	}
 	if (rd->src.zrun < FILES_TRAILER) {
-		files_host->set_error(
-		        rd->fi->ctx,
+		return cairn_error(
+		        files_host, rd->fi->ctx, CAIRN_E_CORRUPT,
 		        "backup stream ends after %s without the tar end-of-archive marker; it was cut short",
 		        rd->have_last ? rd->last : "0 entries");
-		return CAIRN_E_CORRUPT;
 	}
 	return 0;
 }

@@ -62,11 +62,10 @@ files_rs_locate(struct files_rs *rs)
 	if (strcmp(fi->path, "/") != 0) {
 		const char *sl = strrchr(fi->path, '/');
 		if (sl == NULL) {
-			files_host->set_error(
-			        fi->ctx,
+			return cairn_error(
+			        files_host, fi->ctx, CAIRN_E_CONFIG,
 			        "restore target %s is not an absolute path; set path to one",
 			        fi->path);
-			return CAIRN_E_CONFIG;
 		}
 		rs->parent =
 		        sl == fi->path ? strdup("/") : strndup(fi->path, (size_t)(sl - fi->path));
@@ -76,16 +75,14 @@ files_rs_locate(struct files_rs *rs)
 	}
 	rs->exists = stat(fi->path, &rs->tst) == 0;
 	if (!rs->exists && errno != ENOENT) {
-		files_host->set_error(fi->ctx, "cannot stat restore target %s: %s", fi->path,
-		                      strerror(errno));
-		return CAIRN_E_IO;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_IO,
+		                   "cannot stat restore target %s: %s", fi->path, strerror(errno));
 	}
 	if (rs->exists && !S_ISDIR(rs->tst.st_mode)) {
-		files_host->set_error(
-		        fi->ctx,
+		return cairn_error(
+		        files_host, fi->ctx, CAIRN_E_EXISTS,
 		        "restore target %s exists and is not a directory; choose another with --set path=DIR",
 		        fi->path);
-		return CAIRN_E_EXISTS;
 	}
 	/* "/" always exists: only a target with a parent can be missing */
 	if (!rs->exists && rs->parent != NULL)
@@ -105,10 +102,9 @@ files_rs_open(struct files_rs *rs)
 	if (rs->parent != NULL) {
 		rs->pfd = open(rs->parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (rs->pfd < 0) {
-			files_host->set_error(fi->ctx,
-			                      "cannot open %s, the restore target's parent: %s",
-			                      rs->parent, strerror(errno));
-			return CAIRN_E_IO;
+			return cairn_error(files_host, fi->ctx, CAIRN_E_IO,
+			                   "cannot open %s, the restore target's parent: %s",
+			                   rs->parent, strerror(errno));
 		}
 		rs->prefix = files_stage_prefix(rs->base);
 		if (rs->prefix == NULL)
@@ -119,20 +115,18 @@ files_rs_open(struct files_rs *rs)
 		return 0;
 	rs->tfd = open(fi->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rs->tfd < 0) {
-		files_host->set_error(fi->ctx, "cannot open restore target %s: %s", fi->path,
-		                      strerror(errno));
-		return CAIRN_E_IO;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_IO,
+		                   "cannot open restore target %s: %s", fi->path, strerror(errno));
 	}
 	files_clean_stale(fi, rs->tfd, FILES_STAGE_TAG, fi->path);
 	rc = files_dir_empty(fi, rs->tfd, fi->path);
 	if (rc < 0)
 		return rc;
 	if (rc == 0 && !(rs->flags & CAIRN_RESTORE_FORCE)) {
-		files_host->set_error(
-		        fi->ctx,
+		return cairn_error(
+		        files_host, fi->ctx, CAIRN_E_EXISTS,
 		        "restore target %s is not empty; choose another with --set path=DIR or use --force to restore into it",
 		        fi->path);
-		return CAIRN_E_EXISTS;
 	}
 	free(rs->prefix);
 	rs->prefix = strdup(FILES_STAGE_TAG);
@@ -152,25 +146,25 @@ files_rs_stage(struct files_rs *rs)
 	/* through a local: a pointer into rs handed away would let the
 	 * analyzer lose track of the rest of rs */
 	if (files_mkstage(at, rs->prefix, &stage) != 0) {
-		files_host->set_error(fi->ctx, "cannot create a staging directory in %s: %s", where,
-		                      strerror(errno));
-		return CAIRN_E_IO;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_IO,
+		                   "cannot create a staging directory in %s: %s", where,
+		                   strerror(errno));
 	}
 	rs->stage = stage;
 	rs->sfd = openat(at, rs->stage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (rs->sfd < 0) {
-		files_host->set_error(fi->ctx, "cannot open the staging directory %s/%s: %s", where,
-		                      rs->stage, strerror(errno));
-		return CAIRN_E_IO;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_IO,
+		                   "cannot open the staging directory %s/%s: %s", where, rs->stage,
+		                   strerror(errno));
 	}
 	/* held while we live: files_clean_stale() leaves it alone */
 	(void)flock(rs->sfd, LOCK_EX | LOCK_NB);
 	/* what it inherited (a setgid bit, a default ACL, a mode cut
 	 * by the umask) would reach every entry made inside */
 	if (fchmod(rs->sfd, 0700) != 0) {
-		files_host->set_error(fi->ctx, "cannot set up the staging directory %s: %s",
-		                      rs->stage, strerror(errno));
-		return CAIRN_E_IO;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_IO,
+		                   "cannot set up the staging directory %s: %s", rs->stage,
+		                   strerror(errno));
 	}
 	(void)fremovexattr(rs->sfd, "system.posix_acl_default");
 	(void)fremovexattr(rs->sfd, "system.posix_acl_access");
@@ -191,10 +185,9 @@ files_rs_extract(struct files_rs *rs, struct cairn_in *in)
 		return rc;
 	/* errors the file system reports only at writeback count too */
 	if (syncfs(rs->sfd) != 0) {
-		files_host->set_error(rs->fi->ctx,
-		                      "restoring into %s failed: writing to disk failed: %s",
-		                      rs->fi->path, strerror(errno));
-		return CAIRN_E_IO;
+		return cairn_error(files_host, rs->fi->ctx, CAIRN_E_IO,
+		                   "restoring into %s failed: writing to disk failed: %s",
+		                   rs->fi->path, strerror(errno));
 	}
 	return 0;
 }
@@ -213,15 +206,14 @@ files_rs_commit(struct files_rs *rs)
 		if (files_rename_noreplace(rs->pfd, rs->stage, rs->pfd, rs->base) != 0) {
 			int err = errno;
 			if (err == EEXIST || err == ENOTEMPTY) {
-				files_host->set_error(
-				        fi->ctx,
+				return cairn_error(
+				        files_host, fi->ctx, CAIRN_E_EXISTS,
 				        "restore target %s appeared while restoring; it was left alone, run the restore again",
 				        fi->path);
-				return CAIRN_E_EXISTS;
 			}
-			files_host->set_error(fi->ctx, "cannot move the restored tree to %s: %s",
-			                      fi->path, strerror(err));
-			return CAIRN_E_IO;
+			return cairn_error(files_host, fi->ctx, CAIRN_E_IO,
+			                   "cannot move the restored tree to %s: %s", fi->path,
+			                   strerror(err));
 		}
 		rs->published = 1;
 		rs->tfd = rs->sfd;
@@ -234,10 +226,9 @@ files_rs_commit(struct files_rs *rs)
 		close(rs->sfd);
 		rs->sfd = -1;
 		if (unlinkat(rs->tfd, rs->stage, AT_REMOVEDIR) != 0) {
-			files_host->set_error(fi->ctx,
-			                      "cannot remove the staging directory %s/%s: %s",
-			                      fi->path, rs->stage, strerror(errno));
-			return CAIRN_E_IO;
+			return cairn_error(files_host, fi->ctx, CAIRN_E_IO,
+			                   "cannot remove the staging directory %s/%s: %s",
+			                   fi->path, rs->stage, strerror(errno));
 		}
 	}
 	return files_dirs_finish(&rs->x, rs->tfd);
@@ -303,11 +294,10 @@ files_restore(void *instance, struct cairn_in *in, unsigned flags)
 	rs.x.fd = -1;
 	rs.pfd = rs.tfd = rs.sfd = -1;
 	if (files_host->abi_minor < 1) {
-		files_host->set_error(
-		        fi->ctx,
+		return cairn_error(
+		        files_host, fi->ctx, CAIRN_E_UNSUPPORTED,
 		        "restoring needs cairn 1.1 or newer, which proves an object good before its end; this is cairn %s",
 		        files_host->cairn_version ? files_host->cairn_version : "1.0");
-		return CAIRN_E_UNSUPPORTED;
 	}
 	files_locale_enter(&loc);
 	rc = files_rs_locate(&rs);

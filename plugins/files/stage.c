@@ -53,10 +53,9 @@ files_merge(struct files_x *x, int from, int to, const char *rel, int depth)
 	int moved;
 
 	if (depth > 4096) {
-		files_host->set_error(x->fi->ctx,
-		                      "restoring %s failed: directories nested too deeply to merge",
-		                      rel);
-		return CAIRN_E_IO;
+		return cairn_error(files_host, x->fi->ctx, CAIRN_E_IO,
+		                   "restoring %s failed: directories nested too deeply to merge",
+		                   rel);
 	}
 	do {
 		int dfd = openat(from, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -273,9 +272,8 @@ files_mkparents(struct files_inst *fi, const char *parent, int *made)
 		if (mkdir(p, 0700) == 0)
 			(*made)++;
 		else if (errno != EEXIST) {
-			files_host->set_error(fi->ctx, "cannot create restore target %s: %s", p,
-			                      strerror(errno));
-			rc = CAIRN_E_IO;
+			rc = cairn_error(files_host, fi->ctx, CAIRN_E_IO,
+			                 "cannot create restore target %s: %s", p, strerror(errno));
 			break;
 		}
 		*s = c;

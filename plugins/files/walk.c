@@ -395,8 +395,8 @@ files_bk_walk_tree(struct files_bk *w, int rootfd, const struct stat *st)
 	if (err != 0) {
 		if (err == ENOMEM)
 			return CAIRN_E_NOMEM;
-		files_host->set_error(fi->ctx, "cannot read path %s: %s", fi->path, strerror(err));
-		return CAIRN_E_IO;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_IO, "cannot read path %s: %s",
+		                   fi->path, strerror(err));
 	}
 	if (files_host->cancelled(fi->ctx))
 		return CAIRN_E_CANCELLED;

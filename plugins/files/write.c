@@ -45,9 +45,9 @@ files_tar_failed(struct files_bk *w, const char *what)
 	w->run.closed = 1;
 	if (w->run.out_err < 0)
 		return w->run.out_err;
-	files_host->set_error(w->run.fi->ctx, "writing the tar entry for %s failed: %s", what,
-	                      archive_error_string(w->tar));
-	return CAIRN_E_IO;
+	return cairn_error(files_host, w->run.fi->ctx, CAIRN_E_IO,
+	                   "writing the tar entry for %s failed: %s", what,
+	                   archive_error_string(w->tar));
 }
 
 /*
@@ -72,11 +72,10 @@ files_unreadable(struct files_bk *w, const char *rel, int err, const char *conse
 		           consequence);
 		return 0;
 	}
-	files_host->set_error(
-	        fi->ctx,
+	return cairn_error(
+	        files_host, fi->ctx, CAIRN_E_IO,
 	        "cannot read %s (below %s): %s; fix its permissions, exclude it, or set ignore_unreadable = yes",
 	        rel, fi->path, why);
-	return CAIRN_E_IO;
 }
 
 /* Hand len bytes of the current entry to the writer.  It takes fewer only
@@ -159,9 +158,9 @@ files_bk_copy_range(struct files_bk *w, int fd, int64_t off, int64_t len)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			files_host->set_error(w->run.fi->ctx, "reading %s (below %s) failed: %s",
-			                      w->rel, w->run.fi->path, strerror(errno));
-			return CAIRN_E_IO;
+			return cairn_error(files_host, w->run.fi->ctx, CAIRN_E_IO,
+			                   "reading %s (below %s) failed: %s", w->rel,
+			                   w->run.fi->path, strerror(errno));
 		}
 		if (n == 0)
 			return 1;
