@@ -207,6 +207,38 @@ files_copy_data(struct files_bk *w, int fd, int64_t size)
 
 /* ------------------------------------------------------------- entries */
 
+/* A regular file's data, size bytes as its stat said when its header was
+ * written, and a warning if it changed meanwhile. */
+static int
+files_store_data(struct files_bk *w, int fd, const struct stat *st, const char *shown)
+{
+	struct files_inst *fi = w->run.fi;
+	int64_t size = st->st_size;
+	struct stat after;
+	int rc = files_copy_data(w, fd, size);
+	if (rc < 0)
+		return rc;
+	if (archive_write_finish_entry(w->tar) < ARCHIVE_WARN)
+		return files_tar_failed(w, shown);
+	/* The tar holds `size` bytes whatever happened; say so when
+	 * they may be a mix of old and new.  Asked of the open file,
+	 * not of its name, which may be another file by now. */
+	if (fstat(fd, &after) != 0)
+		return 0;
+	if (after.st_nlink == 0)
+		files_warn(
+		        fi, &w->run.st,
+		        "%s (below %s) vanished while it was read; the stored copy may be incomplete",
+		        shown, fi->path);
+	else if (after.st_size != st->st_size || after.st_mtim.tv_sec != st->st_mtim.tv_sec ||
+	         after.st_mtim.tv_nsec != st->st_mtim.tv_nsec)
+		files_warn(
+		        fi, &w->run.st,
+		        "%s (below %s) changed while it was read (size %lld, now %lld); the stored copy may be inconsistent",
+		        shown, fi->path, (long long)size, (long long)after.st_size);
+	return 0;
+}
+
 /*
  * Store the current entry (rel; "." for the root).  fd is its own
  * descriptor for a regular file or a directory, else -1 and it is reached
@@ -295,32 +327,8 @@ files_store(struct files_bk *w, int fd, int dfd, const char *name, const struct 
 	files_count(&w->run.st, e, size);
 
 	/* The writer set the size it wants: 0 for a hard-link entry. */
-	if (S_ISREG(st->st_mode) && archive_entry_size(e) > 0) {
-		struct stat after;
-		rc = files_copy_data(w, fd, size);
-		if (rc < 0)
-			return rc;
-		if (archive_write_finish_entry(w->tar) < ARCHIVE_WARN)
-			return files_tar_failed(w, shown);
-		/* The tar holds `size` bytes whatever happened; say so when
-		 * they may be a mix of old and new.  Asked of the open file,
-		 * not of its name, which may be another file by now. */
-		if (fstat(fd, &after) != 0)
-			return 0;
-		if (after.st_nlink == 0)
-			files_warn(
-			        fi, &w->run.st,
-			        "%s (below %s) vanished while it was read; the stored copy may be incomplete",
-			        shown, fi->path);
-		else if (after.st_size != st->st_size ||
-		         after.st_mtim.tv_sec != st->st_mtim.tv_sec ||
-		         after.st_mtim.tv_nsec != st->st_mtim.tv_nsec)
-			files_warn(
-			        fi, &w->run.st,
-			        "%s (below %s) changed while it was read (size %lld, now %lld); the stored copy may be inconsistent",
-			        shown, fi->path, (long long)size, (long long)after.st_size);
-		return 0;
-	}
+	if (S_ISREG(st->st_mode) && archive_entry_size(e) > 0)
+		return files_store_data(w, fd, st, shown);
 	if (archive_write_finish_entry(w->tar) < ARCHIVE_WARN)
 		return files_tar_failed(w, shown);
 	return 0;
