@@ -1,117 +1,16 @@
 /*
  * files.c - the `files` source: a directory tree as a POSIX pax tar.
  *
- * This file holds the plugin's configuration, shared helpers and its
- * descriptor; backup.c writes the tar, restore.c reads it back.
+ * This file is the top of the plugin: its descriptor, key table,
+ * create/destroy, the probe and the op table.  The floors below it, each
+ * calling only downward (files_internal.h draws them): backup.c writes
+ * the tar, restore.c and restore_test.c read it back, common.c at the
+ * bottom holds what they all share.
  *
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
-#include "files.h"
-
-int files_block_size = FILES_BLOCK;
-const struct cairn_host *files_host;
-const char files_zeros[64 * 1024];
-
-/* ------------------------------------------------------------ helpers */
-
-static void files_vlog(struct files_inst *fi, enum cairn_log_level level, const char *fmt,
-                       va_list ap) CAIRN_PRINTF(3, 0);
-
-static void
-files_vlog(struct files_inst *fi, enum cairn_log_level level, const char *fmt, va_list ap)
-{
-	char *line = NULL;
-	/* Never cut a message: a path below a deep tree can be longer than
-	 * any buffer, and the cause comes after it. */
-	if (vasprintf(&line, fmt, ap) < 0) {
-		files_host->log(fi->ctx, level, "%s", fmt);
-		return;
-	}
-	files_host->log(fi->ctx, level, "%s", line);
-	free(line);
-}
-
-void
-files_log(struct files_inst *fi, enum cairn_log_level level, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	files_vlog(fi, level, fmt, ap);
-	va_end(ap);
-}
-
-void
-files_warn(struct files_inst *fi, struct files_stats *st, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	files_vlog(fi, CAIRN_LOG_WARN, fmt, ap);
-	va_end(ap);
-	st->warnings++;
-}
-
-void
-files_emit_counts(struct files_inst *fi, const struct files_stats *st)
-{
-	files_host->stat(fi->ctx, "files", st->files);
-	files_host->stat(fi->ctx, "directories", st->dirs);
-	files_host->stat(fi->ctx, "symlinks", st->symlinks);
-	files_host->stat(fi->ctx, "hardlinks", st->hardlinks);
-	files_host->stat(fi->ctx, "bytes", st->bytes);
-}
-
-void
-files_emit_stats(struct files_inst *fi, const struct files_stats *st)
-{
-	files_emit_counts(fi, st);
-	files_host->stat(fi->ctx, "warnings", st->warnings);
-}
-
-void
-files_count(struct files_stats *st, struct archive_entry *e, int64_t size)
-{
-	if (archive_entry_hardlink(e) != NULL)
-		st->hardlinks++;
-	else if (archive_entry_filetype(e) == AE_IFREG) {
-		st->files++;
-		st->bytes += size;
-	} else if (archive_entry_filetype(e) == AE_IFDIR)
-		st->dirs++;
-	else if (archive_entry_filetype(e) == AE_IFLNK)
-		st->symlinks++;
-}
-
-/*
- * libarchive converts names between the locale's charset and the UTF-8 of
- * pax headers.  cairn often runs from cron in the "C" locale, where every
- * non-ASCII name would draw a "Can't translate pathname" warning and be
- * stored as raw bytes.  Names on Linux are bytes that are nearly always
- * UTF-8, so the conversions run under a UTF-8 LC_CTYPE for this thread
- * (uselocale() changes nothing for the rest of the process).  Names that
- * are not valid UTF-8 still survive: libarchive stores them raw.
- */
-void
-files_locale_enter(struct files_locale *l)
-{
-	const char *cs = nl_langinfo(CODESET);
-	l->utf8 = (locale_t)0;
-	l->old = (locale_t)0;
-	if (cs != NULL && strcmp(cs, "UTF-8") == 0)
-		return;
-	l->utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
-	if (l->utf8 != (locale_t)0)
-		l->old = uselocale(l->utf8);
-}
-
-void
-files_locale_leave(struct files_locale *l)
-{
-	if (l->utf8 == (locale_t)0)
-		return;
-	uselocale(l->old);
-	freelocale(l->utf8);
-}
+#include "files_internal.h"
 
 /* -------------------------------------------------------------- config */
 
@@ -119,13 +18,11 @@ static const struct cairn_key files_keys[] = {
         {.name = "path",
          .type = CAIRN_KEY_PATH,
          .flags = CAIRN_KEY_REQUIRED,
-         .help = "directory to back up; restore writes here too "
-                 "(elsewhere with --set path=DIR)"},
+         .help = "directory to back up; restore writes here too (elsewhere with --set path=DIR)"},
         {.name = "exclude",
          .type = CAIRN_KEY_LIST,
          .flags = CAIRN_KEY_NO_RESTORE,
-         .help = "glob patterns to leave out: without '/' they match any "
-                 "entry's name, with '/' the path below `path`"},
+         .help = "glob patterns to leave out: without '/' they match any entry's name, with '/' the path below `path`"},
         {.name = "one_file_system",
          .type = CAIRN_KEY_BOOL,
          .flags = CAIRN_KEY_NO_RESTORE,
@@ -135,8 +32,7 @@ static const struct cairn_key files_keys[] = {
          .type = CAIRN_KEY_BOOL,
          .flags = CAIRN_KEY_NO_RESTORE,
          .default_value = "no",
-         .help = "skip files and directories that cannot be read, with a "
-                 "warning, instead of failing the backup"},
+         .help = "skip files and directories that cannot be read, with a warning, instead of failing the backup"},
         {.name = "xattrs",
          .type = CAIRN_KEY_BOOL,
          .default_value = "yes",
@@ -187,11 +83,9 @@ files_pattern_parse(struct files_inst *fi, const char *text, struct files_patter
 		len--;
 	}
 	if (len == 0) {
-		files_host->set_error(fi->ctx,
-		                      "exclude pattern '%s' would leave out the "
-		                      "whole tree; remove it",
-		                      text);
-		return CAIRN_E_CONFIG;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_CONFIG,
+		                   "exclude pattern '%s' would leave out the whole tree; remove it",
+		                   text);
 	}
 	p->glob = strndup(s, len);
 	if (p->glob == NULL)
@@ -217,9 +111,8 @@ files_create(cairn_ctx *ctx, const struct cairn_config *cfg, void **instance)
 	/* The core checks REQUIRED keys; this guards a core that did not. */
 	v = cairn_config_get(cfg, "path");
 	if (v == NULL || !v->set || v->text == NULL || v->text[0] == '\0') {
-		files_host->set_error(ctx, "key 'path' is not set; set it to "
-		                           "the directory to back up");
-		rc = CAIRN_E_CONFIG;
+		rc = cairn_error(files_host, ctx, CAIRN_E_CONFIG,
+		                 "key 'path' is not set; set it to the directory to back up");
 		goto fail;
 	}
 	fi->path = strdup(v->text);
@@ -283,27 +176,24 @@ files_probe(void *instance, char *summary, size_t len)
 	if (fd < 0) {
 		err = errno;
 		if (err == ENOENT) {
-			files_host->set_error(fi->ctx,
-			                      "path %s does not exist; check the source's `path`",
-			                      fi->path);
-			return CAIRN_E_NOTFOUND;
+			return cairn_error(files_host, fi->ctx, CAIRN_E_NOTFOUND,
+			                   "path %s does not exist; check the source's `path`",
+			                   fi->path);
 		}
 		if (err == ENOTDIR) {
-			files_host->set_error(
-			        fi->ctx,
-			        "path %s is not a directory; set `path` to the directory "
-			        "to back up",
+			return cairn_error(
+			        files_host, fi->ctx, CAIRN_E_CONFIG,
+			        "path %s is not a directory; set `path` to the directory to back up",
 			        fi->path);
-			return CAIRN_E_CONFIG;
 		}
-		files_host->set_error(fi->ctx, "cannot read path %s: %s", fi->path, strerror(err));
-		return CAIRN_E_IO;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_IO, "cannot read path %s: %s",
+		                   fi->path, strerror(err));
 	}
 	if (fstatat(fd, ".", &st, 0) != 0 || !(d = fdopendir(fd))) {
 		err = errno;
 		close(fd);
-		files_host->set_error(fi->ctx, "cannot read path %s: %s", fi->path, strerror(err));
-		return CAIRN_E_IO;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_IO, "cannot read path %s: %s",
+		                   fi->path, strerror(err));
 	}
 	errno = 0;
 	while ((de = readdir(d)) != NULL) {
@@ -314,8 +204,8 @@ files_probe(void *instance, char *summary, size_t len)
 	err = errno;
 	closedir(d);
 	if (err) {
-		files_host->set_error(fi->ctx, "cannot list path %s: %s", fi->path, strerror(err));
-		return CAIRN_E_IO;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_IO, "cannot list path %s: %s",
+		                   fi->path, strerror(err));
 	}
 	snprintf(summary, len, "%s readable, %ld entr%s at its top", fi->path, n,
 	         n == 1 ? "y" : "ies");

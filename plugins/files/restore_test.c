@@ -1,7 +1,7 @@
 /*
  * restore_test.c - the `files` source's restore test (verify
  * --restore-test): extract the stored tar into the instance's scratch
- * directory with the restore's own code (restore.c), count what landed
+ * directory with the restore's own code (read.c, extract.c), count what landed
  * on disk, remove it, and record the counts.
  *
  * The plugin never sees the manifest: it records files, directories,
@@ -13,7 +13,7 @@
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
-#include "files.h"
+#include "files_internal.h"
 
 #define FILES_RT_TREE "tree"
 
@@ -30,11 +30,10 @@ files_rt_compare(struct files_inst *fi, const struct files_stats *want,
 	for (size_t k = 0; k < sizeof(w) / sizeof(w[0]); k++) {
 		if (w[k] == g[k])
 			continue;
-		files_host->set_error(fi->ctx,
-		                      "the test restore into %s left %lld %s on disk where the "
-		                      "backup stream holds %lld",
-		                      fi->path, (long long)g[k], names[k], (long long)w[k]);
-		return CAIRN_E_CORRUPT;
+		return cairn_error(
+		        files_host, fi->ctx, CAIRN_E_CORRUPT,
+		        "the test restore into %s left %lld %s on disk where the backup stream holds %lld",
+		        fi->path, (long long)g[k], names[k], (long long)w[k]);
 	}
 	return 0;
 }
@@ -46,21 +45,19 @@ files_rt_open(struct files_inst *fi, int *sfd, int *tfd)
 	const char *scratch;
 	if (files_host->abi_minor < 1 || !CAIRN_HOST_HAS(files_host, scratch_dir) ||
 	    files_host->scratch_dir == NULL) {
-		files_host->set_error(fi->ctx,
-		                      "a restore test needs cairn 1.1 or newer, which gives a "
-		                      "scratch directory; this is cairn %s",
-		                      files_host->cairn_version ? files_host->cairn_version
-		                                                : "1.0");
-		return CAIRN_E_UNSUPPORTED;
+		return cairn_error(
+		        files_host, fi->ctx, CAIRN_E_UNSUPPORTED,
+		        "a restore test needs cairn 1.1 or newer, which gives a scratch directory; this is cairn %s",
+		        files_host->cairn_version ? files_host->cairn_version : "1.0");
 	}
 	scratch = files_host->scratch_dir(fi->ctx);
 	if (scratch == NULL)
 		return CAIRN_E_IO; /* the core said why */
 	*sfd = open(scratch, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (*sfd < 0) {
-		files_host->set_error(fi->ctx, "cannot open the scratch directory %s: %s", scratch,
-		                      strerror(errno));
-		return CAIRN_E_IO;
+		return cairn_error(files_host, fi->ctx, CAIRN_E_IO,
+		                   "cannot open the scratch directory %s: %s", scratch,
+		                   strerror(errno));
 	}
 	if (mkdirat(*sfd, FILES_RT_TREE, 0700) != 0 ||
 	    (*tfd = openat(*sfd, FILES_RT_TREE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) <
@@ -91,9 +88,9 @@ files_restore_test(void *instance, struct cairn_in *in)
 	/* counted as it goes: nothing of the test is left behind, whatever
 	 * the outcome (the core removes the scratch directory too) */
 	if (files_rm_count(sfd, FILES_RT_TREE, &got) != 0 && rc == 0) {
-		files_host->set_error(fi->ctx, "cannot remove the test restore of %s: %s", fi->path,
-		                      strerror(errno));
-		rc = CAIRN_E_IO;
+		rc = cairn_error(files_host, fi->ctx, CAIRN_E_IO,
+		                 "cannot remove the test restore of %s: %s", fi->path,
+		                 strerror(errno));
 	}
 	/* the tree's root is there whether the tar has an entry for it
 	 * (cairn's do, counted as a directory) or not */

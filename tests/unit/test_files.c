@@ -10,8 +10,19 @@
  * CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH from the effective set for the
  * backup (and raise them again); where that is impossible they skip().
  */
+#include "../../plugins/files/common.c"
 #include "../../plugins/files/files.c"
+#include "../../plugins/files/attrs.c"
+#include "../../plugins/files/write.c"
+#include "../../plugins/files/walk.c"
+#include "../../plugins/files/estimate.c"
 #include "../../plugins/files/backup.c"
+#include "../../plugins/files/rmtree.c"
+#include "../../plugins/files/pathwalk.c"
+#include "../../plugins/files/meta.c"
+#include "../../plugins/files/extract.c"
+#include "../../plugins/files/stage.c"
+#include "../../plugins/files/read.c"
 #include "../../plugins/files/restore.c"
 #include "../../plugins/files/restore_test.c"
 
