@@ -10,7 +10,7 @@
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
-#include "archive.h"
+#include "dumparchive.h"
 #include "mongo.h"
 
 /* What one cursor batch should hold when batch_size is 0. */

@@ -4,7 +4,7 @@
  *
  * This file holds the configuration, the connection, namespace patterns
  * and the descriptor; backup.c writes the archive, restore.c restores,
- * verifies and test-restores it, archive.c knows the format.
+ * verifies and test-restores it, dumparchive.c knows the format.
  *
  * SPDX-License-Identifier: MIT
  */

@@ -2,7 +2,7 @@
  * mongo.h - what the mongo source's modules share (not installed).
  *
  * Backup (backup.c) reads a MongoDB deployment through libmongoc and writes
- * exactly what `mongodump --archive` writes (archive.c holds the format), so
+ * exactly what `mongodump --archive` writes (dumparchive.c holds the format), so
  * MongoDB's own `mongorestore --archive` restores it without cairn.  Restore,
  * verify --deep and the test restore (restore.c) read the same format back,
  * from cairn or from mongodump.

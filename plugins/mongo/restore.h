@@ -7,7 +7,7 @@
 #ifndef CAIRN_MONGO_RESTORE_H
 #define CAIRN_MONGO_RESTORE_H
 
-#include "archive.h"
+#include "dumparchive.h"
 #include "mongo.h"
 
 /* A bulk insert is sent once it holds this many bytes (libmongoc splits

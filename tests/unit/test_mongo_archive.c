@@ -8,7 +8,7 @@
  * reads, so every item straddles reads somewhere.
  */
 #include "../../plugins/mongo/mongo.c"
-/* Every strcmp() of archive.c is counted: matching namespaces must not
+/* Every strcmp() of dumparchive.c is counted: matching namespaces must not
  * compare each one with every other (test_many_namespaces). */
 static unsigned long long arc_strcmps;
 static int
@@ -18,7 +18,7 @@ counted_strcmp(const char *a, const char *b)
 	return strcmp(a, b);
 }
 #define strcmp counted_strcmp
-#include "../../plugins/mongo/archive.c"
+#include "../../plugins/mongo/dumparchive.c"
 #undef strcmp
 #include "../../plugins/mongo/backup.c"
 #include "../../plugins/mongo/restore.c"

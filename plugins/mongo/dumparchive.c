@@ -1,6 +1,6 @@
 /*
- * archive.c - writing and reading the `mongodump --archive` format; see
- * archive.h for its layout.
+ * dumparchive.c - writing and reading the `mongodump --archive` format; see
+ * dumparchive.h for its layout.
  *
  * The writer gathers small pieces into one buffer and hands them on in
  * ARC_IO_BUF blocks; a document larger than what is left goes out on its
@@ -11,7 +11,7 @@
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
-#include "archive.h"
+#include "dumparchive.h"
 #include "mongo.h"
 
 #include <errno.h>
