@@ -8,8 +8,9 @@
  * reads, so every item straddles reads somewhere.
  */
 #include "../../plugins/mongo/mongo.c"
-/* Every strcmp() of dumparchive.c is counted: matching namespaces must not
- * compare each one with every other (test_many_namespaces). */
+/* Every strcmp() of dumparchive.c and of the restore's plan is counted:
+ * matching namespaces must not compare each one with every other
+ * (test_many_namespaces, test_plan_many_namespaces). */
 static unsigned long long arc_strcmps;
 static int
 counted_strcmp(const char *a, const char *b)
@@ -21,7 +22,9 @@ counted_strcmp(const char *a, const char *b)
 #include "../../plugins/mongo/dumparchive.c"
 #undef strcmp
 #include "../../plugins/mongo/backup.c"
+#define strcmp counted_strcmp
 #include "../../plugins/mongo/restore.c"
+#undef strcmp
 #include "../../plugins/mongo/stage.c"
 #include "../../plugins/mongo/indexes.c"
 
@@ -813,6 +816,89 @@ test_plan(void **state)
 	mongo_destroy(mi);
 }
 
+/* 50,000 namespaces: the restore's plan must not compare each target with
+ * every earlier one (over a billion comparisons) to find two sources
+ * restored into one target; n log n is about a million here.  The alarm
+ * only turns a hang into a failure; nothing here is timed. */
+static void
+test_plan_many_namespaces(void **state)
+{
+	cairn_ctx *ctx = *state;
+	enum {
+		N = 50000
+	};
+	struct mongo_inst *mi;
+	struct rs rs;
+	char **names = calloc(N, sizeof(*names));
+
+	assert_non_null(names);
+	for (int dup = 0; dup < 2; dup++) {
+		for (int i = 0; i < N; i++) {
+			/* the clash: b.c_00000 goes where a.c_00000 goes */
+			free(names[i]);
+			assert_true(asprintf(&names[i], "%s.c_%05d", i < N / 2 ? "a" : "b",
+			                     i % (N / 2)) > 0);
+		}
+		mi = make_inst(ctx, 0, "uri", "mongodb://h", "ns_from", "a.* b.*", "ns_to",
+		               dup ? "c.* c.*" : "c.* d.*", NULL);
+		plan_with(&rs, mi, (const char *const *)names, N, 0);
+		alarm(300);
+		arc_strcmps = 0;
+		if (dup) {
+			assert_int_equal(rs_plan(&rs), CAIRN_E_CONFIG);
+			assert_non_null(strstr(ctx->error, "a.c_00000 and b.c_00000 would both be "
+			                                   "restored into c.c_00000"));
+		} else {
+			assert_int_equal(rs_plan(&rs), 0);
+			assert_true(rs.st[N - 1].selected);
+			assert_string_equal(rs.st[N - 1].tdb, "d");
+		}
+		alarm(0);
+		/* about 18 per namespace; quadratic would be 25,000 and more */
+		assert_true(arc_strcmps < 200ull * N);
+		rs_free(&rs);
+		mongo_destroy(mi);
+	}
+	for (int i = 0; i < N; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Which of several faults the plan names: the first in the archive's
+ * order, as when each namespace was held against every earlier one. */
+static void
+test_plan_first_fault(void **state)
+{
+	cairn_ctx *ctx = *state;
+	struct mongo_inst *mi;
+	struct rs rs;
+	const char *clash_first[] = {"a.x", "a.y", "b.x", "a.x$y", "b.y"};
+	const char *bad_first[] = {"a.x", "a.x$y", "b.x"};
+	const char *three[] = {"a.x", "b.y", "b.x", "a.z", "c.x"};
+
+	mi = make_inst(ctx, 0, "uri", "mongodb://h", "ns_from", "a.* b.*", "ns_to", "c.* c.*",
+	               NULL);
+	plan_with(&rs, mi, clash_first, 5, 0);
+	assert_int_equal(rs_plan(&rs), CAIRN_E_CONFIG);
+	assert_non_null(strstr(ctx->error, "a.x and b.x would both be restored into c.x"));
+	rs_free(&rs);
+	plan_with(&rs, mi, bad_first, 3, 0);
+	assert_int_equal(rs_plan(&rs), CAIRN_E_CONFIG);
+	assert_non_null(strstr(ctx->error, "not a valid namespace"));
+	rs_free(&rs);
+	mongo_destroy(mi);
+
+	/* c.x clashes with a.x (the first of the three), b.x with a.x too,
+	 * and b.x comes first */
+	mi = make_inst(ctx, 0, "uri", "mongodb://h", "ns_from", "a.* b.* c.*", "ns_to",
+	               "t.* t.* t.*", NULL);
+	plan_with(&rs, mi, three, 5, 0);
+	assert_int_equal(rs_plan(&rs), CAIRN_E_CONFIG);
+	assert_non_null(strstr(ctx->error, "a.x and b.x would both be restored into t.x"));
+	rs_free(&rs);
+	mongo_destroy(mi);
+}
+
 static bson_t *
 json(const char *js)
 {
@@ -997,6 +1083,8 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_verify_op, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_many_namespaces, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_plan, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_plan_many_namespaces, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_plan_first_fault, setup, teardown),
 	        cmocka_unit_test(test_index_spec),
 	        cmocka_unit_test(test_index_diff),
 	        cmocka_unit_test(test_options_diff),
