@@ -11,7 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "dumparchive.h"
-#include "mongo.h"
+#include "mongo_internal.h"
 
 /* What one cursor batch should hold when batch_size is 0. */
 #define BACKUP_BATCH_BYTES (2 * 1024 * 1024)

@@ -12,7 +12,7 @@
  */
 #define _GNU_SOURCE
 #include "dumparchive.h"
-#include "mongo.h"
+#include "mongo_internal.h"
 
 #include <errno.h>
 

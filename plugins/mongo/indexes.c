@@ -32,7 +32,7 @@
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
-#include "mongo.h"
+#include "mongo_internal.h"
 
 /* Fields not compared, on either side. */
 static const char *const idx_ignored[] = {"ns", "v", "background", "dropDups", NULL};

@@ -8,7 +8,7 @@
 #define CAIRN_MONGO_RESTORE_H
 
 #include "dumparchive.h"
-#include "mongo.h"
+#include "mongo_internal.h"
 
 /* A bulk insert is sent once it holds this many bytes (libmongoc splits
  * it further by the server's maxMessageSizeBytes and maxWriteBatchSize). */

@@ -7,7 +7,10 @@
  * through a cairn_out and read back through a cairn_in that returns short
  * reads, so every item straddles reads somewhere.
  */
+#include "../../plugins/mongo/common.c"
+#include "../../plugins/mongo/namespace.c"
 #include "../../plugins/mongo/mongo.c"
+#include "../../plugins/mongo/probe.c"
 /* Every strcmp() of dumparchive.c and of the restore's plan is counted:
  * matching namespaces must not compare each one with every other
  * (test_many_namespaces, test_plan_many_namespaces). */
