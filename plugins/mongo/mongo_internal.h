@@ -12,7 +12,7 @@
  *   mongo.c        the descriptor, the key table, create/destroy, the ops
  *   backup.c  restore.c  probe.c   the ops
  *   indexes.c      index specs and options, as restored and compared
- *   dumparchive.c  the archive format (dumparchive.h)
+ *   dumpwrite.c  dumpread.c   the archive format (dumparchive.h)
  *   namespace.c    namespace patterns, renames and names
  *   common.c       this header: the host, log/error, the connection
  *

@@ -11,7 +11,7 @@
 #include "../../plugins/mongo/namespace.c"
 #include "../../plugins/mongo/mongo.c"
 #include "../../plugins/mongo/probe.c"
-/* Every strcmp() of dumparchive.c and of the restore's plan is counted:
+/* Every strcmp() of dumpread.c and of the restore's plan is counted:
  * matching namespaces must not compare each one with every other
  * (test_many_namespaces, test_plan_many_namespaces). */
 static unsigned long long arc_strcmps;
@@ -21,8 +21,9 @@ counted_strcmp(const char *a, const char *b)
 	arc_strcmps++;
 	return strcmp(a, b);
 }
+#include "../../plugins/mongo/dumpwrite.c"
 #define strcmp counted_strcmp
-#include "../../plugins/mongo/dumparchive.c"
+#include "../../plugins/mongo/dumpread.c"
 #undef strcmp
 #include "../../plugins/mongo/backup.c"
 #define strcmp counted_strcmp
