@@ -4,17 +4,20 @@
  * Backup (backup.c) reads a MongoDB deployment through libmongoc and writes
  * exactly what `mongodump --archive` writes (dumparchive.h holds the
  * format), so MongoDB's own `mongorestore --archive` restores it without
- * cairn.  Restore, verify --deep and the test restore (restore.c, with
- * stage.c) read the same format back, from cairn or from mongodump.
+ * cairn.  Restore, verify --deep and the test restore (restore.c,
+ * verify.c, restore_test.c) read the same format back, from cairn or from
+ * mongodump.
  *
  * The floors, each file calling only files below it:
  *
- *   mongo.c        the descriptor, the key table, create/destroy, the ops
- *   backup.c  restore.c  probe.c   the ops
- *   indexes.c      index specs and options, as restored and compared
- *   dumpwrite.c  dumpread.c   the archive format (dumparchive.h)
- *   namespace.c    namespace patterns, renames and names
- *   common.c       this header: the host, log/error, the connection
+ *   mongo.c         the descriptor, the key table, create/destroy, the ops
+ *   backup.c  restore.c  verify.c  restore_test.c  probe.c    the ops
+ *   plan.c  load.c  stage.c    a restore's steps (restore.h)
+ *   target.c        a restore's state and its commands to the server
+ *   indexes.c       index specs and options, as restored and compared
+ *   dumpwrite.c  dumpread.c    the archive format (dumparchive.h)
+ *   namespace.c     namespace patterns, renames and names
+ *   common.c        the host, log/error helpers, the connection
  *
  * Process-wide state.  libmongoc wants mongoc_init() once per process
  * before anything else and offers mongoc_cleanup() to undo it; both touch

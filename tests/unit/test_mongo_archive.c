@@ -26,10 +26,15 @@ counted_strcmp(const char *a, const char *b)
 #include "../../plugins/mongo/dumpread.c"
 #undef strcmp
 #include "../../plugins/mongo/backup.c"
+#include "../../plugins/mongo/target.c"
 #define strcmp counted_strcmp
-#include "../../plugins/mongo/restore.c"
+#include "../../plugins/mongo/plan.c"
 #undef strcmp
+#include "../../plugins/mongo/load.c"
 #include "../../plugins/mongo/stage.c"
+#include "../../plugins/mongo/restore.c"
+#include "../../plugins/mongo/verify.c"
+#include "../../plugins/mongo/restore_test.c"
 #include "../../plugins/mongo/indexes.c"
 
 #include <setjmp.h>
