@@ -82,14 +82,16 @@ mongo_rename_ns(const struct mongo_inst *mi, const char *db, const char *coll)
 			free(caplen);
 			continue;
 		}
+		/* create() made the numbers of * equal; never read past the
+		 * captures all the same */
 		for (const char *t = mi->renames[k].to; *t; t++)
-			len += *t == '*' ? caplen[c++] : 1;
+			len += *t == '*' && c < nst ? caplen[c++] : 1;
 		out = malloc(len + 1);
 		if (out) {
 			char *o = out;
 			c = 0;
 			for (const char *t = mi->renames[k].to; *t; t++) {
-				if (*t == '*') {
+				if (*t == '*' && c < nst) {
 					memcpy(o, cap[c], caplen[c]);
 					o += caplen[c++];
 				} else

@@ -92,25 +92,25 @@ rs_target_cmp(const void *a, const void *b)
 	return c ? c : (x > y) - (x < y);
 }
 
-/* first[k]: the first namespace of the archive restored into the same
- * target as the k-th (k itself when none before it is), by sorting the
- * targets: n log n, where holding each with every earlier one was
- * quadratic in an archive's thousands of namespaces. */
+/* first[k] for each of the n namespaces: the first of the archive
+ * restored into the same target as the k-th (k itself when none before
+ * it is), by sorting the targets: n log n, where holding each with every
+ * earlier one was quadratic in an archive's thousands of namespaces. */
 static int
-rs_first_of_target(struct rs *rs, size_t *first)
+rs_first_of_target(struct rs *rs, size_t *first, size_t n)
 {
-	struct rs_ns **by = malloc((rs->pre.nns ? rs->pre.nns : 1) * sizeof(*by));
-	size_t n = 0;
+	struct rs_ns **by = malloc((n ? n : 1) * sizeof(*by));
+	size_t m = 0;
 
 	if (!by)
 		return rs_nomem(rs);
-	for (size_t k = 0; k < rs->pre.nns; k++) {
+	for (size_t k = 0; k < n; k++) {
 		first[k] = k;
 		if (rs->st[k].tcoll)
-			by[n++] = &rs->st[k];
+			by[m++] = &rs->st[k];
 	}
-	qsort(by, n, sizeof(*by), rs_target_cmp);
-	for (size_t i = 1, head = 0; i < n; i++) {
+	qsort(by, m, sizeof(*by), rs_target_cmp);
+	for (size_t i = 1, head = 0; i < m; i++) {
 		if (strcmp(by[head]->tdb, by[i]->tdb) != 0 ||
 		    strcmp(by[head]->tcoll, by[i]->tcoll) != 0)
 			head = i;
@@ -168,18 +168,18 @@ rs_check_target(struct rs *rs, size_t k, size_t first)
 int
 rs_plan(struct rs *rs)
 {
-	size_t selected = 0, *first;
+	size_t n = rs->pre.nns, selected = 0, *first;
 	int rc = 0;
 
-	for (size_t k = 0; k < rs->pre.nns && rc == 0; k++)
+	for (size_t k = 0; k < n && rc == 0; k++)
 		if (!rs_left_out(rs, &rs->pre.ns[k], 0))
 			rc = rs_target(rs, k);
 	if (rc < 0)
 		return rc;
-	if (!(first = malloc((rs->pre.nns ? rs->pre.nns : 1) * sizeof(*first))))
+	if (!(first = calloc(n ? n : 1, sizeof(*first))))
 		return rs_nomem(rs);
-	rc = rs_first_of_target(rs, first);
-	for (size_t k = 0; k < rs->pre.nns && rc == 0; k++) {
+	rc = rs_first_of_target(rs, first, n);
+	for (size_t k = 0; k < n && rc == 0; k++) {
 		if (rs_left_out(rs, &rs->pre.ns[k], 1))
 			continue;
 		if ((rc = rs_check_target(rs, k, first[k])) == 0) {
