@@ -124,10 +124,10 @@ mongo_connect(struct mongo_inst *mi, int primary, int *rc)
 	if (!ok) {
 		*rc = mongo_code(&err);
 		if (*rc == CAIRN_E_AUTH)
-			mongo_err(mi,
-			          "server %s: authentication failed (%s); check the user in "
-			          "the uri and the password",
-			          mi->server, err.message);
+			mongo_err(
+			        mi,
+			        "server %s: authentication failed (%s); check the user in the uri and the password",
+			        mi->server, err.message);
 		else
 			mongo_err(mi, "server %s: cannot connect: %s", mi->server, err.message);
 		mongoc_client_destroy(client);

@@ -57,10 +57,8 @@ arc_fill(struct arc_reader *r, size_t n)
 			if (n > r->cap) {
 				uint8_t *nb = realloc(r->buf, n);
 				if (!nb) {
-					mongo_host->set_error(r->ctx,
-					                      "out of memory for a "
-					                      "%zu-byte document",
-					                      n);
+					mongo_host->set_error(
+					        r->ctx, "out of memory for a %zu-byte document", n);
 					return CAIRN_E_NOMEM;
 				}
 				r->buf = nb;
@@ -91,8 +89,9 @@ arc_read_magic(struct arc_reader *r)
 	if (rc < 0)
 		return rc;
 	if (rc == 0 || le32(r->buf + r->start) != ARC_MAGIC) {
-		mongo_host->set_error(r->ctx, "the stored object is not a mongodump archive "
-		                              "(no magic number 0x8199e26d at its start)");
+		mongo_host->set_error(
+		        r->ctx,
+		        "the stored object is not a mongodump archive (no magic number 0x8199e26d at its start)");
 		return CAIRN_E_CORRUPT;
 	}
 	arc_consume(r, 4);
@@ -109,10 +108,10 @@ arc_next(struct arc_reader *r, const uint8_t **doc, uint32_t *len)
 	r->item = r->offset;
 	if (rc == 0) {
 		if (r->end > r->start) {
-			mongo_host->set_error(r->ctx,
-			                      "archive offset %llu: cut short inside a "
-			                      "length or terminator",
-			                      (unsigned long long)r->offset);
+			mongo_host->set_error(
+			        r->ctx,
+			        "archive offset %llu: cut short inside a length or terminator",
+			        (unsigned long long)r->offset);
 			return CAIRN_E_CORRUPT;
 		}
 		return ARC_END;
@@ -123,27 +122,27 @@ arc_next(struct arc_reader *r, const uint8_t **doc, uint32_t *len)
 		return ARC_TERM;
 	}
 	if (size < ARC_MIN_BSON || size > ARC_MAX_BSON) {
-		mongo_host->set_error(r->ctx,
-		                      "archive offset %llu: %lu is neither a BSON "
-		                      "document length nor a terminator",
-		                      (unsigned long long)r->offset, (unsigned long)size);
+		mongo_host->set_error(
+		        r->ctx,
+		        "archive offset %llu: %lu is neither a BSON document length nor a terminator",
+		        (unsigned long long)r->offset, (unsigned long)size);
 		return CAIRN_E_CORRUPT;
 	}
 	rc = arc_fill(r, size);
 	if (rc < 0)
 		return rc;
 	if (rc == 0) {
-		mongo_host->set_error(r->ctx,
-		                      "archive offset %llu: a %lu-byte document is "
-		                      "cut short by the end of the archive",
-		                      (unsigned long long)r->offset, (unsigned long)size);
+		mongo_host->set_error(
+		        r->ctx,
+		        "archive offset %llu: a %lu-byte document is cut short by the end of the archive",
+		        (unsigned long long)r->offset, (unsigned long)size);
 		return CAIRN_E_CORRUPT;
 	}
 	if (r->buf[r->start + size - 1] != 0) {
-		mongo_host->set_error(r->ctx,
-		                      "archive offset %llu: the %lu-byte document "
-		                      "does not end with a null byte",
-		                      (unsigned long long)r->offset, (unsigned long)size);
+		mongo_host->set_error(
+		        r->ctx,
+		        "archive offset %llu: the %lu-byte document does not end with a null byte",
+		        (unsigned long long)r->offset, (unsigned long)size);
 		return CAIRN_E_CORRUPT;
 	}
 	*doc = r->buf + r->start;
@@ -272,8 +271,7 @@ arc_parse_meta(struct arc_reader *r, struct arc_prelude *p, const uint8_t *doc, 
 			continue;
 		if (!BSON_ITER_HOLDS_UTF8(&it) || (rc = arc_dup_utf8(&it, dst)) == -1)
 			return arc_bad(r, "prelude entry",
-			               "db, collection, metadata and type "
-			               "must be strings");
+			               "db, collection, metadata and type must be strings");
 		if (rc < 0)
 			return rc;
 	}
@@ -403,8 +401,7 @@ arc_parse_ns_header(struct arc_reader *r, const uint8_t *doc, uint32_t len, cons
 			const char *s;
 			if (!BSON_ITER_HOLDS_UTF8(&it))
 				return arc_bad(r, "namespace header",
-				               "db or collection is not "
-				               "a string");
+				               "db or collection is not a string");
 			s = bson_iter_utf8(&it, &n);
 			if (strlen(s) != n)
 				return arc_bad(r, "namespace header", "a name holds a NUL");
@@ -457,17 +454,17 @@ arc_walk_header(struct arc_reader *r, struct arc_prelude *p, const uint8_t *doc,
 		return rc;
 	ns = arc_find(p, db, coll);
 	if (!ns) {
-		mongo_host->set_error(r->ctx,
-		                      "archive offset %llu: namespace %s.%s has "
-		                      "no entry in the archive's prelude",
-		                      (unsigned long long)r->item, db, coll);
+		mongo_host->set_error(
+		        r->ctx,
+		        "archive offset %llu: namespace %s.%s has no entry in the archive's prelude",
+		        (unsigned long long)r->item, db, coll);
 		return CAIRN_E_CORRUPT;
 	}
 	if (ns->state == ARC_NS_CLOSED) {
-		mongo_host->set_error(r->ctx,
-		                      "archive offset %llu: namespace %s.%s "
-		                      "appears again after its EOF block",
-		                      (unsigned long long)r->item, db, coll);
+		mongo_host->set_error(
+		        r->ctx,
+		        "archive offset %llu: namespace %s.%s appears again after its EOF block",
+		        (unsigned long long)r->item, db, coll);
 		return CAIRN_E_CORRUPT;
 	}
 	ns->state = ARC_NS_OPEN;
@@ -485,12 +482,11 @@ arc_walk_eof(struct arc_reader *r, struct arc_ns *ns, uint64_t want)
 	int rc;
 
 	if (want != ns->crc) {
-		mongo_host->set_error(r->ctx,
-		                      "archive offset %llu: namespace "
-		                      "%s.%s: CRC mismatch (computed %llu, "
-		                      "stored %llu): the documents are damaged",
-		                      (unsigned long long)r->item, ns->db, ns->data_coll,
-		                      (unsigned long long)ns->crc, (unsigned long long)want);
+		mongo_host->set_error(
+		        r->ctx,
+		        "archive offset %llu: namespace %s.%s: CRC mismatch (computed %llu, stored %llu): the documents are damaged",
+		        (unsigned long long)r->item, ns->db, ns->data_coll,
+		        (unsigned long long)ns->crc, (unsigned long long)want);
 		return CAIRN_E_CORRUPT;
 	}
 	ns->state = ARC_NS_CLOSED;
@@ -499,11 +495,10 @@ arc_walk_eof(struct arc_reader *r, struct arc_ns *ns, uint64_t want)
 	if (rc < 0)
 		return rc;
 	if (rc != ARC_TERM) {
-		mongo_host->set_error(r->ctx,
-		                      "archive offset %llu: namespace "
-		                      "%s.%s: %s after its EOF header",
-		                      (unsigned long long)r->item, ns->db, ns->coll,
-		                      rc == ARC_END ? "the archive ends" : "a document");
+		mongo_host->set_error(
+		        r->ctx, "archive offset %llu: namespace %s.%s: %s after its EOF header",
+		        (unsigned long long)r->item, ns->db, ns->coll,
+		        rc == ARC_END ? "the archive ends" : "a document");
 		return CAIRN_E_CORRUPT;
 	}
 	return 0;
@@ -527,10 +522,10 @@ arc_walk_docs(struct arc_reader *r, struct arc_ns *ns, const struct arc_walk *cb
 		if (rc == ARC_TERM)
 			return 0;
 		if (rc == ARC_END) {
-			mongo_host->set_error(r->ctx,
-			                      "namespace %s.%s: the archive ends "
-			                      "inside one of its blocks",
-			                      ns->db, ns->coll);
+			mongo_host->set_error(
+			        r->ctx,
+			        "namespace %s.%s: the archive ends inside one of its blocks",
+			        ns->db, ns->coll);
 			return CAIRN_E_CORRUPT;
 		}
 		if (validate) {
@@ -538,12 +533,11 @@ arc_walk_docs(struct arc_reader *r, struct arc_ns *ns, const struct arc_walk *cb
 			size_t off = 0;
 			if (!bson_init_static(&b, doc, len) ||
 			    !bson_validate(&b, BSON_VALIDATE_NONE, &off)) {
-				mongo_host->set_error(r->ctx,
-				                      "archive offset %llu: namespace %s.%s: "
-				                      "document %lld is not well-formed BSON "
-				                      "(at byte %zu of it)",
-				                      (unsigned long long)r->item, ns->db, ns->coll,
-				                      (long long)ns->docs + 1, off);
+				mongo_host->set_error(
+				        r->ctx,
+				        "archive offset %llu: namespace %s.%s: document %lld is not well-formed BSON (at byte %zu of it)",
+				        (unsigned long long)r->item, ns->db, ns->coll,
+				        (long long)ns->docs + 1, off);
 				return CAIRN_E_CORRUPT;
 			}
 		}
@@ -578,9 +572,9 @@ arc_walk(struct arc_reader *r, struct arc_prelude *p, const struct arc_walk *cb,
 		if (rc == ARC_END)
 			break;
 		if (rc == ARC_TERM)
-			return arc_bad(r, "block",
-			               "two terminators in a row (a block without "
-			               "a namespace header)");
+			return arc_bad(
+			        r, "block",
+			        "two terminators in a row (a block without a namespace header)");
 		if ((rc = arc_walk_header(r, p, doc, len, &ns, &eof, &want)) < 0)
 			return rc;
 		if (eof) {
@@ -596,10 +590,10 @@ arc_walk(struct arc_reader *r, struct arc_prelude *p, const struct arc_walk *cb,
 	}
 	for (size_t k = 0; k < p->nns; k++)
 		if (p->ns[k].state != ARC_NS_CLOSED) {
-			mongo_host->set_error(r->ctx,
-			                      "namespace %s.%s: the archive ends before "
-			                      "its EOF block (cut short?)",
-			                      p->ns[k].db, p->ns[k].coll);
+			mongo_host->set_error(
+			        r->ctx,
+			        "namespace %s.%s: the archive ends before its EOF block (cut short?)",
+			        p->ns[k].db, p->ns[k].coll);
 			return CAIRN_E_CORRUPT;
 		}
 	return 0;

@@ -37,10 +37,10 @@ rs_prepare(struct rs *rs, struct arc_ns *ns)
 	}
 	if (st->exists && !st->scoll) {
 		/* --force: add to what is there, as mongorestore does */
-		mongo_log(rs->mi, CAIRN_LOG_WARN,
-		          "restoring into the existing %s.%s in place (--force): a failure or "
-		          "signal leaves part of the archive in it",
-		          st->tdb, st->tcoll);
+		mongo_log(
+		        rs->mi, CAIRN_LOG_WARN,
+		        "restoring into the existing %s.%s in place (--force): a failure or signal leaves part of the archive in it",
+		        st->tdb, st->tcoll);
 		return 0;
 	}
 	return rs_create(rs, ns, rs_wcoll(st));
@@ -121,11 +121,11 @@ rs_flush(struct rs *rs)
 			}
 		}
 		if (nerr > 0)
-			mongo_err(rs->mi,
-			          "server %s: restoring %s.%s: %lld of %zu documents were "
-			          "refused; the first: %s",
-			          rs->mi->server, st->tdb, st->tcoll, (long long)nerr,
-			          rs->bulk_docs, first ? first : err.message);
+			mongo_err(
+			        rs->mi,
+			        "server %s: restoring %s.%s: %lld of %zu documents were refused; the first: %s",
+			        rs->mi->server, st->tdb, st->tcoll, (long long)nerr, rs->bulk_docs,
+			        first ? first : err.message);
 		else
 			mongo_err(rs->mi, "server %s: restoring %s.%s failed: %s", rs->mi->server,
 			          st->tdb, st->tcoll, err.message);
@@ -218,11 +218,11 @@ rs_cb_eof(void *u, struct arc_ns *ns)
 	if (!rs->test && mongo_host->cancelled(rs->mi->ctx))
 		return CAIRN_E_CANCELLED;
 	if (st->inserted != ns->docs) {
-		mongo_err(rs->mi,
-		          "server %s: restoring %s.%s: the archive holds %lld documents "
-		          "but the server took %lld",
-		          rs->mi->server, st->tdb, st->tcoll, (long long)ns->docs,
-		          (long long)st->inserted);
+		mongo_err(
+		        rs->mi,
+		        "server %s: restoring %s.%s: the archive holds %lld documents but the server took %lld",
+		        rs->mi->server, st->tdb, st->tcoll, (long long)ns->docs,
+		        (long long)st->inserted);
 		return CAIRN_E_IO;
 	}
 	rs->docs += ns->docs;

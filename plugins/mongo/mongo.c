@@ -27,32 +27,32 @@ enum {
 };
 
 static const struct cairn_key mongo_keys[] = {
-        [MK_URI] = {.name = "uri",
-                    .type = CAIRN_KEY_STRING,
-                    .flags = CAIRN_KEY_REQUIRED,
-                    .help = "libmongoc connection string, e.g. mongodb://backup@db1,db2/"
-                            "?replicaSet=rs0 (put the password in `password`)"},
+        [MK_URI] =
+                {.name = "uri",
+                 .type = CAIRN_KEY_STRING,
+                 .flags = CAIRN_KEY_REQUIRED,
+                 .help = "libmongoc connection string, e.g. mongodb://backup@db1,db2/?replicaSet=rs0 (put the password in `password`)"},
         [MK_PASSWORD] = {.name = "password",
                          .type = CAIRN_KEY_STRING,
                          .flags = CAIRN_KEY_SECRET,
                          .help = "replaces the uri's password; or password_file/password_env"},
-        [MK_DATABASES] = {.name = "databases",
-                          .type = CAIRN_KEY_LIST,
-                          .flags = CAIRN_KEY_NO_RESTORE,
-                          .help = "databases to back up (default: the uri's database, else all "
-                                  "but admin, local and config)"},
-        [MK_INCLUDE] = {.name = "include",
-                        .type = CAIRN_KEY_LIST,
-                        .help = "namespaces to back up or restore, db.coll with * wildcards "
-                                "(default: all)"},
+        [MK_DATABASES] =
+                {.name = "databases",
+                 .type = CAIRN_KEY_LIST,
+                 .flags = CAIRN_KEY_NO_RESTORE,
+                 .help = "databases to back up (default: the uri's database, else all but admin, local and config)"},
+        [MK_INCLUDE] =
+                {.name = "include",
+                 .type = CAIRN_KEY_LIST,
+                 .help = "namespaces to back up or restore, db.coll with * wildcards (default: all)"},
         [MK_EXCLUDE] = {.name = "exclude",
                         .type = CAIRN_KEY_LIST,
                         .help = "namespaces to leave out, db.coll with * wildcards"},
-        [MK_NS_FROM] = {.name = "ns_from",
-                        .type = CAIRN_KEY_LIST,
-                        .flags = CAIRN_KEY_NO_BACKUP,
-                        .help = "restore: namespaces to rename, e.g. plato_menu.* (pairs with "
-                                "ns_to)"},
+        [MK_NS_FROM] =
+                {.name = "ns_from",
+                 .type = CAIRN_KEY_LIST,
+                 .flags = CAIRN_KEY_NO_BACKUP,
+                 .help = "restore: namespaces to rename, e.g. plato_menu.* (pairs with ns_to)"},
         [MK_NS_TO] = {.name = "ns_to",
                       .type = CAIRN_KEY_LIST,
                       .flags = CAIRN_KEY_NO_BACKUP,
@@ -62,12 +62,11 @@ static const struct cairn_key mongo_keys[] = {
                      .flags = CAIRN_KEY_NO_BACKUP,
                      .default_value = "no",
                      .help = "restore: drop each collection before restoring it"},
-        [MK_READ_PREFERENCE] = {.name = "read_preference",
-                                .type = CAIRN_KEY_STRING,
-                                .flags = CAIRN_KEY_NO_RESTORE,
-                                .help = "primary, primaryPreferred, secondary, "
-                                        "secondaryPreferred (default, unless the uri has "
-                                        "readPreference) or nearest"},
+        [MK_READ_PREFERENCE] =
+                {.name = "read_preference",
+                 .type = CAIRN_KEY_STRING,
+                 .flags = CAIRN_KEY_NO_RESTORE,
+                 .help = "primary, primaryPreferred, secondary, secondaryPreferred (default, unless the uri has readPreference) or nearest"},
         [MK_BATCH_SIZE] = {.name = "batch_size",
                            .type = CAIRN_KEY_INT,
                            .flags = CAIRN_KEY_NO_RESTORE,
@@ -129,10 +128,10 @@ mongo_check_pattern(struct mongo_inst *mi, const char *key, const char *p)
 {
 	const char *dot = strchr(p, '.');
 	if (!dot || dot == p || !dot[1]) {
-		mongo_err(mi,
-		          "key %s: \"%s\" is not a namespace pattern; write DB.COLLECTION, "
-		          "with * as a wildcard (e.g. shop.* or *.orders)",
-		          key, p);
+		mongo_err(
+		        mi,
+		        "key %s: \"%s\" is not a namespace pattern; write DB.COLLECTION, with * as a wildcard (e.g. shop.* or *.orders)",
+		        key, p);
 		return CAIRN_E_CONFIG;
 	}
 	return 0;
@@ -181,10 +180,10 @@ mongo_read_mode(struct mongo_inst *mi, const char *text)
 			mi->read_mode = modes[k].mode;
 			return 0;
 		}
-	mongo_err(mi,
-	          "key read_preference: \"%s\" is not one of primary, primaryPreferred, "
-	          "secondary, secondaryPreferred, nearest",
-	          text);
+	mongo_err(
+	        mi,
+	        "key read_preference: \"%s\" is not one of primary, primaryPreferred, secondary, secondaryPreferred, nearest",
+	        text);
 	return CAIRN_E_CONFIG;
 }
 
@@ -203,8 +202,9 @@ mongo_set_uri(struct mongo_inst *mi, const struct cairn_value *v)
 	}
 	if (v[MK_PASSWORD].set) {
 		if (!mongoc_uri_get_username(mi->uri)) {
-			mongo_err(mi, "key password: the uri names no user; write it as "
-			              "mongodb://USER@HOST/");
+			mongo_err(
+			        mi,
+			        "key password: the uri names no user; write it as mongodb://USER@HOST/");
 			return CAIRN_E_CONFIG;
 		}
 		if (!mongoc_uri_set_password(mi->uri, v[MK_PASSWORD].text)) {
@@ -258,11 +258,10 @@ mongo_pair_renames(struct mongo_inst *mi, char **from, char **to, size_t n)
 		    (rc = mongo_check_pattern(mi, "ns_to", to[k])) < 0)
 			return rc;
 		if (mongo_stars(from[k]) != mongo_stars(to[k])) {
-			mongo_err(mi,
-			          "keys ns_from and ns_to: \"%s\" and \"%s\" have "
-			          "different numbers of *; each * of ns_to takes "
-			          "what one * of ns_from matched",
-			          from[k], to[k]);
+			mongo_err(
+			        mi,
+			        "keys ns_from and ns_to: \"%s\" and \"%s\" have different numbers of *; each * of ns_to takes what one * of ns_from matched",
+			        from[k], to[k]);
 			return CAIRN_E_CONFIG;
 		}
 		mi->renames[k].from = from[k];
@@ -285,10 +284,10 @@ mongo_set_renames(struct mongo_inst *mi, const struct cairn_value *v)
 	    mongo_copy_list(&v[MK_NS_TO], &to, &nto) < 0)
 		rc = CAIRN_E_NOMEM;
 	else if (nfrom != nto) {
-		mongo_err(mi,
-		          "keys ns_from and ns_to: %zu against %zu namespaces; give one "
-		          "ns_to for each ns_from",
-		          nfrom, nto);
+		mongo_err(
+		        mi,
+		        "keys ns_from and ns_to: %zu against %zu namespaces; give one ns_to for each ns_from",
+		        nfrom, nto);
 		rc = CAIRN_E_CONFIG;
 	} else if (nfrom)
 		rc = mongo_pair_renames(mi, from, to, nfrom);
@@ -312,10 +311,10 @@ mongo_set_options(struct mongo_inst *mi, const struct cairn_value *v)
 		mi->read_mode = MONGOC_READ_SECONDARY_PREFERRED;
 	mi->batch_size = v[MK_BATCH_SIZE].set ? v[MK_BATCH_SIZE].i : 0;
 	if (mi->batch_size < 0 || mi->batch_size > INT32_MAX) {
-		mongo_err(mi,
-		          "key batch_size: %lld is out of range; use 0 (the server's "
-		          "choice) or a positive number",
-		          (long long)mi->batch_size);
+		mongo_err(
+		        mi,
+		        "key batch_size: %lld is out of range; use 0 (the server's choice) or a positive number",
+		        (long long)mi->batch_size);
 		return CAIRN_E_CONFIG;
 	}
 	mi->drop = v[MK_DROP].set && v[MK_DROP].i;

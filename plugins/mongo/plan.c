@@ -130,10 +130,10 @@ rs_check_target(struct rs *rs, size_t k, size_t first)
 	const char *why;
 
 	if (!strcmp(ns->type, "timeseries")) {
-		mongo_err(mi,
-		          "%s.%s is a timeseries collection, which this plugin cannot "
-		          "restore; leave it out with exclude = %s.%s",
-		          ns->db, ns->coll, ns->db, ns->coll);
+		mongo_err(
+		        mi,
+		        "%s.%s is a timeseries collection, which this plugin cannot restore; leave it out with exclude = %s.%s",
+		        ns->db, ns->coll, ns->db, ns->coll);
 		return CAIRN_E_UNSUPPORTED;
 	}
 	if (!st->tcoll) {
@@ -144,16 +144,15 @@ rs_check_target(struct rs *rs, size_t k, size_t first)
 		return CAIRN_E_CONFIG;
 	}
 	if ((why = mongo_bad_db_name(st->tdb)) || (why = mongo_bad_coll_name(st->tcoll))) {
-		mongo_err(mi,
-		          "%s.%s: the target %s.%s is not a valid namespace (%s); "
-		          "check ns_from/ns_to",
-		          ns->db, ns->coll, st->tdb, st->tcoll, why);
+		mongo_err(
+		        mi,
+		        "%s.%s: the target %s.%s is not a valid namespace (%s); check ns_from/ns_to",
+		        ns->db, ns->coll, st->tdb, st->tcoll, why);
 		return CAIRN_E_CONFIG;
 	}
 	if (first != k) {
 		mongo_err(mi,
-		          "%s.%s and %s.%s would both be restored into %s.%s; "
-		          "check ns_from/ns_to",
+		          "%s.%s and %s.%s would both be restored into %s.%s; check ns_from/ns_to",
 		          rs->pre.ns[first].db, rs->pre.ns[first].coll, ns->db, ns->coll, st->tdb,
 		          st->tcoll);
 		return CAIRN_E_CONFIG;
@@ -191,10 +190,10 @@ rs_plan(struct rs *rs)
 	if (rc < 0)
 		return rc;
 	if (selected == 0 && rs->pre.nns > 0) {
-		mongo_err(rs->mi,
-		          "no collection of the archive is selected by include/exclude (it "
-		          "holds %zu, e.g. %s.%s)",
-		          rs->pre.nns, rs->pre.ns[0].db, rs->pre.ns[0].coll);
+		mongo_err(
+		        rs->mi,
+		        "no collection of the archive is selected by include/exclude (it holds %zu, e.g. %s.%s)",
+		        rs->pre.nns, rs->pre.ns[0].db, rs->pre.ns[0].coll);
 		return CAIRN_E_NOTFOUND;
 	}
 	return 0;
@@ -216,17 +215,15 @@ rs_check_targets(struct rs *rs)
 		if (!st->exists || count == 0 || rs->force || rs->mi->drop)
 			continue;
 		if (count < 0)
-			mongo_err(rs->mi,
-			          "server %s: the target %s.%s exists (a view); use --force, "
-			          "or --set drop=yes to replace it, or restore elsewhere with "
-			          "ns_from/ns_to",
-			          rs->mi->server, st->tdb, st->tcoll);
+			mongo_err(
+			        rs->mi,
+			        "server %s: the target %s.%s exists (a view); use --force, or --set drop=yes to replace it, or restore elsewhere with ns_from/ns_to",
+			        rs->mi->server, st->tdb, st->tcoll);
 		else
-			mongo_err(rs->mi,
-			          "server %s: the target %s.%s holds %lld documents; use "
-			          "--force to add to it, --set drop=yes to replace it, or "
-			          "restore elsewhere with ns_from/ns_to",
-			          rs->mi->server, st->tdb, st->tcoll, (long long)count);
+			mongo_err(
+			        rs->mi,
+			        "server %s: the target %s.%s holds %lld documents; use --force to add to it, --set drop=yes to replace it, or restore elsewhere with ns_from/ns_to",
+			        rs->mi->server, st->tdb, st->tcoll, (long long)count);
 		return CAIRN_E_EXISTS;
 	}
 	return 0;

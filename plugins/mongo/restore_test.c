@@ -48,10 +48,10 @@ rt_compare_one(struct rs *rs, size_t k, int64_t *count, int64_t *nidx)
 	}
 	bson_destroy(&got);
 	if (rc == 0 && *count >= 0 && *count != ns->docs) {
-		mongo_err(rs->mi,
-		          "test restore: %s.%s holds %lld documents in the archive but %lld after "
-		          "restoring it",
-		          ns->db, ns->coll, (long long)ns->docs, (long long)*count);
+		mongo_err(
+		        rs->mi,
+		        "test restore: %s.%s holds %lld documents in the archive but %lld after restoring it",
+		        ns->db, ns->coll, (long long)ns->docs, (long long)*count);
 		rc = CAIRN_E_IO;
 	}
 	/* a view: its definition is all there is to compare */
@@ -135,10 +135,10 @@ rt_drop(struct rs *rs)
 			continue;
 		db = mongoc_client_get_database(rs->client, st->tdb);
 		if (!mongoc_database_drop_with_opts(db, NULL, &err))
-			mongo_log(rs->mi, CAIRN_LOG_WARN,
-			          "server %s: cannot drop the test database "
-			          "%s: %s; drop it by hand",
-			          rs->mi->server, st->tdb, err.message);
+			mongo_log(
+			        rs->mi, CAIRN_LOG_WARN,
+			        "server %s: cannot drop the test database %s: %s; drop it by hand",
+			        rs->mi->server, st->tdb, err.message);
 		mongoc_database_destroy(db);
 	}
 }
@@ -166,12 +166,11 @@ mongo_restore_test(void *instance, struct cairn_in *in)
 	}
 	rt_drop(&rs);
 	if (rc == 0)
-		mongo_log(mi, CAIRN_LOG_INFO,
-		          "test restore: %lld collections and %lld views, %lld documents restored "
-		          "into %s_* on %s, counts, options and indexes as in the backup; dropped "
-		          "again",
-		          (long long)rs.verified, (long long)rs.views, (long long)rs.docs, rs.rt,
-		          mi->server);
+		mongo_log(
+		        mi, CAIRN_LOG_INFO,
+		        "test restore: %lld collections and %lld views, %lld documents restored into %s_* on %s, counts, options and indexes as in the backup; dropped again",
+		        (long long)rs.verified, (long long)rs.views, (long long)rs.docs, rs.rt,
+		        mi->server);
 	rs_free(&rs);
 	return rc;
 }
