@@ -4,7 +4,7 @@
  *
  * The top floor: the key table, create() and destroy(), and the
  * descriptor whose ops are the files below (backup.c, restore.c,
- * probe.c); mongo_internal.h draws the floors.
+ * verify.c, restore_test.c, probe.c); mongo_internal.h draws the floors.
  *
  * SPDX-License-Identifier: MIT
  */
