@@ -92,12 +92,29 @@ rs_target_cmp(const void *a, const void *b)
 	return c ? c : (x > y) - (x < y);
 }
 
-/* first[k] for each of the n namespaces: the first of the archive
- * restored into the same target as the k-th (k itself when none before
- * it is), by sorting the targets: n log n, where holding each with every
- * earlier one was quadratic in an archive's thousands of namespaces. */
+/* Target databases in the order of (db, place in the archive). */
 static int
-rs_first_of_target(struct rs *rs, size_t *first, size_t n)
+rs_db_cmp(const void *a, const void *b)
+{
+	const struct rs_ns *x = *(const struct rs_ns *const *)a;
+	const struct rs_ns *y = *(const struct rs_ns *const *)b;
+	int c = strcmp(x->tdb, y->tdb);
+	return c ? c : (x > y) - (x < y);
+}
+
+static int
+rs_same(const struct rs_ns *x, const struct rs_ns *y, int by_db)
+{
+	return !strcmp(x->tdb, y->tdb) && (by_db || !strcmp(x->tcoll, y->tcoll));
+}
+
+/* first[k] for each of the n namespaces: the first of the archive with
+ * the same target as the k-th (by_db: the same target database, among
+ * the selected ones), k itself when none before it has, by sorting the
+ * targets: n log n, where holding each with every earlier one was
+ * quadratic in an archive's thousands of namespaces. */
+static int
+rs_first_of(struct rs *rs, size_t n, int by_db, size_t *first)
 {
 	struct rs_ns **by = malloc((n ? n : 1) * sizeof(*by));
 	size_t m = 0;
@@ -106,13 +123,12 @@ rs_first_of_target(struct rs *rs, size_t *first, size_t n)
 		return rs_nomem(rs);
 	for (size_t k = 0; k < n; k++) {
 		first[k] = k;
-		if (rs->st[k].tcoll)
+		if (by_db ? rs->st[k].selected : rs->st[k].tcoll != NULL)
 			by[m++] = &rs->st[k];
 	}
-	qsort(by, m, sizeof(*by), rs_target_cmp);
+	qsort(by, m, sizeof(*by), by_db ? rs_db_cmp : rs_target_cmp);
 	for (size_t i = 1, head = 0; i < m; i++) {
-		if (strcmp(by[head]->tdb, by[i]->tdb) != 0 ||
-		    strcmp(by[head]->tcoll, by[i]->tcoll) != 0)
+		if (!rs_same(by[head], by[i], by_db))
 			head = i;
 		first[by[i] - rs->st] = (size_t)(by[head] - rs->st);
 	}
@@ -163,7 +179,8 @@ rs_check_target(struct rs *rs, size_t k, size_t first)
 /* Where each selected namespace goes, checked before anything is written.
  * The targets are made first, so that two sources of one target are found
  * by sorting; the checks then run in the archive's order and name the
- * first fault, as when each namespace was held against the earlier ones. */
+ * first fault, as when each namespace was held against the earlier ones.
+ * Last, each namespace learns the first of its target database. */
 int
 rs_plan(struct rs *rs)
 {
@@ -177,7 +194,7 @@ rs_plan(struct rs *rs)
 		return rc;
 	if (!(first = calloc(n ? n : 1, sizeof(*first))))
 		return rs_nomem(rs);
-	rc = rs_first_of_target(rs, first, n);
+	rc = rs_first_of(rs, n, 0, first);
 	for (size_t k = 0; k < n && rc == 0; k++) {
 		if (rs_left_out(rs, &rs->pre.ns[k], 1))
 			continue;
@@ -186,6 +203,12 @@ rs_plan(struct rs *rs)
 			selected++;
 		}
 	}
+	/* each target database's first namespace: where stage.c sweeps it
+	 * and the test restore drops it, once */
+	if (rc == 0)
+		rc = rs_first_of(rs, n, 1, first);
+	for (size_t k = 0; k < n && rc == 0; k++)
+		rs->st[k].db_first = first[k];
 	free(first);
 	if (rc < 0)
 		return rc;

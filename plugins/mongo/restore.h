@@ -33,6 +33,8 @@ struct rs_ns {
 	int created;      /* scoll (or the test database) was created */
 	int renamed;      /* scoll is in place */
 	int64_t inserted; /* documents the server took */
+	size_t db_first;  /* the first selected namespace with the same tdb */
+	int db_dropped;   /* on db_first's: the test restore dropped tdb */
 };
 
 struct rs {

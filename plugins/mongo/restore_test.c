@@ -126,13 +126,12 @@ rt_drop(struct rs *rs)
 		struct rs_ns *st = &rs->st[k];
 		mongoc_database_t *db;
 		bson_error_t err;
-		int seen = 0;
 		if (!st->selected || !st->prepared)
 			continue; /* never created: nothing to drop */
-		for (size_t j = 0; j < k; j++)
-			seen |= rs->st[j].prepared && !strcmp(rs->st[j].tdb, st->tdb);
-		if (seen)
+		/* each database once, at its first namespace created */
+		if (rs->st[st->db_first].db_dropped)
 			continue;
+		rs->st[st->db_first].db_dropped = 1;
 		db = mongoc_client_get_database(rs->client, st->tdb);
 		if (!mongoc_database_drop_with_opts(db, NULL, &err))
 			mongo_log(

@@ -86,12 +86,11 @@ int
 stage_sweep(struct rs *rs)
 {
 	for (size_t k = 0; k < rs->pre.nns; k++) {
-		int seen = 0, rc;
-		if (!rs->st[k].selected)
+		int rc;
+		/* each target database once, at its first namespace */
+		if (!rs->st[k].selected || rs->st[k].db_first != k)
 			continue;
-		for (size_t j = 0; j < k && !seen; j++)
-			seen = rs->st[j].selected && !strcmp(rs->st[j].tdb, rs->st[k].tdb);
-		if (!seen && (rc = stage_sweep_db(rs, rs->st[k].tdb)) < 0)
+		if ((rc = stage_sweep_db(rs, rs->st[k].tdb)) < 0)
 			return rc;
 	}
 	return 0;

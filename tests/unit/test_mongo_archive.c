@@ -11,9 +11,10 @@
 #include "../../plugins/mongo/namespace.c"
 #include "../../plugins/mongo/mongo.c"
 #include "../../plugins/mongo/probe.c"
-/* Every strcmp() of dumpread.c and of the restore's plan is counted:
- * matching namespaces must not compare each one with every other
- * (test_many_namespaces, test_plan_many_namespaces). */
+/* Every strcmp() of dumpread.c and of the restore's plan, stage and test
+ * restore is counted: matching namespaces must not compare each one with
+ * every other (test_many_namespaces, test_plan_many_namespaces,
+ * test_rt_drop_many_namespaces). */
 static unsigned long long arc_strcmps;
 static int
 counted_strcmp(const char *a, const char *b)
@@ -31,10 +32,14 @@ counted_strcmp(const char *a, const char *b)
 #include "../../plugins/mongo/plan.c"
 #undef strcmp
 #include "../../plugins/mongo/load.c"
+#define strcmp counted_strcmp
 #include "../../plugins/mongo/stage.c"
+#undef strcmp
 #include "../../plugins/mongo/restore.c"
 #include "../../plugins/mongo/verify.c"
+#define strcmp counted_strcmp
 #include "../../plugins/mongo/restore_test.c"
+#undef strcmp
 #include "../../plugins/mongo/indexes.c"
 
 #include <setjmp.h>
@@ -873,6 +878,47 @@ test_plan_many_namespaces(void **state)
 	free(names);
 }
 
+/* 50,000 namespaces in two databases: the test restore drops each of its
+ * databases once, without holding each namespace against every earlier
+ * one (over a billion comparisons).  The server is not there: each drop
+ * fails with a warning naming the database. */
+static void
+test_rt_drop_many_namespaces(void **state)
+{
+	cairn_ctx *ctx = *state;
+	enum {
+		N = 50000
+	};
+	struct mongo_inst *mi;
+	struct rs rs;
+	char **names = calloc(N, sizeof(*names));
+
+	assert_non_null(names);
+	for (int i = 0; i < N; i++)
+		assert_true(asprintf(&names[i], "%s.c_%05d", i < N / 2 ? "shop" : "other", i) > 0);
+	mi = make_inst(ctx, 0, "uri", "mongodb://h", NULL);
+	plan_with(&rs, mi, (const char *const *)names, N, 1);
+	assert_int_equal(rs_plan(&rs), 0);
+	for (int i = 0; i < N; i++)
+		rs.st[i].prepared = 1;
+	rs.client = mongoc_client_new("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500&"
+	                              "connectTimeoutMS=500");
+	assert_non_null(rs.client);
+	alarm(300);
+	ctx->warnings = 0;
+	arc_strcmps = 0;
+	rt_drop(&rs);
+	alarm(0);
+	assert_int_equal(ctx->warnings, 2);
+	/* n log n; quadratic would be 25,000 per namespace */
+	assert_true(arc_strcmps < 200ull * N);
+	rs_free(&rs);
+	mongo_destroy(mi);
+	for (int i = 0; i < N; i++)
+		free(names[i]);
+	free(names);
+}
+
 /* Which of several faults the plan names: the first in the archive's
  * order, as when each namespace was held against every earlier one. */
 static void
@@ -1094,6 +1140,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_plan, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_plan_many_namespaces, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_plan_first_fault, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_rt_drop_many_namespaces, setup, teardown),
 	        cmocka_unit_test(test_index_spec),
 	        cmocka_unit_test(test_index_diff),
 	        cmocka_unit_test(test_options_diff),
