@@ -10,8 +10,8 @@
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
-#include "archive.h"
-#include "mongo.h"
+#include "dumparchive.h"
+#include "mongo_internal.h"
 
 /* What one cursor batch should hold when batch_size is 0. */
 #define BACKUP_BATCH_BYTES (2 * 1024 * 1024)
@@ -121,10 +121,10 @@ backup_databases(struct mongo_inst *mi, mongoc_client_t *client, char ***dbs, si
 		    !strcmp(names[k], "config"))
 			continue;
 		if (mongo_bad_db_name(names[k])) {
-			mongo_err(mi,
-			          "server %s: listDatabases names a database \"%s\" that "
-			          "is not a valid name",
-			          mi->server, names[k]);
+			mongo_err(
+			        mi,
+			        "server %s: listDatabases names a database \"%s\" that is not a valid name",
+			        mi->server, names[k]);
 			bson_strfreev(names);
 			return CAIRN_E_CORRUPT;
 		}
@@ -231,10 +231,10 @@ backup_metadata(struct mongo_inst *mi, mongoc_database_t *db, const char *dbname
 		if (ci->metadata)
 			backup_squeeze(ci->metadata);
 		else {
-			mongo_err(mi,
-			          "%s.%s: its options or indexes cannot be written as "
-			          "Extended JSON",
-			          dbname, ci->name);
+			mongo_err(
+			        mi,
+			        "%s.%s: its options or indexes cannot be written as Extended JSON",
+			        dbname, ci->name);
 			rc = CAIRN_E_CORRUPT;
 		}
 	}
@@ -263,8 +263,7 @@ backup_list_db(struct mongo_inst *mi, mongoc_client_t *client, const char *dbnam
 			type = bson_iter_utf8(&it, NULL);
 		if (!name || !*name) {
 			mongo_err(mi,
-			          "server %s: listCollections of %s gave an entry without a "
-			          "name",
+			          "server %s: listCollections of %s gave an entry without a name",
 			          mi->server, dbname);
 			rc = CAIRN_E_CORRUPT;
 			break;
@@ -272,10 +271,10 @@ backup_list_db(struct mongo_inst *mi, mongoc_client_t *client, const char *dbnam
 		if (backup_system_ns(dbname, name) || !mongo_selected(mi, dbname, name))
 			continue;
 		if (!strcmp(type, "timeseries")) {
-			mongo_log(mi, CAIRN_LOG_WARN,
-			          "%s.%s is a timeseries collection, which this "
-			          "plugin does not back up; left out",
-			          dbname, name);
+			mongo_log(
+			        mi, CAIRN_LOG_WARN,
+			        "%s.%s is a timeseries collection, which this plugin does not back up; left out",
+			        dbname, name);
 			continue;
 		}
 		grown = realloc(l->v, (l->n + 1) * sizeof(*l->v));
@@ -455,16 +454,13 @@ mongo_backup(void *instance, struct cairn_out *out)
 		 * is more likely a typing error than an empty database */
 		if (l.n == had && (mi->ndatabases || mongoc_uri_get_database(mi->uri)))
 			mongo_log(mi, CAIRN_LOG_WARN,
-			          "server %s: database %s has no collection "
-			          "to back up",
-			          mi->server, dbs[k]);
+			          "server %s: database %s has no collection to back up", mi->server,
+			          dbs[k]);
 	}
 	backup_progress(mi, client, dbs, ndbs);
 	if (l.n == 0)
 		mongo_log(mi, CAIRN_LOG_WARN,
-		          "server %s: no collection matches; the archive is "
-		          "empty",
-		          mi->server);
+		          "server %s: no collection matches; the archive is empty", mi->server);
 
 	if ((rc = arc_write_header(&w, version)) < 0)
 		goto out;

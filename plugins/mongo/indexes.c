@@ -32,7 +32,7 @@
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
-#include "mongo.h"
+#include "mongo_internal.h"
 
 /* Fields not compared, on either side. */
 static const char *const idx_ignored[] = {"ns", "v", "background", "dropDups", NULL};
@@ -268,10 +268,10 @@ idx_spec_diff(const bson_t *want, const bson_t *got, char **why)
 				continue;
 			b = idx_show(&g);
 			if (!strcmp(k, "collation"))
-				rc = asprintf(why,
-				              "the backup has the simple collation, the restored "
-				              "index %s",
-				              b ? b : "another");
+				rc = asprintf(
+				        why,
+				        "the backup has the simple collation, the restored index %s",
+				        b ? b : "another");
 			else
 				rc = asprintf(why, "the restored index has %s, the backup does not",
 				              b ? b : k);

@@ -1,14 +1,17 @@
 /*
- * restore.h - the state of a mongo restore, shared by restore.c (the walk)
- * and stage.c (temporary collections, renames, views, cleanup).
+ * restore.h - the state of a mongo restore, shared by the ops that read an
+ * archive back (restore.c, verify.c, restore_test.c) and the steps under
+ * them: plan.c (where each namespace goes), load.c (the blocks into the
+ * server), stage.c (temporary collections, renames, views, cleanup), on
+ * target.c (the state and the commands to the server).
  *
  * SPDX-License-Identifier: MIT
  */
 #ifndef CAIRN_MONGO_RESTORE_H
 #define CAIRN_MONGO_RESTORE_H
 
-#include "archive.h"
-#include "mongo.h"
+#include "dumparchive.h"
+#include "mongo_internal.h"
 
 /* A bulk insert is sent once it holds this many bytes (libmongoc splits
  * it further by the server's maxMessageSizeBytes and maxWriteBatchSize). */
@@ -30,6 +33,8 @@ struct rs_ns {
 	int created;      /* scoll (or the test database) was created */
 	int renamed;      /* scoll is in place */
 	int64_t inserted; /* documents the server took */
+	size_t db_first;  /* the first selected namespace with the same tdb */
+	int db_dropped;   /* on db_first's: the test restore dropped tdb */
 };
 
 struct rs {
@@ -52,6 +57,13 @@ struct rs {
 	int64_t verified, views; /* the test restore's */
 };
 
+/* The restore's state of a namespace of the archive. */
+static inline struct rs_ns *
+rs_st(struct rs *rs, const struct arc_ns *ns)
+{
+	return &rs->st[ns - rs->pre.ns];
+}
+
 /* The collection a namespace's documents go into now. */
 static inline const char *
 rs_wcoll(const struct rs_ns *st)
@@ -59,10 +71,37 @@ rs_wcoll(const struct rs_ns *st)
 	return st->scoll ? st->scoll : st->tcoll;
 }
 
-int rs_random_hex(struct rs *rs, char *out, size_t n);
-int rs_command(struct rs *rs, struct rs_ns *st, const char *what, const bson_t *cmd);
+/* target.c */
+/* Read the archive's prelude from in: 0, or the error set. */
+int rs_open(struct rs *rs, struct mongo_inst *mi, struct cairn_in *in);
+void rs_free(struct rs *rs);
+/* "out of memory" set: CAIRN_E_NOMEM. */
+int rs_nomem(struct rs *rs);
+/* The metadata of ns as BSON ({} when the archive has none). */
 int rs_metadata(struct rs *rs, const struct arc_ns *ns, bson_t **meta);
+/* Does st's target exist, and how many documents does it hold (-1: a
+ * view)?  options, when not NULL, gets its listCollections options. */
+int rs_target_state(struct rs *rs, struct rs_ns *st, int *exists, int64_t *count, bson_t *options);
+/* Run cmd in st's target database; what names it in the error. */
+int rs_command(struct rs *rs, struct rs_ns *st, const char *what, const bson_t *cmd);
+/* Create coll in ns's target database with the archive's options. */
 int rs_create(struct rs *rs, struct arc_ns *ns, const char *coll);
+/* 12 random hex digits into out (n > 12). */
+int rs_random_hex(struct rs *rs, char *out, size_t n);
+
+/* plan.c */
+/* The test restore's database prefix, cairn_rt_<12 hex>, into rs->rt. */
+int rs_random_prefix(struct rs *rs);
+/* Where each selected namespace goes, checked before anything is written. */
+int rs_plan(struct rs *rs);
+/* Refuse non-empty targets unless --force or drop = yes. */
+int rs_check_targets(struct rs *rs);
+
+/* load.c */
+/* The server's limits for a bulk insert. */
+void rs_limits(struct rs *rs);
+/* Walk the archive's blocks into the server. */
+int rs_walk(struct rs *rs);
 
 /* stage.c */
 int stage_sweep(struct rs *rs);

@@ -67,11 +67,10 @@ stage_sweep_db(struct rs *rs, const char *dbname)
 		if (!stage_is_tmp(names[i]))
 			continue;
 		if (!stage_drop(rs, dbname, names[i], &err)) {
-			mongo_err(rs->mi,
-			          "server %s: cannot drop %s.%s, a temporary collection an "
-			          "interrupted "
-			          "restore left: %s",
-			          rs->mi->server, dbname, names[i], err.message);
+			mongo_err(
+			        rs->mi,
+			        "server %s: cannot drop %s.%s, a temporary collection an interrupted restore left: %s",
+			        rs->mi->server, dbname, names[i], err.message);
 			rc = mongo_code(&err);
 		} else
 			mongo_log(
@@ -87,12 +86,11 @@ int
 stage_sweep(struct rs *rs)
 {
 	for (size_t k = 0; k < rs->pre.nns; k++) {
-		int seen = 0, rc;
-		if (!rs->st[k].selected)
+		int rc;
+		/* each target database once, at its first namespace */
+		if (!rs->st[k].selected || rs->st[k].db_first != k)
 			continue;
-		for (size_t j = 0; j < k && !seen; j++)
-			seen = rs->st[j].selected && !strcmp(rs->st[j].tdb, rs->st[k].tdb);
-		if (!seen && (rc = stage_sweep_db(rs, rs->st[k].tdb)) < 0)
+		if ((rc = stage_sweep_db(rs, rs->st[k].tdb)) < 0)
 			return rc;
 	}
 	return 0;
@@ -185,10 +183,10 @@ stage_commit(struct rs *rs)
 			done++;
 	}
 	if (rc < 0 && done > 0)
-		mongo_log(rs->mi, CAIRN_LOG_WARN,
-		          "%lld of the %lld restored collections were renamed into place before "
-		          "this failure; the others are as they were",
-		          (long long)done, (long long)all);
+		mongo_log(
+		        rs->mi, CAIRN_LOG_WARN,
+		        "%lld of the %lld restored collections were renamed into place before this failure; the others are as they were",
+		        (long long)done, (long long)all);
 	for (size_t k = 0; k < rs->pre.nns && rc == 0; k++) {
 		struct rs_ns *st = &rs->st[k];
 		if (!st->view)
@@ -223,34 +221,34 @@ stage_abort(struct rs *rs, int rc)
 			continue;
 		if (!stage_drop(rs, st->tdb, st->scoll, &err)) {
 			left++;
-			mongo_log(rs->mi, CAIRN_LOG_WARN,
-			          "server %s: cannot drop the temporary collection %s.%s: %s; the "
-			          "next "
-			          "restore into %s removes it, or drop it by hand",
-			          rs->mi->server, st->tdb, st->scoll, err.message, st->tdb);
+			mongo_log(
+			        rs->mi, CAIRN_LOG_WARN,
+			        "server %s: cannot drop the temporary collection %s.%s: %s; the next restore into %s removes it, or drop it by hand",
+			        rs->mi->server, st->tdb, st->scoll, err.message, st->tdb);
 		}
 	}
 	loaded = rs->collections;
 	if (rc == CAIRN_E_CANCELLED && cur && renamed == 0)
-		mongo_err(rs->mi,
-		          "stopped while restoring %s.%s (%lld collections loaded before it); "
-		          "nothing was renamed into place: the targets are as they were",
-		          cur->db, cur->coll, (long long)loaded);
+		mongo_err(
+		        rs->mi,
+		        "stopped while restoring %s.%s (%lld collections loaded before it); nothing was renamed into place: the targets are as they were",
+		        cur->db, cur->coll, (long long)loaded);
 	else if (rc == CAIRN_E_CANCELLED && cur)
-		mongo_err(rs->mi,
-		          "stopped while restoring %s.%s; %lld collections were renamed into "
-		          "place, the other targets are as they were",
-		          cur->db, cur->coll, (long long)renamed);
+		mongo_err(
+		        rs->mi,
+		        "stopped while restoring %s.%s; %lld collections were renamed into place, the other targets are as they were",
+		        cur->db, cur->coll, (long long)renamed);
 	else if (rc == CAIRN_E_CANCELLED)
-		mongo_err(rs->mi, "stopped before any collection was restored; the targets are as "
-		                  "they were");
+		mongo_err(
+		        rs->mi,
+		        "stopped before any collection was restored; the targets are as they were");
 	else if (renamed == 0)
 		mongo_log(rs->mi, CAIRN_LOG_WARN,
 		          "nothing was renamed into place: the targets are as they were%s",
 		          left ? "" : " and the temporary collections are removed");
 	if (inplace > 0)
-		mongo_log(rs->mi, CAIRN_LOG_WARN,
-		          "%lld collections were written in place (--force into non-empty "
-		          "targets) and may hold part of the archive",
-		          (long long)inplace);
+		mongo_log(
+		        rs->mi, CAIRN_LOG_WARN,
+		        "%lld collections were written in place (--force into non-empty targets) and may hold part of the archive",
+		        (long long)inplace);
 }

@@ -1,5 +1,5 @@
 /* fuzz_mongo_archive.c - libFuzzer target: the mongodump archive walker
- * (plugins/mongo/archive.c) that verify --deep and restore run over a
+ * (plugins/mongo/dumpread.c) that verify --deep and restore run over a
  * stored archive: prelude, then every block with its CRC and BSON check,
  * fed in the chunk sizes the input's first bytes choose (chunks.h). */
 #include "autoconf.h"
@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../plugins/mongo/archive.h"
+#include "../../plugins/mongo/dumparchive.h"
 #include "../unit/fakehost.h"
 #include "chunks.h"
 

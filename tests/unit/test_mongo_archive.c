@@ -7,9 +7,14 @@
  * through a cairn_out and read back through a cairn_in that returns short
  * reads, so every item straddles reads somewhere.
  */
+#include "../../plugins/mongo/common.c"
+#include "../../plugins/mongo/namespace.c"
 #include "../../plugins/mongo/mongo.c"
-/* Every strcmp() of archive.c is counted: matching namespaces must not
- * compare each one with every other (test_many_namespaces). */
+#include "../../plugins/mongo/probe.c"
+/* Every strcmp() of dumpread.c and of the restore's plan, stage and test
+ * restore is counted: matching namespaces must not compare each one with
+ * every other (test_many_namespaces, test_plan_many_namespaces,
+ * test_rt_drop_many_namespaces). */
 static unsigned long long arc_strcmps;
 static int
 counted_strcmp(const char *a, const char *b)
@@ -17,12 +22,24 @@ counted_strcmp(const char *a, const char *b)
 	arc_strcmps++;
 	return strcmp(a, b);
 }
+#include "../../plugins/mongo/dumpwrite.c"
 #define strcmp counted_strcmp
-#include "../../plugins/mongo/archive.c"
+#include "../../plugins/mongo/dumpread.c"
 #undef strcmp
 #include "../../plugins/mongo/backup.c"
-#include "../../plugins/mongo/restore.c"
+#include "../../plugins/mongo/target.c"
+#define strcmp counted_strcmp
+#include "../../plugins/mongo/plan.c"
+#undef strcmp
+#include "../../plugins/mongo/load.c"
+#define strcmp counted_strcmp
 #include "../../plugins/mongo/stage.c"
+#undef strcmp
+#include "../../plugins/mongo/restore.c"
+#include "../../plugins/mongo/verify.c"
+#define strcmp counted_strcmp
+#include "../../plugins/mongo/restore_test.c"
+#undef strcmp
 #include "../../plugins/mongo/indexes.c"
 
 #include <setjmp.h>
@@ -813,6 +830,130 @@ test_plan(void **state)
 	mongo_destroy(mi);
 }
 
+/* 50,000 namespaces: the restore's plan must not compare each target with
+ * every earlier one (over a billion comparisons) to find two sources
+ * restored into one target; n log n is about a million here.  The alarm
+ * only turns a hang into a failure; nothing here is timed. */
+static void
+test_plan_many_namespaces(void **state)
+{
+	cairn_ctx *ctx = *state;
+	enum {
+		N = 50000
+	};
+	struct mongo_inst *mi;
+	struct rs rs;
+	char **names = calloc(N, sizeof(*names));
+
+	assert_non_null(names);
+	for (int dup = 0; dup < 2; dup++) {
+		for (int i = 0; i < N; i++) {
+			/* the clash: b.c_00000 goes where a.c_00000 goes */
+			free(names[i]);
+			assert_true(asprintf(&names[i], "%s.c_%05d", i < N / 2 ? "a" : "b",
+			                     i % (N / 2)) > 0);
+		}
+		mi = make_inst(ctx, 0, "uri", "mongodb://h", "ns_from", "a.* b.*", "ns_to",
+		               dup ? "c.* c.*" : "c.* d.*", NULL);
+		plan_with(&rs, mi, (const char *const *)names, N, 0);
+		alarm(300);
+		arc_strcmps = 0;
+		if (dup) {
+			assert_int_equal(rs_plan(&rs), CAIRN_E_CONFIG);
+			assert_non_null(strstr(ctx->error, "a.c_00000 and b.c_00000 would both be "
+			                                   "restored into c.c_00000"));
+		} else {
+			assert_int_equal(rs_plan(&rs), 0);
+			assert_true(rs.st[N - 1].selected);
+			assert_string_equal(rs.st[N - 1].tdb, "d");
+		}
+		alarm(0);
+		/* about 18 per namespace; quadratic would be 25,000 and more */
+		assert_true(arc_strcmps < 200ull * N);
+		rs_free(&rs);
+		mongo_destroy(mi);
+	}
+	for (int i = 0; i < N; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* 50,000 namespaces in two databases: the test restore drops each of its
+ * databases once, without holding each namespace against every earlier
+ * one (over a billion comparisons).  The server is not there: each drop
+ * fails with a warning naming the database. */
+static void
+test_rt_drop_many_namespaces(void **state)
+{
+	cairn_ctx *ctx = *state;
+	enum {
+		N = 50000
+	};
+	struct mongo_inst *mi;
+	struct rs rs;
+	char **names = calloc(N, sizeof(*names));
+
+	assert_non_null(names);
+	for (int i = 0; i < N; i++)
+		assert_true(asprintf(&names[i], "%s.c_%05d", i < N / 2 ? "shop" : "other", i) > 0);
+	mi = make_inst(ctx, 0, "uri", "mongodb://h", NULL);
+	plan_with(&rs, mi, (const char *const *)names, N, 1);
+	assert_int_equal(rs_plan(&rs), 0);
+	for (int i = 0; i < N; i++)
+		rs.st[i].prepared = 1;
+	rs.client = mongoc_client_new("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500&"
+	                              "connectTimeoutMS=500");
+	assert_non_null(rs.client);
+	alarm(300);
+	ctx->warnings = 0;
+	arc_strcmps = 0;
+	rt_drop(&rs);
+	alarm(0);
+	assert_int_equal(ctx->warnings, 2);
+	/* n log n; quadratic would be 25,000 per namespace */
+	assert_true(arc_strcmps < 200ull * N);
+	rs_free(&rs);
+	mongo_destroy(mi);
+	for (int i = 0; i < N; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Which of several faults the plan names: the first in the archive's
+ * order, as when each namespace was held against every earlier one. */
+static void
+test_plan_first_fault(void **state)
+{
+	cairn_ctx *ctx = *state;
+	struct mongo_inst *mi;
+	struct rs rs;
+	const char *clash_first[] = {"a.x", "a.y", "b.x", "a.x$y", "b.y"};
+	const char *bad_first[] = {"a.x", "a.x$y", "b.x"};
+	const char *three[] = {"a.x", "b.y", "b.x", "a.z", "c.x"};
+
+	mi = make_inst(ctx, 0, "uri", "mongodb://h", "ns_from", "a.* b.*", "ns_to", "c.* c.*",
+	               NULL);
+	plan_with(&rs, mi, clash_first, 5, 0);
+	assert_int_equal(rs_plan(&rs), CAIRN_E_CONFIG);
+	assert_non_null(strstr(ctx->error, "a.x and b.x would both be restored into c.x"));
+	rs_free(&rs);
+	plan_with(&rs, mi, bad_first, 3, 0);
+	assert_int_equal(rs_plan(&rs), CAIRN_E_CONFIG);
+	assert_non_null(strstr(ctx->error, "not a valid namespace"));
+	rs_free(&rs);
+	mongo_destroy(mi);
+
+	/* c.x clashes with a.x (the first of the three), b.x with a.x too,
+	 * and b.x comes first */
+	mi = make_inst(ctx, 0, "uri", "mongodb://h", "ns_from", "a.* b.* c.*", "ns_to",
+	               "t.* t.* t.*", NULL);
+	plan_with(&rs, mi, three, 5, 0);
+	assert_int_equal(rs_plan(&rs), CAIRN_E_CONFIG);
+	assert_non_null(strstr(ctx->error, "a.x and b.x would both be restored into t.x"));
+	rs_free(&rs);
+	mongo_destroy(mi);
+}
+
 static bson_t *
 json(const char *js)
 {
@@ -997,6 +1138,9 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_verify_op, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_many_namespaces, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_plan, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_plan_many_namespaces, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_plan_first_fault, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_rt_drop_many_namespaces, setup, teardown),
 	        cmocka_unit_test(test_index_spec),
 	        cmocka_unit_test(test_index_diff),
 	        cmocka_unit_test(test_options_diff),

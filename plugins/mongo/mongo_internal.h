@@ -1,11 +1,23 @@
 /*
- * mongo.h - what the mongo source's modules share (not installed).
+ * mongo_internal.h - what the mongo source's files share (not installed).
  *
  * Backup (backup.c) reads a MongoDB deployment through libmongoc and writes
- * exactly what `mongodump --archive` writes (archive.c holds the format), so
- * MongoDB's own `mongorestore --archive` restores it without cairn.  Restore,
- * verify --deep and the test restore (restore.c) read the same format back,
- * from cairn or from mongodump.
+ * exactly what `mongodump --archive` writes (dumparchive.h holds the
+ * format), so MongoDB's own `mongorestore --archive` restores it without
+ * cairn.  Restore, verify --deep and the test restore (restore.c,
+ * verify.c, restore_test.c) read the same format back, from cairn or from
+ * mongodump.
+ *
+ * The floors, each file calling only files below it:
+ *
+ *   mongo.c         the descriptor, the key table, create/destroy, the ops
+ *   backup.c  restore.c  verify.c  restore_test.c  probe.c    the ops
+ *   plan.c  load.c  stage.c    a restore's steps (restore.h)
+ *   target.c        a restore's state and its commands to the server
+ *   indexes.c       index specs and options, as restored and compared
+ *   dumpwrite.c  dumpread.c    the archive format (dumparchive.h)
+ *   namespace.c     namespace patterns, renames and names
+ *   common.c        the host, log/error helpers, the connection
  *
  * Process-wide state.  libmongoc wants mongoc_init() once per process
  * before anything else and offers mongoc_cleanup() to undo it; both touch
@@ -22,8 +34,8 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#ifndef CAIRN_MONGO_H
-#define CAIRN_MONGO_H
+#ifndef CAIRN_MONGO_INTERNAL_H
+#define CAIRN_MONGO_INTERNAL_H
 
 #include <cairn/plugin.h>
 
@@ -66,12 +78,10 @@ struct mongo_inst {
 	int drop;           /* restore: drop each collection first */
 };
 
-/* mongo.c */
+/* common.c */
 void mongo_global_init(void);
+/* The host's set_error and log with the instance's ctx. */
 void mongo_err(struct mongo_inst *mi, const char *fmt, ...) CAIRN_PRINTF(2, 3);
-/* The sub-document (array: the array) under key in b, as a static bson_t
- * over b's bytes: non-zero, or 0 when b has no such key of that type. */
-int mongo_bson_sub(const bson_t *b, const char *key, int array, bson_t *out);
 void mongo_log(struct mongo_inst *mi, enum cairn_log_level level, const char *fmt, ...)
         CAIRN_PRINTF(3, 4);
 /* A connected client reading from read_preference (primary: from the
@@ -79,8 +89,15 @@ void mongo_log(struct mongo_inst *mi, enum cairn_log_level level, const char *fm
 mongoc_client_t *mongo_connect(struct mongo_inst *mi, int primary, int *rc);
 /* The CAIRN_E_* code for a libmongoc error. */
 int mongo_code(const bson_error_t *e);
+/* The sub-document (array: the array) under key in b, as a static bson_t
+ * over b's bytes: non-zero, or 0 when b has no such key of that type. */
+int mongo_bson_sub(const bson_t *b, const char *key, int array, bson_t *out);
+
+/* namespace.c */
 /* 1 when pattern (with `*`) matches text in full. */
 int mongo_glob(const char *pattern, const char *text);
+/* How many `*` s holds. */
+size_t mongo_stars(const char *s);
 /* Is db.coll selected by include/exclude? */
 int mongo_selected(const struct mongo_inst *mi, const char *db, const char *coll);
 /* The target of db.coll after the renames (malloc'd "db.coll"), or NULL
@@ -112,7 +129,12 @@ int idx_compare(struct mongo_inst *mi, mongoc_client_t *client, const char *tdb,
 
 /* restore.c */
 int mongo_restore(void *instance, struct cairn_in *in, unsigned flags);
+/* verify.c */
 int mongo_verify(void *instance, struct cairn_in *in);
+/* restore_test.c */
 int mongo_restore_test(void *instance, struct cairn_in *in);
+
+/* probe.c */
+int mongo_probe(void *instance, char *summary, size_t len);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * archive.h - the `mongodump --archive` format, written and read as a
+ * dumparchive.h - the `mongodump --archive` format, written and read as a
  * stream (mongo-tools' common/archive/spec.md and its Go sources):
  *
  *   magic      uint32 0x8199e26d, little-endian
@@ -22,8 +22,8 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#ifndef CAIRN_MONGO_ARCHIVE_H
-#define CAIRN_MONGO_ARCHIVE_H
+#ifndef CAIRN_MONGO_DUMPARCHIVE_H
+#define CAIRN_MONGO_DUMPARCHIVE_H
 
 #include <cairn/plugin.h>
 

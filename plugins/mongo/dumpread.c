@@ -1,198 +1,22 @@
 /*
- * archive.c - writing and reading the `mongodump --archive` format; see
- * archive.h for its layout.
+ * dumpread.c - reading the `mongodump --archive` format (dumparchive.h
+ * has its layout): the reader, the prelude, and the walk over the blocks
+ * that checks every namespace's structure and CRC.
  *
- * The writer gathers small pieces into one buffer and hands them on in
- * ARC_IO_BUF blocks; a document larger than what is left goes out on its
- * own, untouched.  The reader keeps one buffer that grows to the largest
- * document it meets (at most ARC_MAX_BSON, as mongorestore's parser), so
- * memory stays flat however large the archive.
+ * The reader keeps one buffer that grows to the largest document it meets
+ * (at most ARC_MAX_BSON, as mongorestore's parser), so memory stays flat
+ * however large the archive.
  *
  * SPDX-License-Identifier: MIT
  */
 #define _GNU_SOURCE
-#include "archive.h"
-#include "mongo.h"
-
-#include <errno.h>
-
-/* ---------------------------------------------------------------- CRC */
-
-void
-arc_crc_init(struct arc_crc *c)
-{
-	const uint64_t poly = 0xC96C5795D7870F42ULL;
-	for (unsigned i = 0; i < 256; i++) {
-		uint64_t crc = i;
-		for (int k = 0; k < 8; k++)
-			crc = (crc & 1) ? (crc >> 1) ^ poly : crc >> 1;
-		c->table[i] = crc;
-	}
-}
-
-uint64_t
-arc_crc_update(const struct arc_crc *c, uint64_t crc, const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	crc = ~crc;
-	while (len--)
-		crc = c->table[(uint8_t)crc ^ *p++] ^ (crc >> 8);
-	return ~crc;
-}
+#include "dumparchive.h"
+#include "mongo_internal.h"
 
 static uint32_t
 le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-/* ------------------------------------------------------------- writer */
-
-int
-arc_writer_init(struct arc_writer *w, struct cairn_out *out)
-{
-	memset(w, 0, sizeof(*w));
-	w->out = out;
-	w->buf = malloc(ARC_IO_BUF);
-	if (!w->buf)
-		return CAIRN_E_NOMEM;
-	arc_crc_init(&w->crc);
-	return 0;
-}
-
-void
-arc_writer_free(struct arc_writer *w)
-{
-	free(w->buf);
-	w->buf = NULL;
-}
-
-int
-arc_flush(struct arc_writer *w)
-{
-	int rc;
-	if (w->len == 0)
-		return 0;
-	rc = w->out->write(w->out, w->buf, w->len);
-	if (rc < 0)
-		return rc;
-	w->written += w->len;
-	w->len = 0;
-	return 0;
-}
-
-static int
-arc_put(struct arc_writer *w, const void *data, size_t len)
-{
-	int rc;
-	if (w->len + len > ARC_IO_BUF) {
-		rc = arc_flush(w);
-		if (rc < 0)
-			return rc;
-	}
-	if (len >= ARC_IO_BUF) {
-		/* a large document: hand it on as it is, without a copy */
-		rc = w->out->write(w->out, data, len);
-		if (rc < 0)
-			return rc;
-		w->written += len;
-		return 0;
-	}
-	memcpy(w->buf + w->len, data, len);
-	w->len += len;
-	return 0;
-}
-
-static int
-arc_put_bson(struct arc_writer *w, const bson_t *b)
-{
-	return arc_put(w, bson_get_data(b), b->len);
-}
-
-int
-arc_write_terminator(struct arc_writer *w)
-{
-	static const uint8_t term[4] = {0xff, 0xff, 0xff, 0xff};
-	return arc_put(w, term, sizeof(term));
-}
-
-int
-arc_write_header(struct arc_writer *w, const char *server_version)
-{
-	const uint8_t magic[4] = {ARC_MAGIC & 0xff, (ARC_MAGIC >> 8) & 0xff,
-	                          (ARC_MAGIC >> 16) & 0xff, ARC_MAGIC >> 24};
-	bson_t h = BSON_INITIALIZER;
-	int rc = arc_put(w, magic, sizeof(magic));
-	if (rc < 0)
-		return rc;
-	/* One collection at a time: the blocks are never interleaved.
-	 * mongorestore takes the larger of this and its own
-	 * --numParallelCollections, so this costs its restore nothing. */
-	BSON_APPEND_INT32(&h, "concurrent_collections", 1);
-	BSON_APPEND_UTF8(&h, "version", ARC_FORMAT_VERSION);
-	BSON_APPEND_UTF8(&h, "server_version", server_version);
-	BSON_APPEND_UTF8(&h, "tool_version", MONGO_TOOL_VERSION);
-	rc = arc_put_bson(w, &h);
-	bson_destroy(&h);
-	return rc;
-}
-
-int
-arc_write_meta(struct arc_writer *w, const char *db, const char *coll, const char *metadata,
-               const char *type)
-{
-	bson_t m = BSON_INITIALIZER;
-	int rc;
-	BSON_APPEND_UTF8(&m, "db", db);
-	BSON_APPEND_UTF8(&m, "collection", coll);
-	BSON_APPEND_UTF8(&m, "metadata", metadata);
-	/* mongodump never fills `size` in (prelude.go's NewPrelude) and Go
-	 * writes its int as int32: 0. */
-	BSON_APPEND_INT32(&m, "size", 0);
-	BSON_APPEND_UTF8(&m, "type", type);
-	rc = arc_put_bson(w, &m);
-	bson_destroy(&m);
-	return rc;
-}
-
-static int
-arc_ns_header(struct arc_writer *w, const char *db, const char *coll, int eof, uint64_t crc)
-{
-	bson_t h = BSON_INITIALIZER;
-	int rc;
-	BSON_APPEND_UTF8(&h, "db", db);
-	BSON_APPEND_UTF8(&h, "collection", coll);
-	BSON_APPEND_BOOL(&h, "EOF", eof);
-	/* The CRC is a uint64 that Go stores bit for bit as an int64. */
-	BSON_APPEND_INT64(&h, "CRC", (int64_t)crc);
-	rc = arc_put_bson(w, &h);
-	bson_destroy(&h);
-	return rc;
-}
-
-int
-arc_begin_ns(struct arc_writer *w, const char *db, const char *coll)
-{
-	w->ns_crc = 0;
-	return arc_ns_header(w, db, coll, 0, 0);
-}
-
-int
-arc_write_doc(struct arc_writer *w, const uint8_t *doc, size_t len)
-{
-	w->ns_crc = arc_crc_update(&w->crc, w->ns_crc, doc, len);
-	return arc_put(w, doc, len);
-}
-
-int
-arc_end_ns(struct arc_writer *w, const char *db, const char *coll)
-{
-	int rc = arc_write_terminator(w);
-	if (rc == 0)
-		rc = arc_ns_header(w, db, coll, 1, w->ns_crc);
-	if (rc == 0)
-		rc = arc_write_terminator(w);
-	return rc;
 }
 
 /* ------------------------------------------------------------- reader */
@@ -233,10 +57,8 @@ arc_fill(struct arc_reader *r, size_t n)
 			if (n > r->cap) {
 				uint8_t *nb = realloc(r->buf, n);
 				if (!nb) {
-					mongo_host->set_error(r->ctx,
-					                      "out of memory for a "
-					                      "%zu-byte document",
-					                      n);
+					mongo_host->set_error(
+					        r->ctx, "out of memory for a %zu-byte document", n);
 					return CAIRN_E_NOMEM;
 				}
 				r->buf = nb;
@@ -267,8 +89,9 @@ arc_read_magic(struct arc_reader *r)
 	if (rc < 0)
 		return rc;
 	if (rc == 0 || le32(r->buf + r->start) != ARC_MAGIC) {
-		mongo_host->set_error(r->ctx, "the stored object is not a mongodump archive "
-		                              "(no magic number 0x8199e26d at its start)");
+		mongo_host->set_error(
+		        r->ctx,
+		        "the stored object is not a mongodump archive (no magic number 0x8199e26d at its start)");
 		return CAIRN_E_CORRUPT;
 	}
 	arc_consume(r, 4);
@@ -285,10 +108,10 @@ arc_next(struct arc_reader *r, const uint8_t **doc, uint32_t *len)
 	r->item = r->offset;
 	if (rc == 0) {
 		if (r->end > r->start) {
-			mongo_host->set_error(r->ctx,
-			                      "archive offset %llu: cut short inside a "
-			                      "length or terminator",
-			                      (unsigned long long)r->offset);
+			mongo_host->set_error(
+			        r->ctx,
+			        "archive offset %llu: cut short inside a length or terminator",
+			        (unsigned long long)r->offset);
 			return CAIRN_E_CORRUPT;
 		}
 		return ARC_END;
@@ -299,27 +122,27 @@ arc_next(struct arc_reader *r, const uint8_t **doc, uint32_t *len)
 		return ARC_TERM;
 	}
 	if (size < ARC_MIN_BSON || size > ARC_MAX_BSON) {
-		mongo_host->set_error(r->ctx,
-		                      "archive offset %llu: %lu is neither a BSON "
-		                      "document length nor a terminator",
-		                      (unsigned long long)r->offset, (unsigned long)size);
+		mongo_host->set_error(
+		        r->ctx,
+		        "archive offset %llu: %lu is neither a BSON document length nor a terminator",
+		        (unsigned long long)r->offset, (unsigned long)size);
 		return CAIRN_E_CORRUPT;
 	}
 	rc = arc_fill(r, size);
 	if (rc < 0)
 		return rc;
 	if (rc == 0) {
-		mongo_host->set_error(r->ctx,
-		                      "archive offset %llu: a %lu-byte document is "
-		                      "cut short by the end of the archive",
-		                      (unsigned long long)r->offset, (unsigned long)size);
+		mongo_host->set_error(
+		        r->ctx,
+		        "archive offset %llu: a %lu-byte document is cut short by the end of the archive",
+		        (unsigned long long)r->offset, (unsigned long)size);
 		return CAIRN_E_CORRUPT;
 	}
 	if (r->buf[r->start + size - 1] != 0) {
-		mongo_host->set_error(r->ctx,
-		                      "archive offset %llu: the %lu-byte document "
-		                      "does not end with a null byte",
-		                      (unsigned long long)r->offset, (unsigned long)size);
+		mongo_host->set_error(
+		        r->ctx,
+		        "archive offset %llu: the %lu-byte document does not end with a null byte",
+		        (unsigned long long)r->offset, (unsigned long)size);
 		return CAIRN_E_CORRUPT;
 	}
 	*doc = r->buf + r->start;
@@ -448,8 +271,7 @@ arc_parse_meta(struct arc_reader *r, struct arc_prelude *p, const uint8_t *doc, 
 			continue;
 		if (!BSON_ITER_HOLDS_UTF8(&it) || (rc = arc_dup_utf8(&it, dst)) == -1)
 			return arc_bad(r, "prelude entry",
-			               "db, collection, metadata and type "
-			               "must be strings");
+			               "db, collection, metadata and type must be strings");
 		if (rc < 0)
 			return rc;
 	}
@@ -579,8 +401,7 @@ arc_parse_ns_header(struct arc_reader *r, const uint8_t *doc, uint32_t len, cons
 			const char *s;
 			if (!BSON_ITER_HOLDS_UTF8(&it))
 				return arc_bad(r, "namespace header",
-				               "db or collection is not "
-				               "a string");
+				               "db or collection is not a string");
 			s = bson_iter_utf8(&it, &n);
 			if (strlen(s) != n)
 				return arc_bad(r, "namespace header", "a name holds a NUL");
@@ -619,6 +440,117 @@ arc_find(struct arc_prelude *p, const char *db, const char *coll)
 	return hit ? *hit : NULL;
 }
 
+/* A block's namespace header: its prelude entry, opened, and whether it
+ * is the EOF block (*eof, with the stored CRC in *want). */
+static int
+arc_walk_header(struct arc_reader *r, struct arc_prelude *p, const uint8_t *doc, uint32_t len,
+                struct arc_ns **nsp, int *eof, uint64_t *want)
+{
+	const char *db, *coll;
+	struct arc_ns *ns;
+	int rc = arc_parse_ns_header(r, doc, len, &db, &coll, eof, want);
+
+	if (rc < 0)
+		return rc;
+	ns = arc_find(p, db, coll);
+	if (!ns) {
+		mongo_host->set_error(
+		        r->ctx,
+		        "archive offset %llu: namespace %s.%s has no entry in the archive's prelude",
+		        (unsigned long long)r->item, db, coll);
+		return CAIRN_E_CORRUPT;
+	}
+	if (ns->state == ARC_NS_CLOSED) {
+		mongo_host->set_error(
+		        r->ctx,
+		        "archive offset %llu: namespace %s.%s appears again after its EOF block",
+		        (unsigned long long)r->item, db, coll);
+		return CAIRN_E_CORRUPT;
+	}
+	ns->state = ARC_NS_OPEN;
+	*nsp = ns;
+	return 0;
+}
+
+/* An EOF block: the CRC of every document read for ns must be the stored
+ * one, and a terminator must follow its header. */
+static int
+arc_walk_eof(struct arc_reader *r, struct arc_ns *ns, uint64_t want)
+{
+	const uint8_t *doc;
+	uint32_t len;
+	int rc;
+
+	if (want != ns->crc) {
+		mongo_host->set_error(
+		        r->ctx,
+		        "archive offset %llu: namespace %s.%s: CRC mismatch (computed %llu, stored %llu): the documents are damaged",
+		        (unsigned long long)r->item, ns->db, ns->data_coll,
+		        (unsigned long long)ns->crc, (unsigned long long)want);
+		return CAIRN_E_CORRUPT;
+	}
+	ns->state = ARC_NS_CLOSED;
+	/* an EOF block holds no documents */
+	rc = arc_next(r, &doc, &len);
+	if (rc < 0)
+		return rc;
+	if (rc != ARC_TERM) {
+		mongo_host->set_error(
+		        r->ctx, "archive offset %llu: namespace %s.%s: %s after its EOF header",
+		        (unsigned long long)r->item, ns->db, ns->coll,
+		        rc == ARC_END ? "the archive ends" : "a document");
+		return CAIRN_E_CORRUPT;
+	}
+	return 0;
+}
+
+/* The documents of one block of ns, up to its terminator: each into the
+ * namespace's CRC and counts, and to cb->doc.  *n counts the documents of
+ * the whole walk, for the look at host->cancelled every 4,096. */
+static int
+arc_walk_docs(struct arc_reader *r, struct arc_ns *ns, const struct arc_walk *cb,
+              const struct arc_crc *crc, int validate, uint64_t *n)
+{
+	const uint8_t *doc;
+	uint32_t len;
+	int rc;
+
+	for (;;) {
+		rc = arc_next(r, &doc, &len);
+		if (rc < 0)
+			return rc;
+		if (rc == ARC_TERM)
+			return 0;
+		if (rc == ARC_END) {
+			mongo_host->set_error(
+			        r->ctx,
+			        "namespace %s.%s: the archive ends inside one of its blocks",
+			        ns->db, ns->coll);
+			return CAIRN_E_CORRUPT;
+		}
+		if (validate) {
+			bson_t b;
+			size_t off = 0;
+			if (!bson_init_static(&b, doc, len) ||
+			    !bson_validate(&b, BSON_VALIDATE_NONE, &off)) {
+				mongo_host->set_error(
+				        r->ctx,
+				        "archive offset %llu: namespace %s.%s: document %lld is not well-formed BSON (at byte %zu of it)",
+				        (unsigned long long)r->item, ns->db, ns->coll,
+				        (long long)ns->docs + 1, off);
+				return CAIRN_E_CORRUPT;
+			}
+		}
+		ns->crc = arc_crc_update(crc, ns->crc, doc, len);
+		ns->docs++;
+		ns->bytes += len;
+		if (cb->doc && (rc = cb->doc(cb->u, ns, doc, len)) < 0)
+			return rc;
+		if (++*n % 4096 == 0 && cb->ctx && mongo_host->cancelled(cb->ctx))
+			return CAIRN_E_CANCELLED;
+	}
+}
+
 int
 arc_walk(struct arc_reader *r, struct arc_prelude *p, const struct arc_walk *cb, int validate)
 {
@@ -630,8 +562,7 @@ arc_walk(struct arc_reader *r, struct arc_prelude *p, const struct arc_walk *cb,
 
 	arc_crc_init(&crc);
 	for (;;) {
-		const char *db, *coll;
-		struct arc_ns *ns;
+		struct arc_ns *ns = NULL;
 		uint64_t want;
 		int eof;
 
@@ -641,104 +572,28 @@ arc_walk(struct arc_reader *r, struct arc_prelude *p, const struct arc_walk *cb,
 		if (rc == ARC_END)
 			break;
 		if (rc == ARC_TERM)
-			return arc_bad(r, "block",
-			               "two terminators in a row (a block without "
-			               "a namespace header)");
-		rc = arc_parse_ns_header(r, doc, len, &db, &coll, &eof, &want);
-		if (rc < 0)
+			return arc_bad(
+			        r, "block",
+			        "two terminators in a row (a block without a namespace header)");
+		if ((rc = arc_walk_header(r, p, doc, len, &ns, &eof, &want)) < 0)
 			return rc;
-		ns = arc_find(p, db, coll);
-		if (!ns) {
-			mongo_host->set_error(r->ctx,
-			                      "archive offset %llu: namespace %s.%s has "
-			                      "no entry in the archive's prelude",
-			                      (unsigned long long)r->item, db, coll);
-			return CAIRN_E_CORRUPT;
-		}
-		if (ns->state == ARC_NS_CLOSED) {
-			mongo_host->set_error(r->ctx,
-			                      "archive offset %llu: namespace %s.%s "
-			                      "appears again after its EOF block",
-			                      (unsigned long long)r->item, db, coll);
-			return CAIRN_E_CORRUPT;
-		}
-		ns->state = ARC_NS_OPEN;
 		if (eof) {
-			if (want != ns->crc) {
-				mongo_host->set_error(r->ctx,
-				                      "archive offset %llu: namespace "
-				                      "%s.%s: CRC mismatch (computed %llu, "
-				                      "stored %llu): the documents are damaged",
-				                      (unsigned long long)r->item, db, coll,
-				                      (unsigned long long)ns->crc,
-				                      (unsigned long long)want);
-				return CAIRN_E_CORRUPT;
-			}
-			ns->state = ARC_NS_CLOSED;
-			/* an EOF block holds no documents */
-			rc = arc_next(r, &doc, &len);
-			if (rc < 0)
-				return rc;
-			if (rc != ARC_TERM) {
-				mongo_host->set_error(r->ctx,
-				                      "archive offset %llu: namespace "
-				                      "%s.%s: %s after its EOF header",
-				                      (unsigned long long)r->item, ns->db, ns->coll,
-				                      rc == ARC_END ? "the archive ends"
-				                                    : "a document");
-				return CAIRN_E_CORRUPT;
-			}
-			if (cb->eof && (rc = cb->eof(cb->u, ns)) < 0)
+			if ((rc = arc_walk_eof(r, ns, want)) < 0 ||
+			    (cb->eof && (rc = cb->eof(cb->u, ns)) < 0))
 				return rc;
 			continue;
 		}
-		if (cb->block && (rc = cb->block(cb->u, ns)) < 0)
-			return rc;
-		for (;;) {
-			rc = arc_next(r, &doc, &len);
-			if (rc < 0)
-				return rc;
-			if (rc == ARC_TERM)
-				break;
-			if (rc == ARC_END) {
-				mongo_host->set_error(r->ctx,
-				                      "namespace %s.%s: the archive ends "
-				                      "inside one of its blocks",
-				                      ns->db, ns->coll);
-				return CAIRN_E_CORRUPT;
-			}
-			if (validate) {
-				bson_t b;
-				size_t off = 0;
-				if (!bson_init_static(&b, doc, len) ||
-				    !bson_validate(&b, BSON_VALIDATE_NONE, &off)) {
-					mongo_host->set_error(
-					        r->ctx,
-					        "archive offset %llu: namespace %s.%s: "
-					        "document %lld is not well-formed BSON "
-					        "(at byte %zu of it)",
-					        (unsigned long long)r->item, ns->db, ns->coll,
-					        (long long)ns->docs + 1, off);
-					return CAIRN_E_CORRUPT;
-				}
-			}
-			ns->crc = arc_crc_update(&crc, ns->crc, doc, len);
-			ns->docs++;
-			ns->bytes += len;
-			if (cb->doc && (rc = cb->doc(cb->u, ns, doc, len)) < 0)
-				return rc;
-			if (++n % 4096 == 0 && cb->ctx && mongo_host->cancelled(cb->ctx))
-				return CAIRN_E_CANCELLED;
-		}
-		if (cb->block_end && (rc = cb->block_end(cb->u, ns)) < 0)
+		if ((cb->block && (rc = cb->block(cb->u, ns)) < 0) ||
+		    (rc = arc_walk_docs(r, ns, cb, &crc, validate, &n)) < 0 ||
+		    (cb->block_end && (rc = cb->block_end(cb->u, ns)) < 0))
 			return rc;
 	}
 	for (size_t k = 0; k < p->nns; k++)
 		if (p->ns[k].state != ARC_NS_CLOSED) {
-			mongo_host->set_error(r->ctx,
-			                      "namespace %s.%s: the archive ends before "
-			                      "its EOF block (cut short?)",
-			                      p->ns[k].db, p->ns[k].coll);
+			mongo_host->set_error(
+			        r->ctx,
+			        "namespace %s.%s: the archive ends before its EOF block (cut short?)",
+			        p->ns[k].db, p->ns[k].coll);
 			return CAIRN_E_CORRUPT;
 		}
 	return 0;
