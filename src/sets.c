@@ -170,31 +170,6 @@ set_manifest(struct instance *sink, const char *job, struct set_info *s, const s
 	return 0;
 }
 
-struct set_info *
-sets_select_source(struct instance *sink, const char *job, struct set_list *l, const char *source,
-                   const time_t *at, const struct manifest **m)
-{
-	time_t now = time(NULL);
-	for (size_t i = l->n; i-- > 0;) {
-		struct set_info *s = &l->v[i];
-		char *err = NULL;
-		if (!s->complete || (at && s->time > *at) || set_in_future(s, now))
-			continue;
-		if (set_manifest(sink, job, s, m, &err)) {
-			free(err);
-			continue;
-		}
-		/* a one-off run's object (backup --set) is not the source's
-		 * full backup: taken only with --id */
-		for (size_t k = 0; k < (*m)->nsources; k++)
-			if (strcmp((*m)->sources[k].name, source) == 0 &&
-			    !(*m)->sources[k].overrides.n)
-				return s;
-	}
-	*m = NULL;
-	return NULL;
-}
-
 int
 sink_read_all(struct instance *sink, const char *key, size_t max, char **buf, size_t *len,
               char **err)

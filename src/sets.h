@@ -61,15 +61,6 @@ const struct set_info *sets_select(const struct set_list *l, const char *id, con
 int set_manifest(struct instance *sink, const char *job, struct set_info *s,
                  const struct manifest **m, char **err);
 
-/* For restore --at, one source at a time: the newest complete set taken at
- * or before *at (any time when at is NULL) whose manifest holds source
- * without overrides (a backup --set run's object is no full backup of
- * it), with that manifest in *m.  Sets whose manifest cannot be read, and
- * sets whose id lies in the future, are passed over.  NULL if none. */
-struct set_info *sets_select_source(struct instance *sink, const char *job, struct set_list *l,
-                                    const char *source, const time_t *at,
-                                    const struct manifest **m);
-
 /* Read and parse JOB/ID/manifest.json, and check that it belongs where it
  * lies (manifest_check_place): anything else is CAIRN_E_CORRUPT. */
 int set_read_manifest(struct instance *sink, const char *job, const char *id, struct manifest **out,
