@@ -3,6 +3,7 @@
 
 #include "sets.h"
 
+#include <inttypes.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,8 @@ on_object(void *ud, const char *key, uint64_t size, int64_t mtime)
 		return 0;
 	struct set_info *s = find_or_add(ls, id, t);
 	strvec_push(&s->keys, key);
+	s->sizes = xrealloc(s->sizes, s->keys.n * sizeof(*s->sizes));
+	s->sizes[s->keys.n - 1] = size;
 	s->bytes += size;
 	if (mtime > s->newest_mtime)
 		s->newest_mtime = mtime;
@@ -107,6 +110,7 @@ set_list_free(struct set_list *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		strvec_free(&l->v[i].keys);
+		free(l->v[i].sizes);
 		manifest_free(l->v[i].manifest);
 		free(l->v[i].manifest_error);
 	}
@@ -157,6 +161,15 @@ set_manifest(struct instance *sink, const char *job, struct set_info *s, const s
 		rc = set_read_manifest(sink, job, s->id, &s->manifest, &s->manifest_error);
 		if (rc && !s->manifest_error)
 			s->manifest_error = xstrdup(status_str(rc));
+		char *why = NULL;
+		if (!rc && set_check_bound(s, s->manifest, &why)) {
+			s->manifest_error = xasprintf(
+			        "%s: set %s/%s: %s; the set is damaged, or mixed with another run's objects under the same id",
+			        sink->ctx.label, job, s->id, why);
+			free(why);
+			manifest_free(s->manifest);
+			rc = CAIRN_E_CORRUPT;
+		}
 		if (!rc)
 			s->partial = s->manifest->partial;
 		else
@@ -383,6 +396,48 @@ manifest_check_place(const struct manifest *m, const char *job, const char *id, 
 	}
 	free(prefix);
 	return 0;
+}
+
+/* A listed object: its key and size. */
+struct listed {
+	const char *key;
+	uint64_t size;
+};
+
+static int
+cmp_listed(const void *a, const void *b)
+{
+	return strcmp(((const struct listed *)a)->key, ((const struct listed *)b)->key);
+}
+
+int
+set_check_bound(const struct set_info *s, const struct manifest *m, char **why)
+{
+	/* sorted once, then one search per source: n log n however many */
+	struct listed *v = xcalloc(s->keys.n ? s->keys.n : 1, sizeof(*v));
+	int rc = 0;
+	for (size_t i = 0; i < s->keys.n; i++) {
+		v[i].key = s->keys.v[i];
+		v[i].size = s->sizes ? s->sizes[i] : 0;
+	}
+	qsort(v, s->keys.n, sizeof(*v), cmp_listed);
+	for (size_t i = 0; i < m->nsources && !rc; i++) {
+		const struct manifest_source *ms = &m->sources[i];
+		struct listed k = {.key = ms->object};
+		const struct listed *o = bsearch(&k, v, s->keys.n, sizeof(*v), cmp_listed);
+		if (!o) {
+			*why = xasprintf("object %s, which its manifest lists, is missing",
+			                 ms->object);
+			rc = -1;
+		} else if (o->size != ms->stored_bytes) {
+			*why = xasprintf("object %s is %" PRIu64
+			                 " bytes, but its manifest says %" PRIu64,
+			                 ms->object, o->size, ms->stored_bytes);
+			rc = -1;
+		}
+	}
+	free(v);
+	return rc;
 }
 
 int

@@ -30,6 +30,7 @@ struct set_info {
 	uint64_t bytes;       /* all its objects */
 	int64_t newest_mtime; /* of its newest object, seconds since the epoch */
 	struct strvec keys;   /* its objects' keys, manifest included */
+	uint64_t *sizes;      /* the size of each key, as listed */
 	/* Filled by set_manifest(), which reads the manifest once: */
 	struct manifest *manifest; /* NULL until read, or unreadable */
 	char *manifest_error;      /* why it could not be read or believed */
@@ -57,7 +58,9 @@ void set_list_free(struct set_list *l);
 const struct set_info *sets_select(const struct set_list *l, const char *id, const time_t *at);
 
 /* The manifest of complete set s, read and checked once and then kept in
- * s (freed with the list).  0, or a CAIRN_E_* code with *err (a copy). */
+ * s (freed with the list).  The manifest must be bound to the objects the
+ * listing found (set_check_bound): a set that is not is damage, and
+ * counts for nothing.  0, or a CAIRN_E_* code with *err (a copy). */
 int set_manifest(struct instance *sink, const char *job, struct set_info *s,
                  const struct manifest **m, char **err);
 
@@ -78,6 +81,12 @@ int set_read_manifest_text(struct instance *sink, const char *job, const char *i
  * set, or written to point elsewhere, must not be believed.  0, or -1
  * with *why. */
 int manifest_check_place(const struct manifest *m, const char *job, const char *id, char **why);
+
+/* Is every object m lists among s's listed objects, with the size m
+ * stored?  A set whose objects do not match its manifest is damaged, or
+ * mixed with another run's objects under the same id: its manifest
+ * cannot prove it whole.  0, or -1 with *why naming the object. */
+int set_check_bound(const struct set_info *s, const struct manifest *m, char **why);
 
 /* Remove every object of a set, the manifest first: if this stops half way
  * the set is merely incomplete, never a manifest naming missing objects. */

@@ -124,6 +124,9 @@ test_list_groups_sets(void **state)
 	assert_int_equal(f->l.v[0].keys.n, 2);
 	assert_int_equal(f->l.v[0].bytes, 5);
 	assert_int_equal(f->l.v[1].bytes, 7);
+	for (size_t i = 0; i < f->l.v[1].keys.n; i++)
+		if (strcmp(f->l.v[1].keys.v[i], "j/" ID2 "/docs.tar") == 0)
+			assert_int_equal(f->l.v[1].sizes[i], 5);
 	assert_contains(f->l.where, "set j/");
 }
 
@@ -171,6 +174,34 @@ test_manifest_elsewhere_is_damage(void **state)
 	err = NULL;
 	assert_int_equal(set_manifest(f->sink, "j", &f->l.v[1], &m, &err), CAIRN_E_CORRUPT);
 	assert_null(m);
+	free(err);
+}
+
+/* Issue 16: a set binds its objects to its manifest.  An object whose
+ * listed size is not the size the manifest stored (another run's object
+ * under the same id, or damage) makes the set damage, not counted; so
+ * does a missing object. */
+static void
+test_manifest_bound_to_objects(void **state)
+{
+	struct fixture *f = *state;
+	const struct manifest *m;
+	char *err = NULL;
+	put_set(f, ID1, "abcd", 3);
+	put_set(f, ID2, "abc", 3);
+	list(f);
+	assert_int_equal(set_manifest(f->sink, "j", &f->l.v[0], &m, &err), CAIRN_E_CORRUPT);
+	assert_contains(err, "object j/" ID1 "/docs.tar is 4 bytes, but its manifest says 3");
+	assert_contains(err, "mixed with another run's objects");
+	free(err);
+	err = NULL;
+	assert_int_equal(set_manifest(f->sink, "j", &f->l.v[1], &m, &err), 0);
+	assert_int_equal(set_check_bound(&f->l.v[1], m, &err), 0);
+
+	assert_int_equal(op_remove(f->sink, "j/" ID2 "/docs.tar"), 0);
+	list(f);
+	assert_int_equal(set_manifest(f->sink, "j", &f->l.v[1], &m, &err), CAIRN_E_CORRUPT);
+	assert_contains(err, "j/" ID2 "/docs.tar, which its manifest lists, is missing");
 	free(err);
 }
 
@@ -297,6 +328,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_list_groups_sets, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_manifest_read_once, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_manifest_elsewhere_is_damage, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_manifest_bound_to_objects, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_check_place, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_remove_and_check_objects, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_read_all_limit, setup, teardown),
