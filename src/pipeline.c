@@ -305,6 +305,58 @@ out:
 	return rc;
 }
 
+/* Write the manifest of this run's set into sink s, which holds every
+ * object of it: first checking that no other run's objects stand under
+ * the id (set_check_clash), then that every object is still there.  A
+ * failure rolls back what the run committed there. */
+static void
+commit_manifest(const struct backup_request *rq, struct sink_run *s,
+                const struct backup_outcome *out, time_t started)
+{
+	char *key = xasprintf("%s/%s/%s", rq->job->name, rq->id, CAIRN_MANIFEST_NAME);
+	char *err = NULL, *json;
+	s->m.cairn_version = xstrdup(PACKAGE_VERSION);
+	s->m.job = xstrdup(rq->job->name);
+	s->m.id = xstrdup(rq->id);
+	s->m.host = xstrdup(rq->host ? rq->host : "");
+	s->m.sink = xstrdup(s->sink->name);
+	s->m.started = started;
+	s->m.finished = time(NULL);
+	for (size_t f = 0; f < out->nfailed; f++)
+		manifest_add_failed(&s->m, out->failed[f].name, out->failed[f].plugin,
+		                    out->failed[f].error, 0);
+	for (size_t f = 0; f < rq->nskipped; f++)
+		manifest_add_failed(&s->m, rq->skipped[f].name, rq->skipped[f].plugin,
+		                    rq->skipped[f].error, 1);
+	for (size_t k = 0; rq->run_sinks && k < rq->run_sinks->n; k++)
+		strvec_push(&s->m.run_sinks, rq->run_sinks->v[k]);
+	for (size_t k = 0; k < s->m.nsources; k++)
+		s->m.partial = s->m.partial || s->m.sources[k].overrides.n;
+	json = manifest_to_json(&s->m);
+	int wrc = CAIRN_E_IO;
+	if (strlen(json) > MANIFEST_MAX_BYTES) /* cairn would refuse it */
+		err = xasprintf(
+		        "%s: the manifest %s would be %zu bytes, more than the limit of %u (16 MiB); the sources record too many statistics",
+		        s->sink->ctx.label, key, strlen(json), MANIFEST_MAX_BYTES);
+	else if (!(wrc = set_check_clash(s->sink, rq->job->name, rq->id, &s->m, &s->committed,
+	                                 &err)))
+		wrc = sink_write_all(s->sink, key, json, strlen(json), &err);
+	free(json);
+	if (!wrc) {
+		/* The manifest counts as committed from here on, so a failure
+		 * below removes it with the objects. */
+		strvec_push(&s->committed, key);
+		wrc = set_check_objects(s->sink, rq->job->name, rq->id, &s->committed, &err);
+	}
+	if (wrc) {
+		s->alive = 0;
+		s->error = err;
+		log_error("%s; this sink gets no backup set from this run", err);
+		sink_rollback(s);
+	}
+	free(key);
+}
+
 int
 pipeline_backup(const struct backup_request *rq, struct backup_outcome *out)
 {
@@ -359,51 +411,8 @@ pipeline_backup(const struct backup_request *rq, struct backup_outcome *out)
 	}
 	for (size_t i = 0; i < rq->nsinks; i++) {
 		struct sink_run *s = &r.sinks[i];
-		if (s->alive && !rc) {
-			char *key =
-			        xasprintf("%s/%s/%s", rq->job->name, rq->id, CAIRN_MANIFEST_NAME);
-			char *err = NULL, *json;
-			s->m.cairn_version = xstrdup(PACKAGE_VERSION);
-			s->m.job = xstrdup(rq->job->name);
-			s->m.id = xstrdup(rq->id);
-			s->m.host = xstrdup(rq->host ? rq->host : "");
-			s->m.sink = xstrdup(s->sink->name);
-			s->m.started = started;
-			s->m.finished = time(NULL);
-			for (size_t f = 0; f < out->nfailed; f++)
-				manifest_add_failed(&s->m, out->failed[f].name,
-				                    out->failed[f].plugin, out->failed[f].error, 0);
-			for (size_t f = 0; f < rq->nskipped; f++)
-				manifest_add_failed(&s->m, rq->skipped[f].name,
-				                    rq->skipped[f].plugin, rq->skipped[f].error, 1);
-			for (size_t k = 0; rq->run_sinks && k < rq->run_sinks->n; k++)
-				strvec_push(&s->m.run_sinks, rq->run_sinks->v[k]);
-			for (size_t k = 0; k < s->m.nsources; k++)
-				s->m.partial = s->m.partial || s->m.sources[k].overrides.n;
-			json = manifest_to_json(&s->m);
-			int wrc = CAIRN_E_IO;
-			if (strlen(json) > MANIFEST_MAX_BYTES) /* cairn would refuse it */
-				err = xasprintf(
-				        "%s: the manifest %s would be %zu bytes, more than the limit of %u (16 MiB); the sources record too many statistics",
-				        s->sink->ctx.label, key, strlen(json), MANIFEST_MAX_BYTES);
-			else
-				wrc = sink_write_all(s->sink, key, json, strlen(json), &err);
-			free(json);
-			if (!wrc) {
-				/* The manifest counts as committed from here on, so a
-				 * failure below removes it with the objects. */
-				strvec_push(&s->committed, key);
-				wrc = set_check_objects(s->sink, rq->job->name, rq->id,
-				                        &s->committed, &err);
-			}
-			if (wrc) {
-				s->alive = 0;
-				s->error = err;
-				log_error("%s; this sink gets no backup set from this run", err);
-				sink_rollback(s);
-			}
-			free(key);
-		}
+		if (s->alive && !rc)
+			commit_manifest(rq, s, out, started);
 		out->sinks[i].ok = s->alive && !rc;
 		out->sinks[i].error = s->error;
 		if (!out->sinks[i].ok && !s->error)

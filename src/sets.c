@@ -511,6 +511,80 @@ set_check_objects(struct instance *sink, const char *job, const char *id, const 
 	return rc;
 }
 
+/* set_check_clash()'s listing of one set's objects. */
+struct set_objects {
+	struct listed *v;
+	size_t n;
+	int cancelled;
+};
+
+static int
+on_set_object(void *ud, const char *key, uint64_t size, int64_t mtime)
+{
+	struct set_objects *so = ud;
+	(void)mtime;
+	if (cancel_signal) {
+		so->cancelled = 1;
+		return 1;
+	}
+	so->v = xrealloc(so->v, (so->n + 1) * sizeof(*so->v));
+	so->v[so->n].key = xstrdup(key);
+	so->v[so->n++].size = size;
+	return 0;
+}
+
+/* Take key out of sv, if there. */
+static void
+drop_key(struct strvec *sv, const char *key)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		if (strcmp(sv->v[i], key) == 0) {
+			free(sv->v[i]);
+			memmove(&sv->v[i], &sv->v[i + 1], (sv->n - i - 1) * sizeof(*sv->v));
+			sv->n--;
+			return;
+		}
+}
+
+int
+set_check_clash(struct instance *sink, const char *job, const char *id, const struct manifest *m,
+                struct strvec *ours, char **err)
+{
+	char *prefix = xasprintf("%s/%s/", job, id);
+	struct set_objects so = {0};
+	int rc = op_list(sink, prefix, on_set_object, &so);
+	if (!rc && (so.cancelled || cancel_signal))
+		rc = CAIRN_E_CANCELLED;
+	if (rc)
+		*err = xasprintf("%s: cannot list set %s/%s before committing it: %s",
+		                 sink->ctx.label, job, id, instance_error(sink, rc));
+	/* m's objects sorted, one search per listed key: a sink planted with
+	 * a million keys costs n log n, never n times m */
+	struct listed *mine = xcalloc(m->nsources ? m->nsources : 1, sizeof(*mine));
+	for (size_t i = 0; i < m->nsources; i++) {
+		mine[i].key = m->sources[i].object;
+		mine[i].size = m->sources[i].stored_bytes;
+	}
+	qsort(mine, m->nsources, sizeof(*mine), cmp_listed);
+	for (size_t i = 0; i < so.n; i++) {
+		const struct listed *o =
+		        bsearch(&so.v[i], mine, m->nsources, sizeof(*mine), cmp_listed);
+		if (!rc && (!o || o->size != so.v[i].size)) {
+			*err = xasprintf(
+			        "%s: set %s/%s holds %s, which this run did not write: another run of job %s (from another host or state_dir) took the same id; nothing of this run stays in this sink, the other run's objects are left alone: run each job from one place only",
+			        sink->ctx.label, job, id, so.v[i].key, job);
+			rc = CAIRN_E_EXISTS;
+		}
+		if (o && o->size != so.v[i].size)
+			drop_key(ours, so.v[i].key); /* replaced: no longer ours */
+		free((char *)so.v[i].key);
+	}
+	free(mine);
+	free(so.v);
+	free(prefix);
+	return rc;
+}
+
 int
 set_pin(struct instance *sink, const char *job, const char *id, const char *note, char **err)
 {

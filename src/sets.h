@@ -104,6 +104,17 @@ void sink_unlock(struct instance *sink, cairn_sink_lock *lk);
 int set_check_objects(struct instance *sink, const char *job, const char *id,
                       const struct strvec *keys, char **err);
 
+/* Before a run commits its manifest: does set JOB/ID of the sink hold
+ * only what this run wrote (m's objects, with the sizes m stored)?  Any
+ * other object, a manifest, or one of m's objects with another size is
+ * another run's that took the same id (two hosts or state_dirs in one
+ * second, in a sink without a lock).  0, or CAIRN_E_EXISTS with *err
+ * naming the object; keys of ours that another run has replaced are
+ * taken out of ours, so that a rollback leaves them to that run.  A
+ * listing that fails is that code with *err. */
+int set_check_clash(struct instance *sink, const char *job, const char *id,
+                    const struct manifest *m, struct strvec *ours, char **err);
+
 /* Pin set JOB/ID in the sink: write JOB/ID/pin (atomically, as every
  * object) saying when, from which host, by whom and why (note may be
  * NULL).  0, or a CAIRN_E_* code with *err. */
