@@ -13,6 +13,7 @@
 #include "pipeline.h"
 #include "restore_file.h"
 #include "restore_plan.h"
+#include "restore_record.h"
 
 /* Every --set must reach a source being restored and do something
  * there (check_sets()). */
@@ -50,18 +51,24 @@ pointer_to(const struct instance *sink, const struct cfg_job *job, const struct 
 	                 g->newest, job->name, g->newest, g->name);
 }
 
-/* Restore each source of the plan from sink.  0 or an exit code. */
+/* Restore each source of the plan from sink, each one's outcome and
+ * statistics into rec.  0 or an exit code. */
 static int
 run_plan(struct cli *c, const struct cfg_job *job, struct instance *sink,
-         const struct restore_plan *plan, const struct strvec *sets, unsigned flags)
+         const struct restore_plan *plan, const struct strvec *sets, unsigned flags,
+         struct restore_record *rec)
 {
 	int rc = 0;
-	for (size_t s = 0; s < plan->n && !rc; s++) {
+	size_t s;
+	for (s = 0; s < plan->n && !rc; s++) {
 		const struct manifest_source *ms = plan->steps[s].ms;
 		struct instance *src = NULL;
 		char *perr = NULL;
-		if ((rc = source_for_manifest(c, ms, sets, &src)))
+		if ((rc = source_for_manifest(c, ms, sets, &src))) {
+			restore_record_source(rec, ms->name, plan->steps[s].id, CAIRN_E_CONFIG,
+			                      "its source could not be set up; see the log", NULL);
 			break;
+		}
 		if (ms->overrides.n) {
 			char *ov = strvec_join(&ms->overrides, " --set ");
 			log_warn(
@@ -72,6 +79,9 @@ run_plan(struct cli *c, const struct cfg_job *job, struct instance *sink,
 		log_info("restoring source %s from %s/%s in sink %s", ms->name, job->name,
 		         plan->steps[s].id, sink->name);
 		int prc = pipeline_restore(sink, ms, src, flags, &perr);
+		/* what the plugin recorded, also of a restore a signal stopped:
+		 * for a server target, what was written */
+		restore_record_source(rec, ms->name, plan->steps[s].id, prc, perr, src->ctx.stats);
 		if (prc) {
 			log_error("%s", perr ? perr : status_str(prc));
 			rc = exit_for(prc);
@@ -89,6 +99,8 @@ run_plan(struct cli *c, const struct cfg_job *job, struct instance *sink,
 		free(perr);
 		instance_destroy(src);
 	}
+	for (; s < plan->n; s++)
+		restore_record_skipped(rec, plan->steps[s].ms->name, plan->steps[s].id);
 	return rc;
 }
 
@@ -122,7 +134,8 @@ file_exit(int rc)
  * manifest; the file's kind must be one the source's plugin restores. */
 static int
 restore_from(struct cli *c, const struct cfg_job *job, const char *name, const char *path,
-             const struct file_format *forced, const struct strvec *sets, unsigned flags)
+             const struct file_format *forced, const struct strvec *sets, unsigned flags,
+             struct restore_record *rec)
 {
 	const struct cfg_section *sec = config_section(c->cfg, SECTION_SOURCE, name);
 	struct manifest_source ms = {.name = (char *)name};
@@ -162,7 +175,9 @@ restore_from(struct cli *c, const struct cfg_job *job, const char *name, const c
 	log_info("restoring source %s of job %s from %s (%s%s%s)", name, job->name, path,
 	         file_kind_what(f.fmt.kind), f.fmt.comp == COMP_NONE ? "" : ", ",
 	         f.fmt.comp == COMP_NONE ? "" : compression_name(f.fmt.comp));
-	if ((rc = pipeline_restore_file(&f, src, flags, &err))) {
+	rc = pipeline_restore_file(&f, src, flags, &err);
+	restore_record_source(rec, name, NULL, rc, err, src->ctx.stats);
+	if (rc) {
 		log_error("%s", err ? err : status_str(rc));
 		rc = exit_for(rc);
 	} else if (src->ctx.warnings) {
@@ -317,28 +332,49 @@ make_plan(const struct cfg_job *job, struct instance *sink, struct set_list *l, 
 	return CAIRN_EXIT_NOTFOUND;
 }
 
+/* Write the run record of the restore; a failure to is a warning, never
+ * the restore's outcome. */
+static void
+save_record(struct cli *c, const struct restore_record *rec, int rc)
+{
+	char *err = NULL;
+	if (restore_record_save(c->cfg->state_dir, rec, rc, &err)) {
+		log_warn("cannot record the restore of job %s: %s", rec->job, err);
+		free(err);
+	}
+}
+
 int
 cmd_restore(struct cli *c, int argc, char **argv)
 {
 	struct restore_args a = {0};
-	const struct cfg_job *job;
+	const struct cfg_job *job = NULL;
 	struct instance *sink = NULL;
 	struct set_list l = {0};
 	struct restore_plan plan = {0};
+	struct restore_record rec = {0};
+	time_t started = time(NULL);
 	size_t base = 0;
 	int rc;
 
 	if ((rc = parse_restore_args(argc, argv, &a)) || (rc = load_config(c)) ||
-	    (rc = find_job(c, argv[optind], &job)) || (rc = check_sources(job, &a.only)))
-		goto out;
-	if (a.from) {
-		rc = restore_from(c, job, a.only.v[0], a.from, a.forced, &a.sets, a.flags);
+	    (rc = find_job(c, argv[optind], &job)) || (rc = check_sources(job, &a.only))) {
+		job = NULL; /* nothing to record */
 		goto out;
 	}
-	if ((rc = find_base(c, job, &a, &sink, &l, &base)) ||
-	    (rc = make_plan(job, sink, &l, base, &a, &plan)) ||
+	restore_record_begin(&rec, job->name, started);
+	if (a.from) {
+		rec.from = a.from;
+		rc = restore_from(c, job, a.only.v[0], a.from, a.forced, &a.sets, a.flags, &rec);
+		goto out;
+	}
+	if ((rc = find_base(c, job, &a, &sink, &l, &base)))
+		goto out;
+	rec.sink = sink->name;
+	rec.id = l.v[base].id;
+	if ((rc = make_plan(job, sink, &l, base, &a, &plan)) ||
 	    (rc = check_plan_sets(c, &a.sets, &plan)) ||
-	    (rc = run_plan(c, job, sink, &plan, &a.sets, a.flags)))
+	    (rc = run_plan(c, job, sink, &plan, &a.sets, a.flags, &rec)))
 		goto out;
 	/* --id of a partial set without --source: what it lacks is said,
 	 * with where to find it */
@@ -349,6 +385,9 @@ cmd_restore(struct cli *c, int argc, char **argv)
 		free(ptr);
 	}
 out:
+	if (job)
+		save_record(c, &rec, rc);
+	restore_record_free(&rec);
 	restore_plan_free(&plan);
 	set_list_free(&l);
 	instance_destroy(sink);
