@@ -332,12 +332,16 @@ make_plan(const struct cfg_job *job, struct instance *sink, struct set_list *l, 
 	return CAIRN_EXIT_NOTFOUND;
 }
 
-/* Write the run record of the restore; a failure to is a warning, never
- * the restore's outcome. */
+/* Write the run record of a restore that reached a source (one that
+ * stopped before, at a usage error or with no set, leaves the last
+ * record as it is: that may be the one saying what a signal left); a
+ * failure to write it is a warning, never the restore's outcome. */
 static void
 save_record(struct cli *c, const struct restore_record *rec, int rc)
 {
 	char *err = NULL;
+	if (!json_array_size(rec->sources))
+		return;
 	if (restore_record_save(c->cfg->state_dir, rec, rc, &err)) {
 		log_warn("cannot record the restore of job %s: %s", rec->job, err);
 		free(err);
@@ -363,7 +367,7 @@ cmd_restore(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	restore_record_begin(&rec, job->name, started);
-	if (a.from) {
+	if (a.from && a.only.n == 1) { /* parse_restore_args() saw to it */
 		rec.from = a.from;
 		rc = restore_from(c, job, a.only.v[0], a.from, a.forced, &a.sets, a.flags, &rec);
 		goto out;

@@ -92,6 +92,6 @@ check "with the count the plugin recorded before the signal" test \
 check "the set it came from" test "$(rec '.sources[0].set' s)" = "$(newest_id store s)"
 
 # ------------------------------------------ a restore that never started
-check_exit "restore --id of no set: exit 7" 7 cairn restore j --id 20000101T000000Z --set path="$T/r3"
-check "recorded too, with no source" test \
-	"$(rec '[.result, .exit, (.sources | length)] | join(" ")' j)" = "failed 7 0"
+check_exit "restore --id of no set: exit 7" 7 cairn restore s --id 20000101T000000Z
+check "leaves the record of the interrupted one as it was" test \
+	"$(rec '[.result, .exit, .sources[0].stats.chunks] | join(" ")' s)" = "interrupted 143 5"
