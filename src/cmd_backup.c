@@ -18,6 +18,7 @@
 #include "host.h"
 #include "log.h"
 #include "pipeline.h"
+#include "state.h"
 
 /* Incomplete sets in a sink without a lock of its own may belong to a run
  * of the job from another host or state_dir that is still writing: only
@@ -125,17 +126,42 @@ id_taken(const struct set_list *ls, size_t n, time_t t)
 	return 0;
 }
 
+/* The newest id this state_dir gave a run of the job (the last run
+ * recorded for any sink), or 0.  A record that cannot be read gives 0:
+ * cairn status reports it. */
+static time_t
+last_given_id(const struct run *r)
+{
+	struct job_state st = {0};
+	char *err = NULL;
+	time_t last = 0, t;
+	if (state_load(r->c->cfg->state_dir, r->job->name, &st, &err)) {
+		free(err);
+		return 0;
+	}
+	for (size_t i = 0; i < st.n; i++)
+		if (st.v[i].run.id[0] && !backup_id_parse(st.v[i].run.id, &t) && t > last)
+			last = t;
+	state_free(&st);
+	return last;
+}
+
 /* A new id: the start time, from the clock and never from the sink.  When
  * a set of that very second exists (two runs within a second), the next
  * free second, but never more than BACKUP_ID_FUTURE_TOLERANCE past the
  * clock: a set whose id lies further ahead (a wrong clock, or planted) is
  * reported and else ignored, so it cannot drag every later id to its day.
- * A sink that cannot be listed is left out of the run.  0, or -1 when no
+ * Never an id this state_dir gave before either (within the same
+ * tolerance): runs within a second take the next seconds, and a set of
+ * such an id that was removed from one sink may still stand in another
+ * (one the run does not reach, or no longer a sink of the job), where
+ * cairn copy would take a new set of that id for the one it holds.  A
+ * sink that cannot be listed is left out of the run.  0, or -1 when no
  * second within the tolerance is free. */
 static int
 choose_id(struct run *r)
 {
-	time_t now = time(NULL), t = now;
+	time_t now = time(NULL), t = now, last = last_given_id(r);
 	struct set_list *ls = xcalloc(r->nsinks ? r->nsinks : 1, sizeof(*ls));
 	size_t n = 0;
 	int rc = 0;
@@ -154,6 +180,8 @@ choose_id(struct run *r)
 		n++;
 		i++;
 	}
+	if (last >= t && last - now < BACKUP_ID_FUTURE_TOLERANCE)
+		t = last + 1;
 	while (id_taken(ls, n, t) && t - now < BACKUP_ID_FUTURE_TOLERANCE)
 		t++;
 	if (id_taken(ls, n, t)) {

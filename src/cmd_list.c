@@ -138,6 +138,14 @@ cmd_list(struct cli *c, int argc, char **argv)
 					log_warn("%s", err);
 					free(err);
 					err = NULL;
+				} else if (set_check_bound(&l.v[s], m, &err)) {
+					log_warn(
+					        "%s%s: %s; the set is damaged, or mixed with another run's objects under the same id",
+					        l.where, l.v[s].id, err);
+					free(err);
+					err = NULL;
+					manifest_free(m);
+					m = NULL;
 				}
 				if (json) {
 					char when[32];

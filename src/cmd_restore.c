@@ -12,85 +12,76 @@
 #include "log.h"
 #include "pipeline.h"
 #include "restore_file.h"
-
-/* What restore does: each source from the set that holds it. */
-struct plan {
-	const struct manifest_source **ms;
-	const char **ids; /* the set of each */
-	size_t n;
-};
-
-static void
-plan_add(struct plan *p, const struct manifest_source *ms, const char *id)
-{
-	p->ms = xrealloc(p->ms, (p->n + 1) * sizeof(*p->ms));
-	p->ids = xrealloc(p->ids, (p->n + 1) * sizeof(*p->ids));
-	p->ms[p->n] = ms;
-	p->ids[p->n++] = id;
-}
+#include "restore_plan.h"
+#include "restore_record.h"
 
 /* Every --set must reach a source being restored and do something
  * there (check_sets()). */
 static int
-check_plan_sets(struct cli *c, const struct strvec *sets, const struct plan *p)
+check_plan_sets(struct cli *c, const struct strvec *sets, const struct restore_plan *p)
 {
 	const char **names = xcalloc(p->n ? p->n : 1, sizeof(*names));
 	for (size_t s = 0; s < p->n; s++)
-		names[s] = p->ms[s]->name;
+		names[s] = p->steps[s].ms->name;
 	int rc = check_sets(c, sets, names, p->n, SET_RESTORE);
 	free(names);
 	return rc;
 }
 
-/* Why set m lacks source name, for messages: ": it failed in that run:
- * ERROR", ": it was left out of that run", or "". */
+/* Why the base set lacks a source, for messages: " (it failed in that
+ * run: ERROR)", " (it was left out of that run)", or "". */
 static char *
-lack_reason(const struct manifest *m, const char *name)
+lack_reason(const struct restore_gap *g)
 {
-	const struct manifest_failed *f = manifest_failed_source(m, name);
-	if (!f)
+	if (!g->lack)
 		return xstrdup("");
-	if (f->skipped)
+	if (g->lack->skipped)
 		return xstrdup(" (it was left out of that run)");
-	return xasprintf(" (it failed in that run: %s)", f->error);
+	return xasprintf(" (it failed in that run: %s)", g->lack->error);
 }
 
 /* "the newest set that has it is ID: cairn restore JOB --id ID --source
  * NAME", or that no set has it. */
 static char *
-pointer_to(struct instance *sink, const struct cfg_job *job, struct set_list *l, const char *name)
+pointer_to(const struct instance *sink, const struct cfg_job *job, const struct restore_gap *g)
 {
-	const struct manifest *pm;
-	const struct set_info *s = sets_select_source(sink, job->name, l, name, NULL, &pm);
-	if (!s)
+	if (!g->newest)
 		return xasprintf("no complete set in sink %s holds it", sink->name);
 	return xasprintf("the newest set that has it is %s: cairn restore %s --id %s --source %s",
-	                 s->id, job->name, s->id, name);
+	                 g->newest, job->name, g->newest, g->name);
 }
 
-/* Restore each source of the plan from sink.  0 or an exit code. */
+/* Restore each source of the plan from sink, each one's outcome and
+ * statistics into rec.  0 or an exit code. */
 static int
-run_plan(struct cli *c, const struct cfg_job *job, struct instance *sink, const struct plan *plan,
-         const struct strvec *sets, unsigned flags)
+run_plan(struct cli *c, const struct cfg_job *job, struct instance *sink,
+         const struct restore_plan *plan, const struct strvec *sets, unsigned flags,
+         struct restore_record *rec)
 {
 	int rc = 0;
-	for (size_t s = 0; s < plan->n && !rc; s++) {
-		const struct manifest_source *ms = plan->ms[s];
+	size_t s;
+	for (s = 0; s < plan->n && !rc; s++) {
+		const struct manifest_source *ms = plan->steps[s].ms;
 		struct instance *src = NULL;
 		char *perr = NULL;
-		if ((rc = source_for_manifest(c, ms, sets, &src)))
+		if ((rc = source_for_manifest(c, ms, sets, &src))) {
+			restore_record_source(rec, ms->name, plan->steps[s].id, CAIRN_E_CONFIG,
+			                      "its source could not be set up; see the log", NULL);
 			break;
+		}
 		if (ms->overrides.n) {
 			char *ov = strvec_join(&ms->overrides, " --set ");
-			log_warn("source %s of set %s/%s was backed up with --set %s, a one-off "
-			         "run: it "
-			         "holds what that run took, which may be less than the source",
-			         ms->name, job->name, plan->ids[s], ov);
+			log_warn(
+			        "source %s of set %s/%s was backed up with --set %s, a one-off run: it holds what that run took, which may be less than the source",
+			        ms->name, job->name, plan->steps[s].id, ov);
 			free(ov);
 		}
 		log_info("restoring source %s from %s/%s in sink %s", ms->name, job->name,
-		         plan->ids[s], sink->name);
+		         plan->steps[s].id, sink->name);
 		int prc = pipeline_restore(sink, ms, src, flags, &perr);
+		/* what the plugin recorded, also of a restore a signal stopped:
+		 * for a server target, what was written */
+		restore_record_source(rec, ms->name, plan->steps[s].id, prc, perr, src->ctx.stats);
 		if (prc) {
 			log_error("%s", perr ? perr : status_str(prc));
 			rc = exit_for(prc);
@@ -99,15 +90,17 @@ run_plan(struct cli *c, const struct cfg_job *job, struct instance *sink, const 
 			 * the user's: say how many entries did not come back as
 			 * stored, also under cron */
 			log_warn("restored source %s from %s/%s with %d warning%s; see above",
-			         ms->name, job->name, plan->ids[s], src->ctx.warnings,
+			         ms->name, job->name, plan->steps[s].id, src->ctx.warnings,
 			         src->ctx.warnings == 1 ? "" : "s");
 		} else {
 			log_info("restored source %s from %s/%s", ms->name, job->name,
-			         plan->ids[s]);
+			         plan->steps[s].id);
 		}
 		free(perr);
 		instance_destroy(src);
 	}
+	for (; s < plan->n; s++)
+		restore_record_skipped(rec, plan->steps[s].ms->name, plan->steps[s].id);
 	return rc;
 }
 
@@ -141,13 +134,13 @@ file_exit(int rc)
  * manifest; the file's kind must be one the source's plugin restores. */
 static int
 restore_from(struct cli *c, const struct cfg_job *job, const char *name, const char *path,
-             const struct file_format *forced, const struct strvec *sets, unsigned flags)
+             const struct file_format *forced, const struct strvec *sets, unsigned flags,
+             struct restore_record *rec)
 {
 	const struct cfg_section *sec = config_section(c->cfg, SECTION_SOURCE, name);
 	struct manifest_source ms = {.name = (char *)name};
-	const struct manifest_source *pms = &ms;
-	const char *nowhere = "";
-	struct plan plan = {.ms = &pms, .ids = &nowhere, .n = 1};
+	struct restore_step step = {.ms = &ms, .id = ""};
+	struct restore_plan plan = {.steps = &step, .n = 1};
 	struct restore_file f;
 	struct instance *src = NULL;
 	const char *expects;
@@ -172,18 +165,19 @@ restore_from(struct cli *c, const struct cfg_job *job, const char *name, const c
 		goto out;
 	}
 	if (!fits) {
-		log_error("%s is %s%s, but source %s (plugin %s) restores %s; give it a file of "
-		          "that kind, or name the source that restores this one",
-		          path, file_kind_what(f.fmt.kind),
-		          f.fmt.comp == COMP_NONE ? "" : " (compressed)", name, sec->plugin,
-		          expects);
+		log_error(
+		        "%s is %s%s, but source %s (plugin %s) restores %s; give it a file of that kind, or name the source that restores this one",
+		        path, file_kind_what(f.fmt.kind),
+		        f.fmt.comp == COMP_NONE ? "" : " (compressed)", name, sec->plugin, expects);
 		rc = CAIRN_EXIT_USAGE;
 		goto out;
 	}
 	log_info("restoring source %s of job %s from %s (%s%s%s)", name, job->name, path,
 	         file_kind_what(f.fmt.kind), f.fmt.comp == COMP_NONE ? "" : ", ",
 	         f.fmt.comp == COMP_NONE ? "" : compression_name(f.fmt.comp));
-	if ((rc = pipeline_restore_file(&f, src, flags, &err))) {
+	rc = pipeline_restore_file(&f, src, flags, &err);
+	restore_record_source(rec, name, NULL, rc, err, src->ctx.stats);
+	if (rc) {
 		log_error("%s", err ? err : status_str(rc));
 		rc = exit_for(rc);
 	} else if (src->ctx.warnings) {
@@ -211,145 +205,197 @@ const struct option restore_options[] = {{"id", required_argument, NULL, 'i'},
                                          {"format", required_argument, NULL, 'm'},
                                          {NULL, 0, NULL, 0}};
 
-int
-cmd_restore(struct cli *c, int argc, char **argv)
-{
-	const char *id = NULL, *at_text = NULL, *only_sink = NULL, *from = NULL;
-	struct file_format format, *forced = NULL;
-	struct strvec only = {0}, sets = {0};
-	unsigned flags = 0;
-	int opt, rc;
+/* What restore was asked. */
+struct restore_args {
+	const char *id, *at_text, *only_sink, *from;
+	struct file_format format, *forced;
+	struct strvec only, sets;
+	unsigned flags;
 	time_t at;
-	const struct cfg_job *job;
-	struct instance *sink = NULL;
-	struct set_list l = {0};
-	struct set_info *base = NULL;
-	const struct manifest *bm = NULL;
-	struct plan plan = {0};
+};
 
+/* Read restore's options into a.  0 or an exit code. */
+static int
+parse_restore_args(int argc, char **argv, struct restore_args *a)
+{
+	int opt;
 	while ((opt = getopt_long(argc, argv, "i:a:k:s:S:fF:m:", restore_options, NULL)) != -1) {
 		switch (opt) {
-		case 'i': id = optarg; break;
-		case 'a': at_text = optarg; break;
-		case 'k': only_sink = optarg; break;
-		case 's': strvec_push(&only, optarg); break;
+		case 'i': a->id = optarg; break;
+		case 'a': a->at_text = optarg; break;
+		case 'k': a->only_sink = optarg; break;
+		case 's': strvec_push(&a->only, optarg); break;
 		case 'S':
-			if (!strchr(optarg, '=')) {
-				rc = usage_error("--set %s: use --set KEY=VALUE", optarg);
-				goto out;
-			}
-			strvec_push(&sets, optarg);
+			if (!strchr(optarg, '='))
+				return usage_error("--set %s: use --set KEY=VALUE", optarg);
+			strvec_push(&a->sets, optarg);
 			break;
-		case 'f': flags |= CAIRN_RESTORE_FORCE; break;
-		case 'F': from = optarg; break;
+		case 'f': a->flags |= CAIRN_RESTORE_FORCE; break;
+		case 'F': a->from = optarg; break;
 		case 'm':
-			if (file_format_parse(optarg, forced = &format)) {
-				rc = usage_error(
-				        "--format %s: use tar, rdb, resp or archive, with .gz, "
-				        ".zst or .xz when compressed (tar.zst)",
+			if (file_format_parse(optarg, a->forced = &a->format))
+				return usage_error(
+				        "--format %s: use tar, rdb, resp or archive, with .gz, .zst or .xz when compressed (tar.zst)",
 				        optarg);
-				goto out;
-			}
 			break;
-		default: rc = usage_error("restore: unknown option"); goto out;
+		default: return usage_error("restore: unknown option");
 		}
 	}
-	if (optind + 1 != argc) {
-		rc = usage_error("restore takes one JOB");
-		goto out;
-	}
-	if ((from || forced) && (only.n != 1 || id || at_text || only_sink || !from)) {
-		rc = usage_error("restore --from FILE [--format FORMAT] takes one --source and no "
-		                 "--id, --at or --sink");
-		goto out;
-	}
-	if ((rc = parse_when(id, at_text, &at)) || (rc = load_config(c)) ||
-	    (rc = find_job(c, argv[optind], &job)) || (rc = check_sources(job, &only)))
-		goto out;
-	if (from) {
-		rc = restore_from(c, job, only.v[0], from, forced, &sets, flags);
-		goto out;
-	}
+	if (optind + 1 != argc)
+		return usage_error("restore takes one JOB");
+	if ((a->from || a->forced) &&
+	    (a->only.n != 1 || a->id || a->at_text || a->only_sink || !a->from))
+		return usage_error(
+		        "restore --from FILE [--format FORMAT] takes one --source and no --id, --at or --sink");
+	return parse_when(a->id, a->at_text, &a->at);
+}
+
+/* The set restore starts from, in the sink that holds it: --id's, or the
+ * newest at or before --at, with the job's sets listed in *l and its
+ * manifest read.  0 or an exit code. */
+static int
+find_base(struct cli *c, const struct cfg_job *job, const struct restore_args *a,
+          struct instance **sink, struct set_list *l, size_t *base)
+{
 	char found[BACKUP_ID_LEN + 1];
-	const time_t *atp = at_text ? &at : NULL;
-	if ((rc = locate_set(c, job, only_sink, id, atp, &sink, NULL, found)))
-		goto out;
+	const struct manifest *bm;
 	char *err = NULL;
-	if ((rc = sets_list(sink, job->name, &l, &err)) == 0) {
-		for (size_t i = 0; i < l.n && !base; i++)
-			if (strcmp(l.v[i].id, found) == 0)
-				base = &l.v[i];
-		if (!base) {
-			err = xasprintf("%s: set %s/%s is gone", sink->ctx.label, job->name, found);
+	int rc = locate_set(c, job, a->only_sink, a->id, a->at_text ? &a->at : NULL, sink, NULL,
+	                    found);
+	if (rc)
+		return rc;
+	if ((rc = sets_list(*sink, job->name, l, &err)) == 0) {
+		for (*base = 0; *base < l->n && strcmp(l->v[*base].id, found) != 0; (*base)++)
+			;
+		if (*base == l->n) {
+			err = xasprintf("%s: set %s/%s is gone", (*sink)->ctx.label, job->name,
+			                found);
 			rc = CAIRN_E_NOTFOUND;
 		} else {
-			rc = set_manifest(sink, job->name, base, &bm, &err);
+			rc = set_manifest(*sink, job->name, &l->v[*base], &bm, &err);
 		}
 	}
 	if (rc) {
 		log_error("%s", err);
 		free(err);
-		rc = exit_for(rc);
+		return exit_for(rc);
+	}
+	return 0;
+}
+
+/* restore_plan's way to a set's manifest: read once, kept in the list. */
+struct manifest_reader {
+	struct instance *sink;
+	const char *job;
+	struct set_list *l;
+};
+
+static const struct manifest *
+read_manifest(void *ud, size_t i)
+{
+	struct manifest_reader *r = ud;
+	const struct manifest *m;
+	char *err = NULL;
+	if (set_manifest(r->sink, r->job, &r->l->v[i], &m, &err)) {
+		free(err);
+		return NULL;
+	}
+	return m;
+}
+
+/* Make the plan; say which source no set holds.  0 or an exit code. */
+static int
+make_plan(const struct cfg_job *job, struct instance *sink, struct set_list *l, size_t base,
+          const struct restore_args *a, struct restore_plan *plan)
+{
+	struct manifest_reader r = {.sink = sink, .job = job->name, .l = l};
+	struct restore_sets sets = {.v = l->v, .n = l->n, .manifest = read_manifest, .ud = &r};
+	struct restore_query q = {.base = base,
+	                          .by_id = a->id != NULL,
+	                          .at = a->at_text ? &a->at : NULL,
+	                          .only = &a->only,
+	                          .now = time(NULL)};
+	if (restore_plan_make(&sets, &q, plan) == 0)
+		return 0;
+	if (!plan->missing.name) /* find_base() read it */
+		return exit_for(CAIRN_E_CORRUPT);
+	char *why = lack_reason(&plan->missing), *ptr = pointer_to(sink, job, &plan->missing);
+	if (a->id)
+		log_error("set %s/%s holds no source named %s%s; %s", job->name, l->v[base].id,
+		          plan->missing.name, why, ptr);
+	else
+		log_error(
+		        "no complete set of job %s in sink %s taken at or before %s holds source %s%s; %s; or leave it out with --source",
+		        job->name, sink->name, l->v[base].id, plan->missing.name, why, ptr);
+	free(why);
+	free(ptr);
+	return CAIRN_EXIT_NOTFOUND;
+}
+
+/* Write the run record of a restore that reached a source (one that
+ * stopped before, at a usage error or with no set, leaves the last
+ * record as it is: that may be the one saying what a signal left); a
+ * failure to write it is a warning, never the restore's outcome. */
+static void
+save_record(struct cli *c, const struct restore_record *rec, int rc)
+{
+	char *err = NULL;
+	if (!json_array_size(rec->sources))
+		return;
+	if (restore_record_save(c->cfg->state_dir, rec, rc, &err)) {
+		log_warn("cannot record the restore of job %s: %s", rec->job, err);
+		free(err);
+	}
+}
+
+int
+cmd_restore(struct cli *c, int argc, char **argv)
+{
+	struct restore_args a = {0};
+	const struct cfg_job *job = NULL;
+	struct instance *sink = NULL;
+	struct set_list l = {0};
+	struct restore_plan plan = {0};
+	struct restore_record rec = {0};
+	time_t started = time(NULL);
+	size_t base = 0;
+	int rc;
+
+	if ((rc = parse_restore_args(argc, argv, &a)) || (rc = load_config(c)) ||
+	    (rc = find_job(c, argv[optind], &job)) || (rc = check_sources(job, &a.only))) {
+		job = NULL; /* nothing to record */
 		goto out;
 	}
-	/* Which sources: those asked for; else, with --id, what that set
-	 * holds; else every source the newest set (at or before --at) was
-	 * meant to hold, each from the newest set that has it: a partial
-	 * set does not cost a restore the source it lacks. */
-	struct strvec want = {0};
-	if (only.n) {
-		for (size_t i = 0; i < only.n; i++)
-			strvec_push(&want, only.v[i]);
-	} else {
-		for (size_t i = 0; i < bm->nsources; i++)
-			strvec_push(&want, bm->sources[i].name);
-		for (size_t i = 0; !id && i < bm->nfailed; i++)
-			strvec_push(&want, bm->failed[i].name);
+	restore_record_begin(&rec, job->name, started);
+	if (a.from && a.only.n == 1) { /* parse_restore_args() saw to it */
+		rec.from = a.from;
+		rc = restore_from(c, job, a.only.v[0], a.from, a.forced, &a.sets, a.flags, &rec);
+		goto out;
 	}
-	for (size_t i = 0; i < want.n && !rc; i++) {
-		const struct manifest *pm = bm;
-		const struct set_info *s = base;
-		const struct manifest_source *ms = NULL;
-		if (!id)
-			s = sets_select_source(sink, job->name, &l, want.v[i], atp, &pm);
-		for (size_t k = 0; s && k < pm->nsources && !ms; k++)
-			if (strcmp(pm->sources[k].name, want.v[i]) == 0)
-				ms = &pm->sources[k];
-		if (ms) {
-			plan_add(&plan, ms, s->id);
-			continue;
-		}
-		char *why = lack_reason(bm, want.v[i]), *ptr = pointer_to(sink, job, &l, want.v[i]);
-		if (id)
-			log_error("set %s/%s holds no source named %s%s; %s", job->name, bm->id,
-			          want.v[i], why, ptr);
-		else
-			log_error(
-			        "no complete set of job %s in sink %s taken at or before %s holds "
-			        "source %s%s; %s; or leave it out with --source",
-			        job->name, sink->name, base->id, want.v[i], why, ptr);
-		free(why);
-		free(ptr);
-		rc = CAIRN_EXIT_NOTFOUND;
-	}
-	strvec_free(&want);
-	if (rc || (rc = check_plan_sets(c, &sets, &plan)) ||
-	    (rc = run_plan(c, job, sink, &plan, &sets, flags)))
+	if ((rc = find_base(c, job, &a, &sink, &l, &base)))
+		goto out;
+	rec.sink = sink->name;
+	rec.id = l.v[base].id;
+	if ((rc = make_plan(job, sink, &l, base, &a, &plan)) ||
+	    (rc = check_plan_sets(c, &a.sets, &plan)) ||
+	    (rc = run_plan(c, job, sink, &plan, &a.sets, a.flags, &rec)))
 		goto out;
 	/* --id of a partial set without --source: what it lacks is said,
 	 * with where to find it */
-	for (size_t i = 0; !rc && id && !only.n && i < bm->nfailed; i++) {
-		char *ptr = pointer_to(sink, job, &l, bm->failed[i].name);
-		log_warn("set %s/%s is partial and holds no source %s; %s", job->name, bm->id,
-		         bm->failed[i].name, ptr);
+	for (size_t i = 0; i < plan.nlacks; i++) {
+		char *ptr = pointer_to(sink, job, &plan.lacks[i]);
+		log_warn("set %s/%s is partial and holds no source %s; %s", job->name, l.v[base].id,
+		         plan.lacks[i].name, ptr);
 		free(ptr);
 	}
 out:
-	free(plan.ms);
-	free(plan.ids);
+	if (job)
+		save_record(c, &rec, rc);
+	restore_record_free(&rec);
+	restore_plan_free(&plan);
 	set_list_free(&l);
 	instance_destroy(sink);
-	strvec_free(&only);
-	strvec_free(&sets);
+	strvec_free(&a.only);
+	strvec_free(&a.sets);
 	return rc;
 }

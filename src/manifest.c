@@ -143,6 +143,99 @@ parse_time(json_t *v, time_t *t)
 	return json_is_string(v) ? iso8601_parse(json_string_value(v), t) : -1;
 }
 
+/* The "sources" array into m.  0, or -1 with *err. */
+static int
+parse_sources(json_t *srcs, struct manifest *m, char **err)
+{
+	json_error_t je;
+	size_t i;
+	json_t *o;
+	json_array_foreach(srcs, i, o)
+	{
+		const char *name, *plugin, *pv = "", *object, *comp, *sha;
+		json_int_t raw, stored;
+		json_t *stats = NULL, *ov = NULL;
+		if (json_unpack_ex(o, &je, 0, "{s:s, s:s, s?s, s:s, s:s, s:I, s:I, s:s, s?o, s?o}",
+		                   "name", &name, "plugin", &plugin, "plugin_version", &pv,
+		                   "object", &object, "compression", &comp, "raw_bytes", &raw,
+		                   "stored_bytes", &stored, "sha256", &sha, "stats", &stats,
+		                   "overrides", &ov) != 0 ||
+		    strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64 || raw < 0 ||
+		    stored < 0 || (stats && !json_is_object(stats))) {
+			*err = xasprintf("not a cairn manifest: source %zu: %s", i,
+			                 je.text[0] ? je.text : "bad sha256 or size");
+			return -1;
+		}
+		struct manifest_source *s = manifest_add_source(m);
+		s->name = xstrdup(name);
+		s->plugin = xstrdup(plugin);
+		s->plugin_version = xstrdup(pv);
+		s->object = xstrdup(object);
+		s->compression = xstrdup(comp);
+		s->raw_bytes = (uint64_t)raw;
+		s->stored_bytes = (uint64_t)stored;
+		memcpy(s->sha256, sha, 65);
+		s->stats = stats ? json_incref(stats) : NULL;
+		if (strvec_parse(ov, &s->overrides)) {
+			*err = xasprintf("not a cairn manifest: source %zu: bad overrides", i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* "partial" and "failed_sources" into m; a source backed up with --set
+ * marks it partial too.  0, or -1 with *err. */
+static int
+parse_failed(json_t *root, struct manifest *m, char **err)
+{
+	json_error_t je;
+	size_t i;
+	json_t *o;
+	json_t *partial = json_object_get(root, "partial"),
+	       *failed = json_object_get(root, "failed_sources");
+	if ((partial && !json_is_boolean(partial)) || (failed && !json_is_array(failed))) {
+		*err = xstrdup("not a cairn manifest: bad partial or failed_sources");
+		return -1;
+	}
+	m->partial = json_is_true(partial);
+	if (json_array_size(failed) > MANIFEST_MAX_FAILED) {
+		*err = xasprintf("it lists %zu failed sources, more than the limit of %d",
+		                 json_array_size(failed), MANIFEST_MAX_FAILED);
+		return -1;
+	}
+	json_array_foreach(failed, i, o)
+	{
+		const char *name, *plugin = "", *error = "";
+		int skipped = 0;
+		if (json_unpack_ex(o, &je, 0, "{s:s, s?s, s?s, s?b}", "name", &name, "plugin",
+		                   &plugin, "error", &error, "skipped", &skipped) != 0) {
+			*err = xasprintf("not a cairn manifest: failed source %zu: %s", i, je.text);
+			return -1;
+		}
+		manifest_add_failed(m, name, plugin, error, skipped);
+	}
+	/* failed sources without the flag, or a source backed up with
+	 * --set: still partial */
+	m->partial = m->partial || m->nfailed;
+	for (size_t k = 0; k < m->nsources; k++)
+		m->partial = m->partial || m->sources[k].overrides.n;
+	return 0;
+}
+
+/* "copied_from", informational: a malformed one is left out, not an
+ * error. */
+static void
+parse_copied_from(json_t *root, struct manifest *m)
+{
+	json_t *cf = json_object_get(root, "copied_from");
+	const char *from = NULL;
+	json_t *at = NULL;
+	if (json_unpack(cf, "{s:s, s:o}", "sink", &from, "at", &at) == 0 &&
+	    parse_time(at, &m->copied_at) == 0)
+		m->copied_from = xstrdup(from);
+}
+
 struct manifest *
 manifest_parse(const char *buf, size_t len, char **err)
 {
@@ -150,8 +243,6 @@ manifest_parse(const char *buf, size_t len, char **err)
 	json_t *root = NULL, *srcs = NULL, *started = NULL, *finished = NULL;
 	struct manifest *m = xcalloc(1, sizeof(*m));
 	const char *version = NULL, *job = NULL, *id = NULL, *host = "", *sink = "";
-	size_t i;
-	json_t *o;
 
 	if (len > MANIFEST_MAX_BYTES) {
 		*err = xasprintf("it is %zu bytes, more than the limit of %u (16 MiB)", len,
@@ -168,9 +259,9 @@ manifest_parse(const char *buf, size_t len, char **err)
 		goto fail;
 	}
 	if (m->format > MANIFEST_FORMAT) {
-		*err = xasprintf("manifest format %d is newer than this cairn understands (%d); "
-		                 "upgrade cairn",
-		                 m->format, MANIFEST_FORMAT);
+		*err = xasprintf(
+		        "manifest format %d is newer than this cairn understands (%d); upgrade cairn",
+		        m->format, MANIFEST_FORMAT);
 		goto fail;
 	}
 	if (json_unpack_ex(root, &je, 0, "{s:i, s:s, s:s, s:s, s?s, s?s, s:o, s:o, s:o}", "format",
@@ -195,82 +286,15 @@ manifest_parse(const char *buf, size_t len, char **err)
 	m->id = xstrdup(id);
 	m->host = xstrdup(host);
 	m->sink = xstrdup(sink);
-	json_array_foreach(srcs, i, o)
-	{
-		const char *name, *plugin, *pv = "", *object, *comp, *sha;
-		json_int_t raw, stored;
-		json_t *stats = NULL, *ov = NULL;
-		if (json_unpack_ex(o, &je, 0, "{s:s, s:s, s?s, s:s, s:s, s:I, s:I, s:s, s?o, s?o}",
-		                   "name", &name, "plugin", &plugin, "plugin_version", &pv,
-		                   "object", &object, "compression", &comp, "raw_bytes", &raw,
-		                   "stored_bytes", &stored, "sha256", &sha, "stats", &stats,
-		                   "overrides", &ov) != 0 ||
-		    strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64 || raw < 0 ||
-		    stored < 0 || (stats && !json_is_object(stats))) {
-			*err = xasprintf("not a cairn manifest: source %zu: %s", i,
-			                 je.text[0] ? je.text : "bad sha256 or size");
-			goto fail;
-		}
-		struct manifest_source *s = manifest_add_source(m);
-		s->name = xstrdup(name);
-		s->plugin = xstrdup(plugin);
-		s->plugin_version = xstrdup(pv);
-		s->object = xstrdup(object);
-		s->compression = xstrdup(comp);
-		s->raw_bytes = (uint64_t)raw;
-		s->stored_bytes = (uint64_t)stored;
-		memcpy(s->sha256, sha, 65);
-		s->stats = stats ? json_incref(stats) : NULL;
-		if (strvec_parse(ov, &s->overrides)) {
-			*err = xasprintf("not a cairn manifest: source %zu: bad overrides", i);
-			goto fail;
-		}
-	}
+	if (parse_sources(srcs, m, err))
+		goto fail;
 	if (strvec_parse(json_object_get(root, "run_sinks"), &m->run_sinks)) {
 		*err = xstrdup("not a cairn manifest: bad run_sinks");
 		goto fail;
 	}
-	{
-		json_t *partial = json_object_get(root, "partial"),
-		       *failed = json_object_get(root, "failed_sources");
-		if ((partial && !json_is_boolean(partial)) || (failed && !json_is_array(failed))) {
-			*err = xstrdup("not a cairn manifest: bad partial or failed_sources");
-			goto fail;
-		}
-		m->partial = json_is_true(partial);
-		if (json_array_size(failed) > MANIFEST_MAX_FAILED) {
-			*err = xasprintf("it lists %zu failed sources, more than the limit of %d",
-			                 json_array_size(failed), MANIFEST_MAX_FAILED);
-			goto fail;
-		}
-		json_array_foreach(failed, i, o)
-		{
-			const char *name, *plugin = "", *error = "";
-			int skipped = 0;
-			if (json_unpack_ex(o, &je, 0, "{s:s, s?s, s?s, s?b}", "name", &name,
-			                   "plugin", &plugin, "error", &error, "skipped",
-			                   &skipped) != 0) {
-				*err = xasprintf("not a cairn manifest: failed source %zu: %s", i,
-				                 je.text);
-				goto fail;
-			}
-			manifest_add_failed(m, name, plugin, error, skipped);
-		}
-		/* failed sources without the flag, or a source backed up with
-		 * --set: still partial */
-		m->partial = m->partial || m->nfailed;
-		for (size_t k = 0; k < m->nsources; k++)
-			m->partial = m->partial || m->sources[k].overrides.n;
-	}
-	{
-		/* informational: a malformed one is left out, not an error */
-		json_t *cf = json_object_get(root, "copied_from");
-		const char *from = NULL;
-		json_t *at = NULL;
-		if (json_unpack(cf, "{s:s, s:o}", "sink", &from, "at", &at) == 0 &&
-		    parse_time(at, &m->copied_at) == 0)
-			m->copied_from = xstrdup(from);
-	}
+	if (parse_failed(root, m, err))
+		goto fail;
+	parse_copied_from(root, m);
 	json_decref(root);
 	return m;
 fail:

@@ -145,40 +145,37 @@ alive_count(const struct run *r)
 static int
 valid_extension(const char *ext)
 {
-	size_t n = strspn(ext, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	                       "0123456789-_+");
+	size_t n = strspn(ext, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+");
 	return n >= 1 && n <= 32 && !ext[n];
 }
 
-/* Back up one source into every live sink.  Returns 0, or the source's
- * failure (the set is then lost), or CAIRN_E_IO when every sink failed. */
-static int
-backup_source(struct run *r, struct instance *src, char **source_error)
+/* The key of src's object in this run's set: JOB/ID/SOURCE.EXT[.COMP].
+ * NULL with *source_error when the plugin names no valid extension. */
+static char *
+object_key(const struct backup_request *rq, struct instance *src, char **source_error)
 {
-	const struct backup_request *rq = r->rq;
 	const char *ext = op_file_extension(src);
 	const char *cext = compression_ext(rq->job->compression);
-	char *key, *err = NULL;
-	int rc = 0;
-
-	r->raw = r->stored = 0;
 	if (!ext || !*ext)
 		ext = "bin";
 	if (!valid_extension(ext)) {
 		char *shown = str_escape(ext);
-		*source_error = xasprintf("%s: its plugin names its data \"%s\", which is no "
-		                          "file extension (1 to 32 letters, digits, '-', '_' or "
-		                          "'+'); fix the plugin",
-		                          src->ctx.label, shown);
+		*source_error = xasprintf(
+		        "%s: its plugin names its data \"%s\", which is no file extension (1 to 32 letters, digits, '-', '_' or '+'); fix the plugin",
+		        src->ctx.label, shown);
 		free(shown);
-		return CAIRN_E_UNSUPPORTED;
+		return NULL;
 	}
-	key = xasprintf("%s/%s/%s.%s%s%s", rq->job->name, rq->id, src->name, ext, cext ? "." : "",
-	                cext ? cext : "");
-	r->key = key;
-	r->sha = sha_new();
-	instance_reset(src);
-	for (size_t i = 0; i < rq->nsinks; i++) {
+	return xasprintf("%s/%s/%s.%s%s%s", rq->job->name, rq->id, src->name, ext, cext ? "." : "",
+	                 cext ? cext : "");
+}
+
+/* Open the object key in every live sink; a sink that cannot open it
+ * fails.  The number still alive. */
+static size_t
+open_writers(struct run *r, const char *key)
+{
+	for (size_t i = 0; i < r->rq->nsinks; i++) {
 		struct sink_run *s = &r->sinks[i];
 		if (!s->alive)
 			continue;
@@ -188,7 +185,60 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 			sink_fail(s, orc, "opening", key);
 		}
 	}
-	if (!alive_count(r)) {
+	return alive_count(r);
+}
+
+/* Commit the object of src, whole and hashed, in every sink still
+ * writing it, and add its entry to each one's manifest. */
+static void
+commit_object(struct run *r, struct instance *src, const char *key)
+{
+	const struct backup_request *rq = r->rq;
+	char sha[65] = "";
+	sha_hex(r->sha, sha);
+	for (size_t i = 0; i < rq->nsinks; i++) {
+		struct sink_run *s = &r->sinks[i];
+		if (!s->w)
+			continue;
+		cairn_sink_writer *w = s->w;
+		s->w = NULL; /* commit releases it, success or not */
+		int crc = op_commit(s->sink, w);
+		if (crc) {
+			sink_fail(s, crc, "committing", key);
+			continue;
+		}
+		strvec_push(&s->committed, key);
+		struct manifest_source *ms = manifest_add_source(&s->m);
+		ms->name = xstrdup(src->name);
+		ms->plugin = xstrdup(src->lp->name);
+		ms->plugin_version = xstrdup(src->lp->desc.version);
+		ms->object = xstrdup(key);
+		ms->compression = xstrdup(compression_name(rq->job->compression));
+		ms->raw_bytes = r->raw;
+		ms->stored_bytes = r->stored;
+		memcpy(ms->sha256, sha, sizeof(sha));
+		ms->stats = src->ctx.stats ? json_deep_copy(src->ctx.stats) : NULL;
+		for (size_t o = 0; rq->overrides && o < rq->overrides[r->source].n; o++)
+			strvec_push(&ms->overrides, rq->overrides[r->source].v[o]);
+	}
+}
+
+/* Back up one source into every live sink.  Returns 0, or the source's
+ * failure (the set is then lost), or CAIRN_E_IO when every sink failed. */
+static int
+backup_source(struct run *r, struct instance *src, char **source_error)
+{
+	const struct backup_request *rq = r->rq;
+	char *key, *err = NULL;
+	int rc = 0;
+
+	r->raw = r->stored = 0;
+	if (!(key = object_key(rq, src, source_error)))
+		return CAIRN_E_UNSUPPORTED;
+	r->key = key;
+	r->sha = sha_new();
+	instance_reset(src);
+	if (!open_writers(r, key)) {
 		rc = CAIRN_E_IO;
 		goto out;
 	}
@@ -222,33 +272,7 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 		                                            : instance_error(src, rc));
 		goto abort_all;
 	}
-	char sha[65] = "";
-	sha_hex(r->sha, sha);
-	for (size_t i = 0; i < rq->nsinks; i++) {
-		struct sink_run *s = &r->sinks[i];
-		if (!s->w)
-			continue;
-		cairn_sink_writer *w = s->w;
-		s->w = NULL; /* commit releases it, success or not */
-		int crc = op_commit(s->sink, w);
-		if (crc) {
-			sink_fail(s, crc, "committing", key);
-			continue;
-		}
-		strvec_push(&s->committed, key);
-		struct manifest_source *ms = manifest_add_source(&s->m);
-		ms->name = xstrdup(src->name);
-		ms->plugin = xstrdup(src->lp->name);
-		ms->plugin_version = xstrdup(src->lp->desc.version);
-		ms->object = xstrdup(key);
-		ms->compression = xstrdup(compression_name(rq->job->compression));
-		ms->raw_bytes = r->raw;
-		ms->stored_bytes = r->stored;
-		memcpy(ms->sha256, sha, sizeof(sha));
-		ms->stats = src->ctx.stats ? json_deep_copy(src->ctx.stats) : NULL;
-		for (size_t o = 0; rq->overrides && o < rq->overrides[r->source].n; o++)
-			strvec_push(&ms->overrides, rq->overrides[r->source].v[o]);
-	}
+	commit_object(r, src, key);
 	if (src->ctx.warnings)
 		log_warn("source %s: finished with %d warning%s", src->name, src->ctx.warnings,
 		         src->ctx.warnings == 1 ? "" : "s");
@@ -279,6 +303,58 @@ out:
 	free(key);
 	r->key = NULL;
 	return rc;
+}
+
+/* Write the manifest of this run's set into sink s, which holds every
+ * object of it: first checking that no other run's objects stand under
+ * the id (set_check_clash), then that every object is still there.  A
+ * failure rolls back what the run committed there. */
+static void
+commit_manifest(const struct backup_request *rq, struct sink_run *s,
+                const struct backup_outcome *out, time_t started)
+{
+	char *key = xasprintf("%s/%s/%s", rq->job->name, rq->id, CAIRN_MANIFEST_NAME);
+	char *err = NULL, *json;
+	s->m.cairn_version = xstrdup(PACKAGE_VERSION);
+	s->m.job = xstrdup(rq->job->name);
+	s->m.id = xstrdup(rq->id);
+	s->m.host = xstrdup(rq->host ? rq->host : "");
+	s->m.sink = xstrdup(s->sink->name);
+	s->m.started = started;
+	s->m.finished = time(NULL);
+	for (size_t f = 0; f < out->nfailed; f++)
+		manifest_add_failed(&s->m, out->failed[f].name, out->failed[f].plugin,
+		                    out->failed[f].error, 0);
+	for (size_t f = 0; f < rq->nskipped; f++)
+		manifest_add_failed(&s->m, rq->skipped[f].name, rq->skipped[f].plugin,
+		                    rq->skipped[f].error, 1);
+	for (size_t k = 0; rq->run_sinks && k < rq->run_sinks->n; k++)
+		strvec_push(&s->m.run_sinks, rq->run_sinks->v[k]);
+	for (size_t k = 0; k < s->m.nsources; k++)
+		s->m.partial = s->m.partial || s->m.sources[k].overrides.n;
+	json = manifest_to_json(&s->m);
+	int wrc = CAIRN_E_IO;
+	if (strlen(json) > MANIFEST_MAX_BYTES) /* cairn would refuse it */
+		err = xasprintf(
+		        "%s: the manifest %s would be %zu bytes, more than the limit of %u (16 MiB); the sources record too many statistics",
+		        s->sink->ctx.label, key, strlen(json), MANIFEST_MAX_BYTES);
+	else if (!(wrc = set_check_clash(s->sink, rq->job->name, rq->id, &s->m, &s->committed,
+	                                 &err)))
+		wrc = sink_write_all(s->sink, key, json, strlen(json), &err);
+	free(json);
+	if (!wrc) {
+		/* The manifest counts as committed from here on, so a failure
+		 * below removes it with the objects. */
+		strvec_push(&s->committed, key);
+		wrc = set_check_objects(s->sink, rq->job->name, rq->id, &s->committed, &err);
+	}
+	if (wrc) {
+		s->alive = 0;
+		s->error = err;
+		log_error("%s; this sink gets no backup set from this run", err);
+		sink_rollback(s);
+	}
+	free(key);
 }
 
 int
@@ -335,53 +411,8 @@ pipeline_backup(const struct backup_request *rq, struct backup_outcome *out)
 	}
 	for (size_t i = 0; i < rq->nsinks; i++) {
 		struct sink_run *s = &r.sinks[i];
-		if (s->alive && !rc) {
-			char *key =
-			        xasprintf("%s/%s/%s", rq->job->name, rq->id, CAIRN_MANIFEST_NAME);
-			char *err = NULL, *json;
-			s->m.cairn_version = xstrdup(PACKAGE_VERSION);
-			s->m.job = xstrdup(rq->job->name);
-			s->m.id = xstrdup(rq->id);
-			s->m.host = xstrdup(rq->host ? rq->host : "");
-			s->m.sink = xstrdup(s->sink->name);
-			s->m.started = started;
-			s->m.finished = time(NULL);
-			for (size_t f = 0; f < out->nfailed; f++)
-				manifest_add_failed(&s->m, out->failed[f].name,
-				                    out->failed[f].plugin, out->failed[f].error, 0);
-			for (size_t f = 0; f < rq->nskipped; f++)
-				manifest_add_failed(&s->m, rq->skipped[f].name,
-				                    rq->skipped[f].plugin, rq->skipped[f].error, 1);
-			for (size_t k = 0; rq->run_sinks && k < rq->run_sinks->n; k++)
-				strvec_push(&s->m.run_sinks, rq->run_sinks->v[k]);
-			for (size_t k = 0; k < s->m.nsources; k++)
-				s->m.partial = s->m.partial || s->m.sources[k].overrides.n;
-			json = manifest_to_json(&s->m);
-			int wrc = CAIRN_E_IO;
-			if (strlen(json) > MANIFEST_MAX_BYTES) /* cairn would refuse it */
-				err = xasprintf("%s: the manifest %s would be %zu bytes, more than "
-				                "the limit of %u (16 MiB); the sources record too "
-				                "many statistics",
-				                s->sink->ctx.label, key, strlen(json),
-				                MANIFEST_MAX_BYTES);
-			else
-				wrc = sink_write_all(s->sink, key, json, strlen(json), &err);
-			free(json);
-			if (!wrc) {
-				/* The manifest counts as committed from here on, so a
-				 * failure below removes it with the objects. */
-				strvec_push(&s->committed, key);
-				wrc = set_check_objects(s->sink, rq->job->name, rq->id,
-				                        &s->committed, &err);
-			}
-			if (wrc) {
-				s->alive = 0;
-				s->error = err;
-				log_error("%s; this sink gets no backup set from this run", err);
-				sink_rollback(s);
-			}
-			free(key);
-		}
+		if (s->alive && !rc)
+			commit_manifest(rq, s, out, started);
 		out->sinks[i].ok = s->alive && !rc;
 		out->sinks[i].error = s->error;
 		if (!out->sinks[i].ok && !s->error)
@@ -518,9 +549,9 @@ object_open(struct object_stream *os, struct instance *sink, const struct manife
 	if (rc == CAIRN_E_NOTFOUND) {
 		/* The manifest is the set's promise: an object it names and the
 		 * sink lacks is damage, like a wrong checksum. */
-		*err = xasprintf("%s: %s is missing although the manifest of %s names it: the "
-		                 "stored backup is damaged",
-		                 sink->ctx.label, ms->object, ms->name);
+		*err = xasprintf(
+		        "%s: %s is missing although the manifest of %s names it: the stored backup is damaged",
+		        sink->ctx.label, ms->object, ms->name);
 		os->r = NULL;
 		return CAIRN_E_CORRUPT;
 	}
@@ -560,22 +591,21 @@ object_check(struct object_stream *os, char **err)
 	}
 	sha_hex(os->sha, sha);
 	if (os->stored != os->ms->stored_bytes) {
-		*err = xasprintf("%s: %s has %llu bytes, the manifest says %llu: the stored "
-		                 "backup is damaged",
-		                 os->sink->ctx.label, os->ms->object,
-		                 (unsigned long long)os->stored,
-		                 (unsigned long long)os->ms->stored_bytes);
+		*err = xasprintf(
+		        "%s: %s has %llu bytes, the manifest says %llu: the stored backup is damaged",
+		        os->sink->ctx.label, os->ms->object, (unsigned long long)os->stored,
+		        (unsigned long long)os->ms->stored_bytes);
 		rc = CAIRN_E_CORRUPT;
 	} else if (strcmp(sha, os->ms->sha256) != 0) {
-		*err = xasprintf("%s: %s has SHA-256 %s, the manifest says %s: the stored "
-		                 "backup is damaged",
-		                 os->sink->ctx.label, os->ms->object, sha, os->ms->sha256);
+		*err = xasprintf(
+		        "%s: %s has SHA-256 %s, the manifest says %s: the stored backup is damaged",
+		        os->sink->ctx.label, os->ms->object, sha, os->ms->sha256);
 		rc = CAIRN_E_CORRUPT;
 	} else if (os->decompress && os->raw != os->ms->raw_bytes) {
-		*err = xasprintf("%s: %s decompresses to %llu bytes, the manifest says %llu: the "
-		                 "stored backup is damaged",
-		                 os->sink->ctx.label, os->ms->object, (unsigned long long)os->raw,
-		                 (unsigned long long)os->ms->raw_bytes);
+		*err = xasprintf(
+		        "%s: %s decompresses to %llu bytes, the manifest says %llu: the stored backup is damaged",
+		        os->sink->ctx.label, os->ms->object, (unsigned long long)os->raw,
+		        (unsigned long long)os->ms->raw_bytes);
 		rc = CAIRN_E_CORRUPT;
 	}
 	if (!rc)
@@ -678,9 +708,9 @@ pipeline_restore(struct instance *sink, const struct manifest_source *ms, struct
 	} else {
 		rc = object_finish(&os, err);
 		if (rc == CAIRN_E_CORRUPT && !staged) {
-			char *e = xasprintf("%s; the sink returned other bytes than when they were "
-			                    "checked, so the restored data may be damaged",
-			                    *err);
+			char *e = xasprintf(
+			        "%s; the sink returned other bytes than when they were checked, so the restored data may be damaged",
+			        *err);
 			free(*err);
 			*err = e;
 		} else if (rc == CAIRN_E_CORRUPT) {

@@ -163,15 +163,50 @@ add_reason(struct strvec *why, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* The period rules as they walk the complete sets, newest first: per
+ * rule how many it keeps, how many it kept, and the period of the last
+ * one it kept. */
+struct rule_state {
+	int counts[NRULES];
+	int used[NRULES];
+	long last[NRULES];
+	int seen[NRULES];
+};
+
+/* Does a period rule keep complete set s, the index-th counted one?  The
+ * reasons go to why. */
+static int
+keep_by_rules(const struct retention_policy *p, struct rule_state *rs,
+              const struct retention_set *s, size_t index, struct strvec *why)
+{
+	struct tm tm;
+	int keep = 0;
+	retention_tm(&p->tz, s->time, &tm);
+	for (int r = 0; r < NRULES; r++) {
+		long period;
+		if (!rs->counts[r] || (rs->counts[r] > 0 && rs->used[r] >= rs->counts[r]))
+			continue;
+		period = period_of((enum rule)r, &tm, index);
+		if (rs->seen[r] && period == rs->last[r])
+			continue;
+		rs->seen[r] = 1;
+		rs->last[r] = period;
+		rs->used[r]++;
+		keep = 1;
+		if (rs->counts[r] == RETENTION_ALL)
+			add_reason(why, "%s %d/all", rule_names[r], rs->used[r]);
+		else
+			add_reason(why, "%s %d/%d", rule_names[r], rs->used[r], rs->counts[r]);
+	}
+	return keep;
+}
+
 void
 retention_apply(const struct retention_policy *p, const struct retention_set *sets, size_t n,
                 time_t now, struct retention_verdict *out)
 {
-	const int counts[NRULES] = {p->keep_last,   p->keep_hourly,  p->keep_daily,
-	                            p->keep_weekly, p->keep_monthly, p->keep_yearly};
-	int used[NRULES] = {0};
-	long last[NRULES];
-	int seen[NRULES] = {0};
+	struct rule_state rs = {.counts = {p->keep_last, p->keep_hourly, p->keep_daily,
+	                                   p->keep_weekly, p->keep_monthly, p->keep_yearly}};
 	struct order *o = xcalloc(n ? n : 1, sizeof(*o));
 	const struct retention_set *newest = NULL, *newer_complete = NULL;
 	char grace[32], within[32];
@@ -193,7 +228,6 @@ retention_apply(const struct retention_policy *p, const struct retention_set *se
 		const struct retention_set *s = o[k].s;
 		struct retention_verdict *v = &out[o[k].i];
 		struct strvec why = {0};
-		struct tm tm;
 
 		v->keep = 0;
 		if (retention_in_future(s, now)) {
@@ -248,24 +282,7 @@ retention_apply(const struct retention_policy *p, const struct retention_set *se
 				newer_complete = s;
 				break;
 			}
-			retention_tm(&p->tz, s->time, &tm);
-			for (int r = 0; r < NRULES; r++) {
-				long period;
-				if (!counts[r] || (counts[r] > 0 && used[r] >= counts[r]))
-					continue;
-				period = period_of((enum rule)r, &tm, ncomplete);
-				if (seen[r] && period == last[r])
-					continue;
-				seen[r] = 1;
-				last[r] = period;
-				used[r]++;
-				v->keep = 1;
-				if (counts[r] == RETENTION_ALL)
-					add_reason(&why, "%s %d/all", rule_names[r], used[r]);
-				else
-					add_reason(&why, "%s %d/%d", rule_names[r], used[r],
-					           counts[r]);
-			}
+			v->keep = keep_by_rules(p, &rs, s, ncomplete, &why);
 			/* strictly within, as restic's
 			 * cur.Time.After(latest - within) */
 			if (p->keep_within > 0 && newest &&

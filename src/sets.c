@@ -3,6 +3,7 @@
 
 #include "sets.h"
 
+#include <inttypes.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +64,8 @@ on_object(void *ud, const char *key, uint64_t size, int64_t mtime)
 		return 0;
 	struct set_info *s = find_or_add(ls, id, t);
 	strvec_push(&s->keys, key);
+	s->sizes = xrealloc(s->sizes, s->keys.n * sizeof(*s->sizes));
+	s->sizes[s->keys.n - 1] = size;
 	s->bytes += size;
 	if (mtime > s->newest_mtime)
 		s->newest_mtime = mtime;
@@ -107,6 +110,7 @@ set_list_free(struct set_list *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		strvec_free(&l->v[i].keys);
+		free(l->v[i].sizes);
 		manifest_free(l->v[i].manifest);
 		free(l->v[i].manifest_error);
 	}
@@ -157,6 +161,15 @@ set_manifest(struct instance *sink, const char *job, struct set_info *s, const s
 		rc = set_read_manifest(sink, job, s->id, &s->manifest, &s->manifest_error);
 		if (rc && !s->manifest_error)
 			s->manifest_error = xstrdup(status_str(rc));
+		char *why = NULL;
+		if (!rc && set_check_bound(s, s->manifest, &why)) {
+			s->manifest_error = xasprintf(
+			        "%s: set %s/%s: %s; the set is damaged, or mixed with another run's objects under the same id",
+			        sink->ctx.label, job, s->id, why);
+			free(why);
+			manifest_free(s->manifest);
+			rc = CAIRN_E_CORRUPT;
+		}
 		if (!rc)
 			s->partial = s->manifest->partial;
 		else
@@ -168,31 +181,6 @@ set_manifest(struct instance *sink, const char *job, struct set_info *s, const s
 	}
 	*m = s->manifest;
 	return 0;
-}
-
-struct set_info *
-sets_select_source(struct instance *sink, const char *job, struct set_list *l, const char *source,
-                   const time_t *at, const struct manifest **m)
-{
-	time_t now = time(NULL);
-	for (size_t i = l->n; i-- > 0;) {
-		struct set_info *s = &l->v[i];
-		char *err = NULL;
-		if (!s->complete || (at && s->time > *at) || set_in_future(s, now))
-			continue;
-		if (set_manifest(sink, job, s, m, &err)) {
-			free(err);
-			continue;
-		}
-		/* a one-off run's object (backup --set) is not the source's
-		 * full backup: taken only with --id */
-		for (size_t k = 0; k < (*m)->nsources; k++)
-			if (strcmp((*m)->sources[k].name, source) == 0 &&
-			    !(*m)->sources[k].overrides.n)
-				return s;
-	}
-	*m = NULL;
-	return NULL;
 }
 
 int
@@ -410,6 +398,48 @@ manifest_check_place(const struct manifest *m, const char *job, const char *id, 
 	return 0;
 }
 
+/* A listed object: its key and size. */
+struct listed {
+	const char *key;
+	uint64_t size;
+};
+
+static int
+cmp_listed(const void *a, const void *b)
+{
+	return strcmp(((const struct listed *)a)->key, ((const struct listed *)b)->key);
+}
+
+int
+set_check_bound(const struct set_info *s, const struct manifest *m, char **why)
+{
+	/* sorted once, then one search per source: n log n however many */
+	struct listed *v = xcalloc(s->keys.n ? s->keys.n : 1, sizeof(*v));
+	int rc = 0;
+	for (size_t i = 0; i < s->keys.n; i++) {
+		v[i].key = s->keys.v[i];
+		v[i].size = s->sizes ? s->sizes[i] : 0;
+	}
+	qsort(v, s->keys.n, sizeof(*v), cmp_listed);
+	for (size_t i = 0; i < m->nsources && !rc; i++) {
+		const struct manifest_source *ms = &m->sources[i];
+		struct listed k = {.key = ms->object};
+		const struct listed *o = bsearch(&k, v, s->keys.n, sizeof(*v), cmp_listed);
+		if (!o) {
+			*why = xasprintf("object %s, which its manifest lists, is missing",
+			                 ms->object);
+			rc = -1;
+		} else if (o->size != ms->stored_bytes) {
+			*why = xasprintf("object %s is %" PRIu64
+			                 " bytes, but its manifest says %" PRIu64,
+			                 ms->object, o->size, ms->stored_bytes);
+			rc = -1;
+		}
+	}
+	free(v);
+	return rc;
+}
+
 int
 set_remove(struct instance *sink, const char *job, const struct set_info *s, char **err)
 {
@@ -478,6 +508,80 @@ set_check_objects(struct instance *sink, const char *job, const char *id, const 
 			rc = CAIRN_E_IO;
 		}
 	set_list_free(&l);
+	return rc;
+}
+
+/* set_check_clash()'s listing of one set's objects. */
+struct set_objects {
+	struct listed *v;
+	size_t n;
+	int cancelled;
+};
+
+static int
+on_set_object(void *ud, const char *key, uint64_t size, int64_t mtime)
+{
+	struct set_objects *so = ud;
+	(void)mtime;
+	if (cancel_signal) {
+		so->cancelled = 1;
+		return 1;
+	}
+	so->v = xrealloc(so->v, (so->n + 1) * sizeof(*so->v));
+	so->v[so->n].key = xstrdup(key);
+	so->v[so->n++].size = size;
+	return 0;
+}
+
+/* Take key out of sv, if there. */
+static void
+drop_key(struct strvec *sv, const char *key)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		if (strcmp(sv->v[i], key) == 0) {
+			free(sv->v[i]);
+			memmove(&sv->v[i], &sv->v[i + 1], (sv->n - i - 1) * sizeof(*sv->v));
+			sv->n--;
+			return;
+		}
+}
+
+int
+set_check_clash(struct instance *sink, const char *job, const char *id, const struct manifest *m,
+                struct strvec *ours, char **err)
+{
+	char *prefix = xasprintf("%s/%s/", job, id);
+	struct set_objects so = {0};
+	int rc = op_list(sink, prefix, on_set_object, &so);
+	if (!rc && (so.cancelled || cancel_signal))
+		rc = CAIRN_E_CANCELLED;
+	if (rc)
+		*err = xasprintf("%s: cannot list set %s/%s before committing it: %s",
+		                 sink->ctx.label, job, id, instance_error(sink, rc));
+	/* m's objects sorted, one search per listed key: a sink planted with
+	 * a million keys costs n log n, never n times m */
+	struct listed *mine = xcalloc(m->nsources ? m->nsources : 1, sizeof(*mine));
+	for (size_t i = 0; i < m->nsources; i++) {
+		mine[i].key = m->sources[i].object;
+		mine[i].size = m->sources[i].stored_bytes;
+	}
+	qsort(mine, m->nsources, sizeof(*mine), cmp_listed);
+	for (size_t i = 0; i < so.n; i++) {
+		const struct listed *o =
+		        bsearch(&so.v[i], mine, m->nsources, sizeof(*mine), cmp_listed);
+		if (!rc && (!o || o->size != so.v[i].size)) {
+			*err = xasprintf(
+			        "%s: set %s/%s holds %s, which this run did not write: another run of job %s (from another host or state_dir) took the same id; nothing of this run stays in this sink, the other run's objects are left alone: run each job from one place only",
+			        sink->ctx.label, job, id, so.v[i].key, job);
+			rc = CAIRN_E_EXISTS;
+		}
+		if (o && o->size != so.v[i].size)
+			drop_key(ours, so.v[i].key); /* replaced: no longer ours */
+		free((char *)so.v[i].key);
+	}
+	free(mine);
+	free(so.v);
+	free(prefix);
 	return rc;
 }
 

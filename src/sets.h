@@ -30,6 +30,7 @@ struct set_info {
 	uint64_t bytes;       /* all its objects */
 	int64_t newest_mtime; /* of its newest object, seconds since the epoch */
 	struct strvec keys;   /* its objects' keys, manifest included */
+	uint64_t *sizes;      /* the size of each key, as listed */
 	/* Filled by set_manifest(), which reads the manifest once: */
 	struct manifest *manifest; /* NULL until read, or unreadable */
 	char *manifest_error;      /* why it could not be read or believed */
@@ -57,18 +58,11 @@ void set_list_free(struct set_list *l);
 const struct set_info *sets_select(const struct set_list *l, const char *id, const time_t *at);
 
 /* The manifest of complete set s, read and checked once and then kept in
- * s (freed with the list).  0, or a CAIRN_E_* code with *err (a copy). */
+ * s (freed with the list).  The manifest must be bound to the objects the
+ * listing found (set_check_bound): a set that is not is damage, and
+ * counts for nothing.  0, or a CAIRN_E_* code with *err (a copy). */
 int set_manifest(struct instance *sink, const char *job, struct set_info *s,
                  const struct manifest **m, char **err);
-
-/* For restore --at, one source at a time: the newest complete set taken at
- * or before *at (any time when at is NULL) whose manifest holds source
- * without overrides (a backup --set run's object is no full backup of
- * it), with that manifest in *m.  Sets whose manifest cannot be read, and
- * sets whose id lies in the future, are passed over.  NULL if none. */
-struct set_info *sets_select_source(struct instance *sink, const char *job, struct set_list *l,
-                                    const char *source, const time_t *at,
-                                    const struct manifest **m);
 
 /* Read and parse JOB/ID/manifest.json, and check that it belongs where it
  * lies (manifest_check_place): anything else is CAIRN_E_CORRUPT. */
@@ -88,6 +82,12 @@ int set_read_manifest_text(struct instance *sink, const char *job, const char *i
  * with *why. */
 int manifest_check_place(const struct manifest *m, const char *job, const char *id, char **why);
 
+/* Is every object m lists among s's listed objects, with the size m
+ * stored?  A set whose objects do not match its manifest is damaged, or
+ * mixed with another run's objects under the same id: its manifest
+ * cannot prove it whole.  0, or -1 with *why naming the object. */
+int set_check_bound(const struct set_info *s, const struct manifest *m, char **why);
+
 /* Remove every object of a set, the manifest first: if this stops half way
  * the set is merely incomplete, never a manifest naming missing objects. */
 int set_remove(struct instance *sink, const char *job, const struct set_info *s, char **err);
@@ -103,6 +103,17 @@ void sink_unlock(struct instance *sink, cairn_sink_lock *lk);
  * CAIRN_E_IO with *err naming the first missing key. */
 int set_check_objects(struct instance *sink, const char *job, const char *id,
                       const struct strvec *keys, char **err);
+
+/* Before a run commits its manifest: does set JOB/ID of the sink hold
+ * only what this run wrote (m's objects, with the sizes m stored)?  Any
+ * other object, a manifest, or one of m's objects with another size is
+ * another run's that took the same id (two hosts or state_dirs in one
+ * second, in a sink without a lock).  0, or CAIRN_E_EXISTS with *err
+ * naming the object; keys of ours that another run has replaced are
+ * taken out of ours, so that a rollback leaves them to that run.  A
+ * listing that fails is that code with *err. */
+int set_check_clash(struct instance *sink, const char *job, const char *id,
+                    const struct manifest *m, struct strvec *ours, char **err);
 
 /* Pin set JOB/ID in the sink: write JOB/ID/pin (atomically, as every
  * object) saying when, from which host, by whom and why (note may be

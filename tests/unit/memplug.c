@@ -125,9 +125,22 @@ ms_commit(cairn_sink_writer *wr)
 	o->key = w->key;
 	o->data = w->data;
 	o->len = w->len;
+	o->size = w->total;
 	ms->open_writers--;
 	ms->commits++;
 	free(w);
+	if (ms->plant_after && strstr(o->key, ms->plant_after)) {
+		struct memobj *p = memsink_get(ms, ms->plant_key);
+		if (!p) {
+			p = &ms->objs[ms->nobjs++];
+			p->key = xstrdup(ms->plant_key);
+		} else {
+			free(p->data);
+		}
+		p->len = p->size = strlen(ms->plant_data);
+		p->data = (unsigned char *)xstrdup(ms->plant_data);
+		ms->plant_after = NULL;
+	}
 	if (ms->vanish_key && strstr(o->key, "manifest.json"))
 		for (size_t i = 0; i < ms->nobjs; i++)
 			if (strstr(ms->objs[i].key, ms->vanish_key)) {
@@ -173,7 +186,7 @@ ms_list(void *inst, const char *prefix, cairn_list_cb cb, void *ud)
 	struct memsink *ms = inst;
 	for (size_t i = 0; i < ms->nobjs; i++)
 		if (strncmp(ms->objs[i].key, prefix, strlen(prefix)) == 0 &&
-		    cb(ud, ms->objs[i].key, ms->objs[i].len, 0))
+		    cb(ud, ms->objs[i].key, ms->objs[i].size, 0))
 			break;
 	return 0;
 }

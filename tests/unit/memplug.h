@@ -12,6 +12,7 @@ struct memobj {
 	char *key;
 	unsigned char *data;
 	size_t len;
+	uint64_t size; /* as listed: bytes written, also when not stored */
 };
 
 struct memsink {
@@ -26,6 +27,10 @@ struct memsink {
 	/* when the manifest is committed, drop the object whose key contains
 	 * this: another run removing it behind our back */
 	const char *vanish_key;
+	/* when an object whose key contains plant_after is committed, put
+	 * plant_data under plant_key (replacing one there): another run
+	 * writing under the same id */
+	const char *plant_after, *plant_key, *plant_data;
 	uint64_t written; /* bytes ever written */
 	cairn_ctx *ctx;   /* the instance's context (for the host table) */
 	/* open_write sets this error detail and still succeeds: a detail

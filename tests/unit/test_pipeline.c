@@ -545,6 +545,50 @@ an_object_gone_after_commit_fails_that_sink(void **state)
 	assert_int_equal(f->a.nobjs, 0);
 }
 
+/* Issue 16: another run that took the same id in the same sink (two
+ * hosts in one second, no lock) and wrote an object of its own there: the
+ * clash is found before the manifest is committed, that sink gets no set,
+ * and the other run's object is left alone. */
+static void
+another_runs_object_under_the_id_fails_that_sink(void **state)
+{
+	struct fixture *f = *state;
+	struct backup_outcome out;
+	f->a.plant_after = "/two.";
+	f->a.plant_key = "nightly/" ID "/other.tar";
+	f->a.plant_data = "theirs";
+	assert_int_equal(run(f, 2, &out), CAIRN_E_IO);
+	assert_int_equal(out.sinks[0].ok, 0);
+	assert_non_null(strstr(out.sinks[0].error, "set nightly/" ID " holds nightly/" ID
+	                                           "/other.tar, which this run did not write"));
+	assert_int_equal(out.sinks[1].ok, 1);
+	backup_outcome_free(&out, 2);
+	assert_int_equal(f->a.nobjs, 1); /* only theirs */
+	assert_non_null(memsink_get(&f->a, "nightly/" ID "/other.tar"));
+	assert_null(memsink_get(&f->a, "nightly/" ID "/manifest.json"));
+}
+
+/* The same when the other run replaced one of this run's objects (a store
+ * that overwrites, as S3 does): the replaced object is theirs now and
+ * stays; this run's others go. */
+static void
+an_object_replaced_under_the_id_fails_that_sink(void **state)
+{
+	struct fixture *f = *state;
+	struct backup_outcome out;
+	f->a.plant_after = "/two.";
+	f->a.plant_key = "nightly/" ID "/one.bin.zst";
+	f->a.plant_data = "theirs";
+	assert_int_equal(run(f, 2, &out), CAIRN_E_IO);
+	assert_int_equal(out.sinks[0].ok, 0);
+	assert_non_null(strstr(out.sinks[0].error, "which this run did not write"));
+	backup_outcome_free(&out, 2);
+	assert_int_equal(f->a.nobjs, 1);
+	struct memobj *o = memsink_get(&f->a, "nightly/" ID "/one.bin.zst");
+	assert_non_null(o);
+	assert_int_equal(o->len, 6);
+}
+
 static void
 check_place_fails(const char *job, const char *id, const char *object, const char *want)
 {
@@ -773,6 +817,10 @@ main(void)
 	        cmocka_unit_test_setup_teardown(
 	                a_failure_without_a_detail_never_shows_an_earlier_one, setup, teardown),
 	        cmocka_unit_test_setup_teardown(nor_does_a_failed_write, setup, teardown),
+	        cmocka_unit_test_setup_teardown(another_runs_object_under_the_id_fails_that_sink,
+	                                        setup, teardown),
+	        cmocka_unit_test_setup_teardown(an_object_replaced_under_the_id_fails_that_sink,
+	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(the_scratch_directory_lives_as_long_as_the_op,
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(a_known_total_shows_percent_and_time_left, setup,
