@@ -14,6 +14,7 @@
 
 #include "cairn.h"
 #include "log.h"
+#include "plugin_keys.h"
 
 /* ---------------------------------------------------------- loading */
 
