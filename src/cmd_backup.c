@@ -18,6 +18,7 @@
 #include "host.h"
 #include "log.h"
 #include "pipeline.h"
+#include "secret_env.h"
 
 /* Incomplete sets in a sink without a lock of its own may belong to a run
  * of the job from another host or state_dir that is still writing: only
@@ -226,7 +227,7 @@ job_hook(struct cli *c, const struct cfg_job *job, const char *name, const char 
 		free(sinks);
 		return 0;
 	}
-	hook_secret_vars(c->cfg, &c->reg, &hidden);
+	secret_env_vars(c->cfg, &c->reg, &hidden);
 	rc = hook_run(name, command, job->hooks.timeout, &env, &hidden, err);
 	strvec_free(&hidden);
 	free(sinks);

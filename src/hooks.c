@@ -14,10 +14,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "host.h" /* cancel_signal */
 #include "log.h"
-#include "plugin.h" /* registry_load */
 
 extern char **environ;
 
@@ -76,32 +74,6 @@ hook_split(const char *value, struct strvec *words, char **why)
 		}
 		w[n] = '\0';
 		strvec_push_own(words, w);
-	}
-}
-
-void
-hook_secret_vars(const struct config *cfg, struct plugin_registry *reg, struct strvec *out)
-{
-	for (size_t i = 0; i < cfg->nsections; i++) {
-		const struct cfg_section *s = &cfg->sections[i];
-		if (s->kind != SECTION_SOURCE && s->kind != SECTION_SINK)
-			continue;
-		for (size_t e = 0; e < s->nentries; e++) {
-			size_t len = strlen(s->entries[e].key);
-			if (len > 4 && strcmp(s->entries[e].key + len - 4, "_env") == 0)
-				strvec_push(out, s->entries[e].value);
-		}
-		/* what the plugin itself may take from the environment (s3's
-		 * AWS_SECRET_ACCESS_KEY, say); a plugin that cannot be loaded
-		 * is said where its section is made */
-		struct loaded_plugin *lp;
-		char *err = NULL;
-		if (!reg || !s->plugin || !(lp = registry_load(reg, s->plugin, &err))) {
-			free(err);
-			continue;
-		}
-		for (const char *const *v = lp->desc.secret_env; v && *v; v++)
-			strvec_push(out, *v);
 	}
 }
 
