@@ -212,8 +212,8 @@ report_error(struct run_report *rr, const char *error)
 /* Run one hook of the job if it is set: 0 when it is not or succeeded;
  * else -1 with *err. */
 static int
-job_hook(struct cli *c, const struct cfg_job *job, const char *name, const char *command,
-         const char *id, const struct run_report *rr, char **err)
+job_hook(struct cli *c, const struct cfg_job *job, const struct strvec *sets, const char *name,
+         const char *command, const char *id, const struct run_report *rr, char **err)
 {
 	struct strvec hidden = {0};
 	char *sinks = strvec_join(&rr->sinks, " ");
@@ -227,7 +227,7 @@ job_hook(struct cli *c, const struct cfg_job *job, const char *name, const char 
 		free(sinks);
 		return 0;
 	}
-	secret_env_vars(c->cfg, &c->reg, &hidden);
+	secret_env_vars(c->cfg, &c->reg, sets, &hidden);
 	rc = hook_run(name, command, job->hooks.timeout, &env, &hidden, err);
 	strvec_free(&hidden);
 	free(sinks);
@@ -238,7 +238,8 @@ job_hook(struct cli *c, const struct cfg_job *job, const char *name, const char 
  * happened.  Their failures are reported; they change no set and no exit
  * code, so monitoring that reads the code sees the backup's outcome. */
 static void
-after_hooks(struct cli *c, const struct cfg_job *job, const char *id, const struct run_report *rr)
+after_hooks(struct cli *c, const struct cfg_job *job, const struct strvec *sets, const char *id,
+            const struct run_report *rr)
 {
 	int ok = strcmp(rr->status, "ok") == 0;
 	const char *names[2] = {ok ? "on_success" : "on_failure", "after"};
@@ -246,7 +247,7 @@ after_hooks(struct cli *c, const struct cfg_job *job, const char *id, const stru
 	                       job->hooks.after};
 	for (int i = 0; i < 2; i++) {
 		char *err = NULL;
-		if (job_hook(c, job, names[i], cmds[i], id, rr, &err)) {
+		if (job_hook(c, job, sets, names[i], cmds[i], id, rr, &err)) {
 			log_error("%s; the backup itself is not affected", err);
 			free(err);
 		}
@@ -511,7 +512,7 @@ run_locked(struct run *r, struct run_report *rr)
 	struct run_report before = {.status = ""};
 	char *herr = NULL;
 	int rc;
-	if (job_hook(r->c, r->job, "before", r->job->hooks.before, "", &before, &herr)) {
+	if (job_hook(r->c, r->job, &r->sets, "before", r->job->hooks.before, "", &before, &herr)) {
 		log_error("%s; job %s was not backed up and nothing was written", herr,
 		          r->job->name);
 		report_error(rr, herr);
@@ -566,7 +567,7 @@ cmd_backup(struct cli *c, int argc, char **argv)
 		goto out;
 	/* From here on the hooks after the run are owed one call. */
 	rc = run_locked(&r, &rr);
-	after_hooks(c, r.job, r.id, &rr);
+	after_hooks(c, r.job, &r.sets, r.id, &rr);
 out:
 	free(rr.error);
 	strvec_free(&rr.sinks);
