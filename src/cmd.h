@@ -87,15 +87,6 @@ extern const struct option backup_options[], list_options[], restore_options[], 
         status_options[], check_options[], serve_options[], prune_options[], plugins_options[],
         copy_options[], pin_options[], unpin_options[], config_options[];
 
-/* Flags of prune_sink(). */
-#define PRUNE_DRY_RUN 0x1u /* decide and say, remove nothing */
-#define PRUNE_PRINT 0x2u   /* a line per set on stdout (else only the log) */
-/* Apply job's retention to its sets in sink, whose lock the caller holds
- * (unless a dry run).  With json (an array), one object per sink is
- * appended instead of printing.  0, or an exit code: 1 when a set could
- * not be removed (named; the others still were). */
-int prune_sink(const struct cfg_job *job, struct instance *sink, unsigned flags, json_t *json);
-
 /* The job's [retention] as retention.c's policy. */
 void job_policy(const struct cfg_job *job, struct retention_policy *p);
 /* What retention.c is told of each set of l in sink (rs has l->n

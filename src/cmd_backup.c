@@ -18,6 +18,7 @@
 #include "host.h"
 #include "log.h"
 #include "pipeline.h"
+#include "prune.h"
 #include "secret_env.h"
 
 /* Incomplete sets in a sink without a lock of its own may belong to a run
