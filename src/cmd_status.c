@@ -297,7 +297,7 @@ status_after_backup(struct cli *c, const struct cfg_job *job, const struct backu
 		log_warn("cannot record the run of job %s for cairn status: %s", job->name, err);
 		free(err);
 	}
-	metrics_refresh(c);
+	metrics_refresh(c->cfg, &c->reg);
 }
 
 struct test_note {

@@ -372,6 +372,6 @@ cmd_verify(struct cli *c, int argc, char **argv)
 		worst = worse(worst, verify_sink(c, job, sink, id, all, level));
 		instance_destroy(sink);
 	}
-	metrics_refresh(c);
+	metrics_refresh(c->cfg, &c->reg);
 	return print_json(cancel_signal ? exit_for(CAIRN_E_CANCELLED) : worst);
 }

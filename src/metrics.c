@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cmd.h"
 #include "log.h"
 #include "util.h"
 
@@ -249,16 +248,16 @@ fail:
 }
 
 void
-metrics_refresh(struct cli *c)
+metrics_refresh(const struct config *cfg, struct plugin_registry *reg)
 {
 	struct status_report r;
 	char *text, *err = NULL;
-	if (!c->cfg || !c->cfg->metrics_file)
+	if (!cfg || !cfg->metrics_file)
 		return;
-	status_gather(&c->reg, c->cfg, NULL, &r);
+	status_gather(reg, cfg, NULL, &r);
 	text = metrics_text(&r);
 	status_free(&r);
-	if (metrics_write(c->cfg->metrics_file, text, &err)) {
+	if (metrics_write(cfg->metrics_file, text, &err)) {
 		log_warn("%s", err);
 		free(err);
 	}
