@@ -97,29 +97,6 @@ void job_policy(const struct cfg_job *job, struct retention_policy *p);
 void sets_for_retention(struct instance *sink, const char *job, struct set_list *l, const int *only,
                         struct retention_set *rs);
 
-struct backup_outcome;
-/* What a backup run did, for its record. */
-struct backup_record {
-	const char *id;          /* "" when the run got no id */
-	struct instance **sinks; /* the sinks the pipeline ran with */
-	size_t nsinks;
-	const struct backup_outcome *res; /* NULL: no sink was left to run */
-	const struct strvec *targets;     /* the sinks the run was for: the job's,
-	                                     or --sink's; the others' records stay */
-	const struct strvec *dropped;     /* left out as the run started, */
-	const struct strvec *why;         /* and why (one line each) */
-	int one_off;                      /* --set or --source: its success is not the job's */
-};
-/* backup and verify record their outcome for status, check and the
- * metrics (STATE_DIR/status/JOB.json) and refresh [cairn] metrics_file;
- * a failure to record is a warning.  After a backup run: */
-void status_after_backup(struct cli *c, const struct cfg_job *job, const struct backup_record *br);
-/* After one verify (restore_test 0) or restore test (1) of set id in sink;
- * detail says what failed (NULL when ok).  metrics_refresh() once at the
- * end of the command. */
-void status_after_verify(struct cli *c, const struct cfg_job *job, const char *sink, const char *id,
-                         int restore_test, int ok, const char *detail);
-
 /* "cairn: MESSAGE; see cairn --help" on stderr (escaped: it may quote the
  * command line); returns CAIRN_EXIT_USAGE. */
 int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "prune.h"
+#include "record.h"
 #include "secret_env.h"
 
 /* Incomplete sets in a sink without a lock of its own may belong to a run
@@ -372,7 +373,7 @@ record_run(struct run *r, const struct backup_outcome *res)
 	                           .dropped = &r->dropped,
 	                           .why = &r->why,
 	                           .one_off = r->only.n || r->sets.n};
-	status_after_backup(r->c, r->job, &br);
+	record_backup(r->c->cfg, &r->c->reg, r->job, &br);
 }
 
 /* Say how the pipeline's run went and set the report; the exit code. */
