@@ -4,13 +4,10 @@
 #include "metrics.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -202,48 +199,19 @@ metrics_text(const struct status_report *r)
 int
 metrics_write(const char *path, const char *text, char **err)
 {
-	char *dir = path_dirname(path), *tmp = xasprintf("%s/.cairn-metrics.XXXXXX", dir);
-	size_t len = strlen(text), off = 0;
-	int fd = mkostemp(tmp, O_CLOEXEC), e;
-
-	if (fd < 0) {
-		*err = xasprintf("cannot create a file in %s for the metrics: %s; check "
-		                 "metrics_file",
-		                 dir, strerror(errno));
-		goto fail;
+	enum atomic_step step;
+	if (!write_file_atomic(path, "cairn-metrics", text, strlen(text), 0644, &step, NULL))
+		return 0;
+	if (step == ATOMIC_CREATE) {
+		int e = errno;
+		char *dir = path_dirname(path);
+		*err = xasprintf(
+		        "cannot create a file in %s for the metrics: %s; check metrics_file", dir,
+		        strerror(e));
+		free(dir);
+	} else {
+		*err = xasprintf("cannot write the metrics file %s: %s", path, strerror(errno));
 	}
-	if (fchmod(fd, 0644) != 0)
-		goto werr;
-	while (off < len) {
-		ssize_t n = write(fd, text + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto werr;
-		off += (size_t)n;
-	}
-	if (fsync(fd) != 0)
-		goto werr;
-	if (close(fd) != 0) {
-		fd = -1;
-		goto werr;
-	}
-	fd = -1;
-	/* rename last: the collector sees the old file or the new, never half */
-	if (rename(tmp, path) != 0)
-		goto werr;
-	free(tmp);
-	free(dir);
-	return 0;
-werr:
-	e = errno;
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	*err = xasprintf("cannot write the metrics file %s: %s", path, strerror(e));
-fail:
-	free(tmp);
-	free(dir);
 	return -1;
 }
 

@@ -411,22 +411,6 @@ state_load(const char *state_dir, const char *job, struct job_state *st, char **
 	return rc ? -1 : 0;
 }
 
-/* write all of buf to fd, through EINTR */
-static int
-write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The status directory, made 0700 when missing. */
 static char *
 status_dir(const char *state_dir, char **err)
@@ -445,53 +429,30 @@ status_dir(const char *state_dir, char **err)
 int
 state_save(const char *state_dir, const char *job, const struct job_state *st, char **err)
 {
-	char *dir = status_dir(state_dir, err), *path, *tmp, *text;
+	char *dir = status_dir(state_dir, err), *path, *text, *doc, *tmp = NULL;
+	enum atomic_step step;
 	json_t *j;
-	int fd, dfd, e;
+	int rc;
 
 	if (!dir)
 		return -1;
 	path = state_path(state_dir, job);
-	tmp = xasprintf("%s/.%s.json.XXXXXX", dir, job);
 	j = state_to_json(job, st);
 	text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(j);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
+	doc = xasprintf("%s\n", text);
+	rc = write_file_atomic(path, NULL, doc, strlen(doc), 0600, &step, &tmp);
+	if (rc && step == ATOMIC_CREATE)
 		*err = xasprintf("cannot create a file in %s: %s", dir, strerror(errno));
-		goto fail;
-	}
-	if (fchmod(fd, 0600) != 0 || write_all(fd, text, strlen(text)) != 0 ||
-	    write_all(fd, "\n", 1) != 0 || fsync(fd) != 0) {
-		e = errno;
-		close(fd);
-		unlink(tmp);
-		*err = xasprintf("cannot write %s: %s", tmp, strerror(e));
-		goto fail;
-	}
-	if (close(fd) != 0 || rename(tmp, path) != 0) {
-		e = errno;
-		unlink(tmp);
-		*err = xasprintf("cannot write %s: %s", path, strerror(e));
-		goto fail;
-	}
-	/* the rename itself must survive a crash too */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
+	else if (rc)
+		*err = xasprintf("cannot write %s: %s", step == ATOMIC_WRITE ? tmp : path,
+		                 strerror(errno));
+	free(doc);
 	free(text);
 	free(tmp);
 	free(path);
 	free(dir);
-	return 0;
-fail:
-	free(text);
-	free(tmp);
-	free(path);
-	free(dir);
-	return -1;
+	return rc;
 }
 
 int

@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,76 @@ path_absolute(const char *path, const char *base)
 	r = path_normalize(path_join(base, path));
 	free(cwd);
 	return r;
+}
+
+/* All of len bytes of buf to fd, through EINTR: 0 or -1 with errno. */
+static int
+write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+write_file_atomic(const char *path, const char *tmp_name, const void *data, size_t len, mode_t mode,
+                  enum atomic_step *step, char **tmp_out)
+{
+	char *dir = path_dirname(path), *tmp;
+	const char *base = strrchr(path, '/');
+	enum atomic_step at = ATOMIC_CREATE;
+	int fd, dfd, e;
+
+	base = base ? base + 1 : path;
+	tmp = xasprintf("%s/.%s.XXXXXX", dir, tmp_name ? tmp_name : base);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		goto fail;
+	at = ATOMIC_WRITE;
+	if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		goto fail_tmp;
+	}
+	at = ATOMIC_COMMIT;
+	/* rename last: a reader sees the old file or the new, never half */
+	if (close(fd) != 0 || rename(tmp, path) != 0)
+		goto fail_tmp;
+	/* the rename itself must survive a crash too */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	free(dir);
+	if (tmp_out)
+		*tmp_out = tmp;
+	else
+		free(tmp);
+	return 0;
+fail_tmp:
+	e = errno;
+	unlink(tmp);
+	errno = e;
+fail:
+	e = errno;
+	free(dir);
+	if (step)
+		*step = at;
+	if (tmp_out)
+		*tmp_out = tmp;
+	else
+		free(tmp);
+	errno = e;
+	return -1;
 }
 
 char *

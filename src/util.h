@@ -50,6 +50,22 @@ char *path_dirname(const char *path);
  * symlinks).  Caller frees. */
 char *path_absolute(const char *path, const char *base);
 
+/* Which step of write_file_atomic() failed. */
+enum atomic_step {
+	ATOMIC_CREATE = 1, /* no temporary file could be made beside path */
+	ATOMIC_WRITE,      /* setting its mode, writing or syncing it */
+	ATOMIC_COMMIT      /* closing it or renaming it over path */
+};
+/* Write len bytes of data to path so that a reader sees the old file or
+ * the new one, never half of it: a temporary file DIR/.NAME.XXXXXX beside
+ * path (NAME is tmp_name, or path's own name when NULL) made with mode,
+ * written, fsynced and renamed over path, then DIR fsynced so that the
+ * rename survives a crash too.  0, or -1 with errno set, the temporary
+ * removed, *step (may be NULL) saying which step failed and *tmp (may be
+ * NULL; caller frees) the temporary's name, for messages. */
+int write_file_atomic(const char *path, const char *tmp_name, const void *data, size_t len,
+                      mode_t mode, enum atomic_step *step, char **tmp);
+
 /* Format a byte count as "1.5 GiB". Returns buf. */
 char *format_bytes(uint64_t n, char *buf, size_t len);
 

@@ -1,15 +1,19 @@
 /*
  * test_util.c - unit tests of src/util.c: string vectors, word splitting,
- * joining, mkdir -p, path helpers, byte formatting, the name rule, and escaping for the
- * terminal (also of every log line).
+ * joining, mkdir -p, writing a file atomically, path helpers, byte
+ * formatting, the name rule, and escaping for the terminal (also of every
+ * log line).
  */
 #include "autoconf.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -558,6 +562,115 @@ log_lines_carry_no_escape_sequence(void **state)
 	free(name);
 }
 
+/* ------------------------------------------------- write_file_atomic */
+
+static char *
+slurp(const char *path)
+{
+	char buf[256];
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return xstrdup(buf);
+}
+
+/* The number of entries of dir whose name starts with prefix. */
+static int
+entries_like(const char *dir, const char *prefix)
+{
+	int n = 0;
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return n;
+}
+
+static void
+write_file_atomic_replaces_the_file_whole_with_its_mode(void **state)
+{
+	char dir[] = "/tmp/cairn-test-atomic-XXXXXX";
+	struct stat st;
+	mode_t old = umask(077);
+	char *tmp = NULL;
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	char *path = path_join(dir, "out.prom");
+	assert_int_equal(write_file_atomic(path, NULL, "first\n", 6, 0644, NULL, NULL), 0);
+	assert_str_take(slurp(path), "first\n");
+	/* the mode asked for, whatever the umask */
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+	/* over an existing file, with a temporary of the name given */
+	assert_int_equal(write_file_atomic(path, "cairn-metrics", "second", 6, 0600, NULL, &tmp),
+	                 0);
+	assert_str_take(slurp(path), "second");
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+	char *want = xasprintf("%s/.cairn-metrics.", dir);
+	assert_int_equal(strncmp(tmp, want, strlen(want)), 0);
+	free(want);
+	free(tmp);
+	/* and none is left beside it */
+	assert_int_equal(entries_like(dir, "."), 2); /* . and .. */
+	umask(old);
+	free(path);
+	rm_tree(dir);
+}
+
+static void
+write_file_atomic_says_which_step_failed_and_leaves_nothing(void **state)
+{
+	char dir[] = "/tmp/cairn-test-atomic-XXXXXX";
+	enum atomic_step step = 0;
+	char *tmp = NULL;
+	struct rlimit lim, small = {.rlim_cur = 4, .rlim_max = RLIM_INFINITY};
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	/* no directory to make the temporary in */
+	char *path = xasprintf("%s/missing/out", dir);
+	errno = 0;
+	assert_int_equal(write_file_atomic(path, NULL, "x", 1, 0600, &step, NULL), -1);
+	assert_int_equal(step, ATOMIC_CREATE);
+	assert_int_equal(errno, ENOENT);
+	free(path);
+	/* a rename over a directory fails: the temporary is removed */
+	path = path_join(dir, "adir");
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(write_file_atomic(path, NULL, "x", 1, 0600, &step, &tmp), -1);
+	assert_int_equal(step, ATOMIC_COMMIT);
+	assert_int_equal(errno, EISDIR);
+	char *want = xasprintf("%s/.adir.", dir);
+	assert_int_equal(strncmp(tmp, want, strlen(want)), 0);
+	free(want);
+	free(tmp);
+	tmp = NULL;
+	assert_int_equal(entries_like(dir, ".adir"), 0);
+	free(path);
+	/* a write that fails half way (a file size limit): the old file stays */
+	path = path_join(dir, "kept");
+	assert_int_equal(write_file_atomic(path, NULL, "old", 3, 0600, NULL, NULL), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &lim), 0);
+	small.rlim_max = lim.rlim_max;
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	int rc = write_file_atomic(path, NULL, "longer than four", 16, 0600, &step, NULL);
+	int e = errno;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	signal(SIGXFSZ, SIG_DFL);
+	assert_int_equal(rc, -1);
+	assert_int_equal(step, ATOMIC_WRITE);
+	assert_int_equal(e, EFBIG);
+	assert_str_take(slurp(path), "old");
+	assert_int_equal(entries_like(dir, ".kept"), 0);
+	free(path);
+	rm_tree(dir);
+}
+
 /* ------------------------------------------------------------ xalloc */
 
 static void
@@ -585,6 +698,8 @@ main(void)
 	        cmocka_unit_test(strvec_join_is_linear_in_the_names),
 	        cmocka_unit_test(mkdir_p_makes_every_missing_parent_with_mode),
 	        cmocka_unit_test(mkdir_p_fails_below_a_file_with_errno),
+	        cmocka_unit_test(write_file_atomic_replaces_the_file_whole_with_its_mode),
+	        cmocka_unit_test(write_file_atomic_says_which_step_failed_and_leaves_nothing),
 	        cmocka_unit_test(path_join_puts_one_slash_between),
 	        cmocka_unit_test(path_join_keeps_the_root_single),
 	        cmocka_unit_test(path_dirname_returns_the_directory_part),
