@@ -45,9 +45,9 @@ cmd_prune(struct cli *c, int argc, char **argv)
 	if ((rc = load_config(c)) || (rc = find_job(c, argv[optind], &job)))
 		return rc;
 	if (!job->retention) {
-		log_error("%s:%d: [job %s] has no retention = key, so prune has no policy to "
-		          "apply; add [retention NAME] and retention = NAME",
-		          c->cfg->path, job->sec->line, job->name);
+		log_error(
+		        "%s:%d: [job %s] has no retention = key, so prune has no policy to apply; add [retention NAME] and retention = NAME",
+		        c->cfg->path, job->sec->line, job->name);
 		return CAIRN_EXIT_CONFIG;
 	}
 	if ((rc = make_sinks(c, job, only_sink, &sinks, &nsinks)))

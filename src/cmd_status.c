@@ -139,9 +139,7 @@ print_table(const struct status_report *r, int tty)
 				print_line("  %s in %s: %s", js->job->name, ss->name, ss->error);
 			for (size_t f = 0; f < ss->future.n; f++)
 				print_line(
-				        "  %s in %s: set %s: its id lies in the future (a host "
-				        "with a wrong clock, or planted); not counted, not taken "
-				        "for the last backup",
+				        "  %s in %s: set %s: its id lies in the future (a host with a wrong clock, or planted); not counted, not taken for the last backup",
 				        js->job->name, ss->name, ss->future.v[f]);
 			if (ss->pinned.n) {
 				char *ids = strvec_join(&ss->pinned, " ");
@@ -152,8 +150,7 @@ print_table(const struct status_report *r, int tty)
 			}
 			if (st->partial || st->failed)
 				print_line(
-				        "  %s in %s: %u partial and %u failed run%s since the last "
-				        "success; the last: %s",
+				        "  %s in %s: %u partial and %u failed run%s since the last success; the last: %s",
 				        js->job->name, ss->name, st->partial, st->failed,
 				        st->partial + st->failed == 1 ? "" : "s",
 				        st->run.error ? st->run.error

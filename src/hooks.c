@@ -37,8 +37,8 @@ hook_split(const char *value, struct strvec *words, char **why)
 			if (*p == '\'') {
 				const char *end = strchr(p + 1, '\'');
 				if (!end) {
-					*why = xstrdup("a ' is not closed; close it, or write \\' "
-					               "for a quote of its own");
+					*why = xstrdup(
+					        "a ' is not closed; close it, or write \\' for a quote of its own");
 					free(w);
 					return -1;
 				}
@@ -53,16 +53,15 @@ hook_split(const char *value, struct strvec *words, char **why)
 				}
 				if (!*p) {
 					*why = xstrdup(
-					        "a \" is not closed; close it, or write \\\" "
-					        "for a quote of its own");
+					        "a \" is not closed; close it, or write \\\" for a quote of its own");
 					free(w);
 					return -1;
 				}
 				p++;
 			} else if (*p == '\\') {
 				if (!p[1]) {
-					*why = xstrdup("the value ends in a lone \\; remove it or "
-					               "write \\\\");
+					*why = xstrdup(
+					        "the value ends in a lone \\; remove it or write \\\\");
 					free(w);
 					return -1;
 				}

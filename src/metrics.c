@@ -183,8 +183,7 @@ metrics_text(const struct status_report *r)
 		struct check_result cr;
 		check_evaluate(r, &cr);
 		put(&b,
-		    "# HELP cairn_check_status cairn check's result: 0 ok, 1 warning, 2 critical, "
-		    "3 unknown\n# TYPE cairn_check_status gauge\ncairn_check_status %d\n",
+		    "# HELP cairn_check_status cairn check's result: 0 ok, 1 warning, 2 critical, 3 unknown\n# TYPE cairn_check_status gauge\ncairn_check_status %d\n",
 		    (int)cr.state);
 		check_result_free(&cr);
 	}

@@ -376,12 +376,12 @@ state_load(const char *state_dir, const char *job, struct job_state *st, char **
 		return 0;
 	}
 	if (rc < 0) {
-		*err = too_big ? xasprintf("%s is larger than %d KiB, so it is not cairn's record; "
-		                           "remove it (the next backup writes a new one)",
-		                           path, STATE_MAX_BYTES >> 10)
-		               : xasprintf("cannot read %s: %s; remove it if it is not a file "
-		                           "(the next backup writes a new one)",
-		                           path, strerror(errno));
+		*err = too_big ? xasprintf(
+		                         "%s is larger than %d KiB, so it is not cairn's record; remove it (the next backup writes a new one)",
+		                         path, STATE_MAX_BYTES >> 10)
+		               : xasprintf(
+		                         "cannot read %s: %s; remove it if it is not a file (the next backup writes a new one)",
+		                         path, strerror(errno));
 		free(path);
 		return -1;
 	}
@@ -402,9 +402,9 @@ status_dir(const char *state_dir, char **err)
 {
 	char *dir = path_join(state_dir, "status");
 	if (mkdir_p(dir, 0700) != 0) {
-		*err = xasprintf("cannot create %s: %s; set state_dir in [cairn] to a writable "
-		                 "directory",
-		                 dir, strerror(errno));
+		*err = xasprintf(
+		        "cannot create %s: %s; set state_dir in [cairn] to a writable directory",
+		        dir, strerror(errno));
 		free(dir);
 		return NULL;
 	}

@@ -555,8 +555,7 @@ check_sink(const struct job_status *js, const struct sink_status *ss, time_t now
 			format_bytes(ss->last.stored, now_s, sizeof(now_s));
 			format_bytes(ss->prev.stored, prev_s, sizeof(prev_s));
 			problem(c, lv,
-			        "%s in %s: backup %s stores %s, %.1f %% less than %s before it "
-			        "(max_size_drop %.0f %%)",
+			        "%s in %s: backup %s stores %s, %.1f %% less than %s before it (max_size_drop %.0f %%)",
 			        job, sink, ss->last.id, now_s, -pct, prev_s, limit);
 		}
 		snprintf(v, sizeof(v), "%.1f%%", pct < 0 ? -pct : 0.0);
@@ -610,8 +609,7 @@ check_sink(const struct job_status *js, const struct sink_status *ss, time_t now
 		        sink, ss->error, job);
 	for (size_t i = 0; i < ss->future.n; i++)
 		problem(c, CHECK_WARNING,
-		        "%s in %s: set %s: id lies in the future; a host with a wrong clock, or "
-		        "planted: not counted, see cairn list %s",
+		        "%s in %s: set %s: id lies in the future; a host with a wrong clock, or planted: not counted, see cairn list %s",
 		        job, sink, ss->future.v[i], job);
 	check_run(job, ss, c);
 }
