@@ -70,23 +70,11 @@ ini_and_command_line_names(void **state)
 	config_free(cfg);
 }
 
-/* make check says which plugins were built; without s3 this skips */
-static int
-built(const char *name)
-{
-	const char *b = getenv("CAIRN_BUILT_PLUGINS");
-	size_t n = strlen(name);
-	for (const char *p = b; p && *p; p += strcspn(p, " "), p += strspn(p, " "))
-		if (strncmp(p, name, n) == 0 && (p[n] == ' ' || p[n] == '\0'))
-			return 1;
-	return !b;
-}
-
 static void
 a_plugins_own_credentials(void **state)
 {
 	(void)state;
-	if (!built("s3"))
+	if (!plugin_built("s3"))
 		skip();
 	struct config *cfg = load("[sink far]\nplugin = s3\nbucket = b\n\n"
 	                          "[sink gone]\nplugin = nothere\n");

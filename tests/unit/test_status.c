@@ -166,18 +166,6 @@ the_document_of_a_report(void **state)
 	assert_null(status_job_json(&r, "nosuch"));
 }
 
-/* make check says which plugins were built; without local this skips */
-static int
-built(const char *name)
-{
-	const char *b = getenv("CAIRN_BUILT_PLUGINS");
-	size_t n = strlen(name);
-	for (const char *p = b; p && *p; p += strcspn(p, " "), p += strspn(p, " "))
-		if (strncmp(p, name, n) == 0 && (p[n] == ' ' || p[n] == '\0'))
-			return 1;
-	return !b;
-}
-
 static void
 gathered_from_a_local_sink_and_one_that_cannot_be_made(void **state)
 {
@@ -186,7 +174,7 @@ gathered_from_a_local_sink_and_one_that_cannot_be_made(void **state)
 	struct status_report r;
 	char *err = NULL;
 	(void)state;
-	if (!built("local"))
+	if (!plugin_built("local"))
 		skip();
 	assert_non_null(mkdtemp(dir));
 	char *ini = path_join(dir, "cairn.ini");
