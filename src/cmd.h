@@ -87,15 +87,6 @@ extern const struct option backup_options[], list_options[], restore_options[], 
         status_options[], check_options[], serve_options[], prune_options[], plugins_options[],
         copy_options[], pin_options[], unpin_options[], config_options[];
 
-/* Flags of prune_sink(). */
-#define PRUNE_DRY_RUN 0x1u /* decide and say, remove nothing */
-#define PRUNE_PRINT 0x2u   /* a line per set on stdout (else only the log) */
-/* Apply job's retention to its sets in sink, whose lock the caller holds
- * (unless a dry run).  With json (an array), one object per sink is
- * appended instead of printing.  0, or an exit code: 1 when a set could
- * not be removed (named; the others still were). */
-int prune_sink(const struct cfg_job *job, struct instance *sink, unsigned flags, json_t *json);
-
 /* The job's [retention] as retention.c's policy. */
 void job_policy(const struct cfg_job *job, struct retention_policy *p);
 /* What retention.c is told of each set of l in sink (rs has l->n
@@ -105,29 +96,6 @@ void job_policy(const struct cfg_job *job, struct retention_policy *p);
  * l->v[i] with only[i] set. */
 void sets_for_retention(struct instance *sink, const char *job, struct set_list *l, const int *only,
                         struct retention_set *rs);
-
-struct backup_outcome;
-/* What a backup run did, for its record. */
-struct backup_record {
-	const char *id;          /* "" when the run got no id */
-	struct instance **sinks; /* the sinks the pipeline ran with */
-	size_t nsinks;
-	const struct backup_outcome *res; /* NULL: no sink was left to run */
-	const struct strvec *targets;     /* the sinks the run was for: the job's,
-	                                     or --sink's; the others' records stay */
-	const struct strvec *dropped;     /* left out as the run started, */
-	const struct strvec *why;         /* and why (one line each) */
-	int one_off;                      /* --set or --source: its success is not the job's */
-};
-/* backup and verify record their outcome for status, check and the
- * metrics (STATE_DIR/status/JOB.json) and refresh [cairn] metrics_file;
- * a failure to record is a warning.  After a backup run: */
-void status_after_backup(struct cli *c, const struct cfg_job *job, const struct backup_record *br);
-/* After one verify (restore_test 0) or restore test (1) of set id in sink;
- * detail says what failed (NULL when ok).  metrics_refresh() once at the
- * end of the command. */
-void status_after_verify(struct cli *c, const struct cfg_job *job, const char *sink, const char *id,
-                         int restore_test, int ok, const char *detail);
 
 /* "cairn: MESSAGE; see cairn --help" on stderr (escaped: it may quote the
  * command line); returns CAIRN_EXIT_USAGE. */

@@ -18,6 +18,9 @@
 #include "host.h"
 #include "log.h"
 #include "pipeline.h"
+#include "prune.h"
+#include "record.h"
+#include "secret_env.h"
 #include "state.h"
 
 /* Incomplete sets in a sink without a lock of its own may belong to a run
@@ -239,8 +242,8 @@ report_error(struct run_report *rr, const char *error)
 /* Run one hook of the job if it is set: 0 when it is not or succeeded;
  * else -1 with *err. */
 static int
-job_hook(struct cli *c, const struct cfg_job *job, const char *name, const char *command,
-         const char *id, const struct run_report *rr, char **err)
+job_hook(struct cli *c, const struct cfg_job *job, const struct strvec *sets, const char *name,
+         const char *command, const char *id, const struct run_report *rr, char **err)
 {
 	struct strvec hidden = {0};
 	char *sinks = strvec_join(&rr->sinks, " ");
@@ -254,7 +257,7 @@ job_hook(struct cli *c, const struct cfg_job *job, const char *name, const char 
 		free(sinks);
 		return 0;
 	}
-	hook_secret_vars(c->cfg, &c->reg, &hidden);
+	secret_env_vars(c->cfg, &c->reg, sets, &hidden);
 	rc = hook_run(name, command, job->hooks.timeout, &env, &hidden, err);
 	strvec_free(&hidden);
 	free(sinks);
@@ -265,7 +268,8 @@ job_hook(struct cli *c, const struct cfg_job *job, const char *name, const char 
  * happened.  Their failures are reported; they change no set and no exit
  * code, so monitoring that reads the code sees the backup's outcome. */
 static void
-after_hooks(struct cli *c, const struct cfg_job *job, const char *id, const struct run_report *rr)
+after_hooks(struct cli *c, const struct cfg_job *job, const struct strvec *sets, const char *id,
+            const struct run_report *rr)
 {
 	int ok = strcmp(rr->status, "ok") == 0;
 	const char *names[2] = {ok ? "on_success" : "on_failure", "after"};
@@ -273,7 +277,7 @@ after_hooks(struct cli *c, const struct cfg_job *job, const char *id, const stru
 	                       job->hooks.after};
 	for (int i = 0; i < 2; i++) {
 		char *err = NULL;
-		if (job_hook(c, job, names[i], cmds[i], id, rr, &err)) {
+		if (job_hook(c, job, sets, names[i], cmds[i], id, rr, &err)) {
 			log_error("%s; the backup itself is not affected", err);
 			free(err);
 		}
@@ -397,7 +401,7 @@ record_run(struct run *r, const struct backup_outcome *res)
 	                           .dropped = &r->dropped,
 	                           .why = &r->why,
 	                           .one_off = r->only.n || r->sets.n};
-	status_after_backup(r->c, r->job, &br);
+	record_backup(r->c->cfg, &r->c->reg, r->job, &br);
 }
 
 /* Say how the pipeline's run went and set the report; the exit code. */
@@ -538,7 +542,7 @@ run_locked(struct run *r, struct run_report *rr)
 	struct run_report before = {.status = ""};
 	char *herr = NULL;
 	int rc;
-	if (job_hook(r->c, r->job, "before", r->job->hooks.before, "", &before, &herr)) {
+	if (job_hook(r->c, r->job, &r->sets, "before", r->job->hooks.before, "", &before, &herr)) {
 		log_error("%s; job %s was not backed up and nothing was written", herr,
 		          r->job->name);
 		report_error(rr, herr);
@@ -593,7 +597,7 @@ cmd_backup(struct cli *c, int argc, char **argv)
 		goto out;
 	/* From here on the hooks after the run are owed one call. */
 	rc = run_locked(&r, &rr);
-	after_hooks(c, r.job, r.id, &rr);
+	after_hooks(c, r.job, &r.sets, r.id, &rr);
 out:
 	free(rr.error);
 	strvec_free(&rr.sinks);

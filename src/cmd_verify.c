@@ -13,6 +13,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "record.h"
 
 enum verify_level {
 	VERIFY_SUMS,        /* size and SHA-256 of every object */
@@ -148,9 +149,9 @@ static void
 record(struct cli *c, const struct cfg_job *job, const char *sink, const char *id,
        enum verify_level level, int ok, const char *detail)
 {
-	status_after_verify(c, job, sink, id, 0, ok, detail);
+	record_verify(c->cfg, job, sink, id, 0, ok, detail);
 	if (level == VERIFY_RESTORE_TEST)
-		status_after_verify(c, job, sink, id, 1, ok, detail);
+		record_verify(c->cfg, job, sink, id, 1, ok, detail);
 }
 
 /* Verify every object of one set in one sink.  Returns an exit code. */
@@ -220,9 +221,9 @@ verify_set(struct cli *c, const struct cfg_job *job, struct instance *sink, cons
 	}
 	if (!cancel_signal) {
 		json_result(job, sink->name, id, level, rc == 0, first, checked);
-		status_after_verify(c, job, sink->name, id, 0, rc == 0, first);
+		record_verify(c->cfg, job, sink->name, id, 0, rc == 0, first);
 		if (level == VERIFY_RESTORE_TEST && untested.n < m->nsources)
-			status_after_verify(c, job, sink->name, id, 1, rc == 0, first);
+			record_verify(c->cfg, job, sink->name, id, 1, rc == 0, first);
 	} else
 		json_decref(checked);
 	free(first);
@@ -372,6 +373,6 @@ cmd_verify(struct cli *c, int argc, char **argv)
 		worst = worse(worst, verify_sink(c, job, sink, id, all, level));
 		instance_destroy(sink);
 	}
-	metrics_refresh(c);
+	metrics_refresh(c->cfg, &c->reg);
 	return print_json(cancel_signal ? exit_for(CAIRN_E_CANCELLED) : worst);
 }

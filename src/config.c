@@ -114,8 +114,7 @@ open_section(struct loader *ld, const char *text)
 			kind = (int)k;
 	if (kind < 0) {
 		fail_at(ld, ld->line,
-		        "[%s]: unknown kind of section; use [cairn], [source NAME], "
-		        "[sink NAME], [retention NAME], [job NAME], [check] or [serve]",
+		        "[%s]: unknown kind of section; use [cairn], [source NAME], [sink NAME], [retention NAME], [job NAME], [check] or [serve]",
 		        text);
 		goto out;
 	}
@@ -131,8 +130,7 @@ open_section(struct loader *ld, const char *text)
 	}
 	if (name && !valid_name(name)) {
 		fail_at(ld, ld->line,
-		        "[%s]: \"%s\" is not a valid name; use letters, digits, '-', '_' "
-		        "and '.', not starting with '.' or '-'",
+		        "[%s]: \"%s\" is not a valid name; use letters, digits, '-', '_' and '.', not starting with '.' or '-'",
 		        text, name);
 		goto out;
 	}
@@ -141,8 +139,7 @@ open_section(struct loader *ld, const char *text)
 		if (o->kind == (enum section_kind)kind &&
 		    ((!o->name && !name) || (o->name && name && strcmp(o->name, name) == 0))) {
 			fail_at(ld, ld->line,
-			        "[%s]: defined twice (first at line %d); merge them or "
-			        "rename one",
+			        "[%s]: defined twice (first at line %d); merge them or rename one",
 			        text, o->line);
 			goto out;
 		}
@@ -173,8 +170,7 @@ static void
 syntax_error(struct loader *ld, int line)
 {
 	fail_at(ld, line,
-	        "not a section header, key = value line, continuation or comment; fix or "
-	        "remove it");
+	        "not a section header, key = value line, continuation or comment; fix or remove it");
 }
 
 /* config_load_all(): was the line before handed to on_key, as every line
@@ -213,16 +209,14 @@ read_line(char *buf, int size, void *stream)
 		unsigned char c = (unsigned char)p[i];
 		if ((c < 0x20 && c != '\t') || c == 0x7f) {
 			fail_at(ld, ld->line,
-			        "control character 0x%02x in the line; the file is "
-			        "not text, or was saved with the wrong encoding",
+			        "control character 0x%02x in the line; the file is not text, or was saved with the wrong encoding",
 			        c);
 			return buf;
 		}
 	}
 	if (len > (size_t)size - 1) {
 		fail_at(ld, ld->line,
-		        "line is longer than %d characters; continue a long "
-		        "value on indented lines",
+		        "line is longer than %d characters; continue a long value on indented lines",
 		        size - 1);
 		return buf;
 	}
@@ -255,8 +249,7 @@ on_key(void *user, const char *section, const char *key, const char *value)
 
 	if (!ld->in_section) {
 		fail_at(ld, ld->line,
-		        "%s: key outside any section; put it under [cairn], "
-		        "[source NAME], [sink NAME], [retention NAME] or [job NAME]",
+		        "%s: key outside any section; put it under [cairn], [source NAME], [sink NAME], [retention NAME] or [job NAME]",
 		        key);
 		return 1;
 	}
@@ -342,9 +335,9 @@ check_cairn_section(struct loader *ld, const struct cfg_section *s)
 		else if (strcmp(e->key, "metrics_file") == 0)
 			slot = &cfg->metrics_file;
 		else {
-			fail_key(ld, s, e,
-			         "unknown key; [cairn] takes state_dir, plugin_dir and "
-			         "metrics_file");
+			fail_key(
+			        ld, s, e,
+			        "unknown key; [cairn] takes state_dir, plugin_dir and metrics_file");
 			continue;
 		}
 		if (!*e->value) {
@@ -431,12 +424,12 @@ check_key(struct loader *ld, const struct cfg_section *s, const struct cfg_entry
 			continue;
 		struct check_level *lv = (struct check_level *)((char *)ck + keys[k].off);
 		if (parse_level(e->value, keys[k].is_age, lv))
-			fail_key(ld, s, e,
-			         "\"%s\" is not a threshold; give CRIT or WARN,CRIT (warning "
-			         "first), each %s, or off",
-			         e->value,
-			         keys[k].is_age ? "a duration such as 25h"
-			                        : "a percent such as 50%");
+			fail_key(
+			        ld, s, e,
+			        "\"%s\" is not a threshold; give CRIT or WARN,CRIT (warning first), each %s, or off",
+			        e->value,
+			        keys[k].is_age ? "a duration such as 25h"
+			                       : "a percent such as 50%");
 		return 1;
 	}
 	return 0;
@@ -447,9 +440,9 @@ check_check_section(struct loader *ld, const struct cfg_section *s)
 {
 	for (size_t i = 0; i < s->nentries; i++)
 		if (!check_key(ld, s, &s->entries[i], &ld->cfg->check))
-			fail_key(ld, s, &s->entries[i],
-			         "unknown key; [check] takes max_age, max_size_drop, "
-			         "max_verify_age and max_usage");
+			fail_key(
+			        ld, s, &s->entries[i],
+			        "unknown key; [check] takes max_age, max_size_drop, max_verify_age and max_usage");
 }
 
 static void
@@ -465,10 +458,10 @@ check_serve_section(struct loader *ld, const struct cfg_section *s)
 			int64_t port;
 			if (!colon || colon == e->value || parse_int(colon + 1, &port) ||
 			    port < 0 || port > 65535) {
-				fail_key(ld, s, e,
-				         "\"%s\" is not ADDR:PORT; e.g. 127.0.0.1:9135 or "
-				         "[::1]:9135",
-				         e->value);
+				fail_key(
+				        ld, s, e,
+				        "\"%s\" is not ADDR:PORT; e.g. 127.0.0.1:9135 or [::1]:9135",
+				        e->value);
 				continue;
 			}
 			free(sv->listen);
@@ -489,9 +482,9 @@ check_serve_section(struct loader *ld, const struct cfg_section *s)
 		} else if (strcmp(e->key, "tls_key") == 0) {
 			slot = &sv->tls_key;
 		} else {
-			fail_key(ld, s, e,
-			         "unknown key; [serve] takes listen, token_file, tls_cert, "
-			         "tls_key and max_connections");
+			fail_key(
+			        ld, s, e,
+			        "unknown key; [serve] takes listen, token_file, tls_cert, tls_key and max_connections");
 			continue;
 		}
 		if (!*e->value) {
@@ -521,8 +514,7 @@ check_plugin_section(struct loader *ld, struct cfg_section *s)
 		}
 	if (!s->plugin && error_count(ld) == said)
 		fail_key(ld, s, NULL,
-		         "no plugin = key; say which plugin serves this %s, "
-		         "e.g. plugin = %s",
+		         "no plugin = key; say which plugin serves this %s, e.g. plugin = %s",
 		         section_kind_name(s->kind), s->kind == SECTION_SOURCE ? "files" : "local");
 }
 
@@ -548,20 +540,18 @@ check_retention(struct loader *ld, const struct cfg_section *s)
 		}
 		if (strcmp(e->key, "timezone") == 0) {
 			if (retention_parse_tz(e->value, &tz))
-				fail_key(ld, s, e,
-				         "\"%s\" is not a time zone cairn can count in; use local "
-				         "(the TZ cairn runs with), UTC or an offset such as "
-				         "+01:00",
-				         e->value);
+				fail_key(
+				        ld, s, e,
+				        "\"%s\" is not a time zone cairn can count in; use local (the TZ cairn runs with), UTC or an offset such as +01:00",
+				        e->value);
 			continue;
 		}
 		for (int k = 0; keys[k]; k++)
 			known |= strcmp(e->key, keys[k]) == 0;
 		if (!known) {
-			fail_key(ld, s, e,
-			         "unknown key; a retention takes keep_last, keep_hourly, "
-			         "keep_daily, keep_weekly, keep_monthly, keep_yearly, "
-			         "keep_within, timezone and incomplete_grace");
+			fail_key(
+			        ld, s, e,
+			        "unknown key; a retention takes keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within, timezone and incomplete_grace");
 			continue;
 		}
 		if (strcmp(e->value, "all") != 0 &&
@@ -573,9 +563,9 @@ check_retention(struct loader *ld, const struct cfg_section *s)
 		keeps += strcmp(e->value, "0") != 0;
 	}
 	if (!keeps)
-		fail_key(ld, s, NULL,
-		         "keeps no backups at all; set at least one keep_ key, "
-		         "e.g. keep_daily = 7");
+		fail_key(
+		        ld, s, NULL,
+		        "keeps no backups at all; set at least one keep_ key, e.g. keep_daily = 7");
 }
 
 static int
@@ -624,10 +614,10 @@ job_run_key(struct loader *ld, const struct cfg_section *s, const struct cfg_ent
 		else if (strcmp(e->value, "discard") == 0)
 			job->on_source_failure = SOURCE_FAILURE_DISCARD;
 		else
-			fail_key(ld, s, e,
-			         "\"%s\": use keep (commit the other sources as a partial "
-			         "set) or discard (lose the whole set)",
-			         e->value);
+			fail_key(
+			        ld, s, e,
+			        "\"%s\": use keep (commit the other sources as a partial set) or discard (lose the whole set)",
+			        e->value);
 		return 1;
 	}
 	if (strcmp(e->key, "prune") == 0) {
@@ -692,11 +682,11 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 			split_words(e->value, &words);
 			for (size_t w = 0; w < words.n; w++) {
 				if (!config_section(cfg, kind, words.v[w]))
-					fail_key(ld, s, e,
-					         "no %s named \"%s\"; define [%s %s] or fix the "
-					         "name",
-					         section_kind_name(kind), words.v[w],
-					         section_kind_name(kind), words.v[w]);
+					fail_key(
+					        ld, s, e,
+					        "no %s named \"%s\"; define [%s %s] or fix the name",
+					        section_kind_name(kind), words.v[w],
+					        section_kind_name(kind), words.v[w]);
 				else if (strvec_contains(list, words.v[w]))
 					fail_key(ld, s, e, "\"%s\" is listed twice", words.v[w]);
 				else
@@ -704,10 +694,10 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 			}
 			strvec_free(&words);
 			if (sources && list->n > MANIFEST_MAX_SOURCES)
-				fail_key(ld, s, e,
-				         "%zu sources, more than the %d a backup set may hold; "
-				         "split them over several jobs",
-				         list->n, MANIFEST_MAX_SOURCES);
+				fail_key(
+				        ld, s, e,
+				        "%zu sources, more than the %d a backup set may hold; split them over several jobs",
+				        list->n, MANIFEST_MAX_SOURCES);
 			if (!list->n && error_count(ld) == said)
 				fail_key(ld, s, e, "empty list; name at least one %s",
 				         section_kind_name(kind));
@@ -718,10 +708,10 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 		} else if (strcmp(e->key, "retention") == 0) {
 			job->retention = config_section(cfg, SECTION_RETENTION, e->value);
 			if (!job->retention) {
-				fail_key(ld, s, e,
-				         "no retention named \"%s\"; define [retention %s] or "
-				         "fix the name",
-				         e->value, e->value);
+				fail_key(
+				        ld, s, e,
+				        "no retention named \"%s\"; define [retention %s] or fix the name",
+				        e->value, e->value);
 				continue;
 			}
 			job->keep.sec = job->retention;
@@ -735,18 +725,17 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 		} else if (strcmp(e->key, "compression") == 0) {
 			if (parse_compression(e->value, &job->compression))
 				fail_key(ld, s, e,
-				         "\"%s\" is not a compression; use zstd, gzip, xz or "
-				         "none",
+				         "\"%s\" is not a compression; use zstd, gzip, xz or none",
 				         e->value);
 		} else if (strcmp(e->key, "compression_level") == 0) {
 			level = e;
 		} else if (strcmp(e->key, "compression_threads") == 0) {
 			int64_t v;
 			if (parse_int(e->value, &v) || v < 0 || v > 64)
-				fail_key(ld, s, e,
-				         "\"%s\": use a number of threads from 0 (compress "
-				         "in the reading thread) to 64",
-				         e->value);
+				fail_key(
+				        ld, s, e,
+				        "\"%s\": use a number of threads from 0 (compress in the reading thread) to 64",
+				        e->value);
 			else
 				job->threads = (int)v;
 		} else if (strcmp(e->key, "description") == 0) {
@@ -756,12 +745,9 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 		} else if (check_key(ld, s, e, &job->check)) {
 			; /* a threshold of cairn check for this job */
 		} else {
-			fail_key(ld, s, e,
-			         "unknown key; a job takes sources, sinks, retention, "
-			         "compression, compression_level, compression_threads, "
-			         "description, on_source_failure, prune, before, after, "
-			         "on_success, on_failure, hook_timeout and the [check] keys "
-			         "max_age, max_size_drop, max_verify_age, max_usage");
+			fail_key(
+			        ld, s, e,
+			        "unknown key; a job takes sources, sinks, retention, compression, compression_level, compression_threads, description, on_source_failure, prune, before, after, on_success, on_failure, hook_timeout and the [check] keys max_age, max_size_drop, max_verify_age, max_usage");
 		}
 	}
 	if (!have_sources)
@@ -989,9 +975,9 @@ state_dir_check(const char *dir, char **err)
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		saved = errno;
 		close(fd);
-		*err = xasprintf("cannot lock a file in the state directory %s: %s; job locks "
-		                 "need flock(2) there, %s on a local file system",
-		                 dir, strerror(saved), fix);
+		*err = xasprintf(
+		        "cannot lock a file in the state directory %s: %s; job locks need flock(2) there, %s on a local file system",
+		        dir, strerror(saved), fix);
 		return -1;
 	}
 	close(fd);

@@ -169,8 +169,4 @@ void section_label(const struct cfg_section *s, char *buf, size_t len);
 int config_read_file(const char *path, const char *secret, size_t max, struct stat *st, char **data,
                      size_t *len, char **err);
 
-/* Plugin keys moved to plugin_keys.h; included here so that callers of
- * config_typed() from before the split keep building. */
-#include "plugin_keys.h"
-
 #endif

@@ -132,32 +132,30 @@ read_fail_text(const char *file, const char *secret, enum read_fail why, const s
 		if (secret)
 			return xasprintf("cannot read %s: %s", file, strerror(errno));
 		return xasprintf("%s: cannot read the configuration: %s%s", file, strerror(errno),
-		                 errno == ENOENT ? "; give another with -c FILE "
-		                                   "or $CAIRN_CONFIG"
+		                 errno == ENOENT ? "; give another with -c FILE or $CAIRN_CONFIG"
 		                                 : "");
 	case READ_NOT_FILE:
 		if (secret)
-			return xasprintf("%s is not a regular file but %s; %s_file takes a file "
-			                 "holding the secret",
-			                 file, file_kind(st), secret);
+			return xasprintf(
+			        "%s is not a regular file but %s; %s_file takes a file holding the secret",
+			        file, file_kind(st), secret);
 		if (S_ISDIR(st->st_mode))
-			return xasprintf("%s: is a directory, not a regular file; give the INI "
-			                 "file with -c FILE",
-			                 file);
+			return xasprintf(
+			        "%s: is a directory, not a regular file; give the INI file with -c FILE",
+			        file);
 		return xasprintf("%s: not a regular file but %s; -c takes an INI file", file,
 		                 file_kind(st));
 	case READ_TOO_BIG:
 	case READ_GREW: {
 		char *size = why == READ_GREW ? xstrdup("grew while being read to more than")
 		                              : xasprintf("is %jd bytes,", (intmax_t)st->st_size);
-		char *r = secret ? xasprintf("%s %s over %zu KiB; a secret is one short line, "
-		                             "check the "
-		                             "path",
-		                             file, size, max >> 10)
-		                 : xasprintf("%s %s over %zu MiB; an INI file that large is not a "
-		                             "cairn "
-		                             "configuration, check the path",
-		                             file, size, max >> 20);
+		char *r =
+		        secret ? xasprintf(
+		                         "%s %s over %zu KiB; a secret is one short line, check the path",
+		                         file, size, max >> 10)
+		               : xasprintf(
+		                         "%s %s over %zu MiB; an INI file that large is not a cairn configuration, check the path",
+		                         file, size, max >> 20);
 		free(size);
 		return r;
 	}

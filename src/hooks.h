@@ -12,7 +12,7 @@
  * line it writes goes to cairn's log (stdout as info, stderr as warning,
  * escaped like every message).  After the timeout the group gets SIGTERM
  * and, 2 seconds later, SIGKILL.  Its environment is cairn's, without the
- * variables that the INI file names for secrets (KEY_env = VARIABLE), plus
+ * variables that hold secrets (hidden: secret_env.h gathers them), plus
  * CAIRN_JOB, CAIRN_BACKUP_ID, CAIRN_STATUS, CAIRN_ERROR and CAIRN_SINKS;
  * it is built for execve() alone, cairn's own environment never changes. */
 #ifndef CAIRN_HOOKS_H
@@ -21,8 +21,6 @@
 #include <stdint.h>
 
 #include "util.h"
-
-struct config;
 
 /* Split value into words as above.  0, or -1 with *why (one line). */
 int hook_split(const char *value, struct strvec *words, char **why);
@@ -35,12 +33,6 @@ struct hook_env {
 	const char *error;     /* the first error of the run, one line */
 	const char *sinks;     /* the sinks that hold the set, space-separated */
 };
-
-/* The environment variables named by KEY_env keys of the sources and sinks
- * of cfg, and those their plugins list as secret_env (loaded from reg;
- * NULL: none): never handed to a hook. */
-struct plugin_registry;
-void hook_secret_vars(const struct config *cfg, struct plugin_registry *reg, struct strvec *out);
 
 /* Run hook name (before, after, ...) with command and wait for it, at most
  * timeout seconds.  0 when it exited with status 0, else -1 with *err one

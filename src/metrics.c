@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
 #include "log.h"
 #include "util.h"
 
@@ -184,8 +183,7 @@ metrics_text(const struct status_report *r)
 		struct check_result cr;
 		check_evaluate(r, &cr);
 		put(&b,
-		    "# HELP cairn_check_status cairn check's result: 0 ok, 1 warning, 2 critical, "
-		    "3 unknown\n# TYPE cairn_check_status gauge\ncairn_check_status %d\n",
+		    "# HELP cairn_check_status cairn check's result: 0 ok, 1 warning, 2 critical, 3 unknown\n# TYPE cairn_check_status gauge\ncairn_check_status %d\n",
 		    (int)cr.state);
 		check_result_free(&cr);
 	}
@@ -217,16 +215,16 @@ metrics_write(const char *path, const char *text, char **err)
 }
 
 void
-metrics_refresh(struct cli *c)
+metrics_refresh(const struct config *cfg, struct plugin_registry *reg)
 {
 	struct status_report r;
 	char *text, *err = NULL;
-	if (!c->cfg || !c->cfg->metrics_file)
+	if (!cfg || !cfg->metrics_file)
 		return;
-	status_gather(&c->reg, c->cfg, NULL, &r);
+	status_gather(reg, cfg, NULL, &r);
 	text = metrics_text(&r);
 	status_free(&r);
-	if (metrics_write(c->cfg->metrics_file, text, &err)) {
+	if (metrics_write(cfg->metrics_file, text, &err)) {
 		log_warn("%s", err);
 		free(err);
 	}

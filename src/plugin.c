@@ -14,6 +14,7 @@
 
 #include "cairn.h"
 #include "log.h"
+#include "plugin_keys.h"
 
 /* ---------------------------------------------------------- loading */
 
@@ -124,8 +125,7 @@ check_secret_env(const char *path, const char *const *names, char **err)
 	for (size_t i = 0; names && names[i]; i++)
 		if (!*names[i] || strchr(names[i], '=')) {
 			*err = xasprintf(
-			        "plugin %s lists \"%s\" (entry %zu of its secret_env) as an "
-			        "environment variable; a name is non-empty and has no '='",
+			        "plugin %s lists \"%s\" (entry %zu of its secret_env) as an environment variable; a name is non-empty and has no '='",
 			        path, names[i], i + 1);
 			return -1;
 		}
@@ -142,30 +142,28 @@ check_key_table(const char *path, const char *plugin, const struct cairn_key *ke
 	for (size_t k = 0; keys && keys[k].name; k++) {
 		const char *name = keys[k].name;
 		if (!*name) {
-			*err = xasprintf("plugin %s has a key with an empty name (entry %zu of its "
-			                 "key table); fix the plugin",
-			                 path, k + 1);
+			*err = xasprintf(
+			        "plugin %s has a key with an empty name (entry %zu of its key table); fix the plugin",
+			        path, k + 1);
 			return -1;
 		}
 		if (strchr(name, '.')) {
 			*err = xasprintf(
-			        "plugin %s has a key \"%s\" with a '.' in its name, which "
-			        "--set SECTION.KEY=VALUE could never reach; fix the plugin",
+			        "plugin %s has a key \"%s\" with a '.' in its name, which --set SECTION.KEY=VALUE could never reach; fix the plugin",
 			        path, name);
 			return -1;
 		}
 		if (strcmp(name, "plugin") == 0) {
 			*err = xasprintf(
-			        "plugin %s has a key named \"plugin\", which is cairn's own "
-			        "key; fix the plugin",
+			        "plugin %s has a key named \"plugin\", which is cairn's own key; fix the plugin",
 			        path);
 			return -1;
 		}
 		if ((keys[k].flags & CAIRN_KEY_NO_RESTORE) &&
 		    (keys[k].flags & CAIRN_KEY_NO_BACKUP)) {
-			*err = xasprintf("plugin %s marks the key \"%s\" both backup-only and "
-			                 "restore-only, so it does nothing; fix the plugin",
-			                 path, name);
+			*err = xasprintf(
+			        "plugin %s marks the key \"%s\" both backup-only and restore-only, so it does nothing; fix the plugin",
+			        path, name);
 			return -1;
 		}
 		for (size_t j = 0; j < k; j++) {
@@ -185,9 +183,7 @@ check_key_table(const char *path, const char *plugin, const struct cairn_key *ke
 			                : NULL;
 			if (secret) {
 				*err = xasprintf(
-				        "plugin %s has the keys \"%s\" and \"%s\", but %s_file "
-				        "and %s_env are how the secret key %s is given; fix the "
-				        "plugin",
+				        "plugin %s has the keys \"%s\" and \"%s\", but %s_file and %s_env are how the secret key %s is given; fix the plugin",
 				        path, keys[j].name, name, secret->name, secret->name,
 				        secret->name);
 				return -1;
@@ -199,9 +195,7 @@ check_key_table(const char *path, const char *plugin, const struct cairn_key *ke
 	for (size_t k = 0; keys && keys[k].name; k++)
 		if (keys[k].type < CAIRN_KEY_STRING || keys[k].type > CAIRN_KEY_PATH) {
 			*err = xasprintf(
-			        "plugin %s needs a newer cairn (key type %d of key %s is "
-			        "unknown to cairn %s); upgrade cairn, or install a build of "
-			        "%s made for cairn %s",
+			        "plugin %s needs a newer cairn (key type %d of key %s is unknown to cairn %s); upgrade cairn, or install a build of %s made for cairn %s",
 			        plugin, (int)keys[k].type, keys[k].name, PACKAGE_VERSION, path,
 			        PACKAGE_VERSION);
 			*needs_newer = 1;
@@ -252,8 +246,7 @@ plugin_load_path_newer(const char *path, const char *expect_name, char **err, in
 			const char *colon = strstr(dl, ": cannot open shared object file");
 			if (colon && dl != colon)
 				*err = xasprintf(
-				        "cannot load plugin %s: it needs %.*s, which cannot be "
-				        "found; install the package that provides it",
+				        "cannot load plugin %s: it needs %.*s, which cannot be found; install the package that provides it",
 				        path, (int)(colon - dl), dl);
 			else
 				*err = xasprintf("cannot load plugin %s: %s", path, dl);
@@ -267,9 +260,9 @@ plugin_load_path_newer(const char *path, const char *expect_name, char **err, in
 	entry = (const struct cairn_plugin *(*)(const struct cairn_host *))lt_dlsym(
 	        h, CAIRN_PLUGIN_ENTRY_SYMBOL);
 	if (!entry) {
-		*err = xasprintf("%s is not a cairn plugin: it exports no %s(); rebuild it "
-		                 "against <cairn/plugin.h>",
-		                 path, CAIRN_PLUGIN_ENTRY_SYMBOL);
+		*err = xasprintf(
+		        "%s is not a cairn plugin: it exports no %s(); rebuild it against <cairn/plugin.h>",
+		        path, CAIRN_PLUGIN_ENTRY_SYMBOL);
 		goto fail;
 	}
 	d = entry(&cairn_host_table);
@@ -281,13 +274,12 @@ plugin_load_path_newer(const char *path, const char *expect_name, char **err, in
 	 * before anything else is trusted. */
 	if (d->struct_size < offsetof(struct cairn_plugin, abi_minor) ||
 	    d->abi_major != CAIRN_ABI_MAJOR) {
-		*err = xasprintf("plugin %s speaks plugin ABI %u, this cairn %s speaks ABI %d; "
-		                 "install a build of the plugin made for cairn %s",
-		                 path,
-		                 d->struct_size >= offsetof(struct cairn_plugin, abi_minor)
-		                         ? d->abi_major
-		                         : 0,
-		                 PACKAGE_VERSION, CAIRN_ABI_MAJOR, PACKAGE_VERSION);
+		*err = xasprintf(
+		        "plugin %s speaks plugin ABI %u, this cairn %s speaks ABI %d; install a build of the plugin made for cairn %s",
+		        path,
+		        d->struct_size >= offsetof(struct cairn_plugin, abi_minor) ? d->abi_major
+		                                                                   : 0,
+		        PACKAGE_VERSION, CAIRN_ABI_MAJOR, PACKAGE_VERSION);
 		goto fail;
 	}
 	lp = xcalloc(1, sizeof(*lp));
@@ -296,15 +288,15 @@ plugin_load_path_newer(const char *path, const char *expect_name, char **err, in
 	    (lp->desc.kind != CAIRN_KIND_SOURCE && lp->desc.kind != CAIRN_KIND_SINK) ||
 	    (lp->desc.kind == CAIRN_KIND_SOURCE && !lp->desc.source) ||
 	    (lp->desc.kind == CAIRN_KIND_SINK && !lp->desc.sink)) {
-		*err = xasprintf("plugin %s has an incomplete descriptor (name, version, kind "
-		                 "and ops are required)",
-		                 path);
+		*err = xasprintf(
+		        "plugin %s has an incomplete descriptor (name, version, kind and ops are required)",
+		        path);
 		goto fail;
 	}
 	if (expect_name && strcmp(lp->desc.name, expect_name) != 0) {
-		*err = xasprintf("%s calls itself \"%s\", not \"%s\"; rename the file or fix "
-		                 "the plugin's name",
-		                 path, lp->desc.name, expect_name);
+		*err = xasprintf(
+		        "%s calls itself \"%s\", not \"%s\"; rename the file or fix the plugin's name",
+		        path, lp->desc.name, expect_name);
 		goto fail;
 	}
 	if (lp->desc.kind == CAIRN_KIND_SOURCE)
@@ -363,9 +355,9 @@ registry_load(struct plugin_registry *reg, const char *name, char **err)
 	path = find_module(reg, name);
 	if (!path) {
 		char *dirs = strvec_join(&reg->dirs, ", ");
-		*err = xasprintf("no plugin named %s: no %s.so in %s; install it, or point "
-		                 "plugin_dir or $CAIRN_PLUGIN_PATH at it",
-		                 name, name, dirs);
+		*err = xasprintf(
+		        "no plugin named %s: no %s.so in %s; install it, or point plugin_dir or $CAIRN_PLUGIN_PATH at it",
+		        name, name, dirs);
 		free(dirs);
 		return NULL;
 	}

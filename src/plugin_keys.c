@@ -145,9 +145,9 @@ secret_first_line(const char *data, size_t len, const char *where, char **why)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)data[i];
 		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			*why = xasprintf("control character 0x%02x in the first line of %s; the "
-			                 "secret is its first line, as text",
-			                 c, where);
+			*why = xasprintf(
+			        "control character 0x%02x in the first line of %s; the secret is its first line, as text",
+			        c, where);
 			return NULL;
 		}
 	}
@@ -243,10 +243,10 @@ apply_key(struct typed_config *tc, const struct key_source *ks, const struct cai
 			int readable = 0;
 			secret = read_secret_file(path, keys[k].name, &readable, &why);
 			if (secret && readable) { /* as for a secret inline in the INI */
-				r = key_error(ks,
-				              "%s holds a secret but others can read it; "
-				              "chmod 600 %s",
-				              path, path);
+				r = key_error(
+				        ks,
+				        "%s holds a secret but others can read it; chmod 600 %s",
+				        path, path);
 				log_warn("%s", r);
 				free(r);
 			}
@@ -321,9 +321,9 @@ warn_readable_secret(const struct config *cfg, const struct cfg_entry *en,
 		if (!(keys[k].flags & CAIRN_KEY_SECRET))
 			continue;
 		if (!strcmp(en->key, keys[k].name)) {
-			log_warn("%s:%d: %s holds a secret but others can read the file; chmod 600 "
-			         "it or use %s_file =",
-			         cfg->path, en->line, en->key, en->key);
+			log_warn(
+			        "%s:%d: %s holds a secret but others can read the file; chmod 600 it or use %s_file =",
+			        cfg->path, en->line, en->key, en->key);
 			return;
 		}
 		if (!secret_key)
@@ -332,14 +332,13 @@ warn_readable_secret(const struct config *cfg, const struct cfg_entry *en,
 	if (!url_has_password(en->value))
 		return;
 	if (secret_key)
-		log_warn("%s:%d: %s holds a password (user:password@ in a URL) but others can "
-		         "read the file; chmod 600 it, or take the password out of the URL and "
-		         "use %s_file =",
-		         cfg->path, en->line, en->key, secret_key);
+		log_warn(
+		        "%s:%d: %s holds a password (user:password@ in a URL) but others can read the file; chmod 600 it, or take the password out of the URL and use %s_file =",
+		        cfg->path, en->line, en->key, secret_key);
 	else
-		log_warn("%s:%d: %s holds a password (user:password@ in a URL) but others can "
-		         "read the file; chmod 600 it",
-		         cfg->path, en->line, en->key);
+		log_warn(
+		        "%s:%d: %s holds a password (user:password@ in a URL) but others can read the file; chmod 600 it",
+		        cfg->path, en->line, en->key);
 }
 
 int
@@ -370,11 +369,11 @@ config_typed_all(const struct config *cfg, const struct cfg_section *sec, const 
 			if (e) { /* the plugin's own default is broken */
 				free(e);
 				strvec_push_own(
-				        errs, xasprintf("plugin %s: the default of key %s (\"%s\") "
-				                        "is not %s; report this to the plugin's "
-				                        "author",
-				                        plugin, keys[k].name, keys[k].default_value,
-				                        key_type_word(keys[k].type)));
+				        errs,
+				        xasprintf(
+				                "plugin %s: the default of key %s (\"%s\") is not %s; report this to the plugin's author",
+				                plugin, keys[k].name, keys[k].default_value,
+				                key_type_word(keys[k].type)));
 			}
 		}
 	}

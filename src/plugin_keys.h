@@ -8,7 +8,7 @@
 #include <cairn/plugin.h>
 #include <stddef.h>
 
-#include "config.h"
+#include "config.h" /* one way: config.h knows nothing of plugin keys */
 #include "util.h"
 
 /* How a key as written names the table entry k. */

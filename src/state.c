@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "host.h" /* cancel_signal */
+#include "json.h"
 #include "log.h"
 #include "util.h"
 
@@ -111,29 +112,13 @@ state_set_test(struct state_sink *s, int restore_test, const char *id, int ok, c
 
 /* ------------------------------------------------------------ JSON */
 
-static json_t *
-time_or_null(time_t t)
-{
-	char buf[32];
-	if (!t)
-		return json_null();
-	iso8601_format_utc(t, buf, sizeof(buf));
-	return json_string(buf);
-}
-
-static json_t *
-str_or_null(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
-
-static json_t *
-test_json(const struct state_test *t)
+json_t *
+state_test_json(const struct state_test *t)
 {
 	if (!t->time)
 		return json_null();
-	return json_pack("{s:o, s:s, s:b, s:o}", "time", time_or_null(t->time), "id", t->id, "ok",
-	                 t->ok, "detail", str_or_null(t->detail));
+	return json_pack("{s:o, s:s, s:b, s:o}", "time", json_time_or_null(t->time), "id", t->id,
+	                 "ok", t->ok, "detail", json_string_or_null(t->detail));
 }
 
 static json_t *
@@ -146,16 +131,16 @@ state_to_json(const char *job, const struct job_state *st)
 		if (s->run.status != RUN_NONE)
 			run = json_pack("{s:s, s:s, s:o, s:o, s:o}", "status",
 			                run_status_name(s->run.status), "id", s->run.id, "error",
-			                str_or_null(s->run.error), "started",
-			                time_or_null(s->run.started), "finished",
-			                time_or_null(s->run.finished));
+			                json_string_or_null(s->run.error), "started",
+			                json_time_or_null(s->run.started), "finished",
+			                json_time_or_null(s->run.finished));
 		json_object_set_new(sinks, s->name,
 		                    json_pack("{s:o, s:o, s:I, s:I, s:o, s:o}", "run", run,
-		                              "last_ok", time_or_null(s->last_ok),
+		                              "last_ok", json_time_or_null(s->last_ok),
 		                              "partial_since_ok", (json_int_t)s->partial,
 		                              "failed_since_ok", (json_int_t)s->failed, "verify",
-		                              test_json(&s->verify), "restore_test",
-		                              test_json(&s->restore_test)));
+		                              state_test_json(&s->verify), "restore_test",
+		                              state_test_json(&s->restore_test)));
 	}
 	return json_pack("{s:i, s:s, s:o}", "format", STATE_FORMAT, "job", job, "sinks", sinks);
 }
@@ -391,12 +376,12 @@ state_load(const char *state_dir, const char *job, struct job_state *st, char **
 		return 0;
 	}
 	if (rc < 0) {
-		*err = too_big ? xasprintf("%s is larger than %d KiB, so it is not cairn's record; "
-		                           "remove it (the next backup writes a new one)",
-		                           path, STATE_MAX_BYTES >> 10)
-		               : xasprintf("cannot read %s: %s; remove it if it is not a file "
-		                           "(the next backup writes a new one)",
-		                           path, strerror(errno));
+		*err = too_big ? xasprintf(
+		                         "%s is larger than %d KiB, so it is not cairn's record; remove it (the next backup writes a new one)",
+		                         path, STATE_MAX_BYTES >> 10)
+		               : xasprintf(
+		                         "cannot read %s: %s; remove it if it is not a file (the next backup writes a new one)",
+		                         path, strerror(errno));
 		free(path);
 		return -1;
 	}
@@ -417,9 +402,9 @@ status_dir(const char *state_dir, char **err)
 {
 	char *dir = path_join(state_dir, "status");
 	if (mkdir_p(dir, 0700) != 0) {
-		*err = xasprintf("cannot create %s: %s; set state_dir in [cairn] to a writable "
-		                 "directory",
-		                 dir, strerror(errno));
+		*err = xasprintf(
+		        "cannot create %s: %s; set state_dir in [cairn] to a writable directory",
+		        dir, strerror(errno));
 		free(dir);
 		return NULL;
 	}

@@ -13,6 +13,7 @@
 #ifndef CAIRN_STATE_H
 #define CAIRN_STATE_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -90,5 +91,9 @@ int state_update(const char *state_dir, const char *job, void (*fn)(struct job_s
                  void *ud, char **err);
 
 const char *run_status_name(enum run_status s);
+/* A verify or restore test as the record and the status document write
+ * it: {"time", "id", "ok", "detail"}, or null when none is recorded.  A
+ * new reference. */
+json_t *state_test_json(const struct state_test *t);
 
 #endif

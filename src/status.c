@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "host.h" /* cancel_signal */
+#include "json.h"
 #include "sets.h"
 #include "util.h"
 
@@ -230,22 +231,6 @@ set_done(const struct set_summary *s)
 
 /* ------------------------------------------------------------ JSON */
 
-static json_t *
-jtime(time_t t)
-{
-	char buf[32];
-	if (!t)
-		return json_null();
-	iso8601_format_utc(t, buf, sizeof(buf));
-	return json_string(buf);
-}
-
-static json_t *
-jstr(const char *s)
-{
-	return s ? json_string(s) : json_null();
-}
-
 /* pct to one decimal (without libm) */
 static double
 round1(double v)
@@ -254,35 +239,22 @@ round1(double v)
 }
 
 static json_t *
-jbytes(uint64_t n)
-{
-	return json_integer(n > (uint64_t)INT64_MAX ? INT64_MAX : (json_int_t)n);
-}
-
-static json_t *
 backup_json(const struct set_summary *s, time_t now)
 {
-	json_t *o = json_pack("{s:s, s:o, s:o, s:I}", "id", s->id, "time", jtime(set_done(s)),
-	                      "started", jtime(s->have_manifest ? s->started : s->time),
+	json_t *o = json_pack("{s:s, s:o, s:o, s:I}", "id", s->id, "time",
+	                      json_time_or_null(set_done(s)), "started",
+	                      json_time_or_null(s->have_manifest ? s->started : s->time),
 	                      "ageSeconds", (json_int_t)(now - set_done(s)));
-	json_object_set_new(o, "finished", s->have_manifest ? jtime(s->finished) : json_null());
+	json_object_set_new(o, "finished",
+	                    s->have_manifest ? json_time_or_null(s->finished) : json_null());
 	json_object_set_new(o, "durationSeconds",
 	                    s->have_manifest && s->finished >= s->started
 	                            ? json_integer((json_int_t)(s->finished - s->started))
 	                            : json_null());
-	json_object_set_new(o, "storedBytes", jbytes(s->have_manifest ? s->stored : s->bytes));
-	json_object_set_new(o, "rawBytes", s->have_manifest ? jbytes(s->raw) : json_null());
+	json_object_set_new(o, "storedBytes", json_bytes(s->have_manifest ? s->stored : s->bytes));
+	json_object_set_new(o, "rawBytes", s->have_manifest ? json_bytes(s->raw) : json_null());
 	json_object_set_new(o, "sources", json_integer((json_int_t)s->nsources));
 	return o;
-}
-
-static json_t *
-test_json(const struct state_test *t)
-{
-	if (!t->time)
-		return json_null();
-	return json_pack("{s:o, s:s, s:b, s:o}", "time", jtime(t->time), "id", t->id, "ok", t->ok,
-	                 "detail", jstr(t->detail));
 }
 
 static json_t *
@@ -293,9 +265,9 @@ sink_json(const struct sink_status *ss, time_t now)
 	json_object_set_new(o, "name", json_string(ss->name));
 	json_object_set_new(o, "plugin", json_string(ss->plugin));
 	json_object_set_new(o, "reachable", json_boolean(ss->reachable));
-	json_object_set_new(o, "error", jstr(ss->error));
+	json_object_set_new(o, "error", json_string_or_null(ss->error));
 	json_object_set_new(o, "sets", json_integer((json_int_t)ss->sets));
-	json_object_set_new(o, "bytesKept", jbytes(ss->bytes_kept));
+	json_object_set_new(o, "bytesKept", json_bytes(ss->bytes_kept));
 	json_t *pins = json_array();
 	for (size_t i = 0; i < ss->pinned.n; i++)
 		json_array_append_new(pins, json_string(ss->pinned.v[i]));
@@ -311,9 +283,10 @@ sink_json(const struct sink_status *ss, time_t now)
 	json_object_set_new(o, "sizeChangePercent",
 	                    status_size_change(ss, &pct) ? json_real(round1(pct)) : json_null());
 	for (size_t i = ss->nrecent; i-- > 0;) /* newest first */
-		json_array_append_new(recent, json_pack("{s:s, s:o, s:o}", "id", ss->recent[i].id,
-		                                        "time", jtime(ss->recent[i].time), "bytes",
-		                                        jbytes(ss->recent[i].bytes)));
+		json_array_append_new(recent,
+		                      json_pack("{s:s, s:o, s:o}", "id", ss->recent[i].id, "time",
+		                                json_time_or_null(ss->recent[i].time), "bytes",
+		                                json_bytes(ss->recent[i].bytes)));
 	json_object_set_new(o, "recentBackups", recent);
 	json_object_set_new(o, "lastRun",
 	                    ss->state.run.status == RUN_NONE
@@ -322,23 +295,24 @@ sink_json(const struct sink_status *ss, time_t now)
 	                                        run_status_name(ss->state.run.status), "id",
 	                                        ss->state.run.id[0] ? json_string(ss->state.run.id)
 	                                                            : json_null(),
-	                                        "error", jstr(ss->state.run.error), "started",
-	                                        jtime(ss->state.run.started), "finished",
-	                                        jtime(ss->state.run.finished)));
-	json_object_set_new(o, "lastSuccess", jtime(ss->state.last_ok));
+	                                        "error", json_string_or_null(ss->state.run.error),
+	                                        "started", json_time_or_null(ss->state.run.started),
+	                                        "finished",
+	                                        json_time_or_null(ss->state.run.finished)));
+	json_object_set_new(o, "lastSuccess", json_time_or_null(ss->state.last_ok));
 	json_object_set_new(o, "runsSinceSuccess",
 	                    json_pack("{s:I, s:I}", "partial", (json_int_t)ss->state.partial,
 	                              "failed", (json_int_t)ss->state.failed));
-	json_object_set_new(o, "lastVerify", test_json(&ss->state.verify));
-	json_object_set_new(o, "lastRestoreTest", test_json(&ss->state.restore_test));
+	json_object_set_new(o, "lastVerify", state_test_json(&ss->state.verify));
+	json_object_set_new(o, "lastRestoreTest", state_test_json(&ss->state.restore_test));
 	if (ss->have_usage) {
-		json_t *u = json_pack("{s:o}", "used", jbytes(ss->usage.used));
+		json_t *u = json_pack("{s:o}", "used", json_bytes(ss->usage.used));
 		json_object_set_new(u, "avail",
 		                    ss->usage.avail == UINT64_MAX ? json_null()
-		                                                  : jbytes(ss->usage.avail));
+		                                                  : json_bytes(ss->usage.avail));
 		json_object_set_new(u, "total",
 		                    ss->usage.total == UINT64_MAX ? json_null()
-		                                                  : jbytes(ss->usage.total));
+		                                                  : json_bytes(ss->usage.total));
 		json_object_set_new(u, "percent",
 		                    status_usage_percent(ss, &pct) ? json_real(round1(pct))
 		                                                   : json_null());
@@ -356,8 +330,8 @@ job_json(const struct job_status *js, time_t now)
 	for (size_t k = 0; k < js->nsinks; k++)
 		json_array_append_new(sinks, sink_json(&js->sinks[k], now));
 	return json_pack("{s:s, s:o, s:o, s:o}", "name", js->job->name, "description",
-	                 jstr(js->job->description), "stateError", jstr(js->state_error), "sinks",
-	                 sinks);
+	                 json_string_or_null(js->job->description), "stateError",
+	                 json_string_or_null(js->state_error), "sinks", sinks);
 }
 
 json_t *
@@ -366,7 +340,7 @@ status_job_json(const struct status_report *r, const char *job)
 	for (size_t j = 0; j < r->njobs; j++)
 		if (strcmp(r->jobs[j].job->name, job) == 0) {
 			json_t *o = json_pack("{s:i, s:o}", "version", STATUS_JSON_VERSION,
-			                      "generated", jtime(r->now));
+			                      "generated", json_time_or_null(r->now));
 			json_object_set_new(o, "job", job_json(&r->jobs[j], r->now));
 			return o;
 		}
@@ -426,10 +400,11 @@ status_json(const struct status_report *r)
 		json_array_append_new(recent,
 		                      json_pack("{s:s, s:s, s:s, s:o, s:o}", "job", refs[i].job,
 		                                "sink", refs[i].sink, "id", refs[i].s->id, "time",
-		                                jtime(refs[i].s->time), "bytes",
-		                                jbytes(refs[i].s->bytes)));
+		                                json_time_or_null(refs[i].s->time), "bytes",
+		                                json_bytes(refs[i].s->bytes)));
 	free(refs);
-	o = json_pack("{s:i, s:o}", "version", STATUS_JSON_VERSION, "generated", jtime(r->now));
+	o = json_pack("{s:i, s:o}", "version", STATUS_JSON_VERSION, "generated",
+	              json_time_or_null(r->now));
 	if (last_s) {
 		json_t *lb = backup_json(last_s, r->now);
 		json_object_set_new(lb, "job", json_string(last_job));
@@ -439,7 +414,7 @@ status_json(const struct status_report *r)
 		json_object_set_new(o, "lastBackup", json_null());
 	}
 	json_object_set_new(o, "recentBackups", recent);
-	json_object_set_new(o, "storageUsed", jbytes(used));
+	json_object_set_new(o, "storageUsed", json_bytes(used));
 	json_object_set_new(o, "jobs", jobs);
 	return o;
 }
@@ -580,8 +555,7 @@ check_sink(const struct job_status *js, const struct sink_status *ss, time_t now
 			format_bytes(ss->last.stored, now_s, sizeof(now_s));
 			format_bytes(ss->prev.stored, prev_s, sizeof(prev_s));
 			problem(c, lv,
-			        "%s in %s: backup %s stores %s, %.1f %% less than %s before it "
-			        "(max_size_drop %.0f %%)",
+			        "%s in %s: backup %s stores %s, %.1f %% less than %s before it (max_size_drop %.0f %%)",
 			        job, sink, ss->last.id, now_s, -pct, prev_s, limit);
 		}
 		snprintf(v, sizeof(v), "%.1f%%", pct < 0 ? -pct : 0.0);
@@ -635,8 +609,7 @@ check_sink(const struct job_status *js, const struct sink_status *ss, time_t now
 		        sink, ss->error, job);
 	for (size_t i = 0; i < ss->future.n; i++)
 		problem(c, CHECK_WARNING,
-		        "%s in %s: set %s: id lies in the future; a host with a wrong clock, or "
-		        "planted: not counted, see cairn list %s",
+		        "%s in %s: set %s: id lies in the future; a host with a wrong clock, or planted: not counted, see cairn list %s",
 		        job, sink, ss->future.v[i], job);
 	check_run(job, ss, c);
 }

@@ -6,7 +6,7 @@
 # group killed, and after hooks whose failure costs no backup.
 . "$(dirname "$0")/lib.sh"
 need_plugin files local
-plan 32
+plan 37
 
 cd "$T" || exit 99
 mkdir -p data
@@ -90,4 +90,27 @@ if have_plugin s3; then
 		sh -c '! grep -q "^AWS_ACCESS_KEY_ID=\|^AWS_SESSION_TOKEN=" env.before'
 else
 	for i in 1 2 3 4; do skip "hooks and sink credentials" "needs the s3 plugin"; done
+fi
+
+# A KEY_env given on the command line (backup --set SOURCE.KEY_env=VAR, or
+# a plain --set KEY_env=VAR) names a secret's variable just as the INI's
+# does: it never reaches a hook either.
+if have_plugin redis; then
+	job "before = sh -c 'env >env.before; exit 1'"
+	printf '\n[source r]\nplugin = redis\nhost = 127.0.0.1\nport = 9\n' >>cairn.ini
+	sed -i 's/^sources = docs$/sources = docs r/' cairn.ini
+	CAIRN_HOOK_PW=hunter2-scoped CAIRN_HOOK_VISIBLE=yes \
+		check_exit "a before hook with --set r.password_env" 1 \
+		cairn backup j --set r.password_env=CAIRN_HOOK_PW
+	check "the hook ran" grep -qx CAIRN_HOOK_VISIBLE=yes env.before
+	check "the variable of --set r.password_env is not passed to hooks" \
+		sh -c '! grep -q "^CAIRN_HOOK_PW=\|hunter2-scoped" env.before'
+	rm -f env.before
+	CAIRN_HOOK_PW2=hunter2-plain \
+		check_exit "a before hook with a plain --set password_env" 1 \
+		cairn backup j --set password_env=CAIRN_HOOK_PW2
+	check "the variable of a plain --set password_env is not passed either" \
+		sh -c 'grep -q "^CAIRN_JOB=j" env.before && ! grep -q "^CAIRN_HOOK_PW2=\|hunter2-plain" env.before'
+else
+	for i in 1 2 3 4 5; do skip "hooks and --set KEY_env" "needs the redis plugin"; done
 fi

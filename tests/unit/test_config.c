@@ -30,6 +30,7 @@
 #include "testutil.h"
 
 #include "config.h"
+#include "plugin_keys.h"
 
 struct fx {
 	char dir[64];   /* the mkdtemp directory */

@@ -5,7 +5,10 @@
  */
 #include "autoconf.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -143,6 +146,83 @@ statuses_and_timeout(void **state)
 	free(err);
 }
 
+/* hook_run with cairn's stderr (its log) in a file; returns what was
+ * logged, and the outcome in *rc and *err. */
+static char *
+run_logged(const char *command, int *rc, char **err)
+{
+	struct hook_env env = {.job = "j"};
+	char *path = path_join(dir, "log");
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600), saved = dup(STDERR_FILENO);
+	assert_true(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+	*rc = hook_run("before", command, 10, &env, NULL, err);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	free(path);
+	return slurp("log");
+}
+
+/* The program is found as execvp() finds it, and when it cannot be run
+ * the parent says why (the child only calls async-signal-safe functions
+ * between fork and exec, so it formats nothing). */
+static void
+programs_not_run_are_named(void **state)
+{
+	char *err = NULL, *log, *cmd;
+	int rc;
+	(void)state;
+	log = run_logged("/nonexistent/cairn-hook", &rc, &err);
+	assert_int_equal(rc, -1);
+	assert_contains(
+	        err,
+	        "hook before (/nonexistent/cairn-hook) failed with exit status 127 (not found or not runnable?)");
+	assert_contains(
+	        log, "hook before: cannot run /nonexistent/cairn-hook: No such file or directory");
+	free(log);
+	free(err);
+	/* on PATH: a name found nowhere */
+	log = run_logged("no-such-program-cairn arg", &rc, &err);
+	assert_int_equal(rc, -1);
+	assert_contains(err, "exit status 127 (not found or not runnable?)");
+	assert_contains(log,
+	                "hook before: cannot run no-such-program-cairn: No such file or directory");
+	free(log);
+	free(err);
+	/* a file that is not executable */
+	char *plain = path_join(dir, "plain");
+	FILE *f = fopen(plain, "w");
+	assert_non_null(f);
+	fputs("echo never\n", f);
+	fclose(f);
+	chmod(plain, 0644);
+	log = run_logged(plain, &rc, &err);
+	assert_int_equal(rc, -1);
+	assert_contains(err, "exit status 127 (not found or not runnable?)");
+	cmd = xasprintf("hook before: cannot run %s: Permission denied", plain);
+	assert_contains(log, cmd);
+	free(cmd);
+	free(log);
+	free(err);
+	/* an executable script without a #! line runs with /bin/sh, as
+	 * execvp() does */
+	chmod(plain, 0755);
+	f = fopen(plain, "w");
+	assert_non_null(f);
+	fprintf(f, "echo ran-by-sh \"$1\" >&2\n"); /* stderr: logged as a warning */
+	fclose(f);
+	cmd = xasprintf("%s one", plain);
+	log = run_logged(cmd, &rc, &err);
+	assert_int_equal(rc, 0);
+	assert_contains(log, "hook before: ran-by-sh one");
+	free(log);
+	free(cmd);
+	free(plain);
+}
+
 static int
 setup(void **state)
 {
@@ -165,6 +245,7 @@ main(void)
 	        cmocka_unit_test(split_rules),
 	        cmocka_unit_test(environment_and_secrets),
 	        cmocka_unit_test(statuses_and_timeout),
+	        cmocka_unit_test(programs_not_run_are_named),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
