@@ -819,7 +819,7 @@ s3_walk(struct s3 *s3, const char *sub, struct s3_walk *w)
 	do {
 		free(query);
 		free(enct);
-		enct = NULL;
+		query = enct = NULL;
 		if (token && !(enct = s3_uri_encode(token, 0))) {
 			rc = s3_err(s3->ctx, CAIRN_E_NOMEM, "out of memory");
 			break;
