@@ -18,7 +18,7 @@
 #define _GNU_SOURCE
 #endif
 
-#include "s3.h"
+#include "s3_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -63,16 +63,14 @@ s3_curl_new(void)
 	return curl_easy_init();
 }
 
-int
-s3_fail(struct s3_status *st, int rc, const char *fmt, ...)
+/* The op thread's handle, made on first use and kept for its
+ * connections. */
+CURL *
+s3_op_curl(struct s3 *s3, struct s3_status *st)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
-	va_end(ap);
-	st->rc = rc;
-	return rc;
+	if (!s3->curl && !(s3->curl = s3_curl_new()))
+		s3_fail(st, CAIRN_E_NOMEM, "cannot start libcurl (out of memory?)");
+	return s3->curl;
 }
 
 void
@@ -645,7 +643,7 @@ s3_request(struct s3 *s3, CURL *curl, struct s3_req *r, struct s3_status *st)
 			return st->rc;
 		}
 		if (r->ctx)
-			s3_host->log(r->ctx, CAIRN_LOG_DEBUG, "%s; retrying", st->msg);
+			cairn_log(s3_host, r->ctx, CAIRN_LOG_DEBUG, "%s; retrying", st->msg);
 		if (s3_backoff_wait(attempt, r->stop, r->ctx))
 			return s3_fail(st, CAIRN_E_CANCELLED, "s3://%s: %s stopped", s3->bucket,
 			               r->what);

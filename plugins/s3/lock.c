@@ -24,11 +24,10 @@
  */
 #include "autoconf.h"
 
-#include "s3.h"
+#include "s3_internal.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,18 +56,6 @@ struct s3_holder {
 	long long pid;
 	int64_t time; /* -1: unreadable */
 };
-
-static int s3_lock_err(struct s3 *s3, int rc, const char *fmt, ...) CAIRN_PRINTF(3, 4);
-
-static int
-s3_lock_err(struct s3 *s3, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	s3_host->vset_error(s3->ctx, fmt, ap);
-	va_end(ap);
-	return rc;
-}
 
 static char *
 s3_lock_body(const struct cairn_sink_lock *lk)
@@ -209,11 +196,11 @@ s3_lock_locked(struct s3 *s3, const char *key, const char *name, const struct s3
 {
 	char who[512];
 	s3_lock_who(h, who, sizeof(who));
-	return s3_lock_err(s3, CAIRN_E_LOCKED,
-	                   "job %s is locked in s3://%s/%s by another run (%s); wait for it "
-	                   "to end, or if no such run is alive remove that object or wait "
-	                   "until it is %lld s without refresh",
-	                   name, s3->bucket, key, who, (long long)s3->lock_stale);
+	return s3_error(s3, CAIRN_E_LOCKED,
+	                "job %s is locked in s3://%s/%s by another run (%s); wait for it "
+	                "to end, or if no such run is alive remove that object or wait "
+	                "until it is %lld s without refresh",
+	                name, s3->bucket, key, who, (long long)s3->lock_stale);
 }
 
 /* conditional: PUT If-None-Match: *; a stale lock is replaced with PUT
@@ -232,7 +219,7 @@ s3_lock_conditional(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, const
 		if (!hd || !body) {
 			curl_slist_free_all(hd);
 			free(body);
-			return s3_lock_err(s3, CAIRN_E_NOMEM, "out of memory");
+			return s3_error(s3, CAIRN_E_NOMEM, "out of memory");
 		}
 		r.headers = hd;
 		rc = s3_lock_req(s3, curl, &r, "PUT", lk->key, body, &st);
@@ -268,10 +255,10 @@ s3_lock_conditional(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, const
 		if (!rc) {
 			char who[512];
 			s3_lock_who(&h, who, sizeof(who));
-			s3_host->log(s3->ctx, CAIRN_LOG_WARN,
-			             "took over the stale lock s3://%s/%s of job %s (%s): its "
-			             "holder has not refreshed it for %lld s and is taken for dead",
-			             s3->bucket, lk->key, name, who, (long long)s3->lock_stale);
+			s3_log(s3, CAIRN_LOG_WARN,
+			       "took over the stale lock s3://%s/%s of job %s (%s): its "
+			       "holder has not refreshed it for %lld s and is taken for dead",
+			       s3->bucket, lk->key, name, who, (long long)s3->lock_stale);
 		}
 		http = r.http;
 		s3_req_reset(&r);
@@ -281,10 +268,10 @@ s3_lock_conditional(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, const
 			return s3_report(s3, &st);
 		/* another run took it over first: look again */
 	}
-	return s3_lock_err(s3, CAIRN_E_LOCKED,
-	                   "job %s: the lock s3://%s/%s keeps changing hands; another run is "
-	                   "starting, try again later",
-	                   name, s3->bucket, lk->key);
+	return s3_error(s3, CAIRN_E_LOCKED,
+	                "job %s: the lock s3://%s/%s keeps changing hands; another run is "
+	                "starting, try again later",
+	                name, s3->bucket, lk->key);
 }
 
 /* ------------------------------------------------------------- refresh */
@@ -332,7 +319,7 @@ s3_lock_refresh_mode(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, cons
 
 	if (!body || asprintf(&sub, "%s/.lock", name) < 0) {
 		free(body);
-		return s3_lock_err(s3, CAIRN_E_NOMEM, "out of memory");
+		return s3_error(s3, CAIRN_E_NOMEM, "out of memory");
 	}
 	rc = s3_lock_req(s3, curl, &r, "PUT", lk->key, body, &st);
 	s3_req_reset(&r);
@@ -344,11 +331,11 @@ s3_lock_refresh_mode(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, cons
 	rc = s3_list(s3, sub, s3_lock_collect, &k);
 	free(sub);
 	if (!rc && k.nomem)
-		rc = s3_lock_err(s3, CAIRN_E_NOMEM, "out of memory");
+		rc = s3_error(s3, CAIRN_E_NOMEM, "out of memory");
 	for (i = 0; !rc && i < k.n; i++) {
 		char *full;
 		if (asprintf(&full, "%s%s", s3->prefix, k.v[i]) < 0) {
-			rc = s3_lock_err(s3, CAIRN_E_NOMEM, "out of memory");
+			rc = s3_error(s3, CAIRN_E_NOMEM, "out of memory");
 			break;
 		}
 		if (strcmp(full, lk->key) && !(rc = s3_lock_read(s3, curl, full, &h, NULL, 0)) &&
@@ -356,12 +343,11 @@ s3_lock_refresh_mode(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, cons
 			if (s3_lock_stale(s3, &h)) {
 				char who[512];
 				s3_lock_who(&h, who, sizeof(who));
-				s3_host->log(
-				        s3->ctx, CAIRN_LOG_WARN,
-				        "removed the stale lock s3://%s/%s of job %s (%s): its "
-				        "holder has not refreshed it for %lld s and is taken for "
-				        "dead",
-				        s3->bucket, full, name, who, (long long)s3->lock_stale);
+				s3_log(s3, CAIRN_LOG_WARN,
+				       "removed the stale lock s3://%s/%s of job %s (%s): its "
+				       "holder has not refreshed it for %lld s and is taken for "
+				       "dead",
+				       s3->bucket, full, name, who, (long long)s3->lock_stale);
 				rc = s3_lock_delete(s3, curl, full);
 			} else if (!nlive++) {
 				live = h;
@@ -449,7 +435,9 @@ s3_lock_free(struct cairn_sink_lock *lk)
 static char *
 s3_lock_state_dir(struct s3 *s3)
 {
-	const char *sc = s3_host->scratch_dir ? s3_host->scratch_dir(s3->ctx) : NULL;
+	const char *sc = CAIRN_HOST_HAS(s3_host, scratch_dir) && s3_host->scratch_dir
+	                         ? s3_host->scratch_dir(s3->ctx)
+	                         : NULL;
 	char *d, *slash;
 	if (!sc || !(d = strdup(sc)))
 		return strdup("?");
@@ -512,12 +500,12 @@ s3_lock(void *instance, const char *name, cairn_sink_lock **lock)
 	if (s3->lock_mode == S3_LOCK_NONE)
 		return 0;
 	if (!name || !*name || strchr(name, '/'))
-		return s3_lock_err(s3, CAIRN_E_CONFIG, "cannot lock job \"%s\": not a job name",
-		                   name ? name : "");
+		return s3_error(s3, CAIRN_E_CONFIG, "cannot lock job \"%s\": not a job name",
+		                name ? name : "");
 	if (!(curl = s3_op_curl(s3, &st)))
 		return s3_report(s3, &st);
 	if (!(lk = s3_lock_new(s3, name)))
-		return s3_lock_err(s3, CAIRN_E_NOMEM, "out of memory");
+		return s3_error(s3, CAIRN_E_NOMEM, "out of memory");
 	rc = s3->lock_mode == S3_LOCK_REFRESH ? s3_lock_refresh_mode(s3, curl, lk, name)
 	                                      : s3_lock_conditional(s3, curl, lk, name);
 	if (rc) {
@@ -526,10 +514,10 @@ s3_lock(void *instance, const char *name, cairn_sink_lock **lock)
 	}
 	lk->have_thread = pthread_create(&lk->thread, NULL, s3_lock_thread, lk) == 0;
 	if (!lk->have_thread)
-		s3_host->log(s3->ctx, CAIRN_LOG_WARN,
-		             "cannot start the refresh of lock s3://%s/%s: a run longer than "
-		             "%lld s may lose it to another",
-		             s3->bucket, lk->key, (long long)s3->lock_stale);
+		s3_log(s3, CAIRN_LOG_WARN,
+		       "cannot start the refresh of lock s3://%s/%s: a run longer than "
+		       "%lld s may lose it to another",
+		       s3->bucket, lk->key, (long long)s3->lock_stale);
 	*lock = lk;
 	return 0;
 }
@@ -553,9 +541,9 @@ s3_unlock(cairn_sink_lock *lk)
 		pthread_join(lk->thread, NULL);
 	}
 	if ((curl = s3_op_curl(s3, &st)) && s3_lock_delete(s3, curl, lk->key))
-		s3_host->log(s3->ctx, CAIRN_LOG_WARN,
-		             "could not remove the lock s3://%s/%s: the next run takes it over "
-		             "once it is %lld s old",
-		             s3->bucket, lk->key, (long long)s3->lock_stale);
+		s3_log(s3, CAIRN_LOG_WARN,
+		       "could not remove the lock s3://%s/%s: the next run takes it over "
+		       "once it is %lld s old",
+		       s3->bucket, lk->key, (long long)s3->lock_stale);
 	s3_lock_free(lk);
 }

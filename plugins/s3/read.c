@@ -16,7 +16,7 @@
 #define _GNU_SOURCE
 #endif
 
-#include "s3.h"
+#include "s3_internal.h"
 
 #include <signal.h>
 #include <stdio.h>

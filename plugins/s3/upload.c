@@ -25,7 +25,7 @@
 #define _GNU_SOURCE
 #endif
 
-#include "s3.h"
+#include "s3_internal.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -477,9 +477,8 @@ s3_write(cairn_sink_writer *w, const void *buf, size_t len)
 	int rc;
 
 	if (w->broken) {
-		s3_host->set_error(s3->ctx, "s3://%s/%s: an earlier write failed", s3->bucket,
-		                   w->full);
-		return CAIRN_E_IO;
+		return s3_error(s3, CAIRN_E_IO, "s3://%s/%s: an earlier write failed", s3->bucket,
+		                w->full);
 	}
 	while (len) {
 		size_t n;
@@ -597,11 +596,11 @@ s3_multipart_abort(cairn_sink_writer *w)
 	/* 404 NoSuchUpload: gone already.  Any other refusal (s3rver's 405
 	 * among them) may leave the parts: say which upload. */
 	if (rc && r.http != 404)
-		s3_host->log(s3->ctx, CAIRN_LOG_WARN,
-		             "%s; the parts of upload %s of s3://%s/%s may stay in the bucket (and "
-		             "be billed) until removed: add an AbortIncompleteMultipartUpload "
-		             "lifecycle rule",
-		             st.msg, w->upload_id, s3->bucket, w->full);
+		s3_log(s3, CAIRN_LOG_WARN,
+		       "%s; the parts of upload %s of s3://%s/%s may stay in the bucket (and "
+		       "be billed) until removed: add an AbortIncompleteMultipartUpload "
+		       "lifecycle rule",
+		       st.msg, w->upload_id, s3->bucket, w->full);
 	s3_req_reset(&r);
 }
 
@@ -709,10 +708,9 @@ s3_commit(cairn_sink_writer *w)
 	int rc = 0;
 
 	if (w->broken) {
-		s3_host->set_error(s3->ctx,
-		                   "s3://%s/%s: an earlier write failed; nothing was "
-		                   "published",
-		                   s3->bucket, w->full);
+		s3_error(s3, CAIRN_E_IO,
+		         "s3://%s/%s: an earlier write failed; nothing was published", s3->bucket,
+		         w->full);
 		s3_abort(w);
 		return CAIRN_E_IO;
 	}

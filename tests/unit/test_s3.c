@@ -35,7 +35,10 @@ s3_test_malloc(size_t n)
 }
 #define malloc(n) s3_test_malloc(n)
 
+#include "../../plugins/s3/common.c"
 #include "../../plugins/s3/s3.c"
+#include "../../plugins/s3/creds.c"
+#include "../../plugins/s3/list.c"
 #include "../../plugins/s3/http.c"
 #include "../../plugins/s3/xml.c"
 #include "../../plugins/s3/upload.c"
