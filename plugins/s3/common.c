@@ -99,8 +99,7 @@ s3_full_key(const struct s3 *s3, const char *key, struct s3_status *st)
 
 	if (why) {
 		s3_fail(st, CAIRN_E_CONFIG,
-		        "invalid object key \"%s\": %s; rename the job or source it comes "
-		        "from",
+		        "invalid object key \"%s\": %s; rename the job or source it comes from",
 		        key ? key : "", why);
 		return NULL;
 	}
@@ -110,8 +109,7 @@ s3_full_key(const struct s3 *s3, const char *key, struct s3_status *st)
 	}
 	if (strlen(full) > 1024) {
 		s3_fail(st, CAIRN_E_CONFIG,
-		        "object key s3://%s/%.100s... is longer than S3's 1024 bytes: "
-		        "shorten prefix or the job's name",
+		        "object key s3://%s/%.100s... is longer than S3's 1024 bytes: shorten prefix or the job's name",
 		        s3->bucket, full);
 		free(full);
 		return NULL;

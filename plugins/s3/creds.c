@@ -173,10 +173,10 @@ s3_creds_parse_file(const char *path, const char *profile, struct s3_creds *out,
 		snprintf(why, whylen, "%s has no [%s] profile", path, profile);
 		rc = CAIRN_E_NOTFOUND;
 	} else if (!out->access_key || !*out->access_key || !out->secret_key || !*out->secret_key) {
-		snprintf(why, whylen,
-		         "%s, profile [%s]: aws_access_key_id and aws_secret_access_key "
-		         "must both be set",
-		         path, profile);
+		snprintf(
+		        why, whylen,
+		        "%s, profile [%s]: aws_access_key_id and aws_secret_access_key must both be set",
+		        path, profile);
 		rc = CAIRN_E_CONFIG;
 	}
 	if (rc)
@@ -228,11 +228,10 @@ s3_credentials(struct s3 *s3, const struct cairn_config *cfg)
 	int rc;
 
 	if (has_ak != has_sk)
-		return s3_error(s3, CAIRN_E_CONFIG,
-		                "%s is set but %s is not: give both (or neither, "
-		                "to take them from the environment or ~/.aws/credentials)",
-		                has_ak ? "access_key" : "secret_key",
-		                has_ak ? "secret_key" : "access_key");
+		return s3_error(
+		        s3, CAIRN_E_CONFIG,
+		        "%s is set but %s is not: give both (or neither, to take them from the environment or ~/.aws/credentials)",
+		        has_ak ? "access_key" : "secret_key", has_ak ? "secret_key" : "access_key");
 	if (has_ak)
 		return s3_dupkeys(s3, ak->text, sk->text, NULL, "the configuration");
 	if (eak && *eak && esk && *esk)
@@ -250,18 +249,16 @@ s3_credentials(struct s3 *s3, const struct cairn_config *cfg)
 	}
 	if (!path) {
 		free(home);
-		return s3_error(s3, CAIRN_E_CONFIG,
-		                "no credentials: set access_key and secret_key, or "
-		                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (no home directory "
-		                "for ~/.aws/credentials)");
+		return s3_error(
+		        s3, CAIRN_E_CONFIG,
+		        "no credentials: set access_key and secret_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (no home directory for ~/.aws/credentials)");
 	}
 	rc = s3_creds_parse_file(path, profile, &c, why, sizeof(why));
 	if (rc == CAIRN_E_NOTFOUND) {
-		rc = s3_error(s3, CAIRN_E_CONFIG,
-		              "no credentials: set access_key and secret_key, or "
-		              "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a [%s] profile in "
-		              "%s (%s)",
-		              profile, path, why);
+		rc = s3_error(
+		        s3, CAIRN_E_CONFIG,
+		        "no credentials: set access_key and secret_key, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a [%s] profile in %s (%s)",
+		        profile, path, why);
 	} else if (rc) {
 		rc = s3_error(s3, rc, "cannot read credentials: %s", why);
 	} else if (asprintf(&from, "%s, profile [%s]", path, profile) < 0) {

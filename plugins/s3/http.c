@@ -303,18 +303,15 @@ s3_hint(const struct s3 *s3, const char *code, long http, int *rc)
 	*rc = CAIRN_E_IO;
 	if (!strcmp(code, "AccessDenied") || (!*code && (http == 401 || http == 403))) {
 		*rc = CAIRN_E_AUTH;
-		return "the credentials are refused here: check their permissions on the "
-		       "bucket and prefix";
+		return "the credentials are refused here: check their permissions on the bucket and prefix";
 	}
 	if (!strcmp(code, "InvalidAccessKeyId")) {
 		*rc = CAIRN_E_AUTH;
-		return "the store does not know this access key: check access_key (or the "
-		       "credentials it came from)";
+		return "the store does not know this access key: check access_key (or the credentials it came from)";
 	}
 	if (!strcmp(code, "SignatureDoesNotMatch")) {
 		*rc = CAIRN_E_AUTH;
-		return "the secret key is wrong (or region differs from the bucket's): "
-		       "check secret_key and region";
+		return "the secret key is wrong (or region differs from the bucket's): check secret_key and region";
 	}
 	if (!strcmp(code, "ExpiredToken") || !strcmp(code, "InvalidToken") ||
 	    !strcmp(code, "TokenRefreshRequired")) {
@@ -424,8 +421,7 @@ s3_judge(struct s3 *s3, struct s3_req *r, struct s3_xfer *x, CURLcode c, const c
 		const char *why = errbuf && *errbuf ? errbuf : curl_easy_strerror(c);
 		if (x->too_large) {
 			s3_fail(st, CAIRN_E_CORRUPT,
-			        "%s: %s failed: the store's answer is larger than %u bytes; "
-			        "check that endpoint is an S3 store",
+			        "%s: %s failed: the store's answer is larger than %u bytes; check that endpoint is an S3 store",
 			        where, r->what, S3_MAX_RESPONSE);
 			return S3_FAIL;
 		}
@@ -437,8 +433,7 @@ s3_judge(struct s3 *s3, struct s3_req *r, struct s3_xfer *x, CURLcode c, const c
 		s3_fail(st, c == CURLE_PEER_FAILED_VERIFICATION ? CAIRN_E_CONFIG : CAIRN_E_IO,
 		        "%s: %s failed: %s%s", where, r->what, cmsg,
 		        c == CURLE_PEER_FAILED_VERIFICATION
-		                ? "; give the store's CA as ca_file (or, only for a test "
-		                  "store, insecure = yes)"
+		                ? "; give the store's CA as ca_file (or, only for a test store, insecure = yes)"
 		                : "");
 		return S3_FAIL;
 	}
@@ -636,10 +631,10 @@ s3_request(struct s3 *s3, CURL *curl, struct s3_req *r, struct s3_status *st)
 			return st->rc;
 		if (attempt >= s3->max_retries) {
 			size_t len = strlen(st->msg);
-			snprintf(st->msg + len, sizeof(st->msg) - len,
-			         "; gave up after %d attempts: try again later, or raise "
-			         "max_retries or timeout",
-			         attempt + 1);
+			snprintf(
+			        st->msg + len, sizeof(st->msg) - len,
+			        "; gave up after %d attempts: try again later, or raise max_retries or timeout",
+			        attempt + 1);
 			return st->rc;
 		}
 		if (r->ctx)

@@ -69,10 +69,10 @@ s3_walk(struct s3 *s3, const char *sub, struct s3_walk *w)
 			break;
 		}
 		if (s3_xml_list(r.resp, r.resp_len, &page, why, sizeof(why)) < 0) {
-			rc = s3_error(s3, CAIRN_E_CORRUPT,
-			              "s3://%s/%s: the store's listing is unusable: %s; check that "
-			              "endpoint is an S3 store",
-			              s3->bucket, full, why);
+			rc = s3_error(
+			        s3, CAIRN_E_CORRUPT,
+			        "s3://%s/%s: the store's listing is unusable: %s; check that endpoint is an S3 store",
+			        s3->bucket, full, why);
 			break;
 		}
 		for (i = 0; i < page.n && !stop; i++) {

@@ -196,11 +196,10 @@ s3_lock_locked(struct s3 *s3, const char *key, const char *name, const struct s3
 {
 	char who[512];
 	s3_lock_who(h, who, sizeof(who));
-	return s3_error(s3, CAIRN_E_LOCKED,
-	                "job %s is locked in s3://%s/%s by another run (%s); wait for it "
-	                "to end, or if no such run is alive remove that object or wait "
-	                "until it is %lld s without refresh",
-	                name, s3->bucket, key, who, (long long)s3->lock_stale);
+	return s3_error(
+	        s3, CAIRN_E_LOCKED,
+	        "job %s is locked in s3://%s/%s by another run (%s); wait for it to end, or if no such run is alive remove that object or wait until it is %lld s without refresh",
+	        name, s3->bucket, key, who, (long long)s3->lock_stale);
 }
 
 /* conditional: PUT If-None-Match: *; a stale lock is replaced with PUT
@@ -256,8 +255,7 @@ s3_lock_conditional(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, const
 			char who[512];
 			s3_lock_who(&h, who, sizeof(who));
 			s3_log(s3, CAIRN_LOG_WARN,
-			       "took over the stale lock s3://%s/%s of job %s (%s): its "
-			       "holder has not refreshed it for %lld s and is taken for dead",
+			       "took over the stale lock s3://%s/%s of job %s (%s): its holder has not refreshed it for %lld s and is taken for dead",
 			       s3->bucket, lk->key, name, who, (long long)s3->lock_stale);
 		}
 		http = r.http;
@@ -268,10 +266,10 @@ s3_lock_conditional(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, const
 			return s3_report(s3, &st);
 		/* another run took it over first: look again */
 	}
-	return s3_error(s3, CAIRN_E_LOCKED,
-	                "job %s: the lock s3://%s/%s keeps changing hands; another run is "
-	                "starting, try again later",
-	                name, s3->bucket, lk->key);
+	return s3_error(
+	        s3, CAIRN_E_LOCKED,
+	        "job %s: the lock s3://%s/%s keeps changing hands; another run is starting, try again later",
+	        name, s3->bucket, lk->key);
 }
 
 /* ------------------------------------------------------------- refresh */
@@ -344,9 +342,7 @@ s3_lock_refresh_mode(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, cons
 				char who[512];
 				s3_lock_who(&h, who, sizeof(who));
 				s3_log(s3, CAIRN_LOG_WARN,
-				       "removed the stale lock s3://%s/%s of job %s (%s): its "
-				       "holder has not refreshed it for %lld s and is taken for "
-				       "dead",
+				       "removed the stale lock s3://%s/%s of job %s (%s): its holder has not refreshed it for %lld s and is taken for dead",
 				       s3->bucket, full, name, who, (long long)s3->lock_stale);
 				rc = s3_lock_delete(s3, curl, full);
 			} else if (!nlive++) {
@@ -515,8 +511,7 @@ s3_lock(void *instance, const char *name, cairn_sink_lock **lock)
 	lk->have_thread = pthread_create(&lk->thread, NULL, s3_lock_thread, lk) == 0;
 	if (!lk->have_thread)
 		s3_log(s3, CAIRN_LOG_WARN,
-		       "cannot start the refresh of lock s3://%s/%s: a run longer than "
-		       "%lld s may lose it to another",
+		       "cannot start the refresh of lock s3://%s/%s: a run longer than %lld s may lose it to another",
 		       s3->bucket, lk->key, (long long)s3->lock_stale);
 	*lock = lk;
 	return 0;
@@ -542,8 +537,7 @@ s3_unlock(cairn_sink_lock *lk)
 	}
 	if ((curl = s3_op_curl(s3, &st)) && s3_lock_delete(s3, curl, lk->key))
 		s3_log(s3, CAIRN_LOG_WARN,
-		       "could not remove the lock s3://%s/%s: the next run takes it over "
-		       "once it is %lld s old",
+		       "could not remove the lock s3://%s/%s: the next run takes it over once it is %lld s old",
 		       s3->bucket, lk->key, (long long)s3->lock_stale);
 	s3_lock_free(lk);
 }

@@ -35,8 +35,7 @@
 static const struct cairn_key s3_keys[] = {
         {.name = "endpoint",
          .type = CAIRN_KEY_STRING,
-         .help = "http:// or https:// URL of the store; default AWS's "
-                 "https://s3.REGION.amazonaws.com"},
+         .help = "http:// or https:// URL of the store; default AWS's https://s3.REGION.amazonaws.com"},
         {.name = "region",
          .type = CAIRN_KEY_STRING,
          .default_value = "us-east-1",
@@ -50,12 +49,10 @@ static const struct cairn_key s3_keys[] = {
          .help = "key prefix below which the backups lie, e.g. \"cairn/host1\""},
         {.name = "addressing",
          .type = CAIRN_KEY_STRING,
-         .help = "path (https://host/BUCKET/KEY) or virtual "
-                 "(https://BUCKET.host/KEY); default virtual for AWS, else path"},
+         .help = "path (https://host/BUCKET/KEY) or virtual (https://BUCKET.host/KEY); default virtual for AWS, else path"},
         {.name = "storage_class",
          .type = CAIRN_KEY_STRING,
-         .help = "storage class of new objects (STANDARD_IA, GLACIER_IR, ...); "
-                 "default the bucket's"},
+         .help = "storage class of new objects (STANDARD_IA, GLACIER_IR, ...); default the bucket's"},
         {.name = "sse",
          .type = CAIRN_KEY_STRING,
          .help = "server-side encryption: AES256 or aws:kms"},
@@ -65,8 +62,7 @@ static const struct cairn_key s3_keys[] = {
         {.name = "part_size",
          .type = CAIRN_KEY_SIZE,
          .default_value = "16777216",
-         .help = "bytes per multipart part, at least 5M; memory is at most "
-                 "(upload_concurrency + 1) parts"},
+         .help = "bytes per multipart part, at least 5M; memory is at most (upload_concurrency + 1) parts"},
         {.name = "upload_concurrency",
          .type = CAIRN_KEY_INT,
          .default_value = "4",
@@ -74,50 +70,41 @@ static const struct cairn_key s3_keys[] = {
         {.name = "max_retries",
          .type = CAIRN_KEY_INT,
          .default_value = "5",
-         .help = "retries of a request after a connection error, timeout, 5xx "
-                 "or 429, with exponential backoff"},
+         .help = "retries of a request after a connection error, timeout, 5xx or 429, with exponential backoff"},
         {.name = "timeout",
          .type = CAIRN_KEY_DURATION,
          .default_value = "60",
-         .help = "seconds to connect, and without a byte moving, before a "
-                 "request counts as failed"},
+         .help = "seconds to connect, and without a byte moving, before a request counts as failed"},
         {.name = "min_speed",
          .type = CAIRN_KEY_SIZE,
          .default_value = "65536",
-         .help = "bytes per second a download must average (after the first "
-                 "`timeout`), else it fails; 0: no floor"},
+         .help = "bytes per second a download must average (after the first `timeout`), else it fails; 0: no floor"},
         {.name = "max_upload_rate",
          .type = CAIRN_KEY_SIZE,
          .default_value = "0",
-         .help = "bytes per second for the uploads of one object together; "
-                 "0: no limit"},
+         .help = "bytes per second for the uploads of one object together; 0: no limit"},
         {.name = "lock",
          .type = CAIRN_KEY_STRING,
          .default_value = "conditional",
-         .help = "the job's lock in the bucket: conditional (If-None-Match: *; AWS "
-                 "S3, MinIO, Ceph RGW), refresh (lock objects, any store) or none"},
+         .help = "the job's lock in the bucket: conditional (If-None-Match: *; AWS S3, MinIO, Ceph RGW), refresh (lock objects, any store) or none"},
         {.name = "lock_stale",
          .type = CAIRN_KEY_DURATION,
          .default_value = "1800",
-         .help = "a lock not refreshed for this long is a dead run's and is taken "
-                 "over; the holder refreshes it every sixth of it"},
+         .help = "a lock not refreshed for this long is a dead run's and is taken over; the holder refreshes it every sixth of it"},
         {.name = "ca_file",
          .type = CAIRN_KEY_PATH,
          .help = "PEM file of the CAs that sign the store's certificate"},
         {.name = "insecure",
          .type = CAIRN_KEY_BOOL,
          .default_value = "no",
-         .help = "yes: do not check the store's TLS certificate (test stores "
-                 "only)"},
+         .help = "yes: do not check the store's TLS certificate (test stores only)"},
         {.name = "profile",
          .type = CAIRN_KEY_STRING,
-         .help = "profile in the shared credentials file; default $AWS_PROFILE, "
-                 "else \"default\""},
+         .help = "profile in the shared credentials file; default $AWS_PROFILE, else \"default\""},
         {.name = "access_key",
          .type = CAIRN_KEY_STRING,
          .flags = CAIRN_KEY_SECRET,
-         .help = "access key id; default $AWS_ACCESS_KEY_ID, else the shared "
-                 "credentials file"},
+         .help = "access key id; default $AWS_ACCESS_KEY_ID, else the shared credentials file"},
         {.name = "secret_key",
          .type = CAIRN_KEY_STRING,
          .flags = CAIRN_KEY_SECRET,
@@ -206,17 +193,17 @@ s3_set_endpoint(struct s3 *s3, const char *ep)
 		host = NULL;
 	/* user:password@ may be there: never repeat what precedes the '@' */
 	if (strchr(ep, '@'))
-		return s3_error(s3, CAIRN_E_CONFIG,
-		                "endpoint must not hold a user or password (it has an '@'); give "
-		                "the credentials as access_key and secret_key");
+		return s3_error(
+		        s3, CAIRN_E_CONFIG,
+		        "endpoint must not hold a user or password (it has an '@'); give the credentials as access_key and secret_key");
 	if (!host)
 		return s3_error(s3, CAIRN_E_CONFIG,
 		                "endpoint \"%s\" is not an http:// or https:// URL", ep);
 	if (!*host || *host == '/' || strpbrk(ep, "?# \t\"\\"))
-		return s3_error(s3, CAIRN_E_CONFIG,
-		                "endpoint \"%s\" must be scheme://host[:port][/path] "
-		                "without user, query or spaces",
-		                ep);
+		return s3_error(
+		        s3, CAIRN_E_CONFIG,
+		        "endpoint \"%s\" must be scheme://host[:port][/path] without user, query or spaces",
+		        ep);
 	if (!(s3->endpoint = strdup(ep)))
 		return s3_error(s3, CAIRN_E_NOMEM, "out of memory");
 	len = strlen(s3->endpoint);
