@@ -170,7 +170,8 @@ s3_lock_read(struct s3 *s3, CURL *curl, const char *key, struct s3_holder *h, ch
 	}
 	if (rc) {
 		s3_req_reset(&r);
-		return s3_report(s3, &st);
+		s3_report(s3, &st);
+		return rc;
 	}
 	s3_lock_parse(r.resp ? r.resp : "", r.resp_len > S3_LOCK_MAX ? 0 : r.resp_len, h);
 	if (etag)

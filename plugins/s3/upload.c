@@ -524,7 +524,8 @@ s3_write(cairn_sink_writer *w, const void *buf, size_t len)
 		return 0;
 fail:
 	w->broken = 1;
-	return s3_report(s3, &w->fst);
+	s3_report(s3, &w->fst);
+	return rc;
 }
 
 static void
