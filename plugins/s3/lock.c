@@ -27,7 +27,9 @@
 #include "s3_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,10 +46,8 @@ struct cairn_sink_lock {
 	char nonce[33];
 	pthread_t thread;
 	int have_thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int stop;
-	atomic_int stopping; /* ends a refresh request in flight */
+	int wake[2];         /* a pipe: unlock writes to end the thread's wait */
+	atomic_int stopping; /* ends the wait, and a refresh request in flight */
 };
 
 /* What a lock object says, cleaned for a message. */
@@ -370,6 +370,38 @@ s3_lock_refresh_mode(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, cons
 	return rc;
 }
 
+static int64_t
+s3_lock_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until the monotonic clock reaches `until` (ms) or unlock wakes us
+ * (1).  The clock is looked at after every wake: a wait that ends early
+ * (a signal, or libfaketime, which ends a CLOCK_MONOTONIC condition wait
+ * at once when it fakes the time of day) is waited out, so the lock
+ * object is never rewritten more often than asked. */
+static int
+s3_lock_sleep(struct cairn_sink_lock *lk, int64_t until)
+{
+	for (;;) {
+		struct pollfd p = {.fd = lk->wake[0], .events = POLLIN};
+		int64_t left;
+
+		if (atomic_load(&lk->stopping))
+			return 1;
+		left = until - s3_lock_mono_ms();
+		if (left <= 0)
+			return 0;
+		/* at most a second at a time: without the pipe, unlock still
+		 * ends the wait within one */
+		poll(&p, 1, left > 1000 ? 1000 : (int)left);
+	}
+}
+
 /* The holder's thread: rewrite the lock object every lock_stale / 6, so
  * that it never looks stale while we live.  A failed refresh is tried
  * again at the next one. */
@@ -379,18 +411,9 @@ s3_lock_thread(void *arg)
 	struct cairn_sink_lock *lk = arg;
 	struct s3 *s3 = lk->s3;
 	CURL *curl = s3_curl_new();
-	int64_t every = s3->lock_stale / 6 > 0 ? s3->lock_stale / 6 : 1;
+	int64_t every = (s3->lock_stale / 6 > 0 ? s3->lock_stale / 6 : 1) * 1000;
 
-	pthread_mutex_lock(&lk->mu);
-	while (!lk->stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += every;
-		while (!lk->stop && pthread_cond_timedwait(&lk->cv, &lk->mu, &ts) != ETIMEDOUT)
-			;
-		if (lk->stop)
-			break;
-		pthread_mutex_unlock(&lk->mu);
+	while (!s3_lock_sleep(lk, s3_lock_mono_ms() + every)) {
 		char *body = s3_lock_body(lk);
 		if (curl && body) {
 			struct s3_status st = {0};
@@ -405,9 +428,7 @@ s3_lock_thread(void *arg)
 			s3_req_reset(&r);
 		}
 		free(body);
-		pthread_mutex_lock(&lk->mu);
 	}
-	pthread_mutex_unlock(&lk->mu);
 	if (curl)
 		curl_easy_cleanup(curl);
 	return NULL;
@@ -420,8 +441,9 @@ s3_lock_free(struct cairn_sink_lock *lk)
 {
 	if (!lk)
 		return;
-	pthread_cond_destroy(&lk->cv);
-	pthread_mutex_destroy(&lk->mu);
+	for (int i = 0; i < 2; i++)
+		if (lk->wake[i] >= 0)
+			close(lk->wake[i]);
 	free(lk->key);
 	free(lk->who);
 	free(lk);
@@ -449,11 +471,13 @@ s3_lock_new(struct s3 *s3, const char *name)
 	struct cairn_sink_lock *lk = calloc(1, sizeof(*lk));
 	unsigned char rnd[16];
 	char host[256] = "?", *sd;
-	pthread_condattr_t ca;
 
 	if (!lk)
 		return NULL;
 	lk->s3 = s3;
+	/* the refresh thread's wake-up; without it, it wakes every second */
+	if (pipe2(lk->wake, O_CLOEXEC) < 0)
+		lk->wake[0] = lk->wake[1] = -1;
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -465,11 +489,6 @@ s3_lock_new(struct s3 *s3, const char *name)
 		snprintf(host, sizeof(host), "?");
 	host[sizeof(host) - 1] = '\0';
 	sd = s3_lock_state_dir(s3);
-	pthread_mutex_init(&lk->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&lk->cv, &ca);
-	pthread_condattr_destroy(&ca);
 	if (!sd ||
 	    asprintf(&lk->who, "host=%s\npid=%ld\nstate_dir=%s\n", host, (long)getpid(), sd) < 0)
 		lk->who = NULL;
@@ -529,11 +548,10 @@ s3_unlock(cairn_sink_lock *lk)
 		return;
 	s3 = lk->s3;
 	if (lk->have_thread) {
-		pthread_mutex_lock(&lk->mu);
-		lk->stop = 1;
 		atomic_store(&lk->stopping, 1);
-		pthread_cond_signal(&lk->cv);
-		pthread_mutex_unlock(&lk->mu);
+		if (lk->wake[1] >= 0 && write(lk->wake[1], "x", 1) < 0) {
+			/* the thread sees stopping within a second anyway */
+		}
 		pthread_join(lk->thread, NULL);
 	}
 	if ((curl = s3_op_curl(s3, &st)) && s3_lock_delete(s3, curl, lk->key))
