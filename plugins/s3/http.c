@@ -18,7 +18,7 @@
 #define _GNU_SOURCE
 #endif
 
-#include "s3.h"
+#include "s3_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -63,16 +63,14 @@ s3_curl_new(void)
 	return curl_easy_init();
 }
 
-int
-s3_fail(struct s3_status *st, int rc, const char *fmt, ...)
+/* The op thread's handle, made on first use and kept for its
+ * connections. */
+CURL *
+s3_op_curl(struct s3 *s3, struct s3_status *st)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(st->msg, sizeof(st->msg), fmt, ap);
-	va_end(ap);
-	st->rc = rc;
-	return rc;
+	if (!s3->curl && !(s3->curl = s3_curl_new()))
+		s3_fail(st, CAIRN_E_NOMEM, "cannot start libcurl (out of memory?)");
+	return s3->curl;
 }
 
 void
@@ -305,18 +303,15 @@ s3_hint(const struct s3 *s3, const char *code, long http, int *rc)
 	*rc = CAIRN_E_IO;
 	if (!strcmp(code, "AccessDenied") || (!*code && (http == 401 || http == 403))) {
 		*rc = CAIRN_E_AUTH;
-		return "the credentials are refused here: check their permissions on the "
-		       "bucket and prefix";
+		return "the credentials are refused here: check their permissions on the bucket and prefix";
 	}
 	if (!strcmp(code, "InvalidAccessKeyId")) {
 		*rc = CAIRN_E_AUTH;
-		return "the store does not know this access key: check access_key (or the "
-		       "credentials it came from)";
+		return "the store does not know this access key: check access_key (or the credentials it came from)";
 	}
 	if (!strcmp(code, "SignatureDoesNotMatch")) {
 		*rc = CAIRN_E_AUTH;
-		return "the secret key is wrong (or region differs from the bucket's): "
-		       "check secret_key and region";
+		return "the secret key is wrong (or region differs from the bucket's): check secret_key and region";
 	}
 	if (!strcmp(code, "ExpiredToken") || !strcmp(code, "InvalidToken") ||
 	    !strcmp(code, "TokenRefreshRequired")) {
@@ -426,8 +421,7 @@ s3_judge(struct s3 *s3, struct s3_req *r, struct s3_xfer *x, CURLcode c, const c
 		const char *why = errbuf && *errbuf ? errbuf : curl_easy_strerror(c);
 		if (x->too_large) {
 			s3_fail(st, CAIRN_E_CORRUPT,
-			        "%s: %s failed: the store's answer is larger than %u bytes; "
-			        "check that endpoint is an S3 store",
+			        "%s: %s failed: the store's answer is larger than %u bytes; check that endpoint is an S3 store",
 			        where, r->what, S3_MAX_RESPONSE);
 			return S3_FAIL;
 		}
@@ -439,8 +433,7 @@ s3_judge(struct s3 *s3, struct s3_req *r, struct s3_xfer *x, CURLcode c, const c
 		s3_fail(st, c == CURLE_PEER_FAILED_VERIFICATION ? CAIRN_E_CONFIG : CAIRN_E_IO,
 		        "%s: %s failed: %s%s", where, r->what, cmsg,
 		        c == CURLE_PEER_FAILED_VERIFICATION
-		                ? "; give the store's CA as ca_file (or, only for a test "
-		                  "store, insecure = yes)"
+		                ? "; give the store's CA as ca_file (or, only for a test store, insecure = yes)"
 		                : "");
 		return S3_FAIL;
 	}
@@ -638,14 +631,14 @@ s3_request(struct s3 *s3, CURL *curl, struct s3_req *r, struct s3_status *st)
 			return st->rc;
 		if (attempt >= s3->max_retries) {
 			size_t len = strlen(st->msg);
-			snprintf(st->msg + len, sizeof(st->msg) - len,
-			         "; gave up after %d attempts: try again later, or raise "
-			         "max_retries or timeout",
-			         attempt + 1);
+			snprintf(
+			        st->msg + len, sizeof(st->msg) - len,
+			        "; gave up after %d attempts: try again later, or raise max_retries or timeout",
+			        attempt + 1);
 			return st->rc;
 		}
 		if (r->ctx)
-			s3_host->log(r->ctx, CAIRN_LOG_DEBUG, "%s; retrying", st->msg);
+			cairn_log(s3_host, r->ctx, CAIRN_LOG_DEBUG, "%s; retrying", st->msg);
 		if (s3_backoff_wait(attempt, r->stop, r->ctx))
 			return s3_fail(st, CAIRN_E_CANCELLED, "s3://%s: %s stopped", s3->bucket,
 			               r->what);

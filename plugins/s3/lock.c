@@ -24,11 +24,12 @@
  */
 #include "autoconf.h"
 
-#include "s3.h"
+#include "s3_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,10 +46,8 @@ struct cairn_sink_lock {
 	char nonce[33];
 	pthread_t thread;
 	int have_thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int stop;
-	atomic_int stopping; /* ends a refresh request in flight */
+	int wake[2];         /* a pipe: unlock writes to end the thread's wait */
+	atomic_int stopping; /* ends the wait, and a refresh request in flight */
 };
 
 /* What a lock object says, cleaned for a message. */
@@ -57,18 +56,6 @@ struct s3_holder {
 	long long pid;
 	int64_t time; /* -1: unreadable */
 };
-
-static int s3_lock_err(struct s3 *s3, int rc, const char *fmt, ...) CAIRN_PRINTF(3, 4);
-
-static int
-s3_lock_err(struct s3 *s3, int rc, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	s3_host->vset_error(s3->ctx, fmt, ap);
-	va_end(ap);
-	return rc;
-}
 
 static char *
 s3_lock_body(const struct cairn_sink_lock *lk)
@@ -183,7 +170,8 @@ s3_lock_read(struct s3 *s3, CURL *curl, const char *key, struct s3_holder *h, ch
 	}
 	if (rc) {
 		s3_req_reset(&r);
-		return s3_report(s3, &st);
+		s3_report(s3, &st);
+		return rc;
 	}
 	s3_lock_parse(r.resp ? r.resp : "", r.resp_len > S3_LOCK_MAX ? 0 : r.resp_len, h);
 	if (etag)
@@ -209,11 +197,10 @@ s3_lock_locked(struct s3 *s3, const char *key, const char *name, const struct s3
 {
 	char who[512];
 	s3_lock_who(h, who, sizeof(who));
-	return s3_lock_err(s3, CAIRN_E_LOCKED,
-	                   "job %s is locked in s3://%s/%s by another run (%s); wait for it "
-	                   "to end, or if no such run is alive remove that object or wait "
-	                   "until it is %lld s without refresh",
-	                   name, s3->bucket, key, who, (long long)s3->lock_stale);
+	return s3_error(
+	        s3, CAIRN_E_LOCKED,
+	        "job %s is locked in s3://%s/%s by another run (%s); wait for it to end, or if no such run is alive remove that object or wait until it is %lld s without refresh",
+	        name, s3->bucket, key, who, (long long)s3->lock_stale);
 }
 
 /* conditional: PUT If-None-Match: *; a stale lock is replaced with PUT
@@ -232,7 +219,7 @@ s3_lock_conditional(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, const
 		if (!hd || !body) {
 			curl_slist_free_all(hd);
 			free(body);
-			return s3_lock_err(s3, CAIRN_E_NOMEM, "out of memory");
+			return s3_error(s3, CAIRN_E_NOMEM, "out of memory");
 		}
 		r.headers = hd;
 		rc = s3_lock_req(s3, curl, &r, "PUT", lk->key, body, &st);
@@ -268,10 +255,9 @@ s3_lock_conditional(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, const
 		if (!rc) {
 			char who[512];
 			s3_lock_who(&h, who, sizeof(who));
-			s3_host->log(s3->ctx, CAIRN_LOG_WARN,
-			             "took over the stale lock s3://%s/%s of job %s (%s): its "
-			             "holder has not refreshed it for %lld s and is taken for dead",
-			             s3->bucket, lk->key, name, who, (long long)s3->lock_stale);
+			s3_log(s3, CAIRN_LOG_WARN,
+			       "took over the stale lock s3://%s/%s of job %s (%s): its holder has not refreshed it for %lld s and is taken for dead",
+			       s3->bucket, lk->key, name, who, (long long)s3->lock_stale);
 		}
 		http = r.http;
 		s3_req_reset(&r);
@@ -281,10 +267,10 @@ s3_lock_conditional(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, const
 			return s3_report(s3, &st);
 		/* another run took it over first: look again */
 	}
-	return s3_lock_err(s3, CAIRN_E_LOCKED,
-	                   "job %s: the lock s3://%s/%s keeps changing hands; another run is "
-	                   "starting, try again later",
-	                   name, s3->bucket, lk->key);
+	return s3_error(
+	        s3, CAIRN_E_LOCKED,
+	        "job %s: the lock s3://%s/%s keeps changing hands; another run is starting, try again later",
+	        name, s3->bucket, lk->key);
 }
 
 /* ------------------------------------------------------------- refresh */
@@ -332,7 +318,7 @@ s3_lock_refresh_mode(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, cons
 
 	if (!body || asprintf(&sub, "%s/.lock", name) < 0) {
 		free(body);
-		return s3_lock_err(s3, CAIRN_E_NOMEM, "out of memory");
+		return s3_error(s3, CAIRN_E_NOMEM, "out of memory");
 	}
 	rc = s3_lock_req(s3, curl, &r, "PUT", lk->key, body, &st);
 	s3_req_reset(&r);
@@ -344,11 +330,11 @@ s3_lock_refresh_mode(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, cons
 	rc = s3_list(s3, sub, s3_lock_collect, &k);
 	free(sub);
 	if (!rc && k.nomem)
-		rc = s3_lock_err(s3, CAIRN_E_NOMEM, "out of memory");
+		rc = s3_error(s3, CAIRN_E_NOMEM, "out of memory");
 	for (i = 0; !rc && i < k.n; i++) {
 		char *full;
 		if (asprintf(&full, "%s%s", s3->prefix, k.v[i]) < 0) {
-			rc = s3_lock_err(s3, CAIRN_E_NOMEM, "out of memory");
+			rc = s3_error(s3, CAIRN_E_NOMEM, "out of memory");
 			break;
 		}
 		if (strcmp(full, lk->key) && !(rc = s3_lock_read(s3, curl, full, &h, NULL, 0)) &&
@@ -356,12 +342,9 @@ s3_lock_refresh_mode(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, cons
 			if (s3_lock_stale(s3, &h)) {
 				char who[512];
 				s3_lock_who(&h, who, sizeof(who));
-				s3_host->log(
-				        s3->ctx, CAIRN_LOG_WARN,
-				        "removed the stale lock s3://%s/%s of job %s (%s): its "
-				        "holder has not refreshed it for %lld s and is taken for "
-				        "dead",
-				        s3->bucket, full, name, who, (long long)s3->lock_stale);
+				s3_log(s3, CAIRN_LOG_WARN,
+				       "removed the stale lock s3://%s/%s of job %s (%s): its holder has not refreshed it for %lld s and is taken for dead",
+				       s3->bucket, full, name, who, (long long)s3->lock_stale);
 				rc = s3_lock_delete(s3, curl, full);
 			} else if (!nlive++) {
 				live = h;
@@ -387,6 +370,38 @@ s3_lock_refresh_mode(struct s3 *s3, CURL *curl, struct cairn_sink_lock *lk, cons
 	return rc;
 }
 
+static int64_t
+s3_lock_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until the monotonic clock reaches `until` (ms) or unlock wakes us
+ * (1).  The clock is looked at after every wake: a wait that ends early
+ * (a signal, or libfaketime, which ends a CLOCK_MONOTONIC condition wait
+ * at once when it fakes the time of day) is waited out, so the lock
+ * object is never rewritten more often than asked. */
+static int
+s3_lock_sleep(struct cairn_sink_lock *lk, int64_t until)
+{
+	for (;;) {
+		struct pollfd p = {.fd = lk->wake[0], .events = POLLIN};
+		int64_t left;
+
+		if (atomic_load(&lk->stopping))
+			return 1;
+		left = until - s3_lock_mono_ms();
+		if (left <= 0)
+			return 0;
+		/* at most a second at a time: without the pipe, unlock still
+		 * ends the wait within one */
+		poll(&p, 1, left > 1000 ? 1000 : (int)left);
+	}
+}
+
 /* The holder's thread: rewrite the lock object every lock_stale / 6, so
  * that it never looks stale while we live.  A failed refresh is tried
  * again at the next one. */
@@ -396,18 +411,9 @@ s3_lock_thread(void *arg)
 	struct cairn_sink_lock *lk = arg;
 	struct s3 *s3 = lk->s3;
 	CURL *curl = s3_curl_new();
-	int64_t every = s3->lock_stale / 6 > 0 ? s3->lock_stale / 6 : 1;
+	int64_t every = (s3->lock_stale / 6 > 0 ? s3->lock_stale / 6 : 1) * 1000;
 
-	pthread_mutex_lock(&lk->mu);
-	while (!lk->stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_sec += every;
-		while (!lk->stop && pthread_cond_timedwait(&lk->cv, &lk->mu, &ts) != ETIMEDOUT)
-			;
-		if (lk->stop)
-			break;
-		pthread_mutex_unlock(&lk->mu);
+	while (!s3_lock_sleep(lk, s3_lock_mono_ms() + every)) {
 		char *body = s3_lock_body(lk);
 		if (curl && body) {
 			struct s3_status st = {0};
@@ -422,9 +428,7 @@ s3_lock_thread(void *arg)
 			s3_req_reset(&r);
 		}
 		free(body);
-		pthread_mutex_lock(&lk->mu);
 	}
-	pthread_mutex_unlock(&lk->mu);
 	if (curl)
 		curl_easy_cleanup(curl);
 	return NULL;
@@ -437,8 +441,9 @@ s3_lock_free(struct cairn_sink_lock *lk)
 {
 	if (!lk)
 		return;
-	pthread_cond_destroy(&lk->cv);
-	pthread_mutex_destroy(&lk->mu);
+	for (int i = 0; i < 2; i++)
+		if (lk->wake[i] >= 0)
+			close(lk->wake[i]);
 	free(lk->key);
 	free(lk->who);
 	free(lk);
@@ -449,7 +454,9 @@ s3_lock_free(struct cairn_sink_lock *lk)
 static char *
 s3_lock_state_dir(struct s3 *s3)
 {
-	const char *sc = s3_host->scratch_dir ? s3_host->scratch_dir(s3->ctx) : NULL;
+	const char *sc = CAIRN_HOST_HAS(s3_host, scratch_dir) && s3_host->scratch_dir
+	                         ? s3_host->scratch_dir(s3->ctx)
+	                         : NULL;
 	char *d, *slash;
 	if (!sc || !(d = strdup(sc)))
 		return strdup("?");
@@ -464,11 +471,13 @@ s3_lock_new(struct s3 *s3, const char *name)
 	struct cairn_sink_lock *lk = calloc(1, sizeof(*lk));
 	unsigned char rnd[16];
 	char host[256] = "?", *sd;
-	pthread_condattr_t ca;
 
 	if (!lk)
 		return NULL;
 	lk->s3 = s3;
+	/* the refresh thread's wake-up; without it, it wakes every second */
+	if (pipe2(lk->wake, O_CLOEXEC) < 0)
+		lk->wake[0] = lk->wake[1] = -1;
 	if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
@@ -480,11 +489,6 @@ s3_lock_new(struct s3 *s3, const char *name)
 		snprintf(host, sizeof(host), "?");
 	host[sizeof(host) - 1] = '\0';
 	sd = s3_lock_state_dir(s3);
-	pthread_mutex_init(&lk->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&lk->cv, &ca);
-	pthread_condattr_destroy(&ca);
 	if (!sd ||
 	    asprintf(&lk->who, "host=%s\npid=%ld\nstate_dir=%s\n", host, (long)getpid(), sd) < 0)
 		lk->who = NULL;
@@ -512,12 +516,12 @@ s3_lock(void *instance, const char *name, cairn_sink_lock **lock)
 	if (s3->lock_mode == S3_LOCK_NONE)
 		return 0;
 	if (!name || !*name || strchr(name, '/'))
-		return s3_lock_err(s3, CAIRN_E_CONFIG, "cannot lock job \"%s\": not a job name",
-		                   name ? name : "");
+		return s3_error(s3, CAIRN_E_CONFIG, "cannot lock job \"%s\": not a job name",
+		                name ? name : "");
 	if (!(curl = s3_op_curl(s3, &st)))
 		return s3_report(s3, &st);
 	if (!(lk = s3_lock_new(s3, name)))
-		return s3_lock_err(s3, CAIRN_E_NOMEM, "out of memory");
+		return s3_error(s3, CAIRN_E_NOMEM, "out of memory");
 	rc = s3->lock_mode == S3_LOCK_REFRESH ? s3_lock_refresh_mode(s3, curl, lk, name)
 	                                      : s3_lock_conditional(s3, curl, lk, name);
 	if (rc) {
@@ -526,10 +530,9 @@ s3_lock(void *instance, const char *name, cairn_sink_lock **lock)
 	}
 	lk->have_thread = pthread_create(&lk->thread, NULL, s3_lock_thread, lk) == 0;
 	if (!lk->have_thread)
-		s3_host->log(s3->ctx, CAIRN_LOG_WARN,
-		             "cannot start the refresh of lock s3://%s/%s: a run longer than "
-		             "%lld s may lose it to another",
-		             s3->bucket, lk->key, (long long)s3->lock_stale);
+		s3_log(s3, CAIRN_LOG_WARN,
+		       "cannot start the refresh of lock s3://%s/%s: a run longer than %lld s may lose it to another",
+		       s3->bucket, lk->key, (long long)s3->lock_stale);
 	*lock = lk;
 	return 0;
 }
@@ -545,17 +548,15 @@ s3_unlock(cairn_sink_lock *lk)
 		return;
 	s3 = lk->s3;
 	if (lk->have_thread) {
-		pthread_mutex_lock(&lk->mu);
-		lk->stop = 1;
 		atomic_store(&lk->stopping, 1);
-		pthread_cond_signal(&lk->cv);
-		pthread_mutex_unlock(&lk->mu);
+		if (lk->wake[1] >= 0 && write(lk->wake[1], "x", 1) < 0) {
+			/* the thread sees stopping within a second anyway */
+		}
 		pthread_join(lk->thread, NULL);
 	}
 	if ((curl = s3_op_curl(s3, &st)) && s3_lock_delete(s3, curl, lk->key))
-		s3_host->log(s3->ctx, CAIRN_LOG_WARN,
-		             "could not remove the lock s3://%s/%s: the next run takes it over "
-		             "once it is %lld s old",
-		             s3->bucket, lk->key, (long long)s3->lock_stale);
+		s3_log(s3, CAIRN_LOG_WARN,
+		       "could not remove the lock s3://%s/%s: the next run takes it over once it is %lld s old",
+		       s3->bucket, lk->key, (long long)s3->lock_stale);
 	s3_lock_free(lk);
 }

@@ -16,7 +16,7 @@
 #define _GNU_SOURCE
 #endif
 
-#include "s3.h"
+#include "s3_internal.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -192,11 +192,7 @@ s3_reader_thread(void *arg)
 			break;
 		if (r->slow || s3_too_slow(r)) {
 			s3_fail(&st, CAIRN_E_IO,
-			        "s3://%s/%s: download too slow: %lld of %lld bytes in %lld s, "
-			        "below "
-			        "min_speed (%lld bytes/s); check the network and the store, or "
-			        "lower "
-			        "min_speed (0: no floor)",
+			        "s3://%s/%s: download too slow: %lld of %lld bytes in %lld s, below min_speed (%lld bytes/s); check the network and the store, or lower min_speed (0: no floor)",
 			        s3->bucket, r->full, (long long)r->got, (long long)r->total,
 			        (long long)((s3_now_ms() - r->t0) / 1000),
 			        (long long)s3->min_speed);
@@ -208,8 +204,7 @@ s3_reader_thread(void *arg)
 		if (v == S3_FAIL) {
 			if (q.http == 412)
 				s3_fail(&st, CAIRN_E_CORRUPT,
-				        "s3://%s/%s: the object changed while it was being read "
-				        "(ETag %s no longer matches): read it again",
+				        "s3://%s/%s: the object changed while it was being read (ETag %s no longer matches): read it again",
 				        s3->bucket, r->full, r->etag);
 			s3_req_reset(&q);
 			curl_easy_cleanup(curl);
@@ -222,8 +217,7 @@ s3_reader_thread(void *arg)
 			size_t len = strlen(st.msg);
 			snprintf(
 			        st.msg + len, sizeof(st.msg) - len,
-			        "; gave up after %d attempts without progress: try again later, or "
-			        "raise max_retries or timeout",
+			        "; gave up after %d attempts without progress: try again later, or raise max_retries or timeout",
 			        attempt + 1);
 			s3_req_reset(&q);
 			curl_easy_cleanup(curl);

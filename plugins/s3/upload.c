@@ -25,7 +25,7 @@
 #define _GNU_SOURCE
 #endif
 
-#include "s3.h"
+#include "s3_internal.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -199,10 +199,10 @@ s3_worker(void *arg)
 				                           : 1;
 			rc = s3_request(s3, curl, &r, &st);
 			if (!rc && !r.etag[0])
-				rc = s3_fail(&st, CAIRN_E_CORRUPT,
-				             "s3://%s/%s: the store answered part %d without an "
-				             "ETag; check that endpoint is an S3 store",
-				             s3->bucket, w->full, p->number);
+				rc = s3_fail(
+				        &st, CAIRN_E_CORRUPT,
+				        "s3://%s/%s: the store answered part %d without an ETag; check that endpoint is an S3 store",
+				        s3->bucket, w->full, p->number);
 			if (!rc && strlen(r.etag) >= sizeof(w->etags[0]))
 				rc = s3_fail(&st, CAIRN_E_CORRUPT,
 				             "s3://%s/%s: the ETag of part %d is too long",
@@ -309,10 +309,10 @@ s3_multipart_start(cairn_sink_writer *w)
 	w->upload_id = s3_xml_upload_id(r.resp, r.resp_len);
 	s3_req_reset(&r);
 	if (!w->upload_id)
-		return s3_fail(&w->fst, CAIRN_E_CORRUPT,
-		               "s3://%s/%s: the store's answer to CreateMultipartUpload has no "
-		               "UploadId; check that endpoint is an S3 store",
-		               s3->bucket, w->full);
+		return s3_fail(
+		        &w->fst, CAIRN_E_CORRUPT,
+		        "s3://%s/%s: the store's answer to CreateMultipartUpload has no UploadId; check that endpoint is an S3 store",
+		        s3->bucket, w->full);
 	if (!(w->enc_id = s3_uri_encode(w->upload_id, 0)))
 		return s3_fail(&w->fst, CAIRN_E_NOMEM, "s3://%s/%s: out of memory", s3->bucket,
 		               w->full);
@@ -327,10 +327,10 @@ s3_submit(cairn_sink_writer *w)
 	struct s3_part *p = w->cur;
 
 	if (w->next_number > S3_MAX_PARTS)
-		return s3_fail(&w->fst, CAIRN_E_CONFIG,
-		               "s3://%s/%s: the object needs more than %d parts of %zu bytes: "
-		               "raise part_size",
-		               s3->bucket, w->full, S3_MAX_PARTS, s3->part_size);
+		return s3_fail(
+		        &w->fst, CAIRN_E_CONFIG,
+		        "s3://%s/%s: the object needs more than %d parts of %zu bytes: raise part_size",
+		        s3->bucket, w->full, S3_MAX_PARTS, s3->part_size);
 	if (w->next_number > w->etag_cap) {
 		int cap = w->etag_cap ? 2 * w->etag_cap : 64;
 		void *g;
@@ -402,10 +402,10 @@ s3_take_buffer(cairn_sink_writer *w)
 			pthread_mutex_lock(&w->mu);
 			w->nbufs--;
 			pthread_mutex_unlock(&w->mu);
-			return s3_fail(&w->fst, CAIRN_E_NOMEM,
-			               "s3://%s/%s: out of memory for a part of %zu bytes: lower "
-			               "part_size or upload_concurrency",
-			               s3->bucket, w->full, s3->part_size);
+			return s3_fail(
+			        &w->fst, CAIRN_E_NOMEM,
+			        "s3://%s/%s: out of memory for a part of %zu bytes: lower part_size or upload_concurrency",
+			        s3->bucket, w->full, s3->part_size);
 		}
 		p->cap = cap;
 	}
@@ -477,9 +477,8 @@ s3_write(cairn_sink_writer *w, const void *buf, size_t len)
 	int rc;
 
 	if (w->broken) {
-		s3_host->set_error(s3->ctx, "s3://%s/%s: an earlier write failed", s3->bucket,
-		                   w->full);
-		return CAIRN_E_IO;
+		return s3_error(s3, CAIRN_E_IO, "s3://%s/%s: an earlier write failed", s3->bucket,
+		                w->full);
 	}
 	while (len) {
 		size_t n;
@@ -499,10 +498,10 @@ s3_write(cairn_sink_writer *w, const void *buf, size_t len)
 			        w->cur->cap * 2 > s3->part_size ? s3->part_size : w->cur->cap * 2;
 			unsigned char *g = realloc(w->cur->buf, cap);
 			if (!g) {
-				rc = s3_fail(&w->fst, CAIRN_E_NOMEM,
-				             "s3://%s/%s: out of memory for a part of %zu bytes: "
-				             "lower part_size",
-				             s3->bucket, w->full, cap);
+				rc = s3_fail(
+				        &w->fst, CAIRN_E_NOMEM,
+				        "s3://%s/%s: out of memory for a part of %zu bytes: lower part_size",
+				        s3->bucket, w->full, cap);
 				goto fail;
 			}
 			w->cur->buf = g;
@@ -525,7 +524,8 @@ s3_write(cairn_sink_writer *w, const void *buf, size_t len)
 		return 0;
 fail:
 	w->broken = 1;
-	return s3_report(s3, &w->fst);
+	s3_report(s3, &w->fst);
+	return rc;
 }
 
 static void
@@ -561,9 +561,9 @@ s3_complete_xml(cairn_sink_writer *w, size_t *len)
 
 	if (!x)
 		return NULL;
-	o = (size_t)snprintf(x, cap,
-	                     "<CompleteMultipartUpload "
-	                     "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+	o = (size_t)snprintf(
+	        x, cap,
+	        "<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
 	for (i = 0; i < parts; i++) {
 		s3_xml_escape_into(etag, sizeof(etag), w->etags[i]);
 		o += (size_t)snprintf(x + o, cap - o,
@@ -597,11 +597,9 @@ s3_multipart_abort(cairn_sink_writer *w)
 	/* 404 NoSuchUpload: gone already.  Any other refusal (s3rver's 405
 	 * among them) may leave the parts: say which upload. */
 	if (rc && r.http != 404)
-		s3_host->log(s3->ctx, CAIRN_LOG_WARN,
-		             "%s; the parts of upload %s of s3://%s/%s may stay in the bucket (and "
-		             "be billed) until removed: add an AbortIncompleteMultipartUpload "
-		             "lifecycle rule",
-		             st.msg, w->upload_id, s3->bucket, w->full);
+		s3_log(s3, CAIRN_LOG_WARN,
+		       "%s; the parts of upload %s of s3://%s/%s may stay in the bucket (and be billed) until removed: add an AbortIncompleteMultipartUpload lifecycle rule",
+		       st.msg, w->upload_id, s3->bucket, w->full);
 	s3_req_reset(&r);
 }
 
@@ -709,10 +707,9 @@ s3_commit(cairn_sink_writer *w)
 	int rc = 0;
 
 	if (w->broken) {
-		s3_host->set_error(s3->ctx,
-		                   "s3://%s/%s: an earlier write failed; nothing was "
-		                   "published",
-		                   s3->bucket, w->full);
+		s3_error(s3, CAIRN_E_IO,
+		         "s3://%s/%s: an earlier write failed; nothing was published", s3->bucket,
+		         w->full);
 		s3_abort(w);
 		return CAIRN_E_IO;
 	}

@@ -13,7 +13,7 @@
 #define _GNU_SOURCE
 #endif
 
-#include "s3.h"
+#include "s3_internal.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../plugins/s3/s3.h"
+#include "../../plugins/s3/s3_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

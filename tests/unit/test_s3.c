@@ -13,12 +13,38 @@
 #define S3_MIN_PART_SIZE (256u << 10)
 #define TP 262144
 #define TP_TEXT "262144"
+
+/* Allocation-failure injection: the plugin's own malloc() calls (not
+ * libcurl's, libxml2's or the test's) go through s3_test_malloc, which
+ * fails the next one once s3_test_fail_next is set. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static int s3_test_fail_next;
+static void *
+s3_test_malloc(size_t n)
+{
+	if (s3_test_fail_next) {
+		s3_test_fail_next = 0;
+		return NULL;
+	}
+	return malloc(n);
+}
+#define malloc(n) s3_test_malloc(n)
+
+#include "../../plugins/s3/common.c"
 #include "../../plugins/s3/s3.c"
+#include "../../plugins/s3/creds.c"
+#include "../../plugins/s3/list.c"
 #include "../../plugins/s3/http.c"
 #include "../../plugins/s3/xml.c"
 #include "../../plugins/s3/upload.c"
 #include "../../plugins/s3/read.c"
 #include "../../plugins/s3/lock.c"
+#undef malloc
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -1142,6 +1168,32 @@ test_list_remove_usage(void **state)
 	assert_int_equal(stub_count(f->stub, "DELETE", "/bucket/pre/j/1/gone"), 0);
 }
 
+/* The first page's keys arm the injection: the next allocation, the
+ * encoded continuation token of the second page's request, fails. */
+static int
+collect_then_fail(void *ud, const char *key, uint64_t size, int64_t mtime)
+{
+	s3_test_fail_next = 1;
+	return collect(ud, key, size, mtime);
+}
+
+/* Out of memory before the second listing page: one clear error, no
+ * double free of the first page's query (issue 17). */
+static void
+test_list_second_page_nomem(void **state)
+{
+	struct fx *f = *state;
+	char out[1024] = "";
+
+	f->stub = stub_start(answer_list, NULL);
+	assert_int_equal(fx_create(f, NULL), 0);
+	assert_int_equal(s3_list(f->s3, "j/", collect_then_fail, out), CAIRN_E_NOMEM);
+	assert_false(s3_test_fail_next);
+	assert_string_equal(out, "j/1/a 10 1767225600\n");
+	assert_string_equal(f->ctx->error, "out of memory");
+	assert_int_equal(f->stub->nreq, 1);
+}
+
 /* A stopped run stops a writer that waits for the network. */
 static void
 test_cancel_write(void **state)
@@ -1217,6 +1269,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_part_fails, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_read_resume, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_list_remove_usage, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_list_second_page_nomem, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_cancel_write, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_close_early, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_no_server, setup, teardown),

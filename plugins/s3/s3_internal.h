@@ -1,23 +1,29 @@
 /*
- * s3.h - what the files of the "s3" sink share.
+ * s3_internal.h - what the files of the "s3" sink share.  Each file uses
+ * only the ones below it:
  *
- *   s3.c      keys, credentials, the descriptor; list, remove, usage
- *   http.c    one request with retries: URL, headers, SigV4 through
- *             libcurl, error bodies turned into one line
+ *   s3.c      the top: keys, create/destroy (endpoint, objects, transfer,
+ *             lock, credentials), the descriptor and its ops
+ *   lock.c    the job's lock: a conditional create or refreshed objects
+ *   list.c    list, usage and remove: ListObjectsV2 page by page
  *   upload.c  the writer: one PUT or a multipart upload with parts in
  *             flight on worker threads
  *   read.c    the reader: a GET streamed by a thread into a ring buffer,
  *             resumed with Range after a dropped connection
+ *   creds.c   the credentials: INI, environment or shared file
+ *   http.c    the connection: one request with retries, URL, headers,
+ *             SigV4 through libcurl, error bodies turned into one line
  *   xml.c     libxml2 parsing of listings, errors and upload results
- *   lock.c    the job's lock: a conditional create or refreshed objects
+ *   common.c  the bottom: the host pointer, error and log helpers, key
+ *             names
  *
  * Nothing here is process-wide except curl_global_init and xmlInitParser,
  * run once through pthread_once as both libraries ask of a library.
  *
  * SPDX-License-Identifier: MIT
  */
-#ifndef CAIRN_S3_H
-#define CAIRN_S3_H
+#ifndef CAIRN_S3_INTERNAL_H
+#define CAIRN_S3_INTERNAL_H
 
 #include <cairn/plugin.h>
 
@@ -125,29 +131,20 @@ enum s3_verdict {
 	S3_FAIL = 2   /* anything else; st says what */
 };
 
-/* ---- http.c ---- */
-void s3_global_init(void);
-CURL *s3_curl_new(void);
-/* One attempt; st is filled on S3_RETRY and S3_FAIL. */
-enum s3_verdict s3_attempt(struct s3 *s3, CURL *curl, struct s3_req *r, struct s3_status *st);
-/* Attempts up to max_retries + 1 with backoff; 0 or st->rc. */
-int s3_request(struct s3 *s3, CURL *curl, struct s3_req *r, struct s3_status *st);
-void s3_req_reset(struct s3_req *r);
-/* Wait before retry `attempt` (0 for the first retry); 0, or non-zero
- * when stopped or cancelled meanwhile. */
-int s3_backoff_wait(int attempt, atomic_int *stop, cairn_ctx *ctx);
-/* The backoff before retry `attempt`, in ms, from a random number. */
-long s3_backoff_ms(int attempt, uint32_t rnd);
-/* SigV4 URI encoding of src (keep_slash: '/' stays); malloc'd. */
-char *s3_uri_encode(const char *src, int keep_slash);
-/* The request's URL; malloc'd. */
-char *s3_url(const struct s3 *s3, const char *key, const char *query);
-/* Format into st and return rc. */
+/* ---- common.c ---- */
+/* set_error (through cairn_verror) on the instance's ctx; returns rc. */
+int s3_error(const struct s3 *s3, int rc, const char *fmt, ...) CAIRN_PRINTF(3, 4);
+void s3_log(const struct s3 *s3, enum cairn_log_level level, const char *fmt, ...)
+        CAIRN_PRINTF(3, 4);
+/* Format into st and return rc (any thread). */
 int s3_fail(struct s3_status *st, int rc, const char *fmt, ...) CAIRN_PRINTF(3, 4);
-/* Base64 of len bytes into out (4 * ((len + 2) / 3) + 1 bytes). */
-void s3_base64(const unsigned char *in, size_t len, char *out);
-/* Lower-case hex SHA-256 of the buffer into out[65]. */
-void s3_sha256_hex(const void *buf, size_t len, char out[65]);
+/* Hand st to set_error on the op's thread; returns st->rc. */
+int s3_report(struct s3 *s3, const struct s3_status *st);
+/* Why a key (or the prefix) cannot be an object's name, or NULL. */
+const char *s3_key_problem(const char *key);
+/* The full key in the bucket for the core's key, malloc'd; NULL with st
+ * filled when the key is unusable. */
+char *s3_full_key(const struct s3 *s3, const char *key, struct s3_status *st);
 
 /* ---- xml.c ---- */
 struct s3_object {
@@ -175,22 +172,35 @@ int s3_xml_complete(const char *xml, size_t len, char *code, size_t codelen, cha
 /* "2026-12-02T01:02:03.000Z" -> seconds since the epoch; -1 when bad. */
 int64_t s3_parse_time(const char *s);
 
-/* ---- s3.c ---- */
-/* The full key in the bucket for the core's key, malloc'd; NULL with st
- * filled when the key is unusable. */
-char *s3_full_key(const struct s3 *s3, const char *key, struct s3_status *st);
-/* Hand st to set_error on the op's thread; returns st->rc. */
-int s3_report(struct s3 *s3, const struct s3_status *st);
+/* ---- http.c ---- */
+void s3_global_init(void);
+CURL *s3_curl_new(void);
 /* The op thread's handle, made on first use; NULL with st filled. */
 CURL *s3_op_curl(struct s3 *s3, struct s3_status *st);
-/* The sink's list op. */
-int s3_list(void *instance, const char *prefix, cairn_list_cb cb, void *userdata);
+/* One attempt; st is filled on S3_RETRY and S3_FAIL. */
+enum s3_verdict s3_attempt(struct s3 *s3, CURL *curl, struct s3_req *r, struct s3_status *st);
+/* Attempts up to max_retries + 1 with backoff; 0 or st->rc. */
+int s3_request(struct s3 *s3, CURL *curl, struct s3_req *r, struct s3_status *st);
+void s3_req_reset(struct s3_req *r);
+/* Wait before retry `attempt` (0 for the first retry); 0, or non-zero
+ * when stopped or cancelled meanwhile. */
+int s3_backoff_wait(int attempt, atomic_int *stop, cairn_ctx *ctx);
+/* The backoff before retry `attempt`, in ms, from a random number. */
+long s3_backoff_ms(int attempt, uint32_t rnd);
+/* SigV4 URI encoding of src (keep_slash: '/' stays); malloc'd. */
+char *s3_uri_encode(const char *src, int keep_slash);
+/* The request's URL; malloc'd. */
+char *s3_url(const struct s3 *s3, const char *key, const char *query);
+/* Base64 of len bytes into out (4 * ((len + 2) / 3) + 1 bytes). */
+void s3_base64(const unsigned char *in, size_t len, char *out);
+/* Lower-case hex SHA-256 of the buffer into out[65]. */
+void s3_sha256_hex(const void *buf, size_t len, char out[65]);
 
-/* ---- lock.c ---- */
-int s3_lock(void *instance, const char *name, cairn_sink_lock **lock);
-void s3_unlock(cairn_sink_lock *lock);
-
-/* Credentials file parsing (s3.c), exposed for the tests. */
+/* ---- creds.c ---- */
+/* The instance's keys, from the INI, the environment or the shared
+ * credentials file; 0, or an error set. */
+int s3_credentials(struct s3 *s3, const struct cairn_config *cfg);
+/* The shared credentials file's parser, exposed for the tests. */
 struct s3_creds {
 	char *access_key;
 	char *secret_key;
@@ -199,6 +209,15 @@ struct s3_creds {
 int s3_creds_parse_file(const char *path, const char *profile, struct s3_creds *out, char *why,
                         size_t whylen);
 void s3_creds_free(struct s3_creds *c);
+
+/* ---- list.c: the list, usage and remove ops ---- */
+int s3_list(void *instance, const char *prefix, cairn_list_cb cb, void *userdata);
+int s3_usage(void *instance, struct cairn_usage *usage);
+int s3_remove(void *instance, const char *key);
+
+/* ---- lock.c ---- */
+int s3_lock(void *instance, const char *name, cairn_sink_lock **lock);
+void s3_unlock(cairn_sink_lock *lock);
 
 /* ---- upload.c, read.c ---- */
 int s3_open_write(void *instance, const char *key, cairn_sink_writer **writer);
