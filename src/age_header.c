@@ -123,9 +123,12 @@ parse_body(const char *buf, size_t len, size_t *pos, struct age_stanza *st, cons
 	int rc = -1;
 
 	for (;;) {
-		if (next_line(buf, len, pos, &line, &n) < 0 || n > 64) {
-			*why = n > 64 ? "a stanza body line longer than 64 columns"
-			              : "a stanza without its body";
+		if (next_line(buf, len, pos, &line, &n) < 0) {
+			*why = "a stanza without its body";
+			goto out;
+		}
+		if (n > 64) {
+			*why = "a stanza body line longer than 64 columns";
 			goto out;
 		}
 		age_buf_add(&b64, line, n);
