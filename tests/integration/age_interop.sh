@@ -89,8 +89,10 @@ check_exit "a file that is not age's" $E_NOTAGE A decrypt -i k1.key <data
 
 # --- flat memory for a large stream
 rss() { sed -n 's/^rss=//p' "$1"; }
-if head -c 256M /dev/zero | /usr/bin/time -f rss=%M -o enc.rss "$AT" encrypt -r "$(cat k1.pub)" |
-	/usr/bin/time -f rss=%M -o dec.rss "$AT" decrypt -i k1.key | sha256sum >big.sum; then
+if head -c 256M /dev/zero |
+	timeout 300 /usr/bin/time -f rss=%M -o enc.rss "$AT" encrypt -r "$(cat k1.pub)" |
+	timeout 300 /usr/bin/time -f rss=%M -o dec.rss "$AT" decrypt -i k1.key | sha256sum >big.sum &&
+	test "${PIPESTATUS[*]}" = "0 0 0 0"; then
 	head -c 256M /dev/zero | sha256sum >want.sum
 	check "256 MiB round trip through age_tool" cmp -s want.sum big.sum
 	echo "# peak RSS: encrypt $(rss enc.rss) KiB, decrypt $(rss dec.rss) KiB"
