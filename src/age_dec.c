@@ -292,6 +292,11 @@ feed_header(struct age_dec *d, const uint8_t *p, size_t len, size_t *used)
 		                d->object);
 	age_buf_add(&d->hdr, p, take);
 	chk = d->hdr.n < sizeof(magic) - 1 ? d->hdr.n : sizeof(magic) - 1;
+	if (chk > 19 && memcmp(d->hdr.p, magic, 19) == 0 && memcmp(d->hdr.p, magic, chk) != 0)
+		return dec_fail(
+		        d, AGE_E_HEADER,
+		        "%s is an age file of a version other than age-encryption.org/v1; a newer age may read it",
+		        d->object);
 	if (memcmp(d->hdr.p, magic, chk) != 0)
 		return dec_fail(
 		        d, AGE_E_NOTAGE,

@@ -538,7 +538,8 @@ tampering_every_layer_fails(void **state)
 	mac = strstr(ct.p, "\n--- ") + 5;
 	assert_int_equal(tampered(&ct, all, 0, all, 0, len), AGE_OK);
 	/* the version line */
-	assert_int_equal(tampered(&ct, 20, 'v' ^ 'w', all, 0, 0), AGE_E_NOTAGE);
+	assert_int_equal(tampered(&ct, 20, 'v' ^ 'w', all, 0, 0), AGE_E_HEADER);
+	assert_int_equal(tampered(&ct, 0, 'a' ^ 'A', all, 0, 0), AGE_E_NOTAGE);
 	/* the stanza's share (argument) and its body */
 	assert_int_not_equal(tampered(&ct, (size_t)(line2 - ct.p) + 12, 1, all, 0, 0), AGE_OK);
 	k = (size_t)(strchr(line2, '\n') + 5 - ct.p);
