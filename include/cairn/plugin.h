@@ -53,7 +53,9 @@
  *    are not compared.  So record there only what means the same as in
  *    backup() ("files", "documents.DB.COLL"), counted from what was read
  *    or restored; never warnings, times or server versions.  Those
- *    recorded in restore() are discarded.
+ *    recorded in restore() go into the restore's run record (status
+ *    dir, JOB.restore.json), so record there what was written as it is
+ *    written ("keys.db0"): after a signal the record says how far it got.
  *
  * SPDX-License-Identifier: MIT
  */
