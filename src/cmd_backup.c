@@ -42,11 +42,9 @@ remove_leftovers(const struct cfg_job *job, struct instance *sink, int locked,
 		if (si->complete)
 			continue;
 		if (!locked && si->newest_mtime > now - LEFTOVER_GRACE_SECS) {
-			log_info("%s: leaving incomplete set %s/%s alone: it changed within the "
-			         "last "
-			         "day and this sink has no lock, so another run may still be "
-			         "writing it",
-			         sink->ctx.label, job->name, si->id);
+			log_info(
+			        "%s: leaving incomplete set %s/%s alone: it changed within the last day and this sink has no lock, so another run may still be writing it",
+			        sink->ctx.label, job->name, si->id);
 			continue;
 		}
 		log_info("%s: removing incomplete set %s/%s left by an interrupted run",
@@ -175,10 +173,9 @@ choose_id(struct run *r)
 			continue;
 		}
 		for (size_t k = ls[n].n; k-- > 0 && set_in_future(&ls[n].v[k], now);)
-			log_warn("%s%s: its id lies in the future (a host with a wrong clock, or "
-			         "planted); it is kept, not counted, and not used for new ids: "
-			         "check it with cairn verify %s --id %s",
-			         ls[n].where, ls[n].v[k].id, r->job->name, ls[n].v[k].id);
+			log_warn(
+			        "%s%s: its id lies in the future (a host with a wrong clock, or planted); it is kept, not counted, and not used for new ids: check it with cairn verify %s --id %s",
+			        ls[n].where, ls[n].v[k].id, r->job->name, ls[n].v[k].id);
 		remove_leftovers(r->job, r->sinks[i], r->locks[i] != NULL, &ls[n]);
 		n++;
 		i++;
@@ -188,9 +185,9 @@ choose_id(struct run *r)
 	while (id_taken(ls, n, t) && t - now < BACKUP_ID_FUTURE_TOLERANCE)
 		t++;
 	if (id_taken(ls, n, t)) {
-		log_error("every id from now to %d s ahead is taken by a set of job %s: see cairn "
-		          "list %s; nothing was written",
-		          BACKUP_ID_FUTURE_TOLERANCE, r->job->name, r->job->name);
+		log_error(
+		        "every id from now to %d s ahead is taken by a set of job %s: see cairn list %s; nothing was written",
+		        BACKUP_ID_FUTURE_TOLERANCE, r->job->name, r->job->name);
 		rc = -1;
 	}
 	for (size_t k = 0; k < n; k++)
@@ -416,10 +413,9 @@ report_outcome(struct run *r, int prc, const struct backup_outcome *res, struct 
 			strvec_push(&names, res->failed[i].name);
 		char *failed = strvec_join(&names, ", ");
 		strvec_free(&names);
-		log_error("backup %s/%s is partial: written without source%s %s, which "
-		          "failed (see above); cairn restore takes each of them from an "
-		          "older set",
-		          job->name, r->id, res->nfailed == 1 ? "" : "s", failed);
+		log_error(
+		        "backup %s/%s is partial: written without source%s %s, which failed (see above); cairn restore takes each of them from an older set",
+		        job->name, r->id, res->nfailed == 1 ? "" : "s", failed);
 		free(failed);
 		report_error(rr, res->failed[0].error);
 		rr->status = "partial";

@@ -40,8 +40,7 @@ cmd_check(struct cli *c, int argc, char **argv)
 	if (optind < argc)
 		only = argv[optind];
 	if (load_config(c)) {
-		printf("UNKNOWN: cairn: the configuration %s cannot be used (see the error "
-		       "above)\n",
+		printf("UNKNOWN: cairn: the configuration %s cannot be used (see the error above)\n",
 		       c->config_path);
 		return CHECK_UNKNOWN;
 	}

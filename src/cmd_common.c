@@ -73,9 +73,9 @@ load_config(struct cli *c)
 	char *err = NULL;
 	if (!(c->cmd->flags & CMD_CONFIG)) {
 		/* a programming error: the table row must say so */
-		log_error("internal error: command %s reads the configuration, but its row "
-		          "in cli.c lacks CMD_CONFIG; report this",
-		          c->cmd->name);
+		log_error(
+		        "internal error: command %s reads the configuration, but its row in cli.c lacks CMD_CONFIG; report this",
+		        c->cmd->name);
 		return CAIRN_EXIT_FAILED;
 	}
 	if (c->cfg)
@@ -121,9 +121,9 @@ take_job_lock(struct cli *c, const struct cfg_job *job)
 	char *err = NULL;
 	int busy;
 	if (!(c->cmd->flags & CMD_JOB_LOCK)) {
-		log_error("internal error: command %s takes a job lock, but its row in cli.c "
-		          "lacks CMD_JOB_LOCK; report this",
-		          c->cmd->name);
+		log_error(
+		        "internal error: command %s takes a job lock, but its row in cli.c lacks CMD_JOB_LOCK; report this",
+		        c->cmd->name);
 		return CAIRN_EXIT_FAILED;
 	}
 	c->lockfd = lock_job(c->cfg->state_dir, job->name, &busy, &err);
@@ -236,14 +236,12 @@ locate_set(struct cli *c, const struct cfg_job *job, const char *only_sink, cons
 		 * may hold one, so that is a failure naming it */
 		char *names = strvec_join(&unlisted, ", ");
 		if (only_sink)
-			log_error("cannot list the backups of job %s in sink %s (see above); try "
-			          "again once it can be reached",
-			          job->name, names);
+			log_error(
+			        "cannot list the backups of job %s in sink %s (see above); try again once it can be reached",
+			        job->name, names);
 		else
 			log_error(
-			        "cannot list the backups of job %s in sink %s (see above), and no "
-			        "other sink holds a matching complete set; try again once it can "
-			        "be reached",
+			        "cannot list the backups of job %s in sink %s (see above), and no other sink holds a matching complete set; try again once it can be reached",
 			        job->name, names);
 		free(names);
 		rc = CAIRN_EXIT_FAILED;
@@ -361,10 +359,9 @@ check_set(struct cli *c, const char *set, const char *const *sources, size_t n,
 		          set_phase_name(phase), phase == SET_BACKUP ? "backs up" : "restores",
 		          scope);
 	else if (!reached)
-		log_error("--set %.*s: none of the sources being %s has a key %.*s; see cairn "
-		          "plugins -v",
-		          named, set, phase == SET_BACKUP ? "backed up" : "restored", (int)klen,
-		          kv);
+		log_error(
+		        "--set %.*s: none of the sources being %s has a key %.*s; see cairn plugins -v",
+		        named, set, phase == SET_BACKUP ? "backed up" : "restored", (int)klen, kv);
 	if (!reached && !idle)
 		rc = CAIRN_EXIT_USAGE;
 	free(scope);
@@ -438,9 +435,9 @@ source_for_manifest(struct cli *c, const struct manifest_source *ms, const struc
 {
 	const struct cfg_section *sec = config_section(c->cfg, SECTION_SOURCE, ms->name);
 	if (!sec) {
-		log_error("the set holds source %s, which %s does not define; add [source %s] with "
-		          "plugin = %s to restore or check it",
-		          ms->name, c->cfg->path, ms->name, ms->plugin);
+		log_error(
+		        "the set holds source %s, which %s does not define; add [source %s] with plugin = %s to restore or check it",
+		        ms->name, c->cfg->path, ms->name, ms->plugin);
 		return exit_for(CAIRN_E_CONFIG);
 	}
 	if (strcmp(sec->plugin, ms->plugin) != 0) {
@@ -460,9 +457,9 @@ parse_when(const char *id, const char *at_text, time_t *at)
 	if (id && backup_id_parse(id, &t))
 		return usage_error("--id %s: a backup id looks like 20261126T020000Z", id);
 	if (at_text && iso8601_parse(at_text, at))
-		return usage_error("--at %s: use ISO 8601, e.g. 2026-01-24, 2026-01-24T03:00 or "
-		                   "2026-01-24T03:00:00Z",
-		                   at_text);
+		return usage_error(
+		        "--at %s: use ISO 8601, e.g. 2026-01-24, 2026-01-24T03:00 or 2026-01-24T03:00:00Z",
+		        at_text);
 	return 0;
 }
 
@@ -504,9 +501,9 @@ sets_for_retention(struct instance *sink, const char *job, struct set_list *l, c
 		} else if (set_manifest(sink, job, s, &m, &err)) {
 			/* kept, never counted: a set nobody can read is not
 			 * removed on a guess either */
-			log_warn("%s; the set is kept and not counted: check it with cairn "
-			         "verify %s --id %s",
-			         err, job, s->id);
+			log_warn(
+			        "%s; the set is kept and not counted: check it with cairn verify %s --id %s",
+			        err, job, s->id);
 			free(err);
 			rs[i].state = RETENTION_DAMAGED;
 		} else {

@@ -237,9 +237,9 @@ clear_leftover(const struct cfg_job *job, struct instance *to, int locked, const
 	if (!t || t->complete)
 		return 0;
 	if (!locked && t->newest_mtime > time(NULL) - SET_LEFTOVER_GRACE) {
-		log_error("%s: incomplete set %s/%s changed within the last day and this sink has "
-		          "no lock, so another run may still be writing it; try again later",
-		          to->ctx.label, job->name, t->id);
+		log_error(
+		        "%s: incomplete set %s/%s changed within the last day and this sink has no lock, so another run may still be writing it; try again later",
+		        to->ctx.label, job->name, t->id);
 		return CAIRN_E_IO;
 	}
 	log_info("%s: removing incomplete set %s/%s left by an interrupted run", to->ctx.label,

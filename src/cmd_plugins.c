@@ -38,8 +38,8 @@ cmd_plugins(struct cli *c, int argc, char **argv)
 	}
 	registry_scan(&c->reg, &names);
 	if (!names.n)
-		log_warn("no plugins found in the plugin path; set $CAIRN_PLUGIN_PATH or "
-		         "plugin_dir");
+		log_warn(
+		        "no plugins found in the plugin path; set $CAIRN_PLUGIN_PATH or plugin_dir");
 	for (size_t i = 0; i < names.n; i++) {
 		char *err = NULL;
 		struct loaded_plugin *lp = registry_load(&c->reg, names.v[i], &err);

@@ -116,9 +116,9 @@ load_token(struct server *sv, const char *path, char **err)
 	data[len] = '\0';
 	if (len < TOKEN_MIN) {
 		/* a short token is guessed; say how to make a good one */
-		*err = xasprintf("the token in token_file %s is %zu characters long; use at least "
-		                 "%d, e.g. the output of: openssl rand -hex 32",
-		                 path, len, TOKEN_MIN);
+		*err = xasprintf(
+		        "the token in token_file %s is %zu characters long; use at least %d, e.g. the output of: openssl rand -hex 32",
+		        path, len, TOKEN_MIN);
 		OPENSSL_cleanse(data, len);
 		free(data);
 		return -1;
@@ -273,9 +273,9 @@ parse_listen(const char *text, struct sockaddr_storage *ss, char **err)
 	}
 	return 0;
 bad:
-	*err = xasprintf("\"%s\" is not ADDR:PORT with a numeric address, e.g. 127.0.0.1:9135 "
-	                 "or [::1]:9135",
-	                 text);
+	*err = xasprintf(
+	        "\"%s\" is not ADDR:PORT with a numeric address, e.g. 127.0.0.1:9135 or [::1]:9135",
+	        text);
 	return -1;
 }
 
@@ -300,9 +300,9 @@ load_secrets(struct server *sv, char **key, char **cert)
 	char *err = NULL;
 	size_t len;
 	if (!cs->token_file) {
-		log_error("%s: [serve] has no token_file; give a file (mode 0600) whose first line "
-		          "is the token clients send as \"Authorization: Bearer TOKEN\"",
-		          sv->c->cfg->path);
+		log_error(
+		        "%s: [serve] has no token_file; give a file (mode 0600) whose first line is the token clients send as \"Authorization: Bearer TOKEN\"",
+		        sv->c->cfg->path);
 		return CAIRN_EXIT_CONFIG;
 	}
 	if (load_token(sv, cs->token_file, &err))
@@ -310,8 +310,8 @@ load_secrets(struct server *sv, char **key, char **cert)
 	if (!cs->tls_cert)
 		return 0;
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-		log_error("serve: this libmicrohttpd was built without TLS; remove tls_cert and "
-		          "tls_key or install one with GnuTLS");
+		log_error(
+		        "serve: this libmicrohttpd was built without TLS; remove tls_cert and tls_key or install one with GnuTLS");
 		return CAIRN_EXIT_CONFIG;
 	}
 	if (read_private(cs->tls_key, "tls_key", TLS_FILE_MAX, 1, key, &len, &err) ||
@@ -416,9 +416,9 @@ out:
 	if (sv.cache && (left = serve_cache_stop(sv.cache, STOP_GRACE_MS))) {
 		/* A sink thread is still inside a plugin call: the plugins
 		 * cannot be unloaded under it, so leave now. */
-		log_warn("serve: %zu sink%s still answering a status request; stopping without "
-		         "waiting for %s",
-		         left, left == 1 ? " is" : "s are", left == 1 ? "it" : "them");
+		log_warn(
+		        "serve: %zu sink%s still answering a status request; stopping without waiting for %s",
+		        left, left == 1 ? " is" : "s are", left == 1 ? "it" : "them");
 		fflush(stdout);
 		fflush(stderr);
 		_exit(rc);
@@ -438,8 +438,8 @@ cmd_serve(struct cli *c, int argc, char **argv)
 	(void)c;
 	(void)argc;
 	(void)argv;
-	log_error("serve: this cairn was built without libmicrohttpd; install it (Debian: "
-	          "libmicrohttpd-dev), run configure again and rebuild");
+	log_error(
+	        "serve: this cairn was built without libmicrohttpd; install it (Debian: libmicrohttpd-dev), run configure again and rebuild");
 	return CAIRN_EXIT_FAILED;
 }
 

@@ -290,8 +290,7 @@ verify_sink(struct cli *c, const struct cfg_job *job, struct instance *sink, con
 	}
 	if (!any && !cancel_signal) {
 		log_error(
-		        "no complete backup set of job %s%s%s in sink %s to verify; see cairn list "
-		        "%s",
+		        "no complete backup set of job %s%s%s in sink %s to verify; see cairn list %s",
 		        job->name, id ? " with id " : "", id ? id : "", sink->name, job->name);
 		worst = CAIRN_EXIT_NOTFOUND;
 	}

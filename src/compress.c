@@ -116,9 +116,9 @@ zstd_start(struct compressor *z, int level, int threads, char **err)
 		 * the source, as `tar | zstd` does with two processes.  A
 		 * libzstd built without threads refuses this. */
 		if (ZSTD_isError(ZSTD_CCtx_setParameter(z->zc, ZSTD_c_nbWorkers, threads))) {
-			*err = xasprintf("zstd: this libzstd (%s) cannot compress in %d threads; "
-			                 "set compression_threads = 0",
-			                 ZSTD_versionString(), threads);
+			*err = xasprintf(
+			        "zstd: this libzstd (%s) cannot compress in %d threads; set compression_threads = 0",
+			        ZSTD_versionString(), threads);
 			return -1;
 		}
 		int job = zstd_job_size(level);
@@ -403,9 +403,9 @@ zstd_read(struct decompressor *z, void *buf, size_t len, char **err)
 		size_t r = ZSTD_decompressStream(z->zd, &out, &z->in);
 		if (ZSTD_isError(r)) {
 			if (ZSTD_getErrorCode(r) == ZSTD_error_checksum_wrong)
-				return zstd_corrupt(z, err,
-				                    "the content checksum does not match, "
-				                    "so the data is damaged");
+				return zstd_corrupt(
+				        z, err,
+				        "the content checksum does not match, so the data is damaged");
 			return zstd_corrupt(z, err, ZSTD_getErrorName(r));
 		}
 		z->frames = 1;

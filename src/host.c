@@ -342,10 +342,9 @@ stop_orphans(int dfd, const char *path)
 		    !cmdline_names((pid_t)pid, path))
 			continue;
 		if (kill((pid_t)pid, SIGKILL) == 0)
-			log_info("stopped process %ld that an earlier run left running in the "
-			         "scratch "
-			         "directory %s",
-			         pid, path);
+			log_info(
+			        "stopped process %ld that an earlier run left running in the scratch directory %s",
+			        pid, path);
 	}
 	closedir(d);
 }
@@ -385,9 +384,9 @@ scratch_sweep(const char *state_dir)
 		int lfd = dup(fd); /* empty_dir closes the one it gets */
 		if (lfd < 0 || empty_dir(lfd, &where, path) != 0 ||
 		    unlinkat(dirfd(d), de->d_name, AT_REMOVEDIR) != 0)
-			log_warn("cannot remove the scratch directory %s that an earlier run left: "
-			         "%s: %s; remove it by hand",
-			         path, where ? where : path, strerror(errno));
+			log_warn(
+			        "cannot remove the scratch directory %s that an earlier run left: %s: %s; remove it by hand",
+			        path, where ? where : path, strerror(errno));
 		else
 			log_info("removed the scratch directory %s that an earlier run left", path);
 		free(where);

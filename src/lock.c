@@ -21,9 +21,9 @@ lock_job(const char *state_dir, const char *job, int *busy, char **err)
 	int fd = -1;
 	*busy = 0;
 	if (mkdir_p(state_dir, 0700) != 0) {
-		*err = xasprintf("cannot create the state directory %s: %s; set state_dir in "
-		                 "[cairn] to a writable directory",
-		                 state_dir, strerror(errno));
+		*err = xasprintf(
+		        "cannot create the state directory %s: %s; set state_dir in [cairn] to a writable directory",
+		        state_dir, strerror(errno));
 		goto out;
 	}
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -38,9 +38,9 @@ lock_job(const char *state_dir, const char *job, int *busy, char **err)
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strcspn(pid, "\n")] = '\0';
 		*busy = e == EWOULDBLOCK;
-		*err = *busy ? xasprintf("job %s is already running (pid %s, lock %s); wait for "
-		                         "it to finish",
-		                         job, *pid ? pid : "?", path)
+		*err = *busy ? xasprintf(
+		                       "job %s is already running (pid %s, lock %s); wait for it to finish",
+		                       job, *pid ? pid : "?", path)
 		             : xasprintf("cannot lock %s: %s", path, strerror(e));
 		close(fd);
 		fd = -1;

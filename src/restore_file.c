@@ -218,9 +218,7 @@ restore_file_unknown(const struct restore_file *f)
 	for (size_t i = 0; i < f->nhead; i++)
 		snprintf(first + strlen(first), sizeof(first) - strlen(first), " %02x", f->head[i]);
 	return xasprintf(
-	        "%s holds %s%sdata of a kind cairn does not recognise (%sit starts with%s); "
-	        "name it with --format (tar, rdb, resp or archive, with .gz, .zst or .xz "
-	        "when compressed)",
+	        "%s holds %s%sdata of a kind cairn does not recognise (%sit starts with%s); name it with --format (tar, rdb, resp or archive, with .gz, .zst or .xz when compressed)",
 	        f->path, f->fmt.comp == COMP_NONE ? "" : compression_name(f->fmt.comp),
 	        f->fmt.comp == COMP_NONE ? "" : "-compressed ",
 	        f->fmt.comp == COMP_NONE ? "" : "once decompressed, ", first);
@@ -240,9 +238,9 @@ restore_file_open(const char *path, const struct file_format *forced, struct res
 		return CAIRN_E_NOTFOUND;
 	}
 	if (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		*err = xasprintf("%s is no regular file; --from reads a file that a backup tool "
-		                 "wrote",
-		                 path);
+		*err = xasprintf(
+		        "%s is no regular file; --from reads a file that a backup tool wrote",
+		        path);
 		restore_file_close(f);
 		return CAIRN_E_NOTFOUND;
 	}
@@ -333,16 +331,16 @@ fs_end(struct file_stream *fs)
 	if (fs->bytes != fs->f->size)
 		return fs_fail(
 		        fs, CAIRN_E_IO,
-		        xasprintf("%s changed while it was read (%llu bytes when opened, %llu "
-		                  "read); restore it once nothing writes it",
-		                  fs->f->path, (unsigned long long)fs->f->size,
-		                  (unsigned long long)fs->bytes));
+		        xasprintf(
+		                "%s changed while it was read (%llu bytes when opened, %llu read); restore it once nothing writes it",
+		                fs->f->path, (unsigned long long)fs->f->size,
+		                (unsigned long long)fs->bytes));
 	if (fs->want_sha && (fs->bytes != fs->want_bytes || strcmp(fs->sha_hex, fs->want_sha) != 0))
 		return fs_fail(
 		        fs, CAIRN_E_CORRUPT,
-		        xasprintf("%s changed between the check and the restore (SHA-256 %s, "
-		                  "checked as %s), so the restored data may be damaged",
-		                  fs->f->path, fs->sha_hex, fs->want_sha));
+		        xasprintf(
+		                "%s changed between the check and the restore (SHA-256 %s, checked as %s), so the restored data may be damaged",
+		                fs->f->path, fs->sha_hex, fs->want_sha));
 	fs->checked = 1;
 	return 0;
 }
@@ -468,10 +466,9 @@ pipeline_restore_file(struct restore_file *f, struct instance *source, unsigned 
 	struct file_seen checked = {0};
 	int rc = 0;
 	if (!staged && !source->lp->source.verify) {
-		*err = xasprintf("%s: its plugin can neither check a file before restoring it (it "
-		                 "has no verify op) nor stage its restore, so it cannot restore "
-		                 "--from a file",
-		                 source->ctx.label);
+		*err = xasprintf(
+		        "%s: its plugin can neither check a file before restoring it (it has no verify op) nor stage its restore, so it cannot restore --from a file",
+		        source->ctx.label);
 		return CAIRN_E_UNSUPPORTED;
 	}
 	if (!staged) {

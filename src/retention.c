@@ -235,8 +235,9 @@ retention_apply(const struct retention_policy *p, const struct retention_set *se
 			 * so it takes no place, is not the newest, and is not
 			 * removed on a guess either */
 			v->keep = 1;
-			add_reason(&why, "its id lies in the future (a host with a wrong clock, or "
-			                 "planted); not counted, not removed");
+			add_reason(
+			        &why,
+			        "its id lies in the future (a host with a wrong clock, or planted); not counted, not removed");
 			v->why = strvec_join(&why, ", ");
 			strvec_free(&why);
 			continue;
@@ -249,10 +250,10 @@ retention_apply(const struct retention_policy *p, const struct retention_set *se
 				           grace);
 			} else {
 				v->keep = 1;
-				add_reason(&why,
-				           "incomplete, changed within %s: a run may still be "
-				           "writing it",
-				           grace);
+				add_reason(
+				        &why,
+				        "incomplete, changed within %s: a run may still be writing it",
+				        grace);
 			}
 			break;
 		}

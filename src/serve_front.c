@@ -63,17 +63,14 @@ reserve_fds(unsigned max, char **err)
 		return 0;
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
 		*err = xasprintf(
-		        "max_connections = %u needs %llu open files, but the limit is %llu; "
-		        "lower max_connections or raise the limit (LimitNOFILE= in the "
-		        "service, ulimit -n)",
+		        "max_connections = %u needs %llu open files, but the limit is %llu; lower max_connections or raise the limit (LimitNOFILE= in the service, ulimit -n)",
 		        max, (unsigned long long)want, (unsigned long long)rl.rlim_max);
 		return -1;
 	}
 	rl.rlim_cur = want;
 	if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
 		*err = xasprintf(
-		        "cannot raise the open-file limit to %llu for max_connections = %u: "
-		        "%s",
+		        "cannot raise the open-file limit to %llu for max_connections = %u: %s",
 		        (unsigned long long)want, max, strerror(errno));
 		return -1;
 	}

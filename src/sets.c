@@ -137,9 +137,9 @@ sets_select(const struct set_list *l, const char *id, const time_t *at)
 			if (strcmp(s->id, id) == 0)
 				return s;
 		} else if (set_in_future(s, now)) {
-			log_warn("%s%s: its id lies in the future (a host with a wrong clock, or "
-			         "planted); passed over, name it with --id %s to use it",
-			         l->where ? l->where : "set ", s->id, s->id);
+			log_warn(
+			        "%s%s: its id lies in the future (a host with a wrong clock, or planted); passed over, name it with --id %s to use it",
+			        l->where ? l->where : "set ", s->id, s->id);
 		} else if (!at || s->time <= *at) {
 			return s;
 		}
@@ -205,9 +205,9 @@ sink_read_all(struct instance *sink, const char *key, size_t max, char **buf, si
 		}
 		if (n == cap) {
 			if (cap >= max) {
-				*err = xasprintf("%s: %s is larger than the limit of %zu bytes; it "
-				                 "is damaged or was planted",
-				                 sink->ctx.label, key, max);
+				*err = xasprintf(
+				        "%s: %s is larger than the limit of %zu bytes; it is damaged or was planted",
+				        sink->ctx.label, key, max);
 				rc = CAIRN_E_CORRUPT;
 				break;
 			}
@@ -371,9 +371,9 @@ manifest_check_place(const struct manifest *m, const char *job, const char *id, 
 	}
 	/* parse refuses more; a manifest built in memory is checked too */
 	if (m->nsources > MANIFEST_MAX_SOURCES || m->nfailed > MANIFEST_MAX_FAILED) {
-		*why = xasprintf("it lists %zu sources and %zu failed ones, more than the limit "
-		                 "of %d each",
-		                 m->nsources, m->nfailed, MANIFEST_MAX_SOURCES);
+		*why = xasprintf(
+		        "it lists %zu sources and %zu failed ones, more than the limit of %d each",
+		        m->nsources, m->nfailed, MANIFEST_MAX_SOURCES);
 		return -1;
 	}
 	if (check_twice(m, why))
@@ -387,9 +387,9 @@ manifest_check_place(const struct manifest *m, const char *job, const char *id, 
 		 * set's object, never a path that climbs out. */
 		if (name == ms->object || !*name || strchr(name, '/') || name[0] == '.' ||
 		    strcmp(name, CAIRN_MANIFEST_NAME) == 0 || strcmp(name, SET_PIN_NAME) == 0) {
-			*why = xasprintf("source %s names object \"%s\", which is not an object of "
-			                 "this set",
-			                 ms->name, ms->object);
+			*why = xasprintf(
+			        "source %s names object \"%s\", which is not an object of this set",
+			        ms->name, ms->object);
 			free(prefix);
 			return -1;
 		}
@@ -501,9 +501,7 @@ set_check_objects(struct instance *sink, const char *job, const char *id, const 
 	for (size_t i = 0; i < keys->n && !rc; i++)
 		if (!s || !strvec_contains(&s->keys, keys->v[i])) {
 			*err = xasprintf(
-			        "%s: %s was committed but is gone from the sink; another "
-			        "run of job %s on another host or state_dir may have removed "
-			        "it: run each job from one place only",
+			        "%s: %s was committed but is gone from the sink; another run of job %s on another host or state_dir may have removed it: run each job from one place only",
 			        sink->ctx.label, keys->v[i], job);
 			rc = CAIRN_E_IO;
 		}
