@@ -21,6 +21,8 @@
 #define _GNU_SOURCE
 #endif
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 static int s3_test_fail_next;
@@ -565,6 +567,44 @@ test_xml_answers(void **state)
 	assert_string_equal(code, "SignatureDoesNotMatch");
 	assert_int_equal(s3_xml_complete("junk", 4, code, sizeof(code), msg, sizeof(msg)), -1);
 	assert_int_equal(s3_xml_complete("", 0, code, sizeof(code), msg, sizeof(msg)), -1);
+}
+
+/* A store's answer is untrusted input: one that declares a foreign
+ * encoding and then breaks it must fail quietly, never print to cairn's
+ * stderr (libxml2's encoding errors bypass XML_PARSE_NOERROR).  Found by
+ * fuzz_s3_xml. */
+static void
+test_xml_hostile_encoding_prints_nothing(void **state)
+{
+	static const char *bodies[] = {
+	        "<?xml version=\"1.0\" encoding=\"ISO-2022-JP\"?><ListBucketResult>\xf6\xf6\xf6\xf6"
+	        "</ListBucketResult>",
+	        "<?xml version=\"1.0\" encoding=\"UTF-16\"?><Error>\xf6\xf6\xf6\xf6</Error>",
+	        "<?xml version=\"1.0\" encoding=\"EUC-JP\"?><Error><Code>\xf6\xf6\xf6\xf6</Code></Error>",
+	        "<?xml version=\"1.0\" encoding=\"no-such-charset\"?><Error/>",
+	};
+	char tmpl[] = "/tmp/test_s3_stderr.XXXXXX", why[256], code[64], msg[256];
+	int fd = mkstemp(tmpl), saved = dup(STDERR_FILENO);
+	struct s3_list_page p;
+	struct stat st;
+	(void)state;
+	assert_true(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+		if (s3_xml_list(bodies[i], strlen(bodies[i]), &p, why, sizeof(why)) == 0)
+			s3_list_page_free(&p);
+		(void)s3_xml_error(bodies[i], strlen(bodies[i]), code, sizeof(code), msg,
+		                   sizeof(msg));
+		free(s3_xml_upload_id(bodies[i], strlen(bodies[i])));
+	}
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	assert_int_equal(fstat(fd, &st), 0);
+	close(fd);
+	unlink(tmpl);
+	assert_int_equal(st.st_size, 0);
 }
 
 static void
@@ -1256,6 +1296,7 @@ main(void)
 	        cmocka_unit_test(test_xml_list),
 	        cmocka_unit_test(test_xml_list_bad),
 	        cmocka_unit_test(test_xml_answers),
+	        cmocka_unit_test(test_xml_hostile_encoding_prints_nothing),
 	        cmocka_unit_test(test_parse_time),
 	        cmocka_unit_test(test_complete_xml),
 	        cmocka_unit_test(test_creds_file),
