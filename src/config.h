@@ -88,6 +88,17 @@ struct cfg_check {
 	struct check_level max_size_drop;  /* stored size against the previous */
 	struct check_level max_verify_age; /* since the last good verify */
 	struct check_level max_usage;      /* of the sink's space */
+	/* jobs that follow: age of the newest committed log segment
+	 * (default 5m critical) */
+	struct check_level max_log_lag;
+};
+
+/* A job's log streams (cairn follow): the job keys segment_span,
+ * segment_size and pitr_window. */
+struct cfg_log {
+	int64_t segment_span;  /* seconds; default 60 */
+	uint64_t segment_size; /* bytes (raw); default 64 MiB */
+	int64_t pitr_window;   /* seconds of log kept; 0: as long as a kept set needs it */
 };
 
 /* The [serve] section. */
@@ -113,6 +124,7 @@ struct cfg_job {
 	int prune; /* prune each sink after a successful backup (default yes) */
 	struct cfg_hooks hooks;
 	struct cfg_check check; /* [check] with the job's own max_* over it */
+	struct cfg_log log;
 };
 
 struct config {

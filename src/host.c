@@ -39,6 +39,7 @@ status_str(int code)
 	case CAIRN_E_UNSUPPORTED: return "not supported";
 	case CAIRN_E_EXISTS: return "target is not empty";
 	case CAIRN_E_LOCKED: return "locked by another run";
+	case CAIRN_E_LOGLOST: return "the change log no longer reaches back far enough";
 	default: return "unknown error";
 	}
 }

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <cairn/plugin.h>
+
 #include "util.h"
 
 #define MANIFEST_FORMAT 1
@@ -35,6 +37,12 @@ struct manifest_source {
 	 * (a secret's value "(secret)"): a one-off run's object, which a
 	 * restore takes only from a set named with --id */
 	struct strvec overrides;
+	/* "log": {"start": POS, "end": POS} (logcat.h's JSON form), where
+	 * the source's change log stood when the dump began and where the
+	 * dump alone is consistent (host->log_position, ABI 1.4); each only
+	 * when the source gave it.  Added fields, no new format. */
+	int has_log_start, has_log_end;
+	struct cairn_log_pos log_start, log_end;
 };
 
 /* A source of the job that the set lacks: it failed (the set is partial,

@@ -74,7 +74,7 @@ extern "C" {
 #endif
 
 #define CAIRN_ABI_MAJOR 1
-#define CAIRN_ABI_MINOR 3
+#define CAIRN_ABI_MINOR 4
 
 #if defined(__GNUC__)
 #define CAIRN_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -97,7 +97,9 @@ enum cairn_status {
 	CAIRN_E_NOMEM = -8,       /* out of memory */
 	CAIRN_E_UNSUPPORTED = -9, /* the plugin cannot do this */
 	CAIRN_E_EXISTS = -10,     /* target not empty (restore without --force) */
-	CAIRN_E_LOCKED = -11      /* ABI 1.1: another run holds the lock */
+	CAIRN_E_LOCKED = -11,     /* ABI 1.1: another run holds the lock */
+	CAIRN_E_LOGLOST = -12     /* ABI 1.4: the change log no longer holds what
+	                             follows the position asked for */
 };
 
 enum cairn_plugin_kind {
@@ -208,6 +210,29 @@ cairn_config_get(const struct cairn_config *cfg, const char *name)
 	return NULL;
 }
 
+/* ---------------------------------------------------- log positions (1.4) */
+
+/* A place in a source's change log (mongo's oplog, redis's replication
+ * stream).  Fixed in size: it never grows (an array of them may be kept
+ * by either side).
+ *  - lsn orders positions along one unbroken log: a later record has a
+ *    greater lsn (mongo: the oplog Timestamp, seconds << 32 | increment;
+ *    redis: the replication offset).  The core compares lsns only within
+ *    one chain of segments, never across a gap.
+ *  - time_ms is when the change was made, milliseconds since the epoch
+ *    (the server's clock where the log has one, else when it was read).
+ *    It never goes back along a log.
+ *  - text is the source's own name of the position, from which it can
+ *    resume (mongo "1733580000:12", redis "REPLID:OFFSET"): 1 to
+ *    CAIRN_LOG_POS_MAX - 1 printable ASCII characters, no space, NUL
+ *    terminated.  The core stores and compares it, never parses it. */
+#define CAIRN_LOG_POS_MAX 96
+struct cairn_log_pos {
+	uint64_t lsn;
+	int64_t time_ms;
+	char text[CAIRN_LOG_POS_MAX];
+};
+
 /* ------------------------------------------------------------ host table */
 
 /* Opaque per-instance context; the core hands it to create(). */
@@ -256,7 +281,21 @@ struct cairn_host {
 	 * kills each such process whose command line names the directory
 	 * before it removes the directory. */
 	const char *(*scratch_dir)(cairn_ctx *ctx);
+
+	/* ---- ABI 1.4 ---- */
+	/* backup() of a source that has follow(): where its change log
+	 * stood.  CAIRN_LOG_AT_START when the dump began (replaying the log
+	 * from there on makes the dump consistent), CAIRN_LOG_AT_END when
+	 * the dump alone is consistent at pos (mongo's oplog = yes, redis's
+	 * RDB).  The core records them in the manifest; a restore --at
+	 * replays the log after the END position if there is one, else after
+	 * the START one, and `cairn follow` starts after the START position
+	 * of the newest full backup.  Ignored outside backup(). */
+	void (*log_position)(cairn_ctx *ctx, int which, const struct cairn_log_pos *pos);
 };
+
+#define CAIRN_LOG_AT_START 0
+#define CAIRN_LOG_AT_END 1
 
 #define CAIRN_HOST_HAS(host, member) \
 	((host)->struct_size >= offsetof(struct cairn_host, member) + sizeof((host)->member))
@@ -371,6 +410,66 @@ struct cairn_in {
 	ssize_t (*read)(struct cairn_in *self, void *buf, size_t len);
 };
 
+/* Where a following source pushes its change log (ABI 1.4).  The core
+ * cuts the records into segments (at most segment_span of time and
+ * segment_size bytes each, never inside a record) and stores each
+ * segment, with its manifest, in every sink of the job.  A segment is its
+ * records' bytes concatenated, as they were given: so a record must be
+ * what the standard tools read when concatenated (a BSON oplog entry, a
+ * RESP command, or a whole MULTI ... EXEC). */
+struct cairn_log_out {
+	size_t struct_size;
+	/* One change record, len bytes, made at pos (the record's own
+	 * position: resuming after it gives what follows it).  pos->lsn
+	 * greater and time_ms not smaller than the record before.  0, or
+	 * CAIRN_E_CANCELLED when the follower is being stopped (return it
+	 * from follow() at once), or another CAIRN_E_* code, which follow()
+	 * returns as it is. */
+	int (*record)(struct cairn_log_out *self, const void *buf, size_t len,
+	              const struct cairn_log_pos *pos);
+	/* No change, but the log stood at pos (a no-op entry, a heartbeat),
+	 * or pos NULL: only "still here".  Call it at least every second
+	 * while waiting for changes: it lets the core close a segment on
+	 * time, keep the log's covered time moving while nothing changes,
+	 * and stop the follower.  Same returns as record(). */
+	int (*idle)(struct cairn_log_out *self, const struct cairn_log_pos *pos);
+};
+
+/* What replay() is given (ABI 1.4).  The core fills it and calls replay()
+ * once per restore, verify --deep or verify --restore-test of a log. */
+struct cairn_log_replay {
+	size_t struct_size;
+	unsigned flags; /* CAIRN_REPLAY_* */
+	/* The full backup the log continues: restore it first, as restore()
+	 * would (with restore_flags), then apply the segments on top.  NULL
+	 * with CAIRN_REPLAY_PARSE. */
+	struct cairn_in *base;
+	unsigned restore_flags; /* CAIRN_RESTORE_* */
+	/* Skip every record with an lsn at or below after.lsn: the base
+	 * already holds it.  after.text is the base's own position. */
+	struct cairn_log_pos after;
+	/* Apply the records whose time_ms is at or below until_ms and stop
+	 * at the first later one (INT64_MAX: all).  restore --at TIME gives
+	 * the last millisecond of TIME's second. */
+	int64_t until_ms;
+	/* The next segment, in chain order: 1 with *in set (good until the
+	 * next call), 0 when there is none left, or a CAIRN_E_* code (return
+	 * it).  Its read() returns 0 only once the segment's size and SHA-256
+	 * proved good; the core has checked every segment of the chain once
+	 * before replay() is called, so damage found here means the store
+	 * changed under the restore. */
+	int (*next)(struct cairn_log_replay *self, struct cairn_in **in);
+};
+
+/* cairn_log_replay.flags */
+/* verify --restore-test: restore the base and apply the whole log into
+ * something harmless (host->scratch_dir, scratch databases), check what
+ * came out, clean up; stats as for restore_test(). */
+#define CAIRN_REPLAY_TEST 0x1u
+/* verify --deep: no base, no target: read every record of every segment
+ * and check its form; CAIRN_E_CORRUPT naming the segment's record. */
+#define CAIRN_REPLAY_PARSE 0x2u
+
 /* ------------------------------------------------------------ source ops */
 
 /* restore() flags */
@@ -431,6 +530,30 @@ struct cairn_source_ops {
 	 * when the plugin's struct_size has it; a plugin without it is shown
 	 * as "not checked". */
 	int (*probe)(void *instance, char *summary, size_t len);
+
+	/* ---- ABI 1.4: change logs (doc/plugin-authoring.md, "Following a
+	 * change log").  A source has all three or none. ---- */
+	/* The kind of data a log segment holds ("bson", "aof"); the rules of
+	 * file_extension.  Segments are named SEGMENT.EXT[.zst]. */
+	const char *(*log_extension)(void *instance);
+	/* Follow the change log from just after `from` (NULL: from where
+	 * the log stands now), pushing every change of what backup() reads,
+	 * in order, into out, until out says stop.  Returns:
+	 *  - CAIRN_E_CANCELLED once out returned it (the follower stops);
+	 *  - CAIRN_E_RETRYABLE when the server went away or stopped
+	 *    answering: the core commits what it has and calls follow()
+	 *    again, with backoff, after the last record it got;
+	 *  - CAIRN_E_LOGLOST when the log no longer holds what follows
+	 *    `from` (rolled over while nobody followed): the core records a
+	 *    gap, takes a new full backup and follows on from it;
+	 *  - another code for what retrying cannot mend (credentials refused,
+	 *    a server without a log), with set_error naming the server. */
+	int (*follow)(void *instance, const struct cairn_log_pos *from, struct cairn_log_out *out);
+	/* restore --at, verify --deep and verify --restore-test of a log:
+	 * see struct cairn_log_replay.  Stats recorded here: "records" (read
+	 * in all, skipped ones included), which the core compares with the
+	 * segments' manifests; in a test, what the test counted. */
+	int (*replay)(void *instance, struct cairn_log_replay *rp);
 };
 
 /* -------------------------------------------------------------- sink ops */
