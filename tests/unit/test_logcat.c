@@ -294,6 +294,8 @@ test_manifest_planted(void **state)
 	expect_refused(&s, "sha256", "\"ABC\"", "j", "db", s.name, "bad sha256");
 	expect_refused(&s, "raw_bytes", "-1", "j", "db", s.name, "bad sha256");
 	expect_refused(&s, "base", "\"../x\"", "j", "db", s.name, "base");
+	/* a time it could not write back (found by fuzz_logseg) */
+	expect_refused(&s, "created", "\"0858-12-07T14:29:01Z\"", "j", "db", s.name, "created");
 	expect_refused(&s, "format", "2", "j", "db", s.name, "upgrade cairn");
 	expect_refused(&s, "kind", "\"cairn-log-gap\"", "j", "db", s.name,
 	               "not a cairn-log-segment");
