@@ -18,11 +18,11 @@
 . "$(dirname "$0")/lib.sh"
 : "${CAIRN_TEST_PLUGINS:?run through make check}"
 need_plugin local
-command -v jq >/dev/null || {
-	echo "1..0 # SKIP needs jq"
+command -v jq >/dev/null && command -v zstd >/dev/null || {
+	echo "1..0 # SKIP needs jq and zstd"
 	exit 0
 }
-plan 50
+plan 51
 
 mkdir -p "$T/plugins"
 cp "$CAIRN_TEST_PLUGINS/followsrc.so" "$T/plugins/"
@@ -58,7 +58,6 @@ segment_span = 1s
 [job k]
 sources = big
 sinks = a
-compression = none
 segment_span = 1h
 segment_size = 64KiB
 INI
@@ -220,8 +219,15 @@ stop_follower "$f4"
 check "SIGTERM commits the open segment of 1 record: exit 0" test $? = 0
 check "... it is there" test \
 	"$(jq -s 'map(.records) | add' a/k/log/big/*.json)" = 5
-check "every segment holds whole records" test \
-	"$(cat a/k/log/big/*.log | awk '$1 ~ /^[0-9]+$/' | wc -l)" = 5
+check "every segment holds whole records, zstd-compressed" test \
+	"$(for f in a/k/log/big/*.log.zst; do zstd -dcq "$f"; done | awk '$1 ~ /^[0-9]+$/' | wc -l)" = 5
+bad=0
+for m in a/k/log/big/*.json; do
+	o=$(jq -r .object "$m")
+	[ "$(sha256sum <"a/$o" | cut -d' ' -f1) $(stat -c %s "a/$o")" = \
+		"$(jq -r '"\(.sha256) \(.stored_bytes)"' "$m")" ] || bad=$((bad + 1))
+done
+check "each object's SHA-256 and size are its manifest's" test "$bad" = 0
 
 # ------------------------------------------------ a source that is not the job's
 check_exit "follow --source of another job's source: exit 2" 2 timeout 30 "$CAIRN" -c "$T/cairn.ini" follow j --source big
