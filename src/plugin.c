@@ -578,6 +578,18 @@ op_restore_test(struct instance *in, struct cairn_in *cin)
 }
 
 int
+op_replay(struct instance *in, struct cairn_log_replay *rp)
+{
+	int rc;
+	if (in->kind != SECTION_SOURCE || !in->lp->source.replay)
+		return CAIRN_E_UNSUPPORTED;
+	instance_call(in);
+	rc = in->lp->source.replay(in->inst, rp);
+	instance_done(in);
+	return rc;
+}
+
+int
 op_probe(struct instance *in, char *summary, size_t len)
 {
 	int rc;
