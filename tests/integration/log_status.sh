@@ -17,7 +17,7 @@ if ! command -v python3 >/dev/null; then
 	echo "1..0 # SKIP python3 is missing"
 	exit 0
 fi
-plan 68
+plan 70
 
 export CAIRN_PLUGIN_PATH="$CAIRN_TEST_PLUGINS:$CAIRN_PLUGIN_PATH"
 mkdir -p "$T/data" "$T/store" "$T/store2"
@@ -209,6 +209,8 @@ def keys(o):
 missing = [k for k in set(keys(d)) if chr(96) + k + chr(96) not in doc]
 assert not missing, missing
 "
+check_exit "status table with the gap" 0 cairn status
+check "status: the gap's line below the table" grep -qE "^  j in here: the log of db has a gap [0-9T:.-]+Z \.\. [0-9T:.-]+Z: the oplog rolled over while nobody followed$" "$T/out"
 check_exit "status --prometheus with the gap" 0 cairn status --prometheus "$T/m2.prom"
 check "metrics: cairn_log_gaps 1" grep -qx 'cairn_log_gaps{job="j",source="db",sink="here"} 1' "$T/m2.prom"
 
