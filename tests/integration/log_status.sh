@@ -243,7 +243,7 @@ check_exit "a job whose source does not follow: no log noise" 0 cairn check
 rm -rf "$T/store/p/log" "$T/store/j/log"
 ini "segment_span = 1s" "compression = none"
 echo "2 $(date +%s%3N) live" >>"$T/db.log"
-"$CAIRN" -c "$T/cairn.ini" follow j >"$T/follow.out" 2>"$T/follow.err" &
+timeout 120 "$CAIRN" -c "$T/cairn.ini" follow j >"$T/follow.out" 2>"$T/follow.err" &
 FPID=$!
 for _ in $(seq 150); do
 	[ "$(ls "$T/store/j/log/db/" 2>/dev/null | grep -c '\.json$')" -ge 2 ] && break
@@ -271,7 +271,7 @@ echo "$TOKEN" >"$T/token"
 chmod 600 "$T/token"
 ini
 printf '[serve]\ntoken_file = token\n' >>"$T/cairn.ini"
-"$CAIRN" -c "$T/cairn.ini" serve --listen 127.0.0.1:0 >"$T/serve.out" 2>"$T/serve.err" &
+timeout 120 "$CAIRN" -c "$T/cairn.ini" serve --listen 127.0.0.1:0 >"$T/serve.out" 2>"$T/serve.err" &
 PID=$!
 URL=""
 for _ in $(seq 100); do
