@@ -101,6 +101,12 @@ elif op == "gap":
 print(seg)
 EOF
 logobj() { python3 "$T/log_objects.py" "$@"; }
+# nseg: the segment manifests of db in sink here
+nseg() {
+	local f n=0
+	for f in "$T"/store/j/log/db/*.json; do [ -e "$f" ] && n=$((n + 1)); done
+	echo "$n"
+}
 # json FILE EXPR: a python expression over the document d
 json() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
 
@@ -246,14 +252,14 @@ echo "2 $(date +%s%3N) live" >>"$T/db.log"
 timeout 120 "$CAIRN" -c "$T/cairn.ini" follow j >"$T/follow.out" 2>"$T/follow.err" &
 FPID=$!
 for _ in $(seq 150); do
-	[ "$(ls "$T/store/j/log/db/" 2>/dev/null | grep -c '\.json$')" -ge 2 ] && break
+	[ "$(nseg)" -ge 2 ] && break
 	sleep 0.1
 done
 echo "3 $(date +%s%3N) live" >>"$T/db.log"
 sleep 1.5
 kill -TERM "$FPID"
 wait "$FPID"
-check "cairn follow wrote segments and ended with 0" test "$?" = 0 -a "$(ls "$T/store/j/log/db/" | grep -c '\.json$')" -ge 2
+check "cairn follow wrote segments and ended with 0" test "$?" = 0 -a "$(nseg)" -ge 2
 check_exit "check: a log cairn follow wrote just now is fine" 0 cairn check
 check_exit "list -v of it" 0 cairn list -v j
 check "list: its row, no gap" grep -qE "^j +db +here +[0-9T:.-]+Z +[0-9T:.-]+Z +[0-9]+ +[0-9.]+ ?[KMG]?i?B +0$" "$T/out"
@@ -263,7 +269,7 @@ check "list -v: its segments' manifests read, records counted" grep -qE "^    se
 # plugin loaded before the sink threads start)
 if "$CAIRN" -c /dev/null serve 2>&1 | grep -q "built without libmicrohttpd" ||
 	! command -v curl >/dev/null; then
-	for i in 1 2 3; do skip "serve: the logs in /status and /metrics" "no libmicrohttpd or curl"; done
+	for _ in 1 2 3; do skip "serve: the logs in /status and /metrics" "no libmicrohttpd or curl"; done
 	exit 0
 fi
 TOKEN=s3cr3t-token-$RANDOM-$RANDOM
@@ -283,7 +289,7 @@ curl -s --max-time 10 -H "Authorization: Bearer $TOKEN" "$URL/status" >"$T/serve
 curl -s --max-time 10 -H "Authorization: Bearer $TOKEN" "$URL/metrics" >"$T/serve.prom"
 kill -TERM "$PID"
 wait "$PID"
-n=$(ls "$T/store/j/log/db/" | grep -c '\.json$')
+n=$(nseg)
 check "serve /status: the log of db in here" \
 	test "$(json "$T/serve.json" "[(l['source'], l['segments']) for l in [s for s in d['jobs'] if s['name']=='j'][0]['sinks'][0]['logs']]")" = "[('db', $n)]"
 check "serve /metrics: cairn_log_segments" grep -qx "cairn_log_segments{job=\"j\",source=\"db\",sink=\"here\"} $n" "$T/serve.prom"
