@@ -381,6 +381,7 @@ static const struct cairn_source_ops mongo_ops = {
         .probe = mongo_probe,
         .log_extension = mongo_log_extension,
         .follow = mongo_follow,
+        .replay = mongo_replay,
 };
 
 static const struct cairn_plugin mongo_plugin = {
