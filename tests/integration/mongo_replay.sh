@@ -13,7 +13,10 @@
 # many entries were applied; verify --deep's parse reads every entry and
 # names a damaged one; the test replay compares counts, fails naming a
 # collection whose count the log does not explain, and drops its
-# databases either way.
+# databases either way.  And doc/recovery.md's procedure without cairn
+# (the base, then each segment through mongorestore --oplogReplay
+# --oplogLimit), run with a stand-in mongorestore on a store laid out as
+# logcat.h says, reaches the source's state at the time it asks for.
 . "$top_srcdir/tests/integration/lib.sh"
 . "$top_srcdir/tests/integration/mongo_lib.sh"
 need_mongo_fixture
@@ -23,7 +26,7 @@ if [ ! -x "$DRIVE" ] || [ ! -x "$BDRIVE" ]; then
 	echo "1..0 # SKIP the mongo plugin is not built"
 	exit 0
 fi
-plan 34
+plan 37
 
 PY=$MONGO_PYTHON
 LOAD="$top_srcdir/tests/fixtures/mongo_load.py"
@@ -229,3 +232,88 @@ check "the failure names the collection and both counts" \
 	grep -q "test replay: shop.orders holds [0-9]* documents after the replay, but the base's 5 plus" \
 	"$T/out" || diag "$T/out"
 check "the test databases are dropped after a failure too" test "$(left)" = 0
+
+# doc/recovery.md: the standard-tool procedure, its ```bash block run as
+# it is written (the time, the store, /tmp moved), mongorestore a
+# stand-in: --archive through mongo_archive.py, --oplogReplay entry by
+# entry through applyOps below --oplogLimit, as mongorestore does
+if ! command -v zstd >/dev/null || ! command -v jq >/dev/null; then
+	skip "the recovery procedure runs" "needs zstd and jq"
+	skip "it reaches the source's state at the time" "needs zstd and jq"
+	skip "it went through every segment that starts before the time" "needs zstd and jq"
+	exit 0
+fi
+fresh || exit 1
+mkdir -p "$T/bin" "$T/tmp" "$T/store/nightly/20261124T020000Z" "$T/store/nightly/log/shop"
+cat >"$T/bin/mongorestore" <<EOF
+#!/bin/bash
+exec "$PY" "$T/mongorestore.py" "$DST" "$top_srcdir/tests/fixtures/mongo_archive.py" "\$@"
+EOF
+chmod +x "$T/bin/mongorestore"
+cat >"$T/mongorestore.py" <<'PYEOF'
+import sys, subprocess, tempfile, pymongo, bson
+from bson.son import SON
+from bson.timestamp import Timestamp
+uri, archive_py, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+if "--archive" in args:
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(sys.stdin.buffer.read())
+        f.flush()
+        drop = ["--drop"] if "--drop" in args else []
+        sys.exit(subprocess.run([sys.executable, archive_py, "restore", uri, f.name] + drop).returncode)
+if "--oplogReplay" not in args:
+    sys.exit("mongorestore (stand-in): not a runbook use: %s" % args)
+path = args[args.index("--oplogFile") + 1]
+t, i = map(int, args[args.index("--oplogLimit") + 1].split(":"))
+limit = Timestamp(t, i)
+c = pymongo.MongoClient(uri, serverSelectionTimeoutMS=10000)
+n = 0
+opts = bson.CodecOptions(document_class=SON)
+for e in bson.decode_file_iter(open(path, "rb"), codec_options=opts):
+    if e["ts"] >= limit:
+        break
+    if e["op"] == "n":
+        continue
+    e.pop("ui", None)
+    c.admin.command(SON([("applyOps", [e])]))
+    n += 1
+open(sys.argv[0] + ".log", "a").write("%s %d\n" % (path, n))
+PYEOF
+timeout 60 "$PY" - "$T" "$AFTER" <<'PYEOF' >"$T/store.err" 2>&1
+import sys, json, time, hashlib, subprocess, bson
+T, after = sys.argv[1], sys.argv[2]
+t0, i0 = map(int, after.split(":"))
+def lsn(t, i): return "%016x" % (t << 32 | i)
+def stamp(t): return time.strftime("%Y%m%dT%H%M%S", time.gmtime(t)) + ".000Z"
+store = T + "/store/nightly"
+base = store + "/20261124T020000Z"
+z = subprocess.run(["zstd", "-q", "-c", T + "/base.archive"], capture_output=True,
+                   check=True).stdout
+open(base + "/shop.archive.zst", "wb").write(z)
+json.dump({"sources": [{"name": "shop", "log": {"start": {"lsn": lsn(t0, i0)}}}]},
+          open(base + "/manifest.json", "w"))
+frm = (t0, i0)
+for k in range(1, 5):
+    raw = open("%s/seg%d.bson" % (T, k), "rb").read()
+    ents = bson.decode_all(raw)
+    to = (ents[-1]["ts"].time, ents[-1]["ts"].inc) if ents else frm
+    seg = "%s-%s-%s-%s" % (stamp(frm[0]), stamp(to[0]), lsn(*frm), lsn(*to))
+    z = subprocess.run(["zstd", "-q", "-c"], input=raw, capture_output=True, check=True).stdout
+    open("%s/log/shop/%s.bson.zst" % (store, seg), "wb").write(z)
+    json.dump({"sha256": hashlib.sha256(z).hexdigest(),
+               "object": "nightly/log/shop/%s.bson.zst" % seg},
+              open("%s/log/shop/%s.json" % (store, seg), "w"))
+    frm = to
+PYEOF
+AT=$(date -u -d "@$(awk '$1 == "M2" {print $2}' "$T/work.out")" +%Y-%m-%dT%H:%M:%SZ)
+sed -n '/^```bash$/,/^```$/p' "$top_srcdir/doc/recovery.md" | sed '1d;$d' |
+	sed -e "s|/tmp/|$T/tmp/|g" -e "s|^at=.*|at=$AT|" \
+		-e "s|^cd /var/backups/cairn/nightly|cd '$T/store/nightly'|" >"$T/procedure.sh"
+(PATH="$T/bin:$PATH" timeout 120 bash -e "$T/procedure.sh") >"$T/proc.out" 2>&1
+check "the recovery procedure runs" test $? = 0 || diag "$T/proc.out" "$T/store.err"
+digest "$DST" >"$T/Dproc"
+check "it reaches the source's state at the time" cmp -s "$T/S2" "$T/Dproc" ||
+	{ diff "$T/S2" "$T/Dproc" | diag; diag "$T/proc.out"; }
+check "it went through every segment that starts before the time, the last cut" \
+	test "$(wc -l <"$T/mongorestore.py.log") $(tail -n 1 "$T/mongorestore.py.log" | cut -d' ' -f2)" = "4 0" ||
+	diag "$T/mongorestore.py.log"
