@@ -218,6 +218,11 @@ commit_object(struct run *r, struct instance *src, const char *key)
 		ms->stored_bytes = r->stored;
 		memcpy(ms->sha256, sha, sizeof(sha));
 		ms->stats = src->ctx.stats ? json_deep_copy(src->ctx.stats) : NULL;
+		/* where its change log stood (host->log_position, ABI 1.4) */
+		ms->has_log_start = src->ctx.has_log[CAIRN_LOG_AT_START];
+		ms->log_start = src->ctx.log[CAIRN_LOG_AT_START];
+		ms->has_log_end = src->ctx.has_log[CAIRN_LOG_AT_END];
+		ms->log_end = src->ctx.log[CAIRN_LOG_AT_END];
 		for (size_t o = 0; rq->overrides && o < rq->overrides[r->source].n; o++)
 			strvec_push(&ms->overrides, rq->overrides[r->source].v[o]);
 	}
@@ -669,6 +674,57 @@ object_scan(struct instance *sink, const struct manifest_source *ms, int decompr
 	rc = object_finish(&os, err);
 	object_close(&os);
 	return rc;
+}
+
+int
+pipeline_object_open(struct instance *sink, const struct manifest_source *ms,
+                     struct object_stream **out, char **err)
+{
+	struct object_stream *os = xmalloc(sizeof(*os));
+	int rc = object_open(os, sink, ms, err);
+	if (rc) {
+		free(os);
+		*out = NULL;
+		return rc;
+	}
+	os->decompress = 1;
+	*out = os;
+	return 0;
+}
+
+struct cairn_in *
+pipeline_object_in(struct object_stream *os)
+{
+	return &os->in;
+}
+
+int
+pipeline_object_finish(struct object_stream *os, char **err)
+{
+	return object_finish(os, err);
+}
+
+int
+pipeline_object_failed(const struct object_stream *os, char **err)
+{
+	if (os->rc && os->err)
+		*err = xstrdup(os->err);
+	return os->rc;
+}
+
+void
+pipeline_object_close(struct object_stream *os)
+{
+	if (os) {
+		object_close(os);
+		free(os);
+	}
+}
+
+int
+pipeline_object_scan(struct instance *sink, const struct manifest_source *ms, char **err)
+{
+	return object_scan(sink, ms, 1, err);
 }
 
 int
