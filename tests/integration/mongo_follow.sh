@@ -6,7 +6,8 @@
 # tail pushes exactly the source's oplog entries, byte for byte, with
 # their positions, and the rest as idle positions; a resume from a
 # record's position goes on after it (nothing twice); a position the
-# oplog no longer holds is CAIRN_E_LOGLOST; a server stopped under the
+# oplog no longer holds, or one that falls off under the tail, is
+# CAIRN_E_LOGLOST; a server stopped under the
 # follower is CAIRN_E_RETRYABLE and, restarted, the tail resumes; a
 # backup records its start position, and with oplog = yes captures the
 # oplog written during the dump into the archive's oplog namespace (read
@@ -20,7 +21,7 @@ if [ ! -x "$DRIVE" ]; then
 	echo "1..0 # SKIP the mongo plugin is not built"
 	exit 0
 fi
-plan 33
+plan 34
 
 PY=$MONGO_PYTHON
 PW='Tr0ub4dor&3'
@@ -194,6 +195,20 @@ for k in range(40):
 drive follow seg4 stop4 "$OLD" "uri=$SMALL/" databases=shop
 rc_is "a position the oplog rolled past: CAIRN_E_LOGLOST" -12
 out_has "the oplog no longer holds position $OLD"
+# rolled over under a live tail: the cursor's place is gone (136)
+"$DRIVE" follow seg5 stop5 - "uri=$SMALL/" databases=shop >"$T/f5" 2>"$T/f5.err" &
+F5=$!
+wait_for "$T/f5" '^idle -$'
+timeout 60 "$PY" -c '
+import sys, pymongo
+c = pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=10000)
+c.other.big.insert_many([{"pad": "y" * 200} for _ in range(400)])
+' "$SMALL"
+timeout 60 tail --pid="$F5" -f /dev/null
+touch stop5
+wait "$F5"
+check "the oplog rolled over under the tail: CAIRN_E_LOGLOST" grep -q '^rc -12 .*rolled over under the follower' "$T/f5" ||
+	diag "$T/f5" "$T/f5.err"
 
 # ------------------------------------------------------------ backups
 drive backup arc1 "uri=$RS/" databases=shop
