@@ -21,7 +21,7 @@ if [ ! -x "$DRIVE" ]; then
 	echo "1..0 # SKIP the mongo plugin is not built"
 	exit 0
 fi
-plan 34
+plan 35
 
 PY=$MONGO_PYTHON
 PW='Tr0ub4dor&3'
@@ -180,6 +180,29 @@ touch stop3
 wait "$F3"
 check "nothing lost or twice across the restart" segment_ok "$RS" "$LAST" seg3 ||
 	diag "$T/seg.err" "$T/f3" "$T/f3b"
+
+# ---------------------------------------- an applyOps across databases
+FROM6=$(newest "$RS")
+timeout 60 "$PY" -c '
+import sys, pymongo
+from bson.son import SON
+c = pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=10000)
+c.admin.command(SON([("applyOps", [{"op": "i", "ns": "shop.orders", "o": {"_id": "ap1"}},
+                                   {"op": "i", "ns": "other.x", "o": {"_id": "ap2"}}])]))
+' "$RS"
+LAST6=$(newest "$RS")
+rm -f stop6
+"$DRIVE" follow seg6 stop6 "$FROM6" "uri=$RS/" databases=shop >"$T/f6" 2>"$T/f6.err" &
+F6=$!
+wait_for "$T/f6" "^\(record\|idle\) $LAST6\b"
+touch stop6
+wait "$F6"
+check "an applyOps across databases is kept with only the source's inner entries" \
+	"$PY" -c '
+import sys, bson
+e = bson.decode_all(open(sys.argv[1], "rb").read())
+assert len(e) == 1 and [(x["ns"], x["o"]["_id"]) for x in e[0]["o"]["applyOps"]] == [("shop.orders", "ap1")], e
+' seg6 || diag "$T/f6"
 
 # ------------------------------------------------------------ rollover
 mongo_start --replset small --oplog-size 16384 --noop-interval 600 || exit 99
