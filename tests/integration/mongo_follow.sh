@@ -6,7 +6,8 @@
 # tail pushes exactly the source's oplog entries, byte for byte, with
 # their positions, and the rest as idle positions; a resume from a
 # record's position goes on after it (nothing twice); a position the
-# oplog no longer holds is CAIRN_E_LOGLOST; a server stopped under the
+# oplog no longer holds, or one that falls off under the tail, is
+# CAIRN_E_LOGLOST; a server stopped under the
 # follower is CAIRN_E_RETRYABLE and, restarted, the tail resumes; a
 # backup records its start position, and with oplog = yes captures the
 # oplog written during the dump into the archive's oplog namespace (read
@@ -20,7 +21,7 @@ if [ ! -x "$DRIVE" ]; then
 	echo "1..0 # SKIP the mongo plugin is not built"
 	exit 0
 fi
-plan 28
+plan 35
 
 PY=$MONGO_PYTHON
 PW='Tr0ub4dor&3'
@@ -180,6 +181,29 @@ wait "$F3"
 check "nothing lost or twice across the restart" segment_ok "$RS" "$LAST" seg3 ||
 	diag "$T/seg.err" "$T/f3" "$T/f3b"
 
+# ---------------------------------------- an applyOps across databases
+FROM6=$(newest "$RS")
+timeout 60 "$PY" -c '
+import sys, pymongo
+from bson.son import SON
+c = pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=10000)
+c.admin.command(SON([("applyOps", [{"op": "i", "ns": "shop.orders", "o": {"_id": "ap1"}},
+                                   {"op": "i", "ns": "other.x", "o": {"_id": "ap2"}}])]))
+' "$RS"
+LAST6=$(newest "$RS")
+rm -f stop6
+"$DRIVE" follow seg6 stop6 "$FROM6" "uri=$RS/" databases=shop >"$T/f6" 2>"$T/f6.err" &
+F6=$!
+wait_for "$T/f6" "^\(record\|idle\) $LAST6\b"
+touch stop6
+wait "$F6"
+check "an applyOps across databases is kept with only the source's inner entries" \
+	"$PY" -c '
+import sys, bson
+e = bson.decode_all(open(sys.argv[1], "rb").read())
+assert len(e) == 1 and [(x["ns"], x["o"]["_id"]) for x in e[0]["o"]["applyOps"]] == [("shop.orders", "ap1")], e
+' seg6 || diag "$T/f6"
+
 # ------------------------------------------------------------ rollover
 mongo_start --replset small --oplog-size 16384 --noop-interval 600 || exit 99
 SMALL=$MONGO_URI
@@ -194,6 +218,20 @@ for k in range(40):
 drive follow seg4 stop4 "$OLD" "uri=$SMALL/" databases=shop
 rc_is "a position the oplog rolled past: CAIRN_E_LOGLOST" -12
 out_has "the oplog no longer holds position $OLD"
+# rolled over under a live tail: the cursor's place is gone (136)
+"$DRIVE" follow seg5 stop5 - "uri=$SMALL/" databases=shop >"$T/f5" 2>"$T/f5.err" &
+F5=$!
+wait_for "$T/f5" '^idle -$'
+timeout 60 "$PY" -c '
+import sys, pymongo
+c = pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=10000)
+c.other.big.insert_many([{"pad": "y" * 200} for _ in range(400)])
+' "$SMALL"
+timeout 60 tail --pid="$F5" -f /dev/null
+touch stop5
+wait "$F5"
+check "the oplog rolled over under the tail: CAIRN_E_LOGLOST" grep -q '^rc -12 .*rolled over under the follower' "$T/f5" ||
+	diag "$T/f5" "$T/f5.err"
 
 # ------------------------------------------------------------ backups
 drive backup arc1 "uri=$RS/" databases=shop
@@ -240,3 +278,50 @@ assert any(e["op"] == "c" and "createIndexes" in e["o"] for e in entries)
 EOF
 out_has_b2() { check "stats: $1" grep -q "^stat $1 [1-9]" "$T/b2"; }
 out_has_b2 oplog_entries
+
+# ---------------------------------------------- the archive's oplog restored
+# The dump's find of shop's last collection is held while its first one,
+# dumped already, changes (and a collection is made): the archive's
+# collections miss those changes, its oplog has them, and the restore
+# applies it, so the restored shop is the server's at the backup's end.
+LOAD="$PY $MONGO_LOAD_PY"
+read -r FIRSTC LASTC < <("$PY" -c '
+import sys, pymongo
+c = pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=10000)
+n = [x["name"] for x in c.shop.list_collections() if not x["name"].startswith("system.")]
+print(n[0], n[-1])' "$RS")
+mongo_cmd "$RS" admin "{\"configureFailPoint\": \"failCommand\", \"mode\": {\"times\": 1},
+  \"data\": {\"failCommands\": [\"find\"], \"namespace\": \"shop.$LASTC\", \"blockConnection\": true,
+  \"blockTimeMS\": 30000}}" >/dev/null
+timeout 90 "$DRIVE" backup arc3 "uri=$RS/" databases=shop oplog=yes >"$T/b3" 2>"$T/b3.err" &
+B3=$!
+mongo_cmd "$RS" admin '{"waitForFailPoint": "failCommand", "timesEntered": 1, "maxTimeMS": 30000}' \
+	>/dev/null
+timeout 60 "$PY" - "$RS" "$FIRSTC" <<'PYEOF'
+import sys, pymongo
+c = pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=10000)
+first = c.shop[sys.argv[2]]
+first.insert_many([{"_id": "late%d" % k, "k": k} for k in range(3)])
+one = first.find_one({"_id": {"$nin": ["late0", "late1", "late2"]}})
+first.update_one({"_id": one["_id"]}, {"$set": {"late": True}})
+first.delete_one({"_id": "late2"})
+c.shop.create_collection("made_late")
+c.shop.made_late.insert_one({"_id": 1})
+c.other.y.insert_one({"_id": 1})
+PYEOF
+mongo_cmd "$RS" admin '{"configureFailPoint": "failCommand", "mode": "off"}' >/dev/null
+wait "$B3"
+check "a backup with writes during its dump succeeds" grep -qx 'rc 0 ' "$T/b3" ||
+	diag "$T/b3" "$T/b3.err"
+$LOAD dump "$RS" --db shop >"$T/want" 2>&1
+mongo_start || exit 99
+TARGET=$MONGO_URI
+drive restore arc3 "uri=$TARGET/"
+check "the archive restores, its oplog applied" grep -qx 'rc 0 ' "$T/out" ||
+	diag "$T/out" "$T/err"
+check "the stat counts the entries applied" grep -q '^stat oplog_applied [1-9]' "$T/out"
+$LOAD dump "$TARGET" --db shop >"$T/got" 2>&1
+check "the restored shop is the server's at the backup's end" cmp -s "$T/want" "$T/got" ||
+	diff "$T/want" "$T/got" | diag
+check "nothing of another database came with it" \
+	bash -c "! $LOAD dump '$TARGET' | grep -q '^other'"
