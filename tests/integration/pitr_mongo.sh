@@ -22,7 +22,7 @@
 need_plugin mongo local
 . "$top_srcdir/tests/integration/mongo_lib.sh"
 need_mongo_fixture
-plan 90
+plan 91
 
 PITR="$MONGO_PYTHON $top_srcdir/tests/fixtures/mongo_pitr.py"
 cd "$T" || exit 99
@@ -220,7 +220,10 @@ check_exit "list j" 0 tcairn list j
 out_has "log"
 check_exit "verify j (segments' sizes and SHA-256, the chain)" 0 tcairn verify j
 check_exit "verify j --deep (every segment parsed)" 0 tcairn verify j --deep
+timeout 60 $PITR snap "$SRC" "$T/before.rt" || exit 99
 check_exit "verify j --restore-test (the base and the whole log)" 0 tcairn verify j --restore-test
+timeout 60 $PITR snap "$SRC" "$T/after.rt" || exit 99
+check_same "the restore test left the real database alone" "$T/before.rt" "$T/after.rt" "doc users"
 
 # --------------------------------------------------------- a damaged segment
 dmg=""
