@@ -371,6 +371,7 @@ static const struct cairn_source_ops mongo_ops = {
 	 * then calls restore(), which reads it a second time. */
         .flags = 0,
         .probe = mongo_probe,
+        .replay = mongo_replay,
 };
 
 static const struct cairn_plugin mongo_plugin = {

@@ -11,9 +11,10 @@
  * The floors, each file calling only files below it:
  *
  *   mongo.c         the descriptor, the key table, create/destroy, the ops
- *   backup.c  restore.c  verify.c  restore_test.c  probe.c    the ops
+ *   backup.c  restore.c  verify.c  restore_test.c  probe.c  replay.c   the ops
  *   plan.c  load.c  stage.c    a restore's steps (restore.h)
  *   target.c        a restore's state and its commands to the server
+ *   applyops.c      oplog entries applied (oplog.h), with oplogentry.c
  *   indexes.c       index specs and options, as restored and compared
  *   dumpwrite.c  dumpread.c    the archive format (dumparchive.h)
  *   namespace.c     namespace patterns, renames and names
@@ -133,6 +134,35 @@ int mongo_restore(void *instance, struct cairn_in *in, unsigned flags);
 int mongo_verify(void *instance, struct cairn_in *in);
 /* restore_test.c */
 int mongo_restore_test(void *instance, struct cairn_in *in);
+
+/* applyops.c: oplog entries applied as `mongorestore --oplogReplay`
+ * applies them (oplog.h says how), with the instance's include/exclude
+ * and ns_from/ns_to.  For the replay of a log (replay.c) and the restore
+ * of an archive holding mongodump --oplog's entries. */
+struct mongo_apply;
+/* An applier writing through client (not owned, kept until free): NULL
+ * with the error set when out of memory. */
+struct mongo_apply *mongo_oplog_apply_new(struct mongo_inst *mi, mongoc_client_t *client);
+/* Apply one entry, len bytes of BSON, after those given before (they may
+ * wait in a batch until a later call or mongo_oplog_apply_end).  0, or a
+ * refusal with the error set naming the namespace, the entry's time and
+ * how many entries were applied before it: CAIRN_E_CORRUPT for an entry
+ * that is not one the replay can apply, the server's code (CAIRN_E_IO...)
+ * for one the server refused. */
+int mongo_oplog_apply(struct mongo_apply *ap, const uint8_t *entry, size_t len);
+/* An entry the target holds already (the base's position is at or after
+ * it): nothing is applied, but a transaction's entries are kept for a
+ * commit that comes later. */
+int mongo_oplog_note(struct mongo_apply *ap, const uint8_t *entry, size_t len);
+/* Apply what waits in the batch: 0 or as mongo_oplog_apply. */
+int mongo_oplog_apply_end(struct mongo_apply *ap);
+/* Entries applied so far (a nested applyOps' and a transaction's entries
+ * each count). */
+int64_t mongo_oplog_applied(const struct mongo_apply *ap);
+void mongo_oplog_apply_free(struct mongo_apply *ap);
+
+/* replay.c */
+int mongo_replay(void *instance, struct cairn_log_replay *rp);
 
 /* probe.c */
 int mongo_probe(void *instance, char *summary, size_t len);

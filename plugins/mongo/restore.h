@@ -109,4 +109,10 @@ int stage_plan(struct rs *rs);
 int stage_commit(struct rs *rs);
 void stage_abort(struct rs *rs, int rc);
 
+/* restore_test.c */
+/* The test restore of in into databases of its own (rs->rt), checked
+ * against the archive; rt_finish drops them, whatever happened. */
+int rt_restore(struct rs *rs, struct mongo_inst *mi, struct cairn_in *in);
+void rt_finish(struct rs *rs);
+
 #endif

@@ -143,27 +143,41 @@ rt_drop(struct rs *rs)
 }
 
 int
+rt_restore(struct rs *rs, struct mongo_inst *mi, struct cairn_in *in)
+{
+	int rc = rs_open(rs, mi, in);
+
+	rs->test = 1;
+	if (rc == 0 && (rc = rs_random_prefix(rs)) == 0 && (rc = rs_plan(rs)) == 0 &&
+	    (rs->client = mongo_connect(mi, 1, &rc)) && (rc = rs_check_targets(rs)) == 0) {
+		rs_limits(rs);
+		rc = rs_walk(rs);
+		if (rc == 0)
+			rc = rt_compare(rs);
+	}
+	return rc;
+}
+
+void
+rt_finish(struct rs *rs)
+{
+	if (rs->bulk) {
+		mongoc_bulk_operation_destroy(rs->bulk);
+		mongoc_collection_destroy(rs->bulk_coll);
+		rs->bulk = NULL;
+		rs->bulk_coll = NULL;
+	}
+	rt_drop(rs);
+}
+
+int
 mongo_restore_test(void *instance, struct cairn_in *in)
 {
 	struct mongo_inst *mi = instance;
 	struct rs rs;
-	int rc = rs_open(&rs, mi, in);
+	int rc = rt_restore(&rs, mi, in);
 
-	rs.test = 1;
-	if (rc == 0 && (rc = rs_random_prefix(&rs)) == 0 && (rc = rs_plan(&rs)) == 0 &&
-	    (rs.client = mongo_connect(mi, 1, &rc)) && (rc = rs_check_targets(&rs)) == 0) {
-		rs_limits(&rs);
-		rc = rs_walk(&rs);
-		if (rc == 0)
-			rc = rt_compare(&rs);
-	}
-	if (rs.bulk) {
-		mongoc_bulk_operation_destroy(rs.bulk);
-		mongoc_collection_destroy(rs.bulk_coll);
-		rs.bulk = NULL;
-		rs.bulk_coll = NULL;
-	}
-	rt_drop(&rs);
+	rt_finish(&rs);
 	if (rc == 0)
 		mongo_log(
 		        mi, CAIRN_LOG_INFO,

@@ -41,6 +41,10 @@ counted_strcmp(const char *a, const char *b)
 #include "../../plugins/mongo/restore_test.c"
 #undef strcmp
 #include "../../plugins/mongo/indexes.c"
+#include "../../plugins/mongo/oplogentry.c"
+#include "../../plugins/mongo/oplogmap.c"
+#include "../../plugins/mongo/applyops.c"
+#include "../../plugins/mongo/replay.c"
 
 #include <setjmp.h>
 #include <stdarg.h>
