@@ -1,4 +1,5 @@
-/* cmd_list.c - the complete backup sets of the jobs, as a table or JSON. */
+/* cmd_list.c - the complete backup sets of the jobs, and the span, size
+ * and breaks of their change logs, as a table or JSON. */
 #include "autoconf.h"
 
 #include "cmd.h"
@@ -10,6 +11,151 @@
 #include <string.h>
 
 #include "log.h"
+#include "logstatus.h"
+
+/* The change logs of one job in one sink, listed after the sets. */
+struct log_rows {
+	struct row {
+		const char *job, *sink;
+		struct log_summary *v;
+		size_t n;
+		struct log_catalog cat; /* with -v: the manifests, for each segment */
+		int have_cat;
+	} * v;
+	size_t n;
+};
+
+/* Gather the job's logs in sink into rows: 0, or CAIRN_EXIT_FAILED (said). */
+static int
+gather_log_rows(struct cli *c, const struct cfg_job *job, struct instance *sink,
+                struct log_rows *rows)
+{
+	struct strvec follows = {0};
+	struct row r = {job->name, sink->name, NULL, 0, {0}, 0};
+	char *err = NULL;
+	logstatus_load_sources(&c->reg, c->cfg, job);
+	logstatus_follows(&c->reg, c->cfg, job, &follows);
+	int rc = logstatus_gather(sink, job->name, &follows, c->verbose > 0, &r.v, &r.n,
+	                          c->verbose > 0 ? &r.cat : NULL, &err);
+	strvec_free(&follows);
+	if (rc) {
+		log_error("%s", err);
+		free(err);
+		return CAIRN_EXIT_FAILED;
+	}
+	r.have_cat = c->verbose > 0;
+	if (!r.n) {
+		logstatus_free(r.v, r.n);
+		if (r.have_cat)
+			logcat_free(&r.cat);
+		return 0;
+	}
+	rows->v = xrealloc(rows->v, (rows->n + 1) * sizeof(*rows->v));
+	rows->v[rows->n++] = r;
+	return 0;
+}
+
+static void
+log_rows_free(struct log_rows *rows)
+{
+	for (size_t i = 0; i < rows->n; i++) {
+		logstatus_free(rows->v[i].v, rows->v[i].n);
+		if (rows->v[i].have_cat)
+			logcat_free(&rows->v[i].cat);
+	}
+	free(rows->v);
+	memset(rows, 0, sizeof(*rows));
+}
+
+/* -v: each segment of the log as its manifest says */
+static void
+print_segments(const struct log_source *ls)
+{
+	for (size_t i = 0; ls && i < ls->nsegs; i++) {
+		const struct log_segment *sg = &ls->segs[i];
+		char iv[96], size[32];
+		logstatus_interval(&sg->from, &sg->to, iv, sizeof(iv));
+		format_bytes(sg->stored_bytes, size, sizeof(size));
+		print_line("    segment %s: %s, %llu records, %s stored, base %s", sg->name, iv,
+		           (unsigned long long)sg->records, size, sg->base[0] ? sg->base : "?");
+	}
+}
+
+static void
+print_log_rows(const struct log_rows *rows, int verbose)
+{
+	if (!rows->n)
+		return;
+	print_line("%-12s %-10s %-10s %-24s %-24s %8s %10s %5s", "LOG OF JOB", "SOURCE", "SINK",
+	           "FROM", "TO", "SEGMENTS", "SIZE", "GAPS");
+	for (size_t i = 0; i < rows->n; i++)
+		for (size_t k = 0; k < rows->v[i].n; k++) {
+			const struct log_summary *s = &rows->v[i].v[k];
+			const char *job = rows->v[i].job, *sink = rows->v[i].sink;
+			char from[40] = "-", to[40] = "-", size[32], iv[96];
+			if (s->segments) {
+				log_time_format(s->from_ms, from, sizeof(from));
+				log_time_format(s->to_ms, to, sizeof(to));
+			}
+			format_bytes(s->bytes, size, sizeof(size));
+			print_line("%-12s %-10s %-10s %-24s %-24s %8zu %10s %5zu", job, s->source,
+			           sink, from, to, s->segments, size, s->ngaps + s->nholes);
+			for (size_t b = 0; b < s->nbreaks; b++) {
+				const struct log_break *br = &s->breaks[b];
+				logstatus_interval(&br->from, &br->to, iv, sizeof(iv));
+				print_line("  %s %s in %s: %s %s: %s%s%s%s", job, s->source, sink,
+				           br->kind == LOG_BREAK_GAP ? "gap" : "hole", iv,
+				           br->reason, br->base[0] ? " (new base " : "", br->base,
+				           br->base[0] ? ")" : "");
+			}
+			for (size_t d = 0; d < s->damage.n; d++)
+				print_line("  %s %s in %s: damaged: %s", job, s->source, sink,
+				           s->damage.v[d]);
+			if (verbose && s->orphans)
+				print_line(
+				        "  %s %s in %s: %zu segment object%s without a manifest (being written, or left over)",
+				        job, s->source, sink, s->orphans,
+				        s->orphans == 1 ? "" : "s");
+			if (verbose && rows->v[i].have_cat)
+				print_segments(logcat_source(&rows->v[i].cat, s->source));
+		}
+}
+
+/* The logs as JSON: the fields of logstatus_json, with job and sink, and
+ * with -v "segmentList" from the manifests. */
+static json_t *
+log_rows_json(const struct log_rows *rows, time_t now)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < rows->n; i++)
+		for (size_t k = 0; k < rows->v[i].n; k++) {
+			json_t *o = logstatus_json(&rows->v[i].v[k], now);
+			json_object_set_new(o, "job", json_string(rows->v[i].job));
+			json_object_set_new(o, "sink", json_string(rows->v[i].sink));
+			const struct log_source *ls =
+			        rows->v[i].have_cat
+			                ? logcat_source(&rows->v[i].cat, rows->v[i].v[k].source)
+			                : NULL;
+			if (ls) {
+				json_t *segs = json_array();
+				for (size_t g = 0; g < ls->nsegs; g++) {
+					const struct log_segment *sg = &ls->segs[g];
+					json_array_append_new(
+					        segs,
+					        json_pack("{s:s, s:o, s:o, s:I, s:I, s:s}", "name",
+					                  sg->name, "from",
+					                  log_pos_to_json(&sg->from), "to",
+					                  log_pos_to_json(&sg->to), "records",
+					                  (json_int_t)sg->records, "storedBytes",
+					                  (json_int_t)sg->stored_bytes, "base",
+					                  sg->base));
+				}
+				json_object_set_new(o, "segmentList", segs);
+			}
+			json_array_append_new(a, o);
+		}
+	return a;
+}
 
 static void
 print_set_row(const char *job, const struct set_info *s, const char *sink, const struct manifest *m,
@@ -96,6 +242,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 	time_t now = time(NULL);
 	const char *only_sink = NULL;
 	json_t *jsets = json_array();
+	struct log_rows rows = {0};
 
 	while ((opt = getopt_long(argc, argv, "js:", list_options, NULL)) != -1) {
 		if (opt == 'j')
@@ -172,6 +319,8 @@ cmd_list(struct cli *c, int argc, char **argv)
 				manifest_free(m);
 			}
 			set_list_free(&l);
+			if (!cancel_signal)
+				rc = gather_log_rows(c, job, sinks[k], &rows);
 		}
 		free_instances(sinks, nsinks);
 	}
@@ -180,16 +329,20 @@ cmd_list(struct cli *c, int argc, char **argv)
 		rc = find_job(c, argv[optind], &j);
 	}
 	if (!rc && json) {
-		json_t *root = json_pack("{s:o}", "sets", jsets);
+		json_t *root =
+		        json_pack("{s:o, s:o}", "sets", jsets, "logs", log_rows_json(&rows, now));
 		jsets = NULL;
 		char *s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		puts(s);
 		free(s);
 		json_decref(root);
-	} else if (!rc && !header) {
-		say_none(c, optind < argc ? argv[optind] : NULL, only_sink);
+	} else if (!rc) {
+		if (!header)
+			say_none(c, optind < argc ? argv[optind] : NULL, only_sink);
+		print_log_rows(&rows, c->verbose);
 	}
 out:
+	log_rows_free(&rows);
 	json_decref(jsets);
 	return rc;
 }

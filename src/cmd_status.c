@@ -167,6 +167,38 @@ print_table(const struct status_report *r, int tty)
 	}
 }
 
+/* The change logs of the jobs that follow: per sink and source, how far
+ * behind the log is, when its newest segment ends, its breaks. */
+static void
+print_logs(const struct status_report *r)
+{
+	int header = 0;
+	for (size_t j = 0; j < r->njobs; j++)
+		for (size_t k = 0; k < r->jobs[j].nsinks; k++) {
+			const struct sink_status *ss = &r->jobs[j].sinks[k];
+			const char *job = r->jobs[j].job->name;
+			if (ss->log_error)
+				print_line("  %s in %s: the change logs cannot be listed: %s", job,
+				           ss->name, ss->log_error);
+			for (size_t i = 0; i < ss->nlogs; i++) {
+				const struct log_summary *ls = &ss->logs[i];
+				char lag[32] = "-", newest[40] = "-";
+				if (!header++)
+					print_line("%-12s %-10s %-10s %8s %-24s %8s %5s",
+					           "LOG OF JOB", "SINK", "SOURCE", "LAG",
+					           "NEWEST SEGMENT ENDS", "SEGMENTS", "GAPS");
+				if (ls->segments) {
+					age_text((int64_t)logstatus_lag(ls, r->now), lag,
+					         sizeof(lag));
+					log_time_format(ls->to_ms, newest, sizeof(newest));
+				}
+				print_line("%-12s %-10s %-10s %8s %-24s %8zu %5zu", job, ss->name,
+				           ls->source, lag, newest, ls->segments,
+				           ls->ngaps + ls->nholes);
+			}
+		}
+}
+
 /* The options of status: its row in cli.c gives them to the scan for global
  * options after the command and to completion. */
 const struct option status_options[] = {{"json", no_argument, NULL, 'j'},
@@ -215,6 +247,7 @@ cmd_status(struct cli *c, int argc, char **argv)
 		json_decref(doc);
 	} else if (!prom) {
 		print_table(&r, isatty(STDOUT_FILENO));
+		print_logs(&r);
 	}
 	status_free(&r);
 	return rc;

@@ -358,6 +358,7 @@ static const struct cfg_check check_defaults = {
         .max_size_drop = {0, 50},
         .max_verify_age = {0, 0},
         .max_usage = {0, 90},
+        .max_log_lag = {0, 5 * 60},
 };
 
 static int
@@ -418,7 +419,8 @@ check_key(struct loader *ld, const struct cfg_section *s, const struct cfg_entry
 	} keys[] = {{"max_age", offsetof(struct cfg_check, max_age), 1},
 	            {"max_size_drop", offsetof(struct cfg_check, max_size_drop), 0},
 	            {"max_verify_age", offsetof(struct cfg_check, max_verify_age), 1},
-	            {"max_usage", offsetof(struct cfg_check, max_usage), 0}};
+	            {"max_usage", offsetof(struct cfg_check, max_usage), 0},
+	            {"max_log_lag", offsetof(struct cfg_check, max_log_lag), 1}};
 	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
 		if (strcmp(e->key, keys[k].key) != 0)
 			continue;
@@ -442,7 +444,7 @@ check_check_section(struct loader *ld, const struct cfg_section *s)
 		if (!check_key(ld, s, &s->entries[i], &ld->cfg->check))
 			fail_key(
 			        ld, s, &s->entries[i],
-			        "unknown key; [check] takes max_age, max_size_drop, max_verify_age and max_usage");
+			        "unknown key; [check] takes max_age, max_size_drop, max_verify_age, max_usage and max_log_lag");
 }
 
 static void
@@ -753,7 +755,7 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 		} else {
 			fail_key(
 			        ld, s, e,
-			        "unknown key; a job takes sources, sinks, retention, compression, compression_level, compression_threads, description, on_source_failure, prune, before, after, on_success, on_failure, hook_timeout, segment_span, segment_size and the [check] keys max_age, max_size_drop, max_verify_age, max_usage");
+			        "unknown key; a job takes sources, sinks, retention, compression, compression_level, compression_threads, description, on_source_failure, prune, before, after, on_success, on_failure, hook_timeout, segment_span, segment_size, pitr_window and the [check] keys max_age, max_size_drop, max_verify_age, max_usage, max_log_lag");
 		}
 	}
 	if (!have_sources)

@@ -1,5 +1,5 @@
 /* config_log.c - a job's keys for its change logs (cairn follow, point
- * in time recovery): segment_span and segment_size.  Apart from config.c,
+ * in time recovery): segment_span, segment_size and pitr_window.  Apart from config.c,
  * which is long enough; see config_log_key() in config.h. */
 #include "autoconf.h"
 
@@ -46,6 +46,15 @@ config_log_key(const char *key, const char *value, struct cfg_log *log, char **w
 			        value);
 		else
 			log->segment_size = (uint64_t)v;
+		return 1;
+	}
+	if (strcmp(key, "pitr_window") == 0) {
+		if (parse_duration(value, &v) || v < 0)
+			*why = xasprintf(
+			        "\"%s\": use a duration such as 7d (how far back restore --at can go; prune removes older log segments), or 0 to keep the log as long as a kept set needs it",
+			        value);
+		else
+			log->pitr_window = v;
 		return 1;
 	}
 	return 0;

@@ -155,6 +155,53 @@ usage_metrics(struct buf *b, const struct status_report *r)
 	}
 }
 
+/* The change logs: one sample per job, source and sink. */
+static void
+log_metrics(struct buf *b, const struct status_report *r)
+{
+	static const struct {
+		const char *name, *help;
+		int need_segments;
+	} lm[] = {
+	        {"cairn_log_lag_seconds", "seconds since the time the newest log segment ends", 1},
+	        {"cairn_log_newest_timestamp_seconds", "the time the newest log segment ends", 1},
+	        {"cairn_log_oldest_timestamp_seconds", "the time the oldest log segment starts", 1},
+	        {"cairn_log_segments", "committed log segments kept", 0},
+	        {"cairn_log_kept_bytes", "bytes of the log segments kept", 0},
+	        {"cairn_log_gaps", "breaks in the log: gap records and holes between segments", 0},
+	};
+	for (size_t m = 0; m < sizeof(lm) / sizeof(lm[0]); m++) {
+		int any = 0;
+		for (size_t j = 0; j < r->njobs; j++)
+			for (size_t k = 0; k < r->jobs[j].nsinks; k++) {
+				const struct sink_status *ss = &r->jobs[j].sinks[k];
+				for (size_t i = 0; i < ss->nlogs; i++) {
+					const struct log_summary *ls = &ss->logs[i];
+					double v[] = {logstatus_lag(ls, r->now),
+					              (double)ls->to_ms / 1000.0,
+					              (double)ls->from_ms / 1000.0,
+					              (double)ls->segments,
+					              (double)ls->bytes,
+					              (double)(ls->ngaps + ls->nholes)};
+					if (lm[m].need_segments && !ls->segments)
+						continue;
+					if (!any++)
+						put(b, "# HELP %s %s\n# TYPE %s gauge\n",
+						    lm[m].name, lm[m].help, lm[m].name);
+					char *job = label(r->jobs[j].job->name),
+					     *source = label(ls->source), *sink = label(ss->name);
+					/* to the millisecond, as the log's times are */
+					put(b, "%s{job=\"%s\",source=\"%s\",sink=\"%s\"} %.*f\n",
+					    lm[m].name, job, source, sink,
+					    v[m] == (double)(int64_t)v[m] ? 0 : 3, v[m]);
+					free(job);
+					free(source);
+					free(sink);
+				}
+			}
+	}
+}
+
 char *
 metrics_text(const struct status_report *r)
 {
@@ -179,6 +226,7 @@ metrics_text(const struct status_report *r)
 			}
 	}
 	usage_metrics(&b, r);
+	log_metrics(&b, r);
 	{
 		struct check_result cr;
 		check_evaluate(r, &cr);

@@ -147,7 +147,11 @@ serve_cache_start(struct plugin_registry *reg, const struct config *cfg, unsigne
 		total += cfg->jobs[j].sinks.n;
 	sc->v = xcalloc(total ? total : 1, sizeof(*sc->v));
 	/* Load every plugin here, on this thread: libltdl is not
-	 * thread-safe, and a thread then only finds loaded plugins. */
+	 * thread-safe, and a thread then only finds loaded plugins (the
+	 * sources' too: whether one follows a log says if its logs are
+	 * shown). */
+	for (size_t j = 0; j < cfg->njobs; j++)
+		logstatus_load_sources(reg, cfg, &cfg->jobs[j]);
 	for (size_t j = 0; j < cfg->njobs; j++)
 		for (size_t k = 0; k < cfg->jobs[j].sinks.n; k++) {
 			struct slot *sl = &sc->v[sc->n++];

@@ -62,6 +62,21 @@ read_summary(struct instance *sink, const char *job, const struct set_info *si,
 	return 0;
 }
 
+/* The job's change logs in the sink, when a source of the job follows:
+ * one listing of JOB/log/, no segment read. */
+static void
+gather_logs(const struct plugin_registry *reg, const struct config *cfg, const struct cfg_job *job,
+            struct instance *inst, struct sink_status *ss)
+{
+	struct strvec follows = {0};
+	char *err = NULL;
+	logstatus_follows(reg, cfg, job, &follows);
+	if (follows.n && !cancel_signal &&
+	    logstatus_gather(inst, job->name, &follows, 0, &ss->logs, &ss->nlogs, NULL, &err))
+		ss->log_error = err;
+	strvec_free(&follows);
+}
+
 void
 status_gather_sink(struct plugin_registry *reg, const struct config *cfg, const struct cfg_job *job,
                    const char *name, const struct job_state *st, struct sink_status *ss)
@@ -136,6 +151,7 @@ status_gather_sink(struct plugin_registry *reg, const struct config *cfg, const 
 		}
 	}
 	set_list_free(&l);
+	gather_logs(reg, cfg, job, inst, ss);
 	if (inst->lp->sink.usage && op_usage(inst, &ss->usage) == 0)
 		ss->have_usage = 1;
 	instance_destroy(inst);
@@ -160,6 +176,7 @@ status_gather(struct plugin_registry *reg, const struct config *cfg, const char 
 		js->job = job;
 		if (state_load(cfg->state_dir, job->name, &st, &js->state_error))
 			memset(&st, 0, sizeof(st));
+		logstatus_load_sources(reg, cfg, job);
 		js->sinks = xcalloc(job->sinks.n ? job->sinks.n : 1, sizeof(*js->sinks));
 		for (size_t k = 0; k < job->sinks.n; k++)
 			status_gather_sink(reg, cfg, job, job->sinks.v[k], &st,
@@ -177,6 +194,8 @@ status_sink_free(struct sink_status *ss)
 	free(ss->error);
 	strvec_free(&ss->pinned);
 	strvec_free(&ss->future);
+	logstatus_free(ss->logs, ss->nlogs);
+	free(ss->log_error);
 	if (ss->state.name) {
 		free(ss->state.name);
 		free(ss->state.run.error);
@@ -320,6 +339,11 @@ sink_json(const struct sink_status *ss, time_t now)
 	} else {
 		json_object_set_new(o, "usage", json_null());
 	}
+	json_t *logs = json_array();
+	for (size_t i = 0; i < ss->nlogs; i++)
+		json_array_append_new(logs, logstatus_json(&ss->logs[i], now));
+	json_object_set_new(o, "logs", logs);
+	json_object_set_new(o, "logError", json_string_or_null(ss->log_error));
 	return o;
 }
 
@@ -509,6 +533,89 @@ check_run(const char *job, const struct sink_status *ss, struct check_result *c)
 		        ss->state.run.error ? ss->state.run.error : "no detail");
 }
 
+static int
+sink_has_log(const struct sink_status *ss, const char *source)
+{
+	for (size_t k = 0; k < ss->nlogs; k++)
+		if (ss->logs[k].segments && strcmp(ss->logs[k].source, source) == 0)
+			return 1;
+	return 0;
+}
+
+/* The first sink of the job with segments of source's log. */
+static size_t
+log_first_holder(const struct job_status *js, const char *source)
+{
+	for (size_t o = 0; o < js->nsinks; o++)
+		if (sink_has_log(&js->sinks[o], source))
+			return o;
+	return SIZE_MAX;
+}
+
+/* The job's change logs in this sink, for the sources that follow and
+ * have log objects: the lag against max_log_lag, every gap and hole
+ * (critical: restore --at cannot cross it), damage.  A source whose log
+ * another sink of the job holds but this one lacks counts as no log at
+ * all. */
+static void
+check_logs(const struct job_status *js, const struct sink_status *ss, time_t now,
+           struct check_result *c)
+{
+	const struct check_level *ml = &js->job->check.max_log_lag;
+	const char *job = js->job->name, *sink = ss->name;
+	char a[32], b[32], v[64], iv[96];
+	double limit = 0;
+
+	if (ss->log_error)
+		problem(c, CHECK_UNKNOWN, "%s in %s: the change logs cannot be listed: %s", job,
+		        sink, ss->log_error);
+	for (size_t i = 0; i < ss->nlogs; i++) {
+		const struct log_summary *ls = &ss->logs[i];
+		if (!ls->can_follow)
+			continue;
+		if (ls->segments) {
+			double lag = logstatus_lag(ls, now);
+			enum check_state lv = level_of(lag, ml, &limit);
+			format_age((int64_t)lag, a, sizeof(a));
+			format_age((int64_t)limit, b, sizeof(b));
+			log_time_format(ls->to_ms, iv, sizeof(iv));
+			if (lv)
+				problem(c, lv,
+				        "%s in %s: the log of %s is %s behind: its newest segment ends at %s (max_log_lag %s); is cairn follow %s running?",
+				        job, sink, ls->source, a, iv, b, job);
+			char *what = xasprintf("%s log_lag", ls->source);
+			snprintf(v, sizeof(v), "%llds", (long long)lag);
+			perf_add(&c->perfdata, job, sink, what, v, ml, "0;");
+			free(what);
+		}
+		for (size_t k = 0; k < ls->nbreaks; k++) {
+			const struct log_break *br = &ls->breaks[k];
+			logstatus_interval(&br->from, &br->to, iv, sizeof(iv));
+			problem(c, CHECK_CRITICAL,
+			        "%s in %s: the log of %s has a %s %s: %s; restore --at cannot reach a time inside it, see cairn list %s",
+			        job, sink, ls->source, br->kind == LOG_BREAK_GAP ? "gap" : "hole",
+			        iv, br->reason, job);
+		}
+		for (size_t k = 0; k < ls->damage.n; k++)
+			problem(c, CHECK_CRITICAL,
+			        "%s in %s: the log of %s is damaged: %s; see cairn verify %s", job,
+			        sink, ls->source, ls->damage.v[k], job);
+	}
+	/* a source with segments in another sink of the job, none here */
+	if (!ss->reachable || ss->log_error || !level_none(ml))
+		return;
+	for (size_t o = 0; o < js->nsinks; o++)
+		for (size_t i = 0; i < js->sinks[o].nlogs; i++) {
+			const struct log_summary *ls = &js->sinks[o].logs[i];
+			if (!ls->can_follow || !ls->segments ||
+			    log_first_holder(js, ls->source) != o || sink_has_log(ss, ls->source))
+				continue;
+			problem(c, level_none(ml),
+			        "%s in %s: no segment of the log of %s, which %s holds; is the sink failing for cairn follow %s?",
+			        job, sink, ls->source, js->sinks[o].name, job);
+		}
+}
+
 static void
 check_sink(const struct job_status *js, const struct sink_status *ss, time_t now,
            struct check_result *c)
@@ -611,6 +718,7 @@ check_sink(const struct job_status *js, const struct sink_status *ss, time_t now
 		problem(c, CHECK_WARNING,
 		        "%s in %s: set %s: id lies in the future; a host with a wrong clock, or planted: not counted, see cairn list %s",
 		        job, sink, ss->future.v[i], job);
+	check_logs(js, ss, now, c);
 	check_run(job, ss, c);
 }
 

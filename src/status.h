@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "logstatus.h"
 #include "plugin.h"
 #include "state.h"
 
@@ -53,6 +54,11 @@ struct sink_status {
 	int have_usage;
 	struct cairn_usage usage;
 	struct state_sink state; /* a copy; zero when nothing recorded */
+	/* the job's change logs here, per source with log objects; only
+	 * looked for when a source of the job follows (logstatus.h) */
+	struct log_summary *logs;
+	size_t nlogs;
+	char *log_error; /* the logs could not be listed */
 };
 
 struct job_status {
