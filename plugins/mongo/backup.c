@@ -44,21 +44,6 @@ backup_list_free(struct backup_list *l)
 	l->n = 0;
 }
 
-/* Is db.coll one that mongodump leaves out of every dump?  (prepare.go's
- * shouldSkipSystemNamespace: system collections but system.js, and in
- * admin only system.keys; and names with a `$`.) */
-static int
-backup_system_ns(const char *db, const char *coll)
-{
-	if (!strcmp(db, "admin"))
-		return !strcmp(coll, "system.keys");
-	if (!strcmp(coll, "system.js"))
-		return 0;
-	if (!strncmp(coll, "system.", 7))
-		return 1;
-	return strchr(coll, '$') != NULL;
-}
-
 static int
 backup_server_version(struct mongo_inst *mi, mongoc_client_t *client, char **version)
 {
@@ -268,7 +253,7 @@ backup_list_db(struct mongo_inst *mi, mongoc_client_t *client, const char *dbnam
 			rc = CAIRN_E_CORRUPT;
 			break;
 		}
-		if (backup_system_ns(dbname, name) || !mongo_selected(mi, dbname, name))
+		if (mongo_system_ns(dbname, name) || !mongo_selected(mi, dbname, name))
 			continue;
 		if (!strcmp(type, "timeseries")) {
 			mongo_log(
@@ -426,6 +411,7 @@ mongo_backup(void *instance, struct cairn_out *out)
 {
 	struct mongo_inst *mi = instance;
 	struct backup_list l = {0};
+	struct mongo_boplog bo;
 	struct arc_writer w;
 	mongoc_client_t *client;
 	char *version = NULL, **dbs = NULL;
@@ -439,7 +425,8 @@ mongo_backup(void *instance, struct cairn_out *out)
 	client = mongo_connect(mi, 0, &rc);
 	if (!client)
 		goto out;
-	if ((rc = backup_server_version(mi, client, &version)) < 0)
+	if ((rc = backup_server_version(mi, client, &version)) < 0 ||
+	    (rc = mongo_boplog_start(mi, client, &bo)) < 0)
 		goto out;
 	if ((rc = backup_databases(mi, client, &dbs, &ndbs)) < 0) {
 		if (rc == CAIRN_E_NOMEM)
@@ -468,6 +455,9 @@ mongo_backup(void *instance, struct cairn_out *out)
 		if ((rc = arc_write_meta(&w, l.v[k].db, l.v[k].name, l.v[k].metadata,
 		                         l.v[k].type)) < 0)
 			goto out;
+	/* mongodump --oplog: the oplog's entry, last, without metadata */
+	if (mi->oplog && (rc = arc_write_meta(&w, "", "oplog", "", "")) < 0)
+		goto out;
 	if ((rc = arc_write_terminator(&w)) < 0)
 		goto out;
 	for (size_t k = 0; k < l.n; k++) {
@@ -480,7 +470,7 @@ mongo_backup(void *instance, struct cairn_out *out)
 		mongo_log(mi, CAIRN_LOG_DEBUG, "%s.%s: %lld documents, %lld bytes", l.v[k].db,
 		          l.v[k].name, (long long)l.v[k].docs, (long long)l.v[k].bytes);
 	}
-	if ((rc = arc_flush(&w)) < 0)
+	if ((rc = mongo_boplog_end(mi, client, &w, &bo)) < 0 || (rc = arc_flush(&w)) < 0)
 		goto out;
 	backup_stats(mi, &l, version);
 	rc = 0;

@@ -96,13 +96,19 @@ mongo_bson_sub(const bson_t *b, const char *key, int array, bson_t *out)
 mongoc_client_t *
 mongo_connect(struct mongo_inst *mi, int primary, int *rc)
 {
+	return mongo_connect_uri(mi, mi->uri, primary, rc);
+}
+
+mongoc_client_t *
+mongo_connect_uri(struct mongo_inst *mi, const mongoc_uri_t *uri, int primary, int *rc)
+{
 	mongoc_client_t *client;
 	mongoc_read_prefs_t *rp;
 	bson_t cmd = BSON_INITIALIZER, reply;
 	bson_error_t err;
 	int ok;
 
-	client = mongoc_client_new_from_uri_with_error(mi->uri, &err);
+	client = mongoc_client_new_from_uri_with_error(uri, &err);
 	if (!client) {
 		mongo_err(mi, "server %s: %s", mi->server, err.message);
 		*rc = CAIRN_E_CONFIG;

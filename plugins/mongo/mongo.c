@@ -24,6 +24,7 @@ enum {
 	MK_DROP,
 	MK_READ_PREFERENCE,
 	MK_BATCH_SIZE,
+	MK_OPLOG,
 };
 
 static const struct cairn_key mongo_keys[] = {
@@ -72,6 +73,12 @@ static const struct cairn_key mongo_keys[] = {
                            .flags = CAIRN_KEY_NO_RESTORE,
                            .default_value = "0",
                            .help = "documents per cursor batch; 0: about 2 MiB of documents"},
+        [MK_OPLOG] =
+                {.name = "oplog",
+                 .type = CAIRN_KEY_BOOL,
+                 .flags = CAIRN_KEY_NO_RESTORE,
+                 .default_value = "no",
+                 .help = "capture the oplog written during the backup into the archive, as mongodump --oplog (needs a replica set member)"},
         {.name = NULL},
 };
 
@@ -318,6 +325,7 @@ mongo_set_options(struct mongo_inst *mi, const struct cairn_value *v)
 		return CAIRN_E_CONFIG;
 	}
 	mi->drop = v[MK_DROP].set && v[MK_DROP].i;
+	mi->oplog = v[MK_OPLOG].set && v[MK_OPLOG].i;
 	return 0;
 }
 
@@ -372,6 +380,8 @@ static const struct cairn_source_ops mongo_ops = {
         .flags = 0,
         .probe = mongo_probe,
         .replay = mongo_replay,
+        .log_extension = mongo_log_extension,
+        .follow = mongo_follow,
 };
 
 static const struct cairn_plugin mongo_plugin = {

@@ -11,12 +11,16 @@
  * The floors, each file calling only files below it:
  *
  *   mongo.c         the descriptor, the key table, create/destroy, the ops
- *   backup.c  restore.c  verify.c  restore_test.c  probe.c  replay.c   the ops
+ *   backup.c  restore.c  verify.c  restore_test.c  probe.c  replay.c
+ *   follow.c        the ops
+ *   backup_oplog.c  the oplog of a backup with oplog = yes
  *   plan.c  load.c  stage.c    a restore's steps (restore.h)
  *   target.c        a restore's state and its commands to the server
  *   applyops.c      oplog entries applied (oplog.h), with oplogentry.c
  *   indexes.c       index specs and options, as restored and compared
  *   dumpwrite.c  dumpread.c    the archive format (dumparchive.h)
+ *   oplog.c         oplog positions, which entries are the source's, the
+ *                   oplog's ends on the server
  *   namespace.c     namespace patterns, renames and names
  *   common.c        the host, log/error helpers, the connection
  *
@@ -77,6 +81,7 @@ struct mongo_inst {
 	mongoc_read_mode_t read_mode;
 	int64_t batch_size; /* 0: the server's default */
 	int drop;           /* restore: drop each collection first */
+	int oplog;          /* backup: capture the oplog (oplog = yes) */
 };
 
 /* common.c */
@@ -88,6 +93,9 @@ void mongo_log(struct mongo_inst *mi, enum cairn_log_level level, const char *fm
 /* A connected client reading from read_preference (primary: from the
  * primary), or NULL with the error set (CAIRN_E_* in *rc). */
 mongoc_client_t *mongo_connect(struct mongo_inst *mi, int primary, int *rc);
+/* The same with another URI (the follower's, with its own timeouts). */
+mongoc_client_t *mongo_connect_uri(struct mongo_inst *mi, const mongoc_uri_t *uri, int primary,
+                                   int *rc);
 /* The CAIRN_E_* code for a libmongoc error. */
 int mongo_code(const bson_error_t *e);
 /* The sub-document (array: the array) under key in b, as a static bson_t
@@ -101,12 +109,66 @@ int mongo_glob(const char *pattern, const char *text);
 size_t mongo_stars(const char *s);
 /* Is db.coll selected by include/exclude? */
 int mongo_selected(const struct mongo_inst *mi, const char *db, const char *coll);
+/* Is db.coll one that mongodump leaves out of every dump (system
+ * collections but system.js, admin's but system.keys, names with `$`)? */
+int mongo_system_ns(const char *db, const char *coll);
 /* The target of db.coll after the renames (malloc'd "db.coll"), or NULL
  * when out of memory. */
 char *mongo_rename_ns(const struct mongo_inst *mi, const char *db, const char *coll);
 /* NULL if name is a usable database name, else why not. */
 const char *mongo_bad_db_name(const char *name);
 const char *mongo_bad_coll_name(const char *name);
+
+/* oplog.c */
+/* pos for the oplog Timestamp (t, i): lsn t << 32 | i, time t s, "T:I". */
+void mongo_ts_pos(uint32_t t, uint32_t i, struct cairn_log_pos *pos);
+/* An entry's ts: 1, or 0 when it has none. */
+int mongo_entry_ts(const bson_t *entry, uint32_t *t, uint32_t *i);
+/* Is db one of the databases backup() reads? */
+int mongo_db_in_scope(const struct mongo_inst *mi, const char *db);
+/* Is an oplog entry the source's?  MONGO_OPLOG_KEEP (whole),
+ * MONGO_OPLOG_SKIP, MONGO_OPLOG_PART (an applyOps of which only some
+ * inner entries are: *out, initialised, holds the entry with those
+ * only; bson_destroy it), or CAIRN_E_CORRUPT (not an oplog entry),
+ * CAIRN_E_NOMEM. */
+#define MONGO_OPLOG_SKIP 0
+#define MONGO_OPLOG_KEEP 1
+#define MONGO_OPLOG_PART 2
+int mongo_oplog_scope(const struct mongo_inst *mi, const bson_t *entry, bson_t *out);
+/* Is the server a replica-set member (hello has setName)?  0 with *yes
+ * set, or the error set. */
+int mongo_is_replset(struct mongo_inst *mi, mongoc_client_t *client, int *yes);
+/* The ts of the newest (newest != 0) or oldest entry of local.oplog.rs:
+ * 0; CAIRN_E_IO with *err set (no message) when the query failed;
+ * another code with the message set. */
+int mongo_oplog_edge(struct mongo_inst *mi, mongoc_client_t *client, int newest, uint32_t *t,
+                     uint32_t *i, bson_error_t *err);
+
+/* follow.c */
+const char *mongo_log_extension(void *instance);
+int mongo_follow(void *instance, const struct cairn_log_pos *from, struct cairn_log_out *out);
+/* The CAIRN_E_* code for a libmongoc error met while following:
+ * CAIRN_E_LOGLOST for CappedPositionLost, CAIRN_E_RETRYABLE for a
+ * server gone or restarted, CAIRN_E_AUTH, else CAIRN_E_IO. */
+int mongo_follow_code(const bson_error_t *e);
+
+/* backup_oplog.c */
+/* A backup's log positions and oplog: see backup_oplog.c. */
+struct mongo_boplog {
+	int replset;
+	uint32_t start_t, start_i;
+	uint32_t end_t, end_i;
+	int64_t entries;
+};
+/* At the dump's start: is it a replica-set member; if so the newest ts
+ * becomes CAIRN_LOG_AT_START.  oplog = yes on a standalone: the error. */
+int mongo_boplog_start(struct mongo_inst *mi, mongoc_client_t *client, struct mongo_boplog *b);
+/* oplog = yes, once every collection is written: the oplog from the
+ * start to now into the archive's oplog namespace (after its prelude
+ * entry, written by backup.c), then CAIRN_LOG_AT_END. */
+struct arc_writer;
+int mongo_boplog_end(struct mongo_inst *mi, mongoc_client_t *client, struct arc_writer *w,
+                     struct mongo_boplog *b);
 
 /* backup.c */
 int mongo_backup(void *instance, struct cairn_out *out);

@@ -61,6 +61,20 @@ mongo_selected(const struct mongo_inst *mi, const char *db, const char *coll)
 	return yes;
 }
 
+/* mongodump's prepare.go shouldSkipSystemNamespace: system collections
+ * but system.js, and in admin only system.keys; and names with a `$`. */
+int
+mongo_system_ns(const char *db, const char *coll)
+{
+	if (!strcmp(db, "admin"))
+		return !strcmp(coll, "system.keys");
+	if (!strcmp(coll, "system.js"))
+		return 0;
+	if (!strncmp(coll, "system.", 7))
+		return 1;
+	return strchr(coll, '$') != NULL;
+}
+
 char *
 mongo_rename_ns(const struct mongo_inst *mi, const char *db, const char *coll)
 {

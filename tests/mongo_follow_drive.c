@@ -1,0 +1,230 @@
+/*
+ * mongo_follow_drive.c - the mongo source's follow() and backup() driven
+ * without the core, for tests/integration/mongo_follow.sh.
+ *
+ *   mongo_follow_drive follow OUT STOPFILE FROM [KEY=VALUE]...
+ *   mongo_follow_drive backup OUT [KEY=VALUE]...
+ *
+ * follow: runs follow() from FROM ("T:I", or "-" for now), appending
+ * every record's bytes to OUT and printing one line per call on stdout
+ * ("record T:I LEN", "idle T:I", "idle -"), until STOPFILE exists (then
+ * out returns CAIRN_E_CANCELLED); last "rc CODE ERROR".
+ * backup: runs backup() into OUT and prints "position start|end T:I LSN
+ * TIME_MS", each stat "stat KEY VALUE" and "rc CODE ERROR".
+ * KEY=VALUE are the source's keys (uri=... is needed); a LIST's words are
+ * separated by spaces.  Exit status 0 whatever rc says.
+ */
+#include <cairn/plugin.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct cairn_ctx {
+	char error[4096];
+};
+
+static void
+d_log(cairn_ctx *ctx, enum cairn_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+	(void)ctx;
+	va_start(ap, fmt);
+	fprintf(stderr, "log %d: ", (int)level);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+static void
+d_set_error(cairn_ctx *ctx, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ctx->error, sizeof(ctx->error), fmt, ap);
+	va_end(ap);
+}
+
+static int
+d_cancelled(cairn_ctx *ctx)
+{
+	(void)ctx;
+	return 0;
+}
+
+static void
+d_stat(cairn_ctx *ctx, const char *key, int64_t value)
+{
+	(void)ctx;
+	printf("stat %s %lld\n", key, (long long)value);
+}
+
+static void
+d_position(cairn_ctx *ctx, int which, const struct cairn_log_pos *pos)
+{
+	(void)ctx;
+	printf("position %s %s %016llx %lld\n", which == CAIRN_LOG_AT_END ? "end" : "start",
+	       pos->text, (unsigned long long)pos->lsn, (long long)pos->time_ms);
+}
+
+static const struct cairn_host d_host = {
+        .struct_size = sizeof(struct cairn_host),
+        .abi_major = CAIRN_ABI_MAJOR,
+        .abi_minor = CAIRN_ABI_MINOR,
+        .cairn_version = "test",
+        .log = d_log,
+        .set_error = d_set_error,
+        .cancelled = d_cancelled,
+        .stat = d_stat,
+        .log_position = d_position,
+};
+
+/* ------------------------------------------------------------ config */
+
+static struct cairn_value values[64];
+
+static int
+d_config(const struct cairn_key *keys, char **argv, int argc, struct cairn_config *cfg)
+{
+	size_t n = 0;
+	for (; keys[n].name; n++) {
+		struct cairn_value *v = &values[n];
+		const char *text = keys[n].default_value;
+		size_t len = strlen(keys[n].name);
+		for (int a = 0; a < argc; a++)
+			if (!strncmp(argv[a], keys[n].name, len) && argv[a][len] == '=')
+				text = argv[a] + len + 1;
+		v->name = keys[n].name;
+		v->type = keys[n].type;
+		if (!text)
+			continue;
+		v->set = 1;
+		v->text = text;
+		if (v->type == CAIRN_KEY_BOOL)
+			v->i = !strcmp(text, "yes") || !strcmp(text, "1") || !strcmp(text, "true");
+		else if (v->type == CAIRN_KEY_INT || v->type == CAIRN_KEY_SIZE)
+			v->i = strtoll(text, NULL, 10);
+		else if (v->type == CAIRN_KEY_LIST) {
+			char *copy = strdup(text), *save = NULL, *w;
+			const char **list = calloc(strlen(text) + 1, sizeof(char *));
+			for (w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save))
+				list[v->list_len++] = w;
+			v->list = list;
+		}
+	}
+	cfg->count = n;
+	cfg->values = values;
+	cfg->instance = "drive";
+	return 0;
+}
+
+/* ------------------------------------------------------------ follow */
+
+struct d_out {
+	struct cairn_log_out out;
+	FILE *f;
+	const char *stop;
+};
+
+static int
+d_stop(struct d_out *o)
+{
+	fflush(stdout);
+	return access(o->stop, F_OK) == 0 ? CAIRN_E_CANCELLED : 0;
+}
+
+static int
+d_record(struct cairn_log_out *self, const void *buf, size_t len, const struct cairn_log_pos *pos)
+{
+	struct d_out *o = (struct d_out *)self;
+	if (fwrite(buf, 1, len, o->f) != len || fflush(o->f) != 0)
+		return CAIRN_E_IO;
+	printf("record %s %zu %lld\n", pos->text, len, (long long)pos->time_ms);
+	return d_stop(o);
+}
+
+static int
+d_idle(struct cairn_log_out *self, const struct cairn_log_pos *pos)
+{
+	struct d_out *o = (struct d_out *)self;
+	printf("idle %s\n", pos ? pos->text : "-");
+	return d_stop(o);
+}
+
+static int
+d_follow(const struct cairn_plugin *p, void *inst, char **argv)
+{
+	struct d_out o = {.out = {sizeof(struct cairn_log_out), d_record, d_idle}};
+	struct cairn_log_pos from = {0};
+	unsigned t, i;
+
+	o.f = fopen(argv[0], "ab");
+	o.stop = argv[1];
+	if (!o.f)
+		return CAIRN_E_IO;
+	if (strcmp(argv[2], "-") != 0) {
+		if (sscanf(argv[2], "%u:%u", &t, &i) != 2)
+			return CAIRN_E_CONFIG;
+		from.lsn = (uint64_t)t << 32 | i;
+		from.time_ms = (int64_t)t * 1000;
+		snprintf(from.text, sizeof(from.text), "%u:%u", t, i);
+	}
+	int rc = p->source->follow(inst, strcmp(argv[2], "-") ? &from : NULL, &o.out);
+	fclose(o.f);
+	return rc;
+}
+
+/* ------------------------------------------------------------ backup */
+
+struct d_file {
+	struct cairn_out out;
+	FILE *f;
+};
+
+static int
+d_write(struct cairn_out *self, const void *buf, size_t len)
+{
+	struct d_file *o = (struct d_file *)self;
+	return fwrite(buf, 1, len, o->f) == len ? 0 : CAIRN_E_IO;
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct cairn_plugin *p = cairn_plugin_entry(&d_host);
+	struct cairn_config cfg;
+	static struct cairn_ctx ctx;
+	void *inst = NULL;
+	int rc, follow, first;
+
+	if (argc < 3 || (strcmp(argv[1], "follow") && strcmp(argv[1], "backup"))) {
+		fprintf(stderr, "usage: mongo_follow_drive follow|backup ...\n");
+		return 2;
+	}
+	follow = !strcmp(argv[1], "follow");
+	first = follow ? 5 : 3;
+	if (argc < first) {
+		fprintf(stderr,
+		        "usage: mongo_follow_drive follow OUT STOPFILE FROM KEY=VALUE...\n");
+		return 2;
+	}
+	d_config(p->keys, argv + first, argc - first, &cfg);
+	rc = p->source->create(&ctx, &cfg, &inst);
+	if (rc == 0 && follow) {
+		printf("extension %s\n", p->source->log_extension(inst));
+		rc = d_follow(p, inst, argv + 2);
+	} else if (rc == 0) {
+		struct d_file o = {.out = {sizeof(struct cairn_out), d_write}};
+		if (!(o.f = fopen(argv[2], "wb")))
+			return 1;
+		rc = p->source->backup(inst, &o.out);
+		if (fclose(o.f) != 0 && rc == 0)
+			rc = CAIRN_E_IO;
+	}
+	printf("rc %d %s\n", rc, ctx.error);
+	if (inst)
+		p->source->destroy(inst);
+	return 0;
+}
