@@ -94,8 +94,6 @@ int op_backup(struct instance *in, struct cairn_out *out);
 int op_restore(struct instance *in, struct cairn_in *cin, unsigned flags);
 int op_verify(struct instance *in, struct cairn_in *cin);
 int op_restore_test(struct instance *in, struct cairn_in *cin);
-/* ABI 1.4: CAIRN_E_UNSUPPORTED when the plugin has no replay op. */
-int op_replay(struct instance *in, struct cairn_log_replay *rp);
 /* A source's probe (ABI 1.2): CAIRN_E_UNSUPPORTED, without a call, when
  * the plugin has none. */
 int op_probe(struct instance *in, char *summary, size_t len);
