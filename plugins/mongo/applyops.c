@@ -743,7 +743,7 @@ static int
 ap_read(struct mongo_apply *ap, const uint8_t *entry, size_t len, bson_t *doc,
         struct oplog_entry *e)
 {
-	const char *why = "it is not BSON";
+	const char *why = "it is not well-formed BSON";
 	if (len <= OPLOG_ENTRY_MAX && bson_init_static(doc, entry, len))
 		why = oplog_parse(doc, 0, e);
 	if (why) {

@@ -378,8 +378,8 @@ static const struct cairn_source_ops mongo_ops = {
 	 * are read, so the core checks the whole stored object first and
 	 * then calls restore(), which reads it a second time. */
         .flags = 0,
-        .probe = mongo_probe,
         .replay = mongo_replay,
+        .probe = mongo_probe,
         .log_extension = mongo_log_extension,
         .follow = mongo_follow,
 };

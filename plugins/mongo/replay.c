@@ -97,7 +97,7 @@ rp_one(struct rp_walk *w, size_t len)
 	struct cairn_log_replay *rp = w->rp;
 	struct oplog_entry e;
 	bson_t doc;
-	const char *why = "it is not BSON";
+	const char *why = "it is not well-formed BSON";
 	uint64_t lsn;
 
 	if (bson_init_static(&doc, w->buf, len))
