@@ -10,9 +10,11 @@
  *                          the record's bytes are the whole line with
  *                          its '\n', so a segment is such lines
  *   idle LSN TIME_MS       the log stood there, no change (out->idle)
- *   retry                  follow() returns CAIRN_E_RETRYABLE once when
- *                          it reaches this line (the server went away)
- *   fail                   follow() fails with CAIRN_E_AUTH there
+ *   retry LSN              follow() from before LSN returns
+ *                          CAIRN_E_RETRYABLE once (per process) when it
+ *                          reaches this line (the server went away)
+ *   fail LSN               follow() from before LSN fails there with
+ *                          CAIRN_E_AUTH
  *   lost LSN               the log no longer holds what lies at or
  *                          before LSN: follow() from an older position
  *                          returns CAIRN_E_LOGLOST at once
@@ -134,17 +136,20 @@ fsrc_backup(void *i, struct cairn_out *o)
 {
 	struct fsrc *s = i;
 	struct cairn_log_pos pos = {0}, last = {0};
-	char line[4096];
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
 	int rc = 0, have = 0;
 	FILE *fp = open_log(s);
 	if (!fp)
 		return CAIRN_E_IO;
-	while (!rc && fgets(line, sizeof(line), fp))
-		if (!parse_record(line, &pos)) {
-			rc = o->write(o, line, strlen(line));
+	while (!rc && (n = getline(&line, &cap, fp)) > 0)
+		if (line[n - 1] == '\n' && !parse_record(line, &pos)) {
+			rc = o->write(o, line, (size_t)n);
 			last = pos;
 			have = 1;
 		}
+	free(line);
 	fclose(fp);
 	if (rc)
 		return rc;
@@ -182,44 +187,43 @@ from_lsn(const struct cairn_log_pos *from)
 static int
 follow_pass(struct fsrc *s, uint64_t *after, long *done, struct cairn_log_out *out, int first)
 {
-	char line[4096];
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
 	struct cairn_log_pos pos;
-	unsigned long long lost;
+	unsigned long long at;
 	int rc = 0;
 	FILE *fp = open_log(s);
 	if (!fp)
 		return CAIRN_E_IO;
-	for (long off = 0; !rc && fgets(line, sizeof(line), fp); off = ftell(fp)) {
-		if (!strchr(line, '\n'))
+	for (long off = 0; !rc && (n = getline(&line, &cap, fp)) > 0; off = ftell(fp)) {
+		if (line[n - 1] != '\n')
 			break; /* a line the test is still writing */
-		if (first && sscanf(line, "lost %llu", &lost) == 1 && *after < lost) {
-			fclose(fp);
+		if (first && sscanf(line, "lost %llu", &at) == 1 && *after < at) {
 			host->set_error(s->ctx,
 			                "the log no longer holds lsn %llu (lost up to %llu)",
-			                (unsigned long long)*after, lost);
-			return CAIRN_E_LOGLOST;
+			                (unsigned long long)*after, at);
+			rc = CAIRN_E_LOGLOST;
+			break;
 		}
 		if (off < *done)
 			continue;
 		*done = ftell(fp);
-		if (strcmp(line, "retry\n") == 0 && s->retried < off + 1) {
+		if (sscanf(line, "retry %llu", &at) == 1 && *after < at && s->retried < off + 1) {
 			s->retried = off + 1;
-			fclose(fp);
 			host->set_error(s->ctx, "the test said retry");
-			return CAIRN_E_RETRYABLE;
-		}
-		if (strcmp(line, "fail\n") == 0) {
-			fclose(fp);
+			rc = CAIRN_E_RETRYABLE;
+		} else if (sscanf(line, "fail %llu", &at) == 1 && *after < at) {
 			host->set_error(s->ctx, "the test said fail");
-			return CAIRN_E_AUTH;
-		}
-		if (!parse_record(line, &pos) && pos.lsn > *after) {
-			rc = out->record(out, line, strlen(line), &pos);
+			rc = CAIRN_E_AUTH;
+		} else if (!parse_record(line, &pos) && pos.lsn > *after) {
+			rc = out->record(out, line, (size_t)n, &pos);
 			*after = pos.lsn;
 		} else if (!parse_idle(line, &pos) && pos.lsn >= *after) {
 			rc = out->idle(out, &pos);
 		}
 	}
+	free(line);
 	fclose(fp);
 	return rc ? rc : 1;
 }
@@ -277,33 +281,43 @@ static int
 replay_segment(struct fsrc *s, struct cairn_log_replay *rp, struct cairn_in *in, FILE *fp,
                int64_t *records, int *stop)
 {
-	char buf[4096], line[8192];
-	size_t have = 0;
+	char buf[4096], *line = NULL;
+	size_t have = 0, cap = 0;
 	ssize_t n;
-	while ((n = in->read(in, buf, sizeof(buf))) > 0) {
-		for (ssize_t k = 0; k < n; k++) {
+	int rc = 0;
+	while (!rc && (n = in->read(in, buf, sizeof(buf))) > 0) {
+		for (ssize_t k = 0; k < n && !rc; k++) {
 			struct cairn_log_pos pos;
-			if (have + 1 >= sizeof(line))
-				return host->set_error(s->ctx, "a line too long"), CAIRN_E_CORRUPT;
+			if (have + 2 > cap) {
+				char *nl = realloc(line, cap = cap ? 2 * cap : 4096);
+				if (!nl) {
+					rc = CAIRN_E_NOMEM;
+					break;
+				}
+				line = nl;
+			}
 			line[have++] = buf[k];
 			if (buf[k] != '\n')
 				continue;
 			line[have] = '\0';
 			have = 0;
-			if (parse_record(line, &pos))
-				return host->set_error(s->ctx, "not a record: %s", line),
-				       CAIRN_E_CORRUPT;
+			if (parse_record(line, &pos)) {
+				host->set_error(s->ctx, "not a record: %.40s", line);
+				rc = CAIRN_E_CORRUPT;
+				break;
+			}
 			(*records)++;
 			if ((rp->flags & CAIRN_REPLAY_PARSE) || *stop || pos.lsn <= rp->after.lsn)
 				continue;
-			if (pos.time_ms > rp->until_ms) {
+			if (pos.time_ms > rp->until_ms)
 				*stop = 1;
-				continue;
-			}
-			if (fp)
+			else if (fp)
 				fputs(line, fp);
 		}
 	}
+	free(line);
+	if (rc)
+		return rc;
 	if (n < 0)
 		return (int)n;
 	if (have)
@@ -311,8 +325,7 @@ replay_segment(struct fsrc *s, struct cairn_log_replay *rp, struct cairn_in *in,
 	return 0;
 }
 
-static int
-fsrc_replay(void *i, struct cairn_log_replay *rp)
+static int __attribute__((unused)) fsrc_replay(void *i, struct cairn_log_replay *rp)
 {
 	struct fsrc *s = i;
 	struct cairn_in *in;
