@@ -378,10 +378,10 @@ static const struct cairn_source_ops mongo_ops = {
 	 * are read, so the core checks the whole stored object first and
 	 * then calls restore(), which reads it a second time. */
         .flags = 0,
-        .replay = mongo_replay,
         .probe = mongo_probe,
         .log_extension = mongo_log_extension,
         .follow = mongo_follow,
+        .replay = mongo_replay,
 };
 
 static const struct cairn_plugin mongo_plugin = {

@@ -11,21 +11,18 @@
  * The floors, each file calling only files below it:
  *
  *   mongo.c         the descriptor, the key table, create/destroy, the ops
- *   backup.c  restore.c  verify.c  restore_test.c  probe.c  follow.c
+ *   backup.c  restore.c  verify.c  restore_test.c  probe.c  follow.c  replay.c
  *                   the ops
  *   backup_oplog.c  the oplog of a backup with oplog = yes
  *   plan.c  load.c  stage.c    a restore's steps (restore.h)
  *   target.c        a restore's state and its commands to the server
+ *   applyops.c      oplog entries applied (oplog.h), with oplogentry.c
  *   indexes.c       index specs and options, as restored and compared
  *   dumpwrite.c  dumpread.c    the archive format (dumparchive.h)
  *   oplog.c         oplog positions, which entries are the source's, the
  *                   oplog's ends on the server
  *   namespace.c     namespace patterns, renames and names
  *   common.c        the host, log/error helpers, the connection
- *
- * The replay of a log (replay.c) is one of the ops; under it, beside the
- * restore's steps, applyops.c applies oplog entries, on oplogmap.c (where
- * an entry goes) and oplogentry.c (an entry's fields); oplog.h draws them.
  *
  * Process-wide state.  libmongoc wants mongoc_init() once per process
  * before anything else and offers mongoc_cleanup() to undo it; both touch

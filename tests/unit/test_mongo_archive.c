@@ -11,10 +11,6 @@
 #include "../../plugins/mongo/namespace.c"
 #include "../../plugins/mongo/mongo.c"
 #include "../../plugins/mongo/probe.c"
-#include "../../plugins/mongo/oplogentry.c"
-#include "../../plugins/mongo/oplogmap.c"
-#include "../../plugins/mongo/applyops.c"
-#include "../../plugins/mongo/replay.c"
 /* Every strcmp() of dumpread.c and of the restore's plan, stage and test
  * restore is counted: matching namespaces must not compare each one with
  * every other (test_many_namespaces, test_plan_many_namespaces,
@@ -48,6 +44,10 @@ counted_strcmp(const char *a, const char *b)
 #include "../../plugins/mongo/oplog.c"
 #include "../../plugins/mongo/follow.c"
 #include "../../plugins/mongo/backup_oplog.c"
+#include "../../plugins/mongo/oplogentry.c"
+#include "../../plugins/mongo/oplogmap.c"
+#include "../../plugins/mongo/applyops.c"
+#include "../../plugins/mongo/replay.c"
 
 #include <setjmp.h>
 #include <stdarg.h>
