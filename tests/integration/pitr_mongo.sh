@@ -129,6 +129,16 @@ logcheck() {
 		esac
 	done
 }
+# same DESC WANT GOT: two snapshots equal (and not empty); the first lines
+# of the difference as diagnostics
+same() {
+	if cmp -s "$2" "$3" && grep -q '^doc users ' "$3"; then
+		ok "$1"
+	else
+		not_ok "$1"
+		diff "$2" "$3" | cut -c1-200 | head -n 20 | diag /dev/stdin
+	fi
+}
 # restore_cmp DESC JOB SOURCE AT WANT: restore --at AT into a fresh server,
 # compare its snapshot with WANT: two checks
 restore_cmp() {
@@ -138,8 +148,8 @@ restore_cmp() {
 	check_exit "$1: restore --at $4 into a fresh server" 0 \
 		tcairn restore "$2" --at "$4" --set "$3.uri=$fresh"
 	timeout 60 $PITR snap "$fresh" "$T/got" 2>"$T/snap.err" || diag "$T/snap.err"
-	check_same "$1: the restored database equals the snapshot (documents, indexes, options)" \
-		"$5" "$T/got" "coll users" "doc users"
+	same "$1: the restored database equals the snapshot (documents, indexes, options)" \
+		"$5" "$T/got"
 	mongo_stop "$fpid"
 }
 
@@ -217,13 +227,13 @@ restore_cmp "connection cut" j db latest "$T/final"
 
 # ---------------------------------------------------- list, check, verify
 check_exit "list j" 0 tcairn list j
-out_has "log"
+check "list j shows the log" grep -qi "log" "$T/out"
 check_exit "verify j (segments' sizes and SHA-256, the chain)" 0 tcairn verify j
 check_exit "verify j --deep (every segment parsed)" 0 tcairn verify j --deep
 timeout 60 $PITR snap "$SRC" "$T/before.rt" || exit 99
 check_exit "verify j --restore-test (the base and the whole log)" 0 tcairn verify j --restore-test
 timeout 60 $PITR snap "$SRC" "$T/after.rt" || exit 99
-check_same "the restore test left the real database alone" "$T/before.rt" "$T/after.rt" "doc users"
+same "the restore test left the real database alone" "$T/before.rt" "$T/after.rt"
 
 # --------------------------------------------------------- a damaged segment
 dmg=""
