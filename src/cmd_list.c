@@ -76,16 +76,19 @@ print_segments(const struct log_source *ls)
 		char iv[96], size[32];
 		logstatus_interval(&sg->from, &sg->to, iv, sizeof(iv));
 		format_bytes(sg->stored_bytes, size, sizeof(size));
-		print_line("    segment %s: %s, %llu records, %s stored, base %s", sg->name, iv,
-		           (unsigned long long)sg->records, size, sg->base[0] ? sg->base : "?");
+		print_line("    segment %s: %s, %llu record%s, %s stored, base %s", sg->name, iv,
+		           (unsigned long long)sg->records, sg->records == 1 ? "" : "s", size,
+		           sg->base[0] ? sg->base : "?");
 	}
 }
 
 static void
-print_log_rows(const struct log_rows *rows, int verbose)
+print_log_rows(const struct log_rows *rows, int verbose, int after_sets)
 {
 	if (!rows->n)
 		return;
+	if (after_sets)
+		print_line("%s", "");
 	print_line("%-12s %-10s %-10s %-24s %-24s %8s %10s %5s", "LOG OF JOB", "SOURCE", "SINK",
 	           "FROM", "TO", "SEGMENTS", "SIZE", "GAPS");
 	for (size_t i = 0; i < rows->n; i++)
@@ -339,7 +342,7 @@ cmd_list(struct cli *c, int argc, char **argv)
 	} else if (!rc) {
 		if (!header)
 			say_none(c, optind < argc ? argv[optind] : NULL, only_sink);
-		print_log_rows(&rows, c->verbose);
+		print_log_rows(&rows, c->verbose, 1);
 	}
 out:
 	log_rows_free(&rows);

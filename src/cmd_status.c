@@ -177,9 +177,6 @@ print_logs(const struct status_report *r)
 		for (size_t k = 0; k < r->jobs[j].nsinks; k++) {
 			const struct sink_status *ss = &r->jobs[j].sinks[k];
 			const char *job = r->jobs[j].job->name;
-			if (ss->log_error)
-				print_line("  %s in %s: the change logs cannot be listed: %s", job,
-				           ss->name, ss->log_error);
 			for (size_t i = 0; i < ss->nlogs; i++) {
 				const struct log_summary *ls = &ss->logs[i];
 				char lag[32] = "-", newest[40] = "-";
@@ -197,6 +194,12 @@ print_logs(const struct status_report *r)
 				           ls->ngaps + ls->nholes);
 			}
 		}
+	for (size_t j = 0; j < r->njobs; j++)
+		for (size_t k = 0; k < r->jobs[j].nsinks; k++)
+			if (r->jobs[j].sinks[k].log_error)
+				print_line("  %s in %s: the change logs cannot be listed: %s",
+				           r->jobs[j].job->name, r->jobs[j].sinks[k].name,
+				           r->jobs[j].sinks[k].log_error);
 }
 
 /* The options of status: its row in cli.c gives them to the scan for global

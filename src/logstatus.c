@@ -186,10 +186,9 @@ logstatus_json(const struct log_summary *s, time_t now)
 	json_object_set_new(o, "from", s->segments ? ms_json(s->from_ms) : json_null());
 	json_object_set_new(o, "to", s->segments ? ms_json(s->to_ms) : json_null());
 	json_object_set_new(o, "newestSegment", s->segments ? json_string(s->newest) : json_null());
-	json_object_set_new(
-	        o, "lagSeconds",
-	        s->segments ? json_real((double)(int64_t)(logstatus_lag(s, now) * 1000) / 1000)
-	                    : json_null());
+	json_object_set_new(o, "lagSeconds",
+	                    s->segments ? json_integer((json_int_t)logstatus_lag(s, now))
+	                                : json_null());
 	json_object_set_new(o, "gaps", json_integer((json_int_t)s->ngaps));
 	json_object_set_new(o, "holes", json_integer((json_int_t)s->nholes));
 	for (size_t i = 0; i < s->nbreaks; i++) {
