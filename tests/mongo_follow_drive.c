@@ -4,6 +4,7 @@
  *
  *   mongo_follow_drive follow OUT STOPFILE FROM [KEY=VALUE]...
  *   mongo_follow_drive backup OUT [KEY=VALUE]...
+ *   mongo_follow_drive restore IN [KEY=VALUE]...
  *
  * follow: runs follow() from FROM ("T:I", or "-" for now), appending
  * every record's bytes to OUT and printing one line per call on stdout
@@ -11,6 +12,8 @@
  * out returns CAIRN_E_CANCELLED); last "rc CODE ERROR".
  * backup: runs backup() into OUT and prints "position start|end T:I LSN
  * TIME_MS", each stat "stat KEY VALUE" and "rc CODE ERROR".
+ * restore: runs restore() of IN (the core's checks left out) and prints
+ * each stat and "rc CODE ERROR".
  * KEY=VALUE are the source's keys (uri=... is needed); a LIST's words are
  * separated by spaces.  Exit status 0 whatever rc says.
  */
@@ -69,6 +72,23 @@ d_position(cairn_ctx *ctx, int which, const struct cairn_log_pos *pos)
 	       pos->text, (unsigned long long)pos->lsn, (long long)pos->time_ms);
 }
 
+static char d_dir[4096];
+
+static const char *
+d_scratch(cairn_ctx *ctx)
+{
+	(void)ctx;
+	if (!d_dir[0]) {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(d_dir, sizeof(d_dir), "%s/mfdrive.XXXXXX", tmp ? tmp : "/tmp");
+		if (!mkdtemp(d_dir)) {
+			d_dir[0] = '\0';
+			return NULL;
+		}
+	}
+	return d_dir;
+}
+
 static const struct cairn_host d_host = {
         .struct_size = sizeof(struct cairn_host),
         .abi_major = CAIRN_ABI_MAJOR,
@@ -78,6 +98,7 @@ static const struct cairn_host d_host = {
         .set_error = d_set_error,
         .cancelled = d_cancelled,
         .stat = d_stat,
+        .scratch_dir = d_scratch,
         .log_position = d_position,
 };
 
@@ -190,6 +211,31 @@ d_write(struct cairn_out *self, const void *buf, size_t len)
 	return fwrite(buf, 1, len, o->f) == len ? 0 : CAIRN_E_IO;
 }
 
+struct d_in {
+	struct cairn_in in;
+	FILE *f;
+};
+
+static ssize_t
+d_read(struct cairn_in *self, void *buf, size_t len)
+{
+	struct d_in *i = (struct d_in *)self;
+	size_t n = fread(buf, 1, len, i->f);
+	return n == 0 && ferror(i->f) ? CAIRN_E_IO : (ssize_t)n;
+}
+
+static int
+d_restore(const struct cairn_plugin *p, void *inst, const char *path)
+{
+	struct d_in i = {.in = {sizeof(struct cairn_in), d_read}};
+	int rc;
+	if (!(i.f = fopen(path, "rb")))
+		return CAIRN_E_IO;
+	rc = p->source->restore(inst, &i.in, 0);
+	fclose(i.f);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -199,8 +245,9 @@ main(int argc, char **argv)
 	void *inst = NULL;
 	int rc, follow, first;
 
-	if (argc < 3 || (strcmp(argv[1], "follow") && strcmp(argv[1], "backup"))) {
-		fprintf(stderr, "usage: mongo_follow_drive follow|backup ...\n");
+	if (argc < 3 || (strcmp(argv[1], "follow") && strcmp(argv[1], "backup") &&
+	                 strcmp(argv[1], "restore"))) {
+		fprintf(stderr, "usage: mongo_follow_drive follow|backup|restore ...\n");
 		return 2;
 	}
 	follow = !strcmp(argv[1], "follow");
@@ -215,6 +262,8 @@ main(int argc, char **argv)
 	if (rc == 0 && follow) {
 		printf("extension %s\n", p->source->log_extension(inst));
 		rc = d_follow(p, inst, argv + 2);
+	} else if (rc == 0 && !strcmp(argv[1], "restore")) {
+		rc = d_restore(p, inst, argv[2]);
 	} else if (rc == 0) {
 		struct d_file o = {.out = {sizeof(struct cairn_out), d_write}};
 		if (!(o.f = fopen(argv[2], "wb")))
@@ -226,5 +275,7 @@ main(int argc, char **argv)
 	printf("rc %d %s\n", rc, ctx.error);
 	if (inst)
 		p->source->destroy(inst);
+	if (d_dir[0])
+		rmdir(d_dir);
 	return 0;
 }

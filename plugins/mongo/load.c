@@ -166,7 +166,7 @@ rs_cb_doc(void *u, struct arc_ns *ns, const uint8_t *doc, uint32_t len)
 	int rc;
 
 	if (!st->selected)
-		return 0;
+		return rs->want_oplog && rs_is_oplog(ns) ? rs_oplog_spool(rs, doc, len) : 0;
 	if (rs->bulk && (rs->bulk_ns != ns || rs->bulk_docs >= rs->max_docs ||
 	                 rs->bulk_bytes + len > rs->max_bytes)) {
 		if ((rc = rs_flush(rs)) < 0)

@@ -28,6 +28,11 @@ rs_left_out(struct rs *rs, const struct arc_ns *ns, int loud)
 {
 	struct mongo_inst *mi = rs->mi;
 
+	if (rs_is_oplog(ns) && !rs->test) {
+		/* applied after the collections (restore_oplog.c) */
+		rs->want_oplog = 1;
+		return 1;
+	}
 	if (!ns->db[0]) {
 		if (loud)
 			mongo_log(mi, CAIRN_LOG_WARN, "the archive's %s (an oplog) is not restored",

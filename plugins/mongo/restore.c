@@ -35,6 +35,9 @@ mongo_restore(void *instance, struct cairn_in *in, unsigned flags)
 			rc = stage_commit(&rs);
 		if (rc < 0)
 			stage_abort(&rs, rc);
+		/* mongorestore --oplogReplay: the dump made consistent */
+		else if (rs.want_oplog)
+			rc = rs_oplog_apply(&rs);
 	}
 	if (rc == 0)
 		mongo_log(mi, CAIRN_LOG_INFO, "restored %lld collections, %lld documents to %s",

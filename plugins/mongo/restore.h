@@ -55,6 +55,9 @@ struct rs {
 	size_t bulk_docs, bulk_bytes, max_docs, max_bytes;
 	int64_t docs, collections;
 	int64_t verified, views; /* the test restore's */
+	int want_oplog;          /* the archive's oplog is to be applied */
+	FILE *oplog_spool;       /* its entries, held until then */
+	int64_t oplog_entries;
 };
 
 /* The restore's state of a namespace of the archive. */
@@ -108,6 +111,14 @@ int stage_sweep(struct rs *rs);
 int stage_plan(struct rs *rs);
 int stage_commit(struct rs *rs);
 void stage_abort(struct rs *rs, int rc);
+
+/* restore_oplog.c */
+/* Is ns the archive's oplog (db "", collection "oplog")? */
+int rs_is_oplog(const struct arc_ns *ns);
+/* Hold one entry of it until the collections are in place. */
+int rs_oplog_spool(struct rs *rs, const uint8_t *doc, uint32_t len);
+/* Apply the entries held, in order (mongorestore --oplogReplay). */
+int rs_oplog_apply(struct rs *rs);
 
 /* restore_test.c */
 /* The test restore of in into databases of its own (rs->rt), checked

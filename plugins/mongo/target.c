@@ -176,6 +176,8 @@ rs_free(struct rs *rs)
 	if (rs->client)
 		mongoc_client_destroy(rs->client);
 	bson_destroy(&rs->insert_opts);
+	if (rs->oplog_spool) /* restore_oplog.c's */
+		fclose(rs->oplog_spool);
 	arc_prelude_free(&rs->pre);
 	arc_reader_free(&rs->rd);
 }

@@ -20,7 +20,7 @@ if [ ! -x "$DRIVE" ]; then
 	echo "1..0 # SKIP the mongo plugin is not built"
 	exit 0
 fi
-plan 28
+plan 33
 
 PY=$MONGO_PYTHON
 PW='Tr0ub4dor&3'
@@ -240,3 +240,50 @@ assert any(e["op"] == "c" and "createIndexes" in e["o"] for e in entries)
 EOF
 out_has_b2() { check "stats: $1" grep -q "^stat $1 [1-9]" "$T/b2"; }
 out_has_b2 oplog_entries
+
+# ---------------------------------------------- the archive's oplog restored
+# The dump's find of shop's last collection is held while its first one,
+# dumped already, changes (and a collection is made): the archive's
+# collections miss those changes, its oplog has them, and the restore
+# applies it, so the restored shop is the server's at the backup's end.
+LOAD="$PY $MONGO_LOAD_PY"
+read -r FIRSTC LASTC < <("$PY" -c '
+import sys, pymongo
+c = pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=10000)
+n = [x["name"] for x in c.shop.list_collections() if not x["name"].startswith("system.")]
+print(n[0], n[-1])' "$RS")
+mongo_cmd "$RS" admin "{\"configureFailPoint\": \"failCommand\", \"mode\": {\"times\": 1},
+  \"data\": {\"failCommands\": [\"find\"], \"namespace\": \"shop.$LASTC\", \"blockConnection\": true,
+  \"blockTimeMS\": 30000}}" >/dev/null
+timeout 90 "$DRIVE" backup arc3 "uri=$RS/" databases=shop oplog=yes >"$T/b3" 2>"$T/b3.err" &
+B3=$!
+mongo_cmd "$RS" admin '{"waitForFailPoint": "failCommand", "timesEntered": 1, "maxTimeMS": 30000}' \
+	>/dev/null
+timeout 60 "$PY" - "$RS" "$FIRSTC" <<'PYEOF'
+import sys, pymongo
+c = pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=10000)
+first = c.shop[sys.argv[2]]
+first.insert_many([{"_id": "late%d" % k, "k": k} for k in range(3)])
+one = first.find_one({"_id": {"$nin": ["late0", "late1", "late2"]}})
+first.update_one({"_id": one["_id"]}, {"$set": {"late": True}})
+first.delete_one({"_id": "late2"})
+c.shop.create_collection("made_late")
+c.shop.made_late.insert_one({"_id": 1})
+c.other.y.insert_one({"_id": 1})
+PYEOF
+mongo_cmd "$RS" admin '{"configureFailPoint": "failCommand", "mode": "off"}' >/dev/null
+wait "$B3"
+check "a backup with writes during its dump succeeds" grep -qx 'rc 0 ' "$T/b3" ||
+	diag "$T/b3" "$T/b3.err"
+$LOAD dump "$RS" --db shop >"$T/want" 2>&1
+mongo_start || exit 99
+TARGET=$MONGO_URI
+drive restore arc3 "uri=$TARGET/"
+check "the archive restores, its oplog applied" grep -qx 'rc 0 ' "$T/out" ||
+	diag "$T/out" "$T/err"
+check "the stat counts the entries applied" grep -q '^stat oplog_applied [1-9]' "$T/out"
+$LOAD dump "$TARGET" --db shop >"$T/got" 2>&1
+check "the restored shop is the server's at the backup's end" cmp -s "$T/want" "$T/got" ||
+	diff "$T/want" "$T/got" | diag
+check "nothing of another database came with it" \
+	bash -c "! $LOAD dump '$TARGET' | grep -q '^other'"

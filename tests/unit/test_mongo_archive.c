@@ -48,6 +48,7 @@ counted_strcmp(const char *a, const char *b)
 #include "../../plugins/mongo/oplogmap.c"
 #include "../../plugins/mongo/applyops.c"
 #include "../../plugins/mongo/replay.c"
+#include "../../plugins/mongo/restore_oplog.c"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -814,17 +815,20 @@ test_plan(void **state)
 	rs_free(&rs);
 	mongo_destroy(mi);
 
-	/* users and roles of mongodump --dumpDbUsersAndRoles, an oplog and
-	 * system collections are left out, with a warning each */
+	/* users and roles of mongodump --dumpDbUsersAndRoles and system
+	 * collections are left out, with a warning each; the oplog of
+	 * mongodump --oplog (or oplog = yes) is no collection either, but
+	 * applied after them */
 	const char *skip[] = {"shop.$admin.system.users", ".oplog", "shop.system.profile",
 	                      "shop.system.js"};
 	mi = make_inst(ctx, 0, "uri", "mongodb://h", NULL);
 	plan_with(&rs, mi, skip, 4, 0);
 	ctx->warnings = 0;
 	assert_int_equal(rs_plan(&rs), 0);
-	assert_int_equal(ctx->warnings, 3);
+	assert_int_equal(ctx->warnings, 2);
 	assert_false(rs.st[0].selected || rs.st[1].selected || rs.st[2].selected);
 	assert_true(rs.st[3].selected);
+	assert_true(rs.want_oplog);
 	rs_free(&rs);
 	mongo_destroy(mi);
 
