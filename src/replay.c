@@ -120,7 +120,7 @@ check_chain(const struct replay_request *rq, const struct manifest_source *ents,
 		return 0;
 	for (size_t i = 0; i < rq->nsegs; i++)
 		total += ents[i].stored_bytes;
-	log_info("%s: checking %zu log segment%s before replaying them", src->ctx.label, rq->nsegs,
+	log_info("%s: checking %zu log segment%s before the replay", src->ctx.label, rq->nsegs,
 	         rq->nsegs == 1 ? "" : "s");
 	progress_begin_phase(src->name, "checking");
 	progress_total(total);
