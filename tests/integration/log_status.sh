@@ -15,7 +15,7 @@ if ! command -v python3 >/dev/null; then
 	echo "1..0 # SKIP python3 is missing"
 	exit 0
 fi
-plan 60
+plan 63
 
 export CAIRN_PLUGIN_PATH="$CAIRN_TEST_PLUGINS:$CAIRN_PLUGIN_PATH"
 mkdir -p "$T/data" "$T/store" "$T/store2"
@@ -234,3 +234,33 @@ ini
 mkdir -p "$T/store/p/log/docs"
 cp "$T"/store/j/log/db/*.json "$T/store/p/log/docs/"
 check_exit "a job whose source does not follow: no log noise" 0 cairn check
+
+# --- cairn serve: the same logs in /status and /metrics (the source's
+# plugin loaded before the sink threads start)
+if "$CAIRN" -c /dev/null serve 2>&1 | grep -q "built without libmicrohttpd" ||
+	! command -v curl >/dev/null; then
+	for i in 1 2 3; do skip "serve: the logs in /status and /metrics" "no libmicrohttpd or curl"; done
+	exit 0
+fi
+rm -rf "$T/store/p/log"
+TOKEN=s3cr3t-token-$RANDOM-$RANDOM
+echo "$TOKEN" >"$T/token"
+chmod 600 "$T/token"
+ini
+printf '[serve]\ntoken_file = token\n' >>"$T/cairn.ini"
+"$CAIRN" -c "$T/cairn.ini" serve --listen 127.0.0.1:0 >"$T/serve.out" 2>"$T/serve.err" &
+PID=$!
+URL=""
+for _ in $(seq 100); do
+	URL=$(sed -n 's/^cairn serve: listening on //p' "$T/serve.out")
+	[ -n "$URL" ] && break
+	sleep 0.1
+done
+curl -s --max-time 10 -H "Authorization: Bearer $TOKEN" "$URL/status" >"$T/serve.json"
+curl -s --max-time 10 -H "Authorization: Bearer $TOKEN" "$URL/metrics" >"$T/serve.prom"
+kill -TERM "$PID"
+wait "$PID"
+check "serve /status: the log of db in here" \
+	test "$(json "$T/serve.json" "[(l['source'], l['segments']) for l in [s for s in d['jobs'] if s['name']=='j'][0]['sinks'][0]['logs']]")" = "[('db', 1)]"
+check "serve /metrics: cairn_log_segments" grep -qx 'cairn_log_segments{job="j",source="db",sink="here"} 1' "$T/serve.prom"
+check "serve ended cleanly, nothing on stderr about plugins" bash -c "! grep -qi plugin '$T/serve.err'"
