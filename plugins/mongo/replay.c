@@ -267,16 +267,19 @@ static int
 rp_compare_one(struct rp_walk *w, mongoc_client_t *client, struct oplog_count *c)
 {
 	const char *tdb = oplog_map_db(w->ap, c->db);
+	bson_t filter = BSON_INITIALIZER;
 	mongoc_collection_t *coll;
 	bson_error_t err;
 	int64_t n;
 
 	if (!tdb) {
+		bson_destroy(&filter);
 		mongo_err(w->mi, "out of memory");
 		return CAIRN_E_NOMEM;
 	}
 	coll = mongoc_client_get_collection(client, tdb, c->coll);
-	n = mongoc_collection_count_documents(coll, NULL, NULL, NULL, NULL, &err);
+	n = mongoc_collection_count_documents(coll, &filter, NULL, NULL, NULL, &err);
+	bson_destroy(&filter);
 	mongoc_collection_destroy(coll);
 	if (n < 0) {
 		mongo_err(w->mi, "server %s: counting %s.%s failed: %s", w->mi->server, tdb,

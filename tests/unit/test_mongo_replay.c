@@ -29,6 +29,9 @@
 #include "../../plugins/mongo/oplogmap.c"
 #include "../../plugins/mongo/applyops.c"
 #include "../../plugins/mongo/replay.c"
+#include "../../plugins/mongo/oplog.c"
+#include "../../plugins/mongo/follow.c"
+#include "../../plugins/mongo/backup_oplog.c"
 
 #include <setjmp.h>
 #include <stdarg.h>
