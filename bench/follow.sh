@@ -4,8 +4,8 @@
 # --replset), issue 18's benchmark.
 #
 #  1. The server under a steady write load, as fast as it takes it
-#     (tests/fixtures/mongo_pitr.py bench-load: batches of 100 inserts,
-#     50 updates, 10 deletes, one pymongo client), while `cairn follow`
+#     (tests/fixtures/mongo_pitr.py bench-load: bulk writes of 100
+#     inserts, 50 updates, 100 deletes, one pymongo client), while `cairn follow`
 #     runs with the default segment span (60 s; BENCH_SPAN to change it).
 #     Sampled every second: the follower's lag (now minus the newest
 #     committed segment's TO time), its RSS; at the end its CPU time
@@ -134,7 +134,7 @@ sampler() {
 	local to now rss
 	while kill -0 $fpid 2>/dev/null; do
 		now=$EPOCHREALTIME
-		to=$($PITR segs "$LOGDIR" | awk '{ if ($2 > m) m = $2 } END { print m + 0 }')
+		to=$($PITR segs "$LOGDIR" | awk '{ if ($2 > m) m = $2 } END { printf "%.3f", m }')
 		rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$fpid/status" 2>/dev/null || echo 0)
 		echo "$now $to $rss"
 		sleep 1
