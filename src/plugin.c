@@ -618,6 +618,8 @@ int
 op_replay(struct instance *in, struct cairn_log_replay *rp)
 {
 	int rc;
+	if (in->kind != SECTION_SOURCE || !in->lp->source.replay)
+		return CAIRN_E_UNSUPPORTED;
 	instance_call(in);
 	rc = in->lp->source.replay(in->inst, rp);
 	instance_done(in);

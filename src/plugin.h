@@ -103,6 +103,7 @@ int op_probe(struct instance *in, char *summary, size_t len);
 int op_can_follow(const struct instance *in);
 const char *op_log_extension(struct instance *in);
 int op_follow(struct instance *in, const struct cairn_log_pos *from, struct cairn_log_out *out);
+/* CAIRN_E_UNSUPPORTED when the plugin has no replay op. */
 int op_replay(struct instance *in, struct cairn_log_replay *rp);
 int op_open_write(struct instance *in, const char *key, cairn_sink_writer **w);
 int op_write(struct instance *in, cairn_sink_writer *w, const void *buf, size_t len);
