@@ -32,6 +32,7 @@
 #include "../../plugins/mongo/oplog.c"
 #include "../../plugins/mongo/follow.c"
 #include "../../plugins/mongo/backup_oplog.c"
+#include "../../plugins/mongo/restore_oplog.c"
 
 #include <setjmp.h>
 #include <stdarg.h>
