@@ -22,7 +22,7 @@ command -v jq >/dev/null && command -v zstd >/dev/null || {
 	echo "1..0 # SKIP needs jq and zstd"
 	exit 0
 }
-plan 51
+plan 52
 
 mkdir -p "$T/plugins"
 cp "$CAIRN_TEST_PLUGINS/followsrc.so" "$T/plugins/"
@@ -105,6 +105,8 @@ rec 3
 rec 4
 check "records reach segments in sink a" wait_for 30 'has_lsn a 4'
 check "... and in sink b" wait_for 30 'has_lsn b 4'
+check "the run record shows the position stored, while it runs" wait_for 10 \
+	'test "$(jq -r "[.running, .sources.db.state, .sources.db.position.pos] | join(\" \")" state/status/j@follow.json)" = "true following lsn:4"'
 check "each segment has its manifest, which names the base" test \
 	"$(manifests a "map(.base) | unique | join(\" \")")" = "$base"
 check "segment names are FROMTIME-TOTIME-FROMLSN-TOLSN" test -z \
