@@ -22,7 +22,7 @@ command -v jq >/dev/null && command -v zstd >/dev/null || {
 	echo "1..0 # SKIP needs jq and zstd"
 	exit 0
 }
-plan 52
+plan 55
 
 mkdir -p "$T/plugins"
 cp "$CAIRN_TEST_PLUGINS/followsrc.so" "$T/plugins/"
@@ -230,6 +230,14 @@ for m in a/k/log/big/*.json; do
 		"$(jq -r '"\(.sha256) \(.stored_bytes)"' "$m")" ] || bad=$((bad + 1))
 done
 check "each object's SHA-256 and size are its manifest's" test "$bad" = 0
+
+# ------------------------------------------------ a failure retrying cannot mend
+echo "fail 99" >>big.log
+check_exit "a failure retrying cannot mend ends it with its code" 1 timeout 60 "$CAIRN" -c "$T/cairn.ini" follow k
+err_has "source big: the test said fail; cairn follow stops"
+check "the run record keeps the error" test \
+	"$(jq -r '[.running, .exit_code, .sources.big.state, .sources.big.error] | join(" ")' state/status/k@follow.json)" = \
+	"false 1 failed the test said fail"
 
 # ------------------------------------------------ a source that is not the job's
 check_exit "follow --source of another job's source: exit 2" 2 timeout 30 "$CAIRN" -c "$T/cairn.ini" follow j --source big
