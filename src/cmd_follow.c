@@ -167,6 +167,14 @@ set_state(struct follower *f, const char *state, const char *error)
 	record_save(f->run, -1);
 }
 
+/* After each segment stored: the record shows the new position. */
+static void
+on_commit(void *ud)
+{
+	struct follower *f = ud;
+	set_state(f, f->state, NULL);
+}
+
 /* ------------------------------------------------------------ waiting */
 
 static int
@@ -484,7 +492,9 @@ start_writers(struct follow_run *r)
 		                              .nsinks = r->nsinks,
 		                              .sink_mutex = &r->sink_mutex,
 		                              .host = r->host,
-		                              .stop = &r->stop};
+		                              .stop = &r->stop,
+		                              .on_commit = on_commit,
+		                              .userdata = &r->f[i]};
 		char *err = NULL;
 		if (!(r->f[i].lw = logwriter_new(&conf, &err))) {
 			log_error("%s", err);

@@ -386,6 +386,8 @@ logwriter_commit(struct logwriter *lw)
 	free(seg.object);
 	free(json);
 	segment_reset(lw);
+	if (ok && lw->conf.on_commit)
+		lw->conf.on_commit(lw->conf.userdata);
 	return ok ? 0 : CAIRN_E_IO;
 }
 
