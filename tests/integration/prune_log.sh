@@ -22,7 +22,7 @@ command -v jq >/dev/null || {
 	echo "1..0 # SKIP needs jq"
 	exit 0
 }
-plan 32
+plan 33
 
 mkdir -p "$T/data" "$T/store"
 echo one >"$T/data/a"
@@ -117,6 +117,8 @@ echo '{' >"$T/store/j/$D3/manifest.json"
 check_exit "prune with a damaged kept set" 0 cairn prune j
 err_has "the log of job j is left alone: the manifest of kept set $D3 cannot be read"
 check "no log object was removed" test "$(find "$LOG" -type f | wc -l)" = "$before"
+cairn prune j --dry-run --json >"$T/out" 2>/dev/null
+check "the JSON names the set" test "$(jq -r '.sinks[0].logs_left_alone' "$T/out")" = $D3
 cp "$T/m3" "$T/store/j/$D3/manifest.json"
 
 # --- the prune ---------------------------------------------------------------
@@ -143,9 +145,11 @@ out_has "keep: log after kept set $D2"
 sed -i 's/^prune = no$/prune = no\npitr_window = 1d/' "$T/cairn.ini"
 if cairn config check >/dev/null 2>&1; then
 	check_exit "prune with pitr_window = 1d" 0 at "2021-03-04 06:00:00" "$CAIRN" -c "$T/cairn.ini" prune j --dry-run
-	out_has "remove: log older than pitr_window 1d"
-	check "the window reaches back to 2021-03-03 06:00" grep -qF \
-		"keep: log after kept set $D2" "$T/out"
+	out_has "  log docs  4 segments 2021-03-02T00:00:00.000Z .. 2021-03-03T00:00:00.000Z  remove: log older than pitr_window 1d"
+	at "2021-03-04 06:00:00" "$CAIRN" -c "$T/cairn.ini" prune j --dry-run --json >"$T/out"
+	check "the window reaches back to 2021-03-03 06:00: the two last segments stay" test "$(jq -r \
+		'[.sinks[0].logs[] | select(.kind == "segment") | "\(.action) \(.count) \(.to)"] | join(",")' "$T/out")" \
+		= "remove 4 2021-03-03T00:00:00.000Z,keep 2 2021-03-03T12:00:00.000Z"
 else
 	skip "prune with pitr_window = 1d" "this branch's config has no pitr_window yet"
 	skip "remove: log older than pitr_window 1d" "no pitr_window"
