@@ -353,6 +353,15 @@ valid_object_rest(const char *rest, const char *compression)
 	return rest[n] == '.' && strcmp(rest + n + 1, cext) == 0;
 }
 
+/* "created": an ISO 8601 time from 1970 to 9999 (written back as it is
+ * read, by prune or copy): 0, or -1. */
+static int
+parse_created(const char *text, time_t *t)
+{
+	return iso8601_parse(text, t) == 0 && *t >= 0 && (int64_t)*t <= LOG_TIME_MAX / 1000 ? 0
+	                                                                                    : -1;
+}
+
 static int
 valid_base(const char *base)
 {
@@ -405,7 +414,7 @@ unpack_segment(json_t *root, const char *job, const char *source, const char *na
 	}
 	if (strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64 || raw < 0 || stored < 0 ||
 	    records < 0 || (stats && !json_is_object(stats) && !json_is_null(stats)) ||
-	    !valid_base(base) || iso8601_parse(created, &s->created)) {
+	    !valid_base(base) || parse_created(created, &s->created)) {
 		*err = xstrdup("bad sha256, size, records, base, created or stats");
 		return -1;
 	}
@@ -512,7 +521,7 @@ loggap_parse(const char *buf, size_t len, const char *job, const char *source, c
 	}
 	if (json_unpack(root, "{s:s, s:s, s:s}", "base", &base, "reason", &reason, "created",
 	                &created) != 0 ||
-	    !valid_base(base) || iso8601_parse(created, &g.created)) {
+	    !valid_base(base) || parse_created(created, &g.created)) {
 		*err = xstrdup("not a cairn-log-gap: bad base, reason or created");
 		json_decref(root);
 		return -1;

@@ -43,7 +43,8 @@ struct src_entries {
 };
 
 struct loader {
-	size_t prefix_len; /* of "JOB/log/" */
+	const char *prefix; /* listed: "JOB/log/" or "JOB/log/SOURCE/" */
+	size_t prefix_len;  /* of "JOB/log/" */
 	struct src_entries *s;
 	size_t ns;
 	size_t total;
@@ -104,6 +105,8 @@ on_log_object(void *ud, const char *key, uint64_t size, int64_t mtime)
 		ld->cancelled = 1;
 		return 1;
 	}
+	if (strncmp(key, ld->prefix, strlen(ld->prefix)) != 0)
+		return 0; /* not what was asked for */
 	/* JOB/log/SOURCE/SEG.SUFFIX, nothing deeper: anything else is not ours */
 	if (!slash || slash == rest || strchr(slash + 1, '/') || classify(slash + 1, &e))
 		return 0;
@@ -300,7 +303,10 @@ load_name(struct instance *sink, const char *job, struct log_source *ls, const s
 			add_orphan(ls, &data[i]);
 		return rc;
 	}
-	if (read_manifests)
+	/* Two data objects of one name (a segment cut again after a restart
+	 * with another compression): only its manifest tells which one is
+	 * the segment's, and the other is left over. */
+	if (read_manifests || ndata > 1)
 		return load_manifest(sink, job, ls, m, data, ndata, err);
 	if (!ndata) {
 		add_damage(
@@ -318,8 +324,6 @@ load_name(struct instance *sink, const char *job, struct log_source *ls, const s
 	s.stored_bytes = data[0].size;
 	s.has_manifest = 1;
 	push_segment(ls, &s);
-	for (size_t i = 1; i < ndata; i++)
-		add_orphan(ls, &data[i]);
 	return 0;
 }
 
@@ -370,7 +374,7 @@ logcat_load(struct instance *sink, const char *job, const char *source, int read
 {
 	char *prefix = source ? xasprintf("%s/%s/%s/", job, LOG_DIR, source)
 	                      : xasprintf("%s/%s/", job, LOG_DIR);
-	struct loader ld = {.prefix_len = strlen(job) + strlen(LOG_DIR) + 2};
+	struct loader ld = {.prefix = prefix, .prefix_len = strlen(job) + strlen(LOG_DIR) + 2};
 	int rc;
 	memset(out, 0, sizeof(*out));
 	rc = op_list(sink, prefix, on_log_object, &ld);

@@ -230,6 +230,8 @@ prune_logs(const struct cfg_job *job, struct instance *sink, const struct set_li
 		log_warn(
 		        "%s: the log of job %s is left alone: the manifest of kept set %s cannot be read, and it may need the log; check it with cairn verify %s --id %s",
 		        sink->ctx.label, job->name, bad, job->name, bad);
+		if (jsink)
+			json_object_set_new(jsink, "logs_left_alone", json_string(bad));
 	} else {
 		/* judged and removed source by source */
 		for (size_t s = 0; s < cat.n && !cancel_signal; s++) {

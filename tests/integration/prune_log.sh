@@ -22,7 +22,7 @@ command -v jq >/dev/null || {
 	echo "1..0 # SKIP needs jq"
 	exit 0
 }
-plan 32
+plan 33
 
 mkdir -p "$T/data" "$T/store"
 echo one >"$T/data/a"
@@ -117,6 +117,8 @@ echo '{' >"$T/store/j/$D3/manifest.json"
 check_exit "prune with a damaged kept set" 0 cairn prune j
 err_has "the log of job j is left alone: the manifest of kept set $D3 cannot be read"
 check "no log object was removed" test "$(find "$LOG" -type f | wc -l)" = "$before"
+cairn prune j --dry-run --json >"$T/out" 2>/dev/null
+check "the JSON names the set" test "$(jq -r '.sinks[0].logs_left_alone' "$T/out")" = $D3
 cp "$T/m3" "$T/store/j/$D3/manifest.json"
 
 # --- the prune ---------------------------------------------------------------

@@ -294,6 +294,8 @@ test_manifest_planted(void **state)
 	expect_refused(&s, "sha256", "\"ABC\"", "j", "db", s.name, "bad sha256");
 	expect_refused(&s, "raw_bytes", "-1", "j", "db", s.name, "bad sha256");
 	expect_refused(&s, "base", "\"../x\"", "j", "db", s.name, "base");
+	/* a time it could not write back (found by fuzz_logseg) */
+	expect_refused(&s, "created", "\"0858-12-07T14:29:01Z\"", "j", "db", s.name, "created");
 	expect_refused(&s, "format", "2", "j", "db", s.name, "upgrade cairn");
 	expect_refused(&s, "kind", "\"cairn-log-gap\"", "j", "db", s.name,
 	               "not a cairn-log-segment");
@@ -547,6 +549,30 @@ test_load_damage(void **state)
 	assert_contains(ls->damage.v[0], "has no data object");
 }
 
+/* Two data objects of one segment's name: even a listing alone reads
+ * the manifest to tell which is the segment's; the other is left over,
+ * never the one the manifest names. */
+static void
+test_load_two_data_objects(void **state)
+{
+	struct fixture *f = *state;
+	put_seg(f, "db", pos(L(0), S(0)), pos(L(1), S(1))); /* NAME.bson.zst, 5 bytes */
+	struct cairn_log_pos a = pos(L(0), S(0)), b = pos(L(1), S(1));
+	char name[LOGSEG_NAME_MAX];
+	logseg_name(&a, &b, name);
+	char *stale = xasprintf("j/log/db/%s.bson", name);
+	put(f, stale, "x", 1);
+	for (int rm = 0; rm < 2; rm++) {
+		load(f, rm);
+		const struct log_source *ls = logcat_source(&f->c, "db");
+		assert_int_equal(ls->nsegs, 1);
+		assert_contains(ls->segs[0].object, ".bson.zst");
+		assert_int_equal(ls->orphans.n, 1);
+		assert_string_equal(ls->orphans.v[0], stale);
+	}
+	free(stale);
+}
+
 /* --- chains --- */
 
 /* A log of db: segments of minutes 0-1, 1-2, 2-3, an empty one 3-3
@@ -713,6 +739,7 @@ main(void)
 	        cmocka_unit_test(test_gap_round_trip_and_planted),
 	        cmocka_unit_test_setup_teardown(test_load, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_load_damage, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_load_two_data_objects, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_chain_whole, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_chain_until_beyond_reach, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_chain_gap, setup, teardown),
