@@ -53,10 +53,13 @@ struct follower {
 	pthread_t thread;
 	int started;
 	int rc; /* its exit code */
-	/* for the run record */
+	/* for the run record, under record_mutex: what its thread saw last */
 	const char *state;
 	char *error;
 	time_t error_at;
+	struct cairn_log_pos at;
+	uint64_t segments;
+	char last[LOGSEG_NAME_MAX];
 };
 
 struct follow_run {
@@ -94,17 +97,16 @@ json_time(json_t *o, const char *key, time_t t)
 }
 
 static json_t *
-follower_json(struct follower *f)
+follower_json(const struct follower *f)
 {
 	json_t *o = json_object();
-	const struct cairn_log_pos *at = logwriter_committed(f->lw);
 	json_object_set_new(o, "plugin", json_string(f->src->lp->name));
 	json_object_set_new(o, "state", json_string(f->state ? f->state : "starting"));
-	if (at->text[0])
-		json_object_set_new(o, "position", log_pos_to_json(at));
-	json_object_set_new(o, "segments", json_integer((json_int_t)logwriter_segments(f->lw)));
-	if (*logwriter_last_segment(f->lw))
-		json_object_set_new(o, "last_segment", json_string(logwriter_last_segment(f->lw)));
+	if (f->at.text[0])
+		json_object_set_new(o, "position", log_pos_to_json(&f->at));
+	json_object_set_new(o, "segments", json_integer((json_int_t)f->segments));
+	if (f->last[0])
+		json_object_set_new(o, "last_segment", json_string(f->last));
 	if (f->error) {
 		json_object_set_new(o, "error", json_string(f->error));
 		json_time(o, "error_at", f->error_at);
@@ -151,15 +153,26 @@ record_save(struct follow_run *r, int exit_code)
 static void
 set_state(struct follower *f, const char *state, const char *error)
 {
+	pthread_mutex_lock(&f->run->record_mutex);
 	f->state = state;
 	if (error) {
-		pthread_mutex_lock(&f->run->record_mutex);
 		free(f->error);
 		f->error = xstrdup(error);
 		f->error_at = time(NULL);
-		pthread_mutex_unlock(&f->run->record_mutex);
 	}
+	f->at = *logwriter_committed(f->lw);
+	f->segments = logwriter_segments(f->lw);
+	memcpy(f->last, logwriter_last_segment(f->lw), sizeof(f->last));
+	pthread_mutex_unlock(&f->run->record_mutex);
 	record_save(f->run, -1);
+}
+
+/* After each segment stored: the record shows the new position. */
+static void
+on_commit(void *ud)
+{
+	struct follower *f = ud;
+	set_state(f, f->state, NULL);
 }
 
 /* ------------------------------------------------------------ waiting */
@@ -310,6 +323,8 @@ after_follow(struct follower *f, int rc, int store_failed, const char *detail, i
 		int lrc = log_lost(f, detail);
 		*backoff = 1;
 		*wait = 0;
+		if (lrc && stopping(f->run))
+			return 0; /* the stop cut its full backup short: the next run finds the loss */
 		return lrc ? lrc : -1;
 	} else {
 		log_error("source %s: %s; cairn follow stops", name, detail);
@@ -327,7 +342,7 @@ follow_loop(struct follower *f)
 	struct follow_run *r = f->run;
 	int backoff = 1, rc;
 	if ((rc = find_start(f)))
-		return rc;
+		return stopping(r) ? 0 : rc; /* a stop cut its full backup short */
 	while (!stopping(r)) {
 		uint64_t before = logwriter_segments(f->lw);
 		int wait, next, crc, failed;
@@ -477,7 +492,9 @@ start_writers(struct follow_run *r)
 		                              .nsinks = r->nsinks,
 		                              .sink_mutex = &r->sink_mutex,
 		                              .host = r->host,
-		                              .stop = &r->stop};
+		                              .stop = &r->stop,
+		                              .on_commit = on_commit,
+		                              .userdata = &r->f[i]};
 		char *err = NULL;
 		if (!(r->f[i].lw = logwriter_new(&conf, &err))) {
 			log_error("%s", err);

@@ -280,10 +280,12 @@ segment_to_sink(struct logwriter *lw, struct lw_sink *s, const struct log_segmen
 {
 	char *err = NULL, *mkey = log_key(lw, seg->name, ".json");
 	int rc = 0;
-	if (s->behind) {
+	if (s->behind &&
+	    (lw->committed.lsn != s->missing.lsn || lw->committed.time_ms != s->missing.time_ms)) {
 		rc = gap_to_sink(lw, s, &s->missing, &seg->from, "", s->why, &err);
 		if (rc)
 			goto fail;
+		s->missing = seg->from; /* the gap covers up to here */
 	}
 	if ((rc = sink_write_all(s->sink, seg->object, lw->buf, lw->len, &err)))
 		goto fail;
@@ -328,6 +330,15 @@ segment_describe(struct logwriter *lw, struct log_segment *seg, char *sha)
 	seg->first = lw->first;
 	seg->last = lw->last;
 	seg->to = lw->to;
+	/* Times never go back along a chain: a record whose own time lies
+	 * before the segment's start (the server's clock behind the core's,
+	 * which advanced the start while the log was idle; or a log that
+	 * counts whole seconds) is listed at the start.  The record itself
+	 * keeps its time. */
+	if (seg->records && seg->first.time_ms < seg->from.time_ms)
+		seg->first.time_ms = seg->from.time_ms;
+	if (seg->records && seg->last.time_ms < seg->first.time_ms)
+		seg->last.time_ms = seg->first.time_ms;
 	memcpy(seg->base, lw->base, sizeof(seg->base));
 	seg->created = time(NULL);
 }
@@ -375,6 +386,8 @@ logwriter_commit(struct logwriter *lw)
 	free(seg.object);
 	free(json);
 	segment_reset(lw);
+	if (ok && lw->conf.on_commit)
+		lw->conf.on_commit(lw->conf.userdata);
 	return ok ? 0 : CAIRN_E_IO;
 }
 

@@ -38,6 +38,9 @@ struct logwriter_conf {
 	/* besides a signal (cancel_signal), non-zero stops follow(): record()
 	 * and idle() return CAIRN_E_CANCELLED; may be NULL */
 	const volatile sig_atomic_t *stop;
+	/* called after each segment some sink took (may be NULL) */
+	void (*on_commit)(void *userdata);
+	void *userdata;
 };
 
 /* NULL with *err when the source's log extension is no valid name. */

@@ -18,11 +18,11 @@
 . "$(dirname "$0")/lib.sh"
 : "${CAIRN_TEST_PLUGINS:?run through make check}"
 need_plugin local
-command -v jq >/dev/null || {
-	echo "1..0 # SKIP needs jq"
+command -v jq >/dev/null && command -v zstd >/dev/null || {
+	echo "1..0 # SKIP needs jq and zstd"
 	exit 0
 }
-plan 47
+plan 55
 
 mkdir -p "$T/plugins"
 cp "$CAIRN_TEST_PLUGINS/followsrc.so" "$T/plugins/"
@@ -58,7 +58,6 @@ segment_span = 1s
 [job k]
 sources = big
 sinks = a
-compression = none
 segment_span = 1h
 segment_size = 64KiB
 INI
@@ -68,11 +67,12 @@ cd "$T" || exit 99
 now_ms() { date +%s%3N; }
 # rec LSN [WORDS]: append a record to db.log
 rec() { echo "$1 $(now_ms) ${2:-change-$1}" >>db.log; }
-# wait_for SECONDS COMMAND...: poll until COMMAND succeeds
+# wait_for SECONDS 'SHELL CODE': poll until the code succeeds (it is
+# evaluated anew each time)
 wait_for() {
 	local n=$(($1 * 10))
 	shift
-	while ! "$@" 2>/dev/null; do
+	while ! eval "$*" 2>/dev/null; do
 		n=$((n - 1))
 		[ $n -le 0 ] && return 1
 		sleep 0.1
@@ -91,27 +91,27 @@ stop_follower() { # PID: SIGTERM, its exit code
 	kill -TERM "$1"
 	wait "$1"
 }
-manifests() { jq -s "$2" "$1"/j/log/db/*.json; }
+manifests() { jq -r -s "$2" "$1"/j/log/db/*.json; }
 
 # ------------------------------------------------ the first run: a base
 rec 1
 rec 2
 start_follower f1
 check "the first run takes a full backup of the source to start from" \
-	wait_for 30 test -n "$(newest_id a j)"
+	wait_for 30 'test -n "$(newest_id a j)"'
 base=$(newest_id a j)
-check "that set records the log position it began at" wait_for 10 \
-	test "$(jq -r '.sources[0].log.start.pos' "a/j/$base/manifest.json" 2>/dev/null)" = "lsn:2"
+check "that set records the log position it began at" wait_for 10 'test "$(jq -r '\''.sources[0].log.start.pos'\'' "a/j/$base/manifest.json" 2>/dev/null)" = "lsn:2"'
 rec 3
 rec 4
-check "records reach segments in sink a" wait_for 30 has_lsn a 4
-check "... and in sink b" wait_for 30 has_lsn b 4
+check "records reach segments in sink a" wait_for 30 'has_lsn a 4'
+check "... and in sink b" wait_for 30 'has_lsn b 4'
+check "the run record shows the position stored, while it runs" wait_for 10 \
+	'test "$(jq -r "[.running, .sources.db.state, .sources.db.position.pos] | join(\" \")" state/status/j@follow.json)" = "true following lsn:4"'
 check "each segment has its manifest, which names the base" test \
 	"$(manifests a "map(.base) | unique | join(\" \")")" = "$base"
 check "segment names are FROMTIME-TOTIME-FROMLSN-TOLSN" test -z \
 	"$(ls a/j/log/db | grep -vE '^[0-9]{8}T[0-9]{6}\.[0-9]{3}Z-[0-9]{8}T[0-9]{6}\.[0-9]{3}Z-[0-9a-f]{16}-[0-9a-f]{16}\.(log|json)$')"
-check "quiet time is proven by empty segments" wait_for 30 \
-	test "$(manifests a 'map(select(.records == 0)) | length')" -ge 1
+check "quiet time is proven by empty segments" wait_for 30 'test "$(manifests a '\''map(select(.records == 0)) | length'\'')" -ge 1'
 check "each segment starts where the one before ended" test \
 	"$(manifests a 'sort_by(.segment) | [range(1; length) as $i | select(.[$i].from.pos != .[$i-1].to.pos)] | length')" = 0
 
@@ -127,38 +127,43 @@ rec 5
 check_exit "a backup of the job runs beside the follower" 0 timeout 60 "$CAIRN" -c "$T/cairn.ini" backup j
 nightly=$(newest_id a j)
 rec 6
-check "the follower goes on after it" wait_for 30 has_lsn a 6
+check "the follower goes on after it" wait_for 30 'has_lsn a 6'
 
 # ------------------------------------------------ SIGKILL and a restart
 kill -KILL "$f1"
 wait "$f1" 2>/dev/null
 for n in 7 8 9 10; do rec $n; done
 start_follower f2
-check "after SIGKILL a restart takes up the log" wait_for 30 has_lsn a 10
-check_same "no record lost, none stored twice (sink a)" <(records_after 2) <(stored a) "10 "
-check_same "... nor in sink b" <(records_after 2) <(stored b) "10 "
+check "after SIGKILL a restart takes up the log" wait_for 30 'has_lsn a 10'
+records_after 2 >want
+stored a >got.a
+stored b >got.b
+check_same "no record lost, none stored twice (sink a)" want got.a "10 "
+check_same "... nor in sink b" want got.b "10 "
 check "it took no new base: the log was there" test "$(grep -c 'taking a full backup' f2.err)" = 0
 
 # ------------------------------------------------ a retryable failure
 echo "retry 11" >>db.log
 rec 11
-check "a retryable failure is retried" wait_for 30 has_lsn a 11
+check "a retryable failure is retried" wait_for 30 'has_lsn a 11'
 check "... and said" grep -q "the test said retry; following again after" f2.err
-check_same "... nothing lost or doubled across it" <(records_after 2) <(stored a) "11 "
+records_after 2 >want
+stored a >got.a
+check_same "... nothing lost or doubled across it" want got.a "11 "
 
 # ------------------------------------------------ a failing sink
 mv b/j/log b/j/log.away
 echo "not a directory" >b/j/log
 rec 12
-check "a failing sink does not stop the other" wait_for 30 has_lsn a 12
+check "a failing sink does not stop the other" wait_for 30 'has_lsn a 12'
 rec 13
-check "... which goes on" wait_for 30 has_lsn a 13
+check "... which goes on" wait_for 30 'has_lsn a 13'
 check "the failure is said once, naming the sink" test \
 	"$(grep -c 'misses the log from here on' f2.err)" = 1
 rm b/j/log
 mv b/j/log.away b/j/log
 rec 14
-check "the sink that came back gets new segments" wait_for 30 has_lsn b 14
+check "the sink that came back gets new segments" wait_for 30 'has_lsn b 14'
 check "... after a gap record for what it missed" test "$(ls b/j/log/db/*.gap 2>/dev/null | wc -l)" = 1
 gap=$(ls b/j/log/db/*.gap 2>/dev/null)
 check "the gap says the sink failed and the others hold the stretch" \
@@ -166,7 +171,9 @@ check "the gap says the sink failed and the others hold the stretch" \
 check "the gap ends where its next segment starts" test "$(jq -r .to.pos "$gap")" = \
 	"$(jq -s -r --arg to "$(jq -r .to.lsn "$gap")" 'map(select(.from.lsn == $to)) | .[0].from.pos' b/j/log/db/*.json)"
 check "sink a has no gap: it missed nothing" test -z "$(ls a/j/log/db/*.gap 2>/dev/null)"
-check_same "sink a holds every record once" <(records_after 2) <(stored a) "14 "
+records_after 2 >want
+stored a >got.a
+check_same "sink a holds every record once" want got.a "14 "
 
 # ------------------------------------------------ SIGTERM
 rec 15
@@ -182,16 +189,16 @@ for n in 16 17; do rec $n; done
 echo "lost 16" >>db.log
 rec 18
 start_follower f3
-check "a lost log: a new full backup" wait_for 60 test "$(newest_id a j)" != "$nightly"
+check "a lost log: a new full backup" wait_for 60 'test "$(newest_id a j)" != "$nightly"'
 nbase=$(newest_id a j)
 check "the loss is said loudly, with the position" grep -q \
 	"source db: its change log no longer holds what follows position lsn:15" f3.err
-check "a gap record in every sink" wait_for 30 test "$(ls a/j/log/db/*.gap b/j/log/db/*.gap 2>/dev/null | wc -l)" = 3
+check "a gap record in every sink" wait_for 30 'test "$(ls a/j/log/db/*.gap b/j/log/db/*.gap 2>/dev/null | wc -l)" = 3'
 lgap=$(ls a/j/log/db/*.gap 2>/dev/null)
 check "it runs from the last position to the new base's" test \
 	"$(jq -r '[.from.pos, .to.pos, .base] | join(" ")' "$lgap")" = "lsn:15 lsn:18 $nbase"
 rec 19
-check "it follows on from the new base" wait_for 30 has_lsn a 19
+check "it follows on from the new base" wait_for 30 'has_lsn a 19'
 check "the segments after it continue the new base" test \
 	"$(jq -r .base "$(ls a/j/log/db/*.json | tail -n 1)")" = "$nbase"
 check "16 to 18 are in the new base, not in the log" test -z "$(stored a | grep -E '^1[678] ')"
@@ -203,20 +210,34 @@ check "SIGTERM again: exit 0" test $? = 0
 	echo "1 $(now_ms) start"
 } >big.log
 start_follower f4 k
-check "job k starts from its base" wait_for 30 test -n "$(newest_id a k)"
-check "... and follows" wait_for 30 grep -q '"following"' state/status/k@follow.json
+check "job k starts from its base" wait_for 30 'test -n "$(newest_id a k)"'
+check "... and follows" wait_for 30 'grep -q '\''"following"'\'' state/status/k@follow.json'
 pad=$(head -c 30000 /dev/zero | tr '\0' x)
 for n in 2 3 4 5 6; do echo "$n $(now_ms) $pad" >>big.log; done
-check "segments cut by size (span 1h): two of 2 records" wait_for 30 \
-	test "$(jq -s 'map(select(.records == 2)) | length' a/k/log/big/*.json 2>/dev/null)" = 2
+check "segments cut by size (span 1h): two of 2 records" wait_for 30 'test "$(jq -s '\''map(select(.records == 2)) | length'\'' a/k/log/big/*.json 2>/dev/null)" = 2'
 check "none is larger than segment_size" test \
 	"$(jq -s 'map(select(.raw_bytes > 65536)) | length' a/k/log/big/*.json)" = 0
 stop_follower "$f4"
 check "SIGTERM commits the open segment of 1 record: exit 0" test $? = 0
 check "... it is there" test \
 	"$(jq -s 'map(.records) | add' a/k/log/big/*.json)" = 5
-check "every segment holds whole records" test \
-	"$(cat a/k/log/big/*.log | awk '$1 ~ /^[0-9]+$/' | wc -l)" = 5
+check "every segment holds whole records, zstd-compressed" test \
+	"$(for f in a/k/log/big/*.log.zst; do zstd -dcq "$f"; done | awk '$1 ~ /^[0-9]+$/' | wc -l)" = 5
+bad=0
+for m in a/k/log/big/*.json; do
+	o=$(jq -r .object "$m")
+	[ "$(sha256sum <"a/$o" | cut -d' ' -f1) $(stat -c %s "a/$o")" = \
+		"$(jq -r '"\(.sha256) \(.stored_bytes)"' "$m")" ] || bad=$((bad + 1))
+done
+check "each object's SHA-256 and size are its manifest's" test "$bad" = 0
+
+# ------------------------------------------------ a failure retrying cannot mend
+echo "fail 99" >>big.log
+check_exit "a failure retrying cannot mend ends it with its code" 1 timeout 60 "$CAIRN" -c "$T/cairn.ini" follow k
+err_has "source big: the test said fail; cairn follow stops"
+check "the run record keeps the error" test \
+	"$(jq -r '[.running, .exit_code, .sources.big.state, .sources.big.error] | join(" ")' state/status/k@follow.json)" = \
+	"false 1 failed the test said fail"
 
 # ------------------------------------------------ a source that is not the job's
 check_exit "follow --source of another job's source: exit 2" 2 timeout 30 "$CAIRN" -c "$T/cairn.ini" follow j --source big

@@ -187,6 +187,7 @@ from_lsn(const struct cairn_log_pos *from)
 static int
 follow_pass(struct fsrc *s, uint64_t *after, long *done, struct cairn_log_out *out, int first)
 {
+	uint64_t from = *after;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
@@ -196,16 +197,20 @@ follow_pass(struct fsrc *s, uint64_t *after, long *done, struct cairn_log_out *o
 	FILE *fp = open_log(s);
 	if (!fp)
 		return CAIRN_E_IO;
+	/* a lost log is found before anything is followed */
+	for (; first && (n = getline(&line, &cap, fp)) > 0;)
+		if (sscanf(line, "lost %llu", &at) == 1 && from < at) {
+			free(line);
+			fclose(fp);
+			host->set_error(s->ctx,
+			                "the log no longer holds lsn %llu (lost up to %llu)",
+			                (unsigned long long)from, at);
+			return CAIRN_E_LOGLOST;
+		}
+	rewind(fp);
 	for (long off = 0; !rc && (n = getline(&line, &cap, fp)) > 0; off = ftell(fp)) {
 		if (line[n - 1] != '\n')
 			break; /* a line the test is still writing */
-		if (first && sscanf(line, "lost %llu", &at) == 1 && *after < at) {
-			host->set_error(s->ctx,
-			                "the log no longer holds lsn %llu (lost up to %llu)",
-			                (unsigned long long)*after, at);
-			rc = CAIRN_E_LOGLOST;
-			break;
-		}
 		if (off < *done)
 			continue;
 		*done = ftell(fp);

@@ -1,0 +1,316 @@
+/* test_logwriter.c - src/logwriter.c: segments cut by size (never inside
+ * a record) and by commit, empty ones only when they cover time, stored
+ * data then manifest in every sink (manifests that logcat believes), a
+ * sink that fails costs only itself and gets a gap record when it is back,
+ * no sink at all drops the segment, positions that go back are refused,
+ * and a record older than its segment's start is listed at the start. */
+#include "autoconf.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "host.h"
+#include "log.h"
+#include "logcat.h"
+#include "logwriter.h"
+#include "memplug.h"
+#include "util.h"
+
+#define BASE "20261126T020000Z"
+#define DIR "nightly/log/one/"
+
+struct fixture {
+	struct memsink a, b;
+	struct memsrc s;
+	struct loaded_plugin lp; /* memsrc's, with a log extension */
+	struct instance *sinks[2], *src;
+	struct cfg_job job;
+	struct logwriter *lw;
+};
+
+static const char *
+ext_log(void *instance)
+{
+	(void)instance;
+	return "log";
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char *err = NULL;
+	f->a.fail_write_at = f->b.fail_write_at = -1;
+	f->a.store = f->b.store = 1;
+	f->s = (struct memsrc){.fail_at = -1, .cancel_at = -1};
+	f->sinks[0] = memsink_instance("a", &f->a);
+	f->sinks[1] = memsink_instance("b", &f->b);
+	f->src = memsrc_instance("one", &f->s);
+	f->lp = *f->src->lp;
+	f->lp.source.log_extension = ext_log;
+	f->src->lp = &f->lp;
+	f->job.name = "nightly";
+	f->job.compression = COMP_NONE;
+	f->job.level = -1;
+	f->job.log.segment_span = 3600;
+	f->job.log.segment_size = 100;
+	cancel_signal = 0;
+	log_level = CAIRN_LOG_ERROR - 1; /* the tests provoke errors on purpose */
+	struct logwriter_conf conf = {
+	        .job = &f->job, .source = f->src, .sinks = f->sinks, .nsinks = 2, .host = "h"};
+	f->lw = logwriter_new(&conf, &err);
+	assert_non_null(f->lw);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+	logwriter_free(f->lw);
+	for (int i = 0; i < 2; i++)
+		instance_destroy(f->sinks[i]);
+	instance_destroy(f->src);
+	memsink_clear(&f->a);
+	memsink_clear(&f->b);
+	free(f);
+	return 0;
+}
+
+static struct cairn_log_pos
+pos(uint64_t lsn, int64_t ms)
+{
+	struct cairn_log_pos p = {.lsn = lsn, .time_ms = ms};
+	snprintf(p.text, sizeof(p.text), "p:%llu", (unsigned long long)lsn);
+	return p;
+}
+
+static void
+start(struct fixture *f, uint64_t lsn, int64_t ms)
+{
+	struct cairn_log_pos p = pos(lsn, ms);
+	logwriter_start(f->lw, &p, BASE);
+}
+
+/* a record of 40 bytes at lsn, time ms */
+static int
+rec(struct fixture *f, uint64_t lsn, int64_t ms)
+{
+	char buf[41];
+	struct cairn_log_pos p = pos(lsn, ms);
+	struct cairn_log_out *o = logwriter_out(f->lw);
+	snprintf(buf, sizeof(buf), "%039llu\n", (unsigned long long)lsn);
+	return o->record(o, buf, 40, &p);
+}
+
+/* The manifests of sink ms, parsed (as logcat believes them), in key
+ * order; n of them. */
+static size_t
+manifests(struct memsink *ms, struct log_segment *out, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < ms->nobjs && n < max; i++) {
+		const char *k = ms->objs[i].key, *name;
+		size_t kl = strlen(k);
+		char *err = NULL, *nm;
+		if (kl < 5 || strcmp(k + kl - 5, ".json") != 0)
+			continue;
+		name = k + strlen(DIR);
+		nm = xstrndup(name, strlen(name) - 5);
+		memset(&out[n], 0, sizeof(out[n]));
+		if (logseg_parse((const char *)ms->objs[i].data, ms->objs[i].len, "nightly", "one",
+		                 nm, &out[n], &err))
+			fail_msg("%s: %s", k, err);
+		free(nm);
+		n++;
+	}
+	return n;
+}
+
+static int
+count_suffix(struct memsink *ms, const char *suffix)
+{
+	int n = 0;
+	for (size_t i = 0; i < ms->nobjs; i++) {
+		size_t kl = strlen(ms->objs[i].key), sl = strlen(suffix);
+		n += kl > sl && strcmp(ms->objs[i].key + kl - sl, suffix) == 0;
+	}
+	return n;
+}
+
+static void
+test_cut_by_size(void **state)
+{
+	struct fixture *f = *state;
+	struct log_segment m[8];
+	start(f, 10, 1000);
+	for (uint64_t l = 11; l <= 15; l++)
+		assert_int_equal(rec(f, l, 1000 + (int64_t)l), 0);
+	/* 40 + 40 fit in 100, a third would not: two segments of two so far */
+	assert_int_equal(logwriter_segments(f->lw), 2);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	assert_int_equal(logwriter_segments(f->lw), 3);
+	assert_int_equal(manifests(&f->a, m, 8), 3);
+	assert_int_equal(m[0].records, 2);
+	assert_int_equal(m[1].records, 2);
+	assert_int_equal(m[2].records, 1);
+	assert_int_equal(m[0].from.lsn, 10);
+	assert_int_equal(m[1].from.lsn, m[0].to.lsn);
+	assert_int_equal(m[2].from.lsn, m[1].to.lsn);
+	assert_int_equal(m[2].to.lsn, 15);
+	assert_string_equal(m[1].from.text, m[0].to.text);
+	assert_string_equal(m[0].base, BASE);
+	for (int i = 0; i < 3; i++) {
+		struct memobj *o = memsink_get(&f->a, m[i].object);
+		assert_non_null(o);
+		assert_int_equal(o->len, m[i].records * 40);
+		assert_int_equal(o->data[o->len - 1], '\n'); /* whole records */
+		logseg_clear(&m[i]);
+	}
+	assert_int_equal(count_suffix(&f->b, ".json"), 3);
+	assert_int_equal(count_suffix(&f->a, ".gap"), 0);
+}
+
+static void
+test_empty_only_when_it_covers_time(void **state)
+{
+	struct fixture *f = *state;
+	struct log_segment m[2];
+	struct cairn_log_out *o = logwriter_out(f->lw);
+	struct cairn_log_pos p = pos(10, 5000);
+	start(f, 10, 1000);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	assert_int_equal(f->a.nobjs, 0); /* covers nothing: nothing stored */
+	assert_int_equal(o->idle(o, &p), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	assert_int_equal(manifests(&f->a, m, 2), 1);
+	assert_int_equal(m[0].records, 0);
+	assert_int_equal(m[0].from.time_ms, 1000);
+	assert_int_equal(m[0].to.time_ms, 5000);
+	logseg_clear(&m[0]);
+}
+
+static void
+test_failing_sink_gets_a_gap(void **state)
+{
+	struct fixture *f = *state;
+	struct log_segment m[4];
+	struct log_gap g;
+	char *err = NULL;
+	start(f, 10, 1000);
+	f->b.fail_open_key = "log/";
+	assert_int_equal(rec(f, 11, 1100), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0); /* a took it */
+	assert_int_equal(count_suffix(&f->b, ".json"), 0);
+	f->b.fail_open_key = NULL;
+	assert_int_equal(rec(f, 12, 1200), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	assert_int_equal(count_suffix(&f->a, ".json"), 2);
+	assert_int_equal(count_suffix(&f->a, ".gap"), 0);
+	assert_int_equal(manifests(&f->b, m, 4), 1);
+	assert_int_equal(m[0].from.lsn, 11);
+	for (size_t i = 0; i < f->b.nobjs; i++) {
+		const char *k = f->b.objs[i].key;
+		size_t kl = strlen(k);
+		if (strcmp(k + kl - 4, ".gap") != 0)
+			continue;
+		char *nm = xstrndup(k + strlen(DIR), kl - strlen(DIR) - 4);
+		assert_int_equal(loggap_parse((const char *)f->b.objs[i].data, f->b.objs[i].len,
+		                              "nightly", "one", nm, &g, &err),
+		                 0);
+		free(nm);
+		assert_int_equal(g.from.lsn, 10);
+		assert_int_equal(g.to.lsn, 11);
+		assert_non_null(strstr(g.reason, "sink b failed"));
+		loggap_clear(&g);
+	}
+	assert_int_equal(count_suffix(&f->b, ".gap"), 1);
+	logseg_clear(&m[0]);
+}
+
+static void
+test_no_sink_drops_the_segment(void **state)
+{
+	struct fixture *f = *state;
+	start(f, 10, 1000);
+	f->a.fail_open_key = f->b.fail_open_key = "log/";
+	assert_int_equal(rec(f, 11, 1100), 0);
+	assert_int_equal(logwriter_commit(f->lw), CAIRN_E_IO);
+	assert_int_equal(logwriter_committed(f->lw)->lsn, 10);
+	/* the open segment is gone: what follows starts at 10 again, and
+	 * no sink gets a gap for a stretch nobody has */
+	f->a.fail_open_key = f->b.fail_open_key = NULL;
+	assert_int_equal(rec(f, 11, 1100), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	assert_int_equal(count_suffix(&f->a, ".gap") + count_suffix(&f->b, ".gap"), 0);
+	assert_int_equal(count_suffix(&f->b, ".json"), 1);
+}
+
+static void
+test_positions_that_go_back_are_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct cairn_log_out *o = logwriter_out(f->lw);
+	struct cairn_log_pos bad = pos(20, 2000);
+	start(f, 10, 1000);
+	assert_int_equal(rec(f, 11, 1100), 0);
+	assert_int_equal(rec(f, 11, 1200), CAIRN_E_CORRUPT);
+	assert_int_equal(rec(f, 9, 1200), CAIRN_E_CORRUPT);
+	bad.text[0] = '\0';
+	assert_int_equal(o->record(o, "x", 1, &bad), CAIRN_E_CORRUPT);
+	strcpy(bad.text, "a b");
+	assert_int_equal(o->idle(o, &bad), CAIRN_E_CORRUPT);
+}
+
+static void
+test_old_record_listed_at_start(void **state)
+{
+	struct fixture *f = *state;
+	struct log_segment m[2];
+	start(f, 10, 5000);
+	/* the server's clock is behind the time the log was idle to */
+	assert_int_equal(rec(f, 11, 4000), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	assert_int_equal(manifests(&f->a, m, 2), 1);
+	assert_int_equal(m[0].first.time_ms, 5000);
+	assert_int_equal(m[0].to.time_ms, 5000);
+	logseg_clear(&m[0]);
+}
+
+static void
+test_cancel_stops_follow(void **state)
+{
+	struct fixture *f = *state;
+	struct cairn_log_out *o = logwriter_out(f->lw);
+	start(f, 10, 1000);
+	cancel_signal = 15;
+	assert_int_equal(rec(f, 11, 1100), CAIRN_E_CANCELLED);
+	assert_int_equal(o->idle(o, NULL), CAIRN_E_CANCELLED);
+	/* what it took is committed after the stop */
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	cancel_signal = 0;
+	assert_int_equal(logwriter_committed(f->lw)->lsn, 11);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	        cmocka_unit_test_setup_teardown(test_cut_by_size, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_empty_only_when_it_covers_time, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_failing_sink_gets_a_gap, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_no_sink_drops_the_segment, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_positions_that_go_back_are_refused, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_old_record_listed_at_start, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_cancel_stops_follow, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
