@@ -37,7 +37,7 @@ static const struct command commands[] = {
         {"list", cmd_list, CMD_CONFIG, "[JOB] [--sink NAME] [--json]", "list complete backup sets",
          list_options},
         {"restore", cmd_restore, CMD_CONFIG,
-         "JOB [--id ID | --at TIME] [--sink NAME] [--source NAME]...\n"
+         "JOB [--id ID | --at TIME|latest] [--sink NAME] [--source NAME]...\n"
          "[--set [SOURCE.]KEY=VALUE]... [--force]\n"
          "JOB --source NAME --from FILE [--format FORMAT] [--set ...] [--force]",
          "restore a set (default: the newest) or a tool's file", restore_options},

@@ -14,7 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 : "${CAIRN_TEST_PLUGINS:?run through make check}"
 need_plugin local
-plan 53
+plan 62
 
 mkdir -p "$T/plugins" "$T/store"
 cp "$CAIRN_TEST_PLUGINS/followsrc.so" "$T/plugins/"
@@ -213,3 +213,50 @@ mkseg seg 6 $((FM + 2500)) 9 $((FM + 5900)) "$T/log" "$id" garbage >/dev/null
 check_exit "verify (sums) of a well-formed store with a bad record" 0 cairn verify j
 check_exit "verify --deep parses every record" 6 cairn verify j --deep
 out_has "not a record"
+
+# --- end to end: cairn follow stores the log, restore --at replays it ---
+cat >>"$T/cairn.ini" <<INI
+
+[source live]
+plugin = followsrc
+log = live.log
+target = live.out
+
+[job lj]
+sources = live
+sinks = here
+segment_span = 1s
+INI
+nowms() { date +%s%3N; }
+# wait_for SECONDS COMMAND...: poll until COMMAND succeeds
+wait_for() {
+	local n=$(($1 * 10))
+	shift
+	while ! "$@" 2>/dev/null; do
+		n=$((n - 1))
+		[ $n -le 0 ] && return 1
+		sleep 0.1
+	done
+}
+stored_up_to() { # LSN: a committed segment's last record is it
+	grep -qs "\"pos\": *\"lsn:$1\"" "$T/store/lj/log/live/"*.json
+}
+for n in 1 2 3; do echo "$n $(nowms) base-$n" >>"$T/live.log"; done
+check_exit "a full backup of the live source" 0 cairn backup lj
+"$CAIRN" -c "$T/cairn.ini" follow lj >"$T/follow.out" 2>"$T/follow.err" &
+fpid=$!
+for n in 4 5 6; do echo "$n $(nowms) early-$n" >>"$T/live.log"; done
+S=$(date +%s)
+wait_for 10 test "$(date +%s)" -gt "$S"
+for n in 7 8 9; do echo "$n $(nowms) late-$n" >>"$T/live.log"; done
+check "the follower stores every record" wait_for 60 stored_up_to 9
+kill -TERM $fpid
+check "the follower stops on SIGTERM" wait $fpid
+check_exit "restore --at latest from what cairn follow stored" 0 cairn restore lj --at latest
+check_same "every record" "$T/live.log" "$T/live.out" "9 "
+rm -f "$T/live.out"
+check_exit "restore --at the second before the late records" 0 cairn restore lj --at "$(iso "$S")"
+head -n 6 "$T/live.log" >"$T/want"
+check_same "the records up to then" "$T/want" "$T/live.out" "6 "
+check_exit "verify --deep of the followed log" 0 cairn verify lj --deep
+out_has "lj/log/live in here: ok"
