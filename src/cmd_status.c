@@ -194,12 +194,25 @@ print_logs(const struct status_report *r)
 				           ls->ngaps + ls->nholes);
 			}
 		}
+	/* what needs a line of its own: breaks, a listing that failed */
 	for (size_t j = 0; j < r->njobs; j++)
-		for (size_t k = 0; k < r->jobs[j].nsinks; k++)
-			if (r->jobs[j].sinks[k].log_error)
-				print_line("  %s in %s: the change logs cannot be listed: %s",
-				           r->jobs[j].job->name, r->jobs[j].sinks[k].name,
-				           r->jobs[j].sinks[k].log_error);
+		for (size_t k = 0; k < r->jobs[j].nsinks; k++) {
+			const struct sink_status *ss = &r->jobs[j].sinks[k];
+			const char *job = r->jobs[j].job->name;
+			if (ss->log_error)
+				print_line("  %s in %s: the change logs cannot be listed: %s", job,
+				           ss->name, ss->log_error);
+			for (size_t i = 0; i < ss->nlogs; i++)
+				for (size_t b = 0; b < ss->logs[i].nbreaks; b++) {
+					const struct log_break *br = &ss->logs[i].breaks[b];
+					char iv[96];
+					logstatus_interval(&br->from, &br->to, iv, sizeof(iv));
+					print_line("  %s in %s: the log of %s has a %s %s: %s", job,
+					           ss->name, ss->logs[i].source,
+					           br->kind == LOG_BREAK_GAP ? "gap" : "hole", iv,
+					           br->reason);
+				}
+		}
 }
 
 /* The options of status: its row in cli.c gives them to the scan for global

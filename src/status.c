@@ -573,7 +573,13 @@ check_logs(const struct job_status *js, const struct sink_status *ss, time_t now
 		const struct log_summary *ls = &ss->logs[i];
 		if (!ls->can_follow)
 			continue;
-		if (ls->segments) {
+		if (ls->segments && ls->to_ms / 1000 > (int64_t)now + BACKUP_ID_FUTURE_TOLERANCE) {
+			/* no lag can be told from it, and it would hide any */
+			log_time_format(ls->to_ms, iv, sizeof(iv));
+			problem(c, CHECK_WARNING,
+			        "%s in %s: the newest segment of the log of %s ends at %s, in the future (a host with a wrong clock, or planted): its lag cannot be told; see cairn list %s",
+			        job, sink, ls->source, iv, job);
+		} else if (ls->segments) {
 			double lag = logstatus_lag(ls, now);
 			enum check_state lv = level_of(lag, ml, &limit);
 			format_age((int64_t)lag, a, sizeof(a));

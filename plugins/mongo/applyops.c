@@ -201,8 +201,13 @@ ap_flush(struct mongo_apply *ap)
 			oplog_count_crud(ap, &ap->bref[k]);
 		ap->applied += at;
 	} else if ((at = ap_find_refused(ap, &err)) < 0) {
-		/* no single entry fails: the batch as a whole was refused */
-		at = 0;
+		/* each entry alone was applied: the batch is */
+		mongo_log(
+		        ap->mi, CAIRN_LOG_INFO,
+		        "replay: a batch of %zu oplog entries refused as a whole was applied entry by entry",
+		        ap->nbatch);
+		ap_batch_clear(ap);
+		return 0;
 	}
 	rc = ap_refused(ap, &ap->bref[at], err.message,
 	                ap_malformed(&err) ? CAIRN_E_CORRUPT : mongo_code(&err));

@@ -2,9 +2,11 @@
  * follow.c - the mongo source's change log: local.oplog.rs of a
  * replica-set member, tailed with a tailable, awaitData cursor.
  *
- * From a position (an entry's ts) it asks for the entries at and after
- * it: the first one returned must be that entry, or the oplog must still
- * reach back to it, else the oplog rolled over past it (CAIRN_E_LOGLOST).
+ * From a position (an entry's ts; without one, the newest entry) it asks
+ * for the entries at and after it: the first one returned must be that
+ * entry, or the oplog must still reach back to it, else the oplog rolled
+ * over past it (CAIRN_E_LOGLOST), as it is when the server loses the
+ * cursor's place while tailing (CappedPositionLost).
  * Each entry of the source's namespaces (oplog.c) goes to out->record()
  * as the bytes the server sent (an applyOps with only its inner entries
  * of the source); every other entry, no-ops included, to out->idle() with
@@ -66,10 +68,11 @@ struct follow {
 	mongoc_client_t *client;
 	struct cairn_log_out *out;
 	const struct cairn_log_pos *from;
-	uint32_t ft, fi; /* from's ts */
-	int checked;     /* the oplog proved to reach back to from */
-	int64_t records; /* pushed to record() */
-	uint32_t lt, li; /* the last entry seen */
+	uint32_t ft, fi;          /* from's ts */
+	int checked;              /* the oplog proved to reach back to from */
+	int64_t records;          /* pushed to record() */
+	uint32_t lt, li;          /* the last entry seen */
+	struct cairn_log_pos now; /* from NULL: the newest entry at the start */
 };
 
 /* The follower's URI: the instance's, with timeouts of its own where the
@@ -174,8 +177,7 @@ follow_entry(struct follow *f, const bson_t *doc)
 	return rc;
 }
 
-/* The tailable cursor: ts > from, or ts >= from to see that from is
- * still there. */
+/* The tailable cursor: ts >= from, to see that from is still there. */
 static mongoc_cursor_t *
 follow_cursor(struct follow *f, mongoc_collection_t *coll)
 {
@@ -183,7 +185,7 @@ follow_cursor(struct follow *f, mongoc_collection_t *coll)
 	mongoc_cursor_t *cur;
 
 	BSON_APPEND_DOCUMENT_BEGIN(&filter, "ts", &ts);
-	BSON_APPEND_TIMESTAMP(&ts, f->from ? "$gte" : "$gt", f->ft, f->fi);
+	BSON_APPEND_TIMESTAMP(&ts, "$gte", f->ft, f->fi);
 	bson_append_document_end(&filter, &ts);
 	BSON_APPEND_BOOL(&opts, "tailable", true);
 	BSON_APPEND_BOOL(&opts, "awaitData", true);
@@ -261,11 +263,14 @@ follow_open(struct follow *f)
 	if (rc == CAIRN_E_IO)
 		return follow_fail(f, "reading the newest oplog entry", &err);
 	if (rc == 0) {
-		struct cairn_log_pos pos;
-		mongo_ts_pos(f->ft, f->fi, &pos);
+		/* from there on, as from a position: the cursor starts on that
+		 * entry, so a rollover before the next one is CappedPositionLost
+		 * rather than a silent jump */
+		mongo_ts_pos(f->ft, f->fi, &f->now);
+		f->from = &f->now;
 		f->lt = f->ft;
 		f->li = f->fi;
-		rc = f->out->idle(f->out, &pos);
+		rc = f->out->idle(f->out, &f->now);
 	}
 	return rc;
 }

@@ -5,9 +5,11 @@
 # segment in status (table, --json, --prometheus), max_log_lag at its
 # warning and critical levels, a gap record or a hole critical, a sink
 # without the log the other holds, and nothing new for a job that never
-# followed.  The log objects are made by hand here (tests/log_objects.py
+# followed; then a log `cairn follow` writes (the followsrc test source)
+# read the same way, and the logs through cairn serve's /status and
+# /metrics.  The log objects are made by hand first (log_objects.py
 # below, a writer apart from cairn's), in a local sink, with times
-# relative to now: no clock is moved.
+# relative to now: no clock is moved, no timing asserted.
 . "$(dirname "$0")/lib.sh"
 need_plugin files local
 : "${CAIRN_TEST_PLUGINS:?run through make check}"
@@ -15,7 +17,7 @@ if ! command -v python3 >/dev/null; then
 	echo "1..0 # SKIP python3 is missing"
 	exit 0
 fi
-plan 63
+plan 70
 
 export CAIRN_PLUGIN_PATH="$CAIRN_TEST_PLUGINS:$CAIRN_PLUGIN_PATH"
 mkdir -p "$T/data" "$T/store" "$T/store2"
@@ -99,6 +101,12 @@ elif op == "gap":
 print(seg)
 EOF
 logobj() { python3 "$T/log_objects.py" "$@"; }
+# nseg: the segment manifests of db in sink here
+nseg() {
+	local f n=0
+	for f in "$T"/store/j/log/db/*.json; do [ -e "$f" ] && n=$((n + 1)); done
+	echo "$n"
+}
 # json FILE EXPR: a python expression over the document d
 json() { python3 -c "import json,sys; d=json.load(open('$1')); print($2)"; }
 
@@ -207,6 +215,8 @@ def keys(o):
 missing = [k for k in set(keys(d)) if chr(96) + k + chr(96) not in doc]
 assert not missing, missing
 "
+check_exit "status table with the gap" 0 cairn status
+check "status: the gap's line below the table" grep -qE "^  j in here: the log of db has a gap [0-9T:.-]+Z \.\. [0-9T:.-]+Z: the oplog rolled over while nobody followed$" "$T/out"
 check_exit "status --prometheus with the gap" 0 cairn status --prometheus "$T/m2.prom"
 check "metrics: cairn_log_gaps 1" grep -qx 'cairn_log_gaps{job="j",source="db",sink="here"} 1' "$T/m2.prom"
 
@@ -235,20 +245,39 @@ mkdir -p "$T/store/p/log/docs"
 cp "$T"/store/j/log/db/*.json "$T/store/p/log/docs/"
 check_exit "a job whose source does not follow: no log noise" 0 cairn check
 
+# --- a log written by cairn follow itself: list, status and check read it
+rm -rf "$T/store/p/log" "$T/store/j/log"
+ini "segment_span = 1s" "compression = none"
+echo "2 $(date +%s%3N) live" >>"$T/db.log"
+timeout 120 "$CAIRN" -c "$T/cairn.ini" follow j >"$T/follow.out" 2>"$T/follow.err" &
+FPID=$!
+for _ in $(seq 150); do
+	[ "$(nseg)" -ge 2 ] && break
+	sleep 0.1
+done
+echo "3 $(date +%s%3N) live" >>"$T/db.log"
+sleep 1.5
+kill -TERM "$FPID"
+wait "$FPID"
+check "cairn follow wrote segments and ended with 0" test "$?" = 0 -a "$(nseg)" -ge 2
+check_exit "check: a log cairn follow wrote just now is fine" 0 cairn check
+check_exit "list -v of it" 0 cairn list -v j
+check "list: its row, no gap" grep -qE "^j +db +here +[0-9T:.-]+Z +[0-9T:.-]+Z +[0-9]+ +[0-9.]+ ?[KMG]?i?B +0$" "$T/out"
+check "list -v: its segments' manifests read, records counted" grep -qE "^    segment .*, [0-9]+ records?, " "$T/out"
+
 # --- cairn serve: the same logs in /status and /metrics (the source's
 # plugin loaded before the sink threads start)
 if "$CAIRN" -c /dev/null serve 2>&1 | grep -q "built without libmicrohttpd" ||
 	! command -v curl >/dev/null; then
-	for i in 1 2 3; do skip "serve: the logs in /status and /metrics" "no libmicrohttpd or curl"; done
+	for _ in 1 2 3; do skip "serve: the logs in /status and /metrics" "no libmicrohttpd or curl"; done
 	exit 0
 fi
-rm -rf "$T/store/p/log"
 TOKEN=s3cr3t-token-$RANDOM-$RANDOM
 echo "$TOKEN" >"$T/token"
 chmod 600 "$T/token"
 ini
 printf '[serve]\ntoken_file = token\n' >>"$T/cairn.ini"
-"$CAIRN" -c "$T/cairn.ini" serve --listen 127.0.0.1:0 >"$T/serve.out" 2>"$T/serve.err" &
+timeout 120 "$CAIRN" -c "$T/cairn.ini" serve --listen 127.0.0.1:0 >"$T/serve.out" 2>"$T/serve.err" &
 PID=$!
 URL=""
 for _ in $(seq 100); do
@@ -260,7 +289,8 @@ curl -s --max-time 10 -H "Authorization: Bearer $TOKEN" "$URL/status" >"$T/serve
 curl -s --max-time 10 -H "Authorization: Bearer $TOKEN" "$URL/metrics" >"$T/serve.prom"
 kill -TERM "$PID"
 wait "$PID"
+n=$(nseg)
 check "serve /status: the log of db in here" \
-	test "$(json "$T/serve.json" "[(l['source'], l['segments']) for l in [s for s in d['jobs'] if s['name']=='j'][0]['sinks'][0]['logs']]")" = "[('db', 1)]"
-check "serve /metrics: cairn_log_segments" grep -qx 'cairn_log_segments{job="j",source="db",sink="here"} 1' "$T/serve.prom"
+	test "$(json "$T/serve.json" "[(l['source'], l['segments']) for l in [s for s in d['jobs'] if s['name']=='j'][0]['sinks'][0]['logs']]")" = "[('db', $n)]"
+check "serve /metrics: cairn_log_segments" grep -qx "cairn_log_segments{job=\"j\",source=\"db\",sink=\"here\"} $n" "$T/serve.prom"
 check "serve ended cleanly, nothing on stderr about plugins" bash -c "! grep -qi plugin '$T/serve.err'"

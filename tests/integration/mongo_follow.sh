@@ -6,7 +6,8 @@
 # tail pushes exactly the source's oplog entries, byte for byte, with
 # their positions, and the rest as idle positions; a resume from a
 # record's position goes on after it (nothing twice); a position the
-# oplog no longer holds is CAIRN_E_LOGLOST; a server stopped under the
+# oplog no longer holds, or one that falls off under the tail, is
+# CAIRN_E_LOGLOST; a server stopped under the
 # follower is CAIRN_E_RETRYABLE and, restarted, the tail resumes; a
 # backup records its start position, and with oplog = yes captures the
 # oplog written during the dump into the archive's oplog namespace (read
@@ -20,7 +21,7 @@ if [ ! -x "$DRIVE" ]; then
 	echo "1..0 # SKIP the mongo plugin is not built"
 	exit 0
 fi
-plan 33
+plan 35
 
 PY=$MONGO_PYTHON
 PW='Tr0ub4dor&3'
@@ -180,6 +181,29 @@ wait "$F3"
 check "nothing lost or twice across the restart" segment_ok "$RS" "$LAST" seg3 ||
 	diag "$T/seg.err" "$T/f3" "$T/f3b"
 
+# ---------------------------------------- an applyOps across databases
+FROM6=$(newest "$RS")
+timeout 60 "$PY" -c '
+import sys, pymongo
+from bson.son import SON
+c = pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=10000)
+c.admin.command(SON([("applyOps", [{"op": "i", "ns": "shop.orders", "o": {"_id": "ap1"}},
+                                   {"op": "i", "ns": "other.x", "o": {"_id": "ap2"}}])]))
+' "$RS"
+LAST6=$(newest "$RS")
+rm -f stop6
+"$DRIVE" follow seg6 stop6 "$FROM6" "uri=$RS/" databases=shop >"$T/f6" 2>"$T/f6.err" &
+F6=$!
+wait_for "$T/f6" "^\(record\|idle\) $LAST6\b"
+touch stop6
+wait "$F6"
+check "an applyOps across databases is kept with only the source's inner entries" \
+	"$PY" -c '
+import sys, bson
+e = bson.decode_all(open(sys.argv[1], "rb").read())
+assert len(e) == 1 and [(x["ns"], x["o"]["_id"]) for x in e[0]["o"]["applyOps"]] == [("shop.orders", "ap1")], e
+' seg6 || diag "$T/f6"
+
 # ------------------------------------------------------------ rollover
 mongo_start --replset small --oplog-size 16384 --noop-interval 600 || exit 99
 SMALL=$MONGO_URI
@@ -194,6 +218,20 @@ for k in range(40):
 drive follow seg4 stop4 "$OLD" "uri=$SMALL/" databases=shop
 rc_is "a position the oplog rolled past: CAIRN_E_LOGLOST" -12
 out_has "the oplog no longer holds position $OLD"
+# rolled over under a live tail: the cursor's place is gone (136)
+"$DRIVE" follow seg5 stop5 - "uri=$SMALL/" databases=shop >"$T/f5" 2>"$T/f5.err" &
+F5=$!
+wait_for "$T/f5" '^idle -$'
+timeout 60 "$PY" -c '
+import sys, pymongo
+c = pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=10000)
+c.other.big.insert_many([{"pad": "y" * 200} for _ in range(400)])
+' "$SMALL"
+timeout 60 tail --pid="$F5" -f /dev/null
+touch stop5
+wait "$F5"
+check "the oplog rolled over under the tail: CAIRN_E_LOGLOST" grep -q '^rc -12 .*rolled over under the follower' "$T/f5" ||
+	diag "$T/f5" "$T/f5.err"
 
 # ------------------------------------------------------------ backups
 drive backup arc1 "uri=$RS/" databases=shop

@@ -225,6 +225,13 @@ the_lag_is_held_against_max_log_lag(void **state)
 	assert_int_equal(run_check(&f, newest + 400, &t), CHECK_CRITICAL);
 	assert_contains(t, "(max_log_lag 5m)");
 	free(t);
+	/* the newest segment ending in the future: said, as its lag is 0 */
+	assert_int_equal(run_check(&f, newest - 3600, &t), CHECK_WARNING);
+	assert_contains(t, "j in a: the newest segment of the log of db ends at "
+	                   "2026-12-07T14:31:00.000Z, in the future");
+	free(t);
+	assert_int_equal(run_check(&f, newest - 30, &t), CHECK_OK); /* within 60 s: clocks differ */
+	free(t);
 	/* off: no lag rule */
 	f.job.check.max_log_lag = (struct check_level){0, 0};
 	assert_int_equal(run_check(&f, newest + 4000, &t), CHECK_OK);
