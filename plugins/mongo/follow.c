@@ -107,7 +107,8 @@ follow_fail(struct follow *f, const char *what, const bson_error_t *err)
 }
 
 /* The oplog holds no entry at or after from yet, or its first one is
- * later than from: does it still reach back to from? */
+ * later than from: does it still reach back to from, and is from not
+ * past its newest entry? */
 static int
 follow_check_from(struct follow *f)
 {
@@ -124,6 +125,18 @@ follow_check_from(struct follow *f)
 		        f->mi,
 		        "server %s: the oplog no longer holds position %s (its oldest entry is %u:%u): the changes after it are lost",
 		        f->mi->server, f->from->text, t, i);
+		return CAIRN_E_LOGLOST;
+	}
+	rc = mongo_oplog_edge(f->mi, f->client, 1, &t, &i, &err);
+	if (rc == CAIRN_E_IO)
+		return follow_fail(f, "reading the newest oplog entry", &err);
+	if (rc < 0)
+		return rc;
+	if (t < f->ft || (t == f->ft && i < f->fi)) {
+		mongo_err(
+		        f->mi,
+		        "server %s: the oplog ends at %u:%u, before position %s: this server lost writes (a rollback, a restore) or is another one; the log is followed again from a new full backup",
+		        f->mi->server, t, i, f->from->text);
 		return CAIRN_E_LOGLOST;
 	}
 	f->checked = 1;

@@ -21,7 +21,7 @@ if [ ! -x "$DRIVE" ]; then
 	echo "1..0 # SKIP the mongo plugin is not built"
 	exit 0
 fi
-plan 35
+plan 37
 
 PY=$MONGO_PYTHON
 PW='Tr0ub4dor&3'
@@ -218,6 +218,10 @@ for k in range(40):
 drive follow seg4 stop4 "$OLD" "uri=$SMALL/" databases=shop
 rc_is "a position the oplog rolled past: CAIRN_E_LOGLOST" -12
 out_has "the oplog no longer holds position $OLD"
+# a position past the oplog's end: the server lost writes, or is another
+drive follow seg7 stop7 4000000000:1 "uri=$RS/" databases=shop
+rc_is "a position past the oplog's end: CAIRN_E_LOGLOST" -12
+out_has "before position 4000000000:1"
 # rolled over under a live tail: the cursor's place is gone (136)
 "$DRIVE" follow seg5 stop5 - "uri=$SMALL/" databases=shop >"$T/f5" 2>"$T/f5.err" &
 F5=$!
