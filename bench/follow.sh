@@ -156,8 +156,8 @@ kill $spid 2>/dev/null || true
 kill -TERM $fpid
 wait $fpid || die "cairn follow did not exit 0 on SIGTERM: $(tail -c 300 "$results/follow.log")"
 
-# lag during the load (once the first segment of the load was committed)
-lag=$(awk -v s="$t_load" -v e="$t_end" '$1 >= s + 0 && $1 <= e + 0 && $2 > s + 0 {
+# lag from the load's start until the log held its last write
+lag=$(awk -v s="$t_load" -v e="$t_cover" '$1 >= s + 0 && $1 <= e + 0 && $2 > 0 {
 		l = $1 - $2; if (l > m) m = l; t += l; n++ }
 	END { printf "%.1f %.1f %d", m, n ? t / n : 0, n }' "$results/samples")
 read -r lag_max lag_mean lag_n <<<"$lag"
@@ -205,7 +205,7 @@ printf '| %-44s | %14s |\n' "follow" "" "---------------------------------------
 printf '| %-44s | %14s |\n' \
 	"write load the server took (ops/s)" "$(awk -v o="$ops" -v t="$took" 'BEGIN { printf "%.0f", o / t }')" \
 	"oplog entries stored / segments" "$records / $nsegs" \
-	"lag, max / mean over $lag_n samples (s)" "$lag_max / $lag_mean" \
+	"lag, max / mean of $lag_n samples (s)" "$lag_max / $lag_mean" \
 	"last write to committed segment (s)" "$(awk -v a="$t_end" -v b="$t_cover" 'BEGIN { printf "%.1f", b - a }')" \
 	"follower CPU during the load (% of one CPU)" "$(awk -v a="$cpu0" -v b="$cpu1" -v s="$t_load" -v e="$t_cover" 'BEGIN { printf "%.1f", 100 * (b - a) / (e - s) }')" \
 	"follower CPU per million entries (s)" "$(awk -v a="$cpu0" -v b="$cpu1" -v n="$records" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }')" \
