@@ -59,6 +59,8 @@ static const struct command commands[] = {
          "keep a set on purpose: prune leaves it", pin_options},
         {"unpin", cmd_unpin, CMD_CONFIG | CMD_JOB_LOCK, "JOB ID [--sink NAME]",
          "let the job's retention decide again", unpin_options},
+        {"follow", cmd_follow, CMD_CONFIG | CMD_JOB_LOCK, "JOB [--source NAME]...",
+         "archive the change logs of a job's sources until stopped", follow_options},
         {"config", cmd_config, CMD_CONFIG, "check [--connect [JOB]]",
          "check the INI file; --connect: reach its servers", config_options},
         {"plugins", cmd_plugins, CMD_CONFIG, "[-v]", "list the plugins found", plugins_options},
@@ -390,9 +392,10 @@ cli_main(int argc, char **argv)
 
 	c.cmd = t;
 	rc = t->run(&c, argc, argv);
-	/* a signal ends every command but serve (whose way to stop it is)
-	 * with 128 + N, whatever the loop it stopped in returned */
-	if (cancel_signal && strcmp(t->name, "serve") != 0)
+	/* a signal ends every command but serve and follow (whose way to
+	 * stop them it is) with 128 + N, whatever the loop it stopped in
+	 * returned */
+	if (cancel_signal && strcmp(t->name, "serve") != 0 && strcmp(t->name, "follow") != 0)
 		rc = interrupted_code();
 
 	unlock_job(c.lockfd);

@@ -80,12 +80,14 @@ cmd_fn cmd_status, cmd_check, cmd_serve;
 cmd_fn cmd_prune;
 /* copy (cmd_copy.c); pin and unpin (cmd_pin.c) */
 cmd_fn cmd_copy, cmd_pin, cmd_unpin;
+/* follow (cmd_follow.c): the change logs, until stopped */
+cmd_fn cmd_follow;
 /* the hidden helper of the bash completion (cmd_complete.c) */
 cmd_fn cmd_complete;
 /* Their options (struct command's opts), in their files. */
 extern const struct option backup_options[], list_options[], restore_options[], verify_options[],
         status_options[], check_options[], serve_options[], prune_options[], plugins_options[],
-        copy_options[], pin_options[], unpin_options[], config_options[];
+        copy_options[], pin_options[], unpin_options[], config_options[], follow_options[];
 
 /* The job's [retention] as retention.c's policy. */
 void job_policy(const struct cfg_job *job, struct retention_policy *p);

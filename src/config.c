@@ -671,8 +671,10 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 	job->prune = 1;
 	job->hooks.timeout = 5 * 60;
 	job->check = cfg->check;
+	config_log_defaults(&job->log);
 	for (size_t i = 0; i < s->nentries; i++) {
 		const struct cfg_entry *e = &s->entries[i];
+		char *why = NULL;
 		if (strcmp(e->key, "sources") == 0 || strcmp(e->key, "sinks") == 0) {
 			int sources = e->key[1] == 'o';
 			size_t said = error_count(ld);
@@ -742,12 +744,16 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 			job->description = e->value;
 		} else if (job_run_key(ld, s, e, job)) {
 			; /* on_source_failure, prune, a hook */
+		} else if (config_log_key(e->key, e->value, &job->log, &why)) {
+			if (why) /* segment_span, segment_size (config_log.c) */
+				fail_key(ld, s, e, "%s", why);
+			free(why);
 		} else if (check_key(ld, s, e, &job->check)) {
 			; /* a threshold of cairn check for this job */
 		} else {
 			fail_key(
 			        ld, s, e,
-			        "unknown key; a job takes sources, sinks, retention, compression, compression_level, compression_threads, description, on_source_failure, prune, before, after, on_success, on_failure, hook_timeout and the [check] keys max_age, max_size_drop, max_verify_age, max_usage");
+			        "unknown key; a job takes sources, sinks, retention, compression, compression_level, compression_threads, description, on_source_failure, prune, before, after, on_success, on_failure, hook_timeout, segment_span, segment_size and the [check] keys max_age, max_size_drop, max_verify_age, max_usage");
 		}
 	}
 	if (!have_sources)

@@ -169,6 +169,13 @@ const char *section_kind_name(enum section_kind kind);
  * -1 with *err set to one line naming dir, the cause and what to do. */
 int state_dir_check(const char *dir, char **err);
 
+/* config_log.c: a job's log keys (segment_span, segment_size).  The
+ * defaults; and, for one key of a [job] section, 1 when it is one of
+ * them (*why set, one line without the key's place, when its value is
+ * refused: the caller frees it), else 0. */
+void config_log_defaults(struct cfg_log *log);
+int config_log_key(const char *key, const char *value, struct cfg_log *log, char **why);
+
 /* "[kind name]" or "[cairn]" into buf, for messages. */
 void section_label(const struct cfg_section *s, char *buf, size_t len);
 

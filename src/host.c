@@ -170,6 +170,34 @@ host_scratch_dir(cairn_ctx *ctx)
 	return ctx->scratch;
 }
 
+int
+log_pos_valid(const struct cairn_log_pos *p)
+{
+	size_t n = strnlen(p->text, sizeof(p->text));
+	if (n == 0 || n == sizeof(p->text))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (p->text[i] <= ' ' || p->text[i] > '~')
+			return 0;
+	return 1;
+}
+
+static void
+host_log_position(cairn_ctx *ctx, int which, const struct cairn_log_pos *pos)
+{
+	if (!ctx->in_backup || !pos || (which != CAIRN_LOG_AT_START && which != CAIRN_LOG_AT_END))
+		return;
+	if (!log_pos_valid(pos)) {
+		ctx->warnings++;
+		log_warn(
+		        "%s: its plugin gave a log position whose text is not 1 to 95 printable characters without space; the position is not recorded (fix the plugin)",
+		        ctx->label);
+		return;
+	}
+	ctx->log[which] = *pos;
+	ctx->has_log[which] = 1;
+}
+
 const struct cairn_host cairn_host_table = {
         .struct_size = sizeof(struct cairn_host),
         .abi_major = CAIRN_ABI_MAJOR,
@@ -183,6 +211,7 @@ const struct cairn_host cairn_host_table = {
         .vset_error = host_vset_error,
         .progress_total = host_progress_total,
         .scratch_dir = host_scratch_dir,
+        .log_position = host_log_position,
 };
 
 /* ------------------------------------------------------- scratch */

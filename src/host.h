@@ -30,6 +30,10 @@ struct cairn_ctx {
 	int scratch_locked; /* scratch_fd is open */
 	int open;           /* sink writers and readers not yet released */
 	int in_backup;      /* backup() is running: progress_total counts */
+	/* host->log_position during backup() (ABI 1.4): [CAIRN_LOG_AT_START]
+	 * and [CAIRN_LOG_AT_END], each once the source told it */
+	int has_log[2];
+	struct cairn_log_pos log[2];
 };
 
 /* Remove ctx's scratch directory and everything in it, if there is one;
@@ -43,6 +47,10 @@ void ctx_scratch_remove(cairn_ctx *ctx);
  * warnings; nothing outside state_dir/scratch is touched. */
 #define SCRATCH_SWEEP_AGE 60
 void scratch_sweep(const char *state_dir);
+
+/* Is p a position as plugin.h defines it (text 1 to CAIRN_LOG_POS_MAX - 1
+ * printable ASCII characters without space, NUL terminated)? */
+int log_pos_valid(const struct cairn_log_pos *p);
 
 /* Free what the context holds (not the context itself). */
 void ctx_free(cairn_ctx *ctx);

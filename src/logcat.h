@@ -46,6 +46,7 @@
 #define LOGSEG_FORMAT 1              /* "format" of a segment manifest */
 #define LOGSEG_MAX_BYTES (64u << 10) /* a segment manifest or gap record */
 #define LOGSEG_NAME_MAX 80           /* SEG, NUL included */
+#define LOGSEG_NAME_LEN 75           /* SEG's length: every name has it */
 
 /* A segment manifest, SEG.json.  Standard JSON:
  * {"format":1, "kind":"cairn-log-segment", "cairn_version":"0.5",
@@ -71,7 +72,8 @@ struct log_segment {
 	json_t *stats; /* may be NULL */
 	/* From the listing (logcat_load): the object's and manifest's
 	 * presence; a segment whose manifest was not read has only what the
-	 * name says (from/to lsn and time; text empty). */
+	 * name says (from/to lsn and time; text empty) and, as listed, the
+	 * key and size of its data object (object, stored_bytes). */
 	int has_manifest, manifest_read;
 };
 
@@ -90,6 +92,8 @@ struct log_gap {
 /* One source's log in one sink, in name order. */
 struct log_source {
 	char *source;
+	/* the segments as far as the load could believe them: a damaged one
+	 * is only in damage (a chain names it at the break it makes) */
 	struct log_segment *segs;
 	size_t nsegs;
 	struct log_gap *gaps;
@@ -98,9 +102,11 @@ struct log_source {
 	 * that cannot be believed, a segment without its object; one line each
 	 * naming the key */
 	struct strvec damage;
+	struct strvec damage_keys; /* the key each damage line is about */
 	/* data objects without a manifest: uncommitted or left over (prune
 	 * removes those older than SET_LEFTOVER_GRACE) */
 	struct strvec orphans;
+	int64_t *orphan_mtime; /* each orphan's mtime as listed, seconds */
 };
 
 struct log_catalog {

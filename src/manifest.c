@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "logcat.h" /* log_pos_to_json, log_pos_from_json */
 #include "timeutil.h"
 #include "util.h"
 
@@ -76,6 +77,38 @@ time_json(time_t t)
 	return json_string(buf);
 }
 
+/* "log": {"start": POS, "end": POS}, each only when known. */
+static json_t *
+log_json(const struct manifest_source *s)
+{
+	json_t *o = json_object();
+	if (s->has_log_start)
+		json_object_set_new(o, "start", log_pos_to_json(&s->log_start));
+	if (s->has_log_end)
+		json_object_set_new(o, "end", log_pos_to_json(&s->log_end));
+	return o;
+}
+
+/* The optional "log" of a source entry into s: 0, or -1 when it is there
+ * but not an object of positions. */
+static int
+log_parse(json_t *log, struct manifest_source *s)
+{
+	json_t *start, *end;
+	if (!log)
+		return 0;
+	if (!json_is_object(log))
+		return -1;
+	start = json_object_get(log, "start");
+	end = json_object_get(log, "end");
+	if ((start && log_pos_from_json(start, &s->log_start)) ||
+	    (end && log_pos_from_json(end, &s->log_end)))
+		return -1;
+	s->has_log_start = start != NULL;
+	s->has_log_end = end != NULL;
+	return 0;
+}
+
 json_t *
 manifest_to_jansson(const struct manifest *m)
 {
@@ -94,6 +127,8 @@ manifest_to_jansson(const struct manifest *m)
 		json_object_set_new(o, "stats", s->stats ? json_incref(s->stats) : json_object());
 		if (s->overrides.n)
 			json_object_set_new(o, "overrides", strvec_json(&s->overrides));
+		if (s->has_log_start || s->has_log_end)
+			json_object_set_new(o, "log", log_json(s));
 		json_array_append_new(srcs, o);
 	}
 	json_t *root = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:o}", "format",
@@ -178,6 +213,14 @@ parse_sources(json_t *srcs, struct manifest *m, char **err)
 		s->stats = stats ? json_incref(stats) : NULL;
 		if (strvec_parse(ov, &s->overrides)) {
 			*err = xasprintf("not a cairn manifest: source %zu: bad overrides", i);
+			return -1;
+		}
+		if (log_parse(json_object_get(o, "log"), s)) {
+			char *shown = str_escape(name);
+			*err = xasprintf(
+			        "not a cairn manifest: source %s: bad log position (\"log\": {\"start\": POS, \"end\": POS})",
+			        shown);
+			free(shown);
 			return -1;
 		}
 	}

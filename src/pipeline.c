@@ -218,6 +218,11 @@ commit_object(struct run *r, struct instance *src, const char *key)
 		ms->stored_bytes = r->stored;
 		memcpy(ms->sha256, sha, sizeof(sha));
 		ms->stats = src->ctx.stats ? json_deep_copy(src->ctx.stats) : NULL;
+		/* where its change log stood (host->log_position, ABI 1.4) */
+		ms->has_log_start = src->ctx.has_log[CAIRN_LOG_AT_START];
+		ms->log_start = src->ctx.log[CAIRN_LOG_AT_START];
+		ms->has_log_end = src->ctx.has_log[CAIRN_LOG_AT_END];
+		ms->log_end = src->ctx.log[CAIRN_LOG_AT_END];
 		for (size_t o = 0; rq->overrides && o < rq->overrides[r->source].n; o++)
 			strvec_push(&ms->overrides, rq->overrides[r->source].v[o]);
 	}

@@ -307,6 +307,17 @@ plugin_load_path_newer(const char *path, const char *expect_name, char **err, in
 		*err = xasprintf("plugin %s lacks the required op %s()", path, bad);
 		goto fail;
 	}
+	if (lp->desc.kind == CAIRN_KIND_SOURCE) {
+		/* ABI 1.4: a change log takes all three ops or none */
+		int nlog = !!lp->source.log_extension + !!lp->source.follow + !!lp->source.replay;
+		if (nlog && nlog < 3) {
+			*err = xasprintf(
+			        "plugin %s has only some of the change log ops (log_extension %s, follow %s, replay %s): a source has all three or none; fix the plugin",
+			        path, lp->source.log_extension ? "yes" : "no",
+			        lp->source.follow ? "yes" : "no", lp->source.replay ? "yes" : "no");
+			goto fail;
+		}
+	}
 	if (check_key_table(path, lp->desc.name, lp->desc.keys, err, needs_newer) ||
 	    check_secret_env(path, lp->desc.secret_env, err))
 		goto fail;
@@ -541,6 +552,7 @@ op_backup(struct instance *in, struct cairn_out *out)
 	int rc;
 	instance_call(in);
 	in->ctx.in_backup = 1;
+	in->ctx.has_log[0] = in->ctx.has_log[1] = 0;
 	rc = in->lp->source.backup(in->inst, out);
 	in->ctx.in_backup = 0;
 	instance_done(in);
@@ -573,6 +585,41 @@ op_restore_test(struct instance *in, struct cairn_in *cin)
 	int rc;
 	instance_call(in);
 	rc = in->lp->source.restore_test(in->inst, cin);
+	instance_done(in);
+	return rc;
+}
+
+int
+op_can_follow(const struct instance *in)
+{
+	return in->kind == SECTION_SOURCE && in->lp->source.follow != NULL;
+}
+
+const char *
+op_log_extension(struct instance *in)
+{
+	instance_call(in);
+	const char *ext = in->lp->source.log_extension(in->inst);
+	instance_done(in);
+	return ext;
+}
+
+int
+op_follow(struct instance *in, const struct cairn_log_pos *from, struct cairn_log_out *out)
+{
+	int rc;
+	instance_call(in);
+	rc = in->lp->source.follow(in->inst, from, out);
+	instance_done(in);
+	return rc;
+}
+
+int
+op_replay(struct instance *in, struct cairn_log_replay *rp)
+{
+	int rc;
+	instance_call(in);
+	rc = in->lp->source.replay(in->inst, rp);
 	instance_done(in);
 	return rc;
 }

@@ -97,6 +97,13 @@ int op_restore_test(struct instance *in, struct cairn_in *cin);
 /* A source's probe (ABI 1.2): CAIRN_E_UNSUPPORTED, without a call, when
  * the plugin has none. */
 int op_probe(struct instance *in, char *summary, size_t len);
+/* ABI 1.4: does the source follow a change log (it then has all three
+ * ops: the loader refuses a plugin with only some)?  The ops below may
+ * be called only when it does. */
+int op_can_follow(const struct instance *in);
+const char *op_log_extension(struct instance *in);
+int op_follow(struct instance *in, const struct cairn_log_pos *from, struct cairn_log_out *out);
+int op_replay(struct instance *in, struct cairn_log_replay *rp);
 int op_open_write(struct instance *in, const char *key, cairn_sink_writer **w);
 int op_write(struct instance *in, cairn_sink_writer *w, const void *buf, size_t len);
 int op_commit(struct instance *in, cairn_sink_writer *w);

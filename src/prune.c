@@ -10,6 +10,7 @@
 #include "cmd.h" /* exit_for, print_line, job_policy, sets_for_retention */
 #include "host.h"
 #include "log.h"
+#include "prune_log.h"
 #include "retention.h"
 
 static const char *const state_words[] = {[RETENTION_COMPLETE] = "complete",
@@ -87,15 +88,18 @@ prune_sink(const struct cfg_job *job, struct instance *sink, unsigned flags, jso
 		log_info("%s: removed set %s/%s (%s)", sink->ctx.label, job->name, l.v[i].id,
 		         v[i].why);
 	}
-	if (json)
-		json_array_append_new(json,
-		                      json_pack("{s:s, s:b, s:I, s:I, s:o}", "sink", sink->name,
-		                                "dry_run", dry, "kept", (json_int_t)keep, "removed",
-		                                (json_int_t)removed, "sets", jsets));
+	json_t *jsink = json ? json_pack("{s:s, s:b, s:I, s:I, s:o}", "sink", sink->name, "dry_run",
+	                                 dry, "kept", (json_int_t)keep, "removed",
+	                                 (json_int_t)removed, "sets", jsets)
+	                     : NULL;
 	if (!dry && (removed || failed))
 		log_info("%s: pruned job %s: %zu set%s kept, %zu removed%s", sink->ctx.label,
 		         job->name, keep, keep == 1 ? "" : "s", removed,
 		         failed ? ", some could not be removed (see above)" : "");
+	/* then the logs, judged against the sets retention keeps */
+	int lrc = rc ? 0 : prune_logs(job, sink, &l, v, now, flags, jsink);
+	if (json)
+		json_array_append_new(json, jsink);
 	for (size_t i = 0; i < l.n; i++)
 		free(v[i].why);
 	free(v);
@@ -103,5 +107,5 @@ prune_sink(const struct cfg_job *job, struct instance *sink, unsigned flags, jso
 	set_list_free(&l);
 	if (rc)
 		return exit_for(rc);
-	return failed ? CAIRN_EXIT_FAILED : 0;
+	return failed ? CAIRN_EXIT_FAILED : lrc;
 }

@@ -92,6 +92,10 @@ struct local_walk {
 	int rmdirs;   /* lock: remove every empty directory below the start */
 	int joblocks; /* sweep: keep out of jobs another run holds locked */
 	int anyage;   /* lock: temporaries go whatever their age */
+	/* lock: a directory key ("JOB/log/") below which a live writer of
+	 * another lock may be at work (cairn follow's segments): there,
+	 * only stale temporaries go and no directory is removed */
+	const char *spare;
 	/* Called for each matching regular file; non-zero stops the walk
 	 * (set stopped) or is an error code (negative). */
 	int (*visit)(struct local_walk *w, int dfd, const char *name, const char *key,

@@ -102,7 +102,7 @@ local_lock(void *instance, const char *name, cairn_sink_lock **lock)
 	        .anyage = 1,
 	        .visit = local_sweep_visit,
 	};
-	char *dir = NULL, *path = NULL, *keybase = NULL, holder[200];
+	char *dir = NULL, *path = NULL, *keybase = NULL, *spare = NULL, holder[200];
 	cairn_sink_lock *lk;
 	struct stat st;
 	int jfd, fd = -1, rc = 0, tries;
@@ -116,7 +116,7 @@ local_lock(void *instance, const char *name, cairn_sink_lock **lock)
 		return jfd;
 	dir = local_join(lc, name);
 	if (!dir || asprintf(&path, "%s/" LOCAL_LOCK_NAME, dir) < 0 ||
-	    asprintf(&keybase, "%s/", name) < 0) {
+	    asprintf(&keybase, "%s/", name) < 0 || asprintf(&spare, "%s/log/", name) < 0) {
 		rc = local_nomem(lc->ctx, "locking the store");
 		goto fail;
 	}
@@ -170,6 +170,11 @@ local_lock(void *instance, const char *name, cairn_sink_lock **lock)
 	/* Holding the lock, no writer of this job is alive: whatever
 	 * temporary file or empty set directory lies below ROOT/JOB/ was
 	 * left by a dead one, however young.  The walk takes jfd over. */
+	/* ...except below ROOT/JOB/log/, where `cairn follow` writes its
+	 * segments under another lock (JOB@follow): there only temporaries
+	 * a day old go, as in the sweep of a store nobody locked. */
+	w.spare = spare;
+	w.now = time(NULL);
 	local_walk_dir(&w, jfd, dir, keybase);
 	jfd = -1;
 	lk = malloc(sizeof(*lk));
@@ -179,6 +184,7 @@ local_lock(void *instance, const char *name, cairn_sink_lock **lock)
 	}
 	lk->fd = fd;
 	*lock = lk;
+	free(spare);
 	free(keybase);
 	free(path);
 	free(dir);
@@ -188,6 +194,7 @@ fail:
 		close(fd);
 	if (jfd >= 0)
 		close(jfd);
+	free(spare);
 	free(keybase);
 	free(path);
 	free(dir);

@@ -238,6 +238,18 @@ local_walk_sub(struct local_walk *w, DIR *d, const char *name, const char *sub, 
 		return 0;
 	}
 	before = w->removed;
+	if (w->spare && strcmp(key, w->spare) == 0) {
+		struct local_walk spare = *w;
+		spare.spare = NULL;
+		spare.anyage = 0;
+		spare.rmdirs = 0;
+		rc = local_walk_dir(&spare, subfd, sub, key);
+		w->removed = spare.removed;
+		w->stopped = spare.stopped;
+		if (lockfd >= 0)
+			close(lockfd);
+		return rc;
+	}
 	rc = local_walk_dir(w, subfd, sub, key);
 	/* Set directories a dead writer left, or that are
 	 * empty now; never a job's own directory. */

@@ -4,7 +4,7 @@
 # verify (when systemd is installed), with ExecStart pointed at the built
 # cairn, and they keep the settings the schedule rests on.
 . "$(dirname "$0")/lib.sh"
-plan 8
+plan 10
 
 src=$top_srcdir/etc
 check "the backup timer runs daily at 02:00, persistent, with jitter" \
@@ -19,12 +19,20 @@ check "the restore test runs monthly" \
 check "the services are sandboxed" \
 	grep -qx 'ProtectSystem=full' "$src/cairn@.service" && grep -qx 'NoNewPrivileges=yes' "$src/cairn@.service" &&
 	grep -qx 'PrivateTmp=yes' "$src/cairn@.service"
+check "the follower restarts always and is sandboxed like the backup" \
+	grep -qx 'Restart=always' "$src/cairn-follow@.service" &&
+	grep -q 'follow %i$' "$src/cairn-follow@.service" &&
+	diff <(sed -n '/^PrivateTmp=/,/^CapabilityBoundingSet=/p' "$src/cairn@.service") \
+		<(sed -n '/^PrivateTmp=/,/^CapabilityBoundingSet=/p' "$src/cairn-follow@.service") >/dev/null
 check "the crontab example has the same three runs" \
 	[ "$(grep -c '^ *[0-9].*root .*cairn -c /etc/cairn/cairn.ini' "$src/crontab.example")" = 3 ]
 # make builds the units with this build's paths
 check "make builds the units for this prefix" \
 	$MAKE -s -C "$top_builddir" units/cairn@.service units/cairn@.timer units/cairn-verify@.service \
-	units/cairn-verify@.timer units/cairn-restore-test@.service units/cairn-restore-test@.timer
+	units/cairn-verify@.timer units/cairn-restore-test@.service units/cairn-restore-test@.timer \
+	units/cairn-follow@.service
+check "the follower's ExecStart is this build's bindir" grep -q '^ExecStart=/.*/cairn -c /.*/cairn/cairn.ini follow %i$' \
+	"$top_builddir/units/cairn-follow@.service"
 check "their ExecStart is this build's bindir" grep -q '^ExecStart=/.*/cairn -c /.*/cairn/cairn.ini backup %i$' \
 	"$top_builddir/units/cairn@.service"
 if ! command -v systemd-analyze >/dev/null; then

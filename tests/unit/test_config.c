@@ -1913,12 +1913,35 @@ typed_all_says_every_key_error(void **state)
 	strvec_free(&errs);
 }
 
+/* The job's log keys (config_log.c): defaults, values, refusals. */
+static void
+test_job_log_keys(void **state)
+{
+	struct fx *f = *state;
+	struct config *cfg = load(f, BASE "sources = db\nsinks = local\n");
+	const char *e;
+	assert_int_equal(cfg->jobs[0].log.segment_span, 60);
+	assert_int_equal(cfg->jobs[0].log.segment_size, (uint64_t)64 << 20);
+	cfg = load(f,
+	           BASE "sources = db\nsinks = local\nsegment_span = 2m\nsegment_size = 64KiB\n");
+	assert_int_equal(cfg->jobs[0].log.segment_span, 120);
+	assert_int_equal(cfg->jobs[0].log.segment_size, (uint64_t)64 << 10);
+	e = load_err(f, BASE "sources = db\nsinks = local\nsegment_span = 0s\n");
+	assert_non_null(
+	        strstr(e, ":12: [job nightly] segment_span: \"0s\": use a duration from 1s"));
+	e = load_err(f, BASE "sources = db\nsinks = local\nsegment_size = 1000\n");
+	assert_non_null(strstr(e, "segment_size: \"1000\": use a size from 64KiB"));
+	e = load_err(f, BASE "sources = db\nsinks = local\nsegment_spam = 1s\n");
+	assert_non_null(strstr(e, "segment_span, segment_size"));
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	        T(test_job_log_keys),
 	        T(load_parses_the_design_example),
 	        T(load_lookups_tell_kinds_apart),
 	        T(load_joins_continuations_and_skips_comments),

@@ -1256,6 +1256,41 @@ test_lock_removes_leftovers(void **state)
 	f->ops->unlock(lk);
 }
 
+/* A live follower (cairn follow) writes its log segments below JOB/log/
+ * while holding another lock than the job's: a backup's lock("JOB") must
+ * leave its open temporary files and directories there alone, however
+ * young, and still clean up the rest of the job. */
+static void
+test_lock_spares_live_log_writer(void **state)
+{
+	struct fx *f = *state;
+	cairn_sink_writer *w = NULL;
+	cairn_sink_lock *lk = NULL;
+	time_t old = time(NULL) - 2 * 24 * 3600;
+	struct listing l;
+	struct stat st;
+
+	assert_int_equal(f->ops->open_write(f->lc, "j/log/db/a-b-c-d.bin", &w), 0);
+	assert_int_equal(f->ops->write(w, "record", 6), 0);
+	assert_string_not_equal(temp_file_in(fx_path(f, "j/log/db")), "");
+	killed_writer(f, "j/20260102T000000Z/db.tar.zst");
+	assert_int_equal(mkdir(fx_path(f, "j/log/other"), 0700), 0);
+	/* a dead follower's temporary of two days ago still goes */
+	assert_int_equal(mkdir(fx_path(f, "j/log/gone"), 0700), 0);
+	touch(fx_path(f, "j/log/gone/.s.Ab3xY9.part"), "stale", old);
+
+	assert_int_equal(f->ops->lock(f->lc, "j", &lk), 0);
+	assert_string_not_equal(temp_file_in(fx_path(f, "j/log/db")), "");
+	assert_int_equal(stat(fx_path(f, "j/log/other"), &st), 0);
+	assert_int_equal(stat(fx_path(f, "j/log/gone/.s.Ab3xY9.part"), &st), -1);
+	assert_int_equal(stat(fx_path(f, "j/20260102T000000Z"), &st), -1);
+	/* the follower's writer goes on and commits */
+	assert_int_equal(f->ops->write(w, "s", 1), 0);
+	assert_int_equal(f->ops->commit(w), 0);
+	f->ops->unlock(lk);
+	assert_string_equal(list(f, "j/log/", &l), "j/log/db/a-b-c-d.bin 7\n");
+}
+
 static void
 test_sweep_skips_locked_jobs(void **state)
 {
@@ -1406,6 +1441,7 @@ main(void)
 	        T(test_lock),
 	        T(test_lock_dies_with_process),
 	        T(test_lock_removes_leftovers),
+	        T(test_lock_spares_live_log_writer),
 	        T(test_sweep_skips_locked_jobs),
 	        T(test_lock_bad),
 	        T(test_failed_runs_leave_no_directories),

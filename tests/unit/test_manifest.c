@@ -584,6 +584,79 @@ manifest_parse_refuses_beyond_the_limits(void **state)
 	free(big);
 }
 
+/* The "log" of a source entry (ABI 1.4): where its change log stood,
+ * START and END each only when given, written as logcat's positions
+ * (lsn as 16 hex digits of text) and read back; a source without one
+ * writes no "log". */
+static void
+manifest_log_positions_round_trip(void **state)
+{
+	struct manifest *m = *state, *back;
+	struct manifest_source *s = &m->sources[0];
+	char *json, *err = NULL;
+	s->has_log_start = s->has_log_end = 1;
+	s->log_start =
+	        (struct cairn_log_pos){.lsn = 0xfffffffe00000001ull, .time_ms = 1795658400000};
+	strcpy(s->log_start.text, "4294967294:1");
+	s->log_end = (struct cairn_log_pos){.lsn = 0xfffffffe00000009ull, .time_ms = 1795658537000};
+	strcpy(s->log_end.text, "4294967294:9");
+	m->sources[1].has_log_end = 1; /* END only */
+	m->sources[1].log_end = s->log_end;
+	json = manifest_to_json(m);
+	assert_contains(json, "\"lsn\": \"fffffffe00000001\"");
+	assert_contains(json, "\"time\": \"2026-11-26T02:00:00.000Z\"");
+	back = manifest_parse(json, strlen(json), &err);
+	if (!back)
+		fail_msg("parse: %s", err);
+	assert_true(back->sources[0].has_log_start && back->sources[0].has_log_end);
+	assert_true(back->sources[0].log_start.lsn == 0xfffffffe00000001ull);
+	assert_true(back->sources[0].log_start.time_ms == 1795658400000);
+	assert_string_equal(back->sources[0].log_start.text, "4294967294:1");
+	assert_true(back->sources[0].log_end.lsn == 0xfffffffe00000009ull);
+	assert_false(back->sources[1].has_log_start);
+	assert_true(back->sources[1].has_log_end);
+	char *again = manifest_to_json(back);
+	assert_string_equal(again, json);
+	free(again);
+	manifest_free(back);
+	free(json);
+
+	/* without positions: no "log" key at all */
+	m->sources[0].has_log_start = m->sources[0].has_log_end = 0;
+	m->sources[1].has_log_end = 0;
+	json = manifest_to_json(m);
+	assert_null(strstr(json, "\"log\""));
+	back = manifest_parse(json, strlen(json), &err);
+	assert_non_null(back);
+	assert_false(back->sources[0].has_log_start || back->sources[0].has_log_end);
+	manifest_free(back);
+	free(json);
+}
+
+/* A malformed "log" is damage: the manifest is refused naming it. */
+static void
+manifest_parse_refuses_a_bad_log(void **state)
+{
+	static const char *const bad[] = {
+	        "[]",
+	        "\"1:1\"",
+	        "{\"start\": {\"lsn\": 5, \"time\": \"2026-11-26T02:00:00.000Z\", \"pos\": \"1:1\"}}",
+	        "{\"end\": {\"lsn\": \"0000000100000001\", \"time\": \"2026-11-26T02:00:00Z\", \"pos\": \"1:1\"}}",
+	        "{\"start\": {\"lsn\": \"0000000100000001\", \"time\": \"2026-11-26T02:00:00.000Z\", \"pos\": \"1 1\"}}",
+	        "{\"start\": null}",
+	};
+	struct manifest *m = *state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		json_t *j = manifest_to_jansson(m);
+		json_t *log = json_loads(bad[i], JSON_DECODE_ANY, NULL);
+		assert_non_null(log);
+		json_object_set_new(json_array_get(json_object_get(j, "sources"), 1), "log", log);
+		char *err = parse_fails(j);
+		assert_contains(err, "source uploads: bad log position");
+		free(err);
+	}
+}
+
 int
 main(void)
 {
@@ -613,6 +686,8 @@ main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(manifest_parse_refuses_beyond_the_limits, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(manifest_log_positions_round_trip, setup, teardown),
+	        cmocka_unit_test_setup_teardown(manifest_parse_refuses_a_bad_log, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

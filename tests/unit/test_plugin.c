@@ -55,6 +55,26 @@ another_abi_major_is_refused_naming_both_abis(void **state)
 	free(err);
 }
 
+/* ABI 1.4: a change log takes log_extension, follow and replay, all
+ * three or none; the loader names the plugin and what it has. */
+static void
+a_plugin_with_only_some_log_ops_is_refused(void **state)
+{
+	(void)state;
+	char *err = load_error("followhalf.so");
+	struct loaded_plugin *lp;
+	assert_non_null(strstr(err, "followhalf.so"));
+	assert_non_null(strstr(err, "only some of the change log ops"));
+	assert_non_null(strstr(err, "replay no"));
+	free(err);
+	err = NULL;
+	lp = plugin_load_path(TEST_PLUGINDIR "/followsrc.so", "followsrc", &err);
+	assert_non_null(lp);
+	assert_non_null(lp->source.follow);
+	assert_non_null(lp->source.replay);
+	plugin_unload(lp);
+}
+
 static void
 a_module_without_entry_symbol_is_not_a_plugin(void **state)
 {
@@ -488,6 +508,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(another_abi_major_is_refused_naming_both_abis),
 	        cmocka_unit_test(a_module_without_entry_symbol_is_not_a_plugin),
+	        cmocka_unit_test(a_plugin_with_only_some_log_ops_is_refused),
 	        cmocka_unit_test(a_missing_shared_library_is_named),
 	        cmocka_unit_test(a_plugin_not_in_the_path_names_the_directories_searched),
 	        cmocka_unit_test(plugin_dir_comes_before_the_environment),
