@@ -1,6 +1,8 @@
 /* cmd_restore.c - restore a set (by default the newest) of a job's
- * sources, with --set overrides of their keys; or, with --from, one
- * source from a file that a standard tool wrote (restore_file.h). */
+ * sources, with --set overrides of their keys; with --at TIME (or
+ * latest), a source with a change log from the set before TIME and its
+ * log replayed up to TIME (restore_log.h); or, with --from, one source
+ * from a file that a standard tool wrote (restore_file.h). */
 #include "autoconf.h"
 
 #include "cmd.h"
@@ -12,6 +14,7 @@
 #include "log.h"
 #include "pipeline.h"
 #include "restore_file.h"
+#include "restore_log.h"
 #include "restore_plan.h"
 #include "restore_record.h"
 
@@ -51,13 +54,61 @@ pointer_to(const struct instance *sink, const struct cfg_job *job, const struct 
 	                 g->newest, job->name, g->newest, g->name);
 }
 
+/* What restore was asked. */
+struct restore_args {
+	const char *id, *at_text, *only_sink, *from;
+	struct file_format format, *forced;
+	struct strvec only, sets;
+	unsigned flags;
+	time_t at;
+	int latest;       /* --at latest */
+	int64_t until_ms; /* with --at: the last millisecond to restore */
+};
+
+/* Restore one step: the set's object, or with a log the base and the
+ * log replayed up to --at.  The source's outcome (a CAIRN_E_* code, *err). */
+static int
+restore_step(const struct cfg_job *job, struct instance *sink, const struct restore_step *st,
+             struct instance *src, const struct restore_args *a, struct restore_logs *rl,
+             char **err)
+{
+	struct restore_log_done done;
+	char when[40], reached[40];
+	int prc;
+	if (!st->replay) {
+		if (a->at_text && rl && restore_logs_has(rl, st->ms->name))
+			log_warn(
+			        "source %s has a log in sink %s, but no set taken at or before --at %s recorded where its log stood: restoring set %s/%s alone",
+			        st->ms->name, sink->name, a->at_text, job->name, st->id);
+		log_info("restoring source %s from %s/%s in sink %s", st->ms->name, job->name,
+		         st->id, sink->name);
+		return pipeline_restore(sink, st->ms, src, a->flags, err);
+	}
+	log_time_format(st->after.time_ms, when, sizeof(when));
+	log_info(
+	        "restoring source %s from base set %s/%s in sink %s (its log stood at %s), then its log up to %s",
+	        st->ms->name, job->name, st->id, sink->name, when,
+	        a->latest ? "the newest segment" : a->at_text);
+	prc = restore_logs_run(rl, job->name, sink, st, src, a->until_ms, a->flags, &done, err);
+	if (!prc) {
+		log_time_format(a->latest || done.reach_ms < a->until_ms ? done.reach_ms
+		                                                         : a->until_ms,
+		                reached, sizeof(reached));
+		log_info("source %s: replayed %zu log segment%s on base set %s/%s: restored to %s",
+		         st->ms->name, done.nsegs, done.nsegs == 1 ? "" : "s", job->name, st->id,
+		         reached);
+	}
+	return prc;
+}
+
 /* Restore each source of the plan from sink, each one's outcome and
  * statistics into rec.  0 or an exit code. */
 static int
 run_plan(struct cli *c, const struct cfg_job *job, struct instance *sink,
-         const struct restore_plan *plan, const struct strvec *sets, unsigned flags,
+         const struct restore_plan *plan, const struct restore_args *a, struct restore_logs *rl,
          struct restore_record *rec)
 {
+	const struct strvec *sets = &a->sets;
 	int rc = 0;
 	size_t s;
 	for (s = 0; s < plan->n && !rc; s++) {
@@ -76,9 +127,7 @@ run_plan(struct cli *c, const struct cfg_job *job, struct instance *sink,
 			        ms->name, job->name, plan->steps[s].id, ov);
 			free(ov);
 		}
-		log_info("restoring source %s from %s/%s in sink %s", ms->name, job->name,
-		         plan->steps[s].id, sink->name);
-		int prc = pipeline_restore(sink, ms, src, flags, &perr);
+		int prc = restore_step(job, sink, &plan->steps[s], src, a, rl, &perr);
 		/* what the plugin recorded, also of a restore a signal stopped:
 		 * for a server target, what was written */
 		restore_record_source(rec, ms->name, plan->steps[s].id, prc, perr, src->ctx.stats);
@@ -205,15 +254,6 @@ const struct option restore_options[] = {{"id", required_argument, NULL, 'i'},
                                          {"format", required_argument, NULL, 'm'},
                                          {NULL, 0, NULL, 0}};
 
-/* What restore was asked. */
-struct restore_args {
-	const char *id, *at_text, *only_sink, *from;
-	struct file_format format, *forced;
-	struct strvec only, sets;
-	unsigned flags;
-	time_t at;
-};
-
 /* Read restore's options into a.  0 or an exit code. */
 static int
 parse_restore_args(int argc, char **argv, struct restore_args *a)
@@ -247,7 +287,25 @@ parse_restore_args(int argc, char **argv, struct restore_args *a)
 	    (a->only.n != 1 || a->id || a->at_text || a->only_sink || !a->from))
 		return usage_error(
 		        "restore --from FILE [--format FORMAT] takes one --source and no --id, --at or --sink");
-	return parse_when(a->id, a->at_text, &a->at);
+	if (a->at_text && strcmp(a->at_text, "latest") == 0) {
+		a->latest = 1;
+		a->until_ms = INT64_MAX;
+		if (a->id)
+			return usage_error("give --id or --at, not both");
+		return parse_when(a->id, NULL, NULL);
+	}
+	if (parse_when(a->id, a->at_text, &a->at))
+		return CAIRN_EXIT_USAGE;
+	/* --at TIME restores every change made in TIME's second */
+	a->until_ms = (int64_t)a->at * 1000 + 999;
+	return 0;
+}
+
+/* --at TIME, not latest: the time sets are chosen by, else NULL. */
+static const time_t *
+at_time(const struct restore_args *a)
+{
+	return a->at_text && !a->latest ? &a->at : NULL;
 }
 
 /* The set restore starts from, in the sink that holds it: --id's, or the
@@ -260,8 +318,7 @@ find_base(struct cli *c, const struct cfg_job *job, const struct restore_args *a
 	char found[BACKUP_ID_LEN + 1];
 	const struct manifest *bm;
 	char *err = NULL;
-	int rc = locate_set(c, job, a->only_sink, a->id, a->at_text ? &a->at : NULL, sink, NULL,
-	                    found);
+	int rc = locate_set(c, job, a->only_sink, a->id, at_time(a), sink, NULL, found);
 	if (rc)
 		return rc;
 	if ((rc = sets_list(*sink, job->name, l, &err)) == 0) {
@@ -306,15 +363,19 @@ read_manifest(void *ud, size_t i)
 /* Make the plan; say which source no set holds.  0 or an exit code. */
 static int
 make_plan(const struct cfg_job *job, struct instance *sink, struct set_list *l, size_t base,
-          const struct restore_args *a, struct restore_plan *plan)
+          const struct restore_args *a, struct restore_logs *rl, struct restore_plan *plan)
 {
 	struct manifest_reader r = {.sink = sink, .job = job->name, .l = l};
 	struct restore_sets sets = {.v = l->v, .n = l->n, .manifest = read_manifest, .ud = &r};
 	struct restore_query q = {.base = base,
 	                          .by_id = a->id != NULL,
-	                          .at = a->at_text ? &a->at : NULL,
+	                          .at = at_time(a),
 	                          .only = &a->only,
-	                          .now = time(NULL)};
+	                          .now = time(NULL),
+	                          .with_logs = rl != NULL,
+	                          .until_ms = a->until_ms,
+	                          .has_log = restore_logs_has,
+	                          .log_ud = rl};
 	if (restore_plan_make(&sets, &q, plan) == 0)
 		return 0;
 	if (!plan->missing.name) /* find_base() read it */
@@ -348,6 +409,28 @@ save_record(struct cli *c, const struct restore_record *rec, int rc)
 	}
 }
 
+/* With --at: the sink's logs, so sources that have one are replayed.
+ * 0 or an exit code; *out NULL without --at. */
+static int
+load_logs(struct cli *c, const struct cfg_job *job, struct instance *sink,
+          const struct restore_args *a, struct restore_logs *rl, struct restore_logs **out)
+{
+	char *err = NULL;
+	int rc;
+	*out = NULL;
+	if (!a->at_text)
+		return 0;
+	rl->reg = &c->reg;
+	rl->cfg = c->cfg;
+	if ((rc = restore_logs_load(rl, sink, job->name, &err))) {
+		log_error("%s; the restore --at needs its logs", err);
+		free(err);
+		return exit_for(rc);
+	}
+	*out = rl;
+	return 0;
+}
+
 int
 cmd_restore(struct cli *c, int argc, char **argv)
 {
@@ -357,6 +440,7 @@ cmd_restore(struct cli *c, int argc, char **argv)
 	struct set_list l = {0};
 	struct restore_plan plan = {0};
 	struct restore_record rec = {0};
+	struct restore_logs logs = {0}, *rl = NULL;
 	time_t started = time(NULL);
 	size_t base = 0;
 	int rc;
@@ -376,9 +460,10 @@ cmd_restore(struct cli *c, int argc, char **argv)
 		goto out;
 	rec.sink = sink->name;
 	rec.id = l.v[base].id;
-	if ((rc = make_plan(job, sink, &l, base, &a, &plan)) ||
+	if ((rc = load_logs(c, job, sink, &a, &logs, &rl)) ||
+	    (rc = make_plan(job, sink, &l, base, &a, rl, &plan)) ||
 	    (rc = check_plan_sets(c, &a.sets, &plan)) ||
-	    (rc = run_plan(c, job, sink, &plan, &a.sets, a.flags, &rec)))
+	    (rc = run_plan(c, job, sink, &plan, &a, rl, &rec)))
 		goto out;
 	/* --id of a partial set without --source: what it lacks is said,
 	 * with where to find it */
@@ -393,6 +478,7 @@ out:
 		save_record(c, &rec, rc);
 	restore_record_free(&rec);
 	restore_plan_free(&plan);
+	restore_logs_free(&logs);
 	set_list_free(&l);
 	instance_destroy(sink);
 	strvec_free(&a.only);

@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "pipeline.h"
 #include "record.h"
+#include "verify_log.h"
 
 enum verify_level {
 	VERIFY_SUMS,        /* size and SHA-256 of every object */
@@ -254,7 +255,8 @@ worse(int a, int b)
 }
 
 /* Verify one sink's copy: its set with id (the newest without), or with
- * all every complete set it holds.  A sink that cannot be listed is a
+ * all every complete set it holds; without id also its change logs
+ * (verify_log.h).  A sink that cannot be listed is a
  * failure (exit 1) naming it, recorded as a failed verify; 7 only when it
  * answered and holds no matching set.  Returns an exit code. */
 static int
@@ -294,6 +296,9 @@ verify_sink(struct cli *c, const struct cfg_job *job, struct instance *sink, con
 		        job->name, id ? " with id " : "", id ? id : "", sink->name, job->name);
 		worst = CAIRN_EXIT_NOTFOUND;
 	}
+	if (!id && !cancel_signal)
+		worst = worse(worst, verify_logs(c, job, sink, (enum verify_log_level)level,
+		                                 json_results));
 	set_list_free(&l);
 	return worst;
 }

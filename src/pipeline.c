@@ -677,6 +677,57 @@ object_scan(struct instance *sink, const struct manifest_source *ms, int decompr
 }
 
 int
+pipeline_object_open(struct instance *sink, const struct manifest_source *ms,
+                     struct object_stream **out, char **err)
+{
+	struct object_stream *os = xmalloc(sizeof(*os));
+	int rc = object_open(os, sink, ms, err);
+	if (rc) {
+		free(os);
+		*out = NULL;
+		return rc;
+	}
+	os->decompress = 1;
+	*out = os;
+	return 0;
+}
+
+struct cairn_in *
+pipeline_object_in(struct object_stream *os)
+{
+	return &os->in;
+}
+
+int
+pipeline_object_finish(struct object_stream *os, char **err)
+{
+	return object_finish(os, err);
+}
+
+int
+pipeline_object_failed(const struct object_stream *os, char **err)
+{
+	if (os->rc && os->err)
+		*err = xstrdup(os->err);
+	return os->rc;
+}
+
+void
+pipeline_object_close(struct object_stream *os)
+{
+	if (os) {
+		object_close(os);
+		free(os);
+	}
+}
+
+int
+pipeline_object_scan(struct instance *sink, const struct manifest_source *ms, char **err)
+{
+	return object_scan(sink, ms, 1, err);
+}
+
+int
 pipeline_restore(struct instance *sink, const struct manifest_source *ms, struct instance *source,
                  unsigned flags, char **err)
 {

@@ -94,4 +94,24 @@ int pipeline_copy(struct instance *from, struct instance *to, const struct manif
 int pipeline_restore_test(struct instance *sink, const struct manifest_source *ms,
                           struct instance *source, char **err);
 
+/* One stored object read as restore reads it, for replay.c (log
+ * segments are objects like a set's): opened in sink by the manifest
+ * entry ms (for a segment, one made from its manifest), decompressed,
+ * hashed and counted on the way; its reader returns 0 only once size,
+ * SHA-256 and the raw size matched ms.  ms must outlive the stream. */
+struct object_stream;
+int pipeline_object_open(struct instance *sink, const struct manifest_source *ms,
+                         struct object_stream **out, char **err);
+struct cairn_in *pipeline_object_in(struct object_stream *os);
+/* Read what the consumer left and check the whole object: 0, or a
+ * CAIRN_E_* code (CAIRN_E_CORRUPT for damage) with *err. */
+int pipeline_object_finish(struct object_stream *os, char **err);
+/* The stream's own failure (damage, a sink that broke), 0 if none; with
+ * *err when it has one (caller frees). */
+int pipeline_object_failed(const struct object_stream *os, char **err);
+void pipeline_object_close(struct object_stream *os);
+/* Read one object through, decompressing it, and check it: 0 or a
+ * CAIRN_E_* code with *err. */
+int pipeline_object_scan(struct instance *sink, const struct manifest_source *ms, char **err);
+
 #endif

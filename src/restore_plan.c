@@ -38,6 +38,39 @@ newest_holding(const struct restore_sets *sets, const char *name, const time_t *
 	return -1;
 }
 
+/* The position a restore replays the log after: the end one when the
+ * dump alone is consistent there, else the start one; NULL if none. */
+static const struct cairn_log_pos *
+log_base_pos(const struct manifest_source *e)
+{
+	if (e->has_log_end)
+		return &e->log_end;
+	return e->has_log_start ? &e->log_start : NULL;
+}
+
+/* The newest complete set that can be the base of a replay of source
+ * name's log up to q->until_ms: holding it with no overrides, its id at
+ * or before --at, its log position at or before until_ms.  The set's
+ * index with *ms, or -1. */
+static long
+newest_log_base(const struct restore_sets *sets, const char *name, const struct restore_query *q,
+                const struct manifest_source **ms)
+{
+	for (size_t i = sets->n; i-- > 0;) {
+		const struct set_info *s = &sets->v[i];
+		if (!s->complete || (q->at && s->time > *q->at) || set_in_future(s, q->now))
+			continue;
+		const struct manifest_source *e = source_in(sets->manifest(sets->ud, i), name);
+		const struct cairn_log_pos *pos = e && !e->overrides.n ? log_base_pos(e) : NULL;
+		if (pos && pos->time_ms <= q->until_ms) {
+			*ms = e;
+			return (long)i;
+		}
+	}
+	*ms = NULL;
+	return -1;
+}
+
 static void
 gap_fill(const struct restore_sets *sets, const struct manifest *bm, const char *name, time_t now,
          struct restore_gap *g)
@@ -49,12 +82,32 @@ gap_fill(const struct restore_sets *sets, const struct manifest *bm, const char 
 	g->newest = i < 0 ? NULL : sets->v[i].id;
 }
 
-static void
+static struct restore_step *
 step_add(struct restore_plan *p, const struct manifest_source *ms, const char *id)
 {
 	p->steps = xrealloc(p->steps, (p->n + 1) * sizeof(*p->steps));
+	memset(&p->steps[p->n], 0, sizeof(*p->steps));
 	p->steps[p->n].ms = ms;
-	p->steps[p->n++].id = id;
+	p->steps[p->n].id = id;
+	return &p->steps[p->n++];
+}
+
+/* A step replaying name's log, when it has one and a set can be its
+ * base.  1 when added. */
+static int
+log_step(const struct restore_sets *sets, const struct restore_query *q, const char *name,
+         struct restore_plan *p)
+{
+	const struct manifest_source *ms;
+	long s;
+	if (q->by_id || !q->with_logs || !q->has_log || !q->has_log(q->log_ud, name))
+		return 0;
+	if ((s = newest_log_base(sets, name, q, &ms)) < 0)
+		return 0;
+	struct restore_step *st = step_add(p, ms, sets->v[s].id);
+	st->replay = 1;
+	st->after = *log_base_pos(ms);
+	return 1;
 }
 
 /* The sources to restore: --source's; else what the base set holds, and
@@ -93,6 +146,8 @@ restore_plan_make(const struct restore_sets *sets, const struct restore_query *q
 	for (size_t i = 0; i < nwant && !rc; i++) {
 		const struct manifest_source *ms;
 		long s = (long)q->base;
+		if (log_step(sets, q, want[i], p))
+			continue;
 		if (q->by_id)
 			ms = source_in(bm, want[i]);
 		else

@@ -15,11 +15,20 @@
  * with no backup --set overrides (a one-off run's object is no full backup
  * of the source): a partial set does not cost a restore the source it
  * lacks.  Sets whose manifest cannot be read, and sets whose id lies in
- * the future, are passed over (they are taken only when named with --id). */
+ * the future, are passed over (they are taken only when named with --id).
+ *
+ * Logs (doc/design.md § Logs): with --at (a time or "latest"), a source
+ * that has a log (q->has_log says so: its plugin replays and the sink
+ * holds a log of it) comes from the newest complete set holding it with
+ * no overrides whose id time is at or before --at and whose recorded log
+ * position (the end one if the set has it, else the start one) lies at
+ * or before until_ms; the step then replays the log after that position.
+ * A source with a log but no such set is planned as one without a log. */
 #ifndef CAIRN_RESTORE_PLAN_H
 #define CAIRN_RESTORE_PLAN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "manifest.h"
@@ -42,6 +51,14 @@ struct restore_query {
 	const time_t *at;          /* --at, or NULL */
 	const struct strvec *only; /* --source NAMEs; NULL or empty: all */
 	time_t now;                /* for "its id lies in the future" */
+	/* Logs, with --at only (by_id never replays): until_ms is the last
+	 * millisecond to restore (--at's second's last one; INT64_MAX with
+	 * --at latest, when at is NULL); has_log (NULL: no source has one)
+	 * says whether source name has a log to replay. */
+	int with_logs;
+	int64_t until_ms;
+	int (*has_log)(void *ud, const char *name);
+	void *log_ud;
 };
 
 /* One source to restore: its entry in the manifest of the set it comes
@@ -49,6 +66,10 @@ struct restore_query {
 struct restore_step {
 	const struct manifest_source *ms;
 	const char *id;
+	/* Replay the source's log after `after` (the set's recorded
+	 * position) up to the query's until_ms. */
+	int replay;
+	struct cairn_log_pos after;
 };
 
 /* A source the plan cannot take from the set it would come from. */

@@ -2,7 +2,8 @@
  * test_restore_plan.c - unit tests of src/restore_plan.c, the pure restore
  * plan: sets with their manifests in, which set and object each source is
  * restored from out (--id, --at, partial sets, --source, one-off sets,
- * unreadable manifests, future ids).
+ * unreadable manifests, future ids), and with logs the base of a replay
+ * (--at TIME and --at latest, by the sets' recorded log positions).
  *
  * The sets are built in memory; the manifest callback counts its calls,
  * so a test can also show which manifests the plan had to look at.
@@ -35,7 +36,41 @@ struct fixture {
 	int asked[MAXSETS]; /* manifest() calls per set */
 	struct restore_sets sets;
 	struct restore_plan plan;
+	struct strvec logs; /* sources with a log */
 };
+
+static int
+has_log(void *ud, const char *name)
+{
+	struct fixture *f = ud;
+	return strvec_contains(&f->logs, name);
+}
+
+/* Record the log positions of source name in m: start and end seconds
+ * after the set's own time (end < 0: none). */
+static void
+set_log(struct manifest *m, const char *name, int start_s, int end_s)
+{
+	time_t t;
+	assert_int_equal(backup_id_parse(m->id, &t), 0);
+	for (size_t k = 0; k < m->nsources; k++) {
+		struct manifest_source *ms = &m->sources[k];
+		if (strcmp(ms->name, name) != 0)
+			continue;
+		ms->has_log_start = 1;
+		ms->log_start.time_ms = ((int64_t)t + start_s) * 1000;
+		ms->log_start.lsn = (uint64_t)(t + start_s) << 32;
+		snprintf(ms->log_start.text, sizeof(ms->log_start.text), "start-%s", m->id);
+		if (end_s >= 0) {
+			ms->has_log_end = 1;
+			ms->log_end.time_ms = ((int64_t)t + end_s) * 1000;
+			ms->log_end.lsn = (uint64_t)(t + end_s) << 32;
+			snprintf(ms->log_end.text, sizeof(ms->log_end.text), "end-%s", m->id);
+		}
+		return;
+	}
+	fail_msg("no source %s", name);
+}
 
 static const struct manifest *
 get_manifest(void *ud, size_t i)
@@ -99,6 +134,7 @@ teardown(void **state)
 {
 	struct fixture *f = *state;
 	restore_plan_free(&f->plan);
+	strvec_free(&f->logs);
 	for (size_t i = 0; i < f->n; i++)
 		manifest_free(f->m[i]);
 	free(f);
@@ -114,14 +150,39 @@ make(struct fixture *f, size_t base, int by_id, const time_t *at, const struct s
 	return restore_plan_make(&f->sets, &q, &f->plan);
 }
 
+/* With logs: --at at (NULL: latest), until_ms its second's last
+ * millisecond (INT64_MAX for latest). */
+static int
+make_logs(struct fixture *f, size_t base, const time_t *at, const struct strvec *only)
+{
+	struct restore_query q = {.base = base,
+	                          .at = at,
+	                          .only = only,
+	                          .now = NOW,
+	                          .with_logs = 1,
+	                          .until_ms = at ? (int64_t)*at * 1000 + 999 : INT64_MAX,
+	                          .has_log = has_log,
+	                          .log_ud = f};
+	f->sets.n = f->n;
+	restore_plan_free(&f->plan);
+	return restore_plan_make(&f->sets, &q, &f->plan);
+}
+
+static const struct restore_step *
+step_of(const struct fixture *f, const char *name)
+{
+	for (size_t i = 0; i < f->plan.n; i++)
+		if (strcmp(f->plan.steps[i].ms->name, name) == 0)
+			return &f->plan.steps[i];
+	return NULL;
+}
+
 /* The plan's step for source name: the set id it comes from. */
 static const char *
 from(const struct fixture *f, const char *name)
 {
-	for (size_t i = 0; i < f->plan.n; i++)
-		if (strcmp(f->plan.steps[i].ms->name, name) == 0)
-			return f->plan.steps[i].id;
-	return NULL;
+	const struct restore_step *st = step_of(f, name);
+	return st ? st->id : NULL;
 }
 
 /* The newest set holds every source: all come from it, in its order, and
@@ -315,6 +376,119 @@ test_skipped(void **state)
 	assert_true(f->plan.missing.lack->skipped);
 }
 
+/* --at with a log: the base is the newest set whose recorded position
+ * lies at or before --at, replayed after its end position (the dump is
+ * consistent there); a source without a log is planned as before. */
+static void
+test_log_at(void **state)
+{
+	struct fixture *f = *state;
+	time_t at;
+	set_log(add_set(f, 3, "a b", NULL), "a", 0, 60);
+	set_log(add_set(f, 2, "a b", NULL), "a", 0, 60);
+	set_log(add_set(f, 1, "a b", NULL), "a", 0, 60);
+	strvec_push(&f->logs, "a");
+	at = f->v[1].time + 3600; /* an hour after the middle set */
+	assert_int_equal(make_logs(f, 1, &at, NULL), 0);
+	const struct restore_step *st = step_of(f, "a");
+	assert_non_null(st);
+	assert_true(st->replay);
+	assert_string_equal(st->id, f->v[1].id);
+	assert_string_equal(st->after.text, f->m[1]->sources[0].log_end.text);
+	assert_int_equal(st->after.time_ms, (int64_t)(f->v[1].time + 60) * 1000);
+	st = step_of(f, "b");
+	assert_false(st->replay);
+	assert_string_equal(st->id, f->v[1].id);
+	assert_int_equal(f->asked[2], 0); /* after --at: never read */
+}
+
+/* The set was taken at or before --at, but its dump is consistent only
+ * after it: the base is the set before, whose log then covers --at. */
+static void
+test_log_at_inside_dump(void **state)
+{
+	struct fixture *f = *state;
+	time_t at;
+	set_log(add_set(f, 2, "a", NULL), "a", 0, 600);
+	set_log(add_set(f, 1, "a", NULL), "a", 0, 600);
+	strvec_push(&f->logs, "a");
+	at = f->v[1].time + 300; /* the newer dump was still running */
+	assert_int_equal(make_logs(f, 1, &at, NULL), 0);
+	assert_true(step_of(f, "a")->replay);
+	assert_string_equal(from(f, "a"), f->v[0].id);
+	/* the last millisecond of the second where the dump ended counts */
+	at = f->v[1].time + 600;
+	assert_int_equal(make_logs(f, 1, &at, NULL), 0);
+	assert_string_equal(from(f, "a"), f->v[1].id);
+	/* without an end position, the start one is the base's */
+	f->m[1]->sources[0].has_log_end = 0;
+	at = f->v[1].time + 1;
+	assert_int_equal(make_logs(f, 1, &at, NULL), 0);
+	assert_string_equal(from(f, "a"), f->v[1].id);
+	assert_string_equal(step_of(f, "a")->after.text, f->m[1]->sources[0].log_start.text);
+}
+
+/* --at latest: the newest set that recorded a position, replayed to the
+ * end; a newer set without a position (taken before the source could
+ * follow, or by an older cairn) or a one-off is no base. */
+static void
+test_log_latest(void **state)
+{
+	struct fixture *f = *state;
+	set_log(add_set(f, 3, "a", NULL), "a", 0, -1);
+	add_set(f, 2, "a", NULL);
+	set_log(add_set(f, 1, "a*", NULL), "a", 0, -1);
+	strvec_push(&f->logs, "a");
+	assert_int_equal(make_logs(f, 2, NULL, NULL), 0);
+	assert_true(step_of(f, "a")->replay);
+	assert_string_equal(from(f, "a"), f->v[0].id);
+	assert_string_equal(step_of(f, "a")->after.text, f->m[0]->sources[0].log_start.text);
+}
+
+/* A source with a log but no set that recorded a position at or before
+ * --at: restored as before, from the newest set, without a replay; and
+ * --id never replays. */
+static void
+test_log_no_base(void **state)
+{
+	struct fixture *f = *state;
+	time_t at;
+	add_set(f, 2, "a", NULL);
+	set_log(add_set(f, 1, "a", NULL), "a", 0, -1);
+	strvec_push(&f->logs, "a");
+	at = f->v[1].time - 1;
+	assert_int_equal(make_logs(f, 0, &at, NULL), 0);
+	assert_false(step_of(f, "a")->replay);
+	assert_string_equal(from(f, "a"), f->v[0].id);
+	assert_int_equal(make(f, 1, 1, NULL, NULL), 0);
+	assert_false(step_of(f, "a")->replay);
+	/* a source with positions but no log in the sink: no replay */
+	strvec_free(&f->logs);
+	assert_int_equal(make_logs(f, 1, NULL, NULL), 0);
+	assert_false(step_of(f, "a")->replay);
+	assert_string_equal(from(f, "a"), f->v[1].id);
+}
+
+/* --source with logs: only the sources asked, each with its own base. */
+static void
+test_log_only(void **state)
+{
+	struct fixture *f = *state;
+	struct strvec only = {0};
+	time_t at;
+	set_log(add_set(f, 2, "a b", NULL), "b", 0, -1);
+	set_log(add_set(f, 1, "a", "b"), "a", 0, -1);
+	strvec_push(&f->logs, "a");
+	strvec_push(&f->logs, "b");
+	strvec_push(&only, "b");
+	at = NOW;
+	assert_int_equal(make_logs(f, 1, &at, &only), 0);
+	assert_int_equal(f->plan.n, 1);
+	assert_true(f->plan.steps[0].replay);
+	assert_string_equal(from(f, "b"), f->v[0].id);
+	strvec_free(&only);
+}
+
 int
 main(void)
 {
@@ -330,6 +504,11 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_oneoff, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_passed_over, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_skipped, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_log_at, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_log_at_inside_dump, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_log_latest, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_log_no_base, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_log_only, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
