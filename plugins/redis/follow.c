@@ -89,11 +89,12 @@ follow_refused(struct redis *r, const char *cmd, const char *err)
 static int
 follow_replconf(struct redis *r, redisContext *ctx)
 {
-	static const char *const cmds[] = {"REPLCONF listening-port 0",
-	                                   "REPLCONF capa eof capa psync2"};
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(*cmds); i++) {
+	for (int i = 0; i < 2; i++) {
 		int rc;
-		redisReply *rep = redis_command(r, ctx, r->name, 1, &rc, "%s", cmds[i]);
+		redisReply *rep =
+		        i == 0 ? redis_command(r, ctx, r->name, 1, &rc, "REPLCONF listening-port 0")
+		               : redis_command(r, ctx, r->name, 1, &rc,
+		                               "REPLCONF capa eof capa psync2");
 		if (rep == NULL)
 			return rc == CAIRN_E_IO ? CAIRN_E_RETRYABLE : rc;
 		if (rep->type == REDIS_REPLY_ERROR) {
