@@ -24,7 +24,7 @@ if ! "$CAIRN" --help 2>&1 | grep -q follow; then
 	exit 0
 fi
 
-plan 29
+plan 30
 cd "$T" || exit 99
 top=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 
@@ -144,6 +144,8 @@ check "the backup records the replication id and offset its RDB stands at" \
 	grep -qE '^[0-9a-f]{40}:[0-9]+$' <<<"$(jq -r '.sources[0].log.end.pos' "store/j/$base/manifest.json")"
 start_follower f1
 writes 1
+check "the follower acknowledges what it got: WAIT counts it as a replica (REPLCONF GETACK, ACK)" \
+	test "$(rcli "$a_port" WAIT 1 10000)" = 1
 mark one
 writes 2
 mark two
