@@ -186,6 +186,32 @@ rb_rdb_walk(struct rb_sync *s, struct rdb_walk *w)
 	return rb_rdb_end(s, w);
 }
 
+/* The snapshot stands at the replication offset +FULLRESYNC named: the
+ * log position `cairn follow` goes on from (both START and END: the RDB
+ * alone is consistent there).  Text "REPLID:OFFSET"; time when the
+ * server answered (it forks for the snapshot then).  After SYNC (PSYNC
+ * refused or renamed) there is none. */
+static void
+rb_log_position(struct redis *r, const struct repl_header *h, int64_t when_ms)
+{
+	struct cairn_log_pos pos = {0};
+
+	if (!h->have_pos) {
+		redis_log(
+		        r, CAIRN_LOG_INFO,
+		        "%s: the snapshot came through SYNC, which names no replication offset; cairn follow cannot go on from this backup (allow the user +psync)",
+		        r->name);
+		return;
+	}
+	if (!CAIRN_HOST_HAS(redis_host, log_position) || redis_host->log_position == NULL)
+		return;
+	pos.lsn = h->offset;
+	pos.time_ms = when_ms;
+	snprintf(pos.text, sizeof(pos.text), "%s:%" PRIu64, h->replid, h->offset);
+	redis_host->log_position(r->ctx, CAIRN_LOG_AT_START, &pos);
+	redis_host->log_position(r->ctx, CAIRN_LOG_AT_END, &pos);
+}
+
 int
 backup_rdb(struct rbackup *b, redisContext *ctx)
 {
@@ -194,6 +220,7 @@ backup_rdb(struct rbackup *b, redisContext *ctx)
 	struct rb_sync s = {.b = b, .c = &c};
 	struct repl_header h;
 	struct rdb_walk *w;
+	int64_t when_ms = 0;
 	int rc;
 
 	if ((rc = repl_replconf(r, ctx)) < 0)
@@ -209,6 +236,7 @@ backup_rdb(struct rbackup *b, redisContext *ctx)
 	rc = repl_sync_start(&c, &h);
 	if (rc < 0)
 		goto out;
+	when_ms = redis_now_ms();
 	s.eof_mode = h.eof_mode;
 	s.remaining = s.total = h.total;
 	memcpy(s.mark, h.mark, sizeof(s.mark));
@@ -219,8 +247,10 @@ backup_rdb(struct rbackup *b, redisContext *ctx)
 	redis_log(r, CAIRN_LOG_DEBUG, "%s: snapshot of %s", r->name,
 	          s.eof_mode ? "unknown size (diskless)" : "known size");
 	rc = rb_rdb_walk(&s, w);
-	if (rc == 0)
+	if (rc == 0) {
 		rb_rdb_counts(b, w);
+		rb_log_position(r, &h, when_ms);
+	}
 out:
 	rdb_walk_free(w);
 	free(w);

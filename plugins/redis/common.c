@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #define RCONN_POLL_SLICE 500 /* ms between looks at stop() */
@@ -43,6 +44,14 @@ redis_log(struct redis *r, enum cairn_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	cairn_vlog(redis_host, r->ctx, level, fmt, ap);
 	va_end(ap);
+}
+
+int64_t
+redis_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 int
@@ -379,6 +388,49 @@ redis_sum(const uint64_t *v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		s += v[i];
 	return s;
+}
+
+/* ------------------------------------------------------- stored objects */
+
+static ssize_t
+redis_peek_read(struct cairn_in *self, void *buf, size_t len)
+{
+	struct redis_peek *p = (struct redis_peek *)self;
+	if (p->hpos < p->hlen) {
+		size_t n = p->hlen - p->hpos;
+		if (n > len)
+			n = len;
+		memcpy(buf, p->head + p->hpos, n);
+		p->hpos += n;
+		return (ssize_t)n;
+	}
+	return p->inner->read(p->inner, buf, len);
+}
+
+int
+redis_peek(struct redis *r, struct cairn_in *inner, struct redis_peek *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->in.struct_size = sizeof(p->in);
+	p->in.read = redis_peek_read;
+	p->inner = inner;
+	while (p->hlen < 5) {
+		ssize_t n = inner->read(inner, p->head + p->hlen, 5 - p->hlen);
+		if (n < 0)
+			return (int)n;
+		if (n == 0)
+			break;
+		p->hlen += (size_t)n;
+	}
+	if (p->hlen == 0) {
+		redis_error(r, "%s: the stored object is empty; take a new backup", r->name);
+		return CAIRN_E_CORRUPT;
+	}
+	if (p->hlen == 5 && memcmp(p->head, "REDIS", 5) == 0)
+		return REDIS_OBJ_RDB;
+	if (p->head[0] == '*')
+		return REDIS_OBJ_DUMP;
+	return REDIS_OBJ_UNKNOWN;
 }
 
 /* ------------------------------------------------- raw side of a link */

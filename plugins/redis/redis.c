@@ -11,6 +11,7 @@
  */
 #define _GNU_SOURCE
 #include "backup.h"
+#include "follow.h"
 #include "redis_internal.h"
 #include "restore.h"
 
@@ -21,63 +22,6 @@
 #include <string.h>
 
 /* ------------------------------------------------------- stored objects */
-
-/*
- * A cairn_in that gives back bytes already read from another one first:
- * redis_peek() reads up to 5 bytes of `inner` (fewer only at its end),
- * says which kind of object it is, and makes `p->in` a stream that
- * yields those bytes and then the rest of `inner`.  Use &p->in afterwards
- * as if it were `inner`.  Returns the kind, or a negative CAIRN_E_* code
- * when reading failed (in->read's code; an empty object is
- * CAIRN_E_CORRUPT with the error set).
- */
-struct redis_peek {
-	struct cairn_in in;
-	struct cairn_in *inner;
-	unsigned char head[8];
-	size_t hlen, hpos;
-};
-
-static ssize_t
-redis_peek_read(struct cairn_in *self, void *buf, size_t len)
-{
-	struct redis_peek *p = (struct redis_peek *)self;
-	if (p->hpos < p->hlen) {
-		size_t n = p->hlen - p->hpos;
-		if (n > len)
-			n = len;
-		memcpy(buf, p->head + p->hpos, n);
-		p->hpos += n;
-		return (ssize_t)n;
-	}
-	return p->inner->read(p->inner, buf, len);
-}
-
-static int
-redis_peek(struct redis *r, struct cairn_in *inner, struct redis_peek *p)
-{
-	memset(p, 0, sizeof(*p));
-	p->in.struct_size = sizeof(p->in);
-	p->in.read = redis_peek_read;
-	p->inner = inner;
-	while (p->hlen < 5) {
-		ssize_t n = inner->read(inner, p->head + p->hlen, 5 - p->hlen);
-		if (n < 0)
-			return (int)n;
-		if (n == 0)
-			break;
-		p->hlen += (size_t)n;
-	}
-	if (p->hlen == 0) {
-		redis_error(r, "%s: the stored object is empty; take a new backup", r->name);
-		return CAIRN_E_CORRUPT;
-	}
-	if (p->hlen == 5 && memcmp(p->head, "REDIS", 5) == 0)
-		return REDIS_OBJ_RDB;
-	if (p->head[0] == '*')
-		return REDIS_OBJ_DUMP;
-	return REDIS_OBJ_UNKNOWN;
-}
 
 static int
 unknown_object(struct redis *r, const struct redis_peek *p)
@@ -406,6 +350,14 @@ fail:
 	return rc;
 }
 
+/* A log segment is the replication stream: RESP, the AOF format. */
+static const char *
+redis_log_extension(void *instance)
+{
+	(void)instance;
+	return "aof";
+}
+
 static const char *
 redis_file_extension(void *instance)
 {
@@ -479,6 +431,9 @@ static const struct cairn_source_ops redis_ops = {
 	 * the target, so the core checks the object in full first. */
         .flags = 0,
         .probe = redis_probe,
+        .log_extension = redis_log_extension,
+        .follow = redis_follow,
+        .replay = redis_replay,
 };
 
 static const struct cairn_plugin redis_plugin = {

@@ -108,6 +108,9 @@ void redis_error(struct redis *r, const char *fmt, ...) CAIRN_PRINTF(2, 3);
 void redis_log(struct redis *r, enum cairn_log_level level, const char *fmt, ...)
         CAIRN_PRINTF(3, 4);
 
+/* Milliseconds since the epoch (CLOCK_REALTIME). */
+int64_t redis_now_ms(void);
+
 /* Is database `db` one the configuration asks for (`databases =`)? */
 int redis_db_wanted(const struct redis *r, long db);
 
@@ -193,6 +196,24 @@ enum redis_obj {
 	REDIS_OBJ_RDB,
 	REDIS_OBJ_DUMP
 };
+
+/*
+ * A cairn_in that gives back bytes already read from another one first:
+ * redis_peek() reads up to 5 bytes of `inner` (fewer only at its end),
+ * says which kind of object it is, and makes `p->in` a stream that
+ * yields those bytes and then the rest of `inner`.  Use &p->in afterwards
+ * as if it were `inner`.  Returns the kind, or a negative CAIRN_E_* code
+ * when reading failed (in->read's code; an empty object is
+ * CAIRN_E_CORRUPT with the error set).
+ */
+struct redis_peek {
+	struct cairn_in in;
+	struct cairn_in *inner;
+	unsigned char head[8];
+	size_t hlen, hpos;
+};
+
+int redis_peek(struct redis *r, struct cairn_in *inner, struct redis_peek *p);
 
 /*
  * The dump stream (mode = dump), written by backup_dump.c.  Only RESP

@@ -1,7 +1,7 @@
 /*
  * repl.c - the replication link of the redis source: cairn asks a server
- * for its snapshot as a replica would (SYNC, the way `redis-cli --rdb`
- * does), so no BGSAVE file of ours, no temporary file and no access to the
+ * for its snapshot as a replica would (PSYNC ? -1, or SYNC the way
+ * `redis-cli --rdb` does), so no BGSAVE file of ours, no temporary file and no access to the
  * server's disk are needed.  Here: the handshake up to the snapshot's
  * header, the words for each refusal, and a replica's link state.
  *
@@ -46,20 +46,20 @@ repl_refused(struct redis *r, const char *err)
 	if (strncmp(err, "NOAUTH", 6) == 0) {
 		redis_error(
 		        r,
-		        "%s refuses to send a snapshot (SYNC: %s): it needs a password; set password (or password_file, password_env), and username for an ACL user",
+		        "%s refuses to send a snapshot (PSYNC: %s): it needs a password; set password (or password_file, password_env), and username for an ACL user",
 		        r->name, err);
 		return CAIRN_E_AUTH;
 	}
 	if (strncmp(err, "NOMASTERLINK", 12) == 0 || strncmp(err, "MASTERDOWN", 10) == 0) {
 		redis_error(
 		        r,
-		        "%s refuses to send a snapshot (SYNC: %s): it is a replica whose link to its master is down, so it has no current data to give; back up the master, or wait until INFO replication says master_link_status:up",
+		        "%s refuses to send a snapshot (PSYNC: %s): it is a replica whose link to its master is down, so it has no current data to give; back up the master, or wait until INFO replication says master_link_status:up",
 		        r->name, err);
 		return CAIRN_E_IO;
 	}
 	redis_error(
 	        r,
-	        "%s refuses to send a snapshot (SYNC: %s); give the user +sync +psync +replconf, or set mode = dump",
+	        "%s refuses to send a snapshot (PSYNC: %s); give the user +sync +psync +replconf, or set mode = dump",
 	        r->name, err);
 	return CAIRN_E_UNSUPPORTED;
 }
@@ -114,12 +114,36 @@ repl_replica_check(struct redis *r, redisContext *ctx)
 }
 
 int
+repl_parse_fullresync(const char *line, char *replid, uint64_t *offset)
+{
+	const char *p;
+	char *end;
+	size_t n;
+
+	if (strncmp(line, "+FULLRESYNC ", 12) != 0)
+		return -1;
+	p = line + 12;
+	n = strspn(p, "0123456789abcdef");
+	if (n != REPL_ID_LEN || p[n] != ' ' || p[n + 1] < '0' || p[n + 1] > '9')
+		return -1;
+	errno = 0;
+	*offset = strtoull(p + n + 1, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	memcpy(replid, p, REPL_ID_LEN);
+	replid[REPL_ID_LEN] = '\0';
+	return 0;
+}
+
+int
 repl_sync_start(struct rconn *c, struct repl_header *h)
 {
 	struct redis *r = c->r;
 	char line[256], first_err[160] = "";
-	int rc, tried_psync = 0;
-	const char *cmd = "SYNC\r\n";
+	int rc, tried_sync = 0;
+	/* PSYNC first: its +FULLRESYNC names the replication id and offset
+	 * the snapshot stands at, where `cairn follow` goes on from */
+	const char *cmd = "PSYNC ? -1\r\n";
 
 	memset(h, 0, sizeof(*h));
 	for (;;) {
@@ -128,6 +152,7 @@ repl_sync_start(struct rconn *c, struct repl_header *h)
 		if ((rc = rconn_line(c, line, sizeof(line), 1, "waiting for the snapshot")) < 0)
 			return rc;
 		if (line[0] == '+' && strncmp(line, "+FULLRESYNC", 11) == 0) {
+			h->have_pos = repl_parse_fullresync(line, h->replid, &h->offset) == 0;
 			rc = rconn_line(c, line, sizeof(line), 1, "waiting for the snapshot");
 			if (rc < 0)
 				return rc;
@@ -136,11 +161,11 @@ repl_sync_start(struct rconn *c, struct repl_header *h)
 			break;
 		if (first_err[0] == '\0')
 			snprintf(first_err, sizeof(first_err), "%.150s", line + 1);
-		if (tried_psync)
+		if (tried_sync)
 			return repl_refused(r, first_err);
-		/* SYNC renamed or denied: PSYNC may still be allowed */
-		tried_psync = 1;
-		cmd = "PSYNC ? -1\r\n";
+		/* PSYNC renamed or denied: SYNC may still be allowed */
+		tried_sync = 1;
+		cmd = "SYNC\r\n";
 	}
 	if (strncmp(line, "$EOF:", 5) == 0) {
 		if (strlen(line + 5) != REPL_MARK_LEN) {
