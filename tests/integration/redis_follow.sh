@@ -266,6 +266,6 @@ for i in range(2000):
 sets_before=$(ls store/j | grep -c 'Z$')
 start_follower f3
 check "past the backlog, the follower records a gap" wait_for 60 sh -c "ls store/j/log/cache/*.gap"
-check "... and takes a new base" wait_for 60 test "$(ls store/j | grep -c 'Z$')" -gt "$sets_before"
+check "... and takes a new base" wait_for 60 sh -c 'test "$(ls store/j | grep -c "Z\$")" -gt "$1"' sh "$sets_before"
 kill -TERM "$f3"
 wait "$f3"

@@ -247,7 +247,7 @@ check_exit "a full backup of the live source" 0 cairn backup lj
 fpid=$!
 for n in 4 5 6; do echo "$n $(nowms) early-$n" >>"$T/live.log"; done
 S=$(date +%s)
-wait_for 10 test "$(date +%s)" -gt "$S"
+wait_for 10 sh -c 'test "$(date +%s)" -gt "$1"' sh "$S"
 for n in 7 8 9; do echo "$n $(nowms) late-$n" >>"$T/live.log"; done
 check "the follower stores every record" wait_for 60 stored_up_to 9
 kill -TERM $fpid
