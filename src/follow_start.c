@@ -178,8 +178,8 @@ follow_base_start(struct instance **sinks, size_t n, const char *job, const char
 		if (ms)
 			return 0;
 		*err = xasprintf(
-		        "set %s/%s records no log position of source %s: its plugin did not tell where its log stood (host->log_position), so cairn follow cannot start from it; fix the plugin",
-		        job, id, source);
+		        "source %s cannot be followed: its full backup %s/%s records no position of its change log, which a source gives only when its server keeps a log it can follow (MongoDB: a replica set member, not a standalone server; Redis: mode = rdb with a user allowed +psync); point the source at such a server",
+		        source, job, id);
 		return -1;
 	}
 	*err = xasprintf(

@@ -82,7 +82,8 @@ restore_logs_run(struct restore_logs *rl, const char *job, struct instance *sink
                  unsigned flags, struct restore_log_done *done, char **err)
 {
 	const struct log_source *ls = logcat_source(&rl->cat, st->ms->name);
-	const struct log_segment **v = NULL;
+	const struct log_segment **v = NULL, *newest;
+	int64_t need_ms = until_ms;
 	char *why = NULL;
 	size_t n = 0;
 	int rc;
@@ -91,7 +92,12 @@ restore_logs_run(struct restore_logs *rl, const char *job, struct instance *sink
 		*err = xasprintf("%s: no log of source %s", sink->ctx.label, st->ms->name);
 		return CAIRN_E_NOTFOUND;
 	}
-	if (logcat_chain(ls, &st->after, until_ms, &v, &n, &done->reach_ms, &why)) {
+	/* --at latest is the newest committed segment: a chain that breaks
+	 * before it is refused as --at that time would be, never replayed
+	 * short in silence */
+	if (until_ms == INT64_MAX && (newest = logcat_newest(ls)) != NULL)
+		need_ms = newest->to.time_ms;
+	if (logcat_chain(ls, &st->after, need_ms, &v, &n, &done->reach_ms, &why)) {
 		*err = break_line(job, st, why, done->reach_ms);
 		free(why);
 		return CAIRN_E_CORRUPT;

@@ -16,7 +16,7 @@ command -v jq >/dev/null || {
 	echo "1..0 # SKIP needs jq"
 	exit 0
 }
-plan 12
+plan 13
 
 PY=$MONGO_PYTHON
 cd "$T" || exit 99
@@ -76,8 +76,9 @@ covered() {
 mongo_start || exit 99
 write_ini "$MONGO_URI/"
 # (the core stops before follow() is called: the base it takes first
-# records no log position, and it says so)
+# records no log position, and it says what the source needs)
 check_exit "follow on a standalone fails" 1 timeout 60 "$CAIRN" -c "$T/cairn.ini" follow m
+check "it says why and what to do" grep -q 'cannot be followed: .*a replica set member, not a standalone server' "$T/err"
 check "no segment is stored" test ! -e store/m/log
 
 # ------------------------------------------------ positions in the manifest

@@ -306,7 +306,9 @@ for k in range(1, 5):
     frm = to
 PYEOF
 AT=$(date -u -d "@$(awk '$1 == "M2" {print $2}' "$T/work.out")" +%Y-%m-%dT%H:%M:%SZ)
-sed -n '/^```bash$/,/^```$/p' "$top_srcdir/doc/recovery.md" | sed '1d;$d' |
+awk '/^### MongoDB to a point in time/ { on = 1; next } on && /^### / { on = 0 }
+	on && /^```bash$/ { inb = 1; next } inb && /^```$/ { inb = 0; on = 0; next } inb' \
+	"$top_srcdir/doc/recovery.md" |
 	sed -e "s|/tmp/|$T/tmp/|g" -e "s|^at=.*|at=$AT|" \
 		-e "s|^cd /var/backups/cairn/nightly|cd '$T/store/nightly'|" >"$T/procedure.sh"
 (PATH="$T/bin:$PATH" timeout 120 bash -e "$T/procedure.sh") >"$T/proc.out" 2>&1
