@@ -22,7 +22,7 @@ command -v jq >/dev/null && command -v zstd >/dev/null || {
 	echo "1..0 # SKIP needs jq and zstd"
 	exit 0
 }
-plan 55
+plan 59
 
 mkdir -p "$T/plugins"
 cp "$CAIRN_TEST_PLUGINS/followsrc.so" "$T/plugins/"
@@ -230,6 +230,38 @@ for m in a/k/log/big/*.json; do
 		"$(jq -r '"\(.sha256) \(.stored_bytes)"' "$m")" ] || bad=$((bad + 1))
 done
 check "each object's SHA-256 and size are its manifest's" test "$bad" = 0
+
+# ------------------------------------------------ two sources, one thread each
+cat >>cairn.ini <<INI
+
+[source x]
+plugin = followsrc
+log = x.log
+
+[source y]
+plugin = followsrc
+log = y.log
+
+[job two]
+sources = x y
+sinks = a
+compression = none
+segment_span = 1s
+INI
+echo "1 $(now_ms) x1" >x.log
+echo "1 $(now_ms) y1" >y.log
+"$CAIRN" -c "$T/cairn.ini" follow two >f5.out 2>f5.err &
+f5=$!
+check "each source takes its own full backup to start from" wait_for 60 \
+	'test "$(cat a/two/*/manifest.json 2>/dev/null | jq -r ".sources[].name" | sort | tr "\n" " ")" = "x y "'
+check "... and follows from it" wait_for 30 \
+	'test "$(jq -r "[.sources.x.state, .sources.y.state] | join(\" \")" state/status/two@follow.json)" = "following following"'
+echo "2 $(now_ms) x2" >>x.log
+echo "2 $(now_ms) y2" >>y.log
+check "two sources are followed at once" wait_for 60 \
+	'cat a/two/log/x/*.log | grep -q "x2$" && cat a/two/log/y/*.log | grep -q "y2$"'
+stop_follower "$f5"
+check "SIGTERM stops both: exit 0" test $? = 0
 
 # ------------------------------------------------ a failure retrying cannot mend
 echo "fail 99" >>big.log
