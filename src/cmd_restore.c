@@ -418,7 +418,7 @@ load_logs(struct cli *c, const struct cfg_job *job, struct instance *sink,
 	char *err = NULL;
 	int rc;
 	*out = NULL;
-	if (!a->at_text)
+	if (!a->at_text || !restore_logs_wanted(&c->reg, c->cfg, job))
 		return 0;
 	rl->reg = &c->reg;
 	rl->cfg = c->cfg;

@@ -10,6 +10,33 @@
 #include "timeutil.h"
 #include "util.h"
 
+/* The plugin of [source name], loaded, or NULL (said when the source
+ * is made). */
+static struct loaded_plugin *
+source_plugin(struct plugin_registry *reg, const struct config *cfg, const char *name)
+{
+	const struct cfg_section *sec = config_section(cfg, SECTION_SOURCE, name);
+	struct loaded_plugin *lp;
+	char *err = NULL;
+	if (!sec)
+		return NULL;
+	if (!(lp = registry_load(reg, sec->plugin, &err)))
+		free(err);
+	return lp;
+}
+
+int
+restore_logs_wanted(struct plugin_registry *reg, const struct config *cfg,
+                    const struct cfg_job *job)
+{
+	for (size_t i = 0; i < job->sources.n; i++) {
+		struct loaded_plugin *lp = source_plugin(reg, cfg, job->sources.v[i]);
+		if (lp && lp->source.replay)
+			return 1;
+	}
+	return 0;
+}
+
 int
 restore_logs_load(struct restore_logs *rl, struct instance *sink, const char *job, char **err)
 {
@@ -20,17 +47,12 @@ int
 restore_logs_has(void *ud, const char *name)
 {
 	struct restore_logs *rl = ud;
-	const struct cfg_section *sec = config_section(rl->cfg, SECTION_SOURCE, name);
 	const struct log_source *ls = logcat_source(&rl->cat, name);
 	struct loaded_plugin *lp;
-	char *err = NULL;
-	if (!sec || !ls || !ls->nsegs)
+	if (!ls || !ls->nsegs)
 		return 0;
-	if (!(lp = registry_load(rl->reg, sec->plugin, &err))) {
-		free(err); /* said when the source is made */
-		return 0;
-	}
-	return lp->source.replay != NULL;
+	lp = source_plugin(rl->reg, rl->cfg, name);
+	return lp && lp->source.replay;
 }
 
 void

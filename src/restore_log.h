@@ -19,6 +19,10 @@ struct restore_logs {
 	struct log_catalog cat; /* the sink's logs, manifests read */
 };
 
+/* Does any source of job have a plugin that replays a log?  Without
+ * one, restore --at is what it always was: no log is listed. */
+int restore_logs_wanted(struct plugin_registry *reg, const struct config *cfg,
+                        const struct cfg_job *job);
 /* List and read the job's logs in sink.  0, or a CAIRN_E_* code with
  * *err. */
 int restore_logs_load(struct restore_logs *rl, struct instance *sink, const char *job, char **err);

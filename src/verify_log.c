@@ -12,6 +12,7 @@
 #include "progress.h"
 #include "record.h"
 #include "replay.h"
+#include "restore_log.h"
 
 /* One log's verify: what was found, the first failure for the record. */
 struct log_check {
@@ -299,8 +300,11 @@ verify_logs(struct cli *c, const struct cfg_job *job, struct instance *sink,
 {
 	struct log_catalog cat = {0};
 	char *err = NULL;
-	int rc = logcat_load(sink, job->name, NULL, 1, &cat, &err), worst = 0;
-	if (rc) {
+	int rc, worst = 0;
+	/* logs are stored only for sources that can replay them */
+	if (!restore_logs_wanted(&c->reg, c->cfg, job))
+		return 0;
+	if ((rc = logcat_load(sink, job->name, NULL, 1, &cat, &err))) {
 		print_line("%s/%s in %s: %s: %s", job->name, LOG_DIR, sink->name,
 		           rc == CAIRN_E_CORRUPT ? "DAMAGED" : "FAILED", err);
 		free(err);
