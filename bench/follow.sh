@@ -209,7 +209,7 @@ printf '| %-44s | %14s |\n' \
 	"last write to committed segment (s)" "$(awk -v a="$t_end" -v b="$t_cover" 'BEGIN { printf "%.1f", b - a }')" \
 	"follower CPU during the load (% of one CPU)" "$(awk -v a="$cpu0" -v b="$cpu1" -v s="$t_load" -v e="$t_cover" 'BEGIN { printf "%.1f", 100 * (b - a) / (e - s) }')" \
 	"follower CPU per million entries (s)" "$(awk -v a="$cpu0" -v b="$cpu1" -v n="$records" 'BEGIN { printf "%.1f", (b - a) * 1e6 / n }')" \
-	"follower RSS, first sample / max sampled (MiB)" "$rss_first / $rss_max" \
+	"follower RSS, first / max sampled (MiB)" "$rss_first / $rss_max" \
 	"follower peak RSS, VmHWM (MiB)" "$hwm" \
 	"raw bytes per million entries (MiB)" "$(awk -v b="$raw" -v n="$records" 'BEGIN { printf "%.1f", b / n * 1e6 / 1048576 }')" \
 	"stored bytes per million entries (MiB, zstd)" "$(awk -v b="$stored" -v n="$records" 'BEGIN { printf "%.1f", b / n * 1e6 / 1048576 }')"
