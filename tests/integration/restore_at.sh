@@ -14,7 +14,7 @@
 . "$(dirname "$0")/lib.sh"
 : "${CAIRN_TEST_PLUGINS:?run through make check}"
 need_plugin local
-plan 62
+plan 65
 
 mkdir -p "$T/plugins" "$T/store"
 cp "$CAIRN_TEST_PLUGINS/followsrc.so" "$T/plugins/"
@@ -197,6 +197,11 @@ mkseg seg 6 $((FM + 2500)) 7 $((FM + 3500)) "$T/log" "$id" >/dev/null
 mkseg seg 8 $((FM + 4000)) 9 $((FM + 5900)) "$T/log" "$id" >/dev/null
 check_exit "verify finds a hole between segments" 6 cairn verify j
 out_has "the log has a hole from"
+echo sentinel >"$T/target"
+check_exit "restore --at latest with a hole before the newest segment" 6 \
+	cairn restore j --force --at latest
+err_has "the log has no segment from"
+check "the target is untouched" grep -qx sentinel "$T/target"
 rm -f "$T/store/j/log/db/"*
 
 # --- records that disagree with the manifest; a record that does not parse
