@@ -232,6 +232,18 @@ created_json(time_t t)
 	return json_string(buf);
 }
 
+static json_t *
+index_to_json(const struct log_segment *s)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < s->nindex && i < LOGSEG_INDEX_MAX; i++) {
+		char lsn[17];
+		snprintf(lsn, sizeof(lsn), "%016" PRIx64, s->index[i].lsn);
+		json_array_append_new(a, json_pack("[I, s]", (json_int_t)s->index[i].time_ms, lsn));
+	}
+	return a;
+}
+
 char *
 logseg_to_json(const char *job, const struct log_segment *s)
 {
@@ -255,6 +267,8 @@ logseg_to_json(const char *job, const struct log_segment *s)
 	json_object_set_new(o, "to", log_pos_to_json(&s->to));
 	json_object_set_new(o, "created", created_json(s->created));
 	json_object_set_new(o, "stats", s->stats ? json_incref(s->stats) : json_object());
+	if (s->records && s->nindex)
+		json_object_set_new(o, "index", index_to_json(s));
 	char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 	json_decref(o);
 	if (!text)
@@ -394,12 +408,53 @@ check_positions(json_t *root, struct log_segment *s, char **err)
 	return 0;
 }
 
+/* The optional index of a manifest whose positions are checked: 0 with
+ * s->index, or -1 with *err. */
+static int
+check_index(json_t *root, struct log_segment *s, char **err)
+{
+	json_t *a = json_object_get(root, "index"), *e;
+	size_t i, n;
+	if (!a || json_is_null(a))
+		return 0;
+	n = json_is_array(a) ? json_array_size(a) : 0;
+	if (!json_is_array(a) || n > LOGSEG_INDEX_MAX || n > s->records) {
+		*err = xasprintf(
+		        "its index is not a list of at most %d entries, one per record at most",
+		        LOGSEG_INDEX_MAX);
+		return -1;
+	}
+	s->index = n ? xcalloc(n, sizeof(*s->index)) : NULL;
+	json_array_foreach(a, i, e)
+	{
+		json_int_t t;
+		const char *lsn;
+		struct log_index_entry *x = &s->index[i];
+		if (json_unpack(e, "[I, s]", &t, &lsn) != 0 || json_array_size(e) != 2 ||
+		    parse_lsn(lsn, strlen(lsn), &x->lsn)) {
+			*err = xasprintf("its index entry %zu is not [time_ms, \"16 hex digits\"]",
+			                 i);
+			return -1;
+		}
+		x->time_ms = t;
+		if (x->lsn <= s->from.lsn || x->lsn > s->to.lsn || t < s->from.time_ms ||
+		    t > s->to.time_ms || (i && (x->lsn <= x[-1].lsn || t < x[-1].time_ms))) {
+			*err = xasprintf(
+			        "its index entry %zu lies outside (from, to] or before the entry ahead of it",
+			        i);
+			return -1;
+		}
+		s->nindex = i + 1;
+	}
+	return 0;
+}
+
 /* The fields of a segment manifest into s (place checked).  0, or -1. */
 static int
 unpack_segment(json_t *root, const char *job, const char *source, const char *name,
                struct log_segment *s, char **err)
 {
-	json_error_t je;
+	json_error_t je; /* "index" is check_index's */
 	const char *plugin, *pv = "", *host = "", *object, *comp, *sha, *base, *created;
 	json_int_t raw, stored, records;
 	json_t *stats = NULL;
@@ -457,7 +512,8 @@ logseg_parse(const char *buf, size_t len, const char *job, const char *source, c
 		return -1;
 	if (strlen(name) >= LOGSEG_NAME_MAX ||
 	    check_place(root, job, source, name, &s.from, &s.to, err) ||
-	    unpack_segment(root, job, source, name, &s, err) || check_positions(root, &s, err)) {
+	    unpack_segment(root, job, source, name, &s, err) || check_positions(root, &s, err) ||
+	    check_index(root, &s, err)) {
 		json_decref(root);
 		logseg_clear(&s);
 		return -1;
@@ -479,6 +535,7 @@ logseg_clear(struct log_segment *s)
 	free(s->object);
 	free(s->compression);
 	json_decref(s->stats);
+	free(s->index);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -47,6 +47,13 @@
 #define LOGSEG_MAX_BYTES (64u << 10) /* a segment manifest or gap record */
 #define LOGSEG_NAME_MAX 80           /* SEG, NUL included */
 #define LOGSEG_NAME_LEN 75           /* SEG's length: every name has it */
+#define LOGSEG_INDEX_MAX 512         /* entries in a segment's (time, lsn) index */
+
+/* One entry of a segment's index: the first record at or after a time. */
+struct log_index_entry {
+	int64_t time_ms; /* the record's time, as the manifest lists it */
+	uint64_t lsn;    /* the record's lsn */
+};
 
 /* A segment manifest, SEG.json.  Standard JSON:
  * {"format":1, "kind":"cairn-log-segment", "cairn_version":"0.5",
@@ -57,8 +64,15 @@
  *  "from":{"lsn":"0000018d2f3a0001","time":"2026-12-07T14:28:00.123Z",
  *          "pos":"1733581680:1"},
  *  "first":{...}, "last":{...},  (absent when records is 0)
- *  "to":{...}, "created":"2026-12-07T14:29:01Z", "stats":{...}}
- * lsns are 16 hex digits as text (JSON numbers lose 64-bit integers). */
+ *  "to":{...}, "created":"2026-12-07T14:29:01Z", "stats":{...},
+ *  "index":[[1733581680123,"0000018d2f3a0001"], ...]}
+ * lsns are 16 hex digits as text (JSON numbers lose 64-bit integers).
+ * index (optional, absent when records is 0) lists the first record of
+ * each second of the segment as [time in ms since the epoch, lsn], so a
+ * reader finds where TIME lies without reading the segment: at most
+ * LOGSEG_INDEX_MAX entries (a longer segment keeps every 2nd, 4th...
+ * second's), each inside (from, to], lsns increasing and times not
+ * decreasing; anything else is damage. */
 struct log_segment {
 	char name[LOGSEG_NAME_MAX]; /* SEG */
 	char *source, *plugin, *plugin_version, *host;
@@ -69,7 +83,9 @@ struct log_segment {
 	struct cairn_log_pos from, first, last, to; /* first/last zero when records == 0 */
 	char base[BACKUP_ID_LEN + 1];               /* the full set the chain continues from */
 	time_t created;
-	json_t *stats; /* may be NULL */
+	json_t *stats;                 /* may be NULL */
+	struct log_index_entry *index; /* nindex entries, owned; may be NULL */
+	size_t nindex;
 	/* From the listing (logcat_load): the object's and manifest's
 	 * presence; a segment whose manifest was not read has only what the
 	 * name says (from/to lsn and time; text empty) and, as listed, the

@@ -40,6 +40,10 @@ struct logwriter {
 	size_t len, cap;
 	uint64_t raw, records;
 	struct cairn_log_pos first, last, to;
+	/* its (time, lsn) index: the first record of each index_step_ms */
+	struct log_index_entry *index; /* LOGSEG_INDEX_MAX, kept: flat */
+	size_t nindex;
+	int64_t index_step_ms;
 	int64_t opened_ms; /* monotonic clock */
 	int store_failed;
 	uint64_t segments;
@@ -107,7 +111,46 @@ segment_reset(struct logwriter *lw)
 	memset(&lw->first, 0, sizeof(lw->first));
 	memset(&lw->last, 0, sizeof(lw->last));
 	lw->to = lw->committed;
+	lw->nindex = 0;
+	lw->index_step_ms = 1000;
 	lw->opened_ms = clock_ms(CLOCK_MONOTONIC);
+}
+
+/* Keep the first entry of each step_ms in the index. */
+static void
+index_thin(struct logwriter *lw, int64_t step_ms)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < lw->nindex; i++)
+		if (!k || lw->index[i].time_ms / step_ms != lw->index[k - 1].time_ms / step_ms)
+			lw->index[k++] = lw->index[i];
+	lw->nindex = k;
+	lw->index_step_ms = step_ms;
+}
+
+/* A record at pos went into the open segment: index it if it is the
+ * first of its second (of its step, once the index had to be thinned).
+ * Its time is the one the manifest lists: never before the segment's
+ * start nor the record ahead of it (segment_describe). */
+static void
+index_add(struct logwriter *lw, const struct cairn_log_pos *pos)
+{
+	int64_t t = pos->time_ms;
+	struct log_index_entry *prev = lw->nindex ? &lw->index[lw->nindex - 1] : NULL;
+	if (t < lw->committed.time_ms)
+		t = lw->committed.time_ms;
+	if (prev && t < prev->time_ms)
+		t = prev->time_ms;
+	if (prev && t / lw->index_step_ms == prev->time_ms / lw->index_step_ms)
+		return;
+	if (lw->nindex == LOGSEG_INDEX_MAX) {
+		index_thin(lw, lw->index_step_ms * 2);
+		prev = &lw->index[lw->nindex - 1];
+		if (t / lw->index_step_ms == prev->time_ms / lw->index_step_ms)
+			return;
+	}
+	lw->index[lw->nindex].time_ms = t;
+	lw->index[lw->nindex++].lsn = pos->lsn;
 }
 
 /* What file_extension() may be (plugin.h), for log_extension() too. */
@@ -147,6 +190,7 @@ logwriter_new(const struct logwriter_conf *conf, char **err)
 	cext = compression_ext(conf->job->compression);
 	lw->cext = cext ? xstrdup(cext) : NULL;
 	lw->label = xasprintf("source %s", conf->source->name);
+	lw->index = xcalloc(LOGSEG_INDEX_MAX, sizeof(*lw->index));
 	segment_reset(lw);
 	return lw;
 }
@@ -162,6 +206,7 @@ logwriter_free(struct logwriter *lw)
 		free(lw->sinks[i].why);
 	free(lw->sinks);
 	free(lw->buf);
+	free(lw->index);
 	free(lw->ext);
 	free(lw->cext);
 	free(lw->label);
@@ -339,6 +384,8 @@ segment_describe(struct logwriter *lw, struct log_segment *seg, char *sha)
 		seg->first.time_ms = seg->from.time_ms;
 	if (seg->records && seg->last.time_ms < seg->first.time_ms)
 		seg->last.time_ms = seg->first.time_ms;
+	seg->index = lw->index; /* not owned: seg is not cleared */
+	seg->nindex = lw->nindex;
 	memcpy(seg->base, lw->base, sizeof(seg->base));
 	seg->created = time(NULL);
 }
@@ -479,6 +526,7 @@ lw_record(struct cairn_log_out *o, const void *buf, size_t len, const struct cai
 	if (!lw->records++)
 		lw->first = *pos;
 	lw->last = *pos;
+	index_add(lw, pos);
 	advance_to(lw, pos);
 	if (lw->raw >= lw->conf.job->log.segment_size && (rc = cut(lw)))
 		return rc;

@@ -207,8 +207,31 @@ test_manifest_round_trip(void **state)
 	assert_true(r.created == s.created);
 	assert_true(r.has_manifest && r.manifest_read);
 	assert_non_null(r.stats);
+	assert_int_equal(r.nindex, 0); /* none written, none read */
 	logseg_clear(&r);
 	free(text);
+	/* an index: written, read back; at its largest it fits a manifest */
+	struct log_index_entry ix[2] = {{T0 + 1, 0x100000002}, {T0 + 1000, 0x100000005}};
+	s.index = ix;
+	s.nindex = 2;
+	text = logseg_to_json("j", &s);
+	assert_int_equal(logseg_parse(text, strlen(text), "j", "db", s.name, &r, &err), 0);
+	assert_int_equal(r.nindex, 2);
+	assert_true(r.index[0].time_ms == T0 + 1 && r.index[0].lsn == 0x100000002);
+	assert_true(r.index[1].time_ms == T0 + 1000 && r.index[1].lsn == 0x100000005);
+	logseg_clear(&r);
+	free(text);
+	struct log_index_entry *big = xcalloc(LOGSEG_INDEX_MAX, sizeof(*big));
+	for (size_t i = 0; i < LOGSEG_INDEX_MAX; i++)
+		big[i] = (struct log_index_entry){INT64_C(253402300799000) - 1, UINT64_MAX};
+	s.index = big;
+	s.nindex = LOGSEG_INDEX_MAX;
+	text = logseg_to_json("j", &s);
+	assert_true(strlen(text) < LOGSEG_MAX_BYTES / 2);
+	free(text);
+	free(big);
+	s.index = NULL;
+	s.nindex = 0;
 	/* an empty segment: no first, no last */
 	logseg_clear(&s);
 	make_seg(&s, "db", pos(9, T0), pos(9, T0 + 60000), 0, "none", 0);
@@ -300,6 +323,36 @@ test_manifest_planted(void **state)
 	expect_refused(&s, "kind", "\"cairn-log-gap\"", "j", "db", s.name,
 	               "not a cairn-log-segment");
 	expect_refused(&s, "job", "7", "j", "db", s.name, "lacks job");
+	/* an index that is not one, or lies outside (from, to], or goes back */
+	expect_refused(&s, "index", "{}", "j", "db", s.name, "not a list");
+	expect_refused(
+	        &s, "index",
+	        "[[1, \"0000000100000002\"], [2, \"0000000100000003\"], [3, \"0000000100000004\"], [4, \"0000000100000005\"], [5, \"0000000100000006\"], [6, \"0000000100000007\"], [7, \"0000000100000008\"], [8, \"0000000100000009\"], [9, \"0000000100000009\"]]",
+	        "j", "db", s.name, "not a list");
+	expect_refused(&s, "index", "[[1765117680123]]", "j", "db", s.name, "entry 0 is not");
+	expect_refused(&s, "index", "[[1765117680123, \"0000000100000002\", 3]]", "j", "db", s.name,
+	               "entry 0 is not");
+	expect_refused(&s, "index", "[[\"x\", \"0000000100000002\"]]", "j", "db", s.name,
+	               "entry 0 is not");
+	expect_refused(&s, "index", "[[1765117680123, \"100000002\"]]", "j", "db", s.name,
+	               "entry 0 is not");
+	v = xasprintf("[[%lld, \"0000000100000001\"]]", (long long)T0); /* = from */
+	expect_refused(&s, "index", v, "j", "db", s.name, "entry 0 lies outside");
+	free(v);
+	v = xasprintf("[[%lld, \"0000000100000002\"]]", (long long)T0 - 1);
+	expect_refused(&s, "index", v, "j", "db", s.name, "entry 0 lies outside");
+	free(v);
+	v = xasprintf("[[%lld, \"000000010000000a\"]]", (long long)T0); /* after to */
+	expect_refused(&s, "index", v, "j", "db", s.name, "entry 0 lies outside");
+	free(v);
+	v = xasprintf("[[%lld, \"0000000100000002\"], [%lld, \"0000000100000003\"]]",
+	              (long long)T0 + 2000, (long long)T0 + 1000); /* time goes back */
+	expect_refused(&s, "index", v, "j", "db", s.name, "entry 1 lies outside");
+	free(v);
+	v = xasprintf("[[%lld, \"0000000100000003\"], [%lld, \"0000000100000003\"]]",
+	              (long long)T0 + 1000, (long long)T0 + 2000); /* lsn stands still */
+	expect_refused(&s, "index", v, "j", "db", s.name, "entry 1 lies outside");
+	free(v);
 	/* too large to be ours */
 	char *big = xmalloc(LOGSEG_MAX_BYTES + 2), *err = NULL;
 	struct log_segment r;

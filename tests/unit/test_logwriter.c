@@ -3,7 +3,9 @@
  * data then manifest in every sink (manifests that logcat believes), a
  * sink that fails costs only itself and gets a gap record when it is back,
  * no sink at all drops the segment, positions that go back are refused,
- * and a record older than its segment's start is listed at the start. */
+ * a record older than its segment's start is listed at the start, and the
+ * manifest's (time, lsn) index holds the first record of each second,
+ * thinned to fit LOGSEG_INDEX_MAX. */
 #include "autoconf.h"
 
 #include <setjmp.h>
@@ -284,6 +286,62 @@ test_old_record_listed_at_start(void **state)
 }
 
 static void
+test_index_first_record_of_each_second(void **state)
+{
+	struct fixture *f = *state;
+	struct log_segment m[2];
+	f->job.log.segment_size = 1 << 30;
+	start(f, 10, 1500);
+	assert_int_equal(rec(f, 11, 1400), 0); /* before the start: listed at it */
+	assert_int_equal(rec(f, 12, 1999), 0);
+	assert_int_equal(rec(f, 13, 2000), 0);
+	assert_int_equal(rec(f, 14, 2999), 0);
+	assert_int_equal(rec(f, 15, 5001), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	assert_int_equal(manifests(&f->a, m, 2), 1);
+	assert_int_equal(m[0].nindex, 3);
+	assert_int_equal(m[0].index[0].time_ms, 1500);
+	assert_int_equal(m[0].index[0].lsn, 11);
+	assert_int_equal(m[0].index[1].time_ms, 2000);
+	assert_int_equal(m[0].index[1].lsn, 13);
+	assert_int_equal(m[0].index[2].time_ms, 5001);
+	assert_int_equal(m[0].index[2].lsn, 15);
+	logseg_clear(&m[0]);
+	/* an empty segment that covers time has none */
+	struct cairn_log_out *o = logwriter_out(f->lw);
+	struct cairn_log_pos p = pos(20, 9000);
+	assert_int_equal(o->idle(o, &p), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	assert_int_equal(manifests(&f->a, m, 2), 2);
+	assert_int_equal(m[1].nindex, 0);
+	assert_null(m[1].index);
+	logseg_clear(&m[0]);
+	logseg_clear(&m[1]);
+}
+
+static void
+test_index_is_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct log_segment m[2];
+	f->job.log.segment_size = 1 << 30;
+	start(f, 10, 1000000);
+	for (int i = 1; i <= 600; i++)
+		assert_int_equal(rec(f, 10 + (uint64_t)i, 1000000 + i * 1000), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	assert_int_equal(manifests(&f->a, m, 2), 1);
+	/* 600 seconds do not fit in LOGSEG_INDEX_MAX: every 2nd second's */
+	assert_int_equal(m[0].nindex, 301);
+	assert_int_equal(m[0].index[0].lsn, 11);
+	for (size_t i = 1; i < m[0].nindex; i++) {
+		assert_true(m[0].index[i].lsn > m[0].index[i - 1].lsn);
+		assert_int_equal(m[0].index[i].time_ms / 2000,
+		                 m[0].index[i - 1].time_ms / 2000 + 1);
+	}
+	logseg_clear(&m[0]);
+}
+
+static void
 test_cancel_stops_follow(void **state)
 {
 	struct fixture *f = *state;
@@ -311,6 +369,9 @@ main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_old_record_listed_at_start, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_cancel_stops_follow, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_index_first_record_of_each_second, setup,
+	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_index_is_bounded, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
