@@ -11,7 +11,8 @@
 # (+CONTINUE, nothing lost or doubled); verify --deep and --restore-test;
 # the documented redis-cli --pipe procedure of doc/recovery.md; a user
 # without +psync named; a damaged segment refused before any write; a
-# backlog overrun: a gap and a new base.
+# backlog overrun: a gap and a new base, restore --at inside the gap
+# refused naming it, cairn check critical, --at latest after it equal.
 #
 # Run by `make check` with $CAIRN and $CAIRN_PLUGIN_PATH set; emits TAP.
 
@@ -24,7 +25,7 @@ if ! "$CAIRN" --help 2>&1 | grep -q follow; then
 	exit 0
 fi
 
-plan 30
+plan 37
 cd "$T" || exit 99
 top=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 
@@ -267,5 +268,23 @@ sets_before=$(ls store/j | grep -c 'Z$')
 start_follower f3
 check "past the backlog, the follower records a gap" wait_for 60 sh -c "ls store/j/log/cache/*.gap"
 check "... and takes a new base" wait_for 60 sh -c 'test "$(ls store/j | grep -c "Z\$")" -gt "$1"' sh "$sets_before"
+# following goes on after the new base: the final state by --at latest
+rcli "$a_port" SET after-gap yes >/dev/null
+rcli "$a_port" -n 3 INCRBY after-gap 7 >/dev/null
+mark four
 kill -TERM "$f3"
 wait "$f3"
+check "restore --at latest after the gap equals the final digest" at_check g latest "$digest_four"
+# a second inside the gap: the chain of the base before it breaks there
+gap=$(ls store/j/log/cache/*.gap | head -n 1)
+gap_from=$(date -u -d "$(jq -r .from.time "$gap")" +%s)
+gap_to=$(date -u -d "$(jq -r .to.time "$gap")" +%s)
+check "the gap spans whole seconds ($gap_from to $gap_to)" test $((gap_to - gap_from)) -ge 2
+sed -i "s/^port = $a_port/port = $f_port/" cairn.ini
+check_exit "restore --at a second inside the gap is refused (exit 6)" 6 \
+	C restore j --at "$(date -u -d "@$((gap_from + 1))" +%Y-%m-%dT%H:%M:%SZ)"
+sed -i "s/^port = $f_port/port = $a_port/" cairn.ini
+err_has "the log has a gap from"
+check "... before anything was written" test "$(rcli "$f_port" DBSIZE)" = 0
+check_exit "cairn check is critical about the gap" 2 C check
+out_has "has a gap"
