@@ -12,7 +12,9 @@
 # the documented redis-cli --pipe procedure of doc/recovery.md; a user
 # without +psync named; a damaged segment refused before any write; a
 # backlog overrun: a gap and a new base, restore --at inside the gap
-# refused naming it, cairn check critical, --at latest after it equal.
+# refused naming it, cairn check critical, --at latest after it equal;
+# the server restarted (a new replication id): a gap, a new base, and the
+# chain goes on.
 #
 # Run by `make check` with $CAIRN and $CAIRN_PLUGIN_PATH set; emits TAP.
 
@@ -25,7 +27,7 @@ if ! "$CAIRN" --help 2>&1 | grep -q follow; then
 	exit 0
 fi
 
-plan 37
+plan 41
 cd "$T" || exit 99
 top=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 
@@ -288,3 +290,32 @@ err_has "the log has a gap from"
 check "... before anything was written" test "$(rcli "$f_port" DBSIZE)" = 0
 check_exit "cairn check is critical about the gap" 2 C check
 out_has "has a gap"
+
+# --- the server restarted (a new replication id) --------------------------------
+start_follower f4
+off=$(offset)
+wait_for 30 caught_up "$off" || echo "# the log did not reach offset $off" >&2
+gaps_before=$(ls store/j/log/cache/*.gap | wc -l)
+sets_before=$(ls store/j | grep -c 'Z$')
+old_replid=$(rcli "$a_port" INFO replication | tr -d '\r' | sed -n 's/^master_replid://p')
+redis_stop a
+"$REDIS_SERVER" --port "$a_port" --bind 127.0.0.1 --dir "$T/redis-a" --save '' \
+	--appendonly no --repl-diskless-sync-delay 0 --enable-debug-command local \
+	--daemonize no --logfile "$T/redis-a/log2" >/dev/null 2>&1 &
+a_pid=$!
+_redis_pids="$_redis_pids $a_pid"
+redis_wait "$a_port" "$a_pid" || echo "# the restarted server did not come up" >&2
+check "the restarted server has a new replication id" test "$(rcli "$a_port" INFO replication |
+	tr -d '\r' | sed -n 's/^master_replid://p')" != "$old_replid"
+rcli "$a_port" SET after-restart 1 >/dev/null
+rcli "$a_port" -n 3 RPUSH after-restart-list a b c >/dev/null
+check "after the restart, the follower records a gap" wait_for 60 sh -c \
+	'test "$(ls store/j/log/cache/*.gap | wc -l)" -gt "$1"' sh "$gaps_before"
+check "... and takes a new base" wait_for 60 sh -c \
+	'test "$(ls store/j | grep -c "Z\$")" -gt "$1"' sh "$sets_before"
+rcli "$a_port" INCR after-restart >/dev/null
+mark five
+kill -TERM "$f4"
+wait "$f4"
+check "the chain goes on: restore --at latest equals the restarted server's digest" \
+	at_check h latest "$digest_five"
