@@ -42,7 +42,9 @@ segment(const char *buf, size_t len, const char *job, const char *source, const 
 	if (logseg_parse(text, strlen(text), job, source, name, &again, &err))
 		abort(); /* believed once, refused when written back */
 	if (again.from.lsn != s.from.lsn || again.to.time_ms != s.to.time_ms ||
-	    again.records != s.records || strcmp(again.object, s.object) != 0)
+	    again.records != s.records || strcmp(again.object, s.object) != 0 ||
+	    again.nindex != s.nindex ||
+	    (s.nindex && memcmp(again.index, s.index, s.nindex * sizeof(*s.index)) != 0))
 		abort();
 	logseg_clear(&again);
 	logseg_clear(&s);
