@@ -78,7 +78,7 @@ start_server() { # NAME -> sets port_NAME
 	port=$(free_port)
 	mkdir -p "$BENCH_DIR/srv-$1"
 	redis-server --port "$port" --bind 127.0.0.1 --dir "$BENCH_DIR/srv-$1" --save '' \
-		--appendonly no --repl-diskless-sync-delay 0 --repl-backlog-size 512mb \
+		--appendonly no --repl-diskless-sync-delay 0 --repl-backlog-size 512mb --enable-debug-command local \
 		--daemonize no --logfile "$BENCH_DIR/srv-$1/log" >/dev/null 2>&1 &
 	pids="$pids $!"
 	for _ in $(seq 1 100); do
@@ -90,7 +90,12 @@ start_server() { # NAME -> sets port_NAME
 }
 start_server src
 start_server dst
-digest() { redis-cli -p "$1" DEBUG DIGEST; }
+digest() { # PORT: DEBUG DIGEST, 40 hex digits
+	local d
+	d=$(redis-cli -p "$1" DEBUG DIGEST)
+	[[ $d =~ ^[0-9a-f]{40}$ ]] || die "DEBUG DIGEST of 127.0.0.1:$1 gave \"$d\""
+	echo "$d"
+}
 offset() { redis-cli -p "$port_src" INFO replication | tr -d '\r' | sed -n 's/^master_repl_offset://p'; }
 
 cat >"$BENCH_DIR/cairn.ini" <<EOF
@@ -123,7 +128,13 @@ print(int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)])' "$SPAN
 "$CAIRN" -c "$BENCH_DIR/cairn.ini" follow f >"$results/follow.log" 2>&1 &
 fpid=$!
 pids="$pids $fpid"
-# it takes the first full backup itself, then commits a first segment
+# it takes the first full backup itself (of the empty server: the
+# reference replays the segments alone), then commits a first segment
+for _ in $(seq 1200); do
+	ls "$BENCH_DIR"/store/f/*/manifest.json >/dev/null 2>&1 && break
+	kill -0 $fpid 2>/dev/null || die "cairn follow exited: $(tail -c 300 "$results/follow.log")"
+	sleep 0.1
+done
 redis-cli -p "$port_src" SET bench:start 1 >/dev/null
 $PITR wait-cover "$LOGDIR" 0 $((span_s * 2 + 120)) ||
 	die "cairn follow committed no segment: $(tail -c 300 "$results/follow.log")"
@@ -183,11 +194,13 @@ ref_replay="cat $(q "$BENCH_DIR/segs")/* | redis-cli -p $port_dst --pipe"
 want=$(digest "$port_src")
 sh -c "$flush; $cairn_replay" >/dev/null 2>"$results/err" ||
 	die "cairn restore --at latest failed: $(head -c 300 "$results/err")"
-[ "$(digest "$port_dst")" = "$want" ] || die "cairn's replay does not give the source's data (DEBUG DIGEST)"
+got=$(digest "$port_dst")
+[ "$got" = "$want" ] || die "cairn's replay does not give the source's data (DEBUG DIGEST)"
 sh -c "$flush; $ref_replay" >"$results/pipe" 2>"$results/err" ||
 	die "redis-cli --pipe failed: $(head -c 300 "$results/err")"
 grep -q "errors: 0" "$results/pipe" || die "redis-cli --pipe had errors: $(tail -c 300 "$results/pipe")"
-[ "$(digest "$port_dst")" = "$want" ] || die "redis-cli --pipe does not give the source's data (DEBUG DIGEST)"
+got=$(digest "$port_dst")
+[ "$got" = "$want" ] || die "redis-cli --pipe does not give the source's data (DEBUG DIGEST)"
 
 bench replay "$flush" "cairn restore --at latest" "$cairn_replay" "redis-cli --pipe" "$ref_replay"
 rss_replay=$(rss "$flush; $cairn_replay")
