@@ -56,7 +56,7 @@ export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
 
 [ $# = 0 ] || die "no arguments; see the environment variables at the top of $0"
 SOURCES=" ${BENCH_SOURCES:-mongo redis} "
-redis_half() { BENCH_DIR=$BENCH_DIR/redis bash "$here/follow_redis.sh"; }
+redis_half() { CAIRN=$CAIRN BENCH_DIR=$BENCH_DIR/redis bash "$here/follow_redis.sh"; }
 case $SOURCES in *" mongo "*) ;; *" redis "*) redis_half; exit ;; *) die "BENCH_SOURCES: mongo, redis or both" ;; esac
 [ -n "${EPOCHREALTIME:-}" ] || die "bash 5 or newer is needed (\$EPOCHREALTIME)"
 "$PY" -c 'import bson, pymongo; assert bson.has_c() and pymongo.has_c()' 2>/dev/null ||

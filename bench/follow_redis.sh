@@ -69,7 +69,7 @@ mkdir -p "$results" "$BENCH_DIR/segs"
 
 # ------------------------------------------------------------ the servers
 pids=""
-trap 'for p in $pids; do kill -9 $p 2>/dev/null; done' EXIT
+trap 'for p in $pids; do kill -9 $p 2>/dev/null || true; done' EXIT
 free_port() {
 	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -233,3 +233,4 @@ printf '| %-32s | %7.2f | %6.2f | %10.0f | %6s | %12s |\n' \
 	"$(awk -v a="$m_c" -v b="$m_r" 'BEGIN { printf "%.2fx", b / a }')" "$rss_replay"
 echo
 echo "$RUNS replay rounds after 1 warm-up, the commands taking turns; samples: $results/samples"
+exit 0
