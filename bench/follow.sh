@@ -22,7 +22,12 @@
 # Aims (issue 18): lag within one segment span, replay at least 1.0x the
 # reference, RSS under 32 MiB.
 #
+# Then the redis half, bench/follow_redis.sh (issue 19: redis-benchmark
+# against `cairn follow`, restore --at latest against redis-cli --pipe; its
+# own knobs are at its top), in BENCH_DIR/redis.
+#
 # Environment:
+#   BENCH_SOURCES      which halves run (default "mongo redis")
 #   CAIRN              the cairn binary (default ./cairn)
 #   CAIRN_PLUGIN_PATH  where its plugins are (default ./plugins/.libs)
 #   BENCH_DIR          work directory (default /tmp/cairn-bench-follow)
@@ -50,6 +55,9 @@ export LC_NUMERIC=C
 export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
 
 [ $# = 0 ] || die "no arguments; see the environment variables at the top of $0"
+SOURCES=" ${BENCH_SOURCES:-mongo redis} "
+redis_half() { CAIRN=$CAIRN BENCH_DIR=$BENCH_DIR/redis bash "$here/follow_redis.sh"; }
+case $SOURCES in *" mongo "*) ;; *" redis "*) redis_half; exit ;; *) die "BENCH_SOURCES: mongo, redis or both" ;; esac
 [ -n "${EPOCHREALTIME:-}" ] || die "bash 5 or newer is needed (\$EPOCHREALTIME)"
 "$PY" -c 'import bson, pymongo; assert bson.has_c() and pymongo.has_c()' 2>/dev/null ||
 	die "$PY needs python3-bson, python3-pymongo and their C extensions (tools/install-deps)"
@@ -222,3 +230,10 @@ printf '| %-32s | %7.2f | %6.2f | %10.0f | %6s | %12s |\n' \
 	"$(awk -v a="$m_c" -v b="$m_r" 'BEGIN { printf "%.2fx", b / a }')" "$rss_replay"
 echo
 echo "$RUNS replay rounds after 1 warm-up, the commands taking turns; samples: $results/samples"
+case $SOURCES in *" redis "*)
+	echo
+	trap - EXIT
+	kill $pids 2>/dev/null || true
+	redis_half
+	;;
+esac

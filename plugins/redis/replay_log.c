@@ -202,10 +202,16 @@ lr_reply(struct lreplay *l)
 	struct lr_sent *e;
 	const char *err;
 
-	if (lr_flush(l))
-		return l->fail_rc;
-	if (redisGetReply(l->c, (void **)&rep) != REDIS_OK || !rep)
+	/* replies the last read brought first: the socket is written and
+	 * read only when none is left, so a window goes out in few writes */
+	if (redisGetReplyFromReader(l->c, (void **)&rep) != REDIS_OK)
 		return lr_broken(l);
+	if (!rep && lr_flush(l))
+		return l->fail_rc;
+	while (!rep)
+		if (redisBufferRead(l->c) != REDIS_OK ||
+		    redisGetReplyFromReader(l->c, (void **)&rep) != REDIS_OK)
+			return lr_broken(l);
 	e = &l->ring[l->head];
 	l->head = (l->head + 1) % LR_WINDOW;
 	l->count--;
