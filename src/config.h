@@ -101,6 +101,20 @@ struct cfg_log {
 	int64_t pitr_window;   /* seconds of log kept; 0: as long as a kept set needs it */
 };
 
+/* A job's encryption (crypt.h; the keys are read by config_crypt.c, the
+ * key files only when a run needs them, by crypt_keys.c). */
+struct cfg_crypt {
+	int age;                       /* encryption = age (default: none) */
+	struct strvec recipients;      /* age_recipients = age1... age1... */
+	char *recipients_file;         /* age_recipients_file = PATH, or NULL */
+	char *passphrase_file;         /* age_passphrase_file = PATH, or NULL */
+	char *passphrase_env;          /* age_passphrase_env = NAME, or NULL */
+	char *identity_file;           /* age_identity_file = PATH, or NULL */
+	int manifest_stats;            /* manifest_stats = no: leave the sources'
+	                                * statistics out of the (clear) manifests */
+	int line;                      /* of the encryption key, for messages */
+};
+
 /* The [serve] section. */
 struct cfg_serve {
 	char *listen;     /* "ADDR:PORT"; default 127.0.0.1:9135 */
@@ -125,6 +139,7 @@ struct cfg_job {
 	struct cfg_hooks hooks;
 	struct cfg_check check; /* [check] with the job's own max_* over it */
 	struct cfg_log log;
+	struct cfg_crypt crypt;
 };
 
 struct config {
@@ -175,6 +190,18 @@ int state_dir_check(const char *dir, char **err);
  * refused: the caller frees it), else 0. */
 void config_log_defaults(struct cfg_log *log);
 int config_log_key(const char *key, const char *value, struct cfg_log *log, char **why);
+
+/* config_crypt.c: a job's encryption keys (encryption, age_recipients,
+ * age_recipients_file, age_passphrase_file, age_passphrase_env,
+ * age_identity_file, manifest_stats), as config_log_key(); paths are made
+ * absolute against dir.  config_crypt_check() checks them together once
+ * the section is read (encryption = age needs recipients or a
+ * passphrase, ...): 0, or -1 with *why one line. */
+void config_crypt_defaults(struct cfg_crypt *c);
+int config_crypt_key(const char *key, const char *value, const char *dir, struct cfg_crypt *c,
+                     char **why);
+int config_crypt_check(const struct cfg_crypt *c, char **why);
+void config_crypt_free(struct cfg_crypt *c);
 
 /* "[kind name]" or "[cairn]" into buf, for messages. */
 void section_label(const struct cfg_section *s, char *buf, size_t len);

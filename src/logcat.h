@@ -78,6 +78,7 @@ struct log_segment {
 	char *source, *plugin, *plugin_version, *host;
 	char *object;      /* the data object's key */
 	char *compression; /* "zstd", "gzip", "xz", "none" */
+	char *encryption;  /* "age" (the object's key ends in .age), or NULL */
 	uint64_t raw_bytes, stored_bytes, records;
 	char sha256[65];
 	struct cairn_log_pos from, first, last, to; /* first/last zero when records == 0 */

@@ -43,6 +43,10 @@ struct manifest_source {
 	 * when the source gave it.  Added fields, no new format. */
 	int has_log_start, has_log_end;
 	struct cairn_log_pos log_start, log_end;
+	/* "encryption": "age" when the object is encrypted (crypt.h; its key
+	 * then ends in .age), NULL when not.  An added field, no new format:
+	 * a cairn from before refuses the object as not decompressing. */
+	char *encryption;
 };
 
 /* A source of the job that the set lacks: it failed (the set is partial,
@@ -79,6 +83,10 @@ struct manifest {
 	 * Shown, never acted on. */
 	char *copied_from;
 	time_t copied_at;
+	/* "recipients": whom the set's encrypted objects were written to
+	 * (age1... public keys, or "scrypt"); empty when not encrypted.
+	 * Shown by list -v, never a secret. */
+	struct strvec recipients;
 };
 
 /* Append a source entry (strings copied, stats referenced). */

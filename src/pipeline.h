@@ -18,6 +18,8 @@
 #include "manifest.h"
 #include "plugin.h"
 
+struct age_recipients;
+
 struct backup_request {
 	const struct cfg_job *job;
 	const char *id;            /* the backup id shared by all sinks */
@@ -40,6 +42,10 @@ struct backup_request {
 	/* backup --sink: the sinks of this run, recorded in the manifest;
 	 * NULL when the run goes to every sink of the job */
 	const struct strvec *run_sinks;
+	/* the job's recipients (crypt_recipients_load): each object is
+	 * encrypted after compression and named NAME.EXT.COMP.age; NULL
+	 * when the job does not encrypt */
+	const struct age_recipients *recipients;
 };
 
 struct sink_outcome {

@@ -74,7 +74,7 @@ extern "C" {
 #endif
 
 #define CAIRN_ABI_MAJOR 1
-#define CAIRN_ABI_MINOR 4
+#define CAIRN_ABI_MINOR 5
 
 #if defined(__GNUC__)
 #define CAIRN_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -256,7 +256,13 @@ struct cairn_host {
 	 * at the next convenient point. */
 	int (*cancelled)(cairn_ctx *ctx);
 	/* Record a statistic for the manifest ("files", "bytes",
-	 * "documents.db.coll", ...).  Setting a key again replaces it. */
+	 * "documents.db.coll", ...).  Setting a key again replaces it.
+	 * ABI 1.5: inside follow() a statistic belongs to a log segment, not
+	 * to a set: value is ADDED to the key's count in the segment that the
+	 * next record() goes into (so call it just before that record(), e.g.
+	 * "commands" 3, "db.3" 1), and the core writes the counts into that
+	 * segment's manifest ("stats"), starting again from zero with each
+	 * segment (its records and bytes the core counts itself). */
 	void (*stat)(cairn_ctx *ctx, const char *key, int64_t value);
 
 	/* ---- ABI 1.1: check with CAIRN_HOST_HAS(host, member) ---- */
@@ -433,7 +439,29 @@ struct cairn_log_out {
 	 * time, keep the log's covered time moving while nothing changes,
 	 * and stop the follower.  Same returns as record(). */
 	int (*idle)(struct cairn_log_out *self, const struct cairn_log_pos *pos);
+
+	/* ---- ABI 1.5: check with CAIRN_LOG_OUT_HAS(out, member) ---- */
+	/* The log was lost (the server cannot continue from `from`: a
+	 * backlog overrun, a restart, a failover), but the source's own link
+	 * carries a new full backup of it (Redis's +FULLRESYNC RDB), so no
+	 * second connection and no second dump are needed.  base_begin()
+	 * starts a full set of this source alone and gives *out, to be
+	 * written exactly as backup() writes its stream (host->stat and
+	 * host->log_position count for that set while it is open).
+	 * base_end(rc, pos) closes it: with rc 0 the core commits the set,
+	 * records a gap from the last committed position to pos (pos is where
+	 * the dump is consistent: its START and END), and the chain goes on
+	 * after pos with the new set as its base; with another rc the set is
+	 * aborted, nothing is recorded, and follow() should return rc.  Both
+	 * return 0 or a CAIRN_E_* code (return it from follow()).  On an
+	 * older host (no base_begin), return CAIRN_E_LOGLOST instead: the
+	 * core then takes the new base over a connection of its own. */
+	int (*base_begin)(struct cairn_log_out *self, struct cairn_out **out);
+	int (*base_end)(struct cairn_log_out *self, int rc, const struct cairn_log_pos *pos);
 };
+
+#define CAIRN_LOG_OUT_HAS(out, member) \
+	((out)->struct_size >= offsetof(struct cairn_log_out, member) + sizeof((out)->member))
 
 /* What replay() is given (ABI 1.4).  The core fills it and calls replay()
  * once per restore, verify --deep or verify --restore-test of a log. */
