@@ -334,6 +334,18 @@ passphrases(void **state)
 	assert_null(strstr(err, kat_pass));
 	assert_int_equal(pt.len, 0);
 	free(err);
+	/* a key file for an object sealed with a passphrase: says so */
+	struct age_identities *key = identities_of(kat_key1);
+	struct strvec rcpts = {0};
+	strvec_push(&rcpts, "scrypt");
+	expect = &rcpts;
+	assert_int_equal(decrypt(key, ct.p, ct.len, &pt, &code, &err), -1);
+	assert_int_equal(code, CAIRN_E_AUTH);
+	assert_contains(err, "encrypted with a passphrase, not to a public key");
+	free(err);
+	expect = NULL;
+	strvec_free(&rcpts);
+	age_identities_free(key);
 	free(ct.p);
 	age_identities_free(good);
 	age_identities_free(bad);
