@@ -187,8 +187,9 @@ static void
 recipients_inline_and_from_a_file(void **state)
 {
 	struct fx *f = *state;
-	char *text = xasprintf("# the offsite keys\n\n%s\n   \n# retired: age1old\n%s  \r\n",
-	                       kat_pub2, kat_pub3);
+	/* kat_pub1 also inline: each key is encrypted to once */
+	char *text = xasprintf("# the offsite keys\n\n%s\n   \n# retired: age1old\n%s  \r\n%s\n",
+	                       kat_pub2, kat_pub3, kat_pub1);
 	char *rf = put(f, "recipients.txt", text, 0644), *keys;
 	struct age_recipients *r = NULL;
 	struct strvec d = {0};
