@@ -396,6 +396,8 @@ test_encrypted_segments(void **state)
 		struct memobj *o = memsink_get(&f->a, m[i].object);
 		assert_non_null(o);
 		assert_string_equal(m[i].encryption, "age");
+		assert_int_equal(m[i].recipients.n, 1);
+		assert_string_equal(m[i].recipients.v[0], kat_pub1);
 		assert_string_equal(m[i].compression, "zstd");
 		assert_int_equal(m[i].stored_bytes, o->len);
 		assert_int_equal(m[i].raw_bytes, m[i].records * 40);
@@ -429,6 +431,15 @@ test_encrypted_segments(void **state)
 		free(err);
 		err = NULL;
 		o->data[o->len - 3] ^= 1;
+		/* a stanza that the key the manifest names does not open:
+		 * damage, not a wrong key */
+		ms.set_recipients = &m[i].recipients;
+		o->data[40] ^= 0x20; /* the X25519 share */
+		assert_int_equal(pipeline_object_scan(f->sinks[0], &ms, &err), CAIRN_E_CORRUPT);
+		assert_non_null(strstr(err, m[i].object));
+		free(err);
+		err = NULL;
+		o->data[40] ^= 0x20;
 	}
 	/* each segment has its own header (its own file key) */
 	struct memobj *o0 = memsink_get(&f->a, m[0].object), *o1 = memsink_get(&f->a, m[1].object);
