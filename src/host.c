@@ -18,6 +18,7 @@
 
 #include "cairn.h"
 #include "log.h"
+#include "logstats.h"
 #include "progress.h"
 #include "util.h"
 
@@ -95,6 +96,11 @@ host_cancelled(cairn_ctx *ctx)
 static void
 host_stat(cairn_ctx *ctx, const char *key, int64_t value)
 {
+	if (ctx->in_follow) { /* a log segment's (plugin.h) */
+		if (ctx->follow_stats)
+			logstats_add(ctx->follow_stats, key, value);
+		return;
+	}
 	if (!ctx->stats)
 		ctx->stats = json_object();
 	json_object_set_new(ctx->stats, key, json_integer(value));
@@ -425,6 +431,14 @@ scratch_sweep(const char *state_dir)
 	}
 	closedir(d);
 	free(parent);
+}
+
+void
+ctx_follow(cairn_ctx *ctx, int on)
+{
+	ctx->in_follow = on;
+	if (on && ctx->follow_stats)
+		logstats_drop_pending(ctx->follow_stats);
 }
 
 void
