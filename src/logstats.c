@@ -3,7 +3,10 @@
 
 #include "logstats.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "util.h"
 
 static int64_t
 sat_add(int64_t a, int64_t b)
@@ -77,6 +80,29 @@ logstats_reset(struct logstats *s)
 {
 	s->open.n = 0;
 	s->open.dropped = 0;
+}
+
+char *
+logstats_text(const json_t *stats)
+{
+	const char *key;
+	json_t *v;
+	char *out = NULL;
+	if (!json_is_object(stats))
+		return NULL;
+	json_object_foreach((json_t *)stats, key, v)
+	{
+		char *k, *t;
+		if (!json_is_integer(v))
+			continue;
+		k = str_escape(key);
+		t = xasprintf("%s%s%s %lld", out ? out : "", out ? ", " : "", k,
+		              (long long)json_integer_value(v));
+		free(k);
+		free(out);
+		out = t;
+	}
+	return out;
 }
 
 json_t *

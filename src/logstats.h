@@ -52,5 +52,9 @@ void logstats_reset(struct logstats *s);
 /* The open segment's counts as a JSON object of integers (with
  * LOGSTATS_DROPPED when some were left out); NULL when there are none. */
 json_t *logstats_json(const struct logstats *s);
+/* A manifest's stats (untrusted: from a sink) as one line for people,
+ * "commands 14, db.0 5, db.3 9" (keys escaped, values that are no
+ * integer left out); NULL when there are none.  Free it. */
+char *logstats_text(const json_t *stats);
 
 #endif
