@@ -38,6 +38,8 @@ struct fcut {
 	void *stat_ud;
 	long stat_db; /* the database counted in stat_db_n */
 	int64_t stat_db_n, stat_cmds;
+	char stat_key[24]; /* "db.N" of stat_key_db (formatted once per change) */
+	long stat_key_db;
 };
 
 /* Start after position (replid, offset) with db in force there (-1 when
