@@ -30,7 +30,7 @@ struct fcut {
 	int getack;         /* a REPLCONF GETACK came: the caller answers it */
 	uint64_t records, commands, heartbeats;
 	char err[256];
-	/* Each record's counts, given to stat (when set: after fcut_init)
+	/* Each record's counts, given to stat (when set; fcut_init clears it)
 	 * just before the record goes out: "commands" (those of the record,
 	 * without its MULTI, EXEC and SELECTs) and "db.N" (those of them
 	 * run in database N). */
