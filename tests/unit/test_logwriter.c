@@ -465,6 +465,23 @@ test_stats_outside_follow_are_the_sets(void **state)
 	logseg_clear(&m[0]);
 }
 
+static void
+test_stats_text(void **state)
+{
+	json_t *o = json_pack("{s:I, s:s, s:I}", "commands", (json_int_t)14, "bad", "x",
+	                      "we\x1bird", (json_int_t)2);
+	char *t = logstats_text(o);
+	(void)state;
+	/* integers only, a key from the sink escaped */
+	assert_string_equal(t, "commands 14, we\\x1bird 2");
+	free(t);
+	json_decref(o);
+	assert_null(logstats_text(NULL));
+	o = json_object();
+	assert_null(logstats_text(o));
+	json_decref(o);
+}
+
 int
 main(void)
 {
@@ -485,6 +502,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_stats_are_bounded, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_stats_outside_follow_are_the_sets, setup,
 	                                        teardown),
+	        cmocka_unit_test(test_stats_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
