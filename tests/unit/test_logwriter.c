@@ -257,108 +257,6 @@ test_no_sink_drops_the_segment(void **state)
 	assert_int_equal(count_suffix(&f->b, ".json"), 1);
 }
 
-static void
-test_positions_that_go_back_are_refused(void **state)
-{
-	struct fixture *f = *state;
-	struct cairn_log_out *o = logwriter_out(f->lw);
-	struct cairn_log_pos bad = pos(20, 2000);
-	start(f, 10, 1000);
-	assert_int_equal(rec(f, 11, 1100), 0);
-	assert_int_equal(rec(f, 11, 1200), CAIRN_E_CORRUPT);
-	assert_int_equal(rec(f, 9, 1200), CAIRN_E_CORRUPT);
-	bad.text[0] = '\0';
-	assert_int_equal(o->record(o, "x", 1, &bad), CAIRN_E_CORRUPT);
-	strcpy(bad.text, "a b");
-	assert_int_equal(o->idle(o, &bad), CAIRN_E_CORRUPT);
-}
-
-static void
-test_old_record_listed_at_start(void **state)
-{
-	struct fixture *f = *state;
-	struct log_segment m[2];
-	start(f, 10, 5000);
-	/* the server's clock is behind the time the log was idle to */
-	assert_int_equal(rec(f, 11, 4000), 0);
-	assert_int_equal(logwriter_commit(f->lw), 0);
-	assert_int_equal(manifests(&f->a, m, 2), 1);
-	assert_int_equal(m[0].first.time_ms, 5000);
-	assert_int_equal(m[0].to.time_ms, 5000);
-	logseg_clear(&m[0]);
-}
-
-static void
-test_index_first_record_of_each_second(void **state)
-{
-	struct fixture *f = *state;
-	struct log_segment m[2];
-	f->job.log.segment_size = 1 << 30;
-	start(f, 10, 1500);
-	assert_int_equal(rec(f, 11, 1400), 0); /* before the start: listed at it */
-	assert_int_equal(rec(f, 12, 1999), 0);
-	assert_int_equal(rec(f, 13, 2000), 0);
-	assert_int_equal(rec(f, 14, 2999), 0);
-	assert_int_equal(rec(f, 15, 5001), 0);
-	assert_int_equal(logwriter_commit(f->lw), 0);
-	assert_int_equal(manifests(&f->a, m, 2), 1);
-	assert_int_equal(m[0].nindex, 3);
-	assert_int_equal(m[0].index[0].time_ms, 1500);
-	assert_int_equal(m[0].index[0].lsn, 11);
-	assert_int_equal(m[0].index[1].time_ms, 2000);
-	assert_int_equal(m[0].index[1].lsn, 13);
-	assert_int_equal(m[0].index[2].time_ms, 5001);
-	assert_int_equal(m[0].index[2].lsn, 15);
-	logseg_clear(&m[0]);
-	/* an empty segment that covers time has none */
-	struct cairn_log_out *o = logwriter_out(f->lw);
-	struct cairn_log_pos p = pos(20, 9000);
-	assert_int_equal(o->idle(o, &p), 0);
-	assert_int_equal(logwriter_commit(f->lw), 0);
-	assert_int_equal(manifests(&f->a, m, 2), 2);
-	assert_int_equal(m[1].nindex, 0);
-	assert_null(m[1].index);
-	logseg_clear(&m[0]);
-	logseg_clear(&m[1]);
-}
-
-static void
-test_index_is_bounded(void **state)
-{
-	struct fixture *f = *state;
-	struct log_segment m[2];
-	f->job.log.segment_size = 1 << 30;
-	start(f, 10, 1000000);
-	for (int i = 1; i <= 600; i++)
-		assert_int_equal(rec(f, 10 + (uint64_t)i, 1000000 + i * 1000), 0);
-	assert_int_equal(logwriter_commit(f->lw), 0);
-	assert_int_equal(manifests(&f->a, m, 2), 1);
-	/* 600 seconds do not fit in LOGSEG_INDEX_MAX: every 2nd second's */
-	assert_int_equal(m[0].nindex, 301);
-	assert_int_equal(m[0].index[0].lsn, 11);
-	for (size_t i = 1; i < m[0].nindex; i++) {
-		assert_true(m[0].index[i].lsn > m[0].index[i - 1].lsn);
-		assert_int_equal(m[0].index[i].time_ms / 2000,
-		                 m[0].index[i - 1].time_ms / 2000 + 1);
-	}
-	logseg_clear(&m[0]);
-}
-
-static void
-test_cancel_stops_follow(void **state)
-{
-	struct fixture *f = *state;
-	struct cairn_log_out *o = logwriter_out(f->lw);
-	start(f, 10, 1000);
-	cancel_signal = 15;
-	assert_int_equal(rec(f, 11, 1100), CAIRN_E_CANCELLED);
-	assert_int_equal(o->idle(o, NULL), CAIRN_E_CANCELLED);
-	/* what it took is committed after the stop */
-	assert_int_equal(logwriter_commit(f->lw), 0);
-	cancel_signal = 0;
-	assert_int_equal(logwriter_committed(f->lw)->lsn, 11);
-}
-
 /* host->stat as the source's follow() calls it */
 static void
 stat(struct fixture *f, const char *key, int64_t value)
@@ -482,6 +380,108 @@ test_stats_text(void **state)
 	json_decref(o);
 }
 
+static void
+test_positions_that_go_back_are_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct cairn_log_out *o = logwriter_out(f->lw);
+	struct cairn_log_pos bad = pos(20, 2000);
+	start(f, 10, 1000);
+	assert_int_equal(rec(f, 11, 1100), 0);
+	assert_int_equal(rec(f, 11, 1200), CAIRN_E_CORRUPT);
+	assert_int_equal(rec(f, 9, 1200), CAIRN_E_CORRUPT);
+	bad.text[0] = '\0';
+	assert_int_equal(o->record(o, "x", 1, &bad), CAIRN_E_CORRUPT);
+	strcpy(bad.text, "a b");
+	assert_int_equal(o->idle(o, &bad), CAIRN_E_CORRUPT);
+}
+
+static void
+test_old_record_listed_at_start(void **state)
+{
+	struct fixture *f = *state;
+	struct log_segment m[2];
+	start(f, 10, 5000);
+	/* the server's clock is behind the time the log was idle to */
+	assert_int_equal(rec(f, 11, 4000), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	assert_int_equal(manifests(&f->a, m, 2), 1);
+	assert_int_equal(m[0].first.time_ms, 5000);
+	assert_int_equal(m[0].to.time_ms, 5000);
+	logseg_clear(&m[0]);
+}
+
+static void
+test_index_first_record_of_each_second(void **state)
+{
+	struct fixture *f = *state;
+	struct log_segment m[2];
+	f->job.log.segment_size = 1 << 30;
+	start(f, 10, 1500);
+	assert_int_equal(rec(f, 11, 1400), 0); /* before the start: listed at it */
+	assert_int_equal(rec(f, 12, 1999), 0);
+	assert_int_equal(rec(f, 13, 2000), 0);
+	assert_int_equal(rec(f, 14, 2999), 0);
+	assert_int_equal(rec(f, 15, 5001), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	assert_int_equal(manifests(&f->a, m, 2), 1);
+	assert_int_equal(m[0].nindex, 3);
+	assert_int_equal(m[0].index[0].time_ms, 1500);
+	assert_int_equal(m[0].index[0].lsn, 11);
+	assert_int_equal(m[0].index[1].time_ms, 2000);
+	assert_int_equal(m[0].index[1].lsn, 13);
+	assert_int_equal(m[0].index[2].time_ms, 5001);
+	assert_int_equal(m[0].index[2].lsn, 15);
+	logseg_clear(&m[0]);
+	/* an empty segment that covers time has none */
+	struct cairn_log_out *o = logwriter_out(f->lw);
+	struct cairn_log_pos p = pos(20, 9000);
+	assert_int_equal(o->idle(o, &p), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	assert_int_equal(manifests(&f->a, m, 2), 2);
+	assert_int_equal(m[1].nindex, 0);
+	assert_null(m[1].index);
+	logseg_clear(&m[0]);
+	logseg_clear(&m[1]);
+}
+
+static void
+test_index_is_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct log_segment m[2];
+	f->job.log.segment_size = 1 << 30;
+	start(f, 10, 1000000);
+	for (int i = 1; i <= 600; i++)
+		assert_int_equal(rec(f, 10 + (uint64_t)i, 1000000 + i * 1000), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	assert_int_equal(manifests(&f->a, m, 2), 1);
+	/* 600 seconds do not fit in LOGSEG_INDEX_MAX: every 2nd second's */
+	assert_int_equal(m[0].nindex, 301);
+	assert_int_equal(m[0].index[0].lsn, 11);
+	for (size_t i = 1; i < m[0].nindex; i++) {
+		assert_true(m[0].index[i].lsn > m[0].index[i - 1].lsn);
+		assert_int_equal(m[0].index[i].time_ms / 2000,
+		                 m[0].index[i - 1].time_ms / 2000 + 1);
+	}
+	logseg_clear(&m[0]);
+}
+
+static void
+test_cancel_stops_follow(void **state)
+{
+	struct fixture *f = *state;
+	struct cairn_log_out *o = logwriter_out(f->lw);
+	start(f, 10, 1000);
+	cancel_signal = 15;
+	assert_int_equal(rec(f, 11, 1100), CAIRN_E_CANCELLED);
+	assert_int_equal(o->idle(o, NULL), CAIRN_E_CANCELLED);
+	/* what it took is committed after the stop */
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	cancel_signal = 0;
+	assert_int_equal(logwriter_committed(f->lw)->lsn, 11);
+}
+
 int
 main(void)
 {
@@ -491,6 +491,11 @@ main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_failing_sink_gets_a_gap, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_no_sink_drops_the_segment, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_stats_per_segment, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_stats_are_bounded, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_stats_outside_follow_are_the_sets, setup,
+	                                        teardown),
+	        cmocka_unit_test(test_stats_text),
 	        cmocka_unit_test_setup_teardown(test_positions_that_go_back_are_refused, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_old_record_listed_at_start, setup, teardown),
@@ -498,11 +503,6 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_index_first_record_of_each_second, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_index_is_bounded, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_stats_per_segment, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_stats_are_bounded, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_stats_outside_follow_are_the_sets, setup,
-	                                        teardown),
-	        cmocka_unit_test(test_stats_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
