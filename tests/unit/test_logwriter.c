@@ -355,11 +355,19 @@ test_stats_outside_follow_are_the_sets(void **state)
 	struct log_segment m[2];
 	start(f, 10, 1000);
 	stat(f, "files", 3); /* backup(): the set's manifest, as before */
+	/* and a new base written inside follow() (base_begin ... base_end
+	 * set in_backup): the set's too */
+	ctx_follow(&f->src->ctx, 1);
+	f->src->ctx.in_backup = 1;
+	stat(f, "keys.db0", 5);
+	f->src->ctx.in_backup = 0;
 	assert_int_equal(rec(f, 11, 1100), 0);
+	ctx_follow(&f->src->ctx, 0);
 	assert_int_equal(logwriter_commit(f->lw), 0);
 	assert_int_equal(manifests(&f->a, m, 2), 1);
 	assert_true(!m[0].stats || json_object_size(m[0].stats) == 0);
 	assert_int_equal(json_integer_value(json_object_get(f->src->ctx.stats, "files")), 3);
+	assert_int_equal(json_integer_value(json_object_get(f->src->ctx.stats, "keys.db0")), 5);
 	logseg_clear(&m[0]);
 }
 
