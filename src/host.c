@@ -96,8 +96,8 @@ host_cancelled(cairn_ctx *ctx)
 static void
 host_stat(cairn_ctx *ctx, const char *key, int64_t value)
 {
-	/* a log segment's (plugin.h); not while follow() writes a new base
-	 * (base_begin ... base_end: in_backup), whose stats are the set's */
+	/* a log segment's (plugin.h), unless a new base is being written
+	 * over the follower's link (follow_base.c): then the set's */
 	if (ctx->in_follow && !ctx->in_backup) {
 		if (ctx->follow_stats)
 			logstats_add(ctx->follow_stats, key, value);
