@@ -234,6 +234,14 @@ follow_psync(struct follow *f, const struct cairn_log_pos *from)
 	return 0;
 }
 
+/* A record's counts (follow_cut.h) for its log segment's manifest. */
+static void
+follow_stat(void *ud, const char *key, int64_t value)
+{
+	struct redis *r = ud;
+	redis_host->stat(r->ctx, key, value);
+}
+
 /* Hand what is buffered to the cutter; keep the rest, grow for a long
  * command, shrink back after one. */
 static int
@@ -241,8 +249,15 @@ follow_consume(struct follow *f)
 {
 	struct rconn *c = &f->c;
 	uint64_t need = 0;
-	long long k =
-	        fcut_feed(&f->cut, c->buf + c->pos, c->len - c->pos, redis_now_ms(), f->out, &need);
+	long long k;
+
+	/* set anew each time (fcut_init clears it); a core before ABI 1.5
+	 * takes host->stat in follow() as the set's */
+	if (redis_host->abi_major == 1 && redis_host->abi_minor >= 5) {
+		f->cut.stat = follow_stat;
+		f->cut.stat_ud = f->r;
+	}
+	k = fcut_feed(&f->cut, c->buf + c->pos, c->len - c->pos, redis_now_ms(), f->out, &need);
 
 	if (k < 0) {
 		if (k == CAIRN_E_CORRUPT || k == CAIRN_E_UNSUPPORTED)
