@@ -344,7 +344,8 @@ check "... and nothing is written" test ! -e r-wrongpass
 # ======================================== wrong and missing identities
 check_exit "an identity that opens nothing" 1 \
 	C restore enc --sink here --source docs --identity k3.key --set path="$T/r-wrong"
-err_has "none of the identities in $T/k3.key opens enc/$id/docs.tar.zst.age"
+err_has "none of the identities in"
+err_has "k3.key opens enc/$id/docs.tar.zst.age"
 err_has "it was encrypted to"
 one_line
 check "... nothing is written" test ! -e r-wrong
@@ -520,7 +521,7 @@ check_exit "restore --at latest with the identity" 0 C restore flw --at latest -
 check_same "the base and every record" db.log ftarget "1 " "5 "
 rm -f ftarget
 check_exit "restore --at latest with a wrong identity" 1 C restore flw --at latest --identity k3.key
-err_has "none of the identities in $T/k3.key opens flw/"
+err_has "k3.key opens flw/"
 check "... and nothing is written" test ! -e ftarget
 check_exit "verify --deep of the log with the identity" 0 C verify flw --deep --identity k1.key
 check_exit "a shallow verify of the log without a key" 0 C verify flw
