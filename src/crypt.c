@@ -172,8 +172,8 @@ key_list_add(char *list, size_t size, const char *key)
 
 /* "none of the identities in NAME opens OBJECT; it was encrypted to
  * RECIPIENTS (the manifest's), none of them the public key of an
- * identity tried (TRIED)", from age_dec's message, whose start names
- * the identities' source. */
+ * identity tried (TRIED)", from age_dec's message for X25519 stanzas,
+ * whose start names the identities' source. */
 static char *
 no_match_message(const struct crypt_reader *r)
 {
@@ -189,8 +189,8 @@ no_match_message(const struct crypt_reader *r)
 	}
 	return xasprintf(
 	        "%.*s; it was encrypted to %s%s, none of them the public key of an identity tried (%s)",
-	        (int)(cut ? (size_t)(cut - msg) : strlen(msg)), msg, to,
-	        r->expect->n > 4 ? " and others" : "", tried[0] ? tried : "none");
+	        (int)(cut - msg), msg, to, r->expect->n > 4 ? " and others" : "",
+	        tried[0] ? tried : "none");
 }
 
 /* The CAIRN_E_* code of an age_dec failure. */
@@ -227,7 +227,8 @@ reader_fail(struct crypt_reader *r, int age_rc)
 		r->err = xasprintf(
 		        "%s: its age header does not open with an identity its manifest names as a recipient: the object was damaged or tampered with",
 		        r->object);
-	} else if (age_rc == AGE_E_NOMATCH && r->expect && r->expect->n) {
+	} else if (age_rc == AGE_E_NOMATCH && r->expect && r->expect->n &&
+	           strstr(age_dec_error(r->d), "; it was encrypted to")) {
 		r->err = no_match_message(r);
 	} else {
 		r->err = xstrdup(age_dec_error(r->d));
