@@ -33,6 +33,7 @@
 #include "backup_run.h"
 #include "follow_start.h"
 #include "host.h"
+#include "crypt.h"
 #include "lock.h"
 #include "log.h"
 #include "logcat.h"
@@ -73,6 +74,7 @@ struct follow_run {
 	size_t nsinks;
 	struct follower *f;
 	size_t nf;
+	struct age_recipients *recipients; /* encryption = age; else NULL */
 	pthread_mutex_t sink_mutex, backup_mutex, record_mutex;
 	volatile sig_atomic_t stop; /* a follower failed: all stop */
 	char host[256];
@@ -485,6 +487,12 @@ lock_follow(struct follow_run *r)
 static int
 start_writers(struct follow_run *r)
 {
+	char *kerr = NULL;
+	if (crypt_recipients_load(r->job, &r->recipients, &kerr)) {
+		log_error("%s; job %s is not followed and nothing was written", kerr, r->job->name);
+		free(kerr);
+		return CAIRN_EXIT_CONFIG;
+	}
 	for (size_t i = 0; i < r->nf; i++) {
 		struct logwriter_conf conf = {.job = r->job,
 		                              .source = r->f[i].src,
@@ -493,6 +501,7 @@ start_writers(struct follow_run *r)
 		                              .sink_mutex = &r->sink_mutex,
 		                              .host = r->host,
 		                              .stop = &r->stop,
+		                              .recipients = r->recipients,
 		                              .on_commit = on_commit,
 		                              .userdata = &r->f[i]};
 		char *err = NULL;
@@ -543,6 +552,7 @@ run_free(struct follow_run *r)
 		sink_unlock(r->sinks[i], r->locks[i]);
 	free(r->locks);
 	free_instances(r->sinks, r->nsinks);
+	age_recipients_free(r->recipients);
 	unlock_job(r->lockfd);
 	free(r->lockname);
 	strvec_free(&r->only);

@@ -657,6 +657,38 @@ job_run_key(struct loader *ld, const struct cfg_section *s, const struct cfg_ent
 	return 0;
 }
 
+/* A job's sources = or sinks = list, each name checked. */
+static void
+job_list_key(struct loader *ld, const struct cfg_section *s, const struct cfg_entry *e,
+             struct cfg_job *job)
+{
+	struct config *cfg = ld->cfg;
+	int sources = e->key[1] == 'o';
+	size_t said = error_count(ld);
+	enum section_kind kind = sources ? SECTION_SOURCE : SECTION_SINK;
+	struct strvec *list = sources ? &job->sources : &job->sinks;
+	struct strvec words = {0};
+	split_words(e->value, &words);
+	for (size_t w = 0; w < words.n; w++) {
+		if (!config_section(cfg, kind, words.v[w]))
+			fail_key(ld, s, e, "no %s named \"%s\"; define [%s %s] or fix the name",
+			         section_kind_name(kind), words.v[w], section_kind_name(kind),
+			         words.v[w]);
+		else if (strvec_contains(list, words.v[w]))
+			fail_key(ld, s, e, "\"%s\" is listed twice", words.v[w]);
+		else
+			strvec_push(list, words.v[w]);
+	}
+	strvec_free(&words);
+	if (sources && list->n > MANIFEST_MAX_SOURCES)
+		fail_key(
+		        ld, s, e,
+		        "%zu sources, more than the %d a backup set may hold; split them over several jobs",
+		        list->n, MANIFEST_MAX_SOURCES);
+	if (!list->n && error_count(ld) == said)
+		fail_key(ld, s, e, "empty list; name at least one %s", section_kind_name(kind));
+}
+
 static void
 check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 {
@@ -680,34 +712,8 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 		const struct cfg_entry *e = &s->entries[i];
 		char *why = NULL;
 		if (strcmp(e->key, "sources") == 0 || strcmp(e->key, "sinks") == 0) {
-			int sources = e->key[1] == 'o';
-			size_t said = error_count(ld);
-			enum section_kind kind = sources ? SECTION_SOURCE : SECTION_SINK;
-			struct strvec *list = sources ? &job->sources : &job->sinks;
-			struct strvec words = {0};
-			split_words(e->value, &words);
-			for (size_t w = 0; w < words.n; w++) {
-				if (!config_section(cfg, kind, words.v[w]))
-					fail_key(
-					        ld, s, e,
-					        "no %s named \"%s\"; define [%s %s] or fix the name",
-					        section_kind_name(kind), words.v[w],
-					        section_kind_name(kind), words.v[w]);
-				else if (strvec_contains(list, words.v[w]))
-					fail_key(ld, s, e, "\"%s\" is listed twice", words.v[w]);
-				else
-					strvec_push(list, words.v[w]);
-			}
-			strvec_free(&words);
-			if (sources && list->n > MANIFEST_MAX_SOURCES)
-				fail_key(
-				        ld, s, e,
-				        "%zu sources, more than the %d a backup set may hold; split them over several jobs",
-				        list->n, MANIFEST_MAX_SOURCES);
-			if (!list->n && error_count(ld) == said)
-				fail_key(ld, s, e, "empty list; name at least one %s",
-				         section_kind_name(kind));
-			if (sources)
+			job_list_key(ld, s, e, job);
+			if (e->key[1] == 'o')
 				have_sources = 1;
 			else
 				have_sinks = 1;
