@@ -172,11 +172,6 @@ target = $T/ftarget
 plugin = local
 path = $T/store
 fsync = no
-
-[sink there]
-plugin = local
-path = $T/there
-fsync = no
 INI
 		s3_sink_ini cloud agebkt
 		cat <<INI
@@ -379,9 +374,12 @@ err_has "open.key"
 check_exit "list without any key" 0 C list enc
 out_has "$id"
 check_exit "a shallow verify without any key" 0 C verify enc
-check_exit "copy to another sink without any key" 0 C copy enc --from here --to there --id "$id"
-check "the copy holds the same encrypted bytes" cmp "$S/docs.tar.zst.age" "there/enc/$id/docs.tar.zst.age"
-check_exit "the copied set verifies shallowly" 0 C verify enc --sink there
+s3aws s3 rm --recursive "s3://agebkt/enc/$id/" >/dev/null
+check "the set is gone from s3" test -z "$(s3_keys agebkt "enc/$id/")"
+check_exit "copy from the local sink to s3 without any key" 0 C copy enc --from here --to cloud --id "$id"
+s3aws s3 cp "s3://agebkt/enc/$id/docs.tar.zst.age" copied.age >/dev/null
+check "the copy holds the same encrypted bytes" cmp "$S/docs.tar.zst.age" copied.age
+check_exit "the copied set verifies shallowly" 0 C verify enc --sink cloud
 sleep 1
 check_exit "a second encrypted backup" 0 C backup enc
 id2=$(newest_id store enc)
