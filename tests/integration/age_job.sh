@@ -10,7 +10,8 @@
 # (inline and a recipients file); objects re-encrypted by Debian's age (to
 # several recipients, and with a passphrase typed on a pty, as age reads
 # it only from a terminal) read by cairn; a passphrase job
-# (age_passphrase_file and _env) whose object age -d reads.  Tampering at
+# (age_passphrase_file and _env) whose object age -d reads, and whose
+# manifest has no statistics (manifest_stats = no).  Tampering at
 # every layer of a stored object (tests/fixtures/agetamper.py, an
 # independent reader of the format): with the manifest's SHA-256 and size
 # fixed up so that only the age layer can find it, and without; each
@@ -58,7 +59,7 @@ trap _age_cleanup EXIT
 # the tamper cases: each gets TAMPER_CHECKS checks, fixed and unfixed
 TAMPER="header stanza-b64 stanza mac nonce chunk:0 chunk:2 chunk:last final-clear final-early cut-boundary cut-inside cut-header trailing"
 TAMPER_CHECKS=7
-plan $((118 + $(echo $TAMPER | wc -w) * TAMPER_CHECKS))
+plan $((119 + $(echo $TAMPER | wc -w) * TAMPER_CHECKS))
 cd "$T" || exit 99
 PY=/usr/bin/python3
 TAMPER_PY="$PY $top_srcdir/tests/fixtures/agetamper.py"
@@ -184,6 +185,7 @@ sources = docs
 sinks = here
 encryption = age
 age_passphrase_file = $T/pass.txt
+manifest_stats = no
 
 [job big]
 sources = big
@@ -309,6 +311,9 @@ pid=$(newest_id store pass)
 P=store/pass/$pid
 check "its recipient is scrypt" test "$(jq -r '.recipients | join(" ")' "$P/manifest.json")" = scrypt
 check "its header has one scrypt stanza" test "$(grep -ac '^-> scrypt ' "$P/docs.tar.zst.age")" = 1
+st_enc=$(jq '.sources[] | select(.name == "docs") | .stats | length' "store/enc/$id/manifest.json")
+check "manifest_stats = no: no statistics in its clear manifest (the other job's has $st_enc)" \
+	test "$(jq '.sources[0].stats // {} | length' "$P/manifest.json")" = 0 -a "${st_enc:-0}" -gt 0
 check_exit "restore with the passphrase of the INI" 0 C restore pass --set path="$T/r-pass"
 check "the tree comes back" diff -r data r-pass
 sed "s|^age_passphrase_file = .*|age_passphrase_env = CAIRN_AGE_TEST_PASS|" cairn.ini >env.ini
