@@ -31,9 +31,9 @@
 #include <unistd.h>
 
 #include "backup_run.h"
+#include "crypt.h"
 #include "follow_start.h"
 #include "host.h"
-#include "crypt.h"
 #include "lock.h"
 #include "log.h"
 #include "logcat.h"
@@ -74,11 +74,12 @@ struct follow_run {
 	size_t nsinks;
 	struct follower *f;
 	size_t nf;
-	struct age_recipients *recipients; /* encryption = age; else NULL */
 	pthread_mutex_t sink_mutex, backup_mutex, record_mutex;
 	volatile sig_atomic_t stop; /* a follower failed: all stop */
 	char host[256];
 	time_t started;
+	/* the job's (crypt_recipients_load): its segments are encrypted */
+	struct age_recipients *recipients;
 };
 
 /* ------------------------------------------------------------ record */
@@ -500,8 +501,8 @@ start_writers(struct follow_run *r)
 		                              .nsinks = r->nsinks,
 		                              .sink_mutex = &r->sink_mutex,
 		                              .host = r->host,
-		                              .stop = &r->stop,
 		                              .recipients = r->recipients,
+		                              .stop = &r->stop,
 		                              .on_commit = on_commit,
 		                              .userdata = &r->f[i]};
 		char *err = NULL;
@@ -552,13 +553,13 @@ run_free(struct follow_run *r)
 		sink_unlock(r->sinks[i], r->locks[i]);
 	free(r->locks);
 	free_instances(r->sinks, r->nsinks);
-	age_recipients_free(r->recipients);
 	unlock_job(r->lockfd);
 	free(r->lockname);
 	strvec_free(&r->only);
 	pthread_mutex_destroy(&r->sink_mutex);
 	pthread_mutex_destroy(&r->backup_mutex);
 	pthread_mutex_destroy(&r->record_mutex);
+	age_recipients_free(r->recipients);
 }
 
 int

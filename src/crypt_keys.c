@@ -110,6 +110,7 @@ recipients_file(const struct cfg_job *job, struct age_recipients *r, char **err)
 {
 	const char *path = job->crypt.recipients_file;
 	struct age_keyfile kf;
+	struct age_recipients *file = age_recipients_new();
 	char aerr[AGE_ERR_MAX], *where = key_where(job, "age_recipients_file");
 	int rc = 0;
 
@@ -117,13 +118,26 @@ recipients_file(const struct cfg_job *job, struct age_recipients *r, char **err)
 		*err = xasprintf("%s: %s; give a file of age1... public keys, one a line", where,
 		                 aerr);
 		rc = CAIRN_E_CONFIG;
-	} else if (age_recipients_parse(r, kf.text, kf.len, path, aerr, sizeof(aerr)) != AGE_OK) {
+	} else if (age_recipients_parse(file, kf.text, kf.len, path, aerr, sizeof(aerr)) !=
+	           AGE_OK) {
 		*err = xasprintf("%s: %s%s", where, aerr,
 		                 strstr(aerr, " line ")
 		                         ? "; one age1... public key a line, # for comments"
 		                         : "");
 		rc = CAIRN_E_CONFIG;
 	}
+	/* each key once, also when age_recipients names it too */
+	for (size_t i = 0; !rc && i < age_recipients_count(file); i++) {
+		const char *k = age_recipients_get(file, i);
+		int seen = 0;
+		for (size_t j = 0; j < age_recipients_count(r) && !seen; j++)
+			seen = strcmp(age_recipients_get(r, j), k) == 0;
+		if (!seen && age_recipients_add(r, k, path, aerr, sizeof(aerr)) != AGE_OK) {
+			*err = xasprintf("%s: %s", where, aerr);
+			rc = CAIRN_E_CONFIG;
+		}
+	}
+	age_recipients_free(file);
 	age_keyfile_free(&kf);
 	free(where);
 	return rc;

@@ -12,6 +12,7 @@
 #include "compress.h"
 #include "crypt.h"
 #include "log.h"
+#include "pipeline_key.h"
 #include "progress.h"
 #include "sets.h"
 #include "util.h"
@@ -157,36 +158,6 @@ alive_count(const struct run *r)
 	return n;
 }
 
-/* What file_extension() may return (plugin.h): the object's name must
- * stay one plain name inside its set. */
-static int
-valid_extension(const char *ext)
-{
-	size_t n = strspn(ext, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+");
-	return n >= 1 && n <= 32 && !ext[n];
-}
-
-/* The key of src's object in this run's set: JOB/ID/SOURCE.EXT[.COMP][.age].
- * NULL with *source_error when the plugin names no valid extension. */
-static char *
-object_key(const struct backup_request *rq, struct instance *src, char **source_error)
-{
-	const char *ext = op_file_extension(src);
-	const char *cext = compression_ext(rq->job->compression);
-	if (!ext || !*ext)
-		ext = "bin";
-	if (!valid_extension(ext)) {
-		char *shown = str_escape(ext);
-		*source_error = xasprintf(
-		        "%s: its plugin names its data \"%s\", which is no file extension (1 to 32 letters, digits, '-', '_' or '+'); fix the plugin",
-		        src->ctx.label, shown);
-		free(shown);
-		return NULL;
-	}
-	return xasprintf("%s/%s/%s.%s%s%s%s", rq->job->name, rq->id, src->name, ext,
-	                 cext ? "." : "", cext ? cext : "", rq->recipients ? CRYPT_EXT : "");
-}
-
 /* Open the object key in every live sink; a sink that cannot open it
  * fails.  The number still alive. */
 static size_t
@@ -259,7 +230,7 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 	int rc = 0;
 
 	r->raw = r->stored = 0;
-	if (!(key = object_key(rq, src, source_error)))
+	if (!(key = pipeline_object_key(rq, src, source_error)))
 		return CAIRN_E_UNSUPPORTED;
 	r->key = key;
 	r->sha = sha_new();
@@ -798,6 +769,12 @@ int
 pipeline_object_scan(struct instance *sink, const struct manifest_source *ms, char **err)
 {
 	return object_scan(sink, ms, 1, err);
+}
+
+int
+pipeline_object_sums(struct instance *sink, const struct manifest_source *ms, char **err)
+{
+	return object_scan(sink, ms, 0, err);
 }
 
 int

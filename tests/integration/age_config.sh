@@ -8,7 +8,7 @@
 # through encrypted jobs are age_job.sh's.
 . "$(dirname "$0")/lib.sh"
 need_plugin files local
-plan 43
+plan 56
 
 # Keys made once with Debian's age-keygen (tests/unit/age_kat.h's).
 KEY=AGE-SECRET-KEY-1FAZ5HZ5NP2Y8QGPJZFCTCV4RXTGE9EW2HTX06M9PKGYAPXTAUXCSKD7A7R
@@ -122,6 +122,34 @@ check "nor the passphrase" sh -c "! grep -qF '$PASS' '$T/hook-env'"
 check_exit "backup of a passphrase job whose variable is unset: exit 3" 3 cairn backup daily
 keep
 err_has "cairn.ini:17: [job daily] age_passphrase_env: environment variable CAIRN_TEST_AGE_PASS is not set"
+
+# With the pipeline's age stage: list -v names the recipients, restore
+# and verify --deep read with --identity or the INI's identity file.
+rm -rf "$T/store"/* "$T/state"
+with "encryption = age" "age_recipients = $PUB2" "age_recipients_file = recipients.txt"
+check_exit "backup of an encrypted job" 0 cairn backup daily
+keep
+check_exit "list -v" 0 cairn -v list daily
+keep
+out_has "  encrypted to $PUB2 $PUB"
+check_exit "list --json" 0 cairn list daily --json
+keep
+out_has "\"recipients\""
+check_exit "verify needs no key" 0 cairn verify daily
+keep
+check_exit "verify --deep without an identity: exit 3" 3 cairn verify daily --deep
+keep
+out_has "no identity was given"
+check_exit "verify --deep --identity" 0 cairn verify daily --deep --identity "$T/id.txt"
+keep
+out_has "deep"
+mkdir -p "$T/back"
+check_exit "restore --identity" 0 cairn restore daily --set path="$T/back" --identity "$T/id.txt"
+keep
+check "restore --identity brings the data back" cmp "$T/data/a.txt" "$T/back/a.txt"
+printf 'age_identity_file = id.txt\n' >>"$T/cairn.ini"
+check_exit "verify --restore-test with the INI's identity file" 0 cairn verify daily --restore-test
+keep
 
 check "no secret key in any output" sh -c "! grep -qF '$SECRET' '$ALL'"
 check "no passphrase in any output" sh -c "! grep -qF '$PASS' '$ALL'"

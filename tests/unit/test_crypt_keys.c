@@ -54,7 +54,8 @@ setup(void **state)
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/cfg.ini", f->dir);
 	f->saved = -1;
-	alarm(60); /* a key file that blocks must not hang the suite */
+	/* a key file that blocks must not hang the suite (valgrind is slow) */
+	alarm(getenv("CAIRN_UNDER_VALGRIND") ? 900 : 60);
 	*state = f;
 	return 0;
 }
@@ -186,8 +187,9 @@ static void
 recipients_inline_and_from_a_file(void **state)
 {
 	struct fx *f = *state;
-	char *text = xasprintf("# the offsite keys\n\n%s\n   \n# retired: age1old\n%s  \r\n",
-	                       kat_pub2, kat_pub3);
+	/* kat_pub1 also inline: each key is encrypted to once */
+	char *text = xasprintf("# the offsite keys\n\n%s\n   \n# retired: age1old\n%s  \r\n%s\n",
+	                       kat_pub2, kat_pub3, kat_pub1);
 	char *rf = put(f, "recipients.txt", text, 0644), *keys;
 	struct age_recipients *r = NULL;
 	struct strvec d = {0};
@@ -344,14 +346,20 @@ passphrase_from_file_and_environment(void **state)
 	assert_non_null(ids);
 	assert_int_equal(age_identities_count(ids), 1);
 	assert_null(age_identities_public(ids, 0));
-	assert_int_equal(round_trip(r, ids), 0);
+	/* scrypt at age's work factor takes minutes under valgrind: the
+	 * keys' loading is checked there, the crypto here */
+	int crypto = !getenv("CAIRN_UNDER_VALGRIND");
+	if (crypto)
+		assert_int_equal(round_trip(r, ids), 0);
 	/* and what age -e -p wrote with it */
-	assert_int_equal(open_kat(ids, kat_scrypt, sizeof(kat_scrypt)), 0);
+	if (crypto)
+		assert_int_equal(open_kat(ids, kat_scrypt, sizeof(kat_scrypt)), 0);
 	age_identities_free(ids);
 
 	setenv("CAIRN_TEST_PASS", "correct horse battery staple", 1);
 	assert_int_equal(crypt_identities_load(job, NULL, &ids, &f->err), 0);
-	assert_int_equal(round_trip(r, ids), AGE_E_PASSPHRASE);
+	if (crypto)
+		assert_int_equal(round_trip(r, ids), AGE_E_PASSPHRASE);
 	age_identities_free(ids);
 	age_recipients_free(r);
 }

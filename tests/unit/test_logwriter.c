@@ -23,6 +23,7 @@
 #include "logcat.h"
 #include "logwriter.h"
 #include "memplug.h"
+#include "pipeline.h"
 #include "replay.h"
 #include "util.h"
 
@@ -395,24 +396,50 @@ test_encrypted_segments(void **state)
 		struct memobj *o = memsink_get(&f->a, m[i].object);
 		assert_non_null(o);
 		assert_string_equal(m[i].encryption, "age");
+		assert_int_equal(m[i].recipients.n, 1);
+		assert_string_equal(m[i].recipients.v[0], kat_pub1);
 		assert_string_equal(m[i].compression, "zstd");
 		assert_int_equal(m[i].stored_bytes, o->len);
 		assert_int_equal(m[i].raw_bytes, m[i].records * 40);
 		assert_memory_equal(o->data, "age-encryption.org/v1\n", 22);
-		/* read as replay reads it: needs the identity */
+		/* verify checks it without a key, by size and SHA-256 */
 		crypt_set_identities(NULL);
-		assert_int_equal(replay_check_segment(f->sinks[0], &m[i], &err), CAIRN_E_CONFIG);
-		free(err);
-		err = NULL;
-		crypt_set_identities(ids);
 		assert_int_equal(replay_check_segment(f->sinks[0], &m[i], &err), 0);
-		assert_null(err);
 		o->data[o->len - 3] ^= 1;
 		assert_int_equal(replay_check_segment(f->sinks[0], &m[i], &err), CAIRN_E_CORRUPT);
 		assert_non_null(strstr(err, m[i].object));
 		free(err);
 		err = NULL;
+		/* replay reads it decrypted: only with the identity */
+		struct manifest_source ms = {.name = (char *)m[i].name,
+		                             .object = m[i].object,
+		                             .compression = m[i].compression,
+		                             .encryption = m[i].encryption,
+		                             .raw_bytes = m[i].raw_bytes,
+		                             .stored_bytes = m[i].stored_bytes};
+		memcpy(ms.sha256, m[i].sha256, sizeof(ms.sha256));
 		o->data[o->len - 3] ^= 1;
+		assert_int_equal(pipeline_object_scan(f->sinks[0], &ms, &err), CAIRN_E_CONFIG);
+		free(err);
+		err = NULL;
+		crypt_set_identities(ids);
+		assert_int_equal(pipeline_object_scan(f->sinks[0], &ms, &err), 0);
+		assert_null(err);
+		o->data[o->len - 3] ^= 1; /* the last chunk's tag */
+		assert_int_equal(pipeline_object_scan(f->sinks[0], &ms, &err), CAIRN_E_CORRUPT);
+		assert_non_null(strstr(err, "age chunk"));
+		free(err);
+		err = NULL;
+		o->data[o->len - 3] ^= 1;
+		/* a stanza that the key the manifest names does not open:
+		 * damage, not a wrong key */
+		ms.set_recipients = &m[i].recipients;
+		o->data[40] ^= 0x20; /* the X25519 share */
+		assert_int_equal(pipeline_object_scan(f->sinks[0], &ms, &err), CAIRN_E_CORRUPT);
+		assert_non_null(strstr(err, m[i].object));
+		free(err);
+		err = NULL;
+		o->data[40] ^= 0x20;
 	}
 	/* each segment has its own header (its own file key) */
 	struct memobj *o0 = memsink_get(&f->a, m[0].object), *o1 = memsink_get(&f->a, m[1].object);
