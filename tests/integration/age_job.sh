@@ -21,9 +21,10 @@
 # with no key at all; list -v shows the recipients.  Peak RSS flat for a
 # 1 GiB stream.  Encrypted log segments from cairn follow (the followsrc
 # test source): SEG.log.zst.age, read by age -d, restore --at with the
-# identity and refused without it.  Last, no identity and no passphrase in
-# anything the test saw: every stdout, stderr, log, status record, the
-# store, and a hook's environment.
+# identity and refused without it, a damaged segment refused before the
+# target changes.  Last, no identity and no passphrase in anything the
+# test saw: every stdout, stderr, log, status record, the store, and a
+# hook's environment.
 #
 # Run by `make check` (CAIRN, CAIRN_TEST_PLUGINS, top_srcdir set); emits TAP.
 . "$(dirname "$0")/lib.sh"
@@ -59,7 +60,7 @@ trap _age_cleanup EXIT
 # the tamper cases: each gets TAMPER_CHECKS checks, fixed and unfixed
 TAMPER="header stanza-b64 stanza mac nonce chunk:0 chunk:2 chunk:last final-clear final-early cut-boundary cut-inside cut-header trailing"
 TAMPER_CHECKS=7
-plan $((119 + $(echo $TAMPER | wc -w) * TAMPER_CHECKS))
+plan $((127 + $(echo $TAMPER | wc -w) * TAMPER_CHECKS))
 cd "$T" || exit 99
 PY=/usr/bin/python3
 TAMPER_PY="$PY $top_srcdir/tests/fixtures/agetamper.py"
@@ -528,6 +529,24 @@ err_has "k3.key opens flw/"
 check "... and nothing is written" test ! -e ftarget
 check_exit "verify --deep of the log with the identity" 0 C verify flw --deep --identity k1.key
 check_exit "a shallow verify of the log without a key" 0 C verify flw
+# a damaged segment (its SEG.json fixed up): refused before the target changes
+seg=$(grep -l '"records": [1-9]' store/flw/log/flog/*.json | sort | tail -n 1)
+segobj=store/$(jq -r .object "$seg")
+cp "$segobj" seg.good
+cp "$seg" segjson.good
+for mode in stanza chunk:0; do
+	cp seg.good "$segobj"
+	cp segjson.good "$seg"
+	$TAMPER_PY "$segobj" "$mode" && $TAMPER_PY --fix-manifest "$seg" "$segobj" || exit 99
+	echo sentinel >ftarget
+	check_exit "segment $mode: restore --at latest fails as damage" 6 \
+		C restore flw --at latest --identity k1.key --force
+	err_has "$(basename "$segobj")"
+	check "segment $mode: the target is unchanged" grep -qx sentinel ftarget
+	check_exit "segment $mode: verify --deep says damaged" 6 C verify flw --deep --identity k1.key
+done
+cp seg.good "$segobj"
+cp segjson.good "$seg"
 
 # ============================================ no secret in any output
 # Every stdout and stderr of every run (logs/), the follower's, the
