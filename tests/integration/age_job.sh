@@ -458,8 +458,10 @@ mkfifo big.fifo big.out.fifo
 (timeout 600 sh -c 'head -c 1073741824 /dev/zero | tee big.fifo | sha256sum | cut -d" " -f1 >big.in.sum') &
 feeder=$!
 _age_pids="$_age_pids $feeder"
+# (a failed run must not leave the feeder or the reader waiting for
+# their FIFO: drain it or close it for them)
 check_exit "an encrypted backup of a 1 GiB stream" 0 \
-	C -t rss.up backup big
+	C -t rss.up backup big || timeout 120 cat big.fifo >/dev/null
 wait $feeder
 up_kib=$(tail -n 1 rss.up)
 bid=$(newest_id store big)
@@ -471,7 +473,7 @@ check "backup peak RSS $((up_kib / 1024)) MiB within 32 MiB of the baseline's $(
 reader=$!
 _age_pids="$_age_pids $reader"
 check_exit "its restore with the identity" 0 \
-	C -t rss.down restore big --identity k1.key --force
+	C -t rss.down restore big --identity k1.key --force || timeout 10 sh -c ': >big.out.fifo'
 wait $reader
 down_kib=$(tail -n 1 rss.down)
 check "the same 1 GiB comes back" test "$(cat big.out.sum)" = "$(cat big.in.sum)"
