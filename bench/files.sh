@@ -38,7 +38,8 @@
 #                      directory, e.g. a part of the big tree linked with cp -al
 #
 # `bench/files.sh [--data-only] [big] [small] [age]`: the runs named (default
-# all three; age needs the big tree unless BENCH_AGE_DIR is set);
+# all three, age when the age tool is installed; age needs the big tree
+# unless BENCH_AGE_DIR is set);
 # --data-only makes the data sets and stops.
 set -euo pipefail
 
@@ -70,7 +71,15 @@ for arg; do
 	*) die "unknown argument \"$arg\"; use [--data-only] [big] [small] [age]" ;;
 	esac
 done
-[ $do_big = yes ] || [ $do_small = yes ] || [ $do_age = yes ] || do_big=yes do_small=yes do_age=yes
+if [ $do_big = no ] && [ $do_small = no ] && [ $do_age = no ]; then
+	do_big=yes do_small=yes
+	# the age run by default only where Debian's age is installed
+	if command -v age >/dev/null && command -v age-keygen >/dev/null; then
+		do_age=yes
+	else
+		echo "files.sh: age is missing (Debian package: age): no age run" >&2
+	fi
+fi
 if [ $do_age = yes ]; then
 	for tool in age age-keygen; do
 		command -v "$tool" >/dev/null || die "$tool is needed for the age run (Debian package: age)"
