@@ -13,6 +13,13 @@
 #   cairn restore  vs   zstd -dc OUT | tar -xf - -C DIR2
 #
 # and prints mean seconds, the ratio to the standard tool and peak RSS.
+#
+#   age    the big tree (or BENCH_AGE_DIR) through a job with encryption =
+#          age against the same job without, and against the standard
+#          tools with age (issue 20):
+#            cairn backup (age)   vs   tar -cf - DIR | zstd -3 | age -r KEY
+#            cairn restore (age)  vs   age -d -i KEY | zstd -dc | tar -xf -
+#          the key made once with age-keygen in $BENCH_DIR.
 # The commands of a group take turns, one run each per round, the order
 # reversed every other round, after one untimed warm-up round that also
 # fills the page cache: a noisy machine slows both sides alike.  Caches are
@@ -27,9 +34,13 @@
 #                      then not what is measured), else /tmp/cairn-bench;
 #                      needs about 9 GiB free for big, 1 GiB for small
 #   BENCH_RUNS         timed rounds per group (default 3)
+#   BENCH_AGE_DIR      the tree of the age run (default: the big tree); any
+#                      directory, e.g. a part of the big tree linked with cp -al
 #
-# `bench/files.sh [--data-only] [big] [small]`: the data sets named (default
-# both); --data-only makes them and stops.
+# `bench/files.sh [--data-only] [big] [small] [age]`: the runs named (default
+# all three, age when the age tool is installed; age needs the big tree
+# unless BENCH_AGE_DIR is set);
+# --data-only makes the data sets and stops.
 set -euo pipefail
 
 die() { echo "files.sh: $*" >&2; exit 1; }
@@ -50,16 +61,30 @@ BENCH_DIR=$(abspath "$BENCH_DIR")
 RUNS=${BENCH_RUNS:-3}
 export LC_NUMERIC=C # $EPOCHREALTIME with a decimal point
 
-data_only=no do_big=no do_small=no
+data_only=no do_big=no do_small=no do_age=no
 for arg; do
 	case $arg in
 	--data-only) data_only=yes ;;
 	big) do_big=yes ;;
 	small) do_small=yes ;;
-	*) die "unknown argument \"$arg\"; use [--data-only] [big] [small]" ;;
+	age) do_age=yes ;;
+	*) die "unknown argument \"$arg\"; use [--data-only] [big] [small] [age]" ;;
 	esac
 done
-[ $do_big = yes ] || [ $do_small = yes ] || do_big=yes do_small=yes
+if [ $do_big = no ] && [ $do_small = no ] && [ $do_age = no ]; then
+	do_big=yes do_small=yes
+	# the age run by default only where Debian's age is installed
+	if command -v age >/dev/null && command -v age-keygen >/dev/null; then
+		do_age=yes
+	else
+		echo "files.sh: age is missing (Debian package: age): no age run" >&2
+	fi
+fi
+if [ $do_age = yes ]; then
+	for tool in age age-keygen; do
+		command -v "$tool" >/dev/null || die "$tool is needed for the age run (Debian package: age)"
+	done
+fi
 
 for tool in zstd tar perl; do
 	command -v "$tool" >/dev/null || die "$tool is needed (Debian package: $tool)"
@@ -208,7 +233,7 @@ describe() { # DIR -> "N files, M MiB"
 	files=$(find "$1" -type f | wc -l)
 	echo "$files files, $((bytes >> 20)) MiB"
 }
-if [ $do_big = yes ]; then
+if [ $do_big = yes ] || { [ $do_age = yes ] && [ -z "${BENCH_AGE_DIR:-}" ]; }; then
 	[ -f "$BENCH_DIR/data.done" ] && [ -d "$data" ] || generate
 	desc_big=$(describe "$data")
 	echo "files.sh: data set big: $desc_big in $data" >&2
@@ -217,6 +242,12 @@ if [ $do_small = yes ]; then
 	[ -f "$BENCH_DIR/small.done" ] && [ -d "$small" ] || generate_small
 	desc_small=$(describe "$small")
 	echo "files.sh: data set small: $desc_small in $small" >&2
+fi
+agedir=$(abspath "${BENCH_AGE_DIR:-$data}")
+if [ $do_age = yes ]; then
+	[ -d "$agedir" ] || die "BENCH_AGE_DIR $agedir is no directory"
+	desc_age=$(describe "$agedir")
+	echo "files.sh: the age run's tree: $desc_age in $agedir" >&2
 fi
 [ $data_only = no ] || exit 0
 
@@ -262,7 +293,35 @@ sinks = store
 compression = zstd
 compression_level = 3
 EOF
+	[ $do_age = no ] || cat >>"$BENCH_DIR/$1.ini" <<EOF
+
+[source agetree]
+plugin = files
+path = $agedir
+
+[job clear]
+sources = agetree
+sinks = store
+compression = zstd
+compression_level = 3
+
+[job age]
+sources = agetree
+sinks = store
+compression = zstd
+compression_level = 3
+encryption = age
+age_recipients = $age_pub
+age_identity_file = $age_key
+EOF
 }
+# The age run's key, made once
+age_key=$BENCH_DIR/age.key
+if [ $do_age = yes ] && ! [ -s "$age_key" ]; then
+	age-keygen -o "$age_key.tmp" 2>/dev/null && mv "$age_key.tmp" "$age_key" ||
+		die "age-keygen failed"
+fi
+age_pub=$( [ -s "$age_key" ] && age-keygen -y "$age_key" || echo age1none)
 write_ini nofsync no
 write_ini fsync yes
 
@@ -326,8 +385,60 @@ run_case() {
 	     "tar \| zstd $(($(stat -c %s "$out") >> 20)) MiB | | | | |" >>"$rows"
 }
 
+# run_age: the age tree through cairn without and with encryption = age,
+# and through tar | zstd | age -r; restored likewise
+run_age() {
+	local dir=$agedir out=$BENCH_DIR/out.tar.zst.age obj oclear
+	local clean_sink="rm -rf $(q "$sink/clear") $(q "$sink/age") && sync"
+	local tar_c="tar -cf - -C $(q "$dir") . | zstd -3 -q | age -r $age_pub -o $(q "$out")"
+	local tar_x="age -d -i $(q "$age_key") $(q "$out") | zstd -dc | tar -xf - -C $(q "$rest_tar")"
+	local x_clear="$C restore clear --set path=$(q "$rest_cairn")"
+	local x_age="$C restore age --set path=$(q "$rest_cairn")"
+	local rss_tar_c rss_c rss_a rss_tar_r rss_xc rss_xa e
+
+	echo "files.sh: age: warming the page cache ..." >&2
+	tar -cf - -C "$dir" . >/dev/null
+	bench "age-backup" "rm -f $(q "$out"); $clean_sink" \
+		"cairn backup" "$C backup clear" \
+		"cairn backup (age)" "$C backup age" \
+		"tar | zstd -3 | age -r" "$tar_c"
+	rss_tar_c=$(rss "rm -f $(q "$out"); $tar_c")
+	rss_c=$(rss "rm -rf $(q "$sink/clear") && sync; $C backup clear")
+	rss_a=$(rss "rm -rf $(q "$sink/age") && sync; $C backup age")
+	obj=$(find "$sink/age" -name '*.tar.zst.age' -print -quit)
+	oclear=$(find "$sink/clear" -name '*.tar.zst' -print -quit)
+	[ -n "$obj" ] || die "cairn backup left no .tar.zst.age in $sink/age"
+	age -d -i "$age_key" "$obj" | zstd -t -q || die "age -d | zstd -t finds $obj damaged"
+
+	bench "age-restore" "$clean_rest" \
+		"cairn restore" "$x_clear" \
+		"cairn restore (age)" "$x_age" \
+		"age -d | zstd -dc | tar -x" "$tar_x"
+	rss_xc=$(rss "$clean_rest; $x_clear")
+	rss_xa=$(rss "$clean_rest; $x_age")
+	diff -rq "$dir" "$rest_cairn" >"$results/diff" 2>&1 ||
+		die "cairn's restore (age) in $rest_cairn differs from $dir (see $results/diff)"
+	rss_tar_r=$(rss "$clean_rest; $tar_x")
+	diff -rq "$dir" "$rest_tar" >"$results/diff" 2>&1 ||
+		die "the age -d | zstd | tar restore in $rest_tar differs from $dir (see $results/diff)"
+	rm -rf "$rest_cairn" "$rest_tar"
+
+	e=$(awk -v a="$(mean age-backup 2)" -v b="$(mean age-backup 1)" 'BEGIN { printf "%+.0f %%", (a / b - 1) * 100 }')
+	echo "| **age**: $desc_age | | | | |" >>"$rows"
+	row "tar -cf - \| zstd -3 \| age -r" age-backup 3 3 "$rss_tar_c"
+	row "cairn backup (fsync=no)" age-backup 1 3 "$rss_c"
+	row "cairn backup, encryption = age" age-backup 2 3 "$rss_a"
+	echo "| encryption's cost in cairn's backup: $e | | | | |" >>"$rows"
+	row "age -d \| zstd -dc \| tar -xf -" age-restore 3 3 "$rss_tar_r"
+	row "cairn restore" age-restore 1 3 "$rss_xc"
+	row "cairn restore, encryption = age" age-restore 2 3 "$rss_xa"
+	echo "| stored: cairn $(($(stat -c %s "$obj") >> 20)) MiB (clear $(($(stat -c %s "$oclear") >> 20)) MiB)," \
+	     "tar \| zstd \| age $(($(stat -c %s "$out") >> 20)) MiB | | | | |" >>"$rows"
+}
+
 [ $do_big = no ] || run_case bench "$data" "$BENCH_DIR/out.tar.zst" "$desc_big"
 [ $do_small = no ] || run_case small "$small" "$BENCH_DIR/small.tar.zst" "$desc_small"
+[ $do_age = no ] || run_age
 
 # ------------------------------------------------------------------- table
 echo
