@@ -237,7 +237,8 @@ rb_rdb_stream(struct rbackup *b, struct rconn *c, const struct repl_header *h)
 	memcpy(s.mark, h->mark, sizeof(s.mark));
 	s.left_off = c->pos;
 	s.left_len = c->len - c->pos;
-	if (!s.eof_mode && CAIRN_HOST_HAS(redis_host, progress_total))
+	if (!s.eof_mode && CAIRN_HOST_HAS(redis_host, progress_total) &&
+	    redis_host->progress_total != NULL)
 		redis_host->progress_total(r->ctx, s.total);
 	redis_log(r, CAIRN_LOG_DEBUG, "%s: snapshot of %s", r->name,
 	          s.eof_mode ? "unknown size (diskless)" : "known size");
