@@ -10,7 +10,10 @@
 # gets exit 5, from the same state_dir or another one sharing the
 # stores; SIGKILL and a restart lose no record and store none twice; a
 # retryable failure is retried; a lost log is a gap record in every
-# sink, a new full backup, and following on from it; a sink that fails
+# sink, a new full backup, and following on from it; with the dump on the
+# source's own link (ABI 1.5 base_begin/base_end) that dump is the new
+# set, of that source alone, a dump cut short leaves nothing, and the
+# job's lock held by another run takes the old way; a sink that fails
 # costs only itself, and its chain shows the hole as a gap; a nightly
 # backup runs beside a live follower.  Every wait has a timeout; no
 # timing is asserted.
@@ -22,7 +25,7 @@ command -v jq >/dev/null && command -v zstd >/dev/null || {
 	echo "1..0 # SKIP needs jq and zstd"
 	exit 0
 }
-plan 78
+plan 82
 
 mkdir -p "$T/plugins"
 cp "$CAIRN_TEST_PLUGINS/followsrc.so" "$T/plugins/"
@@ -335,6 +338,24 @@ check_exit "restore --at latest of the source from the new set and its log" 0 \
 	timeout 60 "$CAIRN" -c "$T/cairn.ini" restore l --source ldb --at latest
 awk '$1 ~ /^[0-9]+$/' l.log >want
 check_same "... gives every record" want l.target "7 "
+# the job's lock held by another run: the dump over the link cannot be a
+# set now, so the new base is taken the old way once the lock is free
+lrec 8
+echo "lost 8" >>l.log
+lrec 9
+flock -o state/l.lock sleep 120 &
+holder=$!
+wait_for 10 '! flock -n state/l.lock true'
+start_follower f8 l
+check "the job's lock held: no set from the link, which is said" wait_for 60 \
+	'grep -q "another run holds the lock of job l" f8.err'
+kill "$holder"
+check "... the new base is taken by backup() once the lock is free" wait_for 60 \
+	'test "$(tail -n 1 l.calls)" = backup'
+check "... with its gap, and the chain goes on" wait_for 30 \
+	'test "$(cat a/l/log/ldb/*.gap | jq -r .to.pos | sort | tail -n 1)" = lsn:9'
+stop_follower "$f8"
+check "SIGTERM: exit 0" test $? = 0
 
 # ------------------------------------------------ a failure retrying cannot mend
 echo "fail 99" >>big.log
