@@ -37,7 +37,7 @@
 set -euo pipefail
 
 die() { echo "follow.sh: $*" >&2; exit 1; }
-. "$(dirname "$0")/lib.sh" # q, bench, mean, sd, rss
+. "$(dirname "$0")/lib.sh" # q, bench, mean, sd, rss, pids, follow_trap, cpu_of, sampler
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -73,8 +73,7 @@ rm -rf "$BENCH_DIR/store" "$BENCH_DIR/state" "$BENCH_DIR/segs"
 mkdir -p "$BENCH_DIR" "$results" "$BENCH_DIR/segs"
 
 # ------------------------------------------------------------ the servers
-pids=""
-trap 'kill $pids 2>/dev/null' EXIT
+follow_trap TERM
 start_server() { # PORTFILE LOG [mongod.py OPTION]...: sets PORT, SPID
 	local pf=$1 log=$2
 	shift 2
@@ -133,22 +132,10 @@ t_follow=$EPOCHREALTIME
 # it takes the first full backup itself, then commits a first segment
 $PITR wait-cover "$LOGDIR" 0 $((span_s * 2 + 120)) ||
 	die "cairn follow committed no segment: $(tail -c 300 "$results/follow.log")"
-ticks=$(getconf CLK_TCK)
-cpu_of() { awk -v t="$ticks" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"; }
 cpu0=$(cpu_of $fpid)
 
 # sample lag and RSS every second while the load runs
-sampler() {
-	local to now rss
-	while kill -0 $fpid 2>/dev/null; do
-		now=$EPOCHREALTIME
-		to=$($PITR segs "$LOGDIR" | awk '{ if ($2 > m) m = $2 } END { printf "%.3f", m }')
-		rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$fpid/status" 2>/dev/null || echo 0)
-		echo "$now $to $rss"
-		sleep 1
-	done
-}
-sampler >"$results/samples" &
+sampler $fpid "$LOGDIR" >"$results/samples" &
 spid=$!
 pids="$pids $spid"
 t_load=$EPOCHREALTIME
@@ -232,8 +219,7 @@ echo
 echo "$RUNS replay rounds after 1 warm-up, the commands taking turns; samples: $results/samples"
 case $SOURCES in *" redis "*)
 	echo
-	trap - EXIT
-	kill $pids 2>/dev/null || true
+	stop_pids
 	redis_half
 	;;
 esac

@@ -33,7 +33,7 @@
 set -euo pipefail
 
 die() { echo "follow_redis.sh: $*" >&2; exit 1; }
-. "$(dirname "$0")/lib.sh" # q, bench, mean, sd, rss
+. "$(dirname "$0")/lib.sh" # q, bench, mean, sd, rss, pids, follow_trap, cpu_of, sampler
 abspath() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -68,8 +68,7 @@ rm -rf "$BENCH_DIR"
 mkdir -p "$results" "$BENCH_DIR/segs"
 
 # ------------------------------------------------------------ the servers
-pids=""
-trap 'for p in $pids; do kill -9 $p 2>/dev/null || true; done' EXIT
+follow_trap KILL
 free_port() {
 	"$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -138,20 +137,8 @@ done
 redis-cli -p "$port_src" SET bench:start 1 >/dev/null
 $PITR wait-cover "$LOGDIR" 0 $((span_s * 2 + 120)) ||
 	die "cairn follow committed no segment: $(tail -c 300 "$results/follow.log")"
-ticks=$(getconf CLK_TCK)
-cpu_of() { awk -v t="$ticks" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"; }
 cpu0=$(cpu_of $fpid)
-sampler() {
-	local to now rss
-	while kill -0 $fpid 2>/dev/null; do
-		now=$EPOCHREALTIME
-		to=$($PITR segs "$LOGDIR" | awk '{ if ($2 > m) m = $2 } END { printf "%.3f", m }')
-		rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$fpid/status" 2>/dev/null || echo 0)
-		echo "$now $to $rss"
-		sleep 1
-	done
-}
-sampler >"$results/samples" &
+sampler $fpid "$LOGDIR" >"$results/samples" &
 spid=$!
 pids="$pids $spid"
 off0=$(offset)

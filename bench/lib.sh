@@ -52,3 +52,31 @@ rss() {
 	"$TIME" -f %M -o "$results/rss" sh -c "$1" >/dev/null 2>&1 || { echo failed; return; }
 	awk '{ printf "%.0f", $1 / 1024 }' "$results/rss"
 }
+
+# ---- the follow benchmarks (follow.sh, follow_redis.sh) ----
+# pids: their background processes.  follow_trap SIG: on any exit (the
+# end, die, an error) they are killed with SIG, and the script keeps its
+# exit status (killing one that has ended already fails, which under
+# set -e would turn every exit into 1).
+pids=""
+stop_pids() {
+	local p
+	for p in $pids; do kill -"${1:-TERM}" "$p" 2>/dev/null || true; done
+	pids=""
+}
+follow_trap() { trap "rc=\$?; stop_pids $1; exit \$rc" EXIT; }
+# cpu_of PID: its CPU time so far (user + system), in seconds
+cpu_of() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"; }
+# sampler PID LOGDIR: every second while PID lives, "NOW TO RSS": the
+# time, the newest committed segment's TO time in LOGDIR (by $PITR segs,
+# set by the script) and PID's RSS in KiB
+sampler() {
+	local to now rss
+	while kill -0 "$1" 2>/dev/null; do
+		now=$EPOCHREALTIME
+		to=$($PITR segs "$2" | awk '{ if ($2 > m) m = $2 } END { printf "%.3f", m }')
+		rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0)
+		echo "$now $to $rss"
+		sleep 1
+	done
+}

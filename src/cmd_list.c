@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "logstats.h"
 #include "logstatus.h"
 
 /* The change logs of one job in one sink, listed after the sets. */
@@ -73,12 +74,13 @@ print_segments(const struct log_source *ls)
 {
 	for (size_t i = 0; ls && i < ls->nsegs; i++) {
 		const struct log_segment *sg = &ls->segs[i];
-		char iv[96], size[32];
+		char iv[96], size[32], *st = logstats_text(sg->stats);
 		logstatus_interval(&sg->from, &sg->to, iv, sizeof(iv));
 		format_bytes(sg->stored_bytes, size, sizeof(size));
-		print_line("    segment %s: %s, %llu record%s, %s stored, base %s", sg->name, iv,
-		           (unsigned long long)sg->records, sg->records == 1 ? "" : "s", size,
-		           sg->base[0] ? sg->base : "?");
+		print_line("    segment %s: %s, %llu record%s, %s stored, base %s%s%s", sg->name,
+		           iv, (unsigned long long)sg->records, sg->records == 1 ? "" : "s", size,
+		           sg->base[0] ? sg->base : "?", st ? "; " : "", st ? st : "");
+		free(st);
 	}
 }
 
@@ -152,6 +154,9 @@ log_rows_json(const struct log_rows *rows, time_t now)
 					                  (json_int_t)sg->records, "storedBytes",
 					                  (json_int_t)sg->stored_bytes, "base",
 					                  sg->base));
+					if (sg->stats) /* as its manifest has them */
+						json_object_set(json_array_get(segs, g), "stats",
+						                sg->stats);
 				}
 				json_object_set_new(o, "segmentList", segs);
 			}

@@ -18,6 +18,7 @@
 
 #include "cairn.h"
 #include "log.h"
+#include "logstats.h"
 #include "progress.h"
 #include "util.h"
 
@@ -95,6 +96,13 @@ host_cancelled(cairn_ctx *ctx)
 static void
 host_stat(cairn_ctx *ctx, const char *key, int64_t value)
 {
+	/* a log segment's (plugin.h), unless a new base is being written
+	 * over the follower's link (follow_base.c): then the set's */
+	if (ctx->in_follow && !ctx->in_backup) {
+		if (ctx->follow_stats)
+			logstats_add(ctx->follow_stats, key, value);
+		return;
+	}
 	if (!ctx->stats)
 		ctx->stats = json_object();
 	json_object_set_new(ctx->stats, key, json_integer(value));
@@ -425,6 +433,14 @@ scratch_sweep(const char *state_dir)
 	}
 	closedir(d);
 	free(parent);
+}
+
+void
+ctx_follow(cairn_ctx *ctx, int on)
+{
+	ctx->in_follow = on;
+	if (on && ctx->follow_stats)
+		logstats_drop_pending(ctx->follow_stats);
 }
 
 void

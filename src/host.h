@@ -7,6 +7,8 @@
 #include <jansson.h>
 #include <signal.h>
 
+struct logstats;
+
 /* The host table handed to every plugin. */
 extern const struct cairn_host cairn_host_table;
 
@@ -34,6 +36,11 @@ struct cairn_ctx {
 	 * and [CAIRN_LOG_AT_END], each once the source told it */
 	int has_log[2];
 	struct cairn_log_pos log[2];
+	/* ABI 1.5: inside follow() (in_follow, ctx_follow) host->stat adds
+	 * to the counts of the log segment being written (the logwriter's,
+	 * set by logwriter_new; NULL: none) */
+	struct logstats *follow_stats;
+	int in_follow;
 };
 
 /* Remove ctx's scratch directory and everything in it, if there is one;
@@ -51,6 +58,10 @@ void scratch_sweep(const char *state_dir);
 /* Is p a position as plugin.h defines it (text 1 to CAIRN_LOG_POS_MAX - 1
  * printable ASCII characters without space, NUL terminated)? */
 int log_pos_valid(const struct cairn_log_pos *p);
+
+/* follow() starts (on 1: what its earlier call counted for a record it
+ * never gave is forgotten) or has returned (0). */
+void ctx_follow(cairn_ctx *ctx, int on);
 
 /* Free what the context holds (not the context itself). */
 void ctx_free(cairn_ctx *ctx);

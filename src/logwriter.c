@@ -12,6 +12,7 @@
 #include "compress.h"
 #include "host.h"
 #include "log.h"
+#include "logstats.h"
 #include "sets.h"
 #include "util.h"
 #include "values.h"
@@ -48,6 +49,7 @@ struct logwriter {
 	int store_failed;
 	uint64_t segments;
 	char last_name[LOGSEG_NAME_MAX];
+	struct logstats stats; /* host->stat in follow(): the source's counts */
 };
 
 static int64_t
@@ -114,6 +116,7 @@ segment_reset(struct logwriter *lw)
 	lw->nindex = 0;
 	lw->index_step_ms = 1000;
 	lw->opened_ms = clock_ms(CLOCK_MONOTONIC);
+	logstats_reset(&lw->stats);
 }
 
 /* Keep the first entry of each step_ms in the index. */
@@ -192,6 +195,7 @@ logwriter_new(const struct logwriter_conf *conf, char **err)
 	lw->label = xasprintf("source %s", conf->source->name);
 	lw->index = xcalloc(LOGSEG_INDEX_MAX, sizeof(*lw->index));
 	segment_reset(lw);
+	conf->source->ctx.follow_stats = &lw->stats;
 	return lw;
 }
 
@@ -200,6 +204,8 @@ logwriter_free(struct logwriter *lw)
 {
 	if (!lw)
 		return;
+	if (lw->conf.source->ctx.follow_stats == &lw->stats)
+		lw->conf.source->ctx.follow_stats = NULL;
 	compressor_free(lw->z);
 	EVP_MD_CTX_free(lw->sha);
 	for (size_t i = 0; i < lw->conf.nsinks; i++)
@@ -220,6 +226,7 @@ logwriter_start(struct logwriter *lw, const struct cairn_log_pos *from, const ch
 	if (base)
 		snprintf(lw->base, sizeof(lw->base), "%s", base);
 	lw->store_failed = 0;
+	logstats_drop_pending(&lw->stats);
 	segment_reset(lw);
 }
 
@@ -388,6 +395,7 @@ segment_describe(struct logwriter *lw, struct log_segment *seg, char *sha)
 	seg->nindex = lw->nindex;
 	memcpy(seg->base, lw->base, sizeof(seg->base));
 	seg->created = time(NULL);
+	seg->stats = logstats_json(&lw->stats); /* the caller drops it */
 }
 
 int
@@ -414,6 +422,7 @@ logwriter_commit(struct logwriter *lw)
 		snprintf(sha + 2 * i, 3, "%02x", md[i]);
 	segment_describe(lw, &seg, sha);
 	json = logseg_to_json(lw->conf.job->name, &seg);
+	json_decref(seg.stats);
 	sink_lock_all(lw);
 	for (size_t i = 0; i < lw->conf.nsinks; i++)
 		ok += segment_to_sink(lw, &lw->sinks[i], &seg, json) == 0;
@@ -523,6 +532,7 @@ lw_record(struct cairn_log_out *o, const void *buf, size_t len, const struct cai
 		return rc;
 	}
 	lw->raw += len;
+	logstats_take(&lw->stats); /* the counts given for this record */
 	if (!lw->records++)
 		lw->first = *pos;
 	lw->last = *pos;

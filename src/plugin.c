@@ -609,7 +609,9 @@ op_follow(struct instance *in, const struct cairn_log_pos *from, struct cairn_lo
 {
 	int rc;
 	instance_call(in);
+	ctx_follow(&in->ctx, 1);
 	rc = in->lp->source.follow(in->inst, from, out);
+	ctx_follow(&in->ctx, 0);
 	instance_done(in);
 	return rc;
 }

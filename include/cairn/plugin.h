@@ -45,7 +45,8 @@
  *  - Open every descriptor with O_CLOEXEC (SOCK_CLOEXEC, pipe2, ...), so a
  *    child started by another plugin never inherits it.  Give every file
  *    and directory you create an explicit mode; the umask is the user's.
- *  - Statistics (host->stat) reach the manifest only from backup().  Those
+ *  - Statistics (host->stat) reach the manifest only from backup() (and,
+ *    inside follow(), ABI 1.5, a log segment's manifest: see stat).  Those
  *    recorded in verify() and restore_test() are compared by the core with
  *    the same keys in the manifest's stats of the object (those backup()
  *    recorded): a key in both with another value is damage (verify exits

@@ -73,6 +73,7 @@ struct follow {
 	int64_t records;          /* pushed to record() */
 	uint32_t lt, li;          /* the last entry seen */
 	struct cairn_log_pos now; /* from NULL: the newest entry at the start */
+	int stats;                /* host->stat counts per segment (ABI 1.5) */
 };
 
 /* The follower's URI: the instance's, with timeouts of its own where the
@@ -143,6 +144,41 @@ follow_check_from(struct follow *f)
 	return 0;
 }
 
+/* ABI 1.5: host->stat counts per log segment: "ops.insert" etc. for an
+ * entry; for an applyOps, its inner entries (one level down). */
+static void
+follow_stat_entry(struct follow *f, const bson_t *entry, int depth)
+{
+	static const char *const names[][2] = {
+	        {"i", "ops.insert"},  {"u", "ops.update"}, {"d", "ops.delete"},
+	        {"c", "ops.command"}, {"n", "ops.noop"},
+	};
+	const char *key = "ops.other", *op = NULL;
+	bson_iter_t it;
+	bson_t o, arr;
+	if (bson_iter_init_find(&it, entry, "op") && BSON_ITER_HOLDS_UTF8(&it))
+		op = bson_iter_utf8(&it, NULL);
+	if (op && !strcmp(op, "c") && depth == 0 && mongo_bson_sub(entry, "o", 0, &o) &&
+	    mongo_bson_sub(&o, "applyOps", 1, &arr)) {
+		if (bson_iter_init(&it, &arr))
+			while (bson_iter_next(&it)) {
+				uint32_t len;
+				const uint8_t *data;
+				bson_t inner;
+				if (!BSON_ITER_HOLDS_DOCUMENT(&it))
+					continue;
+				bson_iter_document(&it, &len, &data);
+				if (bson_init_static(&inner, data, len))
+					follow_stat_entry(f, &inner, 1);
+			}
+		return;
+	}
+	for (size_t k = 0; op && k < sizeof(names) / sizeof(names[0]); k++)
+		if (!strcmp(op, names[k][0]))
+			key = names[k][1];
+	mongo_host->stat(f->mi->ctx, key, 1);
+}
+
 /* One entry of the tail. */
 static int
 follow_entry(struct follow *f, const bson_t *doc)
@@ -173,10 +209,14 @@ follow_entry(struct follow *f, const bson_t *doc)
 		return f->out->idle(f->out, &pos);
 	if (rc == MONGO_OPLOG_KEEP) {
 		f->records++;
+		if (f->stats)
+			follow_stat_entry(f, doc, 0);
 		return f->out->record(f->out, bson_get_data(doc), doc->len, &pos);
 	}
 	if (rc == MONGO_OPLOG_PART) {
 		f->records++;
+		if (f->stats)
+			follow_stat_entry(f, &part, 0);
 		rc = f->out->record(f->out, bson_get_data(&part), part.len, &pos);
 		bson_destroy(&part);
 		return rc;
@@ -294,6 +334,7 @@ mongo_follow(void *instance, const struct cairn_log_pos *from, struct cairn_log_
 	struct follow f = {.mi = instance, .out = out, .from = from};
 	int rc;
 
+	f.stats = mongo_host->abi_major == 1 && mongo_host->abi_minor >= 5;
 	if (from) {
 		f.ft = (uint32_t)(from->lsn >> 32);
 		f.fi = (uint32_t)from->lsn;

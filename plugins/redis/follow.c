@@ -316,11 +316,24 @@ follow_read(struct follow *f)
 	return follow_consume(f);
 }
 
+/* A record's counts (follow_cut.h) for its log segment's manifest. */
+static void
+follow_stat(void *ud, const char *key, int64_t value)
+{
+	struct redis *r = ud;
+	redis_host->stat(r->ctx, key, value);
+}
+
 static int
 follow_stream(struct follow *f)
 {
 	struct redis *r = f->r;
 	int rc;
+
+	if (redis_host->abi_major == 1 && redis_host->abi_minor >= 5) {
+		f->cut.stat = follow_stat; /* before 1.5 host->stat was the set's */
+		f->cut.stat_ud = r;
+	}
 
 	f->last_data = redis_now_ms();
 	if ((rc = follow_send_ack(f)))

@@ -99,6 +99,34 @@ fcut_begin(struct fcut *f)
 	return fcut_append(f, sel, aof_select(f->db, sel));
 }
 
+/* The counts of the database the record's last commands ran in (all of
+ * them, with commands too, when all is set) go to f->stat. */
+static void
+fcut_stat_flush(struct fcut *f, int all)
+{
+	char key[32];
+	if (f->stat && f->stat_db_n) {
+		snprintf(key, sizeof(key), "db.%ld", f->stat_db);
+		if (all && f->stat_cmds)
+			f->stat(f->stat_ud, "commands", f->stat_cmds);
+		f->stat(f->stat_ud, key, f->stat_db_n);
+	}
+	f->stat_db_n = 0;
+	if (all)
+		f->stat_cmds = 0;
+}
+
+/* A command of the record being gathered ran in f->db. */
+static void
+fcut_count(struct fcut *f)
+{
+	if (f->stat_db_n && f->stat_db != f->db)
+		fcut_stat_flush(f, 0);
+	f->stat_db = f->db;
+	f->stat_db_n++;
+	f->stat_cmds++;
+}
+
 /* The record is whole: out it goes, at the offset after it, behind its
  * marks (the time mark only when its second is not the last one's). */
 static int
@@ -115,6 +143,7 @@ fcut_push(struct fcut *f, int64_t now_ms, struct cairn_log_out *out)
 	mlen = aof_marks(marks, sec != f->marked_sec, pos.time_ms, pos.lsn);
 	f->marked_sec = sec;
 	memcpy(f->rec + AOF_MARKS_MAX - mlen, marks, mlen);
+	fcut_stat_flush(f, 1);
 	rc = out->record(out, f->rec + AOF_MARKS_MAX - mlen, mlen + f->rlen, &pos);
 	f->last_time = pos.time_ms;
 	f->given_lsn = f->offset;
@@ -140,9 +169,11 @@ fcut_command(struct fcut *f, const unsigned char *p, const struct aof_cmd *c, in
 	if (f->in_txn) {
 		if ((rc = fcut_append(f, p, c->len)))
 			return rc;
+		f->commands++;
 		if (aof_select_db(c, &db) == 0)
 			f->db = db;
-		f->commands++;
+		else if (!aof_is(c, "EXEC", 1))
+			fcut_count(f);
 		if (!aof_is(c, "EXEC", 1))
 			return 0;
 		f->in_txn = 0;
@@ -169,6 +200,7 @@ fcut_command(struct fcut *f, const unsigned char *p, const struct aof_cmd *c, in
 		f->in_txn = 1;
 		return fcut_append(f, p, c->len);
 	}
+	fcut_count(f);
 	if ((rc = fcut_append(f, p, c->len)))
 		return rc;
 	return fcut_push(f, now_ms, out);

@@ -30,6 +30,14 @@ struct fcut {
 	int getack;         /* a REPLCONF GETACK came: the caller answers it */
 	uint64_t records, commands, heartbeats;
 	char err[256];
+	/* Each record's counts, given to stat (when set: after fcut_init)
+	 * just before the record goes out: "commands" (those of the record,
+	 * without its MULTI, EXEC and SELECTs) and "db.N" (those of them
+	 * run in database N). */
+	void (*stat)(void *ud, const char *key, int64_t value);
+	void *stat_ud;
+	long stat_db; /* the database counted in stat_db_n */
+	int64_t stat_db_n, stat_cmds;
 };
 
 /* Start after position (replid, offset) with db in force there (-1 when

@@ -70,17 +70,6 @@ cd "$T" || exit 99
 now_ms() { date +%s%3N; }
 # rec LSN [WORDS]: append a record to db.log
 rec() { echo "$1 $(now_ms) ${2:-change-$1}" >>db.log; }
-# wait_for SECONDS 'SHELL CODE': poll until the code succeeds (it is
-# evaluated anew each time)
-wait_for() {
-	local n=$(($1 * 10))
-	shift
-	while ! eval "$*" 2>/dev/null; do
-		n=$((n - 1))
-		[ $n -le 0 ] && return 1
-		sleep 0.1
-	done
-}
 # the records stored in STORE's segments of SOURCE, in chain order
 stored() { cat "$1"/j/log/db/*.log 2>/dev/null; }
 has_lsn() { stored "$1" | grep -q "^$2 "; }
@@ -101,20 +90,20 @@ rec 1
 rec 2
 start_follower f1
 check "the first run takes a full backup of the source to start from" \
-	wait_for 30 'test -n "$(newest_id a j)"'
+	wait_for 30 eval 'test -n "$(newest_id a j)"'
 base=$(newest_id a j)
-check "that set records the log position it began at" wait_for 10 'test "$(jq -r '\''.sources[0].log.start.pos'\'' "a/j/$base/manifest.json" 2>/dev/null)" = "lsn:2"'
+check "that set records the log position it began at" wait_for 10 eval 'test "$(jq -r '\''.sources[0].log.start.pos'\'' "a/j/$base/manifest.json" 2>/dev/null)" = "lsn:2"'
 rec 3
 rec 4
-check "records reach segments in sink a" wait_for 30 'has_lsn a 4'
-check "... and in sink b" wait_for 30 'has_lsn b 4'
-check "the run record shows the position stored, while it runs" wait_for 10 \
+check "records reach segments in sink a" wait_for 30 has_lsn a 4
+check "... and in sink b" wait_for 30 has_lsn b 4
+check "the run record shows the position stored, while it runs" wait_for 10 eval \
 	'test "$(jq -r "[.running, .sources.db.state, .sources.db.position.pos] | join(\" \")" state/status/j@follow.json)" = "true following lsn:4"'
 check "each segment has its manifest, which names the base" test \
 	"$(manifests a "map(.base) | unique | join(\" \")")" = "$base"
 check "segment names are FROMTIME-TOTIME-FROMLSN-TOLSN" test -z \
 	"$(ls a/j/log/db | grep -vE '^[0-9]{8}T[0-9]{6}\.[0-9]{3}Z-[0-9]{8}T[0-9]{6}\.[0-9]{3}Z-[0-9a-f]{16}-[0-9a-f]{16}\.(log|json)$')"
-check "quiet time is proven by empty segments" wait_for 30 'test "$(manifests a '\''map(select(.records == 0)) | length'\'')" -ge 1'
+check "quiet time is proven by empty segments" wait_for 30 eval 'test "$(manifests a '\''map(select(.records == 0)) | length'\'')" -ge 1'
 check "each segment starts where the one before ended" test \
 	"$(manifests a 'sort_by(.segment) | [range(1; length) as $i | select(.[$i].from.pos != .[$i-1].to.pos)] | length')" = 0
 
@@ -130,14 +119,14 @@ rec 5
 check_exit "a backup of the job runs beside the follower" 0 timeout 60 "$CAIRN" -c "$T/cairn.ini" backup j
 nightly=$(newest_id a j)
 rec 6
-check "the follower goes on after it" wait_for 30 'has_lsn a 6'
+check "the follower goes on after it" wait_for 30 has_lsn a 6
 
 # ------------------------------------------------ SIGKILL and a restart
 kill -KILL "$f1"
 wait "$f1" 2>/dev/null
 for n in 7 8 9 10; do rec $n; done
 start_follower f2
-check "after SIGKILL a restart takes up the log" wait_for 30 'has_lsn a 10'
+check "after SIGKILL a restart takes up the log" wait_for 30 has_lsn a 10
 records_after 2 >want
 stored a >got.a
 stored b >got.b
@@ -148,7 +137,7 @@ check "it took no new base: the log was there" test "$(grep -c 'taking a full ba
 # ------------------------------------------------ a retryable failure
 echo "retry 11" >>db.log
 rec 11
-check "a retryable failure is retried" wait_for 30 'has_lsn a 11'
+check "a retryable failure is retried" wait_for 30 has_lsn a 11
 check "... and said" grep -q "the test said retry; following again after" f2.err
 records_after 2 >want
 stored a >got.a
@@ -158,15 +147,15 @@ check_same "... nothing lost or doubled across it" want got.a "11 "
 mv b/j/log b/j/log.away
 echo "not a directory" >b/j/log
 rec 12
-check "a failing sink does not stop the other" wait_for 30 'has_lsn a 12'
+check "a failing sink does not stop the other" wait_for 30 has_lsn a 12
 rec 13
-check "... which goes on" wait_for 30 'has_lsn a 13'
+check "... which goes on" wait_for 30 has_lsn a 13
 check "the failure is said once, naming the sink" test \
 	"$(grep -c 'misses the log from here on' f2.err)" = 1
 rm b/j/log
 mv b/j/log.away b/j/log
 rec 14
-check "the sink that came back gets new segments" wait_for 30 'has_lsn b 14'
+check "the sink that came back gets new segments" wait_for 30 has_lsn b 14
 check "... after a gap record for what it missed" test "$(ls b/j/log/db/*.gap 2>/dev/null | wc -l)" = 1
 gap=$(ls b/j/log/db/*.gap 2>/dev/null)
 check "the gap says the sink failed and the others hold the stretch" \
@@ -192,16 +181,16 @@ for n in 16 17; do rec $n; done
 echo "lost 16" >>db.log
 rec 18
 start_follower f3
-check "a lost log: a new full backup" wait_for 60 'test "$(newest_id a j)" != "$nightly"'
+check "a lost log: a new full backup" wait_for 60 eval 'test "$(newest_id a j)" != "$nightly"'
 nbase=$(newest_id a j)
 check "the loss is said loudly, with the position" grep -q \
 	"source db: its change log no longer holds what follows position lsn:15" f3.err
-check "a gap record in every sink" wait_for 30 'test "$(ls a/j/log/db/*.gap b/j/log/db/*.gap 2>/dev/null | wc -l)" = 3'
+check "a gap record in every sink" wait_for 30 eval 'test "$(ls a/j/log/db/*.gap b/j/log/db/*.gap 2>/dev/null | wc -l)" = 3'
 lgap=$(ls a/j/log/db/*.gap 2>/dev/null)
 check "it runs from the last position to the new base's" test \
 	"$(jq -r '[.from.pos, .to.pos, .base] | join(" ")' "$lgap")" = "lsn:15 lsn:18 $nbase"
 rec 19
-check "it follows on from the new base" wait_for 30 'has_lsn a 19'
+check "it follows on from the new base" wait_for 30 has_lsn a 19
 check "the segments after it continue the new base" test \
 	"$(jq -r .base "$(ls a/j/log/db/*.json | tail -n 1)")" = "$nbase"
 check "16 to 18 are in the new base, not in the log" test -z "$(stored a | grep -E '^1[678] ')"
@@ -213,11 +202,11 @@ check "SIGTERM again: exit 0" test $? = 0
 	echo "1 $(now_ms) start"
 } >big.log
 start_follower f4 k
-check "job k starts from its base" wait_for 30 'test -n "$(newest_id a k)"'
-check "... and follows" wait_for 30 'grep -q '\''"following"'\'' state/status/k@follow.json'
+check "job k starts from its base" wait_for 30 eval 'test -n "$(newest_id a k)"'
+check "... and follows" wait_for 30 eval 'grep -q '\''"following"'\'' state/status/k@follow.json'
 pad=$(head -c 30000 /dev/zero | tr '\0' x)
 for n in 2 3 4 5 6; do echo "$n $(now_ms) $pad" >>big.log; done
-check "segments cut by size (span 1h): two of 2 records" wait_for 30 'test "$(jq -s '\''map(select(.records == 2)) | length'\'' a/k/log/big/*.json 2>/dev/null)" = 2'
+check "segments cut by size (span 1h): two of 2 records" wait_for 30 eval 'test "$(jq -s '\''map(select(.records == 2)) | length'\'' a/k/log/big/*.json 2>/dev/null)" = 2'
 check "none is larger than segment_size" test \
 	"$(jq -s 'map(select(.raw_bytes > 65536)) | length' a/k/log/big/*.json)" = 0
 stop_follower "$f4"
@@ -255,13 +244,13 @@ echo "1 $(now_ms) x1" >x.log
 echo "1 $(now_ms) y1" >y.log
 "$CAIRN" -c "$T/cairn.ini" follow two >f5.out 2>f5.err &
 f5=$!
-check "each source takes its own full backup to start from" wait_for 60 \
+check "each source takes its own full backup to start from" wait_for 60 eval \
 	'test "$(cat a/two/*/manifest.json 2>/dev/null | jq -r ".sources[].name" | sort | tr "\n" " ")" = "x y "'
-check "... and follows from it" wait_for 30 \
+check "... and follows from it" wait_for 30 eval \
 	'test "$(jq -r "[.sources.x.state, .sources.y.state] | join(\" \")" state/status/two@follow.json)" = "following following"'
 echo "2 $(now_ms) x2" >>x.log
 echo "2 $(now_ms) y2" >>y.log
-check "two sources are followed at once" wait_for 60 \
+check "two sources are followed at once" wait_for 60 eval \
 	'cat a/two/log/x/*.log | grep -q "x2$" && cat a/two/log/y/*.log | grep -q "y2$"'
 stop_follower "$f5"
 check "SIGTERM stops both: exit 0" test $? = 0
@@ -295,10 +284,10 @@ lrec 1
 lrec 2
 echo "1 $(now_ms) lx1" >lx.log
 start_follower f6 l
-check "job l: each source starts from a full backup its backup() took" wait_for 60 \
+check "job l: each source starts from a full backup its backup() took" wait_for 60 eval \
 	'test "$(jq -r "[.sources.ldb.state, .sources.lx.state] | join(\" \")" state/status/l@follow.json 2>/dev/null)" = "following following"'
 lrec 3
-check "... and follows" wait_for 30 'cat a/l/log/ldb/*.log 2>/dev/null | grep -q "^3 "'
+check "... and follows" wait_for 30 eval 'cat a/l/log/ldb/*.log 2>/dev/null | grep -q "^3 "'
 stop_follower "$f6"
 check "SIGTERM: exit 0" test $? = 0
 sets0=$(nsets a)
@@ -308,7 +297,7 @@ echo "lost 5" >>l.log
 echo linkcut >>l.log
 lrec 6
 start_follower f7 l
-check "a lost log, the link carrying a dump: a new set from it" wait_for 60 \
+check "a lost log, the link carrying a dump: a new set from it" wait_for 60 eval \
 	'test "$(nsets a)" -gt "$sets0" && test -n "$(ls a/l/log/ldb/*.gap 2>/dev/null)"'
 check "... from the link, not from backup(); a dump cut short was not kept" \
 	test "$(tr '\n' ' ' <l.calls)" = "backup link-cut link "
@@ -328,7 +317,7 @@ check "... one in each: the cut dump recorded none" test "$(ls a/l/log/ldb/*.gap
 check "the loss and the gap are said" grep -q "its own link sends a full copy of its data instead" f7.err
 check "... and the cut dump" grep -q "the test cut the link inside the dump" f7.err
 lrec 7
-check "following goes on after the dump" wait_for 30 'cat a/l/log/ldb/*.log 2>/dev/null | grep -q "^7 "'
+check "following goes on after the dump" wait_for 30 eval 'cat a/l/log/ldb/*.log 2>/dev/null | grep -q "^7 "'
 check "... the segments after it continue the new set" test \
 	"$(jq -r .base "$(ls a/l/log/ldb/*.json | tail -n 1)")" = "$lid"
 check "4 to 6 are in the new set, not in the log" test -z "$(cat a/l/log/ldb/*.log | grep -E '^[456] ')"
@@ -345,14 +334,14 @@ echo "lost 8" >>l.log
 lrec 9
 flock -o state/l.lock sleep 120 &
 holder=$!
-wait_for 10 '! flock -n state/l.lock true'
+wait_for 10 eval '! flock -n state/l.lock true'
 start_follower f8 l
-check "the job's lock held: no set from the link, which is said" wait_for 60 \
+check "the job's lock held: no set from the link, which is said" wait_for 60 eval \
 	'grep -q "another run holds the lock of job l" f8.err'
 kill "$holder"
-check "... the new base is taken by backup() once the lock is free" wait_for 60 \
+check "... the new base is taken by backup() once the lock is free" wait_for 60 eval \
 	'test "$(tail -n 1 l.calls)" = backup'
-check "... with its gap, and the chain goes on" wait_for 30 \
+check "... with its gap, and the chain goes on" wait_for 30 eval \
 	'test "$(cat a/l/log/ldb/*.gap | jq -r .to.pos | sort | tail -n 1)" = lsn:9'
 stop_follower "$f8"
 check "SIGTERM: exit 0" test $? = 0

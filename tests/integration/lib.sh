@@ -67,6 +67,19 @@ check_same() {
 	ok "$desc"
 }
 
+# wait_for SECONDS COMMAND...: run COMMAND (a command, a function, or
+# `eval 'SHELL CODE'`) every 0.1 s until it succeeds; 1 once SECONDS have
+# passed without (counted by the clock, however long each try takes).
+# Its stderr is dropped: it may fail while there is nothing yet.
+wait_for() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@" 2>/dev/null; do
+		[ "$SECONDS" -ge "$end" ] && return 1
+		sleep 0.1
+	done
+}
+
 # cairn ARGS...: the binary with the test's config
 cairn() { "$CAIRN" -c "$T/cairn.ini" "$@"; }
 

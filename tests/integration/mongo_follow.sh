@@ -7,7 +7,8 @@
 # their positions, and the rest as idle positions; a resume from a
 # record's position goes on after it (nothing twice); a position the
 # oplog no longer holds, or one that falls off under the tail, is
-# CAIRN_E_LOGLOST; a server stopped under the
+# CAIRN_E_LOGLOST; each record's host->stat counts ("ops.insert", ...)
+# come before it and add up to the entries of the segment; a server stopped under the
 # follower is CAIRN_E_RETRYABLE and, restarted, the tail resumes; a
 # backup records its start position, and with oplog = yes captures the
 # oplog written during the dump into the archive's oplog namespace (read
@@ -21,7 +22,7 @@ if [ ! -x "$DRIVE" ]; then
 	echo "1..0 # SKIP the mongo plugin is not built"
 	exit 0
 fi
-plan 37
+plan 39
 
 PY=$MONGO_PYTHON
 PW='Tr0ub4dor&3'
@@ -30,15 +31,25 @@ cd "$T" || exit 99
 # drive ARGS...: the driver with a timeout; stdout in $T/out, stderr $T/err
 drive() { timeout 60 "$DRIVE" "$@" >"$T/out" 2>"$T/err"; }
 rc_is() { check "$1" grep -qx "rc $2 .*\|rc $2" "$T/out" || diag "$T/out" "$T/err"; }
-# wait_for FILE PATTERN: until FILE has a line matching PATTERN (30 s)
-wait_for() {
-	local i=0
-	until grep -q "$2" "$1" 2>/dev/null; do
-		i=$((i + 1))
-		[ "$i" -gt 600 ] && return 1
-		sleep 0.05
-	done
+# has FILE PATTERN: FILE has a line matching PATTERN (for wait_for)
+has() { grep -q "$2" "$1"; }
+# seg_ops SEGMENT: its entries per op type as host->stat names them (an
+# applyOps: its inner entries), "KEY COUNT" sorted
+seg_ops() {
+	"$PY" - "$1" <<'EOF' | sort
+import sys, bson, collections
+names = {"i": "ops.insert", "u": "ops.update", "d": "ops.delete", "c": "ops.command", "n": "ops.noop"}
+n = collections.Counter()
+for e in bson.decode_all(open(sys.argv[1], "rb").read()):
+    inner = e.get("o", {}).get("applyOps") if e.get("op") == "c" else None
+    for x in (inner if isinstance(inner, list) else [e]):
+        n[names.get(x.get("op"), "ops.other")] += 1
+for k, v in n.items():
+    print(k, v)
+EOF
 }
+# stat_ops OUT: the driver's stat lines summed per key, "KEY COUNT" sorted
+stat_ops() { awk '$1 == "stat" { s[$2] += $3 } END { for (k in s) print k, s[k] }' "$1" | sort; }
 # newest URI: the newest oplog entry's ts as T:I
 newest() {
 	"$PY" - "$1" <<'EOF'
@@ -127,12 +138,12 @@ RS_PORT=$MONGO_PORT
 writes "$RS" a >/dev/null
 "$DRIVE" follow seg1 stop1 - "uri=$RS/" databases=shop >"$T/f1" 2>"$T/f1.err" &
 F1=$!
-check "follow from now starts at the newest entry" wait_for "$T/f1" '^idle [0-9]*:[0-9]*$'
+check "follow from now starts at the newest entry" wait_for 30 has "$T/f1" '^idle [0-9]*:[0-9]*$'
 START=$(sed -n 's/^idle \([0-9]*:[0-9]*\)$/\1/p' "$T/f1" | head -n 1)
 writes "$RS" b >/dev/null
 LAST=$(newest "$RS")
-check "the tail reaches the last write" wait_for "$T/f1" "^\(record\|idle\) $LAST\b"
-check "an empty getMore is an idle without position" wait_for "$T/f1" '^idle -$'
+check "the tail reaches the last write" wait_for 30 has "$T/f1" "^\(record\|idle\) $LAST\b"
+check "an empty getMore is an idle without position" wait_for 30 has "$T/f1" '^idle -$'
 touch stop1
 wait "$F1"
 check "out's CAIRN_E_CANCELLED stops it" grep -qx 'rc -7 ' "$T/f1" || diag "$T/f1" "$T/f1.err"
@@ -140,6 +151,12 @@ check "the segment is the source's entries after the start, byte for byte" \
 	segment_ok "$RS" "$START" seg1 || diag "$T/seg.err"
 check "other databases' entries and no-ops are idle positions" \
 	bash -c "[ \$(grep -c '^idle [0-9]' '$T/f1') -ge 3 ]"
+seg_ops seg1 >"$T/ops.want"
+stat_ops "$T/f1" >"$T/ops.got"
+check_same "the stats given (host->stat) count the segment's entries per op type" \
+	"$T/ops.want" "$T/ops.got" "ops.insert " "ops.update" "ops.delete" "ops.command"
+check "... each record's just before it" \
+	awk '$1 == "stat" { n++ } $1 == "record" { if (!n) exit 1; n = 0; r++ } END { exit (r < 10 || n) }' "$T/f1"
 check "positions: T:I, time T*1000 ms" \
 	awk '/^record/ { split($2, p, ":"); if ($4 != p[1] * 1000) exit 1; n++ } END { exit (n < 10) }' "$T/f1"
 
@@ -149,7 +166,7 @@ rm -f stop2
 "$DRIVE" follow seg2 stop2 "$K" "uri=$RS/" databases=shop >"$T/f2" 2>"$T/f2.err" &
 F2=$!
 check "a resume from a record's position reaches the last write" \
-	wait_for "$T/f2" "^\(record\|idle\) $LAST\b"
+	wait_for 30 has "$T/f2" "^\(record\|idle\) $LAST\b"
 touch stop2
 wait "$F2"
 check "it goes on after that record: nothing twice, nothing missing" \
@@ -161,7 +178,7 @@ check "its segment holds the same entries" segment_ok "$RS" "$K" seg2 || diag "$
 rm -f stop3
 "$DRIVE" follow seg3 stop3 "$LAST" "uri=$RS/" databases=shop >"$T/f3" 2>"$T/f3.err" &
 F3=$!
-wait_for "$T/f3" '^idle -$'
+wait_for 30 has "$T/f3" '^idle -$'
 mongo_stop
 wait "$F3"
 check "the server gone under the tail: CAIRN_E_RETRYABLE" grep -qx 'rc -6 .*' "$T/f3" ||
@@ -175,7 +192,7 @@ LAST3=$(newest "$RS")
 "$DRIVE" follow seg3 stop3 "$RESUME" "uri=$RS/" databases=shop >"$T/f3b" 2>"$T/f3b.err" &
 F3=$!
 check "restarted, the tail resumes after the last position" \
-	wait_for "$T/f3b" "^\(record\|idle\) $LAST3\b"
+	wait_for 30 has "$T/f3b" "^\(record\|idle\) $LAST3\b"
 touch stop3
 wait "$F3"
 check "nothing lost or twice across the restart" segment_ok "$RS" "$LAST" seg3 ||
@@ -194,7 +211,7 @@ LAST6=$(newest "$RS")
 rm -f stop6
 "$DRIVE" follow seg6 stop6 "$FROM6" "uri=$RS/" databases=shop >"$T/f6" 2>"$T/f6.err" &
 F6=$!
-wait_for "$T/f6" "^\(record\|idle\) $LAST6\b"
+wait_for 30 has "$T/f6" "^\(record\|idle\) $LAST6\b"
 touch stop6
 wait "$F6"
 check "an applyOps across databases is kept with only the source's inner entries" \
@@ -225,7 +242,7 @@ out_has "before position 4000000000:1"
 # rolled over under a live tail: the cursor's place is gone (136)
 "$DRIVE" follow seg5 stop5 - "uri=$SMALL/" databases=shop >"$T/f5" 2>"$T/f5.err" &
 F5=$!
-wait_for "$T/f5" '^idle -$'
+wait_for 30 has "$T/f5" '^idle -$'
 timeout 60 "$PY" -c '
 import sys, pymongo
 c = pymongo.MongoClient(sys.argv[1], serverSelectionTimeoutMS=10000)

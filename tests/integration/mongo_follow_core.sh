@@ -34,15 +34,6 @@ write_ini() { # URI [KEY = VALUE]...
 	} >"$T/cairn.ini"
 }
 tcairn() { timeout 120 "$CAIRN" -c "$T/cairn.ini" "$@"; }
-wait_for() { # SECONDS COMMAND...
-	local n=$(($1 * 10))
-	shift
-	while ! "$@" 2>/dev/null; do
-		n=$((n - 1))
-		[ $n -le 0 ] && return 1
-		sleep 0.1
-	done
-}
 some_writes() { # URI TAG
 	timeout 60 "$PY" - "$1" "$2" <<'EOF'
 import sys, pymongo

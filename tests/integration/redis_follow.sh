@@ -5,16 +5,20 @@
 # segments; writes of many types in databases 0 and 3 (SET PX, EXPIRE,
 # PERSIST, hashes, lists with a blocking pop served, sets, sorted sets,
 # streams with a consumer group, MULTI/EXEC, FLUSHDB, EVAL, keys expiring
-# on their own); restore --at several times into fresh servers equal by
+# on their own); the segments' manifests count the commands they hold per
+# database (a stretch of known commands adds up exactly; list -v shows
+# them); restore --at several times into fresh servers equal by
 # DEBUG DIGEST to the digest taken at that time, --at latest, rdb_path;
 # the follower killed with SIGKILL and restarted within the backlog
 # (+CONTINUE, nothing lost or doubled); verify --deep and --restore-test;
 # the documented redis-cli --pipe procedure of doc/recovery.md; a user
 # without +psync named; a damaged segment refused before any write; a
-# backlog overrun: a gap and a new base, restore --at inside the gap
-# refused naming it, cairn check critical, --at latest after it equal;
-# the server restarted (a new replication id): a gap, a new base, and the
-# chain goes on.
+# backlog overrun: a gap and a new base, the RDB of the follower's own
+# link (INFO stats sync_full rises by exactly one: no second connection),
+# restore --at inside the gap refused naming it, cairn check critical,
+# --at the second after it and --at latest equal; the server restarted
+# (a new replication id, a disk-based sync with writes all along): a gap,
+# a new base from the link, and the chain goes on.
 #
 # Run by `make check` with $CAIRN and $CAIRN_PLUGIN_PATH set; emits TAP.
 
@@ -27,20 +31,11 @@ if ! "$CAIRN" --help 2>&1 | grep -q follow; then
 	exit 0
 fi
 
-plan 46
+plan 53
 cd "$T" || exit 99
 top=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 
 C() { timeout 120 "$CAIRN" -c "$T/cairn.ini" "$@"; }
-wait_for() {
-	local n=$(($1 * 10))
-	shift
-	while ! "$@" 2>/dev/null; do
-		n=$((n - 1))
-		[ $n -le 0 ] && return 1
-		sleep 0.1
-	done
-}
 
 redis_start a --repl-backlog-size 1mb || exit 99
 cat >"$T/cairn.ini" <<INI
@@ -166,6 +161,45 @@ check "... which the server saw as a partial resynchronization" \
 	grep -q "Partial resynchronization request .* accepted" "$T/redis-a/log"
 writes 4
 mark three
+
+# --- the segments' statistics: commands and databases -------------------------
+# every count over the segments stored so far, as one object
+stats_sum() {
+	jq -s '[.[].stats // {} | to_entries[]] | group_by(.key)
+		| map({key: .[0].key, value: (map(.value) | add)}) | from_entries' \
+		store/j/log/cache/*.json
+}
+# KEY: how much KEY's sum grew from $before to $after
+grew() { jq -n --argjson a "$after" --argjson b "$before" --arg k "$1" '($a[$k] // 0) - ($b[$k] // 0)'; }
+before=$(stats_sum)
+"$PY" - <<'EOF' | rcli "$a_port" --pipe >/dev/null
+import sys
+out = sys.stdout.buffer
+def cmd(*a):
+    a = [str(x).encode() for x in a]
+    out.write(b"*%d\r\n" % len(a) + b"".join(b"$%d\r\n%s\r\n" % (len(x), x) for x in a))
+cmd("SELECT", 0)
+for i in range(5):
+    cmd("SET", "counted:%d" % i, i)
+cmd("SELECT", 3)
+for i in range(7):
+    cmd("INCR", "counted")
+cmd("MULTI")
+cmd("INCR", "counted")
+cmd("SET", "counted:txn", 1)
+cmd("EXEC")
+EOF
+mark counted
+after=$(stats_sum)
+check "the segments count the commands written since: 5 + 7 + 2 in a MULTI (without MULTI, EXEC, SELECT)" \
+	test "$(grew commands)" = 14
+check "... per database: 5 in db 0, 9 in db 3" test "$(grew db.0):$(grew db.3)" = "5:9"
+check "over the whole log, the db.N counts add up to the commands, and no count was dropped" \
+	test "$(jq '[to_entries[] | select(.key | startswith("db.")) | .value] | add' <<<"$after"):$(jq '.stats_dropped // 0' <<<"$after")" = "$(jq .commands <<<"$after"):0"
+check "no segment counts more records than commands" \
+	test "$(jq -s 'map(select(.records > (.stats.commands // 0))) | length' store/j/log/cache/*.json)" = 0
+check_exit "list -v runs" 0 C list j -v
+out_has ", db.3 "
 kill -TERM "$f2"
 wait "$f2"
 check "SIGTERM stops the follower with exit 0" test $? = 0
@@ -186,7 +220,7 @@ check "restore --at the first mark equals the digest taken then" at_check b "$at
 check "restore --at the second mark equals the digest taken then" at_check c "$at_two" "$digest_two"
 check "restore --at after the restart equals the final digest (nothing lost or doubled)" \
 	at_check d "$at_three" "$digest_three"
-check "restore --at latest equals the final digest" at_check e latest "$digest_three"
+check "restore --at latest equals the final digest" at_check e latest "$digest_counted"
 ttl_a=$(rcli "$a_port" TTL "tmp:2") ttl_e=$(rcli "$e_port" TTL "tmp:2")
 check "TTLs come back within a second" test $((ttl_a - ttl_e)) -le 1 -a $((ttl_e - ttl_a)) -le 1
 
@@ -280,6 +314,8 @@ check "the new base is a set of the redis source at the resync's position, the g
 	test "$(jq -r '[.sources[].name, .sources[0].log.start.pos, .sources[0].log.end.pos] | join(" ")' \
 		"store/j/$(jq -r .base "$gap")/manifest.json")" = "cache $(jq -r '[.to.pos, .to.pos] | join(" ")' "$gap")"
 check "... which the follower said" grep -q "its own link sends a full copy of its data instead" "$T/f3.err"
+check "... with the counts of an RDB backup (the 2000 keys written past the backlog and more)" \
+	test "$(jq -r '.sources[0].stats.keys' "store/j/$(jq -r .base "$gap")/manifest.json")" -gt 2000
 # following goes on after the new base: the final state by --at latest
 rcli "$a_port" SET after-gap yes >/dev/null
 rcli "$a_port" -n 3 INCRBY after-gap 7 >/dev/null

@@ -233,16 +233,6 @@ sinks = here
 segment_span = 1s
 INI
 nowms() { date +%s%3N; }
-# wait_for SECONDS COMMAND...: poll until COMMAND succeeds
-wait_for() {
-	local n=$(($1 * 10))
-	shift
-	while ! "$@" 2>/dev/null; do
-		n=$((n - 1))
-		[ $n -le 0 ] && return 1
-		sleep 0.1
-	done
-}
 stored_up_to() { # LSN: a committed segment's last record is it
 	grep -qs "\"pos\": *\"lsn:$1\"" "$T/store/lj/log/live/"*.json
 }

@@ -5,7 +5,9 @@
  * no sink at all drops the segment, positions that go back are refused,
  * a record older than its segment's start is listed at the start, and the
  * manifest's (time, lsn) index holds the first record of each second,
- * thinned to fit LOGSEG_INDEX_MAX. */
+ * thinned to fit LOGSEG_INDEX_MAX; host->stat inside follow() counts in
+ * the segment of the next record (across a cut), from zero in each
+ * segment, at most LOGSTATS_KEYS keys, outside follow() not at all. */
 #include "autoconf.h"
 
 #include <setjmp.h>
@@ -19,6 +21,7 @@
 #include "host.h"
 #include "log.h"
 #include "logcat.h"
+#include "logstats.h"
 #include "logwriter.h"
 #include "memplug.h"
 #include "util.h"
@@ -356,6 +359,112 @@ test_cancel_stops_follow(void **state)
 	assert_int_equal(logwriter_committed(f->lw)->lsn, 11);
 }
 
+/* host->stat as the source's follow() calls it */
+static void
+stat(struct fixture *f, const char *key, int64_t value)
+{
+	cairn_host_table.stat(&f->src->ctx, key, value);
+}
+
+/* key's count in a parsed manifest, -1 when it has none */
+static int64_t
+stat_of(const struct log_segment *m, const char *key)
+{
+	json_t *v = m->stats ? json_object_get(m->stats, key) : NULL;
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+}
+
+static void
+test_stats_per_segment(void **state)
+{
+	struct fixture *f = *state;
+	struct log_segment m[4];
+	start(f, 10, 1000);
+	ctx_follow(&f->src->ctx, 1);
+	stat(f, "commands", 2);
+	stat(f, "db.0", 2);
+	assert_int_equal(rec(f, 11, 1100), 0);
+	stat(f, "commands", 1);
+	stat(f, "db.3", 1);
+	assert_int_equal(rec(f, 12, 1200), 0);
+	/* the third record does not fit: the writer cuts before it, and
+	 * what was given for it goes into the segment it opens */
+	stat(f, "commands", 5);
+	stat(f, "db.3", 5);
+	assert_int_equal(rec(f, 13, 1300), 0);
+	assert_int_equal(logwriter_segments(f->lw), 1);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	/* a segment with no counts given has none: they start from zero */
+	assert_int_equal(rec(f, 14, 1400), 0);
+	/* given, but its record never came (follow() returned and is
+	 * called again): forgotten */
+	stat(f, "commands", 7);
+	ctx_follow(&f->src->ctx, 0);
+	ctx_follow(&f->src->ctx, 1);
+	assert_int_equal(rec(f, 15, 1500), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	ctx_follow(&f->src->ctx, 0);
+	assert_int_equal(manifests(&f->a, m, 4), 3);
+	assert_int_equal(stat_of(&m[0], "commands"), 3);
+	assert_int_equal(stat_of(&m[0], "db.0"), 2);
+	assert_int_equal(stat_of(&m[0], "db.3"), 1);
+	assert_int_equal(json_object_size(m[0].stats), 3);
+	assert_int_equal(stat_of(&m[1], "commands"), 5);
+	assert_int_equal(stat_of(&m[1], "db.3"), 5);
+	assert_int_equal(json_object_size(m[1].stats), 2);
+	assert_true(!m[2].stats || json_object_size(m[2].stats) == 0);
+	for (int i = 0; i < 3; i++)
+		logseg_clear(&m[i]);
+	assert_null(f->src->ctx.stats); /* nothing went to a set's stats */
+}
+
+static void
+test_stats_are_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct log_segment m[2];
+	char key[32];
+	start(f, 10, 1000);
+	ctx_follow(&f->src->ctx, 1);
+	for (int i = 0; i < LOGSTATS_KEYS + 6; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		stat(f, key, i);
+	}
+	stat(f, "k0", 10); /* a key it has still adds up */
+	stat(f, "no spaces", 1);
+	stat(f, "", 1);
+	stat(f, LOGSTATS_DROPPED, 1); /* the core's */
+	stat(f, "x123456789x123456789x123456789x123456789x123456789x123456789xyzw", 1);
+	assert_int_equal(rec(f, 11, 1100), 0);
+	stat(f, "k1", INT64_MAX); /* sums saturate */
+	assert_int_equal(rec(f, 12, 1200), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	ctx_follow(&f->src->ctx, 0);
+	assert_int_equal(manifests(&f->a, m, 2), 1);
+	assert_int_equal(json_object_size(m[0].stats), LOGSTATS_KEYS + 1);
+	assert_int_equal(stat_of(&m[0], "k0"), 10);
+	assert_int_equal(stat_of(&m[0], "k1"), INT64_MAX);
+	assert_int_equal(stat_of(&m[0], "k63"), 63);
+	assert_int_equal(stat_of(&m[0], "k64"), -1);
+	assert_int_equal(stat_of(&m[0], LOGSTATS_DROPPED), 6 + 4);
+	logseg_clear(&m[0]);
+}
+
+static void
+test_stats_outside_follow_are_the_sets(void **state)
+{
+	struct fixture *f = *state;
+	struct log_segment m[2];
+	start(f, 10, 1000);
+	stat(f, "files", 3); /* backup(): the set's manifest, as before */
+	assert_int_equal(rec(f, 11, 1100), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	assert_int_equal(manifests(&f->a, m, 2), 1);
+	assert_true(!m[0].stats || json_object_size(m[0].stats) == 0);
+	assert_int_equal(json_integer_value(json_object_get(f->src->ctx.stats, "files")), 3);
+	logseg_clear(&m[0]);
+}
+
 int
 main(void)
 {
@@ -372,6 +481,10 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_index_first_record_of_each_second, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_index_is_bounded, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_stats_per_segment, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_stats_are_bounded, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_stats_outside_follow_are_the_sets, setup,
+	                                        teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

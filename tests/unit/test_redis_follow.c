@@ -154,7 +154,17 @@ struct rec_out {
 	struct buf rec[MAXREC];
 	struct cairn_log_pos pos[MAXREC];
 	int n;
+	char stats[MAXREC][96]; /* what fcut's stat gave before each record */
+	char cur[96];
 };
+
+static void
+rec_stat(void *ud, const char *key, int64_t value)
+{
+	struct rec_out *o = ud;
+	size_t l = strlen(o->cur);
+	snprintf(o->cur + l, sizeof(o->cur) - l, "%s=%lld ", key, (long long)value);
+}
 
 static int
 rec_record(struct cairn_log_out *self, const void *buf, size_t len, const struct cairn_log_pos *pos)
@@ -162,6 +172,8 @@ rec_record(struct cairn_log_out *self, const void *buf, size_t len, const struct
 	struct rec_out *o = (struct rec_out *)self;
 	assert_true(o->n < MAXREC);
 	buf_add(&o->rec[o->n], buf, len);
+	memcpy(o->stats[o->n], o->cur, sizeof(o->cur));
+	o->cur[0] = '\0';
 	o->pos[o->n++] = *pos;
 	return 0;
 }
@@ -234,6 +246,8 @@ run_cut(size_t chunk)
 
 	master_stream(&b, ends);
 	fcut_init(&f, ID, 1000, -1);
+	f.stat = rec_stat;
+	f.stat_ud = &o;
 	while (at < b.len) {
 		long long k;
 		have = have + chunk > b.len ? b.len : have + chunk;
@@ -264,6 +278,15 @@ run_cut(size_t chunk)
 		replayed(&o.rec[i], got, sizeof(got), &db);
 	}
 	assert_string_equal(got, "0:SET 3:INCR 3:MULTI 3:SET 5:SET 5:EXEC 5:SET 0:DEL 0:DEL ");
+	/* each record's counts came just before it: its commands without
+	 * MULTI, EXEC and SELECT, and per database */
+	assert_string_equal(o.stats[0], "commands=1 db.0=1 ");
+	assert_string_equal(o.stats[1], "commands=1 db.3=1 ");
+	assert_string_equal(o.stats[2], "db.3=1 commands=2 db.5=1 ");
+	assert_string_equal(o.stats[3], "commands=1 db.5=1 ");
+	assert_string_equal(o.stats[4], "commands=1 db.0=1 ");
+	assert_string_equal(o.stats[5], "commands=1 db.0=1 ");
+	assert_string_equal(o.cur, "");
 	/* the time mark only on the first record of the second; the last
 	 * record, in db 0 after one in db 0, carries no SELECT */
 	assert_memory_equal(o.rec[0].p, "*0\r\n*-5000\r\n", 12);
