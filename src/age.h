@@ -40,6 +40,21 @@ enum {
  * non-zero to stop (the call then fails with AGE_E_WRITE). */
 typedef int (*age_write_fn)(void *ctx, const uint8_t *buf, size_t len);
 
+/* ------------------------------------------------------------ key files */
+/* A key file read whole into locked memory that is wiped when freed (a
+ * NUL after its len bytes; mode its permission bits, for warnings about
+ * key files others can read): a regular file of at most 1 MiB, a FIFO or
+ * a device refused without blocking.  What age_recipients_load() and
+ * age_identities_load() read with, and crypt_keys.c for a passphrase.
+ * 0, or AGE_E_IO with err naming the path. */
+struct age_keyfile {
+	char *text;
+	size_t len, cap;
+	unsigned mode;
+};
+int age_keyfile_read(const char *path, struct age_keyfile *kf, char *err, size_t errsz);
+void age_keyfile_free(struct age_keyfile *kf);
+
 /* ----------------------------------------------------------- recipients */
 struct age_recipients;
 

@@ -177,16 +177,17 @@ age_recipients_parse(struct age_recipients *r, const char *text, size_t len, con
 	return rc;
 }
 
-/* Reads a key file into a secret buffer (*buf, *len; free with
- * age_sec_free(*buf, *len + 1)). */
-static int
-read_keyfile(const char *path, char **buf, size_t *len, char *err, size_t errsz)
+/* The one reader of key files (recipients, identities, passphrases): a
+ * regular file of at most KEYFILE_MAX bytes into a secret buffer.  Opened
+ * without blocking (a FIFO or a device would hang open() or read()) and
+ * checked through the descriptor, so what is checked is what is read. */
+int
+age_keyfile_read(const char *path, struct age_keyfile *kf, char *err, size_t errsz)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY), flags;
 	struct stat st;
-	size_t n = 0;
-	char *p;
 
+	memset(kf, 0, sizeof(*kf));
 	if (fd < 0)
 		return age_errf(err, errsz, AGE_E_IO, "%s: cannot open: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > KEYFILE_MAX) {
@@ -194,41 +195,69 @@ read_keyfile(const char *path, char **buf, size_t *len, char *err, size_t errsz)
 		return age_errf(err, errsz, AGE_E_IO, "%s: not a regular file of at most 1 MiB",
 		                path);
 	}
-	p = age_sec_alloc((size_t)st.st_size + 1);
-	while (n < (size_t)st.st_size) {
-		ssize_t got = read(fd, p + n, (size_t)st.st_size - n);
+	if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0)
+		goto fail;
+	kf->cap = (size_t)st.st_size + 1;
+	kf->text = age_sec_alloc(kf->cap);
+	kf->mode = (unsigned)(st.st_mode & 07777);
+	while (kf->len < (size_t)st.st_size) {
+		ssize_t got = read(fd, kf->text + kf->len, (size_t)st.st_size - kf->len);
 
 		if (got < 0 && errno == EINTR)
 			continue;
-		if (got <= 0) {
-			int e = got < 0 ? errno : EIO;
-
-			close(fd);
-			age_sec_free(p, (size_t)st.st_size + 1);
-			return age_errf(err, errsz, AGE_E_IO, "%s: cannot read: %s", path,
-			                strerror(e));
-		}
-		n += (size_t)got;
+		if (got < 0)
+			goto fail;
+		if (got == 0) /* it shrank while being read: what there is */
+			break;
+		kf->len += (size_t)got;
 	}
 	close(fd);
-	*buf = p;
-	*len = n;
+	kf->text[kf->len] = '\0';
 	return AGE_OK;
+fail : {
+	int e = errno;
+
+	close(fd);
+	age_keyfile_free(kf);
+	return age_errf(err, errsz, AGE_E_IO, "%s: cannot read: %s", path, strerror(e));
+}
+}
+
+void
+age_keyfile_free(struct age_keyfile *kf)
+{
+	age_sec_free(kf->text, kf->cap);
+	memset(kf, 0, sizeof(*kf));
+}
+
+/* A key file read and parsed into obj by parse(), the file named by its
+ * path in parse()'s messages: what age_recipients_load() and
+ * age_identities_load() share. */
+static int
+load_keyfile(const char *path, void *obj,
+             int (*parse)(void *, const char *, size_t, const char *, char *, size_t), char *err,
+             size_t errsz)
+{
+	struct age_keyfile kf;
+	int rc = age_keyfile_read(path, &kf, err, errsz);
+
+	if (rc != AGE_OK)
+		return rc;
+	rc = parse(obj, kf.text, kf.len, path, err, errsz);
+	age_keyfile_free(&kf);
+	return rc;
+}
+
+static int
+parse_recipients(void *r, const char *text, size_t len, const char *name, char *err, size_t errsz)
+{
+	return age_recipients_parse(r, text, len, name, err, errsz);
 }
 
 int
 age_recipients_load(struct age_recipients *r, const char *path, char *err, size_t errsz)
 {
-	char *buf = NULL;
-	size_t len = 0, cap;
-	int rc = read_keyfile(path, &buf, &len, err, errsz);
-
-	if (rc != AGE_OK)
-		return rc;
-	cap = len + 1;
-	rc = age_recipients_parse(r, buf, len, path, err, errsz);
-	age_sec_free(buf, cap);
-	return rc;
+	return load_keyfile(path, r, parse_recipients, err, errsz);
 }
 
 int
@@ -380,19 +409,16 @@ age_identities_parse(struct age_identities *ids, const char *text, size_t len, c
 	return rc;
 }
 
+static int
+parse_identities(void *ids, const char *text, size_t len, const char *name, char *err, size_t errsz)
+{
+	return age_identities_parse(ids, text, len, name, err, errsz);
+}
+
 int
 age_identities_load(struct age_identities *ids, const char *path, char *err, size_t errsz)
 {
-	char *buf = NULL;
-	size_t len = 0, cap;
-	int rc = read_keyfile(path, &buf, &len, err, errsz);
-
-	if (rc != AGE_OK)
-		return rc;
-	cap = len + 1;
-	rc = age_identities_parse(ids, buf, len, path, err, errsz);
-	age_sec_free(buf, cap);
-	return rc;
+	return load_keyfile(path, ids, parse_identities, err, errsz);
 }
 
 int

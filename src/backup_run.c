@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "crypt.h"
 #include "hooks.h"
 #include "host.h"
 #include "log.h"
@@ -72,7 +73,8 @@ struct run {
 	struct strvec *overrides; /* per source: the --set that reached it */
 	size_t nsources;
 	char id[BACKUP_ID_LEN + 1];
-	int pin; /* --pin; -1 once a pin failed */
+	int pin;                           /* --pin; -1 once a pin failed */
+	struct age_recipients *recipients; /* encryption = age; else NULL */
 	const struct backup_args *a;
 };
 
@@ -358,6 +360,19 @@ check_run_job(struct run *r)
 	return check_run_sets(r);
 }
 
+/* The job's recipients, once per run: a job that encrypts and cannot load
+ * them writes nothing.  0 or CAIRN_EXIT_CONFIG (said). */
+static int
+load_recipients(struct run *r)
+{
+	char *err = NULL;
+	if (crypt_recipients_load(r->job, &r->recipients, &err) == 0)
+		return 0;
+	log_error("%s; job %s was not backed up and nothing was written", err, r->job->name);
+	free(err);
+	return CAIRN_EXIT_CONFIG;
+}
+
 /* What the run record says of the run: status, check and the metrics. */
 static void
 record_run(struct run *r, const struct backup_outcome *res)
@@ -470,6 +485,7 @@ run_pipeline(struct run *r, struct run_report *rr)
 	                            .nskipped = nskipped,
 	                            .overrides = r->overrides,
 	                            .run_sinks = run_sinks.n ? &run_sinks : NULL,
+	                            .recipients = r->recipients,
 	                            .backup = r->a->backup,
 	                            .backup_ud = r->a->backup_ud};
 	int prc = pipeline_backup(&rq, &res);
@@ -550,6 +566,7 @@ run_free(struct run *r)
 	strvec_free(&r->targets);
 	strvec_free(&r->dropped);
 	strvec_free(&r->why);
+	age_recipients_free(r->recipients);
 }
 
 int
@@ -566,7 +583,7 @@ backup_run(struct cli *c, const struct cfg_job *job, const struct backup_args *a
 		strvec_push(&r.only, a->only.v[i]);
 	for (size_t i = 0; i < a->sets.n; i++)
 		strvec_push(&r.sets, a->sets.v[i]);
-	if ((rc = check_run_job(&r)) || (rc = make_run_sources(&r)))
+	if ((rc = check_run_job(&r)) || (rc = load_recipients(&r)) || (rc = make_run_sources(&r)))
 		goto out;
 	make_run_sinks(&r);
 	if ((rc = take_job_lock(c, r.job)))

@@ -38,11 +38,11 @@ static const struct command commands[] = {
          list_options},
         {"restore", cmd_restore, CMD_CONFIG,
          "JOB [--id ID | --at TIME|latest] [--sink NAME] [--source NAME]...\n"
-         "[--set [SOURCE.]KEY=VALUE]... [--force]\n"
+         "[--set [SOURCE.]KEY=VALUE]... [--force] [--identity PATH]\n"
          "JOB --source NAME --from FILE [--format FORMAT] [--set ...] [--force]",
          "restore a set (default: the newest) or a tool's file", restore_options},
         {"verify", cmd_verify, CMD_CONFIG,
-         "JOB [--id ID | --all] [--sink NAME]\n[--deep | --restore-test] [--json]",
+         "JOB [--id ID | --all] [--sink NAME]\n[--deep | --restore-test] [--identity PATH] [--json]",
          "check stored sets against their manifests", verify_options},
         {"status", cmd_status, CMD_CONFIG, "[JOB] [--json] [--prometheus FILE]",
          "each job's backups in each sink, at a glance", status_options},

@@ -197,7 +197,8 @@ static void
 offer_slot(struct cli *c, const char *cur, const char *what, int is_option, const struct words *w)
 {
 	char *err = NULL;
-	if (is_option && (!strcmp(what, "config") || !strcmp(what, "prometheus"))) {
+	if (is_option &&
+	    (!strcmp(what, "config") || !strcmp(what, "prometheus") || !strcmp(what, "identity"))) {
 		puts("__FILES__");
 		return;
 	}

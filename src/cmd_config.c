@@ -1,8 +1,8 @@
-/* cmd_config.c - config check: the INI file, the state directory and
- * every plugin section made into an instance, every error on its own
- * line; with --connect, each source and sink the jobs use is reached
- * (a source's probe op, a sink's list of the job's objects and its
- * usage) and reported on a line of its own. */
+/* cmd_config.c - config check: the INI file, the state directory, each
+ * job's age key files and every plugin section made into an instance,
+ * every error on its own line; with --connect, each source and sink the
+ * jobs use is reached (a source's probe op, a sink's list of the job's
+ * objects and its usage) and reported on a line of its own. */
 #include "autoconf.h"
 
 #include "cmd.h"
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypt.h"
 #include "log.h"
 
 /* The worse of two exit codes of config check: a configuration error (3)
@@ -97,6 +98,38 @@ make_all(struct cli *c, struct instance **made, size_t *nsrc, size_t *nsink, str
 			continue;
 		}
 		sec->kind == SECTION_SOURCE ? (*nsrc)++ : (*nsink)++;
+	}
+	return worst;
+}
+
+/* Each job's age keys read as a run reads them: the recipients (their
+ * file, the passphrase) and the identity file, readable and well formed;
+ * a key file others can read is warned about as it is read.  Jobs whose
+ * encryption keys were refused are left out (said already).  Errors into
+ * errs; the worst exit code. */
+static int
+check_keys(const struct config *cfg, struct strvec *errs)
+{
+	int worst = 0;
+	for (size_t j = 0; j < cfg->njobs; j++) {
+		const struct cfg_job *job = &cfg->jobs[j];
+		struct age_recipients *r = NULL;
+		struct age_identities *ids = NULL;
+		char *err = NULL;
+		if (!job->sec || config_crypt_check(&job->crypt, &err)) {
+			free(err);
+			continue;
+		}
+		if (crypt_recipients_load(job, &r, &err) == 0 &&
+		    crypt_identities_load(job, NULL, &ids, &err) == 0)
+			err = NULL;
+		if (err && !strvec_contains(errs, err)) {
+			strvec_push(errs, err);
+			worst = exit_for(CAIRN_E_CONFIG);
+		}
+		free(err);
+		age_recipients_free(r);
+		age_identities_free(ids);
 	}
 	return worst;
 }
@@ -264,6 +297,7 @@ cmd_config(struct cli *c, int argc, char **argv)
 		strvec_push_own(&errs, serr);
 		worst = exit_for(CAIRN_E_CONFIG);
 	}
+	worst = worse(worst, check_keys(c->cfg, &errs));
 	made = xcalloc(c->cfg->nsections + 1, sizeof(*made));
 	worst = worse(worst, make_all(c, made, &nsrc, &nsink, &errs));
 	say_errors(c->cfg->path, &errs);

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "backup_run.h"
+#include "crypt.h"
 #include "follow_base.h"
 #include "follow_start.h"
 #include "host.h"
@@ -79,6 +80,8 @@ struct follow_run {
 	volatile sig_atomic_t stop; /* a follower failed: all stop */
 	char host[256];
 	time_t started;
+	/* the job's (crypt_recipients_load): its segments are encrypted */
+	struct age_recipients *recipients;
 };
 
 /* ------------------------------------------------------------ record */
@@ -495,6 +498,12 @@ lock_follow(struct follow_run *r)
 static int
 start_writers(struct follow_run *r)
 {
+	char *kerr = NULL;
+	if (crypt_recipients_load(r->job, &r->recipients, &kerr)) {
+		log_error("%s; job %s is not followed and nothing was written", kerr, r->job->name);
+		free(kerr);
+		return CAIRN_EXIT_CONFIG;
+	}
 	for (size_t i = 0; i < r->nf; i++) {
 		struct logwriter_conf conf = {.job = r->job,
 		                              .source = r->f[i].src,
@@ -502,6 +511,7 @@ start_writers(struct follow_run *r)
 		                              .nsinks = r->nsinks,
 		                              .sink_mutex = &r->sink_mutex,
 		                              .host = r->host,
+		                              .recipients = r->recipients,
 		                              .stop = &r->stop,
 		                              .on_commit = on_commit,
 		                              .userdata = &r->f[i]};
@@ -568,6 +578,7 @@ run_free(struct follow_run *r)
 	pthread_mutex_destroy(&r->sink_mutex);
 	pthread_mutex_destroy(&r->backup_mutex);
 	pthread_mutex_destroy(&r->record_mutex);
+	age_recipients_free(r->recipients);
 }
 
 int

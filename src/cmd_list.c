@@ -215,6 +215,18 @@ print_set_row(const char *job, const struct set_info *s, const char *sink, const
 	free(names);
 }
 
+/* -v: whom an encrypted set was written to (public keys, or "scrypt" for
+ * a passphrase): the identity that reads it must match one of them. */
+static void
+print_recipients(const struct manifest *m)
+{
+	if (!m->recipients.n)
+		return;
+	char *who = strvec_join(&m->recipients, " ");
+	print_line("  encrypted to %s", who);
+	free(who);
+}
+
 /* One line when there is nothing to list: which job and sinks were
  * looked at, or that no job has a set. */
 static void
@@ -323,6 +335,8 @@ cmd_list(struct cli *c, int argc, char **argv)
 						           "SOURCES");
 					print_set_row(job->name, &l.v[s], sinks[k]->name, m,
 					              future);
+					if (c->verbose && m)
+						print_recipients(m);
 				}
 				manifest_free(m);
 			}

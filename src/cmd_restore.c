@@ -17,6 +17,7 @@
 #include "restore_log.h"
 #include "restore_plan.h"
 #include "restore_record.h"
+#include "run_keys.h"
 
 /* Every --set must reach a source being restored and do something
  * there (check_sets()). */
@@ -57,6 +58,7 @@ pointer_to(const struct instance *sink, const struct cfg_job *job, const struct 
 /* What restore was asked. */
 struct restore_args {
 	const char *id, *at_text, *only_sink, *from;
+	const char *identity; /* --identity PATH, or NULL */
 	struct file_format format, *forced;
 	struct strvec only, sets;
 	unsigned flags;
@@ -244,22 +246,19 @@ out:
 
 /* The options of restore: its row in cli.c gives them to the scan for global
  * options after the command and to completion. */
-const struct option restore_options[] = {{"id", required_argument, NULL, 'i'},
-                                         {"at", required_argument, NULL, 'a'},
-                                         {"sink", required_argument, NULL, 'k'},
-                                         {"source", required_argument, NULL, 's'},
-                                         {"set", required_argument, NULL, 'S'},
-                                         {"force", no_argument, NULL, 'f'},
-                                         {"from", required_argument, NULL, 'F'},
-                                         {"format", required_argument, NULL, 'm'},
-                                         {NULL, 0, NULL, 0}};
+const struct option restore_options[] = {
+        {"id", required_argument, NULL, 'i'},       {"at", required_argument, NULL, 'a'},
+        {"sink", required_argument, NULL, 'k'},     {"source", required_argument, NULL, 's'},
+        {"set", required_argument, NULL, 'S'},      {"force", no_argument, NULL, 'f'},
+        {"from", required_argument, NULL, 'F'},     {"format", required_argument, NULL, 'm'},
+        {"identity", required_argument, NULL, 'I'}, {NULL, 0, NULL, 0}};
 
 /* Read restore's options into a.  0 or an exit code. */
 static int
 parse_restore_args(int argc, char **argv, struct restore_args *a)
 {
 	int opt;
-	while ((opt = getopt_long(argc, argv, "i:a:k:s:S:fF:m:", restore_options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "i:a:k:s:S:fF:m:I:", restore_options, NULL)) != -1) {
 		switch (opt) {
 		case 'i': a->id = optarg; break;
 		case 'a': a->at_text = optarg; break;
@@ -272,6 +271,7 @@ parse_restore_args(int argc, char **argv, struct restore_args *a)
 			break;
 		case 'f': a->flags |= CAIRN_RESTORE_FORCE; break;
 		case 'F': a->from = optarg; break;
+		case 'I': a->identity = optarg; break;
 		case 'm':
 			if (file_format_parse(optarg, a->forced = &a->format))
 				return usage_error(
@@ -284,9 +284,9 @@ parse_restore_args(int argc, char **argv, struct restore_args *a)
 	if (optind + 1 != argc)
 		return usage_error("restore takes one JOB");
 	if ((a->from || a->forced) &&
-	    (a->only.n != 1 || a->id || a->at_text || a->only_sink || !a->from))
+	    (a->only.n != 1 || a->id || a->at_text || a->only_sink || !a->from || a->identity))
 		return usage_error(
-		        "restore --from FILE [--format FORMAT] takes one --source and no --id, --at or --sink");
+		        "restore --from FILE [--format FORMAT] takes one --source and no --id, --at, --sink or --identity");
 	if (a->at_text && strcmp(a->at_text, "latest") == 0) {
 		a->latest = 1;
 		a->until_ms = INT64_MAX;
@@ -441,6 +441,7 @@ cmd_restore(struct cli *c, int argc, char **argv)
 	struct restore_plan plan = {0};
 	struct restore_record rec = {0};
 	struct restore_logs logs = {0}, *rl = NULL;
+	struct age_identities *ids = NULL;
 	time_t started = time(NULL);
 	size_t base = 0;
 	int rc;
@@ -456,7 +457,8 @@ cmd_restore(struct cli *c, int argc, char **argv)
 		rc = restore_from(c, job, a.only.v[0], a.from, a.forced, &a.sets, a.flags, &rec);
 		goto out;
 	}
-	if ((rc = find_base(c, job, &a, &sink, &l, &base)))
+	if ((rc = run_keys_use(job, a.identity, &ids)) ||
+	    (rc = find_base(c, job, &a, &sink, &l, &base)))
 		goto out;
 	rec.sink = sink->name;
 	rec.id = l.v[base].id;
@@ -478,6 +480,7 @@ out:
 		save_record(c, &rec, rc);
 	restore_record_free(&rec);
 	restore_plan_free(&plan);
+	run_keys_drop(ids);
 	restore_logs_free(&logs);
 	set_list_free(&l);
 	instance_destroy(sink);

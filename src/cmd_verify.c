@@ -14,6 +14,7 @@
 #include "metrics.h"
 #include "pipeline.h"
 #include "record.h"
+#include "run_keys.h"
 #include "verify_log.h"
 
 enum verify_level {
@@ -320,23 +321,22 @@ print_json(int rc)
 
 /* The options of verify: its row in cli.c gives them to the scan for global
  * options after the command and to completion. */
-const struct option verify_options[] = {{"id", required_argument, NULL, 'i'},
-                                        {"all", no_argument, NULL, 'A'},
-                                        {"sink", required_argument, NULL, 'k'},
-                                        {"deep", no_argument, NULL, 'd'},
-                                        {"restore-test", no_argument, NULL, 'r'},
-                                        {"json", no_argument, NULL, 'j'},
-                                        {NULL, 0, NULL, 0}};
+const struct option verify_options[] = {
+        {"id", required_argument, NULL, 'i'},       {"all", no_argument, NULL, 'A'},
+        {"sink", required_argument, NULL, 'k'},     {"deep", no_argument, NULL, 'd'},
+        {"restore-test", no_argument, NULL, 'r'},   {"json", no_argument, NULL, 'j'},
+        {"identity", required_argument, NULL, 'I'}, {NULL, 0, NULL, 0}};
 
 int
 cmd_verify(struct cli *c, int argc, char **argv)
 {
-	const char *id = NULL, *only_sink = NULL;
+	const char *id = NULL, *only_sink = NULL, *identity = NULL;
 	int opt, all = 0, rc, worst = 0;
+	struct age_identities *ids = NULL;
 	enum verify_level level = VERIFY_SUMS;
 	const struct cfg_job *job;
 
-	while ((opt = getopt_long(argc, argv, "i:Ak:drj", verify_options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "i:Ak:drjI:", verify_options, NULL)) != -1) {
 		switch (opt) {
 		case 'i': id = optarg; break;
 		case 'A': all = 1; break;
@@ -346,6 +346,7 @@ cmd_verify(struct cli *c, int argc, char **argv)
 				level = VERIFY_DEEP;
 			break;
 		case 'r': level = VERIFY_RESTORE_TEST; break;
+		case 'I': identity = optarg; break;
 		case 'j':
 			if (!json_results)
 				json_results = json_array();
@@ -357,6 +358,9 @@ cmd_verify(struct cli *c, int argc, char **argv)
 		return usage_error("verify takes one JOB");
 	if (id && all)
 		return usage_error("give --id or --all, not both");
+	if (identity && level == VERIFY_SUMS)
+		return usage_error(
+		        "verify --identity goes with --deep or --restore-test (verify alone reads no content and needs no key)");
 	if ((rc = parse_when(id, NULL, NULL)) || (rc = load_config(c)) ||
 	    (rc = find_job(c, argv[optind], &job)))
 		return rc;
@@ -364,6 +368,10 @@ cmd_verify(struct cli *c, int argc, char **argv)
 		log_error("job %s has no sink named \"%s\"", job->name, only_sink);
 		return CAIRN_EXIT_USAGE;
 	}
+	/* the keys only to read content: sizes and SHA-256 are of the
+	 * stored, encrypted bytes */
+	if (level != VERIFY_SUMS && (rc = run_keys_use(job, identity, &ids)))
+		return rc;
 	/* every sink of the job (or the one named): a copy nobody reads back
 	 * is a copy nobody knows to be good */
 	for (size_t k = 0; k < job->sinks.n && !cancel_signal; k++) {
@@ -377,6 +385,7 @@ cmd_verify(struct cli *c, int argc, char **argv)
 		worst = worse(worst, verify_sink(c, job, sink, id, all, level));
 		instance_destroy(sink);
 	}
+	run_keys_drop(ids);
 	metrics_refresh(c->cfg, &c->reg);
 	return print_json(cancel_signal ? exit_for(CAIRN_E_CANCELLED) : worst);
 }

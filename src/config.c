@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -658,12 +657,45 @@ job_run_key(struct loader *ld, const struct cfg_section *s, const struct cfg_ent
 	return 0;
 }
 
+/* A job's sources = or sinks = list, each name checked. */
+static void
+job_list_key(struct loader *ld, const struct cfg_section *s, const struct cfg_entry *e,
+             struct cfg_job *job)
+{
+	struct config *cfg = ld->cfg;
+	int sources = e->key[1] == 'o';
+	size_t said = error_count(ld);
+	enum section_kind kind = sources ? SECTION_SOURCE : SECTION_SINK;
+	struct strvec *list = sources ? &job->sources : &job->sinks;
+	struct strvec words = {0};
+	split_words(e->value, &words);
+	for (size_t w = 0; w < words.n; w++) {
+		if (!config_section(cfg, kind, words.v[w]))
+			fail_key(ld, s, e, "no %s named \"%s\"; define [%s %s] or fix the name",
+			         section_kind_name(kind), words.v[w], section_kind_name(kind),
+			         words.v[w]);
+		else if (strvec_contains(list, words.v[w]))
+			fail_key(ld, s, e, "\"%s\" is listed twice", words.v[w]);
+		else
+			strvec_push(list, words.v[w]);
+	}
+	strvec_free(&words);
+	if (sources && list->n > MANIFEST_MAX_SOURCES)
+		fail_key(
+		        ld, s, e,
+		        "%zu sources, more than the %d a backup set may hold; split them over several jobs",
+		        list->n, MANIFEST_MAX_SOURCES);
+	if (!list->n && error_count(ld) == said)
+		fail_key(ld, s, e, "empty list; name at least one %s", section_kind_name(kind));
+}
+
 static void
 check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 {
 	struct config *cfg = ld->cfg;
-	int have_sources = 0, have_sinks = 0;
+	int have_sources = 0, have_sinks = 0, crypt_bad = 0;
 	const struct cfg_entry *level = NULL;
+	char *cwhy = NULL;
 
 	job->sec = s;
 	job->name = s->name;
@@ -674,38 +706,14 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 	job->hooks.timeout = 5 * 60;
 	job->check = cfg->check;
 	config_log_defaults(&job->log);
+	config_crypt_defaults(&job->crypt);
+	job->crypt.cfg_path = cfg->path;
 	for (size_t i = 0; i < s->nentries; i++) {
 		const struct cfg_entry *e = &s->entries[i];
 		char *why = NULL;
 		if (strcmp(e->key, "sources") == 0 || strcmp(e->key, "sinks") == 0) {
-			int sources = e->key[1] == 'o';
-			size_t said = error_count(ld);
-			enum section_kind kind = sources ? SECTION_SOURCE : SECTION_SINK;
-			struct strvec *list = sources ? &job->sources : &job->sinks;
-			struct strvec words = {0};
-			split_words(e->value, &words);
-			for (size_t w = 0; w < words.n; w++) {
-				if (!config_section(cfg, kind, words.v[w]))
-					fail_key(
-					        ld, s, e,
-					        "no %s named \"%s\"; define [%s %s] or fix the name",
-					        section_kind_name(kind), words.v[w],
-					        section_kind_name(kind), words.v[w]);
-				else if (strvec_contains(list, words.v[w]))
-					fail_key(ld, s, e, "\"%s\" is listed twice", words.v[w]);
-				else
-					strvec_push(list, words.v[w]);
-			}
-			strvec_free(&words);
-			if (sources && list->n > MANIFEST_MAX_SOURCES)
-				fail_key(
-				        ld, s, e,
-				        "%zu sources, more than the %d a backup set may hold; split them over several jobs",
-				        list->n, MANIFEST_MAX_SOURCES);
-			if (!list->n && error_count(ld) == said)
-				fail_key(ld, s, e, "empty list; name at least one %s",
-				         section_kind_name(kind));
-			if (sources)
+			job_list_key(ld, s, e, job);
+			if (e->key[1] == 'o')
 				have_sources = 1;
 			else
 				have_sinks = 1;
@@ -750,18 +758,28 @@ check_job(struct loader *ld, const struct cfg_section *s, struct cfg_job *job)
 			if (why) /* segment_span, segment_size (config_log.c) */
 				fail_key(ld, s, e, "%s", why);
 			free(why);
+		} else if (config_crypt_key(e->key, e->value, cfg->dir, &job->crypt, &why)) {
+			if (strcmp(e->key, "encryption") == 0) /* config_crypt.c */
+				job->crypt.line = e->line;
+			if (why)
+				fail_key(ld, s, e, "%s", why);
+			crypt_bad |= why != NULL;
+			free(why);
 		} else if (check_key(ld, s, e, &job->check)) {
 			; /* a threshold of cairn check for this job */
 		} else {
 			fail_key(
 			        ld, s, e,
-			        "unknown key; a job takes sources, sinks, retention, compression, compression_level, compression_threads, description, on_source_failure, prune, before, after, on_success, on_failure, hook_timeout, segment_span, segment_size, pitr_window and the [check] keys max_age, max_size_drop, max_verify_age, max_usage, max_log_lag");
+			        "unknown key; a job takes sources, sinks, retention, compression, compression_level, compression_threads, description, on_source_failure, prune, before, after, on_success, on_failure, hook_timeout, segment_span, segment_size, pitr_window, encryption, age_recipients, age_recipients_file, age_passphrase_file, age_passphrase_env, age_identity_file, manifest_stats and the [check] keys max_age, max_size_drop, max_verify_age, max_usage, max_log_lag");
 		}
 	}
 	if (!have_sources)
 		fail_key(ld, s, NULL, "no sources = key; list the sources to back up");
 	if (!have_sinks)
 		fail_key(ld, s, NULL, "no sinks = key; list where the backups go");
+	if (!crypt_bad && config_crypt_check(&job->crypt, &cwhy))
+		fail_key(ld, s, NULL, "%s", cwhy);
+	free(cwhy);
 	if (level) {
 		static const int max[] = {
 		        [COMP_NONE] = 0, [COMP_ZSTD] = 19, [COMP_GZIP] = 9, [COMP_XZ] = 9};
@@ -934,6 +952,7 @@ config_free(struct config *cfg)
 	for (size_t j = 0; cfg->jobs && j < cfg->njobs; j++) {
 		strvec_free(&cfg->jobs[j].sources);
 		strvec_free(&cfg->jobs[j].sinks);
+		config_crypt_free(&cfg->jobs[j].crypt);
 	}
 	free(cfg->jobs);
 	free(cfg->sections);
@@ -947,47 +966,4 @@ config_free(struct config *cfg)
 	free(cfg->serve.tls_cert);
 	free(cfg->serve.tls_key);
 	free(cfg);
-}
-
-/* ------------------------------------------------------- state_dir */
-
-int
-state_dir_check(const char *dir, char **err)
-{
-	static const char fix[] = "set state_dir in [cairn] to a writable directory";
-	struct stat st;
-	char *probe;
-	int fd, saved;
-
-	/* created as lock_job() creates it, so the check sees what a run would */
-	if (mkdir_p(dir, 0700) != 0) {
-		*err = xasprintf("cannot create the state directory %s: %s; %s", dir,
-		                 strerror(errno), fix);
-		return -1;
-	}
-	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		*err = xasprintf("the state directory %s is not a directory; %s", dir, fix);
-		return -1;
-	}
-	/* a name no job lock can have: job names do not start with '.' */
-	probe = xasprintf("%s/.cairn-check.XXXXXX", dir);
-	fd = mkostemp(probe, O_CLOEXEC);
-	if (fd < 0) {
-		*err = xasprintf("cannot create a file in the state directory %s: %s; %s", dir,
-		                 strerror(errno), fix);
-		free(probe);
-		return -1;
-	}
-	unlink(probe);
-	free(probe);
-	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-		saved = errno;
-		close(fd);
-		*err = xasprintf(
-		        "cannot lock a file in the state directory %s: %s; job locks need flock(2) there, %s on a local file system",
-		        dir, strerror(saved), fix);
-		return -1;
-	}
-	close(fd);
-	return 0;
 }

@@ -104,15 +104,17 @@ struct cfg_log {
 /* A job's encryption (crypt.h; the keys are read by config_crypt.c, the
  * key files only when a run needs them, by crypt_keys.c). */
 struct cfg_crypt {
-	int age;                       /* encryption = age (default: none) */
-	struct strvec recipients;      /* age_recipients = age1... age1... */
-	char *recipients_file;         /* age_recipients_file = PATH, or NULL */
-	char *passphrase_file;         /* age_passphrase_file = PATH, or NULL */
-	char *passphrase_env;          /* age_passphrase_env = NAME, or NULL */
-	char *identity_file;           /* age_identity_file = PATH, or NULL */
-	int manifest_stats;            /* manifest_stats = no: leave the sources'
-	                                * statistics out of the (clear) manifests */
-	int line;                      /* of the encryption key, for messages */
+	int age;                  /* encryption = age (default: none) */
+	struct strvec recipients; /* age_recipients = age1... age1... */
+	char *recipients_file;    /* age_recipients_file = PATH, or NULL */
+	char *passphrase_file;    /* age_passphrase_file = PATH, or NULL */
+	char *passphrase_env;     /* age_passphrase_env = NAME, or NULL */
+	char *identity_file;      /* age_identity_file = PATH, or NULL */
+	int manifest_stats;       /* manifest_stats = no: leave the sources'
+	                           * statistics out of the (clear) manifests */
+	int line;                 /* of the encryption key, for messages;
+	                           * 0: no encryption = key */
+	const char *cfg_path;     /* the INI file, for messages */
 };
 
 /* The [serve] section. */

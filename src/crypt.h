@@ -88,6 +88,12 @@ struct crypt_reader;
 struct crypt_reader *crypt_reader_new(const struct age_identities *ids, const char *object,
                                       pull_fn pull, void *userdata);
 ssize_t crypt_reader_read(struct crypt_reader *r, void *buf, size_t len, int *code, char **err);
+/* The recipients the object's manifest says it was written to (its set's
+ * "recipients"; not copied, must outlive r).  When an identity whose
+ * public key is among them opens no stanza of the header, the header was
+ * damaged: CAIRN_E_CORRUPT rather than CAIRN_E_AUTH; and the message for
+ * identities that do not match names them. */
+void crypt_reader_expect(struct crypt_reader *r, const struct strvec *recipients);
 void crypt_reader_free(struct crypt_reader *r);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypt.h" /* CRYPT_AGE, CRYPT_EXT */
 #include "values.h"
 
 /* Times a name or a manifest can say: 1970-01-01 to 9999-12-31, to the
@@ -259,6 +260,8 @@ logseg_to_json(const char *job, const struct log_segment *s)
 	        (json_int_t)s->records, "base", s->base);
 	if (!o)
 		abort();
+	if (s->encryption)
+		json_object_set_new(o, "encryption", json_string(s->encryption));
 	json_object_set_new(o, "from", log_pos_to_json(&s->from));
 	if (s->records) {
 		json_object_set_new(o, "first", log_pos_to_json(&s->first));
@@ -349,22 +352,28 @@ check_place(json_t *root, const char *job, const char *source, const char *name,
 }
 
 /* Is rest "EXT" (compression none) or "EXT.COMP" with the compression's
- * suffix, EXT a file extension other than the manifest's and the gap's? */
+ * suffix, then ".age" when encrypted (crypt.h), EXT a file extension
+ * other than the manifest's and the gap's? */
 static int
-valid_object_rest(const char *rest, const char *compression)
+valid_object_rest(const char *rest, const char *compression, int encrypted)
 {
 	enum compression c;
 	const char *cext;
 	size_t n =
 	        strspn(rest, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+");
+	size_t tail = encrypted ? strlen(CRYPT_EXT) : 0, len = strlen(rest);
 	if (parse_compression(compression, &c) || n < 1 || n > 32)
 		return 0;
 	if ((n == 4 && strncmp(rest, "json", 4) == 0) || (n == 3 && strncmp(rest, "gap", 3) == 0))
 		return 0;
+	if (len < n + tail || (tail && strcmp(rest + len - tail, CRYPT_EXT) != 0))
+		return 0;
+	len -= tail; /* what is left: EXT[.COMP] */
 	cext = compression_ext(c);
 	if (!cext)
-		return rest[n] == '\0';
-	return rest[n] == '.' && strcmp(rest + n + 1, cext) == 0;
+		return len == n;
+	return rest[n] == '.' && len == n + 1 + strlen(cext) &&
+	       strncmp(rest + n + 1, cext, strlen(cext)) == 0;
 }
 
 /* "created": an ISO 8601 time from 1970 to 9999 (written back as it is
@@ -456,15 +465,22 @@ unpack_segment(json_t *root, const char *job, const char *source, const char *na
 {
 	json_error_t je; /* "index" is check_index's */
 	const char *plugin, *pv = "", *host = "", *object, *comp, *sha, *base, *created;
+	const char *enc = NULL;
 	json_int_t raw, stored, records;
 	json_t *stats = NULL;
 	if (json_unpack_ex(root, &je, 0,
-	                   "{s:s, s?s, s?s, s:s, s:s, s:I, s:I, s:s, s:I, s:s, s:s, s?o}", "plugin",
-	                   &plugin, "plugin_version", &pv, "host", &host, "object", &object,
-	                   "compression", &comp, "raw_bytes", &raw, "stored_bytes", &stored,
-	                   "sha256", &sha, "records", &records, "base", &base, "created", &created,
-	                   "stats", &stats) != 0) {
+	                   "{s:s, s?s, s?s, s:s, s:s, s?s, s:I, s:I, s:s, s:I, s:s, s:s, s?o}",
+	                   "plugin", &plugin, "plugin_version", &pv, "host", &host, "object",
+	                   &object, "compression", &comp, "encryption", &enc, "raw_bytes", &raw,
+	                   "stored_bytes", &stored, "sha256", &sha, "records", &records, "base",
+	                   &base, "created", &created, "stats", &stats) != 0) {
 		*err = xasprintf("not a cairn-log-segment: %s", je.text);
+		return -1;
+	}
+	if (enc && strcmp(enc, CRYPT_AGE) != 0) {
+		char *shown = str_escape(enc);
+		*err = xasprintf("it names an encryption \"%s\" this cairn does not know", shown);
+		free(shown);
 		return -1;
 	}
 	if (strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64 || raw < 0 || stored < 0 ||
@@ -475,12 +491,13 @@ unpack_segment(json_t *root, const char *job, const char *source, const char *na
 	}
 	char *prefix = xasprintf("%s/%s/%s/%s.", job, LOG_DIR, source, name);
 	size_t plen = strlen(prefix);
-	int ok = strncmp(object, prefix, plen) == 0 && valid_object_rest(object + plen, comp);
+	int ok = strncmp(object, prefix, plen) == 0 &&
+	         valid_object_rest(object + plen, comp, enc != NULL);
 	free(prefix);
 	if (!ok) {
 		char *shown = str_escape(object);
 		*err = xasprintf(
-		        "it names object \"%s\", which is not this segment's (%s/%s/%s/%s.EXT[.COMP] with its compression)",
+		        "it names object \"%s\", which is not this segment's (%s/%s/%s/%s.EXT[.COMP][.age] with its compression and encryption)",
 		        shown, job, LOG_DIR, source, name);
 		free(shown);
 		return -1;
@@ -491,6 +508,7 @@ unpack_segment(json_t *root, const char *job, const char *source, const char *na
 	s->host = xstrdup(host);
 	s->object = xstrdup(object);
 	s->compression = xstrdup(comp);
+	s->encryption = enc ? xstrdup(enc) : NULL;
 	s->raw_bytes = (uint64_t)raw;
 	s->stored_bytes = (uint64_t)stored;
 	s->records = (uint64_t)records;
@@ -534,6 +552,7 @@ logseg_clear(struct log_segment *s)
 	free(s->host);
 	free(s->object);
 	free(s->compression);
+	free(s->encryption);
 	json_decref(s->stats);
 	free(s->index);
 	memset(s, 0, sizeof(*s));

@@ -10,6 +10,7 @@
 
 #include "cairn.h"
 #include "compress.h"
+#include "crypt.h"
 #include "host.h"
 #include "log.h"
 #include "logstats.h"
@@ -36,8 +37,9 @@ struct logwriter {
 	struct cairn_log_pos committed; /* the open segment's FROM */
 	/* the open segment */
 	struct compressor *z;
+	struct crypt_writer *cw; /* the age stage, when the job encrypts */
 	EVP_MD_CTX *sha;
-	char *buf; /* its compressed bytes (kept: flat) */
+	char *buf; /* its compressed (and encrypted) bytes (kept: flat) */
 	size_t len, cap;
 	uint64_t raw, records;
 	struct cairn_log_pos first, last, to;
@@ -91,17 +93,25 @@ emit(void *ud, const void *buf, size_t len)
 	return 0;
 }
 
+/* The compressor's output when the job encrypts: through the age stage
+ * (crypt.h) into emit. */
+static int
+emit_encrypted(void *ud, const void *buf, size_t len)
+{
+	struct logwriter *lw = ud;
+	char *err = NULL;
+	int rc = crypt_writer_write(lw->cw, buf, len, &err);
+	if (rc)
+		log_error("%s: cannot encrypt a log segment: %s", lw->label, err ? err : "");
+	free(err);
+	return rc;
+}
+
 /* Drop the open segment and open an empty one after lw->committed. */
 static void
 segment_reset(struct logwriter *lw)
 {
 	char *err = NULL;
-	compressor_free(lw->z);
-	lw->z = compressor_new(lw->conf.job->compression, lw->conf.job->level, 0, emit, lw, &err);
-	if (!lw->z) { /* the job's compression worked for every backup */
-		log_error("%s: cannot start the compression of a log segment: %s", lw->label, err);
-		abort();
-	}
 	if (!lw->sha)
 		lw->sha = EVP_MD_CTX_new();
 	if (!lw->sha || EVP_DigestInit_ex(lw->sha, EVP_sha256(), NULL) != 1) {
@@ -109,6 +119,20 @@ segment_reset(struct logwriter *lw)
 		abort();
 	}
 	lw->len = 0;
+	crypt_writer_free(lw->cw); /* a new age header (and file key) per segment */
+	lw->cw = NULL;
+	if (lw->conf.recipients &&
+	    !(lw->cw = crypt_writer_new(lw->conf.recipients, emit, lw, &err))) {
+		log_error("%s: cannot start the encryption of a log segment: %s", lw->label, err);
+		abort(); /* the same recipients encrypted the job's backups */
+	}
+	compressor_free(lw->z);
+	lw->z = compressor_new(lw->conf.job->compression, lw->conf.job->level, 0,
+	                       lw->cw ? emit_encrypted : emit, lw, &err);
+	if (!lw->z) { /* the job's compression worked for every backup */
+		log_error("%s: cannot start the compression of a log segment: %s", lw->label, err);
+		abort();
+	}
 	lw->raw = lw->records = 0;
 	memset(&lw->first, 0, sizeof(lw->first));
 	memset(&lw->last, 0, sizeof(lw->last));
@@ -207,6 +231,7 @@ logwriter_free(struct logwriter *lw)
 	if (lw->conf.source->ctx.follow_stats == &lw->stats)
 		lw->conf.source->ctx.follow_stats = NULL;
 	compressor_free(lw->z);
+	crypt_writer_free(lw->cw);
 	EVP_MD_CTX_free(lw->sha);
 	for (size_t i = 0; i < lw->conf.nsinks; i++)
 		free(lw->sinks[i].why);
@@ -371,9 +396,11 @@ segment_describe(struct logwriter *lw, struct log_segment *seg, char *sha)
 	seg->plugin = src->lp->name;
 	seg->plugin_version = (char *)src->lp->desc.version;
 	seg->host = (char *)(lw->conf.host ? lw->conf.host : "");
-	seg->object = xasprintf("%s/" LOG_DIR "/%s/%s.%s%s%s", lw->conf.job->name, src->name,
-	                        seg->name, lw->ext, lw->cext ? "." : "", lw->cext ? lw->cext : "");
+	seg->object = xasprintf("%s/" LOG_DIR "/%s/%s.%s%s%s%s", lw->conf.job->name, src->name,
+	                        seg->name, lw->ext, lw->cext ? "." : "", lw->cext ? lw->cext : "",
+	                        lw->cw ? CRYPT_EXT : "");
 	seg->compression = (char *)compression_name(lw->conf.job->compression);
+	seg->encryption = lw->cw ? (char *)CRYPT_AGE : NULL;
 	seg->raw_bytes = lw->raw;
 	seg->stored_bytes = lw->len;
 	seg->records = lw->records;
@@ -411,8 +438,9 @@ logwriter_commit(struct logwriter *lw)
 		segment_reset(lw); /* it covers nothing */
 		return 0;
 	}
-	if (compressor_finish(lw->z, &err)) {
-		log_error("%s: cannot compress a log segment: %s", lw->label, err);
+	if (compressor_finish(lw->z, &err) || (lw->cw && crypt_writer_finish(lw->cw, &err))) {
+		log_error("%s: cannot compress or encrypt a log segment: %s", lw->label,
+		          err ? err : "");
 		free(err);
 		segment_reset(lw);
 		return CAIRN_E_IO;

@@ -25,6 +25,7 @@
 #include "plugin.h"
 
 struct logwriter;
+struct age_recipients;
 
 struct logwriter_conf {
 	const struct cfg_job *job;
@@ -38,6 +39,9 @@ struct logwriter_conf {
 	/* besides a signal (cancel_signal), non-zero stops follow(): record()
 	 * and idle() return CAIRN_E_CANCELLED; may be NULL */
 	const volatile sig_atomic_t *stop;
+	/* the job's recipients (crypt_recipients_load): each segment is
+	 * encrypted after compression, SEG.EXT[.COMP].age; NULL: not */
+	const struct age_recipients *recipients;
 	/* called after each segment some sink took (may be NULL) */
 	void (*on_commit)(void *userdata);
 	void *userdata;

@@ -10,6 +10,11 @@
 #include "timeutil.h"
 #include "util.h"
 
+/* Bounds on the fields of issue 20 (an age1... key is 62 characters). */
+#define MANIFEST_MAX_WORD 32           /* "encryption" */
+#define MANIFEST_MAX_RECIPIENTS 1024   /* entries of "recipients" */
+#define MANIFEST_MAX_RECIPIENT_LEN 256 /* bytes of one */
+
 struct manifest_source *
 manifest_add_source(struct manifest *m)
 {
@@ -121,6 +126,8 @@ manifest_to_jansson(const struct manifest *m)
 		json_object_set_new(o, "plugin_version", json_string(s->plugin_version));
 		json_object_set_new(o, "object", json_string(s->object));
 		json_object_set_new(o, "compression", json_string(s->compression));
+		if (s->encryption)
+			json_object_set_new(o, "encryption", json_string(s->encryption));
 		json_object_set_new(o, "raw_bytes", json_integer((json_int_t)s->raw_bytes));
 		json_object_set_new(o, "stored_bytes", json_integer((json_int_t)s->stored_bytes));
 		json_object_set_new(o, "sha256", json_string(s->sha256));
@@ -152,6 +159,8 @@ manifest_to_jansson(const struct manifest *m)
 	}
 	if (m->run_sinks.n)
 		json_object_set_new(root, "run_sinks", strvec_json(&m->run_sinks));
+	if (m->recipients.n)
+		json_object_set_new(root, "recipients", strvec_json(&m->recipients));
 	if (m->copied_from)
 		json_object_set_new(root, "copied_from",
 		                    json_pack("{s:s, s:o}", "sink", m->copied_from, "at",
@@ -187,16 +196,18 @@ parse_sources(json_t *srcs, struct manifest *m, char **err)
 	json_t *o;
 	json_array_foreach(srcs, i, o)
 	{
-		const char *name, *plugin, *pv = "", *object, *comp, *sha;
+		const char *name, *plugin, *pv = "", *object, *comp, *sha, *enc = NULL;
 		json_int_t raw, stored;
 		json_t *stats = NULL, *ov = NULL;
-		if (json_unpack_ex(o, &je, 0, "{s:s, s:s, s?s, s:s, s:s, s:I, s:I, s:s, s?o, s?o}",
+		if (json_unpack_ex(o, &je, 0,
+		                   "{s:s, s:s, s?s, s:s, s:s, s?s, s:I, s:I, s:s, s?o, s?o}",
 		                   "name", &name, "plugin", &plugin, "plugin_version", &pv,
-		                   "object", &object, "compression", &comp, "raw_bytes", &raw,
-		                   "stored_bytes", &stored, "sha256", &sha, "stats", &stats,
-		                   "overrides", &ov) != 0 ||
+		                   "object", &object, "compression", &comp, "encryption", &enc,
+		                   "raw_bytes", &raw, "stored_bytes", &stored, "sha256", &sha,
+		                   "stats", &stats, "overrides", &ov) != 0 ||
 		    strlen(sha) != 64 || strspn(sha, "0123456789abcdef") != 64 || raw < 0 ||
-		    stored < 0 || (stats && !json_is_object(stats))) {
+		    stored < 0 || (stats && !json_is_object(stats)) ||
+		    (enc && (!*enc || strlen(enc) > MANIFEST_MAX_WORD))) {
 			*err = xasprintf("not a cairn manifest: source %zu: %s", i,
 			                 je.text[0] ? je.text : "bad sha256 or size");
 			return -1;
@@ -207,6 +218,7 @@ parse_sources(json_t *srcs, struct manifest *m, char **err)
 		s->plugin_version = xstrdup(pv);
 		s->object = xstrdup(object);
 		s->compression = xstrdup(comp);
+		s->encryption = enc ? xstrdup(enc) : NULL;
 		s->raw_bytes = (uint64_t)raw;
 		s->stored_bytes = (uint64_t)stored;
 		memcpy(s->sha256, sha, 65);
@@ -263,6 +275,34 @@ parse_failed(json_t *root, struct manifest *m, char **err)
 	m->partial = m->partial || m->nfailed;
 	for (size_t k = 0; k < m->nsources; k++)
 		m->partial = m->partial || m->sources[k].overrides.n;
+	return 0;
+}
+
+/* "recipients": an optional array of public keys (age1...) or "scrypt",
+ * each one bounded, as is their number.  0, or -1 with *err. */
+static int
+parse_recipients(json_t *root, struct manifest *m, char **err)
+{
+	json_t *a = json_object_get(root, "recipients"), *o;
+	size_t i;
+	if (!a)
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) > MANIFEST_MAX_RECIPIENTS) {
+		*err = xasprintf(
+		        "not a cairn manifest: bad recipients (an array of at most %d public keys)",
+		        MANIFEST_MAX_RECIPIENTS);
+		return -1;
+	}
+	json_array_foreach(a, i, o)
+	{
+		if (!json_is_string(o) || !json_string_length(o) ||
+		    json_string_length(o) > MANIFEST_MAX_RECIPIENT_LEN) {
+			*err = xasprintf("not a cairn manifest: recipient %zu is not a public key",
+			                 i);
+			return -1;
+		}
+		strvec_push(&m->recipients, json_string_value(o));
+	}
 	return 0;
 }
 
@@ -335,8 +375,10 @@ manifest_parse(const char *buf, size_t len, char **err)
 		*err = xstrdup("not a cairn manifest: bad run_sinks");
 		goto fail;
 	}
-	if (parse_failed(root, m, err))
+	if (parse_failed(root, m, err) || parse_recipients(root, m, err))
 		goto fail;
+	for (size_t i = 0; i < m->nsources; i++)
+		m->sources[i].set_recipients = &m->recipients;
 	parse_copied_from(root, m);
 	json_decref(root);
 	return m;
@@ -356,6 +398,7 @@ manifest_clear(struct manifest *m)
 		free(s->plugin_version);
 		free(s->object);
 		free(s->compression);
+		free(s->encryption);
 		json_decref(s->stats);
 		strvec_free(&s->overrides);
 	}
@@ -367,6 +410,7 @@ manifest_clear(struct manifest *m)
 	}
 	free(m->failed);
 	strvec_free(&m->run_sinks);
+	strvec_free(&m->recipients);
 	free(m->cairn_version);
 	free(m->job);
 	free(m->id);

@@ -47,6 +47,9 @@ struct manifest_source {
 	 * then ends in .age), NULL when not.  An added field, no new format:
 	 * a cairn from before refuses the object as not decompressing. */
 	char *encryption;
+	/* the set's "recipients" (struct manifest's, which it points into:
+	 * set by manifest_parse, not owned); NULL when not known */
+	const struct strvec *set_recipients;
 };
 
 /* A source of the job that the set lacks: it failed (the set is partial,

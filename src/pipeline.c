@@ -10,7 +10,9 @@
 
 #include "cairn.h"
 #include "compress.h"
+#include "crypt.h"
 #include "log.h"
+#include "pipeline_key.h"
 #include "progress.h"
 #include "sets.h"
 #include "util.h"
@@ -52,6 +54,7 @@ struct run {
 	const struct backup_request *rq;
 	struct sink_run *sinks;
 	struct compressor *z;
+	struct crypt_writer *cw; /* the age stage, when the job encrypts */
 	EVP_MD_CTX *sha;
 	uint64_t raw, stored;
 	char *stream_error; /* compression's own failure */
@@ -113,6 +116,21 @@ fanout(void *ud, const void *buf, size_t len)
 	return live ? 0 : CAIRN_E_IO;
 }
 
+/* The compressor's output when the job encrypts: through the age stage
+ * (crypt.h), then fanout (SHA-256 and sinks) takes the encrypted bytes. */
+static int
+encrypt_out(void *ud, const void *buf, size_t len)
+{
+	struct run *r = ud;
+	char *err = NULL;
+	int rc = crypt_writer_write(r->cw, buf, len, &err);
+	if (err) {
+		free(r->stream_error);
+		r->stream_error = err;
+	}
+	return rc;
+}
+
 static int
 out_write(struct cairn_out *o, const void *buf, size_t len)
 {
@@ -138,36 +156,6 @@ alive_count(const struct run *r)
 	for (size_t i = 0; i < r->rq->nsinks; i++)
 		n += r->sinks[i].alive;
 	return n;
-}
-
-/* What file_extension() may return (plugin.h): the object's name must
- * stay one plain name inside its set. */
-static int
-valid_extension(const char *ext)
-{
-	size_t n = strspn(ext, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_+");
-	return n >= 1 && n <= 32 && !ext[n];
-}
-
-/* The key of src's object in this run's set: JOB/ID/SOURCE.EXT[.COMP].
- * NULL with *source_error when the plugin names no valid extension. */
-static char *
-object_key(const struct backup_request *rq, struct instance *src, char **source_error)
-{
-	const char *ext = op_file_extension(src);
-	const char *cext = compression_ext(rq->job->compression);
-	if (!ext || !*ext)
-		ext = "bin";
-	if (!valid_extension(ext)) {
-		char *shown = str_escape(ext);
-		*source_error = xasprintf(
-		        "%s: its plugin names its data \"%s\", which is no file extension (1 to 32 letters, digits, '-', '_' or '+'); fix the plugin",
-		        src->ctx.label, shown);
-		free(shown);
-		return NULL;
-	}
-	return xasprintf("%s/%s/%s.%s%s%s", rq->job->name, rq->id, src->name, ext, cext ? "." : "",
-	                 cext ? cext : "");
 }
 
 /* Open the object key in every live sink; a sink that cannot open it
@@ -214,10 +202,14 @@ commit_object(struct run *r, struct instance *src, const char *key)
 		ms->plugin_version = xstrdup(src->lp->desc.version);
 		ms->object = xstrdup(key);
 		ms->compression = xstrdup(compression_name(rq->job->compression));
+		ms->encryption = rq->recipients ? xstrdup(CRYPT_AGE) : NULL;
 		ms->raw_bytes = r->raw;
 		ms->stored_bytes = r->stored;
 		memcpy(ms->sha256, sha, sizeof(sha));
-		ms->stats = src->ctx.stats ? json_deep_copy(src->ctx.stats) : NULL;
+		/* manifest_stats = no: the clear manifest keeps them to itself */
+		ms->stats = src->ctx.stats && rq->job->crypt.manifest_stats
+		                    ? json_deep_copy(src->ctx.stats)
+		                    : NULL;
 		/* where its change log stood (host->log_position, ABI 1.4) */
 		ms->has_log_start = src->ctx.has_log[CAIRN_LOG_AT_START];
 		ms->log_start = src->ctx.log[CAIRN_LOG_AT_START];
@@ -238,7 +230,7 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 	int rc = 0;
 
 	r->raw = r->stored = 0;
-	if (!(key = object_key(rq, src, source_error)))
+	if (!(key = pipeline_object_key(rq, src, source_error)))
 		return CAIRN_E_UNSUPPORTED;
 	r->key = key;
 	r->sha = sha_new();
@@ -247,8 +239,14 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 		rc = CAIRN_E_IO;
 		goto out;
 	}
-	r->z = compressor_new(rq->job->compression, rq->job->level, rq->job->threads, fanout, r,
-	                      &err);
+	/* the age stage writes its header through fanout at once */
+	if (rq->recipients && !(r->cw = crypt_writer_new(rq->recipients, fanout, r, &err))) {
+		*source_error = xasprintf("source %s: %s", src->name, err);
+		rc = CAIRN_E_IO;
+		goto abort_all;
+	}
+	r->z = compressor_new(rq->job->compression, rq->job->level, rq->job->threads,
+	                      r->cw ? encrypt_out : fanout, r, &err);
 	if (!r->z) {
 		*source_error = xasprintf("source %s: %s", src->name, err);
 		rc = CAIRN_E_IO;
@@ -259,6 +257,8 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 	rc = rq->backup ? rq->backup(rq->backup_ud, src, &r->out) : op_backup(src, &r->out);
 	if (rc == 0 && !cancel_signal)
 		rc = compressor_finish(r->z, &err);
+	if (rc == 0 && !cancel_signal && r->cw)
+		rc = crypt_writer_finish(r->cw, &err);
 	progress_end();
 	if (cancel_signal)
 		rc = CAIRN_E_CANCELLED;
@@ -300,6 +300,8 @@ abort_all:
 out:
 	compressor_free(r->z);
 	r->z = NULL;
+	crypt_writer_free(r->cw);
+	r->cw = NULL;
 	EVP_MD_CTX_free(r->sha);
 	r->sha = NULL;
 	free(r->stream_error);
@@ -337,6 +339,8 @@ commit_manifest(const struct backup_request *rq, struct sink_run *s,
 		strvec_push(&s->m.run_sinks, rq->run_sinks->v[k]);
 	for (size_t k = 0; k < s->m.nsources; k++)
 		s->m.partial = s->m.partial || s->m.sources[k].overrides.n;
+	if (rq->recipients)
+		crypt_recipients_describe(rq->recipients, &s->m.recipients);
 	json = manifest_to_json(&s->m);
 	int wrc = CAIRN_E_IO;
 	if (strlen(json) > MANIFEST_MAX_BYTES) /* cairn would refuse it */
@@ -463,6 +467,7 @@ struct object_stream {
 	EVP_MD_CTX *sha;
 	uint64_t stored, raw;
 	struct decompressor *z;
+	struct crypt_reader *cr; /* between the hashing and z, when encrypted */
 	char *err;
 	int rc;         /* first failure of the stream itself */
 	int checked;    /* the end was reached and size and SHA-256 matched */
@@ -492,6 +497,25 @@ pull_stored(void *ud, void *buf, size_t len)
 	 * stored_bytes: known before a byte is read */
 	progress_add((uint64_t)n);
 	return n;
+}
+
+/* The decompressor's input when the object is encrypted: the stored
+ * bytes (hashed by pull_stored) decrypted, only what authenticated. */
+static ssize_t
+pull_decrypted(void *ud, void *buf, size_t len)
+{
+	struct object_stream *os = ud;
+	char *err = NULL;
+	int code = 0;
+	ssize_t n = crypt_reader_read(os->cr, buf, len, &code, &err);
+	if (n >= 0)
+		return n;
+	if (code && !os->err)
+		os->err = xasprintf("%s: %s", os->sink->ctx.label, err);
+	if (code && !os->rc)
+		os->rc = code;
+	free(err);
+	return os->rc ? os->rc : CAIRN_E_IO;
 }
 
 /* The source's reader.  The end of the stream is only ever reported
@@ -550,6 +574,14 @@ object_open(struct object_stream *os, struct instance *sink, const struct manife
 		                 ms->compression);
 		return CAIRN_E_CORRUPT;
 	}
+	if (ms->encryption && strcmp(ms->encryption, CRYPT_AGE) != 0) {
+		char *shown = str_escape(ms->encryption);
+		*err = xasprintf(
+		        "%s: the manifest names an unknown encryption \"%s\"; a newer cairn may read it",
+		        ms->object, shown);
+		free(shown);
+		return CAIRN_E_CORRUPT;
+	}
 	rc = op_open_read(sink, ms->object, &os->r);
 	if (rc == CAIRN_E_NOTFOUND) {
 		/* The manifest is the set's promise: an object it names and the
@@ -567,8 +599,14 @@ object_open(struct object_stream *os, struct instance *sink, const struct manife
 		return rc;
 	}
 	os->sha = sha_new();
-	os->z = decompressor_new(c, pull_stored, os, err);
+	if (ms->encryption) { /* fails, if it must, only once read */
+		os->cr = crypt_reader_new(crypt_identities(), ms->object, pull_stored, os);
+		if (ms->set_recipients)
+			crypt_reader_expect(os->cr, ms->set_recipients);
+	}
+	os->z = decompressor_new(c, os->cr ? pull_decrypted : pull_stored, os, err);
 	if (!os->z) {
+		crypt_reader_free(os->cr);
 		op_close_read(sink, os->r);
 		EVP_MD_CTX_free(os->sha);
 		return CAIRN_E_UNSUPPORTED;
@@ -583,12 +621,17 @@ static int
 object_check(struct object_stream *os, char **err)
 {
 	char *buf = xmalloc(CAIRN_BUFSIZE);
-	ssize_t n;
+	ssize_t n = 0;
 	char sha[65] = "";
 	int rc = 0;
-	do
-		n = pull_stored(os, buf, CAIRN_BUFSIZE);
-	while (n > 0);
+	if (os->cr && os->decompress) /* the age stream to its proven end */
+		do
+			n = pull_decrypted(os, buf, CAIRN_BUFSIZE);
+		while (n > 0);
+	if (n == 0) /* and the rest of the stored object */
+		do
+			n = pull_stored(os, buf, CAIRN_BUFSIZE);
+		while (n > 0);
 	free(buf);
 	if (n < 0) {
 		*err = os->err ? xstrdup(os->err) : xasprintf("reading %s failed", os->ms->object);
@@ -647,6 +690,7 @@ object_close(struct object_stream *os)
 	if (os->r)
 		op_close_read(os->sink, os->r);
 	decompressor_free(os->z);
+	crypt_reader_free(os->cr);
 	EVP_MD_CTX_free(os->sha);
 	free(os->err);
 }
@@ -725,6 +769,12 @@ int
 pipeline_object_scan(struct instance *sink, const struct manifest_source *ms, char **err)
 {
 	return object_scan(sink, ms, 1, err);
+}
+
+int
+pipeline_object_sums(struct instance *sink, const struct manifest_source *ms, char **err)
+{
+	return object_scan(sink, ms, 0, err);
 }
 
 int

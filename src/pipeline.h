@@ -124,5 +124,8 @@ void pipeline_object_close(struct object_stream *os);
 /* Read one object through, decompressing it, and check it: 0 or a
  * CAIRN_E_* code with *err. */
 int pipeline_object_scan(struct instance *sink, const struct manifest_source *ms, char **err);
+/* Read one object through and check its size and SHA-256 only, as
+ * verify checks a set's objects: no decompression, no key. */
+int pipeline_object_sums(struct instance *sink, const struct manifest_source *ms, char **err);
 
 #endif

@@ -42,8 +42,9 @@ struct replay_request {
 int pipeline_replay(const struct replay_request *rq, char **err);
 
 /* Check one segment as a stored object (verify): its size, SHA-256 and
- * decompressed size against its manifest.  0, or a CAIRN_E_* code with
- * *err naming it. */
+ * decompressed size against its manifest; an encrypted one's size and
+ * SHA-256 only (no key needed).  0, or a CAIRN_E_* code with *err naming
+ * it. */
 int replay_check_segment(struct instance *sink, const struct log_segment *seg, char **err);
 
 #endif

@@ -40,7 +40,8 @@ secret_env_vars(const struct config *cfg, struct plugin_registry *reg, const str
 	}
 	for (size_t i = 0; i < cfg->nsections; i++) {
 		const struct cfg_section *s = &cfg->sections[i];
-		if (s->kind != SECTION_SOURCE && s->kind != SECTION_SINK)
+		/* a job's own: age_passphrase_env (config_crypt.c) */
+		if (s->kind != SECTION_SOURCE && s->kind != SECTION_SINK && s->kind != SECTION_JOB)
 			continue;
 		for (size_t e = 0; e < s->nentries; e++) {
 			const char *key = s->entries[e].key;

@@ -1,6 +1,6 @@
 /* secret_env.h - the environment variables that hold a job's secrets:
  * the VARIABLE of every KEY_env = VARIABLE of the INI file's sources and
- * sinks and of every --set [SOURCE.]KEY_env=VARIABLE of the command
+ * sinks (and of a job's age_passphrase_env) and of every --set [SOURCE.]KEY_env=VARIABLE of the command
  * line, and what the plugins list as secret_env (s3's
  * AWS_SECRET_ACCESS_KEY, say).  None of them is handed to a hook
  * (hooks.h); this list is what hook_run() is told to leave out. */

@@ -274,6 +274,8 @@ ss_backup(void *inst, struct cairn_out *out)
 		}
 		done += n;
 	}
+	if (s->stats) /* for the manifest (manifest_stats) */
+		cairn_host_table.stat(s->ctx, "bytes", (int64_t)s->bytes);
 	return 0;
 }
 

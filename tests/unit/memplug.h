@@ -65,6 +65,7 @@ struct memsrc {
 	int rt_calls;
 	uint64_t rt_read;
 	int rt_fail;
+	int stats; /* backup() records the statistic "bytes" */
 };
 
 /* Make the memsrc plugin declare CAIRN_SOURCE_STAGED_RESTORE (or not). */

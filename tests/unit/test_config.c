@@ -1935,6 +1935,177 @@ test_job_log_keys(void **state)
 	assert_non_null(strstr(e, "segment_span, segment_size"));
 }
 
+/* ============================================ a job's encryption keys */
+
+/* Keys made with Debian's age-keygen (tests/unit/age_kat.h's). */
+static const char kat_key1[] =
+        "AGE-SECRET-KEY-1FAZ5HZ5NP2Y8QGPJZFCTCV4RXTGE9EW2HTX06M9PKGYAPXTAUXCSKD7A7R";
+static const char kat_pub1[] = "age1xfgzzk36cjzgw662tv28v04cu32g5e0c5fjgyxc5skjk3dr5mglqaakjy8";
+static const char kat_pub2[] = "age1ny7d4s9t0amag4glufa2uemz6wvjwqh9n7dgm3lrapfleu0hgpyqle3llf";
+
+/* Without encryption keys a job does not encrypt and keeps its stats. */
+static void
+crypt_keys_default_to_none(void **state)
+{
+	struct fx *f = *state;
+	struct config *cfg = load(f, BASE "sources = db\nsinks = local\n");
+	const struct cfg_crypt *c = &cfg->jobs[0].crypt;
+	assert_int_equal(c->age, 0);
+	assert_int_equal(c->recipients.n, 0);
+	assert_null(c->recipients_file);
+	assert_null(c->passphrase_file);
+	assert_null(c->passphrase_env);
+	assert_null(c->identity_file);
+	assert_int_equal(c->manifest_stats, 1);
+	assert_int_equal(c->line, 0);
+}
+
+/* Each key read, recipients checked and kept, paths made absolute against
+ * the INI's directory. */
+static void
+crypt_keys_are_read_with_absolute_paths(void **state)
+{
+	struct fx *f = *state;
+	char *ini = xasprintf(BASE "sources = db\nsinks = local\n"
+	                           "encryption = age\n"
+	                           "age_recipients = %s\n"
+	                           "  %s\n"
+	                           "age_recipients_file = keys/../keys/recipients.txt\n"
+	                           "age_identity_file = id.txt\n"
+	                           "manifest_stats = no\n",
+	                      kat_pub1, kat_pub2);
+	struct config *cfg = load(f, ini);
+	const struct cfg_crypt *c = &cfg->jobs[0].crypt;
+	char *want;
+	free(ini);
+	assert_int_equal(c->age, 1);
+	assert_int_equal(c->line, 12);
+	assert_int_equal(c->recipients.n, 2);
+	assert_string_equal(c->recipients.v[0], kat_pub1);
+	assert_string_equal(c->recipients.v[1], kat_pub2);
+	want = xasprintf("%s/keys/recipients.txt", f->dir);
+	assert_string_equal(c->recipients_file, want);
+	free(want);
+	want = xasprintf("%s/id.txt", f->dir);
+	assert_string_equal(c->identity_file, want);
+	free(want);
+	assert_int_equal(c->manifest_stats, 0);
+	assert_string_equal(c->cfg_path, f->path);
+
+	cfg = load(f, BASE "sources = db\nsinks = local\nencryption = age\n"
+	                   "age_passphrase_file = pass\n");
+	want = xasprintf("%s/pass", f->dir);
+	assert_string_equal(cfg->jobs[0].crypt.passphrase_file, want);
+	free(want);
+	cfg = load(f, BASE "sources = db\nsinks = local\nencryption = age\n"
+	                   "age_passphrase_env = CAIRN_PASS\nmanifest_stats = yes\n");
+	assert_string_equal(cfg->jobs[0].crypt.passphrase_env, "CAIRN_PASS");
+	assert_int_equal(cfg->jobs[0].crypt.manifest_stats, 1);
+	/* encryption = none says so: keys kept (for reading), nothing refused */
+	cfg = load(f, BASE "sources = db\nsinks = local\nencryption = none\n"
+	                   "age_passphrase_env = CAIRN_PASS\n");
+	assert_int_equal(cfg->jobs[0].crypt.age, 0);
+}
+
+/* Each value refused names the file, line, [job] and key, and what to do;
+ * a secret key put among the recipients is never repeated. */
+static void
+crypt_keys_refuse_bad_values(void **state)
+{
+	struct fx *f = *state;
+	const char *e;
+	char *ini;
+
+	e = load_err(f, BASE "sources = db\nsinks = local\nencryption = aes\n");
+	assert_contains(e, "cfg.ini:12: [job nightly] encryption: \"aes\" is not an encryption");
+	assert_contains(e, "use age");
+	e = load_err(f, BASE "sources = db\nsinks = local\nencryption = age\n"
+	                     "age_recipients = age1typo\n");
+	assert_contains(e, "cfg.ini:13: [job nightly] age_recipients: \"age1typo\" is not a valid "
+	                   "age recipient");
+	assert_contains(e, "age-keygen -y");
+	/* a good key with one letter changed: its checksum fails */
+	ini = xasprintf(BASE "sources = db\nsinks = local\nencryption = age\n"
+	                     "age_recipients = %s %.*sq\n",
+	                kat_pub1, (int)strlen(kat_pub2) - 1, kat_pub2);
+	e = load_err(f, ini);
+	free(ini);
+	assert_contains(e, "cfg.ini:13: [job nightly] age_recipients: \"age1ny7d4s9");
+	ini = xasprintf(BASE "sources = db\nsinks = local\nencryption = age\n"
+	                     "age_recipients = %s %s\n",
+	                kat_pub1, kat_key1);
+	e = load_err(f, ini);
+	free(ini);
+	assert_contains(e, "cfg.ini:13: [job nightly] age_recipients: word 2 is a secret key");
+	assert_contains(e, "age_identity_file");
+	assert_null(strstr(e, kat_key1 + 16));
+	ini = xasprintf(BASE "sources = db\nsinks = local\nencryption = age\n"
+	                     "age_recipients = %s %s\n",
+	                kat_pub1, kat_pub1);
+	e = load_err(f, ini);
+	free(ini);
+	assert_contains(e, "is listed twice");
+	e = load_err(f, BASE "sources = db\nsinks = local\nmanifest_stats = maybe\n");
+	assert_contains(e, "cfg.ini:12: [job nightly] manifest_stats: \"maybe\" is not yes or no");
+	e = load_err(f, BASE "sources = db\nsinks = local\nencryption = age\n"
+	                     "age_passphrase_env = 1PASS\n");
+	assert_contains(e, "cfg.ini:13: [job nightly] age_passphrase_env: \"1PASS\" is not the "
+	                   "name of an environment variable");
+	e = load_err(f, BASE "sources = db\nsinks = local\nage_identity_file =\n");
+	assert_contains(e, "cfg.ini:12: [job nightly] age_identity_file: empty value; give a file");
+	e = load_err(f, BASE "sources = db\nsinks = local\nage_recipient = x\n");
+	assert_contains(e, "age_recipients, age_recipients_file, age_passphrase_file");
+	assert_contains(e, "manifest_stats");
+}
+
+/* The keys together: encryption = age needs someone to encrypt to; a
+ * passphrase is alone; recipients without encryption = would back up in
+ * clear. */
+static void
+crypt_keys_are_checked_together(void **state)
+{
+	struct fx *f = *state;
+	const char *e;
+	char *ini;
+
+	e = load_err(f, BASE "sources = db\nsinks = local\nencryption = age\n");
+	assert_contains(e, "cfg.ini:9: [job nightly]: encryption = age needs age_recipients or "
+	                   "age_recipients_file");
+	assert_contains(e, "age_passphrase_file");
+	ini = xasprintf(BASE "sources = db\nsinks = local\nencryption = age\n"
+	                     "age_recipients = %s\nage_passphrase_env = P\n",
+	                kat_pub1);
+	e = load_err(f, ini);
+	free(ini);
+	assert_contains(e, "cfg.ini:9: [job nightly]: age_passphrase_env with age_recipients: age "
+	                   "encrypts to a passphrase alone or to recipients");
+	e = load_err(f, BASE "sources = db\nsinks = local\nencryption = age\n"
+	                     "age_recipients_file = r\nage_passphrase_file = p\n");
+	assert_contains(e, "age_passphrase_file with age_recipients_file");
+	e = load_err(f, BASE "sources = db\nsinks = local\nencryption = age\n"
+	                     "age_passphrase_file = p\nage_passphrase_env = P\n");
+	assert_contains(e, "age_passphrase_file and age_passphrase_env are both set; keep one");
+	ini = xasprintf(BASE "sources = db\nsinks = local\nage_recipients = %s\n", kat_pub1);
+	e = load_err(f, ini);
+	free(ini);
+	assert_contains(e, "[job nightly]: age_recipients is set but there is no encryption = key");
+	assert_contains(e, "add encryption = age");
+	/* a bad value is said once, not again as a missing recipient */
+	free(f->err);
+	f->err = NULL;
+	{
+		struct strvec errs = {0};
+		write_ini(f, BASE "sources = db\nsinks = local\nencryption = age\n"
+		                  "age_recipients = age1typo\n");
+		config_free(f->cfg);
+		f->cfg = config_load_all(f->path, &errs, &f->err);
+		assert_non_null(f->cfg);
+		assert_int_equal(errs.n, 1);
+		assert_contains(errs.v[0], "age_recipients: \"age1typo\"");
+		strvec_free(&errs);
+	}
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -2018,6 +2189,10 @@ main(void)
 	        T(load_all_skips_the_keys_of_a_refused_section),
 	        T(load_all_stops_only_when_the_file_cannot_be_read),
 	        T(typed_all_says_every_key_error),
+	        T(crypt_keys_default_to_none),
+	        T(crypt_keys_are_read_with_absolute_paths),
+	        T(crypt_keys_refuse_bad_values),
+	        T(crypt_keys_are_checked_together),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

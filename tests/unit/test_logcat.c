@@ -366,6 +366,60 @@ test_manifest_planted(void **state)
 	logseg_clear(&o);
 }
 
+/* An encrypted segment (issue 20): SEG.EXT[.COMP].age, "encryption":
+ * "age" in its manifest; the name and the word must agree. */
+static void
+test_manifest_encrypted(void **state)
+{
+	(void)state;
+	struct log_segment s, r;
+	char *err = NULL, *text, *v;
+	make_seg(&s, "db", pos(0x100000001, T0), pos(0x100000009, T0 + 60000), 8, "zstd", 10);
+	text = logseg_to_json("j", &s);
+	assert_null(strstr(text, "encryption"));
+	free(text);
+	free(s.object);
+	s.object = xasprintf("j/log/db/%s.bson.zst.age", s.name);
+	s.encryption = xstrdup("age");
+	text = logseg_to_json("j", &s);
+	assert_contains(text, "\"encryption\": \"age\"");
+	assert_int_equal(logseg_parse(text, strlen(text), "j", "db", s.name, &r, &err), 0);
+	assert_string_equal(r.encryption, "age");
+	assert_string_equal(r.object, s.object);
+	logseg_clear(&r);
+	free(text);
+	/* uncompressed and encrypted: SEG.EXT.age */
+	v = xasprintf("\"j/log/db/%s.bson.age\"", s.name);
+	text = logseg_to_json("j", &s);
+	json_t *root = json_loads(text, 0, NULL);
+	json_object_set_new(root, "object", json_loads(v, JSON_DECODE_ANY, NULL));
+	json_object_set_new(root, "compression", json_string("none"));
+	free(text);
+	text = json_dumps(root, 0);
+	json_decref(root);
+	assert_int_equal(logseg_parse(text, strlen(text), "j", "db", s.name, &r, &err), 0);
+	logseg_clear(&r);
+	free(text);
+	free(v);
+	/* the word without the suffix, the suffix without the word, the
+	 * suffix in the wrong place, a word this cairn does not know */
+	v = xasprintf("\"j/log/db/%s.bson.zst\"", s.name);
+	expect_refused(&s, "object", v, "j", "db", s.name, "not this segment's");
+	free(v);
+	v = xasprintf("\"j/log/db/%s.bson.age.zst\"", s.name);
+	expect_refused(&s, "object", v, "j", "db", s.name, "not this segment's");
+	free(v);
+	v = xasprintf("\"j/log/db/%s.bson.zst.age.age\"", s.name);
+	expect_refused(&s, "object", v, "j", "db", s.name, "not this segment's");
+	free(v);
+	expect_refused(&s, "encryption", "\"rot13\"", "j", "db", s.name, "rot13");
+	expect_refused(&s, "encryption", "7", "j", "db", s.name, "not a cairn-log-segment");
+	free(s.encryption);
+	s.encryption = NULL;
+	expect_refused(&s, NULL, NULL, "j", "db", s.name, "not this segment's");
+	logseg_clear(&s);
+}
+
 static void
 test_gap_round_trip_and_planted(void **state)
 {
@@ -789,6 +843,7 @@ main(void)
 	        cmocka_unit_test(test_pos_json),
 	        cmocka_unit_test(test_manifest_round_trip),
 	        cmocka_unit_test(test_manifest_planted),
+	        cmocka_unit_test(test_manifest_encrypted),
 	        cmocka_unit_test(test_gap_round_trip_and_planted),
 	        cmocka_unit_test_setup_teardown(test_load, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_load_damage, setup, teardown),

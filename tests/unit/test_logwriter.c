@@ -18,12 +18,16 @@
 
 #include <cmocka.h>
 
+#include "age_kat.h"
+#include "crypt.h"
 #include "host.h"
 #include "log.h"
 #include "logcat.h"
 #include "logstats.h"
 #include "logwriter.h"
 #include "memplug.h"
+#include "pipeline.h"
+#include "replay.h"
 #include "util.h"
 
 #define BASE "20261126T020000Z"
@@ -465,6 +469,88 @@ test_stats_outside_follow_are_the_sets(void **state)
 	logseg_clear(&m[0]);
 }
 
+/* An encrypting job's segments (issue 20): SEG.log.zst.age, an age file
+ * each with a header of its own, "encryption": "age" in the manifest,
+ * size and SHA-256 of the stored bytes; read back (as replay reads them)
+ * only with the identity. */
+static void
+test_encrypted_segments(void **state)
+{
+	struct fixture *f = *state;
+	struct age_recipients *r = age_recipients_new();
+	struct age_identities *ids = age_identities_new();
+	struct log_segment m[4];
+	char e[AGE_ERR_MAX], *err = NULL;
+	assert_int_equal(age_recipients_add(r, kat_pub1, "test", e, sizeof(e)), AGE_OK);
+	assert_int_equal(age_identities_parse(ids, kat_key1, strlen(kat_key1), "k", e, sizeof(e)),
+	                 AGE_OK);
+	logwriter_free(f->lw);
+	f->job.compression = COMP_ZSTD;
+	struct logwriter_conf conf = {.job = &f->job,
+	                              .source = f->src,
+	                              .sinks = f->sinks,
+	                              .nsinks = 2,
+	                              .host = "h",
+	                              .recipients = r};
+	f->lw = logwriter_new(&conf, &err);
+	assert_non_null(f->lw);
+	start(f, 10, 1000);
+	for (uint64_t l = 11; l <= 13; l++)
+		assert_int_equal(rec(f, l, 1000 + (int64_t)l), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	assert_int_equal(manifests(&f->a, m, 4), 2);
+	assert_int_equal(count_suffix(&f->a, ".log.zst.age"), 2);
+	assert_int_equal(count_suffix(&f->b, ".log.zst.age"), 2);
+	for (int i = 0; i < 2; i++) {
+		struct memobj *o = memsink_get(&f->a, m[i].object);
+		assert_non_null(o);
+		assert_string_equal(m[i].encryption, "age");
+		assert_string_equal(m[i].compression, "zstd");
+		assert_int_equal(m[i].stored_bytes, o->len);
+		assert_int_equal(m[i].raw_bytes, m[i].records * 40);
+		assert_memory_equal(o->data, "age-encryption.org/v1\n", 22);
+		/* verify checks it without a key, by size and SHA-256 */
+		crypt_set_identities(NULL);
+		assert_int_equal(replay_check_segment(f->sinks[0], &m[i], &err), 0);
+		o->data[o->len - 3] ^= 1;
+		assert_int_equal(replay_check_segment(f->sinks[0], &m[i], &err), CAIRN_E_CORRUPT);
+		assert_non_null(strstr(err, m[i].object));
+		free(err);
+		err = NULL;
+		/* replay reads it decrypted: only with the identity */
+		struct manifest_source ms = {.name = (char *)m[i].name,
+		                             .object = m[i].object,
+		                             .compression = m[i].compression,
+		                             .encryption = m[i].encryption,
+		                             .raw_bytes = m[i].raw_bytes,
+		                             .stored_bytes = m[i].stored_bytes};
+		memcpy(ms.sha256, m[i].sha256, sizeof(ms.sha256));
+		o->data[o->len - 3] ^= 1;
+		assert_int_equal(pipeline_object_scan(f->sinks[0], &ms, &err), CAIRN_E_CONFIG);
+		free(err);
+		err = NULL;
+		crypt_set_identities(ids);
+		assert_int_equal(pipeline_object_scan(f->sinks[0], &ms, &err), 0);
+		assert_null(err);
+		o->data[o->len - 3] ^= 1; /* the last chunk's tag */
+		assert_int_equal(pipeline_object_scan(f->sinks[0], &ms, &err), CAIRN_E_CORRUPT);
+		assert_non_null(strstr(err, "age chunk"));
+		free(err);
+		err = NULL;
+		o->data[o->len - 3] ^= 1;
+	}
+	/* each segment has its own header (its own file key) */
+	struct memobj *o0 = memsink_get(&f->a, m[0].object), *o1 = memsink_get(&f->a, m[1].object);
+	assert_memory_not_equal(o0->data, o1->data, 60);
+	for (int i = 0; i < 2; i++)
+		logseg_clear(&m[i]);
+	crypt_set_identities(NULL);
+	age_identities_free(ids);
+	logwriter_free(f->lw);
+	f->lw = NULL;
+	age_recipients_free(r);
+}
+
 int
 main(void)
 {
@@ -485,6 +571,7 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_stats_are_bounded, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_stats_outside_follow_are_the_sets, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(test_encrypted_segments, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

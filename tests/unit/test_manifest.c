@@ -657,6 +657,87 @@ manifest_parse_refuses_a_bad_log(void **state)
 	}
 }
 
+/* "encryption" per source and "recipients" per set (issue 20): written
+ * only when there are any, read back as written. */
+static void
+manifest_encryption_round_trips(void **state)
+{
+	struct manifest *m = *state, *back;
+	char *json, *err = NULL;
+	json = manifest_to_json(m);
+	assert_null(strstr(json, "encryption"));
+	assert_null(strstr(json, "recipients"));
+	back = manifest_parse(json, strlen(json), &err);
+	assert_non_null(back);
+	assert_null(back->sources[0].encryption);
+	assert_int_equal(back->recipients.n, 0);
+	manifest_free(back);
+	free(json);
+
+	m->sources[0].encryption = strdup("age");
+	strvec_push(&m->recipients,
+	            "age1xfgzzk36cjzgw662tv28v04cu32g5e0c5fjgyxc5skjk3dr5mglqaakjy8");
+	strvec_push(&m->recipients, "scrypt");
+	json = manifest_to_json(m);
+	back = manifest_parse(json, strlen(json), &err);
+	if (!back)
+		fail_msg("parse: %s", err);
+	assert_string_equal(back->sources[0].encryption, "age");
+	assert_null(back->sources[1].encryption);
+	assert_int_equal(back->recipients.n, 2);
+	assert_string_equal(back->recipients.v[0],
+	                    "age1xfgzzk36cjzgw662tv28v04cu32g5e0c5fjgyxc5skjk3dr5mglqaakjy8");
+	assert_string_equal(back->recipients.v[1], "scrypt");
+	/* each source sees its set's recipients */
+	assert_ptr_equal(back->sources[1].set_recipients, &back->recipients);
+	char *again = manifest_to_json(back);
+	assert_string_equal(again, json);
+	free(again);
+	manifest_free(back);
+	free(json);
+}
+
+/* The sink's content is untrusted: wrong types and unbounded values of
+ * the two fields are refused, naming what is wrong. */
+static void
+manifest_parse_refuses_bad_encryption_fields(void **state)
+{
+	struct manifest *m = *state;
+	char long_word[64], *long_key = malloc(300), *err;
+	json_t *j, *many;
+	memset(long_word, 'a', sizeof(long_word) - 1);
+	long_word[sizeof(long_word) - 1] = '\0';
+	memset(long_key, 'k', 299);
+	long_key[299] = '\0';
+
+	json_t *bad_enc[] = {json_integer(1), json_string(""), json_string(long_word), json_true()};
+	for (size_t i = 0; i < sizeof(bad_enc) / sizeof(bad_enc[0]); i++) {
+		j = manifest_to_jansson(m);
+		json_object_set_new(first_source(j), "encryption", bad_enc[i]);
+		err = parse_fails(j);
+		assert_contains(err, "source 0");
+		free(err);
+	}
+	json_t *bad_rcpt[] = {json_string("age1..."), json_pack("[i]", 7), json_pack("[s]", ""),
+	                      json_pack("[s]", long_key), json_object()};
+	for (size_t i = 0; i < sizeof(bad_rcpt) / sizeof(bad_rcpt[0]); i++) {
+		j = manifest_to_jansson(m);
+		json_object_set_new(j, "recipients", bad_rcpt[i]);
+		err = parse_fails(j);
+		assert_contains(err, "recipient");
+		free(err);
+	}
+	many = json_array();
+	for (int i = 0; i < 1025; i++)
+		json_array_append_new(many, json_string("scrypt"));
+	j = manifest_to_jansson(m);
+	json_object_set_new(j, "recipients", many);
+	err = parse_fails(j);
+	assert_contains(err, "at most 1024");
+	free(err);
+	free(long_key);
+}
+
 int
 main(void)
 {
@@ -688,6 +769,9 @@ main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(manifest_log_positions_round_trip, setup, teardown),
 	        cmocka_unit_test_setup_teardown(manifest_parse_refuses_a_bad_log, setup, teardown),
+	        cmocka_unit_test_setup_teardown(manifest_encryption_round_trips, setup, teardown),
+	        cmocka_unit_test_setup_teardown(manifest_parse_refuses_bad_encryption_fields, setup,
+	                                        teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

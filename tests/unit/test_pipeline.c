@@ -15,13 +15,16 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 
+#include "age_kat.h"
 #include "cairn.h"
+#include "crypt.h"
 #include "log.h"
 #include "manifest.h"
 #include "memplug.h"
 #include "pipeline.h"
 #include "progress.h"
 #include "sets.h"
+#include "testutil.h"
 
 #define ID "20261126T020000Z"
 
@@ -48,6 +51,7 @@ setup(void **state)
 	f->job.name = "nightly";
 	f->job.compression = COMP_ZSTD;
 	f->job.level = -1;
+	f->job.crypt.manifest_stats = 1; /* config_crypt_defaults' */
 	cancel_signal = 0;
 	memsrc_set_staged(0);
 	log_level = CAIRN_LOG_ERROR - 1; /* the tests provoke errors on purpose */
@@ -72,6 +76,9 @@ teardown(void **state)
 	return 0;
 }
 
+/* The recipients of an encrypted job's backup (run_age), NULL: none. */
+static const struct age_recipients *recipients;
+
 static int
 run(struct fixture *f, size_t nsources, struct backup_outcome *out)
 {
@@ -81,7 +88,8 @@ run(struct fixture *f, size_t nsources, struct backup_outcome *out)
 	                            .nsources = nsources,
 	                            .sinks = f->sinks,
 	                            .nsinks = 2,
-	                            .host = "test"};
+	                            .host = "test",
+	                            .recipients = recipients};
 	return pipeline_backup(&rq, out);
 }
 
@@ -777,6 +785,252 @@ a_known_total_shows_percent_and_time_left(void **state)
 	assert_null(strstr(buf, "125%"));
 }
 
+/* ------------------------------------------------- encryption (issue 20) */
+
+static struct age_recipients *
+recipients_of(const char *pub)
+{
+	struct age_recipients *r = age_recipients_new();
+	char err[AGE_ERR_MAX];
+	assert_int_equal(age_recipients_add(r, pub, "test", err, sizeof(err)), AGE_OK);
+	return r;
+}
+
+static struct age_identities *
+identities_of(const char *key)
+{
+	struct age_identities *ids = age_identities_new();
+	char err[AGE_ERR_MAX];
+	assert_int_equal(
+	        age_identities_parse(ids, key, strlen(key), "/etc/cairn/age.key", err, sizeof(err)),
+	        AGE_OK);
+	return ids;
+}
+
+/* Back up source one with the job encrypting to kat_pub1: the set's
+ * manifest in sink a. */
+static struct manifest *
+run_age(struct fixture *f)
+{
+	struct backup_outcome out;
+	struct age_recipients *r = recipients_of(kat_pub1);
+	recipients = r;
+	assert_int_equal(run(f, 1, &out), 0);
+	recipients = NULL;
+	backup_outcome_free(&out, 2);
+	age_recipients_free(r);
+	return manifest_of(&f->a);
+}
+
+static int
+teardown_age(void **state)
+{
+	crypt_set_identities(NULL);
+	return teardown(state);
+}
+
+/* Compression, then age, then the SHA-256 and the sinks: the object is an
+ * age file named .age, the manifest says so and whom to, its size and
+ * SHA-256 are of the encrypted bytes, raw_bytes the source's. */
+static void
+an_encrypted_backup_stores_age_files(void **state)
+{
+	struct fixture *f = *state;
+	struct age_identities *ids = identities_of(kat_key1);
+	char hex[65], *err = NULL;
+	f->s1.stats = 1;
+	struct manifest *m = run_age(f);
+	const struct manifest_source *ms = &m->sources[0];
+	struct memobj *o = memsink_get(&f->a, "nightly/" ID "/one.bin.zst.age");
+	assert_non_null(o);
+	assert_string_equal(ms->object, "nightly/" ID "/one.bin.zst.age");
+	assert_string_equal(ms->encryption, "age");
+	assert_string_equal(ms->compression, "zstd");
+	assert_int_equal(m->recipients.n, 1);
+	assert_string_equal(m->recipients.v[0], kat_pub1);
+	assert_int_equal(ms->raw_bytes, 300000);
+	assert_int_equal(ms->stored_bytes, o->len);
+	sha256_of(o->data, o->len, hex);
+	assert_string_equal(ms->sha256, hex);
+	assert_memory_equal(o->data, "age-encryption.org/v1\n", 22);
+	assert_true(o->len < 300000 / 4); /* compressed before it was encrypted */
+	assert_non_null(json_object_get(ms->stats, "bytes"));
+	/* both sinks got the same bytes: encrypted once */
+	struct memobj *ob = memsink_get(&f->b, ms->object);
+	assert_non_null(ob);
+	assert_int_equal(ob->len, o->len);
+	assert_memory_equal(ob->data, o->data, o->len);
+
+	/* restore, verify deep and restore_test with the identity */
+	crypt_set_identities(ids);
+	assert_int_equal(pipeline_restore(f->sinks[0], ms, f->sources[0], 0, &err), 0);
+	assert_int_equal(f->s1.restored_len, 300000);
+	for (size_t i = 0; i < f->s1.restored_len; i++)
+		if (f->s1.restored[i] != memsrc_byte(i))
+			fail_msg("byte %zu differs", i);
+	assert_int_equal(pipeline_verify(f->sinks[0], ms, f->sources[0], &err), 0);
+	assert_int_equal(pipeline_restore_test(f->sinks[0], ms, f->sources[0], &err), 0);
+	assert_int_equal(f->s1.rt_read, 300000);
+	assert_int_equal(pipeline_object_scan(f->sinks[0], ms, &err), 0);
+	assert_null(err);
+	manifest_free(m);
+	age_identities_free(ids);
+}
+
+/* manifest_stats = no: the sources' statistics stay out of the clear
+ * manifest. */
+static void
+manifest_stats_no_leaves_the_stats_out(void **state)
+{
+	struct fixture *f = *state;
+	f->s1.stats = 1;
+	f->job.crypt.manifest_stats = 0;
+	struct manifest *m = run_age(f);
+	assert_int_equal(json_object_size(m->sources[0].stats), 0);
+	struct memobj *o = memsink_get(&f->a, "nightly/" ID "/manifest.json");
+	char *text = strndup((char *)o->data, o->len);
+	assert_null(strstr(text, "\"bytes\""));
+	free(text);
+	manifest_free(m);
+}
+
+/* What needs no key works without one; what reads the data says which
+ * key to give, or that the one given does not open it. */
+static void
+reading_needs_the_identity_and_nothing_else_does(void **state)
+{
+	struct fixture *f = *state;
+	struct age_identities *wrong = identities_of(kat_key2);
+	char *err = NULL;
+	struct manifest *m = run_age(f);
+	const struct manifest_source *ms = &m->sources[0];
+	crypt_set_identities(NULL);
+	/* shallow verify and copy: size and SHA-256 of the stored bytes */
+	assert_int_equal(pipeline_verify(f->sinks[0], ms, NULL, &err), 0);
+	memsink_clear(&f->b);
+	assert_int_equal(pipeline_copy(f->sinks[0], f->sinks[1], ms, &err), 0);
+	assert_null(err);
+	assert_non_null(memsink_get(&f->b, ms->object));
+	/* deep verify, restore, restore_test: CAIRN_E_CONFIG naming the keys */
+	assert_int_equal(pipeline_verify(f->sinks[0], ms, f->sources[0], &err), CAIRN_E_CONFIG);
+	assert_contains(err, ms->object);
+	assert_contains(err, "age_identity_file");
+	free(err);
+	err = NULL;
+	assert_int_equal(pipeline_restore(f->sinks[0], ms, f->sources[0], 0, &err), CAIRN_E_CONFIG);
+	assert_int_equal(f->s1.restore_calls, 0); /* checked before it was given a byte */
+	free(err);
+	err = NULL;
+	assert_int_equal(pipeline_restore_test(f->sinks[0], ms, f->sources[0], &err),
+	                 CAIRN_E_CONFIG);
+	free(err);
+	err = NULL;
+	/* a key it was not written to: CAIRN_E_AUTH, naming whom it was */
+	crypt_set_identities(wrong);
+	assert_int_equal(pipeline_restore(f->sinks[0], ms, f->sources[0], 0, &err), CAIRN_E_AUTH);
+	assert_contains(err, "none of the identities in /etc/cairn/age.key opens");
+	assert_contains(err, "it was encrypted to age1xfgzzk36...aakjy8");
+	assert_int_equal(f->s1.restore_calls, 0);
+	free(err);
+	manifest_free(m);
+	age_identities_free(wrong);
+}
+
+/* A tampered chunk is damage naming the object, and the source that
+ * reads as it restores never gets a byte of it: only authenticated
+ * chunks reach the decompressor. */
+static void
+a_tampered_chunk_never_reaches_the_source(void **state)
+{
+	struct fixture *f = *state;
+	struct age_identities *ids = identities_of(kat_key1);
+	char *err = NULL;
+	memsrc_set_staged(1); /* it reads as it restores: no check first */
+	f->job.compression = COMP_NONE;
+	struct manifest *m = run_age(f);
+	struct manifest_source *ms = &m->sources[0];
+	struct memobj *o = memsink_get(&f->a, ms->object);
+	const char *mac = memmem(o->data, o->len, "\n---", 4);
+	size_t c0 = (size_t)((const unsigned char *)memchr(mac + 1, '\n', 100) - o->data) + 1 + 16;
+	crypt_set_identities(ids);
+	assert_string_equal(ms->compression, "none");
+	o->data[c0 + 2 * (AGE_CHUNK + 16) + 100] ^= 0x01; /* chunk 2 */
+	assert_int_equal(pipeline_restore(f->sinks[0], ms, f->sources[0], 0, &err),
+	                 CAIRN_E_CORRUPT);
+	assert_contains(err, ms->object);
+	assert_contains(err, "age chunk 2 fails authentication");
+	assert_true(f->s1.restored_len <= 2 * AGE_CHUNK);
+	for (size_t i = 0; i < f->s1.restored_len; i++)
+		assert_int_equal(f->s1.restored[i], memsrc_byte(i));
+	free(err);
+	err = NULL;
+	assert_int_equal(pipeline_verify(f->sinks[0], ms, f->sources[0], &err), CAIRN_E_CORRUPT);
+	free(err);
+	err = NULL;
+	/* shallow verify sees it too, by the SHA-256 of the stored bytes */
+	assert_int_equal(pipeline_verify(f->sinks[0], ms, NULL, &err), CAIRN_E_CORRUPT);
+	assert_contains(err, "SHA-256");
+	free(err);
+	err = NULL;
+	o->data[c0 + 2 * (AGE_CHUNK + 16) + 100] ^= 0x01;
+
+	/* the manifest promises age and the object is something else, with
+	 * a size and SHA-256 to match: damage, not a plain read */
+	free(ms->encryption);
+	ms->encryption = NULL;
+	memsink_clear(&f->a);
+	memsink_clear(&f->b);
+	struct backup_outcome out;
+	assert_int_equal(run(f, 1, &out), 0);
+	backup_outcome_free(&out, 2);
+	struct manifest *plain = manifest_of(&f->a);
+	plain->sources[0].encryption = strdup("age");
+	assert_int_equal(pipeline_restore(f->sinks[0], &plain->sources[0], f->sources[0], 0, &err),
+	                 CAIRN_E_CORRUPT);
+	assert_contains(err, "is not an age file");
+	assert_int_equal(f->s1.restored_len, 0);
+	free(err);
+	err = NULL;
+	/* and an encryption this cairn does not know is refused in one line */
+	free(plain->sources[0].encryption);
+	plain->sources[0].encryption = strdup("rot13");
+	assert_int_equal(pipeline_verify(f->sinks[0], &plain->sources[0], NULL, &err),
+	                 CAIRN_E_CORRUPT);
+	assert_contains(err, "unknown encryption \"rot13\"");
+	free(err);
+	manifest_free(plain);
+	manifest_free(m);
+	age_identities_free(ids);
+}
+
+static void
+memory_stays_flat_when_encrypting(void **state)
+{
+	struct fixture *f = *state;
+	struct backup_outcome out;
+	struct rusage before, after;
+	struct age_recipients *r;
+	if (getenv("CAIRN_UNDER_VALGRIND"))
+		skip(); /* valgrind's own memory hides ours, and it is slow */
+	r = recipients_of(kat_pub1);
+	f->a.store = f->b.store = 0;
+	f->s1.bytes = 256u << 20;
+	f->job.compression = COMP_NONE; /* every byte through the age stage */
+	recipients = r;
+	getrusage(RUSAGE_SELF, &before);
+	assert_int_equal(run(f, 1, &out), 0);
+	getrusage(RUSAGE_SELF, &after);
+	recipients = NULL;
+	/* 256 MiB and its chunks' tags went through */
+	assert_true(out.stored_bytes > out.raw_bytes + 4096 * 16);
+	backup_outcome_free(&out, 2);
+	assert_int_equal(f->a.written, f->b.written);
+	assert_true(after.ru_maxrss - before.ru_maxrss < 32 * 1024);
+	memsink_clear(&f->a);
+	memsink_clear(&f->b);
+	age_recipients_free(r);
+}
+
 int
 main(void)
 {
@@ -825,6 +1079,16 @@ main(void)
 	                                        setup, teardown),
 	        cmocka_unit_test_setup_teardown(a_known_total_shows_percent_and_time_left, setup,
 	                                        teardown),
+	        cmocka_unit_test_setup_teardown(an_encrypted_backup_stores_age_files, setup,
+	                                        teardown_age),
+	        cmocka_unit_test_setup_teardown(manifest_stats_no_leaves_the_stats_out, setup,
+	                                        teardown_age),
+	        cmocka_unit_test_setup_teardown(reading_needs_the_identity_and_nothing_else_does,
+	                                        setup, teardown_age),
+	        cmocka_unit_test_setup_teardown(a_tampered_chunk_never_reaches_the_source, setup,
+	                                        teardown_age),
+	        cmocka_unit_test_setup_teardown(memory_stays_flat_when_encrypting, setup,
+	                                        teardown_age),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
