@@ -86,10 +86,10 @@ crypt_writer_free(struct crypt_writer *w)
 
 /* --------------------------------------------------------------- reader */
 
-/* Stored bytes pulled at a time: no more than one sealed chunk (64 KiB and
- * its tag), so one age_dec_write releases at most one chunk of plaintext,
- * which always fits the reader's buffer. */
-#define CRYPT_PULL (16 * 1024)
+/* Stored bytes pulled at a time: one sealed chunk (64 KiB and its tag),
+ * so one age_dec_write releases at most one chunk of plaintext, which
+ * always fits the reader's buffer. */
+#define CRYPT_PULL (AGE_CHUNK + 16)
 
 enum {
 	R_READING,

@@ -38,7 +38,7 @@ struct cairn_ctx {
 	struct cairn_log_pos log[2];
 	/* ABI 1.5: inside follow() (in_follow, ctx_follow) host->stat adds
 	 * to the counts of the log segment being written (the logwriter's,
-	 * set by logwriter_new; NULL: none) */
+	 * set by logwriter_new; NULL: none), except while in_backup */
 	struct logstats *follow_stats;
 	int in_follow;
 };

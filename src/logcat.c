@@ -262,6 +262,12 @@ logseg_to_json(const char *job, const struct log_segment *s)
 		abort();
 	if (s->encryption)
 		json_object_set_new(o, "encryption", json_string(s->encryption));
+	if (s->encryption && s->recipients.n && s->recipients.n <= LOGSEG_MAX_RECIPIENTS) {
+		json_t *a = json_array();
+		for (size_t i = 0; i < s->recipients.n; i++)
+			json_array_append_new(a, json_string(s->recipients.v[i]));
+		json_object_set_new(o, "recipients", a);
+	}
 	json_object_set_new(o, "from", log_pos_to_json(&s->from));
 	if (s->records) {
 		json_object_set_new(o, "first", log_pos_to_json(&s->first));
@@ -458,6 +464,32 @@ check_index(json_t *root, struct log_segment *s, char **err)
 	return 0;
 }
 
+/* The optional "recipients" of an encrypted segment into s: at most
+ * LOGSEG_MAX_RECIPIENTS public keys of at most 256 bytes.  0, or -1 with
+ * *err. */
+static int
+unpack_recipients(json_t *root, struct log_segment *s, char **err)
+{
+	json_t *a = json_object_get(root, "recipients"), *o;
+	size_t i;
+	if (!a)
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) > LOGSEG_MAX_RECIPIENTS) {
+		*err = xasprintf("its recipients are not a list of at most %d public keys",
+		                 LOGSEG_MAX_RECIPIENTS);
+		return -1;
+	}
+	json_array_foreach(a, i, o)
+	{
+		if (!json_is_string(o) || !json_string_length(o) || json_string_length(o) > 256) {
+			*err = xasprintf("its recipient %zu is not a public key", i);
+			return -1;
+		}
+		strvec_push(&s->recipients, json_string_value(o));
+	}
+	return 0;
+}
+
 /* The fields of a segment manifest into s (place checked).  0, or -1. */
 static int
 unpack_segment(json_t *root, const char *job, const char *source, const char *name,
@@ -509,6 +541,8 @@ unpack_segment(json_t *root, const char *job, const char *source, const char *na
 	s->object = xstrdup(object);
 	s->compression = xstrdup(comp);
 	s->encryption = enc ? xstrdup(enc) : NULL;
+	if (unpack_recipients(root, s, err))
+		return -1;
 	s->raw_bytes = (uint64_t)raw;
 	s->stored_bytes = (uint64_t)stored;
 	s->records = (uint64_t)records;
@@ -553,6 +587,7 @@ logseg_clear(struct log_segment *s)
 	free(s->object);
 	free(s->compression);
 	free(s->encryption);
+	strvec_free(&s->recipients);
 	json_decref(s->stats);
 	free(s->index);
 	memset(s, 0, sizeof(*s));

@@ -48,6 +48,7 @@
 #define LOGSEG_NAME_MAX 80           /* SEG, NUL included */
 #define LOGSEG_NAME_LEN 75           /* SEG's length: every name has it */
 #define LOGSEG_INDEX_MAX 512         /* entries in a segment's (time, lsn) index */
+#define LOGSEG_MAX_RECIPIENTS 64     /* entries of a segment's "recipients" */
 
 /* One entry of a segment's index: the first record at or after a time. */
 struct log_index_entry {
@@ -79,6 +80,10 @@ struct log_segment {
 	char *object;      /* the data object's key */
 	char *compression; /* "zstd", "gzip", "xz", "none" */
 	char *encryption;  /* "age" (the object's key ends in .age), or NULL */
+	/* "recipients": whom an encrypted one was written to (age1... or
+	 * "scrypt", at most LOGSEG_MAX_RECIPIENTS), as a set's manifest
+	 * says; empty when not known */
+	struct strvec recipients;
 	uint64_t raw_bytes, stored_bytes, records;
 	char sha256[65];
 	struct cairn_log_pos from, first, last, to; /* first/last zero when records == 0 */

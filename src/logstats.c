@@ -18,22 +18,22 @@ sat_add(int64_t a, int64_t b)
 }
 
 /* 1 to LOGSTATS_KEY_MAX printable ASCII characters without space, and not
- * the core's own key: its length, else 0. */
-static size_t
-key_len(const char *key)
+ * the core's own key? */
+static int
+key_ok(const char *key)
 {
 	size_t n = 0;
-	if (!key)
+	if (!key || !key[0])
 		return 0;
 	for (; key[n]; n++)
 		if (n == LOGSTATS_KEY_MAX || key[n] <= ' ' || key[n] > '~')
 			return 0;
-	return strcmp(key, LOGSTATS_DROPPED) ? n : 0;
+	return strcmp(key, LOGSTATS_DROPPED) != 0;
 }
 
-/* Add value to key's count in m (len its length, valid). */
+/* Add value to key's count in m (a valid key). */
 static void
-map_add(struct logstats_map *m, const char *key, size_t len, int64_t value)
+map_add(struct logstats_map *m, const char *key, int64_t value)
 {
 	for (size_t i = 0; i < m->n; i++)
 		if (!strcmp(m->v[i].key, key)) {
@@ -44,18 +44,17 @@ map_add(struct logstats_map *m, const char *key, size_t len, int64_t value)
 		m->dropped = sat_add(m->dropped, 1);
 		return;
 	}
-	memcpy(m->v[m->n].key, key, len + 1);
+	memcpy(m->v[m->n].key, key, strlen(key) + 1);
 	m->v[m->n++].value = value;
 }
 
 void
 logstats_add(struct logstats *s, const char *key, int64_t value)
 {
-	size_t len = key_len(key);
-	if (!len)
+	if (!key_ok(key))
 		s->pending.dropped = sat_add(s->pending.dropped, 1);
 	else
-		map_add(&s->pending, key, len, value);
+		map_add(&s->pending, key, value);
 }
 
 void
@@ -70,7 +69,7 @@ logstats_take(struct logstats *s)
 {
 	struct logstats_map *p = &s->pending;
 	for (size_t i = 0; i < p->n; i++)
-		map_add(&s->open, p->v[i].key, strlen(p->v[i].key), p->v[i].value);
+		map_add(&s->open, p->v[i].key, p->v[i].value);
 	s->open.dropped = sat_add(s->open.dropped, p->dropped);
 	logstats_drop_pending(s);
 }

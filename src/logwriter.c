@@ -37,7 +37,8 @@ struct logwriter {
 	struct cairn_log_pos committed; /* the open segment's FROM */
 	/* the open segment */
 	struct compressor *z;
-	struct crypt_writer *cw; /* the age stage, when the job encrypts */
+	struct crypt_writer *cw;  /* the age stage, when the job encrypts */
+	struct strvec recipients; /* its manifests' (crypt_recipients_describe) */
 	EVP_MD_CTX *sha;
 	char *buf; /* its compressed (and encrypted) bytes (kept: flat) */
 	size_t len, cap;
@@ -218,6 +219,8 @@ logwriter_new(const struct logwriter_conf *conf, char **err)
 	lw->cext = cext ? xstrdup(cext) : NULL;
 	lw->label = xasprintf("source %s", conf->source->name);
 	lw->index = xcalloc(LOGSEG_INDEX_MAX, sizeof(*lw->index));
+	if (conf->recipients)
+		crypt_recipients_describe(conf->recipients, &lw->recipients);
 	segment_reset(lw);
 	conf->source->ctx.follow_stats = &lw->stats;
 	return lw;
@@ -232,6 +235,7 @@ logwriter_free(struct logwriter *lw)
 		lw->conf.source->ctx.follow_stats = NULL;
 	compressor_free(lw->z);
 	crypt_writer_free(lw->cw);
+	strvec_free(&lw->recipients);
 	EVP_MD_CTX_free(lw->sha);
 	for (size_t i = 0; i < lw->conf.nsinks; i++)
 		free(lw->sinks[i].why);
@@ -401,6 +405,7 @@ segment_describe(struct logwriter *lw, struct log_segment *seg, char *sha)
 	                        lw->cw ? CRYPT_EXT : "");
 	seg->compression = (char *)compression_name(lw->conf.job->compression);
 	seg->encryption = lw->cw ? (char *)CRYPT_AGE : NULL;
+	seg->recipients = lw->recipients; /* not owned: seg is not cleared */
 	seg->raw_bytes = lw->raw;
 	seg->stored_bytes = lw->len;
 	seg->records = lw->records;

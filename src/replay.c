@@ -24,6 +24,7 @@ seg_entry(const struct log_segment *seg, struct manifest_source *ms)
 	ms->object = seg->object;
 	ms->compression = seg->compression;
 	ms->encryption = seg->encryption;
+	ms->set_recipients = seg->recipients.n ? &seg->recipients : NULL;
 	ms->raw_bytes = seg->raw_bytes;
 	ms->stored_bytes = seg->stored_bytes;
 	memcpy(ms->sha256, seg->sha256, sizeof(ms->sha256));

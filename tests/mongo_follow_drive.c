@@ -17,52 +17,12 @@
  * KEY=VALUE are the source's keys (uri=... is needed); a LIST's words are
  * separated by spaces.  Exit status 0 whatever rc says.
  */
-#include <cairn/plugin.h>
+#include "mongo_drive_common.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-struct cairn_ctx {
-	char error[4096];
-};
-
-static void
-d_log(cairn_ctx *ctx, enum cairn_log_level level, const char *fmt, ...)
-{
-	va_list ap;
-	(void)ctx;
-	va_start(ap, fmt);
-	fprintf(stderr, "log %d: ", (int)level);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
-	va_end(ap);
-}
-
-static void
-d_set_error(cairn_ctx *ctx, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(ctx->error, sizeof(ctx->error), fmt, ap);
-	va_end(ap);
-}
-
-static int
-d_cancelled(cairn_ctx *ctx)
-{
-	(void)ctx;
-	return 0;
-}
-
-static void
-d_stat(cairn_ctx *ctx, const char *key, int64_t value)
-{
-	(void)ctx;
-	printf("stat %s %lld\n", key, (long long)value);
-}
 
 static void
 d_position(cairn_ctx *ctx, int which, const struct cairn_log_pos *pos)
@@ -94,52 +54,13 @@ static const struct cairn_host d_host = {
         .abi_major = CAIRN_ABI_MAJOR,
         .abi_minor = CAIRN_ABI_MINOR,
         .cairn_version = "test",
-        .log = d_log,
-        .set_error = d_set_error,
-        .cancelled = d_cancelled,
-        .stat = d_stat,
+        .log = drive_log,
+        .set_error = drive_set_error,
+        .cancelled = drive_cancelled,
+        .stat = drive_stat,
         .scratch_dir = d_scratch,
         .log_position = d_position,
 };
-
-/* ------------------------------------------------------------ config */
-
-static struct cairn_value values[64];
-
-static int
-d_config(const struct cairn_key *keys, char **argv, int argc, struct cairn_config *cfg)
-{
-	size_t n = 0;
-	for (; keys[n].name; n++) {
-		struct cairn_value *v = &values[n];
-		const char *text = keys[n].default_value;
-		size_t len = strlen(keys[n].name);
-		for (int a = 0; a < argc; a++)
-			if (!strncmp(argv[a], keys[n].name, len) && argv[a][len] == '=')
-				text = argv[a] + len + 1;
-		v->name = keys[n].name;
-		v->type = keys[n].type;
-		if (!text)
-			continue;
-		v->set = 1;
-		v->text = text;
-		if (v->type == CAIRN_KEY_BOOL)
-			v->i = !strcmp(text, "yes") || !strcmp(text, "1") || !strcmp(text, "true");
-		else if (v->type == CAIRN_KEY_INT || v->type == CAIRN_KEY_SIZE)
-			v->i = strtoll(text, NULL, 10);
-		else if (v->type == CAIRN_KEY_LIST) {
-			char *copy = strdup(text), *save = NULL, *w;
-			const char **list = calloc(strlen(text) + 1, sizeof(char *));
-			for (w = strtok_r(copy, " ", &save); w; w = strtok_r(NULL, " ", &save))
-				list[v->list_len++] = w;
-			v->list = list;
-		}
-	}
-	cfg->count = n;
-	cfg->values = values;
-	cfg->instance = "drive";
-	return 0;
-}
 
 /* ------------------------------------------------------------ follow */
 
@@ -257,7 +178,7 @@ main(int argc, char **argv)
 		        "usage: mongo_follow_drive follow OUT STOPFILE FROM KEY=VALUE...\n");
 		return 2;
 	}
-	d_config(p->keys, argv + first, argc - first, &cfg);
+	drive_config(p->keys, argv + first, argc - first, &cfg);
 	rc = p->source->create(&ctx, &cfg, &inst);
 	if (rc == 0 && follow) {
 		printf("extension %s\n", p->source->log_extension(inst));

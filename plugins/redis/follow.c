@@ -249,6 +249,14 @@ follow_psync(struct follow *f, const struct cairn_log_pos *from)
 	return 0;
 }
 
+/* A record's counts (follow_cut.h) for its log segment's manifest. */
+static void
+follow_stat(void *ud, const char *key, int64_t value)
+{
+	struct redis *r = ud;
+	redis_host->stat(r->ctx, key, value);
+}
+
 /* Hand what is buffered to the cutter; keep the rest, grow for a long
  * command, shrink back after one. */
 static int
@@ -256,8 +264,15 @@ follow_consume(struct follow *f)
 {
 	struct rconn *c = &f->c;
 	uint64_t need = 0;
-	long long k =
-	        fcut_feed(&f->cut, c->buf + c->pos, c->len - c->pos, redis_now_ms(), f->out, &need);
+	long long k;
+
+	/* set anew each time (fcut_init clears it); a core before ABI 1.5
+	 * takes host->stat in follow() as the set's */
+	if (redis_host->abi_major == 1 && redis_host->abi_minor >= 5) {
+		f->cut.stat = follow_stat;
+		f->cut.stat_ud = f->r;
+	}
+	k = fcut_feed(&f->cut, c->buf + c->pos, c->len - c->pos, redis_now_ms(), f->out, &need);
 
 	if (k < 0) {
 		if (k == CAIRN_E_CORRUPT || k == CAIRN_E_UNSUPPORTED)
@@ -316,24 +331,11 @@ follow_read(struct follow *f)
 	return follow_consume(f);
 }
 
-/* A record's counts (follow_cut.h) for its log segment's manifest. */
-static void
-follow_stat(void *ud, const char *key, int64_t value)
-{
-	struct redis *r = ud;
-	redis_host->stat(r->ctx, key, value);
-}
-
 static int
 follow_stream(struct follow *f)
 {
 	struct redis *r = f->r;
 	int rc;
-
-	if (redis_host->abi_major == 1 && redis_host->abi_minor >= 5) {
-		f->cut.stat = follow_stat; /* before 1.5 host->stat was the set's */
-		f->cut.stat_ud = r;
-	}
 
 	f->last_data = redis_now_ms();
 	if ((rc = follow_send_ack(f)))

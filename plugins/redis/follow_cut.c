@@ -104,12 +104,14 @@ fcut_begin(struct fcut *f)
 static void
 fcut_stat_flush(struct fcut *f, int all)
 {
-	char key[32];
 	if (f->stat && f->stat_db_n) {
-		snprintf(key, sizeof(key), "db.%ld", f->stat_db);
+		if (!f->stat_key[0] || f->stat_key_db != f->stat_db) {
+			snprintf(f->stat_key, sizeof(f->stat_key), "db.%ld", f->stat_db);
+			f->stat_key_db = f->stat_db;
+		}
 		if (all && f->stat_cmds)
 			f->stat(f->stat_ud, "commands", f->stat_cmds);
-		f->stat(f->stat_ud, key, f->stat_db_n);
+		f->stat(f->stat_ud, f->stat_key, f->stat_db_n);
 	}
 	f->stat_db_n = 0;
 	if (all)

@@ -30,7 +30,7 @@ struct fcut {
 	int getack;         /* a REPLCONF GETACK came: the caller answers it */
 	uint64_t records, commands, heartbeats;
 	char err[256];
-	/* Each record's counts, given to stat (when set: after fcut_init)
+	/* Each record's counts, given to stat (when set; fcut_init clears it)
 	 * just before the record goes out: "commands" (those of the record,
 	 * without its MULTI, EXEC and SELECTs) and "db.N" (those of them
 	 * run in database N). */
@@ -38,6 +38,8 @@ struct fcut {
 	void *stat_ud;
 	long stat_db; /* the database counted in stat_db_n */
 	int64_t stat_db_n, stat_cmds;
+	char stat_key[24]; /* "db.N" of stat_key_db (formatted once per change) */
+	long stat_key_db;
 };
 
 /* Start after position (replid, offset) with db in force there (-1 when

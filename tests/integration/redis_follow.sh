@@ -31,7 +31,7 @@ if ! "$CAIRN" --help 2>&1 | grep -q follow; then
 	exit 0
 fi
 
-plan 53
+plan 54
 cd "$T" || exit 99
 top=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 
@@ -200,6 +200,8 @@ check "no segment counts more records than commands" \
 	test "$(jq -s 'map(select(.records > (.stats.commands // 0))) | length' store/j/log/cache/*.json)" = 0
 check_exit "list -v runs" 0 C list j -v
 out_has ", db.3 "
+check "list --json -v has each segment's stats, as the manifests" test \
+	"$(C list j -v --json | jq '[.logs[].segmentList[].stats.commands // 0] | add')" = "$(jq .commands <<<"$after")"
 kill -TERM "$f2"
 wait "$f2"
 check "SIGTERM stops the follower with exit 0" test $? = 0

@@ -381,13 +381,31 @@ test_manifest_encrypted(void **state)
 	free(s.object);
 	s.object = xasprintf("j/log/db/%s.bson.zst.age", s.name);
 	s.encryption = xstrdup("age");
+	strvec_push(&s.recipients,
+	            "age1xfgzzk36cjzgw662tv28v04cu32g5e0c5fjgyxc5skjk3dr5mglqaakjy8");
 	text = logseg_to_json("j", &s);
 	assert_contains(text, "\"encryption\": \"age\"");
 	assert_int_equal(logseg_parse(text, strlen(text), "j", "db", s.name, &r, &err), 0);
 	assert_string_equal(r.encryption, "age");
 	assert_string_equal(r.object, s.object);
+	assert_int_equal(r.recipients.n, 1);
+	assert_string_equal(r.recipients.v[0], s.recipients.v[0]);
 	logseg_clear(&r);
 	free(text);
+	/* whom it was written to: a bounded list of public keys */
+	expect_refused(&s, "recipients", "\"age1\"", "j", "db", s.name, "recipients are not");
+	expect_refused(&s, "recipients", "[7]", "j", "db", s.name, "recipient 0 is not");
+	expect_refused(&s, "recipients", "[\"\"]", "j", "db", s.name, "recipient 0 is not");
+	char *many = xstrdup("[\"scrypt\"");
+	for (int i = 0; i < LOGSEG_MAX_RECIPIENTS; i++) {
+		char *more = xasprintf("%s, \"scrypt\"", many);
+		free(many);
+		many = more;
+	}
+	v = xasprintf("%s]", many);
+	expect_refused(&s, "recipients", v, "j", "db", s.name, "at most 64");
+	free(v);
+	free(many);
 	/* uncompressed and encrypted: SEG.EXT.age */
 	v = xasprintf("\"j/log/db/%s.bson.age\"", s.name);
 	text = logseg_to_json("j", &s);

@@ -261,6 +261,137 @@ test_no_sink_drops_the_segment(void **state)
 	assert_int_equal(count_suffix(&f->b, ".json"), 1);
 }
 
+/* host->stat as the source's follow() calls it */
+static void
+stat(struct fixture *f, const char *key, int64_t value)
+{
+	cairn_host_table.stat(&f->src->ctx, key, value);
+}
+
+/* key's count in a parsed manifest, -1 when it has none */
+static int64_t
+stat_of(const struct log_segment *m, const char *key)
+{
+	json_t *v = m->stats ? json_object_get(m->stats, key) : NULL;
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
+}
+
+static void
+test_stats_per_segment(void **state)
+{
+	struct fixture *f = *state;
+	struct log_segment m[4];
+	start(f, 10, 1000);
+	ctx_follow(&f->src->ctx, 1);
+	stat(f, "commands", 2);
+	stat(f, "db.0", 2);
+	assert_int_equal(rec(f, 11, 1100), 0);
+	stat(f, "commands", 1);
+	stat(f, "db.3", 1);
+	assert_int_equal(rec(f, 12, 1200), 0);
+	/* the third record does not fit: the writer cuts before it, and
+	 * what was given for it goes into the segment it opens */
+	stat(f, "commands", 5);
+	stat(f, "db.3", 5);
+	assert_int_equal(rec(f, 13, 1300), 0);
+	assert_int_equal(logwriter_segments(f->lw), 1);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	/* a segment with no counts given has none: they start from zero */
+	assert_int_equal(rec(f, 14, 1400), 0);
+	/* given, but its record never came (follow() returned and is
+	 * called again): forgotten */
+	stat(f, "commands", 7);
+	ctx_follow(&f->src->ctx, 0);
+	ctx_follow(&f->src->ctx, 1);
+	assert_int_equal(rec(f, 15, 1500), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	ctx_follow(&f->src->ctx, 0);
+	assert_int_equal(manifests(&f->a, m, 4), 3);
+	assert_int_equal(stat_of(&m[0], "commands"), 3);
+	assert_int_equal(stat_of(&m[0], "db.0"), 2);
+	assert_int_equal(stat_of(&m[0], "db.3"), 1);
+	assert_int_equal(json_object_size(m[0].stats), 3);
+	assert_int_equal(stat_of(&m[1], "commands"), 5);
+	assert_int_equal(stat_of(&m[1], "db.3"), 5);
+	assert_int_equal(json_object_size(m[1].stats), 2);
+	assert_true(!m[2].stats || json_object_size(m[2].stats) == 0);
+	for (int i = 0; i < 3; i++)
+		logseg_clear(&m[i]);
+	assert_null(f->src->ctx.stats); /* nothing went to a set's stats */
+}
+
+static void
+test_stats_are_bounded(void **state)
+{
+	struct fixture *f = *state;
+	struct log_segment m[2];
+	char key[32];
+	start(f, 10, 1000);
+	ctx_follow(&f->src->ctx, 1);
+	for (int i = 0; i < LOGSTATS_KEYS + 6; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		stat(f, key, i);
+	}
+	stat(f, "k0", 10); /* a key it has still adds up */
+	stat(f, "no spaces", 1);
+	stat(f, "", 1);
+	stat(f, LOGSTATS_DROPPED, 1); /* the core's */
+	stat(f, "x123456789x123456789x123456789x123456789x123456789x123456789xyzw", 1);
+	assert_int_equal(rec(f, 11, 1100), 0);
+	stat(f, "k1", INT64_MAX); /* sums saturate */
+	assert_int_equal(rec(f, 12, 1200), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	ctx_follow(&f->src->ctx, 0);
+	assert_int_equal(manifests(&f->a, m, 2), 1);
+	assert_int_equal(json_object_size(m[0].stats), LOGSTATS_KEYS + 1);
+	assert_int_equal(stat_of(&m[0], "k0"), 10);
+	assert_int_equal(stat_of(&m[0], "k1"), INT64_MAX);
+	assert_int_equal(stat_of(&m[0], "k63"), 63);
+	assert_int_equal(stat_of(&m[0], "k64"), -1);
+	assert_int_equal(stat_of(&m[0], LOGSTATS_DROPPED), 6 + 4);
+	logseg_clear(&m[0]);
+}
+
+static void
+test_stats_outside_follow_are_the_sets(void **state)
+{
+	struct fixture *f = *state;
+	struct log_segment m[2];
+	start(f, 10, 1000);
+	stat(f, "files", 3); /* backup(): the set's manifest, as before */
+	/* and a new base written inside follow() (base_begin ... base_end
+	 * set in_backup): the set's too */
+	ctx_follow(&f->src->ctx, 1);
+	f->src->ctx.in_backup = 1;
+	stat(f, "keys.db0", 5);
+	f->src->ctx.in_backup = 0;
+	assert_int_equal(rec(f, 11, 1100), 0);
+	ctx_follow(&f->src->ctx, 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	assert_int_equal(manifests(&f->a, m, 2), 1);
+	assert_true(!m[0].stats || json_object_size(m[0].stats) == 0);
+	assert_int_equal(json_integer_value(json_object_get(f->src->ctx.stats, "files")), 3);
+	assert_int_equal(json_integer_value(json_object_get(f->src->ctx.stats, "keys.db0")), 5);
+	logseg_clear(&m[0]);
+}
+
+static void
+test_stats_text(void **state)
+{
+	json_t *o = json_pack("{s:I, s:s, s:I}", "commands", (json_int_t)14, "bad", "x",
+	                      "we\x1bird", (json_int_t)2);
+	char *t = logstats_text(o);
+	(void)state;
+	/* integers only, a key from the sink escaped */
+	assert_string_equal(t, "commands 14, we\\x1bird 2");
+	free(t);
+	json_decref(o);
+	assert_null(logstats_text(NULL));
+	o = json_object();
+	assert_null(logstats_text(o));
+	json_decref(o);
+}
+
 static void
 test_positions_that_go_back_are_refused(void **state)
 {
@@ -363,112 +494,6 @@ test_cancel_stops_follow(void **state)
 	assert_int_equal(logwriter_committed(f->lw)->lsn, 11);
 }
 
-/* host->stat as the source's follow() calls it */
-static void
-stat(struct fixture *f, const char *key, int64_t value)
-{
-	cairn_host_table.stat(&f->src->ctx, key, value);
-}
-
-/* key's count in a parsed manifest, -1 when it has none */
-static int64_t
-stat_of(const struct log_segment *m, const char *key)
-{
-	json_t *v = m->stats ? json_object_get(m->stats, key) : NULL;
-	return json_is_integer(v) ? (int64_t)json_integer_value(v) : -1;
-}
-
-static void
-test_stats_per_segment(void **state)
-{
-	struct fixture *f = *state;
-	struct log_segment m[4];
-	start(f, 10, 1000);
-	ctx_follow(&f->src->ctx, 1);
-	stat(f, "commands", 2);
-	stat(f, "db.0", 2);
-	assert_int_equal(rec(f, 11, 1100), 0);
-	stat(f, "commands", 1);
-	stat(f, "db.3", 1);
-	assert_int_equal(rec(f, 12, 1200), 0);
-	/* the third record does not fit: the writer cuts before it, and
-	 * what was given for it goes into the segment it opens */
-	stat(f, "commands", 5);
-	stat(f, "db.3", 5);
-	assert_int_equal(rec(f, 13, 1300), 0);
-	assert_int_equal(logwriter_segments(f->lw), 1);
-	assert_int_equal(logwriter_commit(f->lw), 0);
-	/* a segment with no counts given has none: they start from zero */
-	assert_int_equal(rec(f, 14, 1400), 0);
-	/* given, but its record never came (follow() returned and is
-	 * called again): forgotten */
-	stat(f, "commands", 7);
-	ctx_follow(&f->src->ctx, 0);
-	ctx_follow(&f->src->ctx, 1);
-	assert_int_equal(rec(f, 15, 1500), 0);
-	assert_int_equal(logwriter_commit(f->lw), 0);
-	ctx_follow(&f->src->ctx, 0);
-	assert_int_equal(manifests(&f->a, m, 4), 3);
-	assert_int_equal(stat_of(&m[0], "commands"), 3);
-	assert_int_equal(stat_of(&m[0], "db.0"), 2);
-	assert_int_equal(stat_of(&m[0], "db.3"), 1);
-	assert_int_equal(json_object_size(m[0].stats), 3);
-	assert_int_equal(stat_of(&m[1], "commands"), 5);
-	assert_int_equal(stat_of(&m[1], "db.3"), 5);
-	assert_int_equal(json_object_size(m[1].stats), 2);
-	assert_true(!m[2].stats || json_object_size(m[2].stats) == 0);
-	for (int i = 0; i < 3; i++)
-		logseg_clear(&m[i]);
-	assert_null(f->src->ctx.stats); /* nothing went to a set's stats */
-}
-
-static void
-test_stats_are_bounded(void **state)
-{
-	struct fixture *f = *state;
-	struct log_segment m[2];
-	char key[32];
-	start(f, 10, 1000);
-	ctx_follow(&f->src->ctx, 1);
-	for (int i = 0; i < LOGSTATS_KEYS + 6; i++) {
-		snprintf(key, sizeof(key), "k%d", i);
-		stat(f, key, i);
-	}
-	stat(f, "k0", 10); /* a key it has still adds up */
-	stat(f, "no spaces", 1);
-	stat(f, "", 1);
-	stat(f, LOGSTATS_DROPPED, 1); /* the core's */
-	stat(f, "x123456789x123456789x123456789x123456789x123456789x123456789xyzw", 1);
-	assert_int_equal(rec(f, 11, 1100), 0);
-	stat(f, "k1", INT64_MAX); /* sums saturate */
-	assert_int_equal(rec(f, 12, 1200), 0);
-	assert_int_equal(logwriter_commit(f->lw), 0);
-	ctx_follow(&f->src->ctx, 0);
-	assert_int_equal(manifests(&f->a, m, 2), 1);
-	assert_int_equal(json_object_size(m[0].stats), LOGSTATS_KEYS + 1);
-	assert_int_equal(stat_of(&m[0], "k0"), 10);
-	assert_int_equal(stat_of(&m[0], "k1"), INT64_MAX);
-	assert_int_equal(stat_of(&m[0], "k63"), 63);
-	assert_int_equal(stat_of(&m[0], "k64"), -1);
-	assert_int_equal(stat_of(&m[0], LOGSTATS_DROPPED), 6 + 4);
-	logseg_clear(&m[0]);
-}
-
-static void
-test_stats_outside_follow_are_the_sets(void **state)
-{
-	struct fixture *f = *state;
-	struct log_segment m[2];
-	start(f, 10, 1000);
-	stat(f, "files", 3); /* backup(): the set's manifest, as before */
-	assert_int_equal(rec(f, 11, 1100), 0);
-	assert_int_equal(logwriter_commit(f->lw), 0);
-	assert_int_equal(manifests(&f->a, m, 2), 1);
-	assert_true(!m[0].stats || json_object_size(m[0].stats) == 0);
-	assert_int_equal(json_integer_value(json_object_get(f->src->ctx.stats, "files")), 3);
-	logseg_clear(&m[0]);
-}
-
 /* An encrypting job's segments (issue 20): SEG.log.zst.age, an age file
  * each with a header of its own, "encryption": "age" in the manifest,
  * size and SHA-256 of the stored bytes; read back (as replay reads them)
@@ -505,6 +530,8 @@ test_encrypted_segments(void **state)
 		struct memobj *o = memsink_get(&f->a, m[i].object);
 		assert_non_null(o);
 		assert_string_equal(m[i].encryption, "age");
+		assert_int_equal(m[i].recipients.n, 1);
+		assert_string_equal(m[i].recipients.v[0], kat_pub1);
 		assert_string_equal(m[i].compression, "zstd");
 		assert_int_equal(m[i].stored_bytes, o->len);
 		assert_int_equal(m[i].raw_bytes, m[i].records * 40);
@@ -538,6 +565,15 @@ test_encrypted_segments(void **state)
 		free(err);
 		err = NULL;
 		o->data[o->len - 3] ^= 1;
+		/* a stanza that the key the manifest names does not open:
+		 * damage, not a wrong key */
+		ms.set_recipients = &m[i].recipients;
+		o->data[40] ^= 0x20; /* the X25519 share */
+		assert_int_equal(pipeline_object_scan(f->sinks[0], &ms, &err), CAIRN_E_CORRUPT);
+		assert_non_null(strstr(err, m[i].object));
+		free(err);
+		err = NULL;
+		o->data[40] ^= 0x20;
 	}
 	/* each segment has its own header (its own file key) */
 	struct memobj *o0 = memsink_get(&f->a, m[0].object), *o1 = memsink_get(&f->a, m[1].object);
@@ -560,6 +596,11 @@ main(void)
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_failing_sink_gets_a_gap, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_no_sink_drops_the_segment, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_stats_per_segment, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_stats_are_bounded, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_stats_outside_follow_are_the_sets, setup,
+	                                        teardown),
+	        cmocka_unit_test(test_stats_text),
 	        cmocka_unit_test_setup_teardown(test_positions_that_go_back_are_refused, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_old_record_listed_at_start, setup, teardown),
@@ -567,10 +608,6 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_index_first_record_of_each_second, setup,
 	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_index_is_bounded, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_stats_per_segment, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_stats_are_bounded, setup, teardown),
-	        cmocka_unit_test_setup_teardown(test_stats_outside_follow_are_the_sets, setup,
-	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_encrypted_segments, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
