@@ -75,6 +75,7 @@ struct run {
 	char id[BACKUP_ID_LEN + 1];
 	int pin;                           /* --pin; -1 once a pin failed */
 	struct age_recipients *recipients; /* encryption = age; else NULL */
+	const struct backup_args *a;
 };
 
 /* Sink name failed as the run started (err, taken): say so, and keep
@@ -325,6 +326,10 @@ make_run_sources(struct run *r)
 	int rc = 0;
 	r->sources = xcalloc(r->job->sources.n ? r->job->sources.n : 1, sizeof(*r->sources));
 	r->overrides = xcalloc(r->job->sources.n ? r->job->sources.n : 1, sizeof(*r->overrides));
+	if (r->a->source) { /* cairn follow's own (follow_base.c) */
+		r->sources[r->nsources++] = r->a->source;
+		return 0;
+	}
 	for (size_t i = 0; i < r->job->sources.n && !rc; i++) {
 		if (r->only.n && !strvec_contains(&r->only, r->job->sources.v[i]))
 			continue;
@@ -480,7 +485,9 @@ run_pipeline(struct run *r, struct run_report *rr)
 	                            .nskipped = nskipped,
 	                            .overrides = r->overrides,
 	                            .run_sinks = run_sinks.n ? &run_sinks : NULL,
-	                            .recipients = r->recipients};
+	                            .recipients = r->recipients,
+	                            .backup = r->a->backup,
+	                            .backup_ud = r->a->backup_ud};
 	int prc = pipeline_backup(&rq, &res);
 	for (size_t i = 0; i < r->nsinks; i++)
 		if (res.sinks[i].ok)
@@ -550,7 +557,7 @@ run_free(struct run *r)
 		sink_unlock(r->sinks[i], r->locks[i]);
 	free(r->locks);
 	free_instances(r->sinks, r->nsinks);
-	free_instances(r->sources, r->nsources);
+	free_instances(r->sources, r->a->source ? 0 : r->nsources);
 	for (size_t i = 0; r->overrides && i < r->job->sources.n; i++)
 		strvec_free(&r->overrides[i]);
 	free(r->overrides);
@@ -566,7 +573,7 @@ int
 backup_run(struct cli *c, const struct cfg_job *job, const struct backup_args *a,
            char id[BACKUP_ID_LEN + 1])
 {
-	struct run r = {.c = c, .job = job, .only_sink = a->only_sink, .pin = a->pin};
+	struct run r = {.c = c, .job = job, .only_sink = a->only_sink, .pin = a->pin, .a = a};
 	struct run_report rr = {.status = "failed"};
 	int rc;
 

@@ -14,6 +14,12 @@ struct backup_args {
 	struct strvec sets;    /* --set KEY=VALUE (checked here) */
 	const char *only_sink; /* --sink, or NULL */
 	int pin;               /* --pin */
+	/* cairn follow's new base from its source's own link (follow_base.c):
+	 * back up this instance (the one source in only, made and kept by
+	 * the caller) with backup() instead of its backup op; NULL: none */
+	struct instance *source;
+	int (*backup)(void *ud, struct instance *src, struct cairn_out *out);
+	void *backup_ud;
 };
 
 /* Back up job as a says.  Takes the job's lock with take_job_lock() (the

@@ -32,6 +32,7 @@
 
 #include "backup_run.h"
 #include "crypt.h"
+#include "follow_base.h"
 #include "follow_start.h"
 #include "host.h"
 #include "lock.h"
@@ -51,6 +52,7 @@ struct follower {
 	struct follow_run *run;
 	struct instance *src;
 	struct logwriter *lw;
+	struct follow_base *fb; /* lw's out, with base_begin/base_end */
 	pthread_t thread;
 	int started;
 	int rc; /* its exit code */
@@ -176,6 +178,13 @@ on_commit(void *ud)
 {
 	struct follower *f = ud;
 	set_state(f, f->state, NULL);
+}
+
+/* A new base from the source's own link (follow_base.c) says its state. */
+static void
+base_state(void *ud, const char *state)
+{
+	set_state(ud, state, NULL);
 }
 
 /* ------------------------------------------------------------ waiting */
@@ -351,7 +360,8 @@ follow_loop(struct follower *f)
 		int wait, next, crc, failed;
 		char *detail;
 		set_state(f, "following", NULL);
-		rc = op_follow(f->src, logwriter_committed(f->lw), logwriter_out(f->lw));
+		rc = op_follow(f->src, logwriter_committed(f->lw), follow_base_out(f->fb));
+		follow_base_close(f->fb);
 		detail = xstrdup(instance_error(f->src, rc));
 		/* what was received is committed first: a retry resumes after
 		 * it, a stop keeps it */
@@ -511,6 +521,14 @@ start_writers(struct follow_run *r)
 			free(err);
 			return CAIRN_EXIT_PLUGIN;
 		}
+		struct follow_base_conf bconf = {.c = r->c,
+		                                 .job = r->job,
+		                                 .source = r->f[i].src,
+		                                 .lw = r->f[i].lw,
+		                                 .backup_mutex = &r->backup_mutex,
+		                                 .on_state = base_state,
+		                                 .userdata = &r->f[i]};
+		r->f[i].fb = follow_base_new(&bconf);
 	}
 	return 0;
 }
@@ -544,6 +562,7 @@ static void
 run_free(struct follow_run *r)
 {
 	for (size_t i = 0; i < r->nf; i++) {
+		follow_base_free(r->f[i].fb);
 		logwriter_free(r->f[i].lw);
 		instance_destroy(r->f[i].src);
 		free(r->f[i].error);

@@ -254,7 +254,7 @@ backup_source(struct run *r, struct instance *src, char **source_error)
 	}
 	progress_begin(src->name);
 	log_info("source %s: backing up to %s", src->name, key);
-	rc = op_backup(src, &r->out);
+	rc = rq->backup ? rq->backup(rq->backup_ud, src, &r->out) : op_backup(src, &r->out);
 	if (rc == 0 && !cancel_signal)
 		rc = compressor_finish(r->z, &err);
 	if (rc == 0 && !cancel_signal && r->cw)

@@ -46,6 +46,11 @@ struct backup_request {
 	 * encrypted after compression and named NAME.EXT.COMP.age; NULL
 	 * when the job does not encrypt */
 	const struct age_recipients *recipients;
+	/* cairn follow's new base from its source's own link
+	 * (follow_base.c): the sources' streams come from backup(ud, src,
+	 * out) instead of their backup op; NULL: the backup op */
+	int (*backup)(void *ud, struct instance *src, struct cairn_out *out);
+	void *backup_ud;
 };
 
 struct sink_outcome {

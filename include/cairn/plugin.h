@@ -454,9 +454,12 @@ struct cairn_log_out {
 	 * the dump is consistent: its START and END), and the chain goes on
 	 * after pos with the new set as its base; with another rc the set is
 	 * aborted, nothing is recorded, and follow() should return rc.  Both
-	 * return 0 or a CAIRN_E_* code (return it from follow()).  On an
-	 * older host (no base_begin), return CAIRN_E_LOGLOST instead: the
-	 * core then takes the new base over a connection of its own. */
+	 * return 0 or a CAIRN_E_* code (return it from follow()):
+	 * base_begin() gives CAIRN_E_LOGLOST when the set cannot be taken
+	 * now (another run holds the job's lock), and the core then takes
+	 * the new base as below.  On an older host (no base_begin), return
+	 * CAIRN_E_LOGLOST instead: the core then takes the new base over a
+	 * connection of its own. */
 	int (*base_begin)(struct cairn_log_out *self, struct cairn_out **out);
 	int (*base_end)(struct cairn_log_out *self, int rc, const struct cairn_log_pos *pos);
 };

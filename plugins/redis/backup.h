@@ -44,5 +44,12 @@ void rb_stats(struct rbackup *b);
 /* The two modes: the whole stream into b->out, its counts into b. */
 int backup_rdb(struct rbackup *b, redisContext *ctx);
 int backup_dump(struct rbackup *b, redisContext *ctx);
+/* The snapshot whose header h was read over c (its first bytes in
+ * c->buf[c->pos..c->len)): walked into b->out, its counts into b.  On 0,
+ * c->buf[c->pos..c->len) holds what came after it in the same reads (the
+ * replication stream, on a follower's link; never the diskless end mark). */
+struct rconn;
+struct repl_header;
+int rb_rdb_stream(struct rbackup *b, struct rconn *c, const struct repl_header *h);
 
 #endif /* CAIRN_REDIS_BACKUP_H */

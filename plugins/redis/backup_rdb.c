@@ -26,6 +26,9 @@ struct rb_sync {
 	uint64_t total;     /* $<length> */
 	size_t left_off;    /* bytes already read past the header line */
 	size_t left_len;
+	/* what came after the snapshot in the same reads (the replication
+	 * stream, on a follower's link): c->buf[rest_off..+rest_len) */
+	size_t rest_off, rest_len;
 	int rc; /* fill()'s own failure (message set) */
 	char mark[REPL_MARK_LEN];
 };
@@ -47,8 +50,11 @@ rb_sync_fill(struct rdb_walk *w)
 		return s->rc = CAIRN_E_CANCELLED;
 	if (s->left_len > 0) {
 		size_t k = s->left_len;
-		if (!s->eof_mode && k > s->remaining)
+		if (!s->eof_mode && k > s->remaining) {
 			k = (size_t)s->remaining; /* the rest is not the RDB's */
+			s->rest_off = s->left_off + k;
+			s->rest_len = s->left_len - k;
+		}
 		memmove(w->buf, w->buf + s->left_off, k);
 		s->left_off = s->left_len = 0;
 		if (!s->eof_mode)
@@ -106,6 +112,10 @@ rb_rdb_end(struct rb_sync *s, struct rdb_walk *w)
 		if (have > REPL_MARK_LEN)
 			have = REPL_MARK_LEN;
 		memcpy(tail, w->buf + w->pos, have);
+		if (w->len - w->pos > REPL_MARK_LEN) { /* the stream, already */
+			s->rest_off = w->pos + REPL_MARK_LEN;
+			s->rest_len = w->len - s->rest_off;
+		}
 		/* buf[0..pos) is the last of the RDB; keep it before reading */
 		if ((rc = rb_write(b, w->buf, w->pos)) < 0)
 			return rc;
@@ -213,47 +223,58 @@ rb_log_position(struct redis *r, const struct repl_header *h, int64_t when_ms)
 }
 
 int
-backup_rdb(struct rbackup *b, redisContext *ctx)
+rb_rdb_stream(struct rbackup *b, struct rconn *c, const struct repl_header *h)
 {
 	struct redis *r = b->r;
-	struct rconn c = {.r = r, .fd = ctx->fd, .stop = rb_stop, .stop_arg = b};
-	struct rb_sync s = {.b = b, .c = &c};
-	struct repl_header h;
-	struct rdb_walk *w;
-	int64_t when_ms = 0;
+	struct rb_sync s = {.b = b, .c = c};
+	struct rdb_walk *w = calloc(1, sizeof(*w));
 	int rc;
 
-	if ((rc = repl_replconf(r, ctx)) < 0)
-		return rc;
-	w = calloc(1, sizeof(*w));
-	c.buf = malloc(RB_BUF);
-	if (w == NULL || c.buf == NULL) {
-		free(w);
-		free(c.buf);
+	if (w == NULL)
 		return CAIRN_E_NOMEM;
-	}
-	c.cap = RB_BUF;
-	rc = repl_sync_start(&c, &h);
-	if (rc < 0)
-		goto out;
-	when_ms = redis_now_ms();
-	s.eof_mode = h.eof_mode;
-	s.remaining = s.total = h.total;
-	memcpy(s.mark, h.mark, sizeof(s.mark));
-	s.left_off = c.pos;
-	s.left_len = c.len - c.pos;
-	if (!s.eof_mode && CAIRN_HOST_HAS(redis_host, progress_total))
+	s.eof_mode = h->eof_mode;
+	s.remaining = s.total = h->total;
+	memcpy(s.mark, h->mark, sizeof(s.mark));
+	s.left_off = c->pos;
+	s.left_len = c->len - c->pos;
+	if (!s.eof_mode && CAIRN_HOST_HAS(redis_host, progress_total) &&
+	    redis_host->progress_total != NULL)
 		redis_host->progress_total(r->ctx, s.total);
 	redis_log(r, CAIRN_LOG_DEBUG, "%s: snapshot of %s", r->name,
 	          s.eof_mode ? "unknown size (diskless)" : "known size");
 	rc = rb_rdb_walk(&s, w);
 	if (rc == 0) {
 		rb_rdb_counts(b, w);
-		rb_log_position(r, &h, when_ms);
+		c->pos = s.rest_off; /* the walk read into c->buf */
+		c->len = s.rest_off + s.rest_len;
 	}
-out:
 	rdb_walk_free(w);
 	free(w);
+	if (rc < 0 && b->out_rc < 0)
+		rc = b->out_rc;
+	return rc;
+}
+
+int
+backup_rdb(struct rbackup *b, redisContext *ctx)
+{
+	struct redis *r = b->r;
+	struct rconn c = {.r = r, .fd = ctx->fd, .stop = rb_stop, .stop_arg = b};
+	struct repl_header h;
+	int64_t when_ms = 0;
+	int rc;
+
+	if ((rc = repl_replconf(r, ctx)) < 0)
+		return rc;
+	if ((c.buf = malloc(RB_BUF)) == NULL)
+		return CAIRN_E_NOMEM;
+	c.cap = RB_BUF;
+	rc = repl_sync_start(&c, &h);
+	if (rc == 0) {
+		when_ms = redis_now_ms();
+		if ((rc = rb_rdb_stream(b, &c, &h)) == 0)
+			rb_log_position(r, &h, when_ms);
+	}
 	free(c.buf);
 	if (rc < 0 && b->out_rc < 0)
 		rc = b->out_rc;

@@ -8,8 +8,11 @@
  *
  *  - +CONTINUE: the master's backlog still holds what follows: stream.
  *  - +FULLRESYNC when a position was given: it does not (backlog overrun,
- *    a restart, a failover to a new history): CAIRN_E_LOGLOST, and the
- *    core records the gap and takes a new base.
+ *    a restart, a failover to a new history).  On a core with base_begin
+ *    (ABI 1.5) the RDB that follows on this link is the new base
+ *    (follow_base.c), and the stream after it is followed; on an older
+ *    one CAIRN_E_LOGLOST, and the core records the gap and takes a new
+ *    base over a connection of its own.
  *  - Without a position: PSYNC ? -1, the snapshot read past, then the
  *    stream from the offset +FULLRESYNC named.
  *  - The link lost, or silent for `timeout`: CAIRN_E_RETRYABLE.
@@ -42,6 +45,7 @@ struct follow {
 	struct fcut cut;
 	struct cairn_log_out *out;
 	int64_t last_data, last_ack;
+	int core; /* the code to return is the core's (follow_rdb_base) */
 };
 
 static int
@@ -217,13 +221,24 @@ follow_psync(struct follow *f, const struct cairn_log_pos *from)
 		            line);
 		return CAIRN_E_IO;
 	}
-	if (from) {
+	if (from && !follow_can_base(f->out)) {
 		redis_error(
 		        r,
 		        "%s no longer holds the replication stream after %s (its backlog was overrun, or it restarted or failed over: it offers a full resync at %s:%" PRIu64
 		        "); raise repl-backlog-size to ride out longer pauses",
 		        r->name, from->text, replid, full_off);
 		return CAIRN_E_LOGLOST;
+	}
+	if (from) {
+		redis_log(
+		        r, CAIRN_LOG_WARN,
+		        "%s no longer holds the replication stream after %s (its backlog was overrun, or it restarted or failed over): it sends a full resync at %s:%" PRIu64
+		        " instead, which becomes a new full backup; raise repl-backlog-size to ride out longer pauses",
+		        r->name, from->text, replid, full_off);
+		if ((rc = follow_rdb_base(r, &f->c, f->out, replid, full_off, &f->core)) < 0)
+			return rc;
+		fcut_init(&f->cut, replid, full_off, -1);
+		return 0;
 	}
 	if ((rc = follow_skip_rdb(f)) < 0)
 		return rc;
@@ -375,7 +390,7 @@ redis_follow(void *inst, const struct cairn_log_pos *from, struct cairn_log_out 
 	f.c.cap = FOLLOW_BUF;
 	if ((rc = follow_psync(&f, from)) == 0)
 		rc = follow_stream(&f);
-	if (rc == CAIRN_E_IO)
+	if (rc == CAIRN_E_IO && !f.core)
 		rc = CAIRN_E_RETRYABLE; /* the link, not the data */
 	redis_log(r, CAIRN_LOG_DEBUG,
 	          "%s: %" PRIu64 " records, %" PRIu64 " commands, %" PRIu64 " heartbeats", r->name,

@@ -136,6 +136,40 @@ repl_parse_fullresync(const char *line, char *replid, uint64_t *offset)
 }
 
 int
+repl_parse_header(struct redis *r, const char *line, struct repl_header *h)
+{
+	if (strncmp(line, "$EOF:", 5) == 0) {
+		if (strlen(line + 5) != REPL_MARK_LEN) {
+			redis_error(
+			        r,
+			        "%s: a diskless snapshot header with a %zu-byte mark (not 40); is this a Redis server?",
+			        r->name, strlen(line + 5));
+			return CAIRN_E_IO;
+		}
+		memcpy(h->mark, line + 5, REPL_MARK_LEN);
+		h->eof_mode = 1;
+	} else if (line[0] == '$') {
+		char *end;
+		unsigned long long len;
+		errno = 0;
+		len = strtoull(line + 1, &end, 10);
+		if (errno != 0 || end == line + 1 || *end != '\0' || line[1] == '-') {
+			redis_error(r,
+			            "%s: '%.40s' is not a snapshot header; is this a Redis server?",
+			            r->name, line);
+			return CAIRN_E_IO;
+		}
+		h->total = len;
+	} else {
+		redis_error(
+		        r, "%s sent '%.40s' where a snapshot should begin; is this a Redis server?",
+		        r->name, line);
+		return CAIRN_E_IO;
+	}
+	return 0;
+}
+
+int
 repl_sync_start(struct rconn *c, struct repl_header *h)
 {
 	struct redis *r = c->r;
@@ -167,33 +201,5 @@ repl_sync_start(struct rconn *c, struct repl_header *h)
 		tried_sync = 1;
 		cmd = "SYNC\r\n";
 	}
-	if (strncmp(line, "$EOF:", 5) == 0) {
-		if (strlen(line + 5) != REPL_MARK_LEN) {
-			redis_error(
-			        r,
-			        "%s: a diskless snapshot header with a %zu-byte mark (not 40); is this a Redis server?",
-			        r->name, strlen(line + 5));
-			return CAIRN_E_IO;
-		}
-		memcpy(h->mark, line + 5, REPL_MARK_LEN);
-		h->eof_mode = 1;
-	} else if (line[0] == '$') {
-		char *end;
-		unsigned long long len;
-		errno = 0;
-		len = strtoull(line + 1, &end, 10);
-		if (errno != 0 || end == line + 1 || *end != '\0' || line[1] == '-') {
-			redis_error(r,
-			            "%s: '%.40s' is not a snapshot header; is this a Redis server?",
-			            r->name, line);
-			return CAIRN_E_IO;
-		}
-		h->total = len;
-	} else {
-		redis_error(
-		        r, "%s answered SYNC with '%.40s', not a snapshot; is this a Redis server?",
-		        r->name, line);
-		return CAIRN_E_IO;
-	}
-	return 0;
+	return repl_parse_header(r, line, h);
 }

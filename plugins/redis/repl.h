@@ -36,6 +36,9 @@ int repl_replconf(struct redis *r, redisContext *ctx);
  * CAIRN_E_UNSUPPORTED.
  */
 int repl_sync_start(struct rconn *c, struct repl_header *h);
+/* The snapshot's bulk header line ("$EOF:<mark>" or "$<length>") into *h:
+ * 0, or CAIRN_E_IO with the error set when the line is no such header. */
+int repl_parse_header(struct redis *r, const char *line, struct repl_header *h);
 /* "+FULLRESYNC REPLID OFFSET": 0 with replid (41 bytes) and *offset, -1
  * when the line is not one. */
 int repl_parse_fullresync(const char *line, char *replid, uint64_t *offset);

@@ -10,7 +10,10 @@
 # gets exit 5, from the same state_dir or another one sharing the
 # stores; SIGKILL and a restart lose no record and store none twice; a
 # retryable failure is retried; a lost log is a gap record in every
-# sink, a new full backup, and following on from it; a sink that fails
+# sink, a new full backup, and following on from it; with the dump on the
+# source's own link (ABI 1.5 base_begin/base_end) that dump is the new
+# set, of that source alone, a dump cut short leaves nothing, and the
+# job's lock held by another run takes the old way; a sink that fails
 # costs only itself, and its chain shows the hole as a gap; a nightly
 # backup runs beside a live follower.  Every wait has a timeout; no
 # timing is asserted.
@@ -22,7 +25,7 @@ command -v jq >/dev/null && command -v zstd >/dev/null || {
 	echo "1..0 # SKIP needs jq and zstd"
 	exit 0
 }
-plan 59
+plan 82
 
 mkdir -p "$T/plugins"
 cp "$CAIRN_TEST_PLUGINS/followsrc.so" "$T/plugins/"
@@ -251,6 +254,97 @@ check "two sources are followed at once" wait_for 60 eval \
 	'cat a/two/log/x/*.log | grep -q "x2$" && cat a/two/log/y/*.log | grep -q "y2$"'
 stop_follower "$f5"
 check "SIGTERM stops both: exit 0" test $? = 0
+
+# ------------------------------------------------ a lost log, the new base over the link
+# (ABI 1.5 base_begin/base_end: the source's own link carries the dump, as
+# Redis's +FULLRESYNC does; no backup() call, no second connection)
+cat >>cairn.ini <<INI
+
+[source ldb]
+plugin = followsrc
+log = l.log
+target = l.target
+consistent = yes
+link_base = yes
+calls = l.calls
+
+[source lx]
+plugin = followsrc
+log = lx.log
+
+[job l]
+sources = ldb lx
+sinks = a b
+compression = none
+segment_span = 1s
+INI
+lrec() { echo "$1 $(now_ms) l-$1" >>l.log; }
+nsets() { ls "$1/l" 2>/dev/null | grep -cE '^[0-9]{8}T[0-9]{6}Z$'; }
+lrec 1
+lrec 2
+echo "1 $(now_ms) lx1" >lx.log
+start_follower f6 l
+check "job l: each source starts from a full backup its backup() took" wait_for 60 eval \
+	'test "$(jq -r "[.sources.ldb.state, .sources.lx.state] | join(\" \")" state/status/l@follow.json 2>/dev/null)" = "following following"'
+lrec 3
+check "... and follows" wait_for 30 eval 'cat a/l/log/ldb/*.log 2>/dev/null | grep -q "^3 "'
+stop_follower "$f6"
+check "SIGTERM: exit 0" test $? = 0
+sets0=$(nsets a)
+lrec 4
+lrec 5
+echo "lost 5" >>l.log
+echo linkcut >>l.log
+lrec 6
+start_follower f7 l
+check "a lost log, the link carrying a dump: a new set from it" wait_for 60 eval \
+	'test "$(nsets a)" -gt "$sets0" && test -n "$(ls a/l/log/ldb/*.gap 2>/dev/null)"'
+check "... from the link, not from backup(); a dump cut short was not kept" \
+	test "$(tr '\n' ' ' <l.calls)" = "backup link-cut link "
+check "... exactly one new set in each sink, nothing left of the cut one" \
+	test "$(nsets a) $(nsets b) $(ls a/l | wc -l) $(ls b/l | wc -l)" = \
+	"$((sets0 + 1)) $((sets0 + 1)) $((sets0 + 2)) $((sets0 + 2))"
+lid=$(newest_id a l)
+check "the set holds only that source, the other named as left out" test \
+	"$(jq -r '[([.sources[].name] | join(",")), ([.failed_sources[]? | select(.skipped) | .name] | join(","))] | join(" ")' "a/l/$lid/manifest.json")" = "ldb lx"
+check "... with the dump's position as its log START and END, and its stats" test \
+	"$(jq -r '.sources[0] | [.log.start.pos, .log.end.pos, .stats.records] | join(" ")' "a/l/$lid/manifest.json")" = "lsn:6 lsn:6 6"
+awk '$1 ~ /^[0-9]+$/' l.log >want
+check_same "... and the dump's bytes" want "a/l/$lid/ldb.txt" "6 "
+check "a gap record in every sink, from the last position to the dump's, the new set its base" \
+	test "$(cat a/l/log/ldb/*.gap b/l/log/ldb/*.gap | jq -r '[.from.pos, .to.pos, .base] | join(" ")' | sort -u)" = "lsn:3 lsn:6 $lid"
+check "... one in each: the cut dump recorded none" test "$(ls a/l/log/ldb/*.gap b/l/log/ldb/*.gap | wc -l)" = 2
+check "the loss and the gap are said" grep -q "its own link sends a full copy of its data instead" f7.err
+check "... and the cut dump" grep -q "the test cut the link inside the dump" f7.err
+lrec 7
+check "following goes on after the dump" wait_for 30 eval 'cat a/l/log/ldb/*.log 2>/dev/null | grep -q "^7 "'
+check "... the segments after it continue the new set" test \
+	"$(jq -r .base "$(ls a/l/log/ldb/*.json | tail -n 1)")" = "$lid"
+check "4 to 6 are in the new set, not in the log" test -z "$(cat a/l/log/ldb/*.log | grep -E '^[456] ')"
+stop_follower "$f7"
+check "SIGTERM: exit 0" test $? = 0
+check_exit "restore --at latest of the source from the new set and its log" 0 \
+	timeout 60 "$CAIRN" -c "$T/cairn.ini" restore l --source ldb --at latest
+awk '$1 ~ /^[0-9]+$/' l.log >want
+check_same "... gives every record" want l.target "7 "
+# the job's lock held by another run: the dump over the link cannot be a
+# set now, so the new base is taken the old way once the lock is free
+lrec 8
+echo "lost 8" >>l.log
+lrec 9
+flock -o state/l.lock sleep 120 &
+holder=$!
+wait_for 10 eval '! flock -n state/l.lock true'
+start_follower f8 l
+check "the job's lock held: no set from the link, which is said" wait_for 60 eval \
+	'grep -q "another run holds the lock of job l" f8.err'
+kill "$holder"
+check "... the new base is taken by backup() once the lock is free" wait_for 60 eval \
+	'test "$(tail -n 1 l.calls)" = backup'
+check "... with its gap, and the chain goes on" wait_for 30 eval \
+	'test "$(cat a/l/log/ldb/*.gap | jq -r .to.pos | sort | tail -n 1)" = lsn:9'
+stop_follower "$f8"
+check "SIGTERM: exit 0" test $? = 0
 
 # ------------------------------------------------ a failure retrying cannot mend
 echo "fail 99" >>big.log

@@ -13,10 +13,12 @@
 # (+CONTINUE, nothing lost or doubled); verify --deep and --restore-test;
 # the documented redis-cli --pipe procedure of doc/recovery.md; a user
 # without +psync named; a damaged segment refused before any write; a
-# backlog overrun: a gap and a new base, restore --at inside the gap
-# refused naming it, cairn check critical, --at latest after it equal;
-# the server restarted (a new replication id): a gap, a new base, and the
-# chain goes on.
+# backlog overrun: a gap and a new base, the RDB of the follower's own
+# link (INFO stats sync_full rises by exactly one: no second connection),
+# restore --at inside the gap refused naming it, cairn check critical,
+# --at the second after it and --at latest equal; the server restarted
+# (a new replication id, a disk-based sync with writes all along): a gap,
+# a new base from the link, and the chain goes on.
 #
 # Run by `make check` with $CAIRN and $CAIRN_PLUGIN_PATH set; emits TAP.
 
@@ -29,7 +31,7 @@ if ! "$CAIRN" --help 2>&1 | grep -q follow; then
 	exit 0
 fi
 
-plan 48
+plan 54
 cd "$T" || exit 99
 top=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 
@@ -59,6 +61,8 @@ INI
 
 # the master's offset now, and whether the stored log reaches it
 offset() { rcli "$a_port" INFO replication | tr -d '\r' | sed -n 's/^master_repl_offset://p'; }
+# the full resynchronizations the master made (INFO stats)
+sync_full() { rcli "$a_port" INFO stats | tr -d '\r' | sed -n 's/^sync_full://p'; }
 log_to() { ls store/j/log/cache/ 2>/dev/null | sed -n 's/.*-\([0-9a-f]\{16\}\)\.json$/\1/p' | sort | tail -n 1; }
 caught_up() { local t; t=$(log_to); [ -n "$t" ] && [ $((16#$t)) -ge "$1" ]; }
 start_follower() { # NAME
@@ -301,9 +305,19 @@ for i in range(2000):
     sys.stdout.buffer.write(b"*3\r\n$3\r\nSET\r\n$%d\r\nbig%d\r\n$100\r\n%s\r\n" % (len(str(i)) + 3, i, v))
 ' | rcli "$a_port" --pipe >/dev/null
 sets_before=$(ls store/j | grep -c 'Z$')
+full_before=$(sync_full)
 start_follower f3
 check "past the backlog, the follower records a gap" wait_for 60 sh -c "ls store/j/log/cache/*.gap"
 check "... and takes a new base" wait_for 60 sh -c 'test "$(ls store/j | grep -c "Z\$")" -gt "$1"' sh "$sets_before"
+check "... the RDB of its own link: the server made one full resync, no second connection" \
+	test "$(sync_full)" = $((full_before + 1))
+gap=$(ls store/j/log/cache/*.gap | head -n 1)
+check "the new base is a set of the redis source at the resync's position, the gap's end" \
+	test "$(jq -r '[.sources[].name, .sources[0].log.start.pos, .sources[0].log.end.pos] | join(" ")' \
+		"store/j/$(jq -r .base "$gap")/manifest.json")" = "cache $(jq -r '[.to.pos, .to.pos] | join(" ")' "$gap")"
+check "... which the follower said" grep -q "its own link sends a full copy of its data instead" "$T/f3.err"
+check "... with the counts of an RDB backup (the 2000 keys written past the backlog and more)" \
+	test "$(jq -r '.sources[0].stats.keys' "store/j/$(jq -r .base "$gap")/manifest.json")" -gt 2000
 # following goes on after the new base: the final state by --at latest
 rcli "$a_port" SET after-gap yes >/dev/null
 rcli "$a_port" -n 3 INCRBY after-gap 7 >/dev/null
@@ -311,6 +325,8 @@ mark four
 kill -TERM "$f3"
 wait "$f3"
 check "restore --at latest after the gap equals the final digest" at_check g latest "$digest_four"
+check "restore --at the second after the resync equals the digest taken then" \
+	at_check g2 "$at_four" "$digest_four"
 # a second inside the gap: the chain of the base before it breaks there
 gap=$(ls store/j/log/cache/*.gap | head -n 1)
 gap_from=$(date -u -d "$(jq -r .from.time "$gap")" +%s)
@@ -334,7 +350,7 @@ sets_before=$(ls store/j | grep -c 'Z$')
 old_replid=$(rcli "$a_port" INFO replication | tr -d '\r' | sed -n 's/^master_replid://p')
 redis_stop a
 "$REDIS_SERVER" --port "$a_port" --bind 127.0.0.1 --dir "$T/redis-a" --save '' \
-	--appendonly no --repl-diskless-sync-delay 0 --enable-debug-command local \
+	--appendonly no --repl-diskless-sync no --enable-debug-command local \
 	--daemonize no --logfile "$T/redis-a/log2" >/dev/null 2>&1 &
 a_pid=$!
 _redis_pids="$_redis_pids $a_pid"
@@ -343,10 +359,19 @@ check "the restarted server has a new replication id" test "$(rcli "$a_port" INF
 	tr -d '\r' | sed -n 's/^master_replid://p')" != "$old_replid"
 rcli "$a_port" SET after-restart 1 >/dev/null
 rcli "$a_port" -n 3 RPUSH after-restart-list a b c >/dev/null
+# writes all along: the stream follows the RDB at once on the link (a
+# disk-based sync, the $LENGTH form), in the same reads
+( while :; do rcli "$a_port" INCR during-resync >/dev/null; sleep 0.01; done ) &
+writer=$!
 check "after the restart, the follower records a gap" wait_for 60 sh -c \
 	'test "$(ls store/j/log/cache/*.gap | wc -l)" -gt "$1"' sh "$gaps_before"
 check "... and takes a new base" wait_for 60 sh -c \
 	'test "$(ls store/j | grep -c "Z\$")" -gt "$1"' sh "$sets_before"
+check "... the RDB of its own link: the restarted server made one full resync" \
+	test "$(sync_full)" = 1
+sleep 1
+kill "$writer"
+wait "$writer" 2>/dev/null
 rcli "$a_port" INCR after-restart >/dev/null
 mark five
 kill -TERM "$f4"

@@ -17,7 +17,18 @@
  *                          CAIRN_E_AUTH
  *   lost LSN               the log no longer holds what lies at or
  *                          before LSN: follow() from an older position
- *                          returns CAIRN_E_LOGLOST at once
+ *                          returns CAIRN_E_LOGLOST at once; with
+ *                          `link_base = yes` on a host with base_begin
+ *                          (ABI 1.5) it writes the dump (as backup()
+ *                          does) into base_begin's out instead, ends it
+ *                          at the last record's position and follows on
+ *                          after it
+ *   linkcut                the first such dump of the process is cut
+ *                          after one record: base_end(CAIRN_E_RETRYABLE),
+ *                          and follow() returns that
+ *
+ * `calls = FILE`: backup() appends "backup", a dump over the link "link"
+ * (or "link-cut") to FILE, so a test sees which was taken.
  *
  * backup() writes every record line of the file as it stands (the dump)
  * and tells log_position START (and END with `consistent = yes`) = the
@@ -32,6 +43,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,14 +54,18 @@ static const struct cairn_host *host;
 struct fsrc {
 	cairn_ctx *ctx;
 	char *log, *target;
-	int consistent;
+	int consistent, link_base;
+	char *calls;
 	long retried; /* the byte offset of the last `retry` line acted on, + 1 */
+	int cut;      /* a `linkcut` was acted on */
 };
 
 static const struct cairn_key fsrc_keys[] = {
         {"log", CAIRN_KEY_PATH, CAIRN_KEY_REQUIRED, NULL, "the log file the test writes"},
         {"target", CAIRN_KEY_PATH, 0, NULL, "the file restore and replay write"},
         {"consistent", CAIRN_KEY_BOOL, 0, "no", "backup() also tells its END position"},
+        {"link_base", CAIRN_KEY_BOOL, 0, "no", "a lost log: the dump over base_begin (ABI 1.5)"},
+        {"calls", CAIRN_KEY_PATH, 0, NULL, "a file each dump is noted in"},
         {NULL, 0, 0, NULL, NULL},
 };
 
@@ -57,6 +73,7 @@ static int
 fsrc_create(cairn_ctx *c, const struct cairn_config *cfg, void **i)
 {
 	const struct cairn_value *t = cairn_config_get(cfg, "target");
+	const struct cairn_value *calls = cairn_config_get(cfg, "calls");
 	struct fsrc *s = calloc(1, sizeof(*s));
 	if (!s)
 		return CAIRN_E_NOMEM;
@@ -64,6 +81,8 @@ fsrc_create(cairn_ctx *c, const struct cairn_config *cfg, void **i)
 	s->log = strdup(cairn_config_get(cfg, "log")->text);
 	s->target = t && t->set ? strdup(t->text) : NULL;
 	s->consistent = (int)cairn_config_get(cfg, "consistent")->i;
+	s->link_base = (int)cairn_config_get(cfg, "link_base")->i;
+	s->calls = calls && calls->set ? strdup(calls->text) : NULL;
 	*i = s;
 	return 0;
 }
@@ -74,6 +93,7 @@ fsrc_destroy(void *i)
 	struct fsrc *s = i;
 	free(s->log);
 	free(s->target);
+	free(s->calls);
 	free(s);
 }
 
@@ -131,38 +151,108 @@ open_log(struct fsrc *s)
 	return fp;
 }
 
-static int
-fsrc_backup(void *i, struct cairn_out *o)
+/* Note a dump in the `calls` file. */
+static void
+note_call(struct fsrc *s, const char *what)
 {
-	struct fsrc *s = i;
-	struct cairn_log_pos pos = {0}, last = {0};
+	FILE *fp = s->calls ? fopen(s->calls, "ae") : NULL;
+	if (fp) {
+		fprintf(fp, "%s\n", what);
+		fclose(fp);
+	}
+}
+
+/* Write every record line of the file as it stands into o (at most max
+ * of them), *last the last one's position (lsn 0 now for none), and
+ * stat "records". */
+static int
+write_dump(struct fsrc *s, struct cairn_out *o, struct cairn_log_pos *last, long max)
+{
+	struct cairn_log_pos pos = {0};
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
 	int rc = 0, have = 0;
+	long count = 0;
 	FILE *fp = open_log(s);
 	if (!fp)
 		return CAIRN_E_IO;
-	while (!rc && (n = getline(&line, &cap, fp)) > 0)
+	memset(last, 0, sizeof(*last));
+	while (!rc && count < max && (n = getline(&line, &cap, fp)) > 0)
 		if (line[n - 1] == '\n' && !parse_record(line, &pos)) {
 			rc = o->write(o, line, (size_t)n);
-			last = pos;
+			*last = pos;
 			have = 1;
+			count++;
 		}
 	free(line);
 	fclose(fp);
 	if (rc)
 		return rc;
 	if (!have) { /* an empty log stands at 0 */
-		last.time_ms = (int64_t)time(NULL) * 1000;
-		snprintf(last.text, sizeof(last.text), "lsn:0");
+		last->time_ms = (int64_t)time(NULL) * 1000;
+		snprintf(last->text, sizeof(last->text), "lsn:0");
 	}
+	host->stat(s->ctx, "records", count);
+	return 0;
+}
+
+static int
+fsrc_backup(void *i, struct cairn_out *o)
+{
+	struct fsrc *s = i;
+	struct cairn_log_pos last;
+	int rc = write_dump(s, o, &last, LONG_MAX);
+	if (rc)
+		return rc;
+	note_call(s, "backup");
 	if (CAIRN_HOST_HAS(host, log_position) && host->log_position) {
 		host->log_position(s->ctx, CAIRN_LOG_AT_START, &last);
 		if (s->consistent)
 			host->log_position(s->ctx, CAIRN_LOG_AT_END, &last);
 	}
 	return 0;
+}
+
+/* Has the file a `linkcut` line? */
+static int
+has_linkcut(struct fsrc *s)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	int found = 0;
+	FILE *fp = open_log(s);
+	if (!fp)
+		return 0;
+	while (!found && getline(&line, &cap, fp) > 0)
+		found = strcmp(line, "linkcut\n") == 0;
+	free(line);
+	fclose(fp);
+	return found;
+}
+
+/* The log was lost: the dump over the follower's own link (ABI 1.5).
+ * 1 with *after its position to follow on from, or a code. */
+static int
+link_base(struct fsrc *s, struct cairn_log_out *out, uint64_t *after)
+{
+	struct cairn_out *o;
+	struct cairn_log_pos last;
+	int cut = !s->cut && has_linkcut(s), rc, erc;
+	if ((rc = out->base_begin(out, &o)))
+		return rc;
+	rc = write_dump(s, o, &last, cut ? 1 : LONG_MAX);
+	if (!rc && cut) {
+		s->cut = 1;
+		host->set_error(s->ctx, "the test cut the link inside the dump");
+		rc = CAIRN_E_RETRYABLE;
+	}
+	note_call(s, cut ? "link-cut" : "link");
+	erc = out->base_end(out, rc, &last);
+	if (rc || erc)
+		return rc ? rc : erc;
+	*after = last.lsn;
+	return 1;
 }
 
 static void
@@ -199,7 +289,13 @@ follow_pass(struct fsrc *s, uint64_t *after, long *done, struct cairn_log_out *o
 		return CAIRN_E_IO;
 	/* a lost log is found before anything is followed */
 	for (; first && (n = getline(&line, &cap, fp)) > 0;)
-		if (sscanf(line, "lost %llu", &at) == 1 && from < at) {
+		if (sscanf(line, "lost %llu", &at) == 1 && *after < at) {
+			if (s->link_base && CAIRN_LOG_OUT_HAS(out, base_begin) && out->base_begin &&
+			    out->base_end) {
+				if ((rc = link_base(s, out, after)) != 1)
+					break;
+				continue; /* the dump's, then on after it */
+			}
 			free(line);
 			fclose(fp);
 			host->set_error(s->ctx,
@@ -207,6 +303,7 @@ follow_pass(struct fsrc *s, uint64_t *after, long *done, struct cairn_log_out *o
 			                (unsigned long long)from, at);
 			return CAIRN_E_LOGLOST;
 		}
+	rc = rc == 1 ? 0 : rc;
 	rewind(fp);
 	for (long off = 0; !rc && (n = getline(&line, &cap, fp)) > 0; off = ftell(fp)) {
 		if (line[n - 1] != '\n')
