@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "crypt.h" /* CRYPT_AGE, CRYPT_EXT */
+#include "json.h"  /* json_strings */
 #include "values.h"
 
 /* Times a name or a manifest can say: 1970-01-01 to 9999-12-31, to the
@@ -470,24 +471,16 @@ check_index(json_t *root, struct log_segment *s, char **err)
 static int
 unpack_recipients(json_t *root, struct log_segment *s, char **err)
 {
-	json_t *a = json_object_get(root, "recipients"), *o;
-	size_t i;
-	if (!a)
+	json_t *a = json_object_get(root, "recipients");
+	size_t bad;
+	if (!a || !json_strings(a, LOGSEG_MAX_RECIPIENTS, 256, &s->recipients, &bad))
 		return 0;
-	if (!json_is_array(a) || json_array_size(a) > LOGSEG_MAX_RECIPIENTS) {
+	if (bad == SIZE_MAX)
 		*err = xasprintf("its recipients are not a list of at most %d public keys",
 		                 LOGSEG_MAX_RECIPIENTS);
-		return -1;
-	}
-	json_array_foreach(a, i, o)
-	{
-		if (!json_is_string(o) || !json_string_length(o) || json_string_length(o) > 256) {
-			*err = xasprintf("its recipient %zu is not a public key", i);
-			return -1;
-		}
-		strvec_push(&s->recipients, json_string_value(o));
-	}
-	return 0;
+	else
+		*err = xasprintf("its recipient %zu is not a public key", bad);
+	return -1;
 }
 
 /* The fields of a segment manifest into s (place checked).  0, or -1. */

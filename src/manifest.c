@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"   /* json_strings */
 #include "logcat.h" /* log_pos_to_json, log_pos_from_json */
 #include "timeutil.h"
 #include "util.h"
@@ -283,27 +284,18 @@ parse_failed(json_t *root, struct manifest *m, char **err)
 static int
 parse_recipients(json_t *root, struct manifest *m, char **err)
 {
-	json_t *a = json_object_get(root, "recipients"), *o;
-	size_t i;
-	if (!a)
+	json_t *a = json_object_get(root, "recipients");
+	size_t bad;
+	if (!a || !json_strings(a, MANIFEST_MAX_RECIPIENTS, MANIFEST_MAX_RECIPIENT_LEN,
+	                        &m->recipients, &bad))
 		return 0;
-	if (!json_is_array(a) || json_array_size(a) > MANIFEST_MAX_RECIPIENTS) {
+	if (bad == SIZE_MAX)
 		*err = xasprintf(
 		        "not a cairn manifest: bad recipients (an array of at most %d public keys)",
 		        MANIFEST_MAX_RECIPIENTS);
-		return -1;
-	}
-	json_array_foreach(a, i, o)
-	{
-		if (!json_is_string(o) || !json_string_length(o) ||
-		    json_string_length(o) > MANIFEST_MAX_RECIPIENT_LEN) {
-			*err = xasprintf("not a cairn manifest: recipient %zu is not a public key",
-			                 i);
-			return -1;
-		}
-		strvec_push(&m->recipients, json_string_value(o));
-	}
-	return 0;
+	else
+		*err = xasprintf("not a cairn manifest: recipient %zu is not a public key", bad);
+	return -1;
 }
 
 /* "copied_from", informational: a malformed one is left out, not an

@@ -4,6 +4,10 @@
 #ifndef CAIRN_AGE_KAT_H
 #define CAIRN_AGE_KAT_H
 
+#include <string.h>
+
+#include "age.h"
+
 static const char kat_key1[] =
         "AGE-SECRET-KEY-1FAZ5HZ5NP2Y8QGPJZFCTCV4RXTGE9EW2HTX06M9PKGYAPXTAUXCSKD7A7R";
 static const char kat_key2[] =
@@ -81,5 +85,27 @@ static const unsigned char kat_scrypt[] = {
         0x42, 0x3c, 0xf1, 0x7e, 0x2b, 0xc8, 0xc4, 0x59, 0xaa, 0xe4, 0x92, 0x51, 0x00, 0xfa, 0x33,
         0xc4, 0x0e, 0x77, 0xd1, 0x94, 0xd3, 0x39, 0x4c, 0x66, 0x42,
 };
+
+/* One recipient, and the identities of one key file's text, as a job
+ * would hold them (cmocka's asserts: include <cmocka.h> first). */
+static inline struct age_recipients *
+kat_recipients(const char *pub)
+{
+	struct age_recipients *r = age_recipients_new();
+	char err[AGE_ERR_MAX];
+	assert_int_equal(age_recipients_add(r, pub, "test", err, sizeof(err)), AGE_OK);
+	return r;
+}
+
+static inline struct age_identities *
+kat_identities(const char *key)
+{
+	struct age_identities *ids = age_identities_new();
+	char err[AGE_ERR_MAX];
+	assert_int_equal(
+	        age_identities_parse(ids, key, strlen(key), "/etc/cairn/age.key", err, sizeof(err)),
+	        AGE_OK);
+	return ids;
+}
 
 #endif

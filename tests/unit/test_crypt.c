@@ -28,26 +28,6 @@ pattern(uint64_t i)
 	return (unsigned char)(i * 131 + (i >> 9) * 7 + (i >> 17));
 }
 
-static struct age_recipients *
-recipients_of(const char *pub)
-{
-	struct age_recipients *r = age_recipients_new();
-	char err[AGE_ERR_MAX];
-	assert_int_equal(age_recipients_add(r, pub, "test", err, sizeof(err)), AGE_OK);
-	return r;
-}
-
-static struct age_identities *
-identities_of(const char *key)
-{
-	struct age_identities *ids = age_identities_new();
-	char err[AGE_ERR_MAX];
-	assert_int_equal(
-	        age_identities_parse(ids, key, strlen(key), "/etc/cairn/age.key", err, sizeof(err)),
-	        AGE_OK);
-	return ids;
-}
-
 static int
 to_buf(void *ud, const void *p, size_t n)
 {
@@ -146,8 +126,8 @@ round_trip_around_chunk_boundaries(void **state)
 	                               2 * AGE_CHUNK,
 	                               2 * AGE_CHUNK + 1,
 	                               5 * AGE_CHUNK + 12345};
-	struct age_recipients *r = recipients_of(kat_pub1);
-	struct age_identities *ids = identities_of(kat_key1);
+	struct age_recipients *r = kat_recipients(kat_pub1);
+	struct age_identities *ids = kat_identities(kat_key1);
 	(void)state;
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
 		struct buf ct = encrypt(r, sizes[k]), pt = {0};
@@ -173,7 +153,7 @@ round_trip_around_chunk_boundaries(void **state)
 static void
 reads_what_debians_age_wrote(void **state)
 {
-	struct age_identities *ids = identities_of(kat_key3);
+	struct age_identities *ids = kat_identities(kat_key3);
 	struct buf pt = {0};
 	char *err;
 	int code;
@@ -217,8 +197,8 @@ corrupt(const struct age_identities *ids, const struct buf *ct, size_t flip_at, 
 static void
 every_kind_of_damage_is_corrupt(void **state)
 {
-	struct age_recipients *r = recipients_of(kat_pub1);
-	struct age_identities *ids = identities_of(kat_key1);
+	struct age_recipients *r = kat_recipients(kat_pub1);
+	struct age_identities *ids = kat_identities(kat_key1);
 	size_t len = 3 * AGE_CHUNK + 1000, all = SIZE_MAX;
 	struct buf ct = encrypt(r, len);
 	const char *mac = strstr(ct.p, "\n---") + 1;
@@ -263,8 +243,8 @@ every_kind_of_damage_is_corrupt(void **state)
 static void
 key_errors_say_what_to_do(void **state)
 {
-	struct age_recipients *r = recipients_of(kat_pub1);
-	struct age_identities *wrong = identities_of(kat_key2), *none = age_identities_new();
+	struct age_recipients *r = kat_recipients(kat_pub1);
+	struct age_identities *wrong = kat_identities(kat_key2), *none = age_identities_new();
 	struct buf ct = encrypt(r, 1000), pt = {0};
 	char *err;
 	int code;
@@ -336,7 +316,7 @@ passphrases(void **state)
 	assert_int_equal(pt.len, 0);
 	free(err);
 	/* a key file for an object sealed with a passphrase: says so */
-	struct age_identities *key = identities_of(kat_key1);
+	struct age_identities *key = kat_identities(kat_key1);
 	struct strvec rcpts = {0};
 	strvec_push(&rcpts, "scrypt");
 	expect = &rcpts;
@@ -357,8 +337,8 @@ passphrases(void **state)
 static void
 a_failed_pull_is_the_pullers(void **state)
 {
-	struct age_recipients *r = recipients_of(kat_pub1);
-	struct age_identities *ids = identities_of(kat_key1);
+	struct age_recipients *r = kat_recipients(kat_pub1);
+	struct age_identities *ids = kat_identities(kat_key1);
 	struct buf ct = encrypt(r, 3 * AGE_CHUNK);
 	struct stored s = {.p = (unsigned char *)ct.p, .len = ct.len, .fail_at = AGE_CHUNK + 500};
 	struct crypt_reader *rd = crypt_reader_new(ids, OBJECT, pull_stored, &s);
@@ -394,7 +374,7 @@ emit_fails(void *ud, const void *p, size_t n)
 static void
 a_failed_emit_is_the_emitters(void **state)
 {
-	struct age_recipients *r = recipients_of(kat_pub1), *empty = age_recipients_new();
+	struct age_recipients *r = kat_recipients(kat_pub1), *empty = age_recipients_new();
 	int calls = 0;
 	char *err = NULL, *buf = calloc(1, 3 * AGE_CHUNK);
 	struct crypt_writer *w = crypt_writer_new(r, emit_fails, &calls, &err);
@@ -481,8 +461,8 @@ memory_stays_flat(void **state)
 	(void)state;
 	if (getenv("CAIRN_UNDER_VALGRIND"))
 		skip(); /* valgrind's own memory hides ours, and it is slow */
-	r = recipients_of(kat_pub1);
-	ids = identities_of(kat_key1);
+	r = kat_recipients(kat_pub1);
+	ids = kat_identities(kat_key1);
 	getrusage(RUSAGE_SELF, &before);
 	c.heap0 = c.heap_peak = heap_now();
 	c.w = crypt_writer_new(r, to_buf, &c.q, &err);

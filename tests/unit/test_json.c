@@ -59,6 +59,39 @@ bytes_are_held_at_the_largest_json_integer(void **state)
 	assert_json(json_bytes(UINT64_MAX), "9223372036854775807");
 }
 
+/* An untrusted array of strings: taken whole, or refused saying which
+ * element (or the array itself) is wrong. */
+static void
+an_array_of_strings_is_bounded_in_count_and_length(void **state)
+{
+	(void)state;
+	struct strvec sv = {0};
+	size_t bad = 7;
+	json_t *a = json_loads("[\"age1a\", \"scrypt\"]", 0, NULL);
+	assert_int_equal(json_strings(a, 2, 6, &sv, &bad), 0);
+	assert_int_equal(sv.n, 2);
+	assert_string_equal(sv.v[0], "age1a");
+	assert_string_equal(sv.v[1], "scrypt");
+	strvec_free(&sv);
+	assert_int_equal(json_strings(a, 1, 6, &sv, &bad), -1); /* too many */
+	assert_true(bad == SIZE_MAX);
+	assert_int_equal(json_strings(a, 2, 5, &sv, &bad), -1); /* "scrypt" too long */
+	assert_int_equal(bad, 1);
+	json_decref(a);
+	const char *wrong[] = {"[\"\"]", "[1]", "[null]", "[[\"x\"]]"};
+	for (size_t i = 0; i < sizeof(wrong) / sizeof(*wrong); i++) {
+		a = json_loads(wrong[i], 0, NULL);
+		assert_int_equal(json_strings(a, 4, 64, &sv, &bad), -1);
+		assert_int_equal(bad, 0);
+		json_decref(a);
+	}
+	a = json_loads("{\"x\": \"y\"}", 0, NULL);
+	assert_int_equal(json_strings(a, 4, 64, &sv, &bad), -1);
+	assert_true(bad == SIZE_MAX);
+	json_decref(a);
+	strvec_free(&sv);
+}
+
 int
 main(void)
 {
@@ -66,6 +99,7 @@ main(void)
 	        cmocka_unit_test(a_time_is_utc_iso8601_and_zero_is_null),
 	        cmocka_unit_test(a_string_is_kept_and_null_is_null),
 	        cmocka_unit_test(bytes_are_held_at_the_largest_json_integer),
+	        cmocka_unit_test(an_array_of_strings_is_bounded_in_count_and_length),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -787,33 +787,13 @@ a_known_total_shows_percent_and_time_left(void **state)
 
 /* ------------------------------------------------- encryption (issue 20) */
 
-static struct age_recipients *
-recipients_of(const char *pub)
-{
-	struct age_recipients *r = age_recipients_new();
-	char err[AGE_ERR_MAX];
-	assert_int_equal(age_recipients_add(r, pub, "test", err, sizeof(err)), AGE_OK);
-	return r;
-}
-
-static struct age_identities *
-identities_of(const char *key)
-{
-	struct age_identities *ids = age_identities_new();
-	char err[AGE_ERR_MAX];
-	assert_int_equal(
-	        age_identities_parse(ids, key, strlen(key), "/etc/cairn/age.key", err, sizeof(err)),
-	        AGE_OK);
-	return ids;
-}
-
 /* Back up source one with the job encrypting to kat_pub1: the set's
  * manifest in sink a. */
 static struct manifest *
 run_age(struct fixture *f)
 {
 	struct backup_outcome out;
-	struct age_recipients *r = recipients_of(kat_pub1);
+	struct age_recipients *r = kat_recipients(kat_pub1);
 	recipients = r;
 	assert_int_equal(run(f, 1, &out), 0);
 	recipients = NULL;
@@ -836,7 +816,7 @@ static void
 an_encrypted_backup_stores_age_files(void **state)
 {
 	struct fixture *f = *state;
-	struct age_identities *ids = identities_of(kat_key1);
+	struct age_identities *ids = kat_identities(kat_key1);
 	char hex[65], *err = NULL;
 	f->s1.stats = 1;
 	struct manifest *m = run_age(f);
@@ -900,7 +880,7 @@ static void
 reading_needs_the_identity_and_nothing_else_does(void **state)
 {
 	struct fixture *f = *state;
-	struct age_identities *wrong = identities_of(kat_key2);
+	struct age_identities *wrong = kat_identities(kat_key2);
 	char *err = NULL;
 	struct manifest *m = run_age(f);
 	const struct manifest_source *ms = &m->sources[0];
@@ -943,7 +923,7 @@ static void
 a_tampered_chunk_never_reaches_the_source(void **state)
 {
 	struct fixture *f = *state;
-	struct age_identities *ids = identities_of(kat_key1);
+	struct age_identities *ids = kat_identities(kat_key1);
 	char *err = NULL;
 	memsrc_set_staged(1); /* it reads as it restores: no check first */
 	f->job.compression = COMP_NONE;
@@ -1012,7 +992,7 @@ memory_stays_flat_when_encrypting(void **state)
 	struct age_recipients *r;
 	if (getenv("CAIRN_UNDER_VALGRIND"))
 		skip(); /* valgrind's own memory hides ours, and it is slow */
-	r = recipients_of(kat_pub1);
+	r = kat_recipients(kat_pub1);
 	f->a.store = f->b.store = 0;
 	f->s1.bytes = 256u << 20;
 	f->job.compression = COMP_NONE; /* every byte through the age stage */
