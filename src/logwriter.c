@@ -427,7 +427,9 @@ segment_describe(struct logwriter *lw, struct log_segment *seg, char *sha)
 	seg->nindex = lw->nindex;
 	memcpy(seg->base, lw->base, sizeof(seg->base));
 	seg->created = time(NULL);
-	seg->stats = logstats_json(&lw->stats); /* the caller drops it */
+	/* the caller drops it; manifest_stats = no: the clear manifest
+	 * keeps the source's counts to itself, as a set's does */
+	seg->stats = lw->conf.job->crypt.manifest_stats ? logstats_json(&lw->stats) : NULL;
 }
 
 int

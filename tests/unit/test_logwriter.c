@@ -68,6 +68,7 @@ setup(void **state)
 	f->job.level = -1;
 	f->job.log.segment_span = 3600;
 	f->job.log.segment_size = 100;
+	config_crypt_defaults(&f->job.crypt);
 	cancel_signal = 0;
 	log_level = CAIRN_LOG_ERROR - 1; /* the tests provoke errors on purpose */
 	struct logwriter_conf conf = {
@@ -318,6 +319,27 @@ test_stats_per_segment(void **state)
 	for (int i = 0; i < 3; i++)
 		logseg_clear(&m[i]);
 	assert_null(f->src->ctx.stats); /* nothing went to a set's stats */
+}
+
+/* manifest_stats = no (issue 20): a segment's manifest, in clear like a
+ * set's, keeps no counts of the source's. */
+static void
+test_stats_left_out_with_manifest_stats_no(void **state)
+{
+	struct fixture *f = *state;
+	struct log_segment m[2];
+	f->job.crypt.manifest_stats = 0;
+	start(f, 10, 1000);
+	ctx_follow(&f->src->ctx, 1);
+	stat(f, "commands", 2);
+	stat(f, "db.0", 2);
+	assert_int_equal(rec(f, 11, 1100), 0);
+	assert_int_equal(logwriter_commit(f->lw), 0);
+	ctx_follow(&f->src->ctx, 0);
+	assert_int_equal(manifests(&f->a, m, 2), 1);
+	assert_int_equal(m[0].records, 1);
+	assert_true(!m[0].stats || json_object_size(m[0].stats) == 0);
+	logseg_clear(&m[0]);
 }
 
 static void
@@ -595,6 +617,8 @@ main(void)
 	        cmocka_unit_test_setup_teardown(test_no_sink_drops_the_segment, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_stats_per_segment, setup, teardown),
 	        cmocka_unit_test_setup_teardown(test_stats_are_bounded, setup, teardown),
+	        cmocka_unit_test_setup_teardown(test_stats_left_out_with_manifest_stats_no, setup,
+	                                        teardown),
 	        cmocka_unit_test_setup_teardown(test_stats_outside_follow_are_the_sets, setup,
 	                                        teardown),
 	        cmocka_unit_test(test_stats_text),
