@@ -150,20 +150,7 @@ off1=$(offset)
 $PITR wait-cover "$LOGDIR" "$(printf %x "$off1")" $((span_s * 3 + 120)) ||
 	die "the log did not reach the last write: $(tail -c 300 "$results/follow.log")"
 t_cover=$EPOCHREALTIME
-cpu1=$(cpu_of $fpid)
-hwm=$(awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$fpid/status")
-kill $spid 2>/dev/null || true
-kill -TERM $fpid
-wait $fpid || die "cairn follow did not exit 0 on SIGTERM: $(tail -c 300 "$results/follow.log")"
-
-lag=$(awk -v s="$t_load" -v e="$t_cover" '$1 >= s + 0 && $1 <= e + 0 && $2 > 0 {
-		l = $1 - $2; if (l > m) m = l; t += l; n++ }
-	END { printf "%.1f %.1f %d", m, n ? t / n : 0, n }' "$results/samples")
-read -r lag_max lag_mean lag_n <<<"$lag"
-rss_max=$(awk '{ if ($3 > m) m = $3 } END { printf "%.1f", m / 1024 }' "$results/samples")
-rss_first=$(awk 'NR == 3 { printf "%.1f", $3 / 1024 }' "$results/samples")
-read -r records raw stored nsegs <<<"$(cat "$LOGDIR"/*.json |
-	jq -s '[(map(.records) | add), (map(.raw_bytes) | add), (map(.stored_bytes) | add), length] | @tsv' -r)"
+follow_measure $fpid $spid "$results/samples" "$LOGDIR" "$t_load" "$t_cover" "$results/follow.log"
 cmds=$((4 * REQUESTS))
 
 # ------------------------------------------------------------ replay

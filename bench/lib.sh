@@ -80,3 +80,24 @@ sampler() {
 		sleep 1
 	done
 }
+
+# follow_measure FPID SPID SAMPLES LOGDIR T_LOAD T_COVER FOLLOWLOG: once the
+# log covers the load, the follower's CPU and peak RSS (cpu1, hwm); stop
+# the sampler and the follower (SIGTERM must exit 0); from SAMPLES the lag
+# between T_LOAD and T_COVER (lag_max, lag_mean, lag_n) and the RSS
+# (rss_max, rss_first), and from LOGDIR's manifests records, raw, stored
+# and nsegs.  Sets those variables.
+follow_measure() {
+	cpu1=$(cpu_of "$1")
+	hwm=$(awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status")
+	kill "$2" 2>/dev/null || true
+	kill -TERM "$1"
+	wait "$1" || die "cairn follow did not exit 0 on SIGTERM: $(tail -c 300 "$7")"
+	read -r lag_max lag_mean lag_n <<<"$(awk -v s="$5" -v e="$6" '$1 >= s + 0 && $1 <= e + 0 && $2 > 0 {
+		l = $1 - $2; if (l > m) m = l; t += l; n++ }
+	END { printf "%.1f %.1f %d", m, n ? t / n : 0, n }' "$3")"
+	rss_max=$(awk '{ if ($3 > m) m = $3 } END { printf "%.1f", m / 1024 }' "$3")
+	rss_first=$(awk 'NR == 3 { printf "%.1f", $3 / 1024 }' "$3")
+	read -r records raw stored nsegs <<<"$(cat "$4"/*.json |
+		jq -s '[(map(.records) | add), (map(.raw_bytes) | add), (map(.stored_bytes) | add), length] | @tsv' -r)"
+}
